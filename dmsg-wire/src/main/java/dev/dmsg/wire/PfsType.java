@@ -1,0 +1,23 @@
+package dev.dmsg.wire;
+
+/** {@code DMSG_PFSTYPE_*}. */
+public enum PfsType {
+    NONE, ADMIN, CLIENT, CACHE, COPY, SLAVE, SOFT_SLAVE, SOFT_MASTER, MASTER, SERVER;
+
+    private static final PfsType[] BY_CODE = values();
+
+    /** The wire code; equal to the ordinal, as in the seed (NONE 0 .. SERVER 9). */
+    public int code() {
+        return ordinal();
+    }
+
+    /** The type for a wire code, or {@code null} when unknown. */
+    public static PfsType of(int code) {
+        return code >= 0 && code < BY_CODE.length ? BY_CODE[code] : null;
+    }
+
+    public static String nameOf(int code) {
+        PfsType t = of(code);
+        return t != null ? t.name() : "PFSTYPE_" + code;
+    }
+}

@@ -1,0 +1,14 @@
+/**
+ * The DMSG wire layer: bytes in, values out.
+ *
+ * <p>No sockets, threads, clocks or logging live here. The layer knows the 64-byte core header
+ * ({@link dev.dmsg.wire.Dmsg}), every extended header the seed defines ({@link
+ * dev.dmsg.wire.ExtHeader} and its records), the CRC-32C rules ({@link dev.dmsg.wire.Crc}), and
+ * how a one-direction byte stream is cut into frames ({@link dev.dmsg.wire.FrameDecoder},
+ * {@link dev.dmsg.wire.FrameEncoder}). It depends only on {@code netty-buffer}, so that aux data
+ * is handed on as a slice and never copied.
+ *
+ * <p>Sources: the seed {@code sys/sys/dmsg.h} (Nov 2012), the project's
+ * {@code spec/dmsg-2013-reference.md} §1 and {@code spec/PROFILE.md} §1.
+ */
+package dev.dmsg.wire;
