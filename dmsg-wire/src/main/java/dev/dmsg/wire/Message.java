@@ -46,6 +46,26 @@ public final class Message implements ReferenceCounted {
      *     of range, or the aux is larger than 65536 bytes
      */
     public static Message of(int cmd, long msgid, long circuit, int error, ExtHeader ext, ByteBuf aux) {
+        try {
+            check(cmd, ext, aux == null ? 0 : aux.readableBytes());
+        } catch (IllegalArgumentException e) {
+            if (aux != null) aux.release();
+            throw e;
+        }
+        if (aux != null && aux.readableBytes() == 0) {
+            aux.release();
+            aux = null;
+        }
+        return new Message(cmd, msgid, circuit, error, ext, aux, 0, 0, 0);
+    }
+
+    /**
+     * Checks that a message with these parts could be built: the cmd's size byte in range, the
+     * ext the layout the cmd carries, the aux within 65536 bytes.
+     *
+     * @throws IllegalArgumentException naming what does not fit
+     */
+    public static void check(int cmd, ExtHeader ext, int auxBytes) {
         int hdrBytes = Dmsg.hdrBytes(cmd);
         if (hdrBytes < Dmsg.HDR_SIZE || hdrBytes > Dmsg.HDR_MAX) {
             throw new IllegalArgumentException(String.format(
@@ -55,16 +75,9 @@ public final class Message implements ReferenceCounted {
             throw new IllegalArgumentException(String.format("cmd %08x (%s) does not carry %s",
                 cmd, Command.nameOf(cmd), ext == null ? "a header-only body" : ext.getClass().getSimpleName()));
         }
-        if (aux != null && aux.readableBytes() > Dmsg.AUX_MAX) {
-            int n = aux.readableBytes();
-            aux.release();
-            throw new IllegalArgumentException("aux_bytes " + n + " > max " + Dmsg.AUX_MAX);
+        if (auxBytes > Dmsg.AUX_MAX) {
+            throw new IllegalArgumentException("aux_bytes " + auxBytes + " > max " + Dmsg.AUX_MAX);
         }
-        if (aux != null && aux.readableBytes() == 0) {
-            aux.release();
-            aux = null;
-        }
-        return new Message(cmd, msgid, circuit, error, ext, aux, 0, 0, 0);
     }
 
     /** A header-only message without aux. */

@@ -1,0 +1,788 @@
+package dev.dmsg.link;
+
+import static dev.dmsg.wire.Dmsg.ABORT;
+import static dev.dmsg.wire.Dmsg.BASECMDMASK;
+import static dev.dmsg.wire.Dmsg.CREATE;
+import static dev.dmsg.wire.Dmsg.DELETE;
+import static dev.dmsg.wire.Dmsg.REPLY;
+
+import dev.dmsg.wire.Command;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ErrorCode;
+import dev.dmsg.wire.ExtHeader;
+import dev.dmsg.wire.FrameEncoder;
+import dev.dmsg.wire.FrameLog;
+import dev.dmsg.wire.LnkConn;
+import dev.dmsg.wire.Message;
+import io.netty.buffer.ByteBuf;
+import io.netty.util.collection.LongObjectHashMap;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The transaction engine of one link (libdmsg {@code dmsg_iocom}, kernel {@code kdmsg_iocom}).
+ *
+ * <p><b>Concurrency model.</b> All state of a link is touched only on its event loop (the
+ * {@link Transport}'s executor). Public methods called from another thread are submitted to the
+ * event loop in call order; before submitting, such a caller blocks while the link's outbound side
+ * is over budget (see {@link Link}). Handlers are called on the event loop, never under a lock.
+ *
+ * <p><b>Receive rules</b> ({@link #receive}): reference §2.3, adjusted by PROFILE §2 — a peer's
+ * state violation is dropped and counted, never fatal; ABORT for an unknown or closed msgid is
+ * discarded silently; one-way messages are never answered; a transaction opened with a command
+ * no service accepts is answered {@code LNK_ERROR|CREATE|DELETE|REPLY} NOSUPP.
+ *
+ * <p><b>Link loss</b> ({@link #fail}): every transaction still in a table, on every circuit, gets
+ * one simulated {@code LNK_ERROR|ABORT|DELETE} (+REPLY for ours, +CREATE when the peer never
+ * answered; reference §2.7) with LOSTLINK through its handler, exactly once (PROFILE §3).
+ *
+ * <p>Time is read only through the injected clock, at batch boundaries ({@link #readComplete},
+ * flush) and in {@link #tick(long)}, which the transport calls periodically.
+ */
+public final class Iocom implements Link {
+    private static final Logger log = LoggerFactory.getLogger(Iocom.class);
+
+    /** Both transaction tables of one circuit (libdmsg: staterd_tree / statewr_tree). */
+    static final class Circuit {
+        final long id;
+        /** Transactions we opened, found by received messages with REPLY (statewr). */
+        final LongObjectHashMap<Txn> opened = new LongObjectHashMap<>();
+        /** Transactions the peer opened, found by received messages without REPLY (staterd). */
+        final LongObjectHashMap<Txn> accepted = new LongObjectHashMap<>();
+
+        Circuit(long id) {
+            this.id = id;
+        }
+
+        LongObjectHashMap<Txn> table(boolean local) {
+            return local ? opened : accepted;
+        }
+    }
+
+    private final LinkConfig config;
+    private final Services services;
+    private final LinkListener listener;
+    private final Transport transport;
+    private final String name;
+
+    private volatile LinkState state = LinkState.NEW;
+    private volatile String closeReason;
+    private final CompletableFuture<String> closeFuture = new CompletableFuture<>();
+
+    private final Circuit circuit0 = new Circuit(0);
+    private final LongObjectHashMap<Circuit> circuits = new LongObjectHashMap<>();
+    /** msgids: a counter with a random start, never 0 and never reused on this link (PROFILE §2). */
+    private final AtomicLong nextMsgid;
+
+    private Txn ourConn;
+    private Txn peerConnTxn;
+    private volatile LnkConn peerConn;
+
+    // Keepalive, in clock nanos.
+    private long lastSendNanos;
+    private long lastLifeNanos;
+    private long lastBacklogBytes;
+
+    // Flush batching.
+    private boolean needsFlush;
+    private boolean flushScheduled;
+    private boolean inReadBatch;
+    private final Runnable flushTask = this::flushScheduled;
+
+    // Backpressure for threads other than the event loop.
+    private final AtomicLong queuedBytes = new AtomicLong();
+    private volatile boolean transportWritable = true;
+    private final ReentrantLock bpLock = new ReentrantLock();
+    private final Condition bpCondition = bpLock.newCondition();
+    private volatile int bpWaiters;
+
+    // Counters, written on the event loop only.
+    private long msgsIn;
+    private long bytesIn;
+    private long msgsOut;
+    private long bytesOut;
+    private long pingsSent;
+    private long pingsReceived;
+    private final long[] violations = new long[Violation.values().length];
+    private long abortsDiscarded;
+    private long nosuppSent;
+    private long sendsDiscarded;
+    private long handlerErrors;
+    private int openTransactions;
+
+    public Iocom(LinkConfig config, Services services, LinkListener listener, Transport transport) {
+        this.config = config;
+        this.services = services;
+        this.listener = listener;
+        this.transport = transport;
+        this.name = config.label() + "<->" + transport.remoteAddress();
+        circuits.put(0, circuit0);
+        long start = ThreadLocalRandom.current().nextLong(1, 1L << 62);
+        this.nextMsgid = new AtomicLong(start);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Lifecycle
+
+    /** Transport is up: opens our LNK_CONN (PROFILE §4). Event loop only. */
+    public void start() {
+        transition(LinkState.OPENING, "transport up");
+        long now = config.clock().getAsLong();
+        lastSendNanos = now;
+        lastLifeNanos = now;
+        ourConn = newLocal(circuit0, Dmsg.LNK_CONN, this::onOurConn);
+        openOnLoop(ourConn, Dmsg.LNK_CONN, config.conn(), null);
+        flushNow();
+    }
+
+    private void transition(LinkState to, String reason) {
+        LinkState from = state;
+        if (!to.canEnterFrom(from)) {
+            throw new IllegalStateException(name + ": illegal transition " + from + " -> " + to + " (" + reason + ")");
+        }
+        state = to;
+        if (to == LinkState.CLOSED || to == LinkState.CLOSING) {
+            log.info("link {} {} -> {}: {}", name, from, to, reason);
+        } else {
+            log.debug("link {} {} -> {}: {}", name, from, to, reason);
+        }
+    }
+
+    @Override
+    public void close() {
+        submit(0, this::closeOnLoop);
+    }
+
+    private void closeOnLoop() {
+        if (!state.isAlive()) {
+            return;
+        }
+        transition(LinkState.CLOSING, "closed locally");
+        closeReason = "closed locally";
+        if (ourConn != null) {
+            ourConn.replyOnLoop(0, true);
+        }
+        if (peerConnTxn != null) {
+            peerConnTxn.replyOnLoop(0, true);
+        }
+        flushNow();
+        transport.close();
+    }
+
+    /** The transport has closed (EOF, reset, or our own close). Event loop only. */
+    public void transportClosed(String why) {
+        fail(closeReason != null ? closeReason : why);
+    }
+
+    /**
+     * The link is dead: abort every open transaction with LOSTLINK (exactly once each), close the
+     * transport, and tell the listener. Idempotent. Event loop only.
+     */
+    public void fail(String reason) {
+        if (state == LinkState.CLOSED) {
+            return;
+        }
+        transition(LinkState.CLOSED, reason);
+        closeReason = reason;
+        int aborted = abortAll();
+        transport.close();
+        wakeProducers();
+        try {
+            listener.onDown(this, reason, aborted);
+        } catch (RuntimeException e) {
+            log.warn("link {}: listener onDown threw", name, e);
+        }
+        closeFuture.complete(reason);
+    }
+
+    private int abortAll() {
+        int n = 0;
+        List<Circuit> all = new ArrayList<>(circuits.values());
+        for (Circuit c : all) {
+            n += abortCircuit(c);
+        }
+        return n;
+    }
+
+    private int abortCircuit(Circuit c) {
+        int n = 0;
+        for (boolean local : new boolean[] {false, true}) {
+            LongObjectHashMap<Txn> table = c.table(local);
+            List<Txn> txns = new ArrayList<>(table.values());
+            table.clear();
+            for (Txn t : txns) {
+                openTransactions--;
+                deliverLost(t);
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Delivers the simulated LOSTLINK abort to {@code t} (reference §2.7 flags). */
+    private void deliverLost(Txn t) {
+        int cmd = Dmsg.LNK_ERROR | ABORT | DELETE;
+        if (t.local) {
+            cmd |= REPLY;
+        }
+        if (t.state.rx == Phase.IDLE) {
+            cmd |= CREATE;
+        }
+        t.state = TxnState.CLOSED;
+        Message sim = Message.of(cmd, t.msgid, t.circuit.id, Dmsg.ERR_LOSTLINK);
+        invoke(t, sim);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Circuits (the mesh layer attaches and detaches the circuits that end at this node)
+
+    /** Starts keeping transaction tables for circuit {@code id} on this link. Event loop only. */
+    public void attachCircuit(long id) {
+        if (id == 0 || circuits.containsKey(id)) {
+            throw new IllegalStateException("circuit " + Long.toHexString(id) + " already attached");
+        }
+        circuits.put(id, new Circuit(id));
+    }
+
+    /**
+     * Stops circuit {@code id}: every transaction open on it gets the LOSTLINK abort.
+     * Returns how many did. Event loop only.
+     */
+    public int detachCircuit(long id) {
+        Circuit c = id == 0 ? null : circuits.remove(id);
+        return c == null ? 0 : abortCircuit(c);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Receive
+
+    /**
+     * A decoded message from the peer. Takes ownership; releases it after dispatch (handlers
+     * retain to keep it). Event loop only.
+     */
+    public void receive(Message m) {
+        try {
+            if (state == LinkState.CLOSED || state == LinkState.NEW) {
+                return;
+            }
+            msgsIn++;
+            bytesIn += FrameEncoder.frameBytes(m);
+            if (config.logFrames() && log.isDebugEnabled()) {
+                log.debug("{} {}", name, FrameLog.line(FrameLog.RECEIVED, m));
+            }
+            inReadBatch = true;
+            dispatch(m);
+        } finally {
+            m.release();
+        }
+    }
+
+    /** End of a batch of reads: counts as life, flushes replies. Event loop only. */
+    public void readComplete() {
+        inReadBatch = false;
+        lastLifeNanos = config.clock().getAsLong();
+        flushNow();
+    }
+
+    private void dispatch(Message m) {
+        int cmd = m.cmd();
+        Circuit c = m.circuit() == 0 ? circuit0 : circuits.get(m.circuit());
+        if (c == null) {
+            violation(Violation.UNKNOWN_CIRCUIT, m);
+            return;
+        }
+        boolean reply = (cmd & REPLY) != 0;
+        boolean abort = (cmd & ABORT) != 0;
+        Txn t = m.msgid() == 0 ? null : c.table(reply).get(m.msgid());
+
+        if ((cmd & (CREATE | DELETE)) == 0) {
+            if (abort) {
+                // Mid-stream ABORT: discard if nothing is open in that direction (EALREADY).
+                if (t == null || t.state.rx == Phase.IDLE) {
+                    abortsDiscarded++;
+                } else {
+                    deliver(t, m);
+                }
+            } else if (t != null) {
+                deliver(t, m); // a streaming element, or a one-way message inside a transaction
+            } else {
+                oneWay(m);
+            }
+            return;
+        }
+        if ((cmd & CREATE) != 0) {
+            if (!reply) {
+                if (t != null) {
+                    violation(Violation.DUPLICATE_CREATE, m);
+                } else if (m.msgid() == 0) {
+                    violation(Violation.ZERO_MSGID, m);
+                } else {
+                    accept(c, m);
+                }
+            } else if (t == null) {
+                rejectOrDiscard(Violation.UNKNOWN_MSGID, m);
+            } else if (t.state.rx != Phase.IDLE) {
+                rejectOrDiscard(Violation.DUPLICATE_CREATE, m);
+            } else {
+                deliver(t, m);
+            }
+            return;
+        }
+        // DELETE without CREATE.
+        if (t == null) {
+            rejectOrDiscard(Violation.UNKNOWN_MSGID, m);
+        } else if (t.state.rx == Phase.IDLE) {
+            rejectOrDiscard(Violation.DELETE_BEFORE_CREATE, m);
+        } else if (t.state.rx == Phase.CLOSED) {
+            rejectOrDiscard(Violation.DUPLICATE_DELETE, m);
+        } else {
+            deliver(t, m);
+        }
+    }
+
+    /** With ABORT the seed asks for a silent discard (a late abort racing the close); else a violation. */
+    private void rejectOrDiscard(Violation v, Message m) {
+        if (m.isAbort()) {
+            abortsDiscarded++;
+        } else {
+            violation(v, m);
+        }
+    }
+
+    private void violation(Violation v, Message m) {
+        long n = ++violations[v.ordinal()];
+        // Log the first few of each kind, then every power of two: a flood must not flood the log.
+        if (n <= 8 || Long.bitCount(n) == 1) {
+            log.warn("link {}: dropped {} ({} so far): {}", name, v, n, FrameLog.line(FrameLog.RECEIVED, m));
+        }
+    }
+
+    private void accept(Circuit c, Message m) {
+        int icmd = m.cmd() & BASECMDMASK;
+        Txn t = new Txn(this, c, m.msgid(), icmd, false);
+        c.accepted.put(t.msgid, t);
+        openTransactions++;
+        if (c == circuit0 && icmd == Dmsg.LNK_CONN) {
+            acceptConn(t, m);
+            return;
+        }
+        Acceptor a = services.acceptor(icmd);
+        TransactionHandler h = null;
+        if (a != null) {
+            try {
+                h = a.accept(t, m);
+            } catch (RuntimeException e) {
+                t.handler = TransactionHandler.CLOSE_ON_DELETE;
+                t.state = t.state.received(m.cmd());
+                handlerFailed(t, e);
+                return;
+            }
+        }
+        if (h == null) {
+            // No service for this command: NOSUPP, never for a one-way message (PROFILE §2).
+            t.handler = TransactionHandler.CLOSE_ON_DELETE;
+            t.state = t.state.received(m.cmd());
+            nosuppSent++;
+            log.debug("link {}: NOSUPP for {}", name, FrameLog.line(FrameLog.RECEIVED, m));
+            t.replyOnLoop(Dmsg.ERR_NOSUPP, true);
+            t.removeIfClosed();
+            return;
+        }
+        t.handler = h;
+        deliver(t, m);
+    }
+
+    private void oneWay(Message m) {
+        int base = m.baseCmd();
+        if (base == Dmsg.LNK_PING) {
+            pingsReceived++;
+            return;
+        }
+        if (base == Dmsg.LNK_PAD) {
+            return; // PROFILE §4: accepted and ignored
+        }
+        OneWayHandler h = services.oneWayHandler(m.cmd());
+        if (h == null) {
+            violation(Violation.UNKNOWN_ONE_WAY, m); // counted and dropped, never answered
+            return;
+        }
+        try {
+            h.onOneWay(this, m);
+        } catch (RuntimeException e) {
+            handlerErrors++;
+            log.warn("link {}: one-way handler for {} threw", name, Command.nameOf(m.cmd()), e);
+        }
+    }
+
+    /** Applies a received message to {@code t}'s state and hands it to the handler. */
+    private void deliver(Txn t, Message m) {
+        t.state = t.state.received(m.cmd());
+        invoke(t, m);
+        t.removeIfClosed();
+    }
+
+    private void invoke(Txn t, Message m) {
+        try {
+            t.handler.onMessage(t, m);
+        } catch (RuntimeException e) {
+            handlerFailed(t, e);
+        }
+    }
+
+    private void handlerFailed(Txn t, RuntimeException e) {
+        handlerErrors++;
+        log.warn("link {}: handler of transaction {} ({}) threw; aborting it", name,
+            Long.toHexString(t.msgid), Command.nameOf(t.icmd), e);
+        if (state != LinkState.CLOSED) {
+            t.abortCloseOnLoop();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // LNK_CONN (PROFILE §4)
+
+    private void acceptConn(Txn t, Message m) {
+        if (peerConnTxn != null) {
+            violation(Violation.SECOND_CONN, m);
+            t.handler = TransactionHandler.CLOSE_ON_DELETE;
+            t.state = t.state.received(m.cmd());
+            t.replyOnLoop(Dmsg.ERR_PARAM, true);
+            t.removeIfClosed();
+            return;
+        }
+        peerConnTxn = t;
+        peerConn = m.ext(LnkConn.class);
+        t.handler = this::onPeerConn;
+        deliver(t, m);
+    }
+
+    private void onPeerConn(Transaction txn, Message m) {
+        Txn t = (Txn) txn;
+        if (m.isCreate() && !m.isDelete() && !m.isAbort()) {
+            t.result(0); // LNK_ERROR|CREATE|REPLY, error 0: accepted, stays open
+            if (state == LinkState.OPENING) {
+                transition(LinkState.UP, "peer LNK_CONN from " + peerLabel());
+                listener.onUp(this);
+            }
+            return;
+        }
+        if (m.isDelete()) {
+            if (state.isAlive()) {
+                log.info("link {}: peer closed its LNK_CONN ({})", name, ErrorCode.nameOf(m.error()));
+            }
+            t.reply(0);
+            return;
+        }
+        // A one-way message inside the peer's LNK_CONN: LNK_VOLCONF (reference §3.6).
+        if (m.isOneWay()) {
+            OneWayHandler h = services.oneWayHandler(m.cmd());
+            if (h != null) {
+                h.onOneWay(this, m);
+            } else {
+                violation(Violation.UNKNOWN_ONE_WAY, m);
+            }
+        }
+    }
+
+    private void onOurConn(Transaction txn, Message m) {
+        if (m.isCreate() && m.isReply() && !m.isAbort()) {
+            log.debug("link {}: peer answered our LNK_CONN: {}", name, ErrorCode.nameOf(m.error()));
+            listener.onConnResult(this, m.error());
+        }
+        if (m.isDelete()) {
+            txn.reply(0);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Keepalive
+
+    /**
+     * Periodic check, driven by the transport's timer (tests call it with a fake clock): sends
+     * LNK_PING after {@link LinkConfig#pingIntervalNanos()} without sending; declares the link dead
+     * after {@link LinkConfig#deadTimeoutNanos()} without life. Life is any received message, or,
+     * while our outbound side is backed up and we are not reading, the peer draining it.
+     */
+    public void tick(long nowNanos) {
+        if (!state.isAlive()) {
+            return;
+        }
+        long backlog = transport.outboundBacklogBytes();
+        if (backlog < lastBacklogBytes) {
+            lastLifeNanos = nowNanos;
+        }
+        lastBacklogBytes = backlog;
+        long silent = nowNanos - lastLifeNanos;
+        if (silent >= config.deadTimeoutNanos()) {
+            fail(String.format("ping timeout: nothing received for %.1f s", silent / 1e9));
+            return;
+        }
+        if (!config.legacyPeer() && nowNanos - lastSendNanos >= config.pingIntervalNanos()) {
+            pingsSent++;
+            sendNow(null, Message.of(Dmsg.LNK_PING, 0, 0, 0));
+            flushNow();
+            lastSendNanos = nowNanos;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Send
+
+    /** Writes {@code m} now; bookkeeping for {@code t} (may be null for one-way). Event loop only. */
+    void sendNow(Txn t, Message m) {
+        if (state == LinkState.CLOSED || state == LinkState.NEW) {
+            sendsDiscarded++;
+            m.release();
+            return;
+        }
+        if (t != null) {
+            t.state = t.state.sent(m.cmd());
+        }
+        msgsOut++;
+        bytesOut += FrameEncoder.frameBytes(m);
+        if (config.logFrames() && log.isDebugEnabled()) {
+            log.debug("{} {}", name, FrameLog.line(FrameLog.SENT, m));
+        }
+        transport.write(m);
+        needsFlush = true;
+        if (!inReadBatch && !flushScheduled) {
+            flushScheduled = true;
+            transport.execute(flushTask);
+        }
+        if (t != null) {
+            t.removeIfClosed();
+        }
+    }
+
+    private void flushScheduled() {
+        flushScheduled = false;
+        flushNow();
+    }
+
+    private void flushNow() {
+        if (needsFlush) {
+            needsFlush = false;
+            transport.flush();
+            lastSendNanos = config.clock().getAsLong();
+        }
+    }
+
+    void discardedSend() {
+        sendsDiscarded++;
+    }
+
+    /**
+     * Runs {@code action} on the event loop: now if already there, else after blocking while the
+     * outbound side is over budget. {@code bytes} is what the action will queue.
+     */
+    void submit(int bytes, Runnable action) {
+        if (transport.inEventLoop()) {
+            action.run();
+            return;
+        }
+        awaitBudget();
+        queuedBytes.addAndGet(bytes);
+        transport.execute(() -> {
+            queuedBytes.addAndGet(-bytes);
+            action.run();
+            if (bpWaiters > 0 && isWritable()) {
+                wakeProducers();
+            }
+        });
+    }
+
+    private void awaitBudget() {
+        if (isWritable() || state == LinkState.CLOSED) {
+            return;
+        }
+        bpLock.lock();
+        try {
+            bpWaiters++;
+            while (!isWritable() && state != LinkState.CLOSED) {
+                // The timeout is a safety net against a missed signal, not a polling loop.
+                bpCondition.await(10, TimeUnit.MILLISECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for link " + name + " to drain", e);
+        } finally {
+            bpWaiters--;
+            bpLock.unlock();
+        }
+    }
+
+    private void wakeProducers() {
+        if (bpWaiters == 0) {
+            return;
+        }
+        bpLock.lock();
+        try {
+            bpCondition.signalAll();
+        } finally {
+            bpLock.unlock();
+        }
+    }
+
+    /** The transport's outbound buffer crossed a water mark. Event loop only. */
+    public void writabilityChanged(boolean writable) {
+        transportWritable = writable;
+        if (writable) {
+            wakeProducers();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Link API
+
+    @Override
+    public Transaction open(int cmd, ExtHeader ext, ByteBuf aux, TransactionHandler handler) {
+        if ((cmd & (CREATE | REPLY)) != 0) {
+            releaseQuietly(aux);
+            throw new IllegalArgumentException(String.format("open: cmd %08x must not carry CREATE or REPLY", cmd));
+        }
+        if (handler == null) {
+            releaseQuietly(aux);
+            throw new IllegalArgumentException("open: handler is null");
+        }
+        int bytes = checkedSize(cmd | CREATE, ext, aux);
+        Txn t = newLocal(circuit0, cmd & BASECMDMASK, handler);
+        submit(bytes, () -> openOnLoop(t, cmd, ext, aux));
+        return t;
+    }
+
+    private Txn newLocal(Circuit c, int icmd, TransactionHandler handler) {
+        long msgid = nextMsgid.getAndIncrement();
+        Txn t = new Txn(this, c, msgid, icmd, true);
+        t.handler = handler;
+        return t;
+    }
+
+    private void openOnLoop(Txn t, int cmd, ExtHeader ext, ByteBuf aux) {
+        if (!state.isAlive()) {
+            releaseQuietly(aux);
+            sendsDiscarded++;
+            deliverLost(t);
+            return;
+        }
+        t.circuit.opened.put(t.msgid, t);
+        openTransactions++;
+        sendNow(t, Message.of(cmd | CREATE, t.msgid, t.circuit.id, 0, ext, aux));
+    }
+
+    @Override
+    public void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux) {
+        if ((cmd & (CREATE | DELETE | ABORT)) != 0) {
+            releaseQuietly(aux);
+            throw new IllegalArgumentException(String.format("sendOneWay: cmd %08x carries CREATE, DELETE or ABORT", cmd));
+        }
+        int bytes = checkedSize(cmd, ext, aux);
+        submit(bytes, () -> sendNow(null, Message.of(cmd, 0, 0, 0, ext, aux)));
+    }
+
+    /** Validates in the caller's thread, so that mistakes surface there; returns the frame size. */
+    static int checkedSize(int cmd, ExtHeader ext, ByteBuf aux) {
+        int auxBytes = aux == null ? 0 : aux.readableBytes();
+        try {
+            Message.check(cmd, ext, auxBytes);
+        } catch (IllegalArgumentException e) {
+            releaseQuietly(aux);
+            throw e;
+        }
+        return Dmsg.hdrBytes(cmd) + (int) Dmsg.align(auxBytes);
+    }
+
+    static void releaseQuietly(ByteBuf b) {
+        if (b != null && b.refCnt() > 0) {
+            b.release();
+        }
+    }
+
+    void removed(Txn t) {
+        openTransactions--;
+    }
+
+    @Override
+    public String label() {
+        return config.label();
+    }
+
+    @Override
+    public String peerLabel() {
+        LnkConn c = peerConn;
+        return c != null && !c.fsLabel().isEmpty() ? c.fsLabel() : transport.remoteAddress();
+    }
+
+    @Override
+    public LnkConn peerConn() {
+        return peerConn;
+    }
+
+    @Override
+    public String remoteAddress() {
+        return transport.remoteAddress();
+    }
+
+    @Override
+    public LinkState state() {
+        return state;
+    }
+
+    /** Why the link closed, or {@code null} while it is alive. */
+    public String closeReason() {
+        return closeReason;
+    }
+
+    @Override
+    public CompletableFuture<String> closeFuture() {
+        return closeFuture;
+    }
+
+    @Override
+    public boolean isWritable() {
+        return transportWritable && queuedBytes.get() < config.maxQueuedBytes();
+    }
+
+    @Override
+    public void execute(Runnable task) {
+        transport.execute(task);
+    }
+
+    public LinkConfig config() {
+        return config;
+    }
+
+    boolean inEventLoop() {
+        return transport.inEventLoop();
+    }
+
+    String name() {
+        return name;
+    }
+
+    @Override
+    public LinkStats stats() {
+        Map<Violation, Long> v = new EnumMap<>(Violation.class);
+        for (Violation x : Violation.values()) {
+            if (violations[x.ordinal()] != 0) {
+                v.put(x, violations[x.ordinal()]);
+            }
+        }
+        return new LinkStats(msgsIn, bytesIn, msgsOut, bytesOut, pingsSent, pingsReceived, v,
+            abortsDiscarded, nosuppSent, sendsDiscarded, handlerErrors, openTransactions);
+    }
+
+    @Override
+    public String toString() {
+        return "Link[" + name + " " + state + "]";
+    }
+}

@@ -1,0 +1,71 @@
+package dev.dmsg.link;
+
+import dev.dmsg.wire.ExtHeader;
+import dev.dmsg.wire.LnkConn;
+import io.netty.buffer.ByteBuf;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One connection to a peer node (libdmsg: an iocom). Safe to use from any thread.
+ *
+ * <p><b>Backpressure.</b> The outbound side is bounded. A call from a thread other than the link's
+ * event loop blocks while the link's queued bytes exceed {@link LinkConfig#maxQueuedBytes()} or
+ * the socket buffer is above its high-water mark: a fast producer is slowed, never buffered
+ * without limit. Calls on the event loop (inside handlers) never block; instead the link stops
+ * reading from the peer while its outbound side is full, so replies cannot pile up either.
+ * {@link #isWritable()} lets an asynchronous producer check first.
+ */
+public interface Link {
+    /** Our label (the fs_label of the LNK_CONN we send). */
+    String label();
+
+    /** The peer's label from its LNK_CONN, or its address until that arrives. */
+    String peerLabel();
+
+    /** The LNK_CONN the peer sent (its SPAN filter), or {@code null} before it arrives. */
+    LnkConn peerConn();
+
+    String remoteAddress();
+
+    LinkState state();
+
+    /**
+     * Opens a transaction on circuit 0: sends {@code cmd|CREATE} (plus DELETE and/or ABORT if
+     * {@code cmd} carries them: a one-message command, a non-blocking request). Replies go to
+     * {@code handler}. If the link is already gone, the handler gets the LOSTLINK abort at once.
+     *
+     * @param aux owned by the link from now on; may be {@code null}
+     * @throws IllegalArgumentException if {@code cmd} has CREATE or REPLY set, or {@code ext}
+     *     does not fit {@code cmd}
+     */
+    Transaction open(int cmd, ExtHeader ext, ByteBuf aux, TransactionHandler handler);
+
+    default Transaction open(int cmd, TransactionHandler handler) {
+        return open(cmd, null, null, handler);
+    }
+
+    /**
+     * Sends a one-way message (no CREATE, DELETE or ABORT) with msgid 0 on circuit 0.
+     *
+     * @throws IllegalArgumentException if {@code cmd} has CREATE, DELETE or ABORT set
+     */
+    void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux);
+
+    /**
+     * Closes the link in order: our LNK_CONN and the peer's are closed with DELETE, pending output
+     * is flushed, then the socket is closed. Transactions still open get the LOSTLINK abort.
+     */
+    void close();
+
+    /** Completes with the reason once the link is {@link LinkState#CLOSED}. */
+    CompletableFuture<String> closeFuture();
+
+    /** Whether a send from another thread would proceed without blocking right now. */
+    boolean isWritable();
+
+    /** Counters; exact on the event loop, possibly a little stale elsewhere. */
+    LinkStats stats();
+
+    /** Runs {@code task} on the link's event loop (where handlers run). */
+    void execute(Runnable task);
+}

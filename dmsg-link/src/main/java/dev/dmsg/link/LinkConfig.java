@@ -1,0 +1,103 @@
+package dev.dmsg.link;
+
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.LnkConn;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.UUID;
+import java.util.function.LongSupplier;
+
+/**
+ * Settings for a link. Immutable; build with {@link #builder()}.
+ *
+ * @param label this node's label, sent as the fs_label of our LNK_CONN
+ * @param conn the LNK_CONN we open: our identity and the filter for SPANs relayed to us
+ * @param pingIntervalNanos send LNK_PING after this long without sending (PROFILE §4: 1 s)
+ * @param deadTimeoutNanos the link is dead after this long without receiving (10 s)
+ * @param legacyPeer legacy rules: no PING (nor PAD or AUTH) is sent (PROFILE §4)
+ * @param maxQueuedBytes bound on bytes queued by other threads, not yet in the socket buffer
+ * @param writeBufferLowBytes socket buffer low-water mark
+ * @param writeBufferHighBytes socket buffer high-water mark
+ * @param clock nanosecond clock; tests inject a fake one
+ * @param logFrames log every frame at DEBUG in the one-line format
+ */
+public record LinkConfig(
+        String label, LnkConn conn, long pingIntervalNanos, long deadTimeoutNanos, boolean legacyPeer,
+        int maxQueuedBytes, int writeBufferLowBytes, int writeBufferHighBytes, LongSupplier clock,
+        boolean logFrames) {
+
+    public LinkConfig {
+        Objects.requireNonNull(label, "label");
+        Objects.requireNonNull(conn, "conn");
+        Objects.requireNonNull(clock, "clock");
+        if (pingIntervalNanos <= 0 || deadTimeoutNanos <= pingIntervalNanos) {
+            throw new IllegalArgumentException("need 0 < ping interval < dead timeout; got "
+                + Duration.ofNanos(pingIntervalNanos) + " and " + Duration.ofNanos(deadTimeoutNanos));
+        }
+        if (maxQueuedBytes < 64 * 1024 + 4096) {
+            throw new IllegalArgumentException("maxQueuedBytes " + maxQueuedBytes + " < one largest frame (69632)");
+        }
+        if (writeBufferLowBytes <= 0 || writeBufferHighBytes < writeBufferLowBytes) {
+            throw new IllegalArgumentException("need 0 < low <= high water mark");
+        }
+    }
+
+    /** Our default LNK_CONN: a cluster controller that wants every SPAN (reference §3.2, libdmsg row). */
+    public static LnkConn defaultConn(String label) {
+        UUID nil = new UUID(0, 0);
+        return new LnkConn(nil, nil, nil, -1L, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, Dmsg.SPAN_PROTO_1,
+            0, 0, 0L, -1L, "", label);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.label = label;
+        b.conn = conn;
+        b.pingIntervalNanos = pingIntervalNanos;
+        b.deadTimeoutNanos = deadTimeoutNanos;
+        b.legacyPeer = legacyPeer;
+        b.maxQueuedBytes = maxQueuedBytes;
+        b.writeBufferLowBytes = writeBufferLowBytes;
+        b.writeBufferHighBytes = writeBufferHighBytes;
+        b.clock = clock;
+        b.logFrames = logFrames;
+        return b;
+    }
+
+    public static final class Builder {
+        private String label = "node";
+        private LnkConn conn;
+        private long pingIntervalNanos = Duration.ofSeconds(1).toNanos();
+        private long deadTimeoutNanos = Duration.ofSeconds(10).toNanos();
+        private boolean legacyPeer;
+        private int maxQueuedBytes = 1 << 20;
+        private int writeBufferLowBytes = 512 * 1024;
+        private int writeBufferHighBytes = 1 << 20;
+        private LongSupplier clock = System::nanoTime;
+        private boolean logFrames;
+
+        public Builder label(String label) { this.label = label; return this; }
+        public Builder conn(LnkConn conn) { this.conn = conn; return this; }
+        public Builder pingInterval(Duration d) { this.pingIntervalNanos = d.toNanos(); return this; }
+        public Builder deadTimeout(Duration d) { this.deadTimeoutNanos = d.toNanos(); return this; }
+        public Builder legacyPeer(boolean legacy) { this.legacyPeer = legacy; return this; }
+        public Builder maxQueuedBytes(int bytes) { this.maxQueuedBytes = bytes; return this; }
+        public Builder writeBufferWaterMarks(int low, int high) {
+            this.writeBufferLowBytes = low;
+            this.writeBufferHighBytes = high;
+            return this;
+        }
+        public Builder clock(LongSupplier clock) { this.clock = clock; return this; }
+        public Builder logFrames(boolean log) { this.logFrames = log; return this; }
+
+        public LinkConfig build() {
+            return new LinkConfig(label, conn != null ? conn : defaultConn(label), pingIntervalNanos,
+                deadTimeoutNanos, legacyPeer, maxQueuedBytes, writeBufferLowBytes, writeBufferHighBytes,
+                clock, logFrames);
+        }
+    }
+}

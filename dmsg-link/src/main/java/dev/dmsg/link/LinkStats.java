@@ -1,0 +1,22 @@
+package dev.dmsg.link;
+
+import java.util.Map;
+
+/**
+ * A snapshot of a link's counters. Every drop or reject is counted (STYLE: errors).
+ *
+ * @param violations peer breaches of the transaction rules, dropped (never fatal)
+ * @param abortsDiscarded ABORTs for unknown or closed msgids, discarded silently as the seed asks
+ * @param nosuppSent transactions refused with NOSUPP because no service handles their command
+ * @param sendsDiscarded our messages dropped because the link or the transaction was already closed
+ * @param handlerErrors exceptions thrown by handlers (the transaction was aborted, the link kept)
+ */
+public record LinkStats(
+        long msgsIn, long bytesIn, long msgsOut, long bytesOut, long pingsSent, long pingsReceived,
+        Map<Violation, Long> violations, long abortsDiscarded, long nosuppSent, long sendsDiscarded,
+        long handlerErrors, int openTransactions) {
+
+    public long violationCount() {
+        return violations.values().stream().mapToLong(Long::longValue).sum();
+    }
+}

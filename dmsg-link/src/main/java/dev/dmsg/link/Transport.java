@@ -1,0 +1,34 @@
+package dev.dmsg.link;
+
+import dev.dmsg.wire.Message;
+
+/**
+ * What an {@link Iocom} needs from the connection under it: the seam between the transaction
+ * engine and TCP (Netty), an in-memory simulator, or later TLS with LNK_AUTH in front.
+ *
+ * <p>All methods except {@link #execute} and {@link #inEventLoop} are called on the event loop.
+ */
+public interface Transport {
+    /** Queues {@code m} for the socket; the transport owns it now. Salt is assigned as it is written. */
+    void write(Message m);
+
+    /** Pushes queued writes to the socket. */
+    void flush();
+
+    /** Closes the connection once everything already written has been flushed. */
+    void close();
+
+    /** Whether the outbound buffer is below its high-water mark. */
+    boolean isWritable();
+
+    /** Bytes written but not yet accepted by the socket; a falling value means the peer is reading. */
+    long outboundBacklogBytes();
+
+    boolean inEventLoop();
+
+    /** Runs {@code task} on the event loop, after tasks already submitted. */
+    void execute(Runnable task);
+
+    /** The peer's address, for logs. */
+    String remoteAddress();
+}

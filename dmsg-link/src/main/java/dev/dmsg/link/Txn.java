@@ -1,0 +1,184 @@
+package dev.dmsg.link;
+
+import static dev.dmsg.wire.Dmsg.ABORT;
+import static dev.dmsg.wire.Dmsg.CREATE;
+import static dev.dmsg.wire.Dmsg.DELETE;
+import static dev.dmsg.wire.Dmsg.REPLY;
+
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ExtHeader;
+import dev.dmsg.wire.Message;
+import io.netty.buffer.ByteBuf;
+
+/**
+ * A transaction (libdmsg {@code dmsg_state}). Its {@link #state} changes only on the link's event
+ * loop, through {@link TxnState#sent} and {@link TxnState#received}; it is volatile so that other
+ * threads can check it before submitting.
+ */
+final class Txn implements Transaction {
+    final Iocom iocom;
+    final Iocom.Circuit circuit;
+    final long msgid;
+    final int icmd;
+    /** We sent the CREATE: the transaction lives in the circuit's {@code opened} table. */
+    final boolean local;
+    volatile TxnState state = TxnState.IDLE;
+    TransactionHandler handler;
+    private volatile Object attachment;
+
+    Txn(Iocom iocom, Iocom.Circuit circuit, long msgid, int icmd, boolean local) {
+        this.iocom = iocom;
+        this.circuit = circuit;
+        this.msgid = msgid;
+        this.icmd = icmd;
+        this.local = local;
+    }
+
+    @Override
+    public void send(int cmd, ExtHeader ext, ByteBuf aux) {
+        if ((cmd & (CREATE | REPLY)) != 0) {
+            Iocom.releaseQuietly(aux);
+            throw new IllegalArgumentException(String.format(
+                "send: cmd %08x must not carry CREATE or REPLY; the transaction sets them", cmd));
+        }
+        boolean abortDelete = (cmd & (ABORT | DELETE)) == (ABORT | DELETE);
+        if (state.tx == Phase.CLOSED && !abortDelete) {
+            Iocom.releaseQuietly(aux);
+            throw new IllegalStateException(String.format(
+                "transaction %016x already sent DELETE (state %s)", msgid, state));
+        }
+        int bytes = Iocom.checkedSize(cmd | CREATE | REPLY, ext, aux);
+        iocom.submit(bytes, () -> sendOnLoop(cmd, 0, ext, aux));
+    }
+
+    /**
+     * Sends in our direction, computing CREATE (first message) and REPLY (the peer opened it),
+     * the way libdmsg's reply helpers do (reference §2.5).
+     */
+    void sendOnLoop(int cmd, int error, ExtHeader ext, ByteBuf aux) {
+        boolean abortDelete = (cmd & (ABORT | DELETE)) == (ABORT | DELETE);
+        if (state.isClosed() || (state.tx == Phase.CLOSED && !abortDelete)) {
+            // Fully closed, or a second DELETE: the kernel's msgtx drops these (reference §2.4).
+            Iocom.releaseQuietly(aux);
+            iocom.discardedSend();
+            return;
+        }
+        if (!local) {
+            cmd |= REPLY;
+        }
+        if (state.tx == Phase.IDLE) {
+            cmd |= CREATE;
+        }
+        iocom.sendNow(this, Message.of(cmd, msgid, circuit.id, error, ext, aux));
+    }
+
+    @Override
+    public void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux) {
+        if ((cmd & (CREATE | DELETE | ABORT | REPLY)) != 0) {
+            Iocom.releaseQuietly(aux);
+            throw new IllegalArgumentException(String.format(
+                "sendOneWay: cmd %08x must carry no CREATE, DELETE, ABORT or REPLY", cmd));
+        }
+        int bytes = Iocom.checkedSize(cmd, ext, aux);
+        iocom.submit(bytes, () -> {
+            if (state.isClosed()) {
+                Iocom.releaseQuietly(aux);
+                iocom.discardedSend();
+                return;
+            }
+            int c = local ? cmd : cmd | REPLY;
+            iocom.sendNow(null, Message.of(c, msgid, circuit.id, 0, ext, aux));
+        });
+    }
+
+    @Override
+    public void reply(int error) {
+        iocom.submit(Dmsg.HDR_SIZE, () -> replyOnLoop(error, true));
+    }
+
+    @Override
+    public void result(int error) {
+        iocom.submit(Dmsg.HDR_SIZE, () -> replyOnLoop(error, false));
+    }
+
+    /** libdmsg {@code state_reply} / {@code state_result}: nothing once our direction is closed. */
+    void replyOnLoop(int error, boolean delete) {
+        if (state.tx == Phase.CLOSED) {
+            return;
+        }
+        sendOnLoop(Dmsg.LNK_ERROR | (delete ? DELETE : 0), error, null, null);
+    }
+
+    @Override
+    public void abort() {
+        iocom.submit(Dmsg.HDR_SIZE, () -> {
+            if (state.tx != Phase.CLOSED) {
+                sendOnLoop(Dmsg.LNK_ERROR | ABORT, 0, null, null);
+            }
+        });
+    }
+
+    @Override
+    public void abortClose() {
+        iocom.submit(Dmsg.HDR_SIZE, this::abortCloseOnLoop);
+    }
+
+    void abortCloseOnLoop() {
+        if (!state.isClosed()) {
+            sendOnLoop(Dmsg.LNK_ERROR | ABORT | DELETE, 0, null, null);
+        }
+    }
+
+    /** Removes the transaction from its table once DELETE has been both sent and received. */
+    void removeIfClosed() {
+        if (state.isClosed() && circuit.table(local).remove(msgid) != null) {
+            iocom.removed(this);
+        }
+    }
+
+    @Override
+    public Link link() {
+        return iocom;
+    }
+
+    @Override
+    public long msgid() {
+        return msgid;
+    }
+
+    @Override
+    public long circuit() {
+        return circuit.id;
+    }
+
+    @Override
+    public int icmd() {
+        return icmd;
+    }
+
+    @Override
+    public boolean openedLocally() {
+        return local;
+    }
+
+    @Override
+    public TxnState state() {
+        return state;
+    }
+
+    @Override
+    public Object attachment() {
+        return attachment;
+    }
+
+    @Override
+    public void attach(Object attachment) {
+        this.attachment = attachment;
+    }
+
+    @Override
+    public String toString() {
+        return String.format("Txn[%016x %s %s %s]", msgid, dev.dmsg.wire.Command.nameOf(icmd),
+            local ? "local" : "remote", state);
+    }
+}

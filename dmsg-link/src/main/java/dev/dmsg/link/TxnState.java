@@ -1,0 +1,77 @@
+package dev.dmsg.link;
+
+/**
+ * A transaction's state from this end: the phase of the direction we send ({@code tx}, libdmsg
+ * {@code txcmd}) and the one we receive ({@code rx}, {@code rxcmd}). State is kept until DELETE has
+ * been both sent and received (reference §2.1). Netty's {@code Http2Stream.State} is the model:
+ * constants carry their derived facts.
+ */
+public enum TxnState {
+    /** We sent CREATE; no reply yet. */
+    LOCAL_OPEN(Phase.OPEN, Phase.IDLE),
+    /** We sent CREATE|DELETE; no reply yet. */
+    LOCAL_CLOSED_AWAITING_REPLY(Phase.CLOSED, Phase.IDLE),
+    /** The peer sent CREATE; we have not answered. */
+    REMOTE_OPEN(Phase.IDLE, Phase.OPEN),
+    /** The peer sent CREATE|DELETE; we owe the reply. */
+    REMOTE_CLOSED_AWAITING_REPLY(Phase.IDLE, Phase.CLOSED),
+    /** Both directions created and open. */
+    OPEN(Phase.OPEN, Phase.OPEN),
+    /** We sent DELETE; the peer's direction is still open (or not yet created). */
+    HALF_CLOSED_LOCAL(Phase.CLOSED, Phase.OPEN),
+    /** The peer sent DELETE; ours is still open. */
+    HALF_CLOSED_REMOTE(Phase.OPEN, Phase.CLOSED),
+    /** DELETE sent and received: the transaction is gone from the tables. */
+    CLOSED(Phase.CLOSED, Phase.CLOSED),
+    /** Never reachable for a live transaction; completes the product of phases. */
+    IDLE(Phase.IDLE, Phase.IDLE);
+
+    public final Phase tx;
+    public final Phase rx;
+
+    TxnState(Phase tx, Phase rx) {
+        this.tx = tx;
+        this.rx = rx;
+    }
+
+    public boolean sendOpen() {
+        return tx != Phase.CLOSED;
+    }
+
+    public boolean receiveOpen() {
+        return rx != Phase.CLOSED;
+    }
+
+    public boolean isClosed() {
+        return this == CLOSED;
+    }
+
+    public static TxnState of(Phase tx, Phase rx) {
+        switch (tx) {
+            case IDLE: return rx == Phase.IDLE ? IDLE : rx == Phase.OPEN ? REMOTE_OPEN : REMOTE_CLOSED_AWAITING_REPLY;
+            case OPEN: return rx == Phase.IDLE ? LOCAL_OPEN : rx == Phase.OPEN ? OPEN : HALF_CLOSED_REMOTE;
+            case CLOSED: return rx == Phase.IDLE ? LOCAL_CLOSED_AWAITING_REPLY : rx == Phase.OPEN ? HALF_CLOSED_LOCAL : CLOSED;
+            default: throw new AssertionError(tx);
+        }
+    }
+
+    /** The state after we send a message with {@code cmd}'s CREATE/DELETE flags. */
+    public TxnState sent(int cmd) {
+        return of(advance(tx, cmd), rx);
+    }
+
+    /** The state after we receive a message with {@code cmd}'s CREATE/DELETE flags. */
+    public TxnState received(int cmd) {
+        return of(tx, advance(rx, cmd));
+    }
+
+    private static Phase advance(Phase p, int cmd) {
+        if ((cmd & dev.dmsg.wire.Dmsg.DELETE) != 0) {
+            return Phase.CLOSED;
+        }
+        if ((cmd & dev.dmsg.wire.Dmsg.CREATE) != 0 && p == Phase.IDLE) {
+            return Phase.OPEN;
+        }
+        return p;
+    }
+}

@@ -1,0 +1,202 @@
+package dev.dmsg.link.netty;
+
+import dev.dmsg.link.Link;
+import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.LinkListener;
+import dev.dmsg.link.Services;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Listens for and makes DMSG links over TCP. Owns its event loops (epoll where available, NIO
+ * otherwise, or NIO when {@code -Ddmsg.transport=nio}). Every link it makes uses the same config,
+ * services and listener.
+ */
+public final class LinkEndpoint implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(LinkEndpoint.class);
+
+    private final LinkConfig config;
+    private final Services services;
+    private final LinkListener listener;
+    private final EventLoopGroup group;
+    private final boolean epoll;
+    private final List<Channel> servers = new CopyOnWriteArrayList<>();
+    private final Set<Link> links = ConcurrentHashMap.newKeySet();
+
+    public LinkEndpoint(LinkConfig config, Services services, LinkListener listener) {
+        this(config, services, listener, 0);
+    }
+
+    /** @param ioThreads event-loop threads; 0 for Netty's default (2 x cores) */
+    public LinkEndpoint(LinkConfig config, Services services, LinkListener listener, int ioThreads) {
+        this.config = config;
+        this.services = services;
+        this.listener = new Tracking(listener);
+        this.epoll = Epoll.isAvailable() && !"nio".equals(System.getProperty("dmsg.transport"));
+        IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+        this.group = new MultiThreadIoEventLoopGroup(ioThreads, factory);
+    }
+
+    /** "epoll" or "nio". */
+    public String transportName() {
+        return epoll ? "epoll" : "nio";
+    }
+
+    /**
+     * Binds a listening socket; blocks until bound.
+     *
+     * @return the bound address (useful with port 0)
+     * @throws java.io.IOException (sneakily, from Netty) if the address cannot be bound
+     */
+    public InetSocketAddress listen(String host, int port) throws InterruptedException {
+        ServerBootstrap b = new ServerBootstrap()
+            .group(group)
+            .channel(epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class)
+            .option(ChannelOption.SO_BACKLOG, 128)
+            .option(ChannelOption.SO_REUSEADDR, true)
+            .childHandler(new ChannelInitializer<SocketChannel>() {
+                @Override
+                protected void initChannel(SocketChannel ch) {
+                    LinkEndpoint.this.initChannel(ch, new CompletableFuture<>());
+                }
+            });
+        configureChild(b);
+        Channel ch = b.bind(host, port).sync().channel();
+        servers.add(ch);
+        return (InetSocketAddress) ch.localAddress();
+    }
+
+    private void configureChild(ServerBootstrap b) {
+        b.childOption(ChannelOption.TCP_NODELAY, true)
+            .childOption(ChannelOption.SO_KEEPALIVE, true)
+            .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK,
+                new WriteBufferWaterMark(config.writeBufferLowBytes(), config.writeBufferHighBytes()));
+    }
+
+    /**
+     * Connects to a peer. The future completes with the link as soon as TCP is up (its state is
+     * then OPENING; {@link LinkListener#onUp} follows when the peer's LNK_CONN arrives), or
+     * exceptionally with the connect failure.
+     */
+    public CompletableFuture<Link> connect(String host, int port) {
+        CompletableFuture<Link> ready = new CompletableFuture<>();
+        Bootstrap b = new Bootstrap()
+            .group(group)
+            .channel(epoll ? EpollSocketChannel.class : NioSocketChannel.class)
+            .option(ChannelOption.TCP_NODELAY, true)
+            .option(ChannelOption.SO_KEEPALIVE, true)
+            .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 5000)
+            .option(ChannelOption.WRITE_BUFFER_WATER_MARK,
+                new WriteBufferWaterMark(config.writeBufferLowBytes(), config.writeBufferHighBytes()))
+            .handler(new ChannelInitializer<SocketChannel>() {
+                @Override
+                protected void initChannel(SocketChannel ch) {
+                    LinkEndpoint.this.initChannel(ch, ready);
+                }
+            });
+        ChannelFuture f = b.connect(host, port);
+        f.addListener(done -> {
+            if (!done.isSuccess()) {
+                ready.completeExceptionally(new java.io.IOException(
+                    "connect to " + host + ":" + port + " failed: " + done.cause().getMessage(), done.cause()));
+            }
+        });
+        return ready;
+    }
+
+    /**
+     * The pipeline of every link. TLS and the LNK_AUTH exchange (a later issue) go in front of the
+     * codec here.
+     */
+    void initChannel(Channel ch, CompletableFuture<Link> ready) {
+        ready.thenAccept(links::add);
+        ch.pipeline()
+            .addLast("frame-decoder", new FrameCodec.Decoder())
+            .addLast("frame-encoder", new FrameCodec.Encoder())
+            .addLast("link", new LinkChannelHandler(config, services, listener, ready));
+    }
+
+    /** Links currently alive. */
+    public List<Link> links() {
+        return new ArrayList<>(links);
+    }
+
+    /**
+     * Closes every link in order and waits up to {@code timeout} for them to go down, then stops
+     * listening and shuts the event loops down.
+     */
+    public void close(Duration timeout) {
+        for (Channel s : servers) {
+            s.close();
+        }
+        List<CompletableFuture<String>> closing = new ArrayList<>();
+        for (Link l : links()) {
+            l.close();
+            closing.add(l.closeFuture());
+        }
+        try {
+            CompletableFuture.allOf(closing.toArray(new CompletableFuture<?>[0]))
+                .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            log.warn("{} link(s) did not close within {}", closing.stream().filter(c -> !c.isDone()).count(), timeout);
+        }
+        group.shutdownGracefully(0, timeout.toMillis(), TimeUnit.MILLISECONDS).syncUninterruptibly();
+    }
+
+    @Override
+    public void close() {
+        close(Duration.ofSeconds(5));
+    }
+
+    /** Keeps {@link #links} current. */
+    private final class Tracking implements LinkListener {
+        private final LinkListener delegate;
+
+        Tracking(LinkListener delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public void onUp(Link link) {
+            delegate.onUp(link);
+        }
+
+        @Override
+        public void onConnResult(Link link, int error) {
+            delegate.onConnResult(link, error);
+        }
+
+        @Override
+        public void onDown(Link link, String reason, int aborted) {
+            links.remove(link);
+            delegate.onDown(link, reason, aborted);
+        }
+    }
+}
