@@ -206,15 +206,21 @@ public final class Iocom implements Link {
     }
 
     private int abortAll() {
+        Map<String, Integer> byCommand = new java.util.TreeMap<>();
         int n = 0;
         List<Circuit> all = new ArrayList<>(circuits.values());
         for (Circuit c : all) {
-            n += abortCircuit(c);
+            n += abortCircuit(c, byCommand);
+        }
+        if (n > 0) {
+            StringBuilder sb = new StringBuilder();
+            byCommand.forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append(k).append(" x").append(v));
+            log.info("link {}: aborted {} open transaction(s) with LOSTLINK: {}", name, n, sb);
         }
         return n;
     }
 
-    private int abortCircuit(Circuit c) {
+    private int abortCircuit(Circuit c, Map<String, Integer> byCommand) {
         int n = 0;
         for (boolean local : new boolean[] {false, true}) {
             LongObjectHashMap<Txn> table = c.table(local);
@@ -222,6 +228,7 @@ public final class Iocom implements Link {
             table.clear();
             for (Txn t : txns) {
                 openTransactions--;
+                byCommand.merge(Command.nameOf(t.icmd) + (local ? "(ours)" : "(peer's)"), 1, Integer::sum);
                 deliverLost(t);
                 n++;
             }
@@ -260,7 +267,7 @@ public final class Iocom implements Link {
      */
     public int detachCircuit(long id) {
         Circuit c = id == 0 ? null : circuits.remove(id);
-        return c == null ? 0 : abortCircuit(c);
+        return c == null ? 0 : abortCircuit(c, new java.util.HashMap<>());
     }
 
     // ------------------------------------------------------------------------------------------

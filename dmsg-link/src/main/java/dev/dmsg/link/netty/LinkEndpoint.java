@@ -175,6 +175,25 @@ public final class LinkEndpoint implements AutoCloseable {
         close(Duration.ofSeconds(5));
     }
 
+    /**
+     * Drops every link at once, as if this process had died: no DELETEs are sent, the peers see
+     * the connection end. Local transactions still get their LOSTLINK abort. Then stops listening
+     * and shuts the event loops down.
+     */
+    public void abort(String reason) {
+        for (Channel s : servers) {
+            s.close();
+        }
+        List<CompletableFuture<String>> closing = new ArrayList<>();
+        for (Link l : links()) {
+            l.execute(() -> ((dev.dmsg.link.Iocom) l).fail(reason));
+            closing.add(l.closeFuture());
+        }
+        CompletableFuture.allOf(closing.toArray(new CompletableFuture<?>[0])).orTimeout(5, TimeUnit.SECONDS)
+            .exceptionally(e -> null).join();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
     /** Keeps {@link #links} current. */
     private final class Tracking implements LinkListener {
         private final LinkListener delegate;

@@ -1,0 +1,171 @@
+package dev.dmsg.cli;
+
+import dev.dmsg.link.Link;
+import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.LinkListener;
+import dev.dmsg.link.LinkStats;
+import dev.dmsg.link.Services;
+import dev.dmsg.link.Transaction;
+import dev.dmsg.link.netty.LinkEndpoint;
+import dev.dmsg.services.EchoService;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ErrorCode;
+import dev.dmsg.wire.FrameLog;
+import dev.dmsg.wire.Message;
+import io.netty.buffer.Unpooled;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code dmsg demo}: a small mesh on loopback in one process, narrated. Three nodes: alpha and
+ * beta listen, gamma links to both. Shows links coming up with their LNK_CONN results, idle links
+ * kept alive by LNK_PING, a transaction, transactions held open in both directions, and a node
+ * crash with the LOSTLINK aborts it causes while the other link carries on.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+    description = "Runs a narrated demo mesh of three nodes on loopback.")
+final class DemoCommand implements Callable<Integer> {
+    @Option(names = "--idle", paramLabel = "DURATION", defaultValue = "2500ms", converter = Durations.class,
+        description = "how long to leave the links idle to show keepalive PINGs (default: ${DEFAULT-VALUE})")
+    Duration idle;
+
+    private final PrintStream out = System.out;
+    private final long t0 = System.nanoTime();
+
+    void say(String who, String fmt, Object... args) {
+        out.printf("[%6.3fs] %-6s %s%n", (System.nanoTime() - t0) / 1e9, who, String.format(fmt, args));
+    }
+
+    /** Narrates one node's link events. */
+    final class Voice implements LinkListener {
+        final String who;
+        final CountDownLatch up;
+
+        Voice(String who, CountDownLatch up) {
+            this.who = who;
+            this.up = up;
+        }
+
+        @Override
+        public void onUp(Link link) {
+            say(who, "link up with %s (%s): its LNK_CONN arrived and we answered LNK_ERROR|CREATE|REPLY 0",
+                link.peerLabel(), link.remoteAddress());
+        }
+
+        @Override
+        public void onConnResult(Link link, int error) {
+            say(who, "%s answered our LNK_CONN: %s", link.peerLabel(), error == 0 ? "accepted (result 0)" : ErrorCode.nameOf(error));
+            up.countDown();
+        }
+
+        @Override
+        public void onDown(Link link, String reason, int aborted) {
+            say(who, "link to %s DOWN: %s; %d open transaction(s) aborted with LOSTLINK", link.peerLabel(), reason, aborted);
+        }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        Logging.setLevel("dev.dmsg", "WARN");
+        out.println("DMSG demo: three nodes on loopback. alpha and beta listen; gamma links to both.");
+        out.println();
+        CountDownLatch up = new CountDownLatch(4);
+        LinkEndpoint alpha = node("alpha", up);
+        LinkEndpoint beta = node("beta", up);
+        LinkEndpoint gamma = node("gamma", up);
+        try {
+            int pa = alpha.listen("127.0.0.1", 0).getPort();
+            int pb = beta.listen("127.0.0.1", 0).getPort();
+            say("demo", "alpha listens on 127.0.0.1:%d, beta on 127.0.0.1:%d", pa, pb);
+            Link toAlpha = gamma.connect("127.0.0.1", pa).get(5, TimeUnit.SECONDS);
+            Link toBeta = gamma.connect("127.0.0.1", pb).get(5, TimeUnit.SECONDS);
+            if (!up.await(5, TimeUnit.SECONDS)) {
+                say("demo", "links did not come up within 5 s");
+                return 1;
+            }
+
+            out.println();
+            say("demo", "leaving the links idle for %d ms: LNK_PING keeps them alive (1 s without sending)", idle.toMillis());
+            Thread.sleep(idle.toMillis());
+            for (Link l : new Link[] {toAlpha, toBeta}) {
+                LinkStats s = l.stats();
+                say("gamma", "link to %s: %d PINGs sent, %d received, state %s", l.peerLabel(), s.pingsSent(), s.pingsReceived(), l.state());
+            }
+
+            out.println();
+            say("gamma", "opens a DBG_ECHO transaction to alpha: CREATE|DELETE with aux \"hello, alpha\"");
+            CompletableFuture<Message> answer = new CompletableFuture<>();
+            long start = System.nanoTime();
+            toAlpha.open(EchoService.DBG_ECHO | Dmsg.DELETE, null, text("hello, alpha"), (t, m) -> {
+                if (m.isDelete()) answer.complete(m.retain());
+            });
+            Message a = answer.get(5, TimeUnit.SECONDS);
+            say("gamma", "%s", FrameLog.line(FrameLog.RECEIVED, a));
+            say("gamma", "answer \"%s\" after %d us; the transaction is closed both ways", a.auxString(), (System.nanoTime() - start) / 1000);
+            a.release();
+
+            out.println();
+            say("gamma", "opens a DBG_ECHO to alpha and leaves it open (streaming elements, no DELETE yet)");
+            CompletableFuture<Message> lost = new CompletableFuture<>();
+            CompletableFuture<String> echoed = new CompletableFuture<>();
+            Transaction held = toAlpha.open(EchoService.DBG_ECHO, null, text("first element"), (t, m) -> {
+                if (m.isDelete()) lost.complete(m.retain());
+                else echoed.complete(m.auxString());
+            });
+            say("gamma", "alpha echoed \"%s\"; transaction %016x is %s", echoed.get(5, TimeUnit.SECONDS),
+                held.msgid(), held.state());
+            CompletableFuture<Message> lostAtAlpha = new CompletableFuture<>();
+            Link alphaToGamma = alpha.links().get(0);
+            Transaction held2 = alphaToGamma.open(EchoService.DBG_ECHO, null, text("from alpha"), (t, m) -> {
+                if (m.isDelete()) lostAtAlpha.complete(m.retain());
+            });
+            say("alpha", "opens a DBG_ECHO to gamma too, and leaves it open (transaction %016x)", held2.msgid());
+            Thread.sleep(100);
+            say("gamma", "open transactions on the link to alpha: %d (ours, alpha's, and both LNK_CONNs)",
+                toAlpha.stats().openTransactions());
+
+            out.println();
+            say("demo", "alpha crashes: its connections drop with no DELETE sent");
+            alpha.abort("process killed");
+            Message l = lost.get(5, TimeUnit.SECONDS);
+            say("gamma", "held transaction %016x got %s", l.msgid(), FrameLog.line("", l));
+            l.release();
+            Message l2 = lostAtAlpha.get(5, TimeUnit.SECONDS);
+            say("alpha", "its own held transaction got the same LOSTLINK abort locally: %s", ErrorCode.nameOf(l2.error()));
+            l2.release();
+            say("gamma", "link to alpha: %s, %d transactions left; link to beta: %s", toAlpha.state(),
+                toAlpha.stats().openTransactions(), toBeta.state());
+
+            out.println();
+            say("gamma", "checks beta still answers:");
+            CompletableFuture<String> b = new CompletableFuture<>();
+            toBeta.open(EchoService.DBG_ECHO | Dmsg.DELETE, null, text("still there, beta?"), (t, m) -> {
+                if (m.isDelete()) b.complete(m.auxString());
+            });
+            say("gamma", "beta echoed \"%s\"", b.get(5, TimeUnit.SECONDS));
+            out.println();
+            say("demo", "closing gamma and beta in order");
+            return 0;
+        } finally {
+            gamma.close(Duration.ofSeconds(3));
+            beta.close(Duration.ofSeconds(3));
+            alpha.close(Duration.ofSeconds(1));
+        }
+    }
+
+    private LinkEndpoint node(String name, CountDownLatch up) {
+        LinkConfig cfg = LinkConfig.builder().label(name).build();
+        return new LinkEndpoint(cfg, EchoService.register(new Services()), new Voice(name, up), 1);
+    }
+
+    private static io.netty.buffer.ByteBuf text(String s) {
+        return Unpooled.copiedBuffer(s + "\0", StandardCharsets.UTF_8);
+    }
+}
