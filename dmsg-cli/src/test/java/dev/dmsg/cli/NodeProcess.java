@@ -1,0 +1,110 @@
+package dev.dmsg.cli;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * A real {@code dmsg} process (the CLI's main class on this test's classpath, in a fresh JVM),
+ * with its output collected line by line so that a test can wait for what it logs.
+ */
+final class NodeProcess implements AutoCloseable {
+    private final Process process;
+    private final List<String> lines = new ArrayList<>();
+    private final String name;
+
+    private NodeProcess(String name, Process process) {
+        this.name = name;
+        this.process = process;
+        Thread reader = new Thread(this::pump, "out-" + name);
+        reader.setDaemon(true);
+        reader.start();
+    }
+
+    static NodeProcess start(String name, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("-Xmx256m");
+        cmd.add("-Dio.netty.allocator.type=pooled");
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(Main.class.getName());
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        return new NodeProcess(name, pb.start());
+    }
+
+    private void pump() {
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = r.readLine()) != null) {
+                synchronized (lines) {
+                    lines.add(line);
+                    lines.notifyAll();
+                }
+            }
+        } catch (IOException e) {
+            // process gone
+        }
+    }
+
+    /** Waits for a line matching {@code p}; empty if none came within {@code timeout}. */
+    Optional<String> find(Predicate<String> p, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (lines) {
+            int seen = 0;
+            while (true) {
+                for (; seen < lines.size(); seen++) {
+                    if (p.test(lines.get(seen))) {
+                        return Optional.of(lines.get(seen));
+                    }
+                }
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return Optional.empty();
+                }
+                TimeUnit.NANOSECONDS.timedWait(lines, left);
+            }
+        }
+    }
+
+    /** Waits for a line containing {@code text}, failing with the whole output if none comes. */
+    String await(String text, Duration timeout) throws InterruptedException {
+        return find(l -> l.contains(text), timeout).orElseThrow(() -> new AssertionError(
+            name + ": no line containing '" + text + "' within " + timeout + "; output:\n" + output()));
+    }
+
+    String output() {
+        synchronized (lines) {
+            return String.join("\n", lines);
+        }
+    }
+
+    void kill() throws InterruptedException {
+        process.destroyForcibly(); // SIGKILL
+        process.waitFor(10, TimeUnit.SECONDS);
+    }
+
+    /** SIGTERM; returns the exit status, or -1 if it did not exit within the timeout. */
+    int terminate(Duration timeout) throws InterruptedException, IOException {
+        // Not Process.destroy(): it closes our ends of the child's pipes right after the signal,
+        // so whatever the shutdown hook logs would be lost.
+        new ProcessBuilder("kill", "-TERM", Long.toString(process.pid())).inheritIO().start().waitFor();
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process.isAlive()) {
+            kill();
+        }
+    }
+}
