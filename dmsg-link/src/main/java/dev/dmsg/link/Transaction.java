@@ -32,7 +32,8 @@ public interface Transaction {
      * carries DELETE. ABORT|DELETE is accepted even after our DELETE (abort-after-DELETE).
      *
      * @throws IllegalArgumentException if {@code cmd} has CREATE or REPLY set or {@code ext} does not fit
-     * @throws IllegalStateException if our direction already sent DELETE (and this is not ABORT|DELETE)
+     * @throws IllegalStateException if our direction already sent DELETE (and this is not
+     *     ABORT|DELETE) on a live link; on a dead link every send is discarded (and counted)
      */
     void send(int cmd, ExtHeader ext, ByteBuf aux);
 

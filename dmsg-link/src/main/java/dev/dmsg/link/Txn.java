@@ -42,6 +42,12 @@ final class Txn implements Transaction {
                 "send: cmd %08x must not carry CREATE or REPLY; the transaction sets them", cmd));
         }
         boolean abortDelete = (cmd & (ABORT | DELETE)) == (ABORT | DELETE);
+        if (iocom.state() == LinkState.CLOSED) {
+            // The link is gone (perhaps this is a handler answering the LOSTLINK abort): discard.
+            Iocom.releaseQuietly(aux);
+            iocom.submit(0, iocom::discardedSend);
+            return;
+        }
         if (state.tx == Phase.CLOSED && !abortDelete) {
             Iocom.releaseQuietly(aux);
             throw new IllegalStateException(String.format(
