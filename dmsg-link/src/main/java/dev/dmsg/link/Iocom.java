@@ -23,7 +23,9 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -116,7 +118,7 @@ public final class Iocom implements Link {
     private final long[] violations = new long[Violation.values().length];
     private long abortsDiscarded;
     private long nosuppSent;
-    private long sendsDiscarded;
+    private final LongAdder sendsDiscarded = new LongAdder();
     private long handlerErrors;
     private int openTransactions;
 
@@ -548,7 +550,7 @@ public final class Iocom implements Link {
     /** Writes {@code m} now; bookkeeping for {@code t} (may be null for one-way). Event loop only. */
     void sendNow(Txn t, Message m) {
         if (state == LinkState.CLOSED || state == LinkState.NEW) {
-            sendsDiscarded++;
+            sendsDiscarded.increment();
             m.release();
             return;
         }
@@ -584,8 +586,9 @@ public final class Iocom implements Link {
         }
     }
 
+    /** Counts a send dropped because the link or transaction was closed. Any thread. */
     void discardedSend() {
-        sendsDiscarded++;
+        sendsDiscarded.increment();
     }
 
     /**
@@ -599,13 +602,18 @@ public final class Iocom implements Link {
         }
         awaitBudget();
         queuedBytes.addAndGet(bytes);
-        transport.execute(() -> {
+        try {
+            transport.execute(() -> {
+                queuedBytes.addAndGet(-bytes);
+                action.run();
+                if (bpWaiters > 0 && isWritable()) {
+                    wakeProducers();
+                }
+            });
+        } catch (RejectedExecutionException e) {
             queuedBytes.addAndGet(-bytes);
-            action.run();
-            if (bpWaiters > 0 && isWritable()) {
-                wakeProducers();
-            }
-        });
+            throw new IllegalStateException("link " + name + " is shut down (" + closeReason + ")", e);
+        }
     }
 
     private void awaitBudget() {
@@ -677,7 +685,7 @@ public final class Iocom implements Link {
     private void openOnLoop(Txn t, int cmd, ExtHeader ext, ByteBuf aux) {
         if (!state.isAlive()) {
             releaseQuietly(aux);
-            sendsDiscarded++;
+            sendsDiscarded.increment();
             deliverLost(t);
             return;
         }
@@ -785,7 +793,7 @@ public final class Iocom implements Link {
             }
         }
         return new LinkStats(msgsIn, bytesIn, msgsOut, bytesOut, pingsSent, pingsReceived, v,
-            abortsDiscarded, nosuppSent, sendsDiscarded, handlerErrors, openTransactions);
+            abortsDiscarded, nosuppSent, sendsDiscarded.sum(), handlerErrors, openTransactions);
     }
 
     @Override

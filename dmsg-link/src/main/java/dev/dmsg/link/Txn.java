@@ -45,7 +45,7 @@ final class Txn implements Transaction {
         if (iocom.state() == LinkState.CLOSED) {
             // The link is gone (perhaps this is a handler answering the LOSTLINK abort): discard.
             Iocom.releaseQuietly(aux);
-            iocom.submit(0, iocom::discardedSend);
+            iocom.discardedSend();
             return;
         }
         if (state.tx == Phase.CLOSED && !abortDelete) {
