@@ -16,6 +16,7 @@ import dev.dmsg.wire.LnkConn;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import io.netty.util.collection.LongObjectHashMap;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
@@ -107,6 +108,8 @@ public final class Iocom implements Link {
     private final ReentrantLock bpLock = new ReentrantLock();
     private final Condition bpCondition = bpLock.newCondition();
     private volatile int bpWaiters;
+    /** Event-loop producers waiting for writability ({@link #whenWritable}); event loop only. */
+    private final ArrayDeque<Runnable> writableWaiters = new ArrayDeque<>();
 
     // Counters, written on the event loop only.
     private long msgsIn;
@@ -198,7 +201,7 @@ public final class Iocom implements Link {
         closeReason = reason;
         int aborted = abortAll();
         transport.close();
-        wakeProducers();
+        writableAgain();
         try {
             listener.onDown(this, reason, aborted);
         } catch (RuntimeException e) {
@@ -606,8 +609,8 @@ public final class Iocom implements Link {
             transport.execute(() -> {
                 queuedBytes.addAndGet(-bytes);
                 action.run();
-                if (bpWaiters > 0 && isWritable()) {
-                    wakeProducers();
+                if ((bpWaiters > 0 || !writableWaiters.isEmpty()) && isWritable()) {
+                    writableAgain();
                 }
             });
         } catch (RejectedExecutionException e) {
@@ -651,9 +654,34 @@ public final class Iocom implements Link {
     /** The transport's outbound buffer crossed a water mark. Event loop only. */
     public void writabilityChanged(boolean writable) {
         transportWritable = writable;
-        if (writable) {
-            wakeProducers();
+        if (writable && isWritable()) {
+            writableAgain();
         }
+    }
+
+    /** Wakes blocked producers on other threads and runs the event-loop waiters. Event loop only. */
+    private void writableAgain() {
+        wakeProducers();
+        for (int n = writableWaiters.size(); n > 0 && (isWritable() || state == LinkState.CLOSED); n--) {
+            Runnable r = writableWaiters.poll();
+            try {
+                r.run();
+            } catch (RuntimeException e) {
+                handlerErrors++;
+                log.warn("link {}: whenWritable task threw", name, e);
+            }
+        }
+    }
+
+    @Override
+    public void whenWritable(Runnable task) {
+        transport.execute(() -> {
+            if (isWritable() || state == LinkState.CLOSED) {
+                task.run();
+            } else {
+                writableWaiters.add(task);
+            }
+        });
     }
 
     // ------------------------------------------------------------------------------------------

@@ -63,6 +63,14 @@ public interface Link {
     /** Whether a send from another thread would proceed without blocking right now. */
     boolean isWritable();
 
+    /**
+     * Runs {@code task} once on the link's event loop as soon as {@link #isWritable()} is true —
+     * soon, if it is now — or when the link closes (the task then finds it closed). This is how
+     * a producer on the event loop waits for the outbound side to drain without blocking or
+     * spinning: send while {@code isWritable()}, then {@code whenWritable(this::produce)}.
+     */
+    void whenWritable(Runnable task);
+
     /** Counters; exact on the event loop, possibly a little stale elsewhere. */
     LinkStats stats();
 

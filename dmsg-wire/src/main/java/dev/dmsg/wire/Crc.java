@@ -35,6 +35,19 @@ public final class Crc {
         return (int) crc.getValue();
     }
 
+    /**
+     * {@code aux_crc} of aux data that is not yet padded: over {@code [start, start+auxBytes)}
+     * of {@code b} followed by {@code padBytes} zeros. Lets a frame's aux be sent zero-copy.
+     */
+    public int auxCrc(ByteBuf b, int start, int auxBytes, int padBytes) {
+        crc.reset();
+        update(b, start, auxBytes);
+        crc.update(ZERO64, 0, padBytes);
+        return (int) crc.getValue();
+    }
+
+    private static final byte[] ZERO64 = new byte[Dmsg.ALIGN];
+
     private void update(ByteBuf b, int index, int length) {
         if (length == 0) {
             return;

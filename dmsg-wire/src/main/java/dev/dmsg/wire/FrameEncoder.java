@@ -36,13 +36,55 @@ public final class FrameEncoder {
 
     /** Encodes {@code m} with the next salt of this direction. Does not release {@code m}. */
     public void encode(Message m, ByteBuf out) {
-        int salt = (saltRandom.getAsInt() << 8) | (txSeq++ & 0xFF);
-        encode(m, salt, out);
+        encode(m, nextSalt(), out);
+    }
+
+    /** Random high 24 bits, this direction's sequence number in the low 8 (reference §1.8). */
+    private int nextSalt() {
+        return (saltRandom.getAsInt() << 8) | (txSeq++ & 0xFF);
     }
 
     /** The sequence number (mod 256) the next frame will carry. */
     public int nextSeq() {
         return txSeq & 0xFF;
+    }
+
+    /**
+     * Encodes only the extended header of {@code m}, with the next salt, and with aux_crc computed
+     * over {@code m}'s aux as it will be padded. The caller sends the aux itself right after it,
+     * then {@link #padBytes(Message)} zeros: a frame whose aux is never copied. Does not release {@code m}.
+     */
+    public void encodeHeader(Message m, ByteBuf out) {
+        int base = writeHeader(m, nextSalt(), out);
+        int auxBytes = m.auxBytes();
+        if (auxBytes > 0) {
+            ByteBuf aux = m.aux();
+            out.setIntLE(base + Dmsg.AUX_CRC_OFFSET, crc.auxCrc(aux, aux.readerIndex(), auxBytes, padBytes(m)));
+        }
+        out.setIntLE(base + Dmsg.HDR_CRC_OFFSET, crc.hdrCrc(out, base, Dmsg.hdrBytes(m.cmd())));
+    }
+
+    /** Zero bytes that pad {@code m}'s aux to a multiple of 64. */
+    public static int padBytes(Message m) {
+        return (int) Dmsg.align(m.auxBytes()) - m.auxBytes();
+    }
+
+    /** Writes the extended header with both CRC fields 0; returns where it starts. */
+    private static int writeHeader(Message m, int salt, ByteBuf out) {
+        int hdrBytes = Dmsg.hdrBytes(m.cmd());
+        int base = out.writerIndex();
+        out.writeZero(hdrBytes);
+        out.setShortLE(base + Dmsg.MAGIC_OFFSET, Dmsg.HDR_MAGIC);
+        out.setIntLE(base + Dmsg.SALT_OFFSET, salt);
+        out.setLongLE(base + Dmsg.MSGID_OFFSET, m.msgid());
+        out.setLongLE(base + Dmsg.CIRCUIT_OFFSET, m.circuit());
+        out.setIntLE(base + Dmsg.CMD_OFFSET, m.cmd());
+        out.setIntLE(base + Dmsg.AUX_BYTES_OFFSET, m.auxBytes());
+        out.setIntLE(base + Dmsg.ERROR_OFFSET, m.error());
+        if (m.ext() != null) {
+            m.ext().encode(out, base);
+        }
+        return base;
     }
 
     /** Encodes {@code m} with an explicit salt. Does not release {@code m}. */
@@ -51,18 +93,7 @@ public final class FrameEncoder {
         int auxBytes = m.auxBytes();
         int auxPadded = (int) Dmsg.align(auxBytes);
         out.ensureWritable(hdrBytes + auxPadded);
-        int base = out.writerIndex();
-        out.writeZero(hdrBytes);
-        out.setShortLE(base + Dmsg.MAGIC_OFFSET, Dmsg.HDR_MAGIC);
-        out.setIntLE(base + Dmsg.SALT_OFFSET, salt);
-        out.setLongLE(base + Dmsg.MSGID_OFFSET, m.msgid());
-        out.setLongLE(base + Dmsg.CIRCUIT_OFFSET, m.circuit());
-        out.setIntLE(base + Dmsg.CMD_OFFSET, m.cmd());
-        out.setIntLE(base + Dmsg.AUX_BYTES_OFFSET, auxBytes);
-        out.setIntLE(base + Dmsg.ERROR_OFFSET, m.error());
-        if (m.ext() != null) {
-            m.ext().encode(out, base);
-        }
+        int base = writeHeader(m, salt, out);
         if (auxBytes > 0) {
             int auxStart = out.writerIndex();
             ByteBuf aux = m.aux();

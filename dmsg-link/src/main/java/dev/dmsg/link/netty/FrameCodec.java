@@ -2,16 +2,17 @@ package dev.dmsg.link.netty;
 
 import dev.dmsg.wire.DmsgProtocolException;
 import dev.dmsg.wire.FrameDecoder;
-import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.DecoderException;
-import io.netty.handler.codec.MessageToByteEncoder;
 import java.util.List;
 
-/** The wire codec as Netty pipeline stages. One instance of each per channel. */
+/**
+ * The inbound wire codec as a Netty pipeline stage, one per channel. Outbound encoding is done by
+ * {@link LinkChannelHandler#write}, which batches frames.
+ */
 final class FrameCodec {
     private FrameCodec() {}
 
@@ -29,28 +30,6 @@ final class FrameCodec {
             } catch (DmsgProtocolException e) {
                 throw new FramingException(e);
             }
-        }
-    }
-
-    /**
-     * Outbound: {@link Message}s to bytes. The salt's sequence number is assigned here, as the frame
-     * goes to the socket, never at queue time (reference §1.8).
-     */
-    static final class Encoder extends MessageToByteEncoder<Message> {
-        private final FrameEncoder encoder = new FrameEncoder();
-
-        Encoder() {
-            super(Message.class);
-        }
-
-        @Override
-        protected ByteBuf allocateBuffer(ChannelHandlerContext ctx, Message msg, boolean preferDirect) {
-            return ctx.alloc().ioBuffer(FrameEncoder.frameBytes(msg));
-        }
-
-        @Override
-        protected void encode(ChannelHandlerContext ctx, Message msg, ByteBuf out) {
-            encoder.encode(msg, out);
         }
     }
 

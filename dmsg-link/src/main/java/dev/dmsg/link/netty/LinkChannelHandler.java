@@ -7,7 +7,10 @@ import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.Transport;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.Message;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
@@ -110,6 +113,10 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         if (ticker != null) {
             ticker.cancel(false);
         }
+        if (batch != null) {
+            batch.release();
+            batch = null;
+        }
         if (iocom != null) {
             iocom.transportClosed("EOF from peer");
         }
@@ -118,14 +125,78 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
 
     // ---- Transport ----
 
+    /**
+     * Encodes {@code m} now, as it joins the socket's byte stream, so the salt sequence can have
+     * no gap (reference §1.8). Small frames go back to back into one batch buffer that is handed
+     * to Netty on flush or when it fills: one buffer and one outbound entry per batch, not per
+     * message. Aux of {@link #ZERO_COPY_AUX_BYTES} or more is not copied: the header goes into the
+     * batch, then the aux itself and its zero padding follow as their own buffers.
+     */
     @Override
     public void write(Message m) {
-        ctx.write(m, ctx.voidPromise());
+        try {
+            if (m.auxBytes() >= ZERO_COPY_AUX_BYTES) {
+                batch(Dmsg.hdrBytes(m.cmd()));
+                encoder.encodeHeader(m, batch);
+                handOverBatch();
+                ctx.write(m.aux().retain(), ctx.voidPromise());
+                int pad = FrameEncoder.padBytes(m);
+                if (pad > 0) {
+                    ctx.write(ZERO_PAD.retainedSlice(0, pad), ctx.voidPromise());
+                }
+            } else {
+                batch(FrameEncoder.frameBytes(m));
+                encoder.encode(m, batch);
+                if (batch.readableBytes() >= BATCH_BYTES) {
+                    handOverBatch();
+                }
+            }
+        } finally {
+            m.release();
+        }
     }
 
     @Override
     public void flush() {
+        handOverBatch();
         ctx.flush();
+    }
+
+    static final int BATCH_BYTES = 16 * 1024;
+    static final int ZERO_COPY_AUX_BYTES = 1024;
+    private static final ByteBuf ZERO_PAD =
+        Unpooled.unreleasableBuffer(Unpooled.directBuffer(Dmsg.ALIGN).writeZero(Dmsg.ALIGN)).asReadOnly();
+    private final FrameEncoder encoder = new FrameEncoder();
+    private ByteBuf batch;
+
+    /** Makes sure the batch buffer has room for {@code bytes} more. */
+    private void batch(int bytes) {
+        if (batch != null && batch.writableBytes() < bytes) {
+            handOverBatch();
+        }
+        if (batch == null) {
+            batch = ctx.alloc().ioBuffer(Math.max(BATCH_BYTES + 2048, bytes));
+        }
+    }
+
+    private void handOverBatch() {
+        if (batch != null) {
+            ByteBuf b = batch;
+            batch = null;
+            if (b.isReadable()) {
+                ctx.write(b, ctx.voidPromise());
+            } else {
+                b.release();
+            }
+        }
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        if (batch != null) {
+            batch.release();
+            batch = null;
+        }
     }
 
     /**
@@ -135,6 +206,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
      */
     @Override
     public void close() {
+        handOverBatch();
         Channel ch = ctx.channel();
         if (!ch.isActive() || iocom.state() == LinkState.CLOSED || !(ch instanceof DuplexChannel duplex)) {
             ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);

@@ -139,7 +139,6 @@ public final class LinkEndpoint implements AutoCloseable {
         ready.thenAccept(links::add);
         ch.pipeline()
             .addLast("frame-decoder", new FrameCodec.Decoder())
-            .addLast("frame-encoder", new FrameCodec.Encoder())
             .addLast("link", new LinkChannelHandler(config, services, listener, ready));
     }
 

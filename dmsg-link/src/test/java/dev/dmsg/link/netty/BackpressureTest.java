@@ -75,6 +75,89 @@ class BackpressureTest {
         }
     }
 
+    /**
+     * A producer on the event loop uses whenWritable: it parks (no spinning) while the peer does not
+     * read, resumes when it does, and is released when the link dies.
+     */
+    @Test
+    void anEventLoopProducerWaitsWithWhenWritable() throws Exception {
+        LinkConfig cfg = LinkConfig.builder().label("producer").deadTimeout(java.time.Duration.ofSeconds(30)).build();
+        try (ServerSocket server = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+             LinkEndpoint ep = new LinkEndpoint(cfg, new Services(), LinkListener.NONE, 1)) {
+            Link link = ep.connect("127.0.0.1", server.getLocalPort()).get(5, TimeUnit.SECONDS);
+            Socket peer = server.accept();
+            long total = 400;
+            AtomicLong sent = new AtomicLong();
+            AtomicLong runs = new AtomicLong();
+            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+            Runnable[] produce = new Runnable[1];
+            produce[0] = () -> {
+                runs.incrementAndGet();
+                while (link.isWritable() && sent.get() < total) {
+                    link.sendOneWay(0x0010fd01, null, Unpooled.wrappedBuffer(new byte[AUX]));
+                    sent.incrementAndGet();
+                }
+                if (sent.get() < total && link.state() != dev.dmsg.link.LinkState.CLOSED) {
+                    link.whenWritable(produce[0]);
+                } else {
+                    done.countDown();
+                }
+            };
+            link.execute(produce[0]);
+            // It stalls: the count stops moving and the producer is not re-run while the peer reads nothing.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            long last = -1;
+            while (System.nanoTime() < deadline) {
+                long now = sent.get();
+                if (now == last && !link.isWritable()) {
+                    break;
+                }
+                last = now;
+                Thread.sleep(50); // sampling the producer's progress; the assertions below do not depend on timing
+            }
+            assertThat(link.isWritable()).isFalse();
+            long stalledAt = sent.get();
+            long runsWhileStalled = runs.get();
+            assertThat(stalledAt).isLessThan(total);
+            assertThat(runsWhileStalled).as("producer runs while stalled (no spinning)").isLessThan(50);
+
+            Thread reader = new Thread(() -> drain(peer), "reader");
+            reader.setDaemon(true);
+            reader.start();
+            assertThat(done.await(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(sent.get()).isEqualTo(total);
+            peer.close();
+        }
+    }
+
+    @Test
+    void whenWritableTasksRunWhenTheLinkDies() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+             LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label("p").build(), new Services(), LinkListener.NONE, 1)) {
+            Link link = ep.connect("127.0.0.1", server.getLocalPort()).get(5, TimeUnit.SECONDS);
+            Socket peer = server.accept();
+            // Fill the link so it is not writable, register a waiter, then kill the peer.
+            Thread producer = new Thread(() -> {
+                while (link.state() != dev.dmsg.link.LinkState.CLOSED) {
+                    link.sendOneWay(0x0010fd01, null, Unpooled.wrappedBuffer(new byte[AUX]));
+                }
+            }, "filler");
+            producer.setDaemon(true);
+            producer.start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (link.isWritable() && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            java.util.concurrent.CompletableFuture<dev.dmsg.link.LinkState> ran = new java.util.concurrent.CompletableFuture<>();
+            link.whenWritable(() -> ran.complete(link.state()));
+            peer.setSoLinger(true, 0);
+            peer.close(); // RST: the link dies
+            assertThat(ran.get(10, TimeUnit.SECONDS)).isEqualTo(dev.dmsg.link.LinkState.CLOSED);
+            producer.join(10_000);
+            assertThat(producer.isAlive()).isFalse();
+        }
+    }
+
     private static boolean blockedInLink(Thread t) {
         if (t.getState() != Thread.State.TIMED_WAITING && t.getState() != Thread.State.WAITING) {
             return false;

@@ -43,7 +43,7 @@ class CPeerReplayTest {
         FakeClock clock = new FakeClock();
         LinkConfig cfg = LinkConfig.builder().label("java").clock(clock).build();
         CompletableFuture<Link> ready = new CompletableFuture<>();
-        ch = new EmbeddedChannel(new FrameCodec.Decoder(), new FrameCodec.Encoder(),
+        ch = new EmbeddedChannel(new FrameCodec.Decoder(),
             new LinkChannelHandler(cfg, services, LinkListener.NONE, ready));
         link = ready.join();
         return link;
