@@ -212,13 +212,15 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
             return;
         }
+        // Armed now, not when the flush completes: a peer that has stopped reading would
+        // otherwise keep the flush, and the connection, pending forever.
+        ctx.executor().schedule(() -> {
+            ctx.close();
+        }, CLOSE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
         ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> {
             if (f.isSuccess()) {
                 duplex.shutdownOutput();
             }
-            ctx.executor().schedule(() -> {
-                ctx.close();
-            }, CLOSE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
         });
     }
 
