@@ -172,8 +172,7 @@ public final class Iocom implements Link {
         if (!state.isAlive()) {
             return;
         }
-        transition(LinkState.CLOSING, "closed locally");
-        closeReason = "closed locally";
+        // Our last words first; once CLOSING, the output is half-closed and sends are discarded.
         if (ourConn != null) {
             ourConn.replyOnLoop(0, true);
         }
@@ -181,6 +180,8 @@ public final class Iocom implements Link {
             peerConnTxn.replyOnLoop(0, true);
         }
         flushNow();
+        transition(LinkState.CLOSING, "closed locally");
+        closeReason = "closed locally";
         transport.close();
     }
 
@@ -196,6 +197,9 @@ public final class Iocom implements Link {
     public void fail(String reason) {
         if (state == LinkState.CLOSED) {
             return;
+        }
+        if (state == LinkState.CLOSING) {
+            reason = closeReason; // whatever ends an orderly close, it was ours
         }
         transition(LinkState.CLOSED, reason);
         closeReason = reason;
@@ -550,9 +554,12 @@ public final class Iocom implements Link {
     // ------------------------------------------------------------------------------------------
     // Send
 
-    /** Writes {@code m} now; bookkeeping for {@code t} (may be null for one-way). Event loop only. */
+    /**
+     * Writes {@code m} now; bookkeeping for {@code t} (may be null for one-way). Discarded unless
+     * the link is OPENING or UP. Event loop only.
+     */
     void sendNow(Txn t, Message m) {
-        if (state == LinkState.CLOSED || state == LinkState.NEW) {
+        if (!state.isAlive()) {
             sendsDiscarded.increment();
             m.release();
             return;
