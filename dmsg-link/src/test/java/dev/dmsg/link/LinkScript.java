@@ -1,0 +1,116 @@
+package dev.dmsg.link;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.dmsg.testkit.FakeClock;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ExtHeader;
+import dev.dmsg.wire.LnkConn;
+import dev.dmsg.wire.Message;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A scripted peer for one {@link Iocom}: {@code in(...)} delivers a message as if the peer sent it,
+ * {@code out()} returns what the link sent since. Handlers registered through {@link #recorder}
+ * keep every message they receive (retained; released by {@link #close}).
+ */
+final class LinkScript implements AutoCloseable {
+    static final int ECHO = 0x0010fe01;
+    static final int OPAQUE = 0x0010fd01;
+
+    final FakeClock clock = new FakeClock();
+    final TestTransport transport = new TestTransport();
+    final Services services = new Services();
+    final List<String> events = new ArrayList<>();
+    final List<Message> kept = new ArrayList<>();
+    final Iocom link;
+
+    LinkScript() {
+        this(b -> b);
+    }
+
+    LinkScript(java.util.function.UnaryOperator<LinkConfig.Builder> config) {
+        LinkConfig cfg = config.apply(LinkConfig.builder().label("us").clock(clock)).build();
+        link = new Iocom(cfg, services, new LinkListener() {
+            @Override
+            public void onUp(Link l) {
+                events.add("up");
+            }
+
+            @Override
+            public void onConnResult(Link l, int error) {
+                events.add("conn-result " + error);
+            }
+
+            @Override
+            public void onDown(Link l, String reason, int aborted) {
+                events.add("down " + reason + " aborted=" + aborted);
+            }
+        }, transport);
+    }
+
+    /** Starts the link and brings it UP with the peer's LNK_CONN; drops the frames that took. */
+    LinkScript up() {
+        link.start();
+        in(Dmsg.LNK_CONN | Dmsg.CREATE, 0x7777, LinkConfig.defaultConn("peer"));
+        in(Dmsg.LNK_ERROR | Dmsg.CREATE | Dmsg.REPLY, ourConnMsgid(), 0);
+        transport.runPending();
+        assertThat(link.state()).isEqualTo(LinkState.UP);
+        out();
+        return this;
+    }
+
+    long ourConnMsgid() {
+        return java.util.stream.Stream.concat(kept.stream(), transport.written.stream())
+            .filter(m -> m.baseCmd() == Dmsg.LNK_CONN && m.isCreate() && !m.isReply()).findFirst()
+            .map(Message::msgid).orElseGet(() -> {
+                throw new AssertionError("no LNK_CONN sent");
+            });
+    }
+
+    /** The peer sends {@code cmd} (flags included) on circuit 0. */
+    void in(int cmd, long msgid, int error) {
+        in(cmd, msgid, 0, error, null);
+    }
+
+    void in(int cmd, long msgid, ExtHeader ext) {
+        in(cmd, msgid, 0, 0, ext);
+    }
+
+    void in(int cmd, long msgid, long circuit, int error, ExtHeader ext) {
+        link.receive(Message.of(cmd, msgid, circuit, error, ext, null));
+        link.readComplete();
+    }
+
+    /** What the link sent since the last call (retained until close). */
+    List<Message> out() {
+        transport.runPending();
+        List<Message> out = transport.take();
+        kept.addAll(out);
+        return out;
+    }
+
+    /** A handler that records "label: <frame>" for each message, and keeps the message. */
+    TransactionHandler recorder(String label, List<String> into) {
+        return (t, m) -> {
+            into.add(label + ": " + describe(m));
+            kept.add(m.retain());
+        };
+    }
+
+    static String describe(Message m) {
+        return String.format("%08x err=%x", m.cmd(), m.error());
+    }
+
+    static LnkConn conn() {
+        return LinkConfig.defaultConn("peer");
+    }
+
+    @Override
+    public void close() {
+        transport.release();
+        kept.forEach(Message::release);
+        kept.clear();
+    }
+}

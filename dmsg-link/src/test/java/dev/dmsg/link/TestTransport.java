@@ -1,0 +1,79 @@
+package dev.dmsg.link;
+
+import dev.dmsg.wire.Message;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A {@link Transport} for driving an {@link Iocom} from a test, on the test's thread: it is the
+ * event loop. Written messages are kept (retained until {@link #release}); executed tasks queue
+ * until {@link #runPending()}, so flush batching is observable.
+ */
+final class TestTransport implements Transport {
+    final List<Message> written = new ArrayList<>();
+    final ArrayDeque<Runnable> tasks = new ArrayDeque<>();
+    int flushes;
+    int closes;
+    boolean writable = true;
+    long backlog;
+
+    @Override
+    public void write(Message m) {
+        written.add(m);
+    }
+
+    @Override
+    public void flush() {
+        flushes++;
+    }
+
+    @Override
+    public void close() {
+        closes++;
+    }
+
+    @Override
+    public boolean isWritable() {
+        return writable;
+    }
+
+    @Override
+    public long outboundBacklogBytes() {
+        return backlog;
+    }
+
+    @Override
+    public boolean inEventLoop() {
+        return true;
+    }
+
+    @Override
+    public void execute(Runnable task) {
+        tasks.add(task);
+    }
+
+    @Override
+    public String remoteAddress() {
+        return "peer:1";
+    }
+
+    void runPending() {
+        Runnable r;
+        while ((r = tasks.poll()) != null) {
+            r.run();
+        }
+    }
+
+    /** Removes and returns what was written since the last call. */
+    List<Message> take() {
+        List<Message> out = new ArrayList<>(written);
+        written.clear();
+        return out;
+    }
+
+    void release() {
+        written.forEach(Message::release);
+        written.clear();
+    }
+}
