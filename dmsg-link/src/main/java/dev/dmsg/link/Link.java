@@ -64,8 +64,9 @@ public interface Link {
     boolean isWritable();
 
     /**
-     * Runs {@code task} once on the link's event loop as soon as {@link #isWritable()} is true —
-     * soon, if it is now — or when the link closes (the task then finds it closed). This is how
+     * Runs {@code task} once on the link's event loop: soon if {@link #isWritable()} is true now,
+     * else once the outbound side has drained to half its budget (a low-water mark, so that a
+     * producer is not woken per frame), or when the link closes (the task then finds it closed). This is how
      * a producer on the event loop waits for the outbound side to drain without blocking or
      * spinning: send while {@code isWritable()}, then {@code whenWritable(this::produce)}.
      */

@@ -58,7 +58,7 @@ public final class FrameEncoder {
         int base = writeHeader(m, nextSalt(), out);
         int auxBytes = m.auxBytes();
         if (auxBytes > 0) {
-            ByteBuf aux = m.aux();
+            ByteBuf aux = m.auxBuf();
             out.setIntLE(base + Dmsg.AUX_CRC_OFFSET, crc.auxCrc(aux, aux.readerIndex(), auxBytes, padBytes(m)));
         }
         out.setIntLE(base + Dmsg.HDR_CRC_OFFSET, crc.hdrCrc(out, base, Dmsg.hdrBytes(m.cmd())));
@@ -96,7 +96,7 @@ public final class FrameEncoder {
         int base = writeHeader(m, salt, out);
         if (auxBytes > 0) {
             int auxStart = out.writerIndex();
-            ByteBuf aux = m.aux();
+            ByteBuf aux = m.auxBuf();
             out.writeBytes(aux, aux.readerIndex(), auxBytes);
             out.writeZero(auxPadded - auxBytes);
             out.setIntLE(base + Dmsg.AUX_CRC_OFFSET, crc.auxCrc(out, auxStart, auxPadded));

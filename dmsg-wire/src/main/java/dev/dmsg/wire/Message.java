@@ -108,8 +108,18 @@ public final class Message implements ReferenceCounted {
     public int error() { return error; }
     /** The typed extended header, or {@code null} for a header-only command. */
     public ExtHeader ext() { return ext; }
-    /** The aux data as a read-only view, or {@code null}; valid while this message is referenced. */
+    /**
+     * The aux data as a view with its own indices, or {@code null}; valid while this message is
+     * referenced. Do not write to it.
+     */
     public ByteBuf aux() { return aux == null ? null : aux.duplicate(); }
+    /**
+     * The aux data as a view that holds its own reference, for handing to a channel, or {@code null}.
+     * From a pooled buffer the view itself is pooled, so this does not allocate per frame.
+     */
+    public ByteBuf retainedAux() { return aux == null ? null : aux.retainedDuplicate(); }
+    /** The aux buffer itself, for the encoder in this package: no view, indices not to be moved. */
+    ByteBuf auxBuf() { return aux; }
     public int auxBytes() { return aux == null ? 0 : aux.readableBytes(); }
     /** Received salt (low 8 bits: the sequence number); 0 on messages built for sending. */
     public int salt() { return salt; }

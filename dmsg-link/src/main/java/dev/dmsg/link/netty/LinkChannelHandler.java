@@ -136,10 +136,15 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     public void write(Message m) {
         try {
             if (m.auxBytes() >= ZERO_COPY_AUX_BYTES) {
-                batch(Dmsg.hdrBytes(m.cmd()));
+                int hdrBytes = Dmsg.hdrBytes(m.cmd());
+                if (batch == null || batch.writableBytes() < hdrBytes) {
+                    // Not a whole batch buffer for one header: the aux follows at once anyway.
+                    handOverBatch();
+                    batch = ctx.alloc().ioBuffer(hdrBytes);
+                }
                 encoder.encodeHeader(m, batch);
                 handOverBatch();
-                ctx.write(m.aux().retain(), ctx.voidPromise());
+                ctx.write(m.retainedAux(), ctx.voidPromise());
                 int pad = FrameEncoder.padBytes(m);
                 if (pad > 0) {
                     ctx.write(ZERO_PAD.retainedSlice(0, pad), ctx.voidPromise());
