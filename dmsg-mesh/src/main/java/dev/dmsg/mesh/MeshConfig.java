@@ -1,0 +1,45 @@
+package dev.dmsg.mesh;
+
+import dev.dmsg.wire.Dmsg;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * How a node relays spans (PROFILE §5, docs/MESH.md).
+ *
+ * @param topN links relayed per node per connection (the seed's intent; C relayed 1)
+ * @param maxDist links with a larger dist are not relayed (reference §3.4, DMSG_SPAN_MAXDIST)
+ * @param loopFree the feasibility condition, span updates and seqno requests; {@code false}
+ *     runs the C algorithm (best-only when {@code topN} is 1, a failed filter stops the node's
+ *     scan) — kept for the simulator's comparison and for tests
+ * @param fdHoldNanos how long a source's feasibility distance outlives its last link
+ * @param requestHoldNanos a seqno request for one (source, seqno) is sent or forwarded at most
+ *     once per this interval
+ */
+public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNanos, long requestHoldNanos) {
+    public MeshConfig {
+        if (topN < 1 || topN > 64) {
+            throw new IllegalArgumentException("topN must be 1..64, not " + topN);
+        }
+        if (maxDist < 0) {
+            throw new IllegalArgumentException("maxDist must be >= 0");
+        }
+    }
+
+    public static MeshConfig defaults() {
+        return new MeshConfig(2, Dmsg.SPAN_MAXDIST, true, TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(1));
+    }
+
+    /** The 2013 C algorithm: best link only, no feasibility, MAXDIST 16. */
+    public static MeshConfig cAlgorithm() {
+        return new MeshConfig(1, Dmsg.SPAN_MAXDIST, false, 0, 0);
+    }
+
+    public MeshConfig withTopN(int n) {
+        return new MeshConfig(n, maxDist, loopFree, fdHoldNanos, requestHoldNanos);
+    }
+
+    public MeshConfig withFdHold(Duration d) {
+        return new MeshConfig(topN, maxDist, loopFree, d.toNanos(), requestHoldNanos);
+    }
+}

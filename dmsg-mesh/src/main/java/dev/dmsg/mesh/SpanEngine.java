@@ -1,0 +1,765 @@
+package dev.dmsg.mesh;
+
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.LnkConn;
+import dev.dmsg.wire.LnkSpan;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.function.LongSupplier;
+
+/**
+ * The span database and relay of one node (reference §3.4, PROFILE §5, docs/MESH.md): nodes, the
+ * links that reach them (one per received LNK_SPAN), the conns that subscribed with LNK_CONN, and
+ * the relays we opened on them. Single-threaded and sans-IO: every method runs on the engine's
+ * thread, and output goes through each link's {@link Port}.
+ *
+ * <p>Work is incremental: a change marks the one node it touches, and only that node is
+ * rescanned against each conn (a new conn scans every node once, for that conn only). C rescans
+ * everything on every change.
+ */
+public final class SpanEngine {
+    private final MeshConfig config;
+    private final LongSupplier clock;
+    private final int rnssAdd;
+    private final int origin;
+    private final TreeMap<NodeKey, Node> nodes = new TreeMap<>();
+    private final Map<Port, Conn> conns = new LinkedHashMap<>();
+    private final Map<Source, Fd> fds = new HashMap<>();
+    private final Set<Node> dirty = new LinkedHashSet<>();
+    private final Map<Source, Starved> starved = new HashMap<>();
+    private final Map<Request, Long> requests = new HashMap<>();
+    private long arrivals;
+    private final Counters counters = new Counters();
+
+    /**
+     * @param rnssAdd the per-node constant added to rnss when relaying (C: random, non-zero)
+     * @param origin this node's origin id for the spans it advertises (random per start, non-zero)
+     */
+    public SpanEngine(MeshConfig config, LongSupplier clock, int rnssAdd, int origin) {
+        if (origin == 0) {
+            throw new IllegalArgumentException("origin id must be non-zero");
+        }
+        this.config = config;
+        this.clock = clock;
+        this.rnssAdd = rnssAdd == 0 ? 1 : rnssAdd;
+        this.origin = origin;
+    }
+
+    public MeshConfig config() {
+        return config;
+    }
+
+    public int origin() {
+        return origin;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The database
+
+    /** A destination: what one node key advertises, and every path we know to it. */
+    public final class Node {
+        final NodeKey key;
+        /** Sorted by (dist, rnss, arrival): reference §3.4. */
+        final List<SpanLink> links = new ArrayList<>(2);
+
+        Node(NodeKey key) {
+            this.key = key;
+        }
+
+        public NodeKey key() {
+            return key;
+        }
+    }
+
+    /** One received LNK_SPAN transaction (a path), or a span this node advertises ({@code from == null}). */
+    public final class SpanLink {
+        final Node node;
+        final Port from;
+        final Object token;
+        LnkSpan span;
+        SpanExt ext;
+        final long arrival;
+        final List<Relay> relays = new ArrayList<>(2);
+        boolean dead;
+
+        SpanLink(Node node, Port from, Object token, LnkSpan span, SpanExt ext) {
+            this.node = node;
+            this.from = from;
+            this.token = token;
+            this.span = span;
+            this.ext = ext;
+            this.arrival = arrivals++;
+        }
+
+        /** The transaction (or whatever the port attached) that brought this span. */
+        public Object token() {
+            return token;
+        }
+
+        public Port from() {
+            return from;
+        }
+
+        public LnkSpan span() {
+            return span;
+        }
+
+        public int dist() {
+            return span.dist();
+        }
+
+        boolean local() {
+            return from == null;
+        }
+
+        int originId() {
+            return ext == null ? 0 : ext.origin();
+        }
+
+        /** The dist a relay of this link carries. */
+        int relayDist() {
+            return local() ? span.dist() : span.dist() + 1;
+        }
+    }
+
+    /** One LNK_SPAN transaction we opened on a conn, copied from a link. */
+    public final class Relay {
+        final Node node;
+        final Conn conn;
+        final SpanLink source;
+        LnkSpan span;
+        boolean open = true;
+        /** The port's handle (a transaction); written and read by the port only. */
+        public volatile Object attachment;
+
+        Relay(Node node, Conn conn, SpanLink source, LnkSpan span) {
+            this.node = node;
+            this.conn = conn;
+            this.source = source;
+            this.span = span;
+        }
+
+        public LnkSpan span() {
+            return span;
+        }
+
+        public Port port() {
+            return conn.port;
+        }
+    }
+
+    /** A link whose peer sent LNK_CONN: the peer's filter, and what we relay to it. */
+    final class Conn {
+        final Port port;
+        final LnkConn filter;
+        final Map<Node, List<Relay>> relays = new HashMap<>();
+
+        Conn(Port port, LnkConn filter) {
+            this.port = port;
+            this.filter = filter;
+        }
+    }
+
+    record Source(NodeKey node, int origin) {}
+
+    record Request(Source source, int seqno) {}
+
+    /** The feasibility distance of one source: the best value this node has advertised for it. */
+    static final class Fd {
+        int seqno;
+        int dist;
+        /** When the source last had a feasible link here. */
+        long lastFeasibleNanos;
+
+        Fd(int seqno, int dist, long now) {
+            this.seqno = seqno;
+            this.dist = dist;
+            this.lastFeasibleNanos = now;
+        }
+    }
+
+    /** A source for which we have links but none feasible: waiting for a newer seqno. */
+    static final class Starved {
+        int wanted;
+    }
+
+    static final Comparator<SpanLink> LINK_ORDER = Comparator.<SpanLink>comparingInt(l -> l.span.dist())
+        .thenComparingInt(l -> l.span.rnss())
+        .thenComparingLong(l -> l.arrival);
+
+    /** Value order: a newer seqno first, then a smaller dist. */
+    static boolean better(int seqA, int distA, int seqB, int distB) {
+        if (seqA != seqB) {
+            return SpanExt.newer(seqA, seqB);
+        }
+        return Integer.compareUnsigned(distA, distB) < 0;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Inputs
+
+    /** A LNK_SPAN|CREATE arrived from {@code from}; {@code token} identifies its transaction. */
+    public SpanLink spanReceived(Port from, LnkSpan span, Object token) {
+        counters.spansReceived++;
+        Node node = nodes.computeIfAbsent(NodeKey.of(span), Node::new);
+        SpanExt ext = config.loopFree() ? SpanExt.of(span) : null;
+        SpanLink link = new SpanLink(node, from, token, span, ext);
+        insert(node, link);
+        dirty.add(node);
+        rescan();
+        return link;
+    }
+
+    /** A span update (mid-stream LNK_SPAN from its sender) on a received span. */
+    public void spanUpdated(SpanLink link, LnkSpan span) {
+        SpanExt e = config.loopFree() ? SpanExt.of(span) : null;
+        if (link.dead || link.ext == null || e == null || e.origin() != link.ext.origin() || e.isRequest()) {
+            counters.updatesIgnored++;
+            return;
+        }
+        if (!SpanExt.newer(e.seqno(), link.ext.seqno())) {
+            counters.updatesIgnored++;
+            return;
+        }
+        counters.updatesReceived++;
+        setSeqno(link, e.seqno());
+        dirty.add(link.node);
+        rescan();
+    }
+
+    /** The span's transaction closed (DELETE, or the link died): the path is gone. */
+    public void spanDeleted(SpanLink link) {
+        if (link.dead) {
+            return;
+        }
+        link.dead = true;
+        counters.spansDeleted++;
+        link.node.links.remove(link);
+        dirty.add(link.node);
+        rescan();
+    }
+
+    /** The peer on {@code port} sent LNK_CONN: relay to it what {@code filter} lets through. */
+    public void connUp(Port port, LnkConn filter) {
+        if (conns.containsKey(port)) {
+            return;
+        }
+        Conn conn = new Conn(port, filter);
+        conns.put(port, conn);
+        for (Node node : nodes.values()) {
+            sync(node, conn, feasible(node));
+        }
+        rescan();
+    }
+
+    /** The peer's LNK_CONN closed, or its link died: close what we relayed to it. */
+    public void connDown(Port port) {
+        Conn conn = conns.remove(port);
+        if (conn == null) {
+            return;
+        }
+        for (List<Relay> rs : conn.relays.values()) {
+            for (Relay r : rs) {
+                r.open = false;
+                r.source.relays.remove(r);
+                counters.relaysClosed++;
+                port.closeRelay(r);
+            }
+        }
+        conn.relays.clear();
+        pruneEmptyNodes();
+    }
+
+    /** The peer closed a relay we opened (DELETE on it), or its link died. */
+    public void relayClosed(Relay r) {
+        if (!r.open) {
+            return;
+        }
+        r.open = false;
+        r.source.relays.remove(r);
+        List<Relay> rs = r.conn.relays.get(r.node);
+        if (rs != null) {
+            rs.remove(r);
+            if (rs.isEmpty()) {
+                r.conn.relays.remove(r.node);
+            }
+        }
+        counters.relaysClosedByPeer++;
+        // Not rescanned now: a peer that refuses a span would otherwise get it again at once.
+        // The relay comes back when the node next changes.
+    }
+
+    /** A seqno request arrived on a relay we opened (mid-stream LNK_SPAN|REPLY). */
+    public void seqnoRequested(Relay r, LnkSpan request) {
+        SpanExt e = SpanExt.of(request);
+        if (!config.loopFree() || e == null || !e.isRequest() || !r.open || r.source.dead) {
+            counters.requestsIgnored++;
+            return;
+        }
+        counters.requestsReceived++;
+        Node node = r.node;
+        SpanLink src = r.source;
+        if (src.local() && src.ext != null && src.ext.origin() == e.origin()) {
+            if (SpanExt.newer(e.seqno(), src.ext.seqno())) {
+                counters.seqnoBumps++;
+                setSeqno(src, e.seqno());
+            }
+            dirty.add(node);
+            rescan();
+            return;
+        }
+        SpanLink toward = null;
+        for (SpanLink l : node.links) {
+            if (l.ext == null || l.ext.origin() != e.origin()) {
+                continue;
+            }
+            if (!SpanExt.newer(e.seqno(), l.ext.seqno())) {
+                dirty.add(node); // we already have that seqno: the rescan updates the relays
+                rescan();
+                return;
+            }
+            if (toward == null && !l.local() && l.from.extAware() && l.from != r.conn.port) {
+                toward = l; // links are sorted: the shortest path toward the origin
+            }
+        }
+        if (toward != null && mayRequest(new Request(new Source(node.key, e.origin()), e.seqno()))) {
+            counters.requestsForwarded++;
+            toward.from.requestSeqno(toward, request);
+        }
+    }
+
+    /** Starts advertising {@code span} as this node's own (dist 0). */
+    public SpanLink advertise(LnkSpan span) {
+        LnkSpan s = new LnkSpan(span.pfsClid(), span.pfsFsid(), span.pfsType(), span.peerType(),
+            span.protoVersion(), span.status(), 0, 0, 0, span.mediaBytes(), span.mediaBlksize(),
+            span.clLabel(), span.fsLabel());
+        SpanExt ext = null;
+        if (config.loopFree()) {
+            ext = new SpanExt(0, 1, origin);
+            s = ext.applyTo(s);
+        }
+        Node node = nodes.computeIfAbsent(NodeKey.of(s), Node::new);
+        SpanLink link = new SpanLink(node, null, null, s, ext);
+        insert(node, link);
+        dirty.add(node);
+        rescan();
+        return link;
+    }
+
+    /** Stops advertising a span returned by {@link #advertise}. */
+    public void withdraw(SpanLink local) {
+        if (!local.local()) {
+            throw new IllegalArgumentException("not a local advertisement");
+        }
+        spanDeleted(local);
+    }
+
+    /** Timers: forgets old feasibility distances and re-sends seqno requests still unanswered. */
+    public void tick(long now) {
+        if (!config.loopFree()) {
+            return;
+        }
+        // A source's FD is forgotten once it has had no feasible link for fdHold: its links are
+        // gone (nothing to protect), or the origin cannot be asked for a newer seqno (a path
+        // through a C relay, which forwards no requests) and the old paths become usable again.
+        Iterator<Map.Entry<Source, Fd>> it = fds.entrySet().iterator();
+        while (it.hasNext()) {
+            Map.Entry<Source, Fd> e = it.next();
+            Fd fd = e.getValue();
+            Node node = nodes.get(e.getKey().node());
+            if (node != null && hasFeasible(node, e.getKey().origin(), fd)) {
+                fd.lastFeasibleNanos = now;
+            } else if (now - fd.lastFeasibleNanos >= config.fdHoldNanos()) {
+                it.remove();
+                counters.fdExpired++;
+                if (node != null) {
+                    dirty.add(node);
+                }
+            }
+        }
+        requests.values().removeIf(t -> now - t >= config.requestHoldNanos());
+        for (Source s : new ArrayList<>(starved.keySet())) {
+            Node node = nodes.get(s.node());
+            if (node != null) {
+                dirty.add(node);
+            } else {
+                starved.remove(s);
+            }
+        }
+        rescan();
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Relay
+
+    private void insert(Node node, SpanLink link) {
+        List<SpanLink> links = node.links;
+        int i = links.size();
+        while (i > 0 && LINK_ORDER.compare(links.get(i - 1), link) > 0) {
+            i--;
+        }
+        links.add(i, link);
+    }
+
+    private void setSeqno(SpanLink link, int seqno) {
+        link.ext = link.ext.withSeqno(seqno);
+        link.span = link.ext.applyTo(link.span);
+    }
+
+    private void rescan() {
+        while (!dirty.isEmpty()) {
+            Iterator<Node> it = dirty.iterator();
+            Node node = it.next();
+            it.remove();
+            counters.nodeScans++;
+            List<SpanLink> feasible = feasible(node);
+            requestNewerSeqnos(node);
+            for (Conn conn : conns.values()) {
+                sync(node, conn, feasible);
+            }
+            if (node.links.isEmpty() && nodes.get(node.key) == node) {
+                boolean relayed = conns.values().stream().anyMatch(c -> c.relays.containsKey(node));
+                if (!relayed) {
+                    nodes.remove(node.key);
+                }
+            }
+        }
+    }
+
+    private void pruneEmptyNodes() {
+        nodes.values().removeIf(n -> n.links.isEmpty()
+            && conns.values().stream().noneMatch(c -> c.relays.containsKey(n)));
+    }
+
+    /**
+     * The links we may relay, best first. C: all of them. Loop-free: per source, the links
+     * strictly better than its feasibility distance once the best of them is advertised — the
+     * best link and its equals. Our own advertisement outranks every echo of it; spans without
+     * our extension (from C origins) follow the C rules.
+     */
+    List<SpanLink> feasible(Node node) {
+        if (!config.loopFree()) {
+            return node.links;
+        }
+        List<SpanLink> out = new ArrayList<>(node.links.size());
+        Map<Integer, List<SpanLink>> bySource = new LinkedHashMap<>();
+        for (SpanLink l : node.links) {
+            bySource.computeIfAbsent(l.originId(), k -> new ArrayList<>(2)).add(l);
+        }
+        for (Map.Entry<Integer, List<SpanLink>> e : bySource.entrySet()) {
+            List<SpanLink> links = e.getValue();
+            if (e.getKey() == 0) {
+                out.addAll(links);
+                continue;
+            }
+            List<SpanLink> local = links.stream().filter(SpanLink::local).toList();
+            if (!local.isEmpty()) {
+                out.addAll(local);
+                continue;
+            }
+            Fd fd = fds.get(new Source(node.key, e.getKey()));
+            SpanLink best = null;
+            for (SpanLink l : links) {
+                boolean feasible = fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist);
+                if (feasible && (best == null || better(l.ext.seqno(), l.dist(), best.ext.seqno(), best.dist()))) {
+                    best = l;
+                }
+            }
+            if (best == null) {
+                continue;
+            }
+            int boundSeq = best.ext.seqno();
+            int boundDist = best.relayDist();
+            if (fd != null && better(fd.seqno, fd.dist, boundSeq, boundDist)) {
+                boundSeq = fd.seqno;
+                boundDist = fd.dist;
+            }
+            for (SpanLink l : links) {
+                if (better(l.ext.seqno(), l.dist(), boundSeq, boundDist)) {
+                    out.add(l);
+                }
+            }
+        }
+        if (bySource.size() > 1) {
+            out.sort(LINK_ORDER);
+        }
+        return out;
+    }
+
+    /**
+     * For each source of {@code node} that has links but none feasible: ask for a newer seqno
+     * along the shortest path from a peer that understands requests (RFC 8966 §3.8.2).
+     */
+    private void requestNewerSeqnos(Node node) {
+        if (!config.loopFree()) {
+            return;
+        }
+        Map<Integer, SpanLink> shortest = new LinkedHashMap<>();
+        Set<Integer> fed = new java.util.HashSet<>();
+        for (SpanLink l : node.links) {
+            if (l.ext == null) {
+                continue;
+            }
+            if (l.local()) {
+                fed.add(l.ext.origin());
+                continue;
+            }
+            Fd fd = fds.get(new Source(node.key, l.ext.origin()));
+            if (fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist)) {
+                fed.add(l.ext.origin());
+            } else if (l.from.extAware()) {
+                shortest.putIfAbsent(l.ext.origin(), l);
+            }
+        }
+        for (Integer o : fed) {
+            starved.remove(new Source(node.key, o));
+        }
+        for (Map.Entry<Integer, SpanLink> e : shortest.entrySet()) {
+            if (fed.contains(e.getKey())) {
+                continue;
+            }
+            Source s = new Source(node.key, e.getKey());
+            Fd fd = fds.get(s);
+            int wanted = (fd.seqno + 1) & 0xFFFF;
+            starved.computeIfAbsent(s, k -> new Starved()).wanted = wanted;
+            if (mayRequest(new Request(s, wanted))) {
+                SpanLink l = e.getValue();
+                counters.requestsSent++;
+                l.from.requestSeqno(l, new SpanExt(SpanExt.SEQREQ, wanted, e.getKey()).applyTo(l.span));
+            }
+        }
+        starved.keySet().removeIf(s -> s.node().equals(node.key) && !shortest.containsKey(s.origin()));
+    }
+
+    private static boolean hasFeasible(Node node, int origin, Fd fd) {
+        for (SpanLink l : node.links) {
+            if (l.ext != null && l.ext.origin() == origin && !l.local()
+                    && better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private boolean mayRequest(Request r) {
+        long now = clock.getAsLong();
+        Long last = requests.get(r);
+        if (last != null && now - last < config.requestHoldNanos()) {
+            return false;
+        }
+        requests.put(r, now);
+        return true;
+    }
+
+    /** Makes the relays of {@code node} on {@code conn} the top N of {@code feasible} that pass its filter. */
+    private void sync(Node node, Conn conn, List<SpanLink> feasible) {
+        List<SpanLink> want = new ArrayList<>(config.topN());
+        for (SpanLink l : feasible) {
+            if (l.dist() > config.maxDist()) {
+                break; // sorted by dist
+            }
+            if (!passes(l, conn)) {
+                if (!config.loopFree()) {
+                    break; // C: any failure stops the scan for this node (reference §3.4 step 3)
+                }
+                continue;
+            }
+            want.add(l);
+            if (want.size() == config.topN()) {
+                break;
+            }
+        }
+        List<Relay> have = conn.relays.get(node);
+        if (have != null) {
+            for (Relay r : new ArrayList<>(have)) {
+                if (!want.contains(r.source)) {
+                    closeRelay(r);
+                }
+            }
+        }
+        for (SpanLink l : want) {
+            Relay r = null;
+            List<Relay> rs = conn.relays.get(node);
+            if (rs != null) {
+                for (Relay x : rs) {
+                    if (x.source == l) {
+                        r = x;
+                    }
+                }
+            }
+            if (r == null) {
+                openRelay(node, conn, l);
+            } else if (l.ext != null && !l.ext.equals(SpanExt.of(r.span))) {
+                r.span = l.ext.applyTo(r.span);
+                noteAdvertised(l, r.span.dist());
+                if (conn.port.extAware()) {
+                    counters.updatesSent++;
+                    conn.port.updateRelay(r);
+                }
+            }
+        }
+    }
+
+    private void openRelay(Node node, Conn conn, SpanLink l) {
+        LnkSpan s = l.local() ? l.span : l.span.relayed(rnssAdd);
+        Relay r = new Relay(node, conn, l, s);
+        conn.relays.computeIfAbsent(node, k -> new ArrayList<>(2)).add(r);
+        l.relays.add(r);
+        noteAdvertised(l, s.dist());
+        counters.relaysOpened++;
+        conn.port.openRelay(r);
+    }
+
+    private void closeRelay(Relay r) {
+        r.open = false;
+        r.source.relays.remove(r);
+        List<Relay> rs = r.conn.relays.get(r.node);
+        rs.remove(r);
+        if (rs.isEmpty()) {
+            r.conn.relays.remove(r.node);
+        }
+        counters.relaysClosed++;
+        r.conn.port.closeRelay(r);
+    }
+
+    private void noteAdvertised(SpanLink l, int dist) {
+        if (l.ext == null || l.local()) {
+            return;
+        }
+        Source s = new Source(l.node.key, l.ext.origin());
+        Fd fd = fds.get(s);
+        if (fd == null) {
+            fds.put(s, new Fd(l.ext.seqno(), dist, clock.getAsLong()));
+        } else if (better(l.ext.seqno(), dist, fd.seqno, fd.dist)) {
+            fd.seqno = l.ext.seqno();
+            fd.dist = dist;
+        }
+    }
+
+    /** The receiving peer's LNK_CONN filter (reference §3.4 step 3 a–g; a is checked by the caller). */
+    static boolean passes(SpanLink l, Conn conn) {
+        if (l.from == conn.port) {
+            return false; // split horizon
+        }
+        LnkSpan s = l.span;
+        LnkConn f = conn.filter;
+        if (f == null) {
+            return true;
+        }
+        if (s.peerType() < 64 && ((1L << s.peerType()) & f.peerMask()) == 0) {
+            return false;
+        }
+        if (s.pfsType() < 64 && ((1L << s.pfsType()) & f.pfsMask()) == 0) {
+            return false;
+        }
+        if (f.pfsType() == Dmsg.PFSTYPE_CLIENT && s.pfsType() == Dmsg.PFSTYPE_CLIENT) {
+            return false; // clients never see clients
+        }
+        if (s.peerType() == f.peerType()) {
+            UUID nil = new UUID(0, 0);
+            if (!f.pfsClid().equals(nil) && !f.pfsClid().equals(s.pfsClid())) {
+                return false;
+            }
+            if (!f.clLabel().isEmpty() && !f.clLabel().equals(s.clLabel())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Views
+
+    /** The port of the best path to {@code key} (its next hop), {@code null} if none or local. */
+    public Port nextHop(NodeKey key) {
+        Node node = nodes.get(key);
+        if (node == null) {
+            return null;
+        }
+        List<SpanLink> f = feasible(node);
+        return f.isEmpty() ? null : f.get(0).from;
+    }
+
+    /** Whether this node advertises {@code key} itself. */
+    public boolean isLocal(NodeKey key) {
+        Node node = nodes.get(key);
+        return node != null && node.links.stream().anyMatch(SpanLink::local);
+    }
+
+    /** The best dist at which {@code key} is reachable, or -1. */
+    public int bestDist(NodeKey key) {
+        Node node = nodes.get(key);
+        if (node == null) {
+            return -1;
+        }
+        List<SpanLink> f = feasible(node);
+        return f.isEmpty() ? -1 : f.get(0).dist();
+    }
+
+    /** A copy of the database for status output, in span-tree order. */
+    public List<NodeView> snapshot() {
+        List<NodeView> out = new ArrayList<>(nodes.size());
+        for (Node node : nodes.values()) {
+            List<SpanLink> feasible = feasible(node);
+            List<LinkView> links = new ArrayList<>(node.links.size());
+            for (SpanLink l : node.links) {
+                List<String> to = new ArrayList<>(l.relays.size());
+                for (Relay r : l.relays) {
+                    to.add(r.conn.port.name() + " dist " + r.span.dist());
+                }
+                links.add(new LinkView(l.local() ? "local" : l.from.name(), l.dist(),
+                    l.ext == null ? -1 : l.ext.seqno(), feasible.contains(l), to));
+            }
+            LnkSpan s = node.links.isEmpty() ? null : node.links.get(0).span;
+            out.add(new NodeView(node.key, s == null ? 0 : s.pfsType(), links));
+        }
+        return out;
+    }
+
+    /** One node of {@link #snapshot()}. */
+    public record NodeView(NodeKey key, int pfsType, List<LinkView> links) {}
+
+    /** One path to a node: via which link, at what dist, and the relays made from it. */
+    public record LinkView(String via, int dist, int seqno, boolean feasible, List<String> relayedTo) {}
+
+    public int nodeCount() {
+        return nodes.size();
+    }
+
+    public Collection<NodeKey> nodeKeys() {
+        return nodes.keySet();
+    }
+
+    public Counters counters() {
+        return counters;
+    }
+
+    /** What the engine did; read on the engine's thread. */
+    public static final class Counters {
+        public long spansReceived;
+        public long spansDeleted;
+        public long updatesReceived;
+        public long updatesIgnored;
+        public long updatesSent;
+        public long relaysOpened;
+        public long relaysClosed;
+        public long relaysClosedByPeer;
+        public long requestsSent;
+        public long requestsReceived;
+        public long requestsForwarded;
+        public long requestsIgnored;
+        public long seqnoBumps;
+        public long fdExpired;
+        public long nodeScans;
+    }
+}
