@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** {@code dmsg}: the command line. Every subcommand returns an exit status; 0 means success. */
 @Command(name = "dmsg", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
     description = "DMSG cluster messaging: nodes, links and tools.",
-    subcommands = {NodeCommand.class, FrameCommand.class, DemoCommand.class, BenchCommand.class,
+    subcommands = {NodeCommand.class, FrameCommand.class, DemoCommand.class, BenchCommand.class, SimCommand.class,
         CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

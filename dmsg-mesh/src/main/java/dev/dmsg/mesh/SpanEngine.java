@@ -40,6 +40,7 @@ public final class SpanEngine {
     private final Map<Request, Long> requests = new HashMap<>();
     private long arrivals;
     private final Counters counters = new Counters();
+    private java.util.function.Consumer<NodeKey> onChange = k -> { };
 
     /**
      * @param rnssAdd the per-node constant added to rnss when relaying (C: random, non-zero)
@@ -53,6 +54,11 @@ public final class SpanEngine {
         this.clock = clock;
         this.rnssAdd = rnssAdd == 0 ? 1 : rnssAdd;
         this.origin = origin;
+    }
+
+    /** Called with each node key after it has been rescanned (the simulator watches for loops). */
+    public void onChange(java.util.function.Consumer<NodeKey> listener) {
+        this.onChange = listener;
     }
 
     public MeshConfig config() {
@@ -433,6 +439,7 @@ public final class SpanEngine {
                     nodes.remove(node.key);
                 }
             }
+            onChange.accept(node.key);
         }
     }
 
@@ -600,6 +607,8 @@ public final class SpanEngine {
             if (r == null) {
                 openRelay(node, conn, l);
             } else if (l.ext != null && !l.ext.equals(SpanExt.of(r.span))) {
+                // A newer seqno floods down every relay, as in Babel: sending it only along the
+                // request path (tried) left shorter paths on the old seqno, unfeasible for good.
                 r.span = l.ext.applyTo(r.span);
                 noteAdvertised(l, r.span.dist());
                 if (conn.port.extAware()) {

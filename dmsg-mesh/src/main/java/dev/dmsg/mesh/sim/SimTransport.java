@@ -1,0 +1,125 @@
+package dev.dmsg.mesh.sim;
+
+import dev.dmsg.link.Iocom;
+import dev.dmsg.link.Transport;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.Message;
+import java.util.SplittableRandom;
+
+/**
+ * One direction-pair end of a simulated link: what the local {@link Iocom} writes arrives at the
+ * peer's after the link's delay. Delivery is in order, like TCP; a "lost" frame models TCP
+ * recovering it: it (and everything behind it) arrives one retransmission timeout later.
+ */
+final class SimTransport implements Transport {
+    private final SimScheduler sched;
+    private final String remoteName;
+    private final SimMesh.Stats stats;
+    final long delayNanos;
+    final double loss;
+    final long rtoNanos;
+    private final SplittableRandom random;
+    SimTransport peer;
+    Iocom iocom;
+    private long lastDelivery;
+    boolean closed;
+
+    SimTransport(SimScheduler sched, String remoteName, SimMesh.Stats stats, long delayNanos, double loss,
+                 long rtoNanos, SplittableRandom random) {
+        this.sched = sched;
+        this.remoteName = remoteName;
+        this.stats = stats;
+        this.delayNanos = delayNanos;
+        this.loss = loss;
+        this.rtoNanos = rtoNanos;
+        this.random = random;
+    }
+
+    @Override
+    public void write(Message m) {
+        if (closed) {
+            m.release();
+            return;
+        }
+        stats.count(m);
+        long t = sched.now() + delayNanos;
+        if (loss > 0 && random.nextDouble() < loss) {
+            t += rtoNanos;
+        }
+        t = Math.max(t, lastDelivery);
+        lastDelivery = t;
+        SimTransport to = peer;
+        sched.at(t, () -> {
+            if (to.closed) {
+                m.release();
+            } else {
+                to.iocom.receive(m);
+                to.iocom.readComplete();
+            }
+        });
+    }
+
+    @Override
+    public void flush() {
+    }
+
+    /** Orderly close: the peer sees EOF once what we sent has arrived. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        SimTransport to = peer;
+        sched.at(Math.max(sched.now() + delayNanos, lastDelivery), () -> to.eof("EOF from peer"));
+        sched.execute(() -> iocom.transportClosed("closed"));
+    }
+
+    /** The link is cut: both ends see it at once (a reset, or the dead-link timer elsewhere). */
+    void cut(String why) {
+        if (!closed) {
+            closed = true;
+            iocom.fail(why);
+        }
+        if (!peer.closed) {
+            peer.closed = true;
+            peer.iocom.fail(why);
+        }
+    }
+
+    private void eof(String why) {
+        if (!closed) {
+            closed = true;
+            iocom.transportClosed(why);
+        }
+    }
+
+    @Override
+    public boolean isWritable() {
+        return true;
+    }
+
+    @Override
+    public long outboundBacklogBytes() {
+        return 0;
+    }
+
+    @Override
+    public boolean inEventLoop() {
+        return true;
+    }
+
+    @Override
+    public void execute(Runnable task) {
+        sched.execute(task);
+    }
+
+    @Override
+    public String remoteAddress() {
+        return remoteName;
+    }
+
+    static boolean isSpanTraffic(Message m) {
+        return m.baseCmd() == Dmsg.LNK_SPAN || m.baseCmd() == Dmsg.LNK_ERROR;
+    }
+}
