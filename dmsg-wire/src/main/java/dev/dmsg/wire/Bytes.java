@@ -1,6 +1,9 @@
 package dev.dmsg.wire;
 
 import io.netty.buffer.ByteBuf;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 
@@ -59,7 +62,19 @@ final class Bytes {
         while (end < limit && b.getByte(end) != 0) {
             end++;
         }
-        return b.toString(i, end - i, StandardCharsets.UTF_8);
+        // Malformed UTF-8 from the wire becomes '?', one byte per bad sequence, not U+FFFD (three
+        // bytes): the decoded label must still fit its field when encoded again (found by
+        // FrameDecoderFuzzTest: 127 bytes of junk decoded to a 210-byte label, and the record
+        // refused it with an unchecked exception).
+        CharsetDecoder d = StandardCharsets.UTF_8.newDecoder()
+            .onMalformedInput(CodingErrorAction.REPLACE)
+            .onUnmappableCharacter(CodingErrorAction.REPLACE)
+            .replaceWith("?");
+        try {
+            return d.decode(b.nioBuffer(i, end - i)).toString();
+        } catch (CharacterCodingException e) {
+            throw new AssertionError("REPLACE cannot fail", e);
+        }
     }
 
     /** Writes {@code s} NUL-terminated into a zeroed field of {@code size} bytes. */

@@ -232,6 +232,27 @@ class MalformedFrameTest {
         }
     }
 
+    /** Found by FrameDecoderFuzzTest: junk in a label used to escape as IllegalArgumentException. */
+    @Test
+    void malformedUtf8InALabelDecodesAsQuestionMarksThatStillFit() throws Exception {
+        LnkSpan span = new LnkSpan(new java.util.UUID(0, 0), new java.util.UUID(0, 0), 0, 1, 1, 0, 0, 0, 0, 0, 0, "x", "y");
+        Message m = Message.of(Dmsg.LNK_SPAN | Dmsg.CREATE, 1, 0, 0, span, null);
+        ByteBuf b = Unpooled.buffer();
+        new FrameEncoder().encode(m, 0, b);
+        m.release();
+        byte[] f = ByteBufUtil.getBytes(b);
+        b.release();
+        for (int k = 0; k < 127; k++) {
+            f[LnkSpan.CL_LABEL_OFFSET + k] = (byte) 0xC3; // a lead byte never followed by its continuation
+        }
+        fixHdrCrc(f);
+        ByteBuf in = Unpooled.wrappedBuffer(f);
+        Message back = new FrameDecoder().decode(in);
+        in.release();
+        assertThat(back.ext(LnkSpan.class).clLabel()).isEqualTo("?".repeat(127));
+        back.release();
+    }
+
     @Test
     void errorsAreSticky() throws Exception {
         FrameDecoder d = new FrameDecoder();
