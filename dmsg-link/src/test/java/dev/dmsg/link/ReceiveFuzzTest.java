@@ -51,7 +51,7 @@ class ReceiveFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "3m")
+    @FuzzTest(maxDuration = "90s") // under the suite's 120 s JUnit timeout
     void fuzz(FuzzedDataProvider data) {
         run(new Input() {
             @Override
