@@ -773,6 +773,11 @@ public final class Iocom implements Link {
     }
 
     @Override
+    public Transaction conn() {
+        return ourConn;
+    }
+
+    @Override
     public LnkConn peerConn() {
         return peerConn;
     }

@@ -57,6 +57,12 @@ public interface Link {
      */
     void close();
 
+    /**
+     * Our LNK_CONN transaction, open for the life of the link: one-way messages inside it (LNK_VOLCONF,
+     * reference §3.6) go through {@link Transaction#sendOneWay}. {@code null} before {@code start}.
+     */
+    Transaction conn();
+
     /** Completes with the reason once the link is {@link LinkState#CLOSED}. */
     CompletableFuture<String> closeFuture();
 
