@@ -8,6 +8,7 @@ import picocli.CommandLine.Command;
 @Command(name = "dmsg", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
     description = "DMSG cluster messaging: nodes, links and tools.",
     subcommands = {NodeCommand.class, FrameCommand.class, DemoCommand.class, BenchCommand.class, SimCommand.class,
+        AdminCommands.Status.class, AdminCommands.Connect.class, AdminCommands.Disconnect.class,
         CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

@@ -1,47 +1,83 @@
 package dev.dmsg.cli;
 
-import dev.dmsg.link.Link;
-import dev.dmsg.link.LinkConfig;
-import dev.dmsg.link.LinkListener;
-import dev.dmsg.link.Services;
-import dev.dmsg.link.netty.LinkEndpoint;
-import dev.dmsg.services.EchoService;
-import dev.dmsg.wire.ErrorCode;
-import java.net.InetSocketAddress;
+import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.services.node.Node;
+import dev.dmsg.services.node.SpanDialer;
+import dev.dmsg.services.node.VolconfTable;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.PeerType;
+import dev.dmsg.wire.PfsType;
+import dev.dmsg.wire.VolData;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
+import java.util.Properties;
+import java.util.UUID;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code dmsg node}: runs a node that listens, keeps its outgoing links up (reconnecting with
- * jittered exponential backoff after any failure or drop), logs every link change with its
- * reason, and closes its links in order on SIGTERM or Ctrl-C.
+ * {@code dmsg node}: runs a node (docs/OPERATIONS.md). Every option can also come from a
+ * {@code --config} properties file (the option's name without dashes as the key; a flag on the
+ * command line wins). The VOLCONF table and the node's identity live in the data directory.
  */
 @Command(name = "node", mixinStandardHelpOptions = true,
-    description = "Runs a DMSG node: listens, keeps its --connect links up, logs link changes.")
+    description = {"Runs a DMSG node: listens, joins the mesh (advertises itself, relays spans), keeps the links "
+        + "its VOLCONF table lists, logs link changes, serves the shell. SIGTERM/Ctrl-C: spans withdrawn, "
+        + "links closed in order.",
+        "Options may also come from --config FILE (Java properties; keys are option names without the dashes, "
+            + "e.g. listen=0.0.0.0:987, label=alpha, connect=10.0.0.2:987,10.0.0.3:987)."})
 final class NodeCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger("dmsg.node");
 
-    @Option(names = "--listen", paramLabel = "HOST:PORT", converter = HostPort.Converter.class,
-        description = "address to accept links on (default: ${DEFAULT-VALUE})", defaultValue = "127.0.0.1:9870")
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "a properties file with any of these options")
+    Path config;
+
+    @Option(names = "--listen", paramLabel = "HOST:PORT", converter = HostPort.Converter.class, defaultValue = "0.0.0.0:987",
+        description = "address to accept links on; 987 is DMSG's port and needs root or a lowered "
+            + "net.ipv4.ip_unprivileged_port_start, else the node says so and exits 1 (default: ${DEFAULT-VALUE})")
     HostPort listen;
 
-    @Option(names = "--connect", paramLabel = "HOST:PORT", converter = HostPort.Converter.class,
-        description = "a peer to keep a link to (repeatable)")
+    @Option(names = "--data-dir", paramLabel = "DIR",
+        description = "where the VOLCONF table and the node's identity are kept (default: dmsg-data/LABEL)")
+    Path dataDir;
+
+    @Option(names = "--label", description = "this node's label: its fs_label in the mesh (default: the listen address)")
+    String label;
+
+    @Option(names = "--cluster", description = "cl_label of this node's span (default: empty)")
+    String cluster = "";
+
+    @Option(names = "--peer-type", defaultValue = "CLUSTER", description = "peer type advertised (default: ${DEFAULT-VALUE})")
+    String peerType;
+
+    @Option(names = "--pfs-type", defaultValue = "NONE", description = "PFS type advertised (default: ${DEFAULT-VALUE})")
+    String pfsType;
+
+    @Option(names = "--pfs-clid", description = "pfs_clid advertised (default: nil)")
+    UUID pfsClid;
+
+    @Option(names = "--pfs-fsid", description = "pfs_fsid advertised (default: random, made once and kept in the data dir)")
+    UUID pfsFsid;
+
+    @Option(names = "--connect", paramLabel = "HOST:PORT", converter = HostPort.Converter.class, split = ",",
+        description = "keep a link to this peer: an enabled span: slot in the VOLCONF table (repeatable)")
     List<HostPort> connect = new ArrayList<>();
 
-    @Option(names = "--label", description = "this node's label (default: the listen address)")
-    String label;
+    @Option(names = "--top-n", defaultValue = "2", description = "paths relayed per node per link (default: ${DEFAULT-VALUE})")
+    int topN;
 
     @Option(names = "--ping-interval", paramLabel = "DURATION", defaultValue = "1s", converter = Durations.class,
         description = "send LNK_PING after this long without sending (default: ${DEFAULT-VALUE})")
@@ -55,111 +91,132 @@ final class NodeCommand implements Callable<Integer> {
     boolean logFrames;
 
     private final CountDownLatch stopped = new CountDownLatch(1);
-    private volatile boolean stopping;
-    private ScheduledExecutorService reconnector;
-    private LinkEndpoint endpoint;
 
     @Override
     public Integer call() throws Exception {
+        try {
+            applyConfigFile();
+        } catch (IOException | IllegalArgumentException e) {
+            log.error("config {}: {}", config, e.getMessage());
+            return 2;
+        }
         String name = label != null ? label : listen.toString();
         if (logFrames) {
             Logging.setLevel("dev.dmsg.link", "DEBUG");
         }
-        LinkConfig config = LinkConfig.builder().label(name).pingInterval(pingInterval)
-            .deadTimeout(deadTimeout).logFrames(logFrames).build();
-        Services services = EchoService.register(new Services());
-        endpoint = new LinkEndpoint(config, services, new Narrator());
-        InetSocketAddress bound;
+        Path dir = dataDir != null ? dataDir : Path.of("dmsg-data", name.replaceAll("[^A-Za-z0-9._-]", "_"));
+        Node node;
         try {
-            bound = endpoint.listen(listen.host(), listen.port());
-        } catch (Exception e) {
-            log.error("cannot listen on {}: {}", listen, e.getMessage());
-            endpoint.close(Duration.ofSeconds(1));
+            UUID fsid = pfsFsid != null ? pfsFsid : Identity.fsid(dir);
+            Node.Identity id = new Node.Identity(name, PeerType.parse(peerType), PfsType.parse(pfsType), cluster,
+                pfsClid != null ? pfsClid : new UUID(0, 0), fsid);
+            Node.Settings s = new Node.Settings(listen.host(), listen.port(), dir, id,
+                MeshConfig.defaults().withTopN(topN), pingInterval, deadTimeout, logFrames);
+            node = Node.start(s);
+            for (HostPort peer : connect) {
+                ensureSlot(node.volconf(), peer);
+            }
+        } catch (IOException | IllegalArgumentException e) {
+            log.error("{}", e.getMessage());
             return 1;
         }
-        log.info("node {} listening on {}:{} ({})", name, bound.getHostString(), bound.getPort(), endpoint.transportName());
-        reconnector = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "reconnect");
-            t.setDaemon(true);
-            return t;
-        });
-        for (HostPort peer : connect) {
-            reconnector.execute(() -> dial(peer, 0));
-        }
-        Runtime.getRuntime().addShutdownHook(new Thread(this::shutdown, "shutdown"));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            log.info("stopping: withdrawing spans, closing {} link(s)", node.endpoint().links().size());
+            node.close();
+            log.info("stopped");
+            stopped.countDown();
+        }, "shutdown"));
         stopped.await();
         return 0;
     }
 
-    /** Backoff: 1 s x 1.6 per failure up to 60 s, with +-20% jitter. */
-    static long backoffMillis(int failures) {
-        double base = Math.min(60_000, 1000 * Math.pow(1.6, failures));
-        return (long) (base * (0.8 + 0.4 * ThreadLocalRandom.current().nextDouble()));
-    }
-
-    private void dial(HostPort peer, int failures) {
-        if (stopping) {
-            return;
-        }
-        endpoint.connect(peer.host(), peer.port()).whenComplete((link, err) -> {
-            if (err != null) {
-                long wait = backoffMillis(failures);
-                log.warn("link to {}: {}; retrying in {} ms", peer, rootMessage(err), wait);
-                schedule(() -> dial(peer, failures + 1), wait);
+    /** An enabled {@code span:HOST:PORT} slot for {@code peer}: the one already there, or the first free. */
+    static void ensureSlot(VolconfTable t, HostPort peer) throws IOException {
+        String path = "span:" + peer;
+        List<VolData> slots = t.slots();
+        for (int i = 0; i < slots.size(); i++) {
+            if (slots.get(i).path().equals(path)) {
+                if (!VolconfTable.enabled(slots.get(i))) {
+                    t.set(i, enabledSlot(i, path));
+                }
                 return;
             }
-            link.closeFuture().thenRun(() -> {
-                long wait = backoffMillis(0);
-                if (!stopping) {
-                    log.info("link to {}: reconnecting in {} ms", peer, wait);
-                    schedule(() -> dial(peer, 1), wait);
+        }
+        int i = t.firstFree();
+        if (i < 0) {
+            throw new IOException("VOLCONF table full: cannot add " + path);
+        }
+        t.set(i, enabledSlot(i, path));
+    }
+
+    static VolData enabledSlot(int index, String path) {
+        if (SpanDialer.Target.parse(path) == null) {
+            throw new IllegalArgumentException("not a span:HOST[:PORT] path: " + path);
+        }
+        return new VolData(index, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", path);
+    }
+
+    /** Options not given on the command line take their value from the --config file. */
+    private void applyConfigFile() throws IOException {
+        if (config == null) {
+            return;
+        }
+        Properties p = new Properties();
+        try (InputStream in = Files.newInputStream(config)) {
+            p.load(in);
+        }
+        CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
+        for (String key : p.stringPropertyNames()) {
+            CommandLine.Model.OptionSpec o = spec.findOption("--" + key);
+            if (o == null || key.equals("config")) {
+                throw new IllegalArgumentException("unknown key '" + key + "' (options: "
+                    + spec.options().stream().map(x -> x.longestName().substring(2)).toList() + ")");
+            }
+            if (!parsed.hasMatchedOption(o)) {
+                String v = p.getProperty(key).trim();
+                if (o.typeInfo().isMultiValue()) {
+                    for (String part : v.split(",")) {
+                        ((List<Object>) o.getValue()).add(new HostPort.Converter().convert(part.trim()));
+                    }
+                } else if (o.arity().max() == 0) {
+                    o.setValue(Boolean.parseBoolean(v));
+                } else {
+                    o.setValue(convert(o, v));
                 }
-            });
-        });
-    }
-
-    private void schedule(Runnable r, long millis) {
-        if (!stopping) {
-            reconnector.schedule(r, millis, TimeUnit.MILLISECONDS);
-        }
-    }
-
-    private void shutdown() {
-        stopping = true;
-        log.info("stopping: closing {} link(s)", endpoint.links().size());
-        endpoint.close(Duration.ofSeconds(5));
-        log.info("stopped");
-        stopped.countDown();
-    }
-
-    static String rootMessage(Throwable t) {
-        while (t.getCause() != null && t.getMessage() == null) {
-            t = t.getCause();
-        }
-        return t.getMessage();
-    }
-
-    /** Logs link changes, one line each, with the reason. */
-    static final class Narrator implements LinkListener {
-        @Override
-        public void onUp(Link link) {
-            log.info("link up: {} ({})", link.peerLabel(), link.remoteAddress());
-        }
-
-        @Override
-        public void onConnResult(Link link, int error) {
-            if (error == 0) {
-                log.info("link {}: peer accepted our LNK_CONN", link.peerLabel());
-            } else {
-                log.warn("link {}: peer refused our LNK_CONN: {}", link.peerLabel(), ErrorCode.nameOf(error));
             }
         }
+    }
 
-        @Override
-        public void onDown(Link link, String reason, int aborted) {
-            var s = link.stats();
-            log.info("link down: {} ({}): {}; {} open transaction(s) aborted; {} msgs in, {} out, {} pings sent",
-                link.peerLabel(), link.remoteAddress(), reason, aborted, s.msgsIn(), s.msgsOut(), s.pingsSent());
+    private static Object convert(CommandLine.Model.OptionSpec o, String v) {
+        Class<?> t = o.type();
+        try {
+            if (o.converters().length > 0) {
+                return o.converters()[0].convert(v);
+            }
+            if (t == int.class || t == Integer.class) return Integer.parseInt(v);
+            if (t == Path.class) return Path.of(v);
+            if (t == UUID.class) return UUID.fromString(v);
+            return v;
+        } catch (Exception e) {
+            throw new IllegalArgumentException(o.longestName().substring(2) + "=" + v + ": " + e.getMessage());
+        }
+    }
+
+    /** The node's pfs_fsid: made once, kept in {@code DIR/identity}. */
+    static final class Identity {
+        static UUID fsid(Path dir) throws IOException {
+            Path f = dir.resolve("identity");
+            if (Files.exists(f)) {
+                try {
+                    return UUID.fromString(Files.readString(f).trim());
+                } catch (IllegalArgumentException e) {
+                    throw new IOException(f + ": not a UUID: " + e.getMessage());
+                }
+            }
+            Files.createDirectories(dir);
+            UUID u = UUID.randomUUID();
+            Files.writeString(f, u + "\n");
+            return u;
         }
     }
 }

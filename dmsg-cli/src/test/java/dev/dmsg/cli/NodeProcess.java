@@ -94,6 +94,11 @@ final class NodeProcess implements AutoCloseable {
     }
 
     /** SIGTERM; returns the exit status, or -1 if it did not exit within the timeout. */
+    /** Waits for the process to exit by itself; its exit status, or -1 if still running after {@code timeout}. */
+    int waitFor(Duration timeout) throws InterruptedException {
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
+    }
+
     int terminate(Duration timeout) throws InterruptedException, IOException {
         // Not Process.destroy(): it closes our ends of the child's pipes right after the signal,
         // so whatever the shutdown hook logs would be lost.

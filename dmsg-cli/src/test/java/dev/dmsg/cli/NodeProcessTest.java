@@ -18,16 +18,20 @@ import org.junit.jupiter.api.Timeout;
 class NodeProcessTest {
     static final Duration START = Duration.ofSeconds(30);
 
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path tmp;
+
     @Test
     void twoNodesLinkUpSurviveIdleAndReportAKill() throws Exception {
-        try (NodeProcess alpha = NodeProcess.start("alpha", "node", "--listen", "127.0.0.1:0", "--label", "alpha")) {
+        try (NodeProcess alpha = NodeProcess.start("alpha", "node", "--listen", "127.0.0.1:0", "--label", "alpha",
+                "--data-dir", tmp.resolve("alpha").toString())) {
             String listening = alpha.await("listening on", START);
             Matcher m = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(listening);
             assertThat(m.find()).as(listening).isTrue();
             String port = m.group(1);
 
             try (NodeProcess beta = NodeProcess.start("beta", "node", "--listen", "127.0.0.1:0", "--label", "beta",
-                    "--connect", "127.0.0.1:" + port)) {
+                    "--data-dir", tmp.resolve("beta").toString(), "--connect", "127.0.0.1:" + port)) {
                 beta.await("link up: alpha", START);
                 alpha.await("link up: beta", START);
                 beta.await("link alpha: peer accepted our LNK_CONN", START);
@@ -39,18 +43,20 @@ class NodeProcessTest {
 
                 alpha.kill();
                 String report = beta.await("link down: alpha", Duration.ofSeconds(15));
-                assertThat(report).containsAnyOf("EOF from peer", "Connection reset").contains("2 open transaction(s) aborted");
+                assertThat(report).containsAnyOf("EOF from peer", "Connection reset").contains("4 open transaction(s) aborted");
                 Matcher pings = Pattern.compile("(\\d+) pings sent").matcher(report);
                 assertThat(pings.find()).isTrue();
                 assertThat(Integer.parseInt(pings.group(1))).as("PINGs beta sent while idle").isGreaterThanOrEqualTo(10);
-                beta.await("aborted 2 open transaction(s) with LOSTLINK: LNK_CONN(ours) x1, LNK_CONN(peer's) x1",
+                // both LNK_CONNs, alpha's span to beta and beta's own span relayed to alpha
+                beta.await("aborted 4 open transaction(s) with LOSTLINK: LNK_CONN(ours) x1, LNK_CONN(peer's) x1, "
+                    + "LNK_SPAN(ours) x1, LNK_SPAN(peer's) x1",
                     Duration.ofSeconds(5));
                 // beta keeps trying to get its --connect link back
                 beta.await("retrying in", Duration.ofSeconds(15));
 
                 int status = beta.terminate(Duration.ofSeconds(15));
                 assertThat(status).as("exit status after SIGTERM; output:\n%s", beta.output()).isIn(0, 143);
-                beta.await("stopping: closing", Duration.ofSeconds(5));
+                beta.await("stopping: withdrawing spans", Duration.ofSeconds(5));
                 beta.await("stopped", Duration.ofSeconds(5));
             }
         }

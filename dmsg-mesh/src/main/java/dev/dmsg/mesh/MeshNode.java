@@ -86,6 +86,11 @@ public final class MeshNode {
         return port instanceof LinkPort p ? p.link : null;
     }
 
+    /** The engine's port for {@code link} (made on first use). */
+    public Port portFor(Link link) {
+        return port(link);
+    }
+
     private LinkPort port(Link link) {
         return ports.computeIfAbsent(link, LinkPort::new);
     }

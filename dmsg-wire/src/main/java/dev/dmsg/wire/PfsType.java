@@ -16,6 +16,24 @@ public enum PfsType {
         return code >= 0 && code < BY_CODE.length ? BY_CODE[code] : null;
     }
 
+    /** A name ({@code MASTER}, case-insensitive) or a wire code, as a wire code. */
+    public static int parse(String s) {
+        try {
+            int code = Integer.parseInt(s.trim());
+            if (code < 0 || code > 255) {
+                throw new IllegalArgumentException("PfsType code " + code + " is not 0..255");
+            }
+            return code;
+        } catch (NumberFormatException e) {
+            try {
+                return valueOf(s.trim().toUpperCase(java.util.Locale.ROOT)).code();
+            } catch (IllegalArgumentException e2) {
+                throw new IllegalArgumentException("unknown PfsType '" + s + "'; one of "
+                    + java.util.Arrays.toString(values()) + " or a number 0..255");
+            }
+        }
+    }
+
     public static String nameOf(int code) {
         PfsType t = of(code);
         return t != null ? t.name() : "PFSTYPE_" + code;

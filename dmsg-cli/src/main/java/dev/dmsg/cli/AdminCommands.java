@@ -1,0 +1,156 @@
+package dev.dmsg.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.LnkVolconf;
+import dev.dmsg.wire.VolData;
+import java.time.Duration;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * Commands that talk to a running node over a DMSG link: {@code status}, {@code connect},
+ * {@code disconnect}. They print what went wrong and exit non-zero when it did.
+ */
+final class AdminCommands {
+    private AdminCommands() {}
+
+    static final Duration TIMEOUT = Duration.ofSeconds(10);
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Options every admin command shares. */
+    static class NodeOption {
+        @Option(names = "--node", paramLabel = "HOST:PORT", converter = HostPort.Converter.class,
+            defaultValue = "127.0.0.1:987", description = "the node to talk to (default: ${DEFAULT-VALUE})")
+        HostPort node;
+
+        ShellClient open() throws ShellClient.ShellException {
+            Logging.setLevel("dev.dmsg.link", "WARN"); // the command's own output is what matters here
+            return ShellClient.connect(node.host(), node.port(), "dmsg-cli", TIMEOUT);
+        }
+    }
+
+    @Command(name = "status", mixinStandardHelpOptions = true,
+        description = {"Shows a node's identity, links, span tree and VOLCONF table.",
+            "--json prints the status document (docs/OPERATIONS.md); exit 1 if the node cannot be reached."})
+    static final class Status extends NodeOption implements Callable<Integer> {
+        @Option(names = "--json", description = "the status document as JSON")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            try (ShellClient c = open()) {
+                System.out.print(c.call(json ? "status --json" : "status", TIMEOUT));
+                return 0;
+            } catch (ShellClient.ShellException e) {
+                System.err.println("dmsg status: " + e.getMessage());
+                return 1;
+            }
+        }
+    }
+
+    @Command(name = "connect", mixinStandardHelpOptions = true,
+        description = {"Makes a running node keep a link to HOST:PORT: sends it LNK_VOLCONF (inside our LNK_CONN, "
+            + "as hammer2 connect did) setting the first free slot to an enabled span:HOST:PORT, then checks the "
+            + "node's table. Exit 0 when the slot is in place (or was already), 1 otherwise."})
+    static final class Connect extends NodeOption implements Callable<Integer> {
+        @Parameters(paramLabel = "HOST:PORT", converter = HostPort.Converter.class)
+        HostPort peer;
+
+        @Override
+        public Integer call() {
+            return change(this, peer, true);
+        }
+    }
+
+    @Command(name = "disconnect", mixinStandardHelpOptions = true,
+        description = {"Makes a running node drop its link to HOST:PORT: sends LNK_VOLCONF clearing the slot's copyid "
+            + "(as hammer2 disconnect did), then checks the node's table. Exit 1 if no slot has that path."})
+    static final class Disconnect extends NodeOption implements Callable<Integer> {
+        @Parameters(paramLabel = "HOST:PORT", converter = HostPort.Converter.class)
+        HostPort peer;
+
+        @Override
+        public Integer call() {
+            return change(this, peer, false);
+        }
+    }
+
+    static int change(NodeOption o, HostPort peer, boolean add) {
+        String cmd = add ? "connect" : "disconnect";
+        String path = "span:" + peer;
+        try (ShellClient c = o.open()) {
+            JsonNode table = JSON.readTree(c.call("volconf --json", TIMEOUT));
+            int index = -1;
+            boolean used[] = new boolean[Dmsg.COPYID_COUNT];
+            for (JsonNode s : table) {
+                int i = s.get("index").asInt();
+                used[i] = s.get("copyid").asInt() != 0;
+                if (s.get("path").asText().equals(path) && (index < 0 || s.get("enabled").asBoolean())) {
+                    index = i;
+                }
+            }
+            if (add && index >= 0 && table.get(find(table, index)).get("enabled").asBoolean()) {
+                System.out.println("node " + o.node + " already keeps " + path + " (slot " + index + ")");
+                return 0;
+            }
+            if (!add && (index < 0 || table.get(find(table, index)).get("copyid").asInt() == 0)) {
+                System.err.println("dmsg disconnect: node " + o.node + " has no slot for " + path);
+                return 1;
+            }
+            if (index < 0) {
+                for (int i = 1; i < Dmsg.COPYID_COUNT && index < 0; i++) {
+                    if (!used[i] && find(table, i) < 0) {
+                        index = i;
+                    }
+                }
+                if (index < 0) {
+                    System.err.println("dmsg connect: node " + o.node + ": VOLCONF table full");
+                    return 1;
+                }
+            }
+            VolData v = add
+                ? new VolData(index, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", path)
+                : new VolData(0, 0, 0, 0, 0, 0, 0, 0, new UUID(0, 0), "", path);
+            c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, index, new UUID(0, 0)), null);
+            // LNK_VOLCONF is one-way: confirm by reading the table back.
+            long deadline = System.nanoTime() + TIMEOUT.toNanos();
+            while (System.nanoTime() < deadline) {
+                JsonNode now = JSON.readTree(c.call("volconf --json", TIMEOUT));
+                int at = find(now, index);
+                boolean applied = add
+                    ? at >= 0 && now.get(at).get("enabled").asBoolean() && now.get(at).get("path").asText().equals(path)
+                    : at < 0 || now.get(at).get("copyid").asInt() == 0;
+                if (applied) {
+                    System.out.println("node " + o.node + ": slot " + index + (add ? " keeps " : " no longer keeps ") + path);
+                    return 0;
+                }
+                Thread.sleep(100); // polling a remote table; not a test
+            }
+            System.err.println("dmsg " + cmd + ": node " + o.node + " did not apply the change within "
+                + TIMEOUT.toSeconds() + " s (is this client allowed to change its table?)");
+            return 1;
+        } catch (ShellClient.ShellException e) {
+            System.err.println("dmsg " + cmd + ": " + e.getMessage());
+            return 1;
+        } catch (Exception e) {
+            System.err.println("dmsg " + cmd + ": " + e);
+            return 1;
+        }
+    }
+
+    /** Position of slot {@code index} in a volconf JSON array, or -1. */
+    static int find(JsonNode table, int index) {
+        for (int i = 0; i < table.size(); i++) {
+            if (table.get(i).get("index").asInt() == index) {
+                return i;
+            }
+        }
+        return -1;
+    }
+}

@@ -1,0 +1,366 @@
+package dev.dmsg.services.node;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dmsg.link.Link;
+import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.LinkListener;
+import dev.dmsg.link.LinkStats;
+import dev.dmsg.link.Services;
+import dev.dmsg.link.netty.LinkEndpoint;
+import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.mesh.MeshNode;
+import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.mesh.SpanEngine;
+import dev.dmsg.mesh.SpanExt;
+import dev.dmsg.services.EchoService;
+import dev.dmsg.services.shell.ShellService;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ErrorCode;
+import dev.dmsg.wire.LnkConn;
+import dev.dmsg.wire.LnkSpan;
+import dev.dmsg.wire.LnkVolconf;
+import dev.dmsg.wire.Message;
+import dev.dmsg.wire.PeerType;
+import dev.dmsg.wire.PfsType;
+import dev.dmsg.wire.VolData;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running node: links (LinkEndpoint), the mesh (span engine on its own thread, advertising this
+ * node), the VOLCONF table and the links it keeps up, and the shell that inspects all of it.
+ * {@code dmsg node} is a thin command line around this class.
+ *
+ * <p>Threads: Netty's event loops run the links; {@code mesh} runs the span engine; {@code admin}
+ * runs shell commands and VOLCONF changes (they touch files and wait for the mesh, so never on an
+ * event loop).
+ */
+public final class Node implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger("dmsg.node");
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** What this node advertises about itself (its LNK_SPAN and LNK_CONN). */
+    public record Identity(String label, int peerType, int pfsType, String clLabel, UUID pfsClid, UUID pfsFsid) {}
+
+    /** Everything a node is started with. */
+    public record Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
+                           Duration pingInterval, Duration deadTimeout, boolean logFrames) {}
+
+    private final Settings settings;
+    private final VolconfTable volconf;
+    private final ScheduledExecutorService meshThread;
+    private final ScheduledExecutorService admin;
+    private final SpanEngine engine;
+    private final MeshNode mesh;
+    private final ShellService shell;
+    private final LinkEndpoint endpoint;
+    private final SpanDialer dialer;
+    private final Map<Link, Long> upSince = new ConcurrentHashMap<>();
+    private InetSocketAddress bound;
+    private volatile SpanEngine.SpanLink self;
+
+    private Node(Settings settings, VolconfTable volconf) {
+        this.settings = settings;
+        this.volconf = volconf;
+        this.meshThread = Executors.newSingleThreadScheduledExecutor(named("mesh"));
+        this.admin = Executors.newSingleThreadScheduledExecutor(named("admin"));
+        ThreadLocalRandom r = ThreadLocalRandom.current();
+        this.engine = new SpanEngine(settings.mesh(), System::nanoTime, r.nextInt() | 1, r.nextInt() | 1);
+        this.mesh = new MeshNode(engine, meshThread);
+        this.shell = new ShellService(admin);
+        addCommands();
+        Services services = EchoService.register(new Services());
+        mesh.register(services);
+        shell.register(services);
+        services.oneWay(Dmsg.LNK_VOLCONF, this::onVolconf);
+        LinkConfig config = LinkConfig.builder().label(settings.identity().label())
+            .conn(SpanExt.mark(conn(settings.identity())))
+            .pingInterval(settings.pingInterval()).deadTimeout(settings.deadTimeout())
+            .logFrames(settings.logFrames()).build();
+        this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()));
+        this.dialer = new SpanDialer(endpoint, admin);
+    }
+
+    /**
+     * Starts a node: loads (or creates) its VOLCONF table, listens, advertises itself, and dials
+     * the table's {@code span:} slots.
+     *
+     * @throws IOException if the data directory or the table cannot be read or written, or the
+     *     listen address cannot be bound (the message says which and why)
+     */
+    public static Node start(Settings settings) throws IOException, InterruptedException {
+        VolconfTable volconf = VolconfTable.open(settings.dataDir());
+        Node n = new Node(settings, volconf);
+        try {
+            n.bound = n.endpoint.listen(settings.listenHost(), settings.listenPort());
+        } catch (Exception e) {
+            n.close();
+            throw new IOException(bindError(settings, e), e);
+        }
+        n.meshThread.scheduleAtFixedRate(() -> n.engine.tick(System.nanoTime()), 250, 250, TimeUnit.MILLISECONDS);
+        Identity id = settings.identity();
+        LnkSpan span = new LnkSpan(id.pfsClid(), id.pfsFsid(), id.pfsType(), id.peerType(), Dmsg.SPAN_PROTO_1,
+            0, 0, 0, 0, 0, 0, id.clLabel(), id.label());
+        n.mesh.advertise(span, link -> n.self = link);
+        volconf.onChange((i, v) -> n.dialer.slot(i, v));
+        List<VolData> slots = volconf.slots();
+        for (int i = 0; i < slots.size(); i++) {
+            n.dialer.slot(i, slots.get(i));
+        }
+        log.info("node {} listening on {}:{} ({}); data in {}", id.label(), n.bound.getHostString(), n.bound.getPort(),
+            n.endpoint.transportName(), settings.dataDir());
+        return n;
+    }
+
+    static String bindError(Settings s, Exception e) {
+        String why = e.getMessage() == null ? e.toString() : e.getMessage();
+        String msg = "cannot listen on " + s.listenHost() + ":" + s.listenPort() + ": " + why;
+        if (s.listenPort() < 1024 && why.toLowerCase().contains("permission")) {
+            msg += " (port " + s.listenPort() + " is privileged: run as root, lower"
+                + " net.ipv4.ip_unprivileged_port_start, or choose --listen HOST:PORT above 1023)";
+        }
+        return msg;
+    }
+
+    public InetSocketAddress address() {
+        return bound;
+    }
+
+    public VolconfTable volconf() {
+        return volconf;
+    }
+
+    public ShellService shell() {
+        return shell;
+    }
+
+    public LinkEndpoint endpoint() {
+        return endpoint;
+    }
+
+    /**
+     * Stops in order: withdraws this node's spans and closes every relay (peers see the spans go,
+     * not a dead link), stops dialling, then closes the links (LNK_CONN DELETEs, pending output
+     * flushed) and the threads.
+     */
+    @Override
+    public void close() {
+        dialer.stop();
+        try {
+            meshThread.submit(() -> {
+                if (self != null) {
+                    engine.withdraw(self);
+                }
+                for (Link l : endpoint.links()) {
+                    engine.connDown(mesh.portFor(l));
+                }
+            }).get(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            log.warn("withdrawing spans: {}", e.toString());
+        }
+        endpoint.close(Duration.ofSeconds(5));
+        meshThread.shutdownNow();
+        admin.shutdownNow();
+    }
+
+    // ------------------------------------------------------------------------------------------
+
+    private static LnkConn conn(Identity id) {
+        UUID nil = new UUID(0, 0);
+        return new LnkConn(nil, id.pfsClid(), id.pfsFsid(), -1L, id.peerType(), id.pfsType(), Dmsg.SPAN_PROTO_1,
+            0, 0, 0, -1L, id.clLabel(), id.label());
+    }
+
+    private LinkListener listener(LinkListener meshListener) {
+        return new LinkListener() {
+            @Override
+            public void onUp(Link link) {
+                upSince.put(link, System.nanoTime());
+                log.info("link up: {} ({})", link.peerLabel(), link.remoteAddress());
+                meshListener.onUp(link);
+            }
+
+            @Override
+            public void onConnResult(Link link, int error) {
+                if (error == 0) {
+                    log.info("link {}: peer accepted our LNK_CONN", link.peerLabel());
+                } else {
+                    log.warn("link {}: peer refused our LNK_CONN: {}", link.peerLabel(), ErrorCode.nameOf(error));
+                }
+            }
+
+            @Override
+            public void onDown(Link link, String reason, int aborted) {
+                upSince.remove(link);
+                LinkStats s = link.stats();
+                log.info("link down: {} ({}): {}; {} open transaction(s) aborted; {} msgs in, {} out, {} pings sent",
+                    link.peerLabel(), link.remoteAddress(), reason, aborted, s.msgsIn(), s.msgsOut(), s.pingsSent());
+                meshListener.onDown(link, reason, aborted);
+            }
+        };
+    }
+
+    /** LNK_VOLCONF inside a peer's LNK_CONN (reference §3.6): sets one slot of our table. */
+    private void onVolconf(Link link, Message m) {
+        LnkVolconf v = m.ext(LnkVolconf.class);
+        if (v == null || v.index() < 0 || v.index() >= Dmsg.COPYID_COUNT) {
+            log.warn("LNK_VOLCONF from {}: index {} is not 0..255; ignored", link.peerLabel(), v == null ? "?" : v.index());
+            return;
+        }
+        if (!v.mediaid().equals(new UUID(0, 0))) {
+            log.warn("LNK_VOLCONF from {}: mediaid {} is not this node's table (nil); ignored", link.peerLabel(), v.mediaid());
+            return;
+        }
+        admin.execute(() -> {
+            try {
+                volconf.set(v.index(), v.copy());
+                log.info("volconf slot {} set by {}: {}", v.index(), link.peerLabel(), v.copy().describe());
+            } catch (IOException e) {
+                log.error("volconf slot {}: cannot persist the table: {}", v.index(), e.getMessage());
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Shell commands and status
+
+    private void addCommands() {
+        shell.add("status", "status [--json]           identity, links, span tree and VOLCONF table", (args, out) -> {
+            ObjectNode s = status();
+            out.append(args.contains("--json") ? JSON.writeValueAsString(s) + "\n" : StatusText.render(s));
+            return 0;
+        });
+        shell.add("tree", "tree                      the span tree", (args, out) -> {
+            out.append(StatusText.tree(status()));
+            return 0;
+        });
+        shell.add("links", "links                     this node's links", (args, out) -> {
+            out.append(StatusText.links(status()));
+            return 0;
+        });
+        shell.add("volconf", "volconf [--json]          the VOLCONF table (slots in use)", (args, out) -> {
+            ObjectNode s = status();
+            out.append(args.contains("--json") ? JSON.writeValueAsString(s.get("volconf")) + "\n" : StatusText.volconf(s));
+            return 0;
+        });
+        shell.add("span", "span HOST[:PORT]          keep a link to HOST (a VOLCONF slot)", (args, out) -> {
+            if (args.size() != 1 || SpanDialer.Target.parse("span:" + args.get(0)) == null) {
+                throw new IllegalArgumentException("expected one HOST[:PORT]");
+            }
+            int i = volconf.firstFree();
+            if (i < 0) {
+                out.append("VOLCONF table full\n");
+                return Dmsg.ERR_IO;
+            }
+            volconf.set(i, new VolData(i, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", "span:" + args.get(0)));
+            out.append("slot ").append(i).append(": span:").append(args.get(0)).append('\n');
+            return 0;
+        });
+    }
+
+    /** The status document (docs/OPERATIONS.md, "status --json"). */
+    public ObjectNode status() throws Exception {
+        List<SpanEngine.NodeView> spans = meshThread.submit(engine::snapshot).get(5, TimeUnit.SECONDS);
+        ObjectNode root = JSON.createObjectNode();
+        Identity id = settings.identity();
+        ObjectNode node = root.putObject("node");
+        node.put("label", id.label());
+        node.put("listen", bound.getHostString() + ":" + bound.getPort());
+        node.put("peer_type", PeerType.nameOf(id.peerType()));
+        node.put("pfs_type", PfsType.nameOf(id.pfsType()));
+        node.put("cl_label", id.clLabel());
+        node.put("pfs_clid", id.pfsClid().toString());
+        node.put("pfs_fsid", id.pfsFsid().toString());
+        node.put("origin", String.format("%08x", engine.origin()));
+        node.put("data_dir", settings.dataDir().toString());
+
+        ArrayNode links = root.putArray("links");
+        long now = System.nanoTime();
+        for (Link l : endpoint.links()) {
+            ObjectNode o = links.addObject();
+            LinkStats st = l.stats();
+            Long since = upSince.get(l);
+            o.put("peer", l.peerLabel());
+            o.put("address", l.remoteAddress());
+            o.put("state", l.state().name());
+            o.put("age_s", since == null ? 0 : (now - since) / 1_000_000_000L);
+            o.put("msgs_in", st.msgsIn());
+            o.put("msgs_out", st.msgsOut());
+            o.put("bytes_in", st.bytesIn());
+            o.put("bytes_out", st.bytesOut());
+            o.put("open_transactions", st.openTransactions());
+        }
+
+        ArrayNode sp = root.putArray("spans");
+        for (SpanEngine.NodeView v : spans) {
+            NodeKey k = v.key();
+            ObjectNode o = sp.addObject();
+            o.put("peer_type", PeerType.nameOf(k.peerType()));
+            o.put("pfs_type", PfsType.nameOf(v.pfsType()));
+            o.put("cl_label", k.clLabel());
+            o.put("fs_label", k.fsLabel());
+            o.put("pfs_clid", k.pfsClid().toString());
+            o.put("pfs_fsid", k.pfsFsid().toString());
+            boolean local = v.links().stream().anyMatch(lv -> lv.via().equals("local"));
+            o.put("local", local);
+            int best = v.links().stream().filter(SpanEngine.LinkView::feasible).mapToInt(SpanEngine.LinkView::dist)
+                .min().orElse(-1);
+            o.put("dist", local ? 0 : best);
+            ArrayNode ls = o.putArray("links");
+            for (SpanEngine.LinkView lv : v.links()) {
+                ObjectNode x = ls.addObject();
+                x.put("dist", lv.dist());
+                x.put("via", lv.via());
+                x.put("feasible", lv.feasible());
+                if (lv.seqno() >= 0) {
+                    x.put("seqno", lv.seqno());
+                }
+                ArrayNode relays = x.putArray("relays");
+                lv.relayedTo().forEach(relays::add);
+            }
+        }
+
+        ArrayNode vc = root.putArray("volconf");
+        Map<Integer, Link> dialled = dialer.links();
+        List<VolData> slots = volconf.slots();
+        for (int i = 0; i < slots.size(); i++) {
+            VolData d = slots.get(i);
+            if (d.copyid() == 0 && d.path().isEmpty()) {
+                continue;
+            }
+            ObjectNode o = vc.addObject();
+            o.put("index", i);
+            o.put("copyid", d.copyid());
+            o.put("flags", d.flags());
+            o.put("enabled", VolconfTable.enabled(d));
+            o.put("path", d.path());
+            o.put("label", d.label());
+            Link l = dialled.get(i);
+            o.put("link", l == null ? null : l.state().name());
+        }
+        return root;
+    }
+
+    private static java.util.concurrent.ThreadFactory named(String name) {
+        return r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        };
+    }
+}
