@@ -1,0 +1,211 @@
+package dev.dmsg.services.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.testkit.Vectors;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.FrameDecoder;
+import dev.dmsg.wire.LnkVolconf;
+import dev.dmsg.wire.Message;
+import dev.dmsg.wire.VolData;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A node in-process on loopback: the shell and its status document, LNK_VOLCONF changing the
+ * table live and persistently, bad VOLCONF ignored, and a 2013 C peer (the bytes of
+ * shared/vectors) whose span is accepted and relayed without our extension traffic.
+ */
+class NodeTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final Duration T = Duration.ofSeconds(10);
+
+    @TempDir
+    Path tmp;
+
+    final List<Node> nodes = new ArrayList<>();
+
+    @AfterEach
+    void stop() {
+        nodes.forEach(Node::close);
+    }
+
+    Node start(String label) throws Exception {
+        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
+            UUID.nameUUIDFromBytes(label.getBytes()));
+        Node n = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), id, MeshConfig.defaults(),
+            Duration.ofSeconds(1), Duration.ofSeconds(10), false));
+        nodes.add(n);
+        return n;
+    }
+
+    static JsonNode status(Node n) throws Exception {
+        try (ShellClient c = ShellClient.connect("127.0.0.1", n.address().getPort(), "test", T)) {
+            return JSON.readTree(c.call("status --json", T));
+        }
+    }
+
+    /** Polls the node's own status document (in-process) until {@code p} holds. */
+    static JsonNode awaitStatus(Node n, Predicate<JsonNode> p) throws Exception {
+        long deadline = System.nanoTime() + T.toNanos();
+        JsonNode s = n.status();
+        while (!p.test(s)) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("condition not reached; status:\n" + s.toPrettyString());
+            }
+            TimeUnit.MILLISECONDS.sleep(50); // waiting on real sockets and threads, bounded by T
+            s = n.status();
+        }
+        return s;
+    }
+
+    static JsonNode span(JsonNode status, String fsLabel) {
+        for (JsonNode s : status.get("spans")) {
+            if (s.get("fs_label").asText().equals(fsLabel)) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    @Test
+    void theShellAnswersStatusAndRefusesUnknownCommands() throws Exception {
+        Node a = start("alpha");
+        try (ShellClient c = ShellClient.connect("127.0.0.1", a.address().getPort(), "test", T)) {
+            JsonNode s = JSON.readTree(c.call("status --json", T));
+            assertThat(s.get("node").get("label").asText()).isEqualTo("alpha");
+            assertThat(span(s, "alpha").get("local").asBoolean()).isTrue();
+            assertThat(s.get("links")).hasSize(1); // this client
+            assertThat(c.call("help", T)).contains("status [--json]").contains("volconf");
+            StringBuilder out = new StringBuilder();
+            assertThat(c.run("frobnicate", out::append, T)).isEqualTo(Dmsg.ERR_PARAM);
+            assertThat(out.toString()).startsWith("Unrecognized command: frobnicate");
+            out.setLength(0);
+            assertThat(c.run("span", out::append, T)).isEqualTo(Dmsg.ERR_PARAM);
+            assertThat(out.toString()).contains("expected one HOST[:PORT]").contains("usage: span");
+        }
+    }
+
+    @Test
+    void volconfInsideLnkConnChangesTheTableLiveAndItPersists() throws Exception {
+        Node a = start("alpha");
+        Node b = start("beta");
+        int bPort = b.address().getPort();
+        try (ShellClient c = ShellClient.connect("127.0.0.1", a.address().getPort(), "admin", T)) {
+            VolData v = new VolData(5, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", "span:127.0.0.1:" + bPort);
+            c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, 5, new UUID(0, 0)), null);
+            // ignored: index out of range, and another table's mediaid
+            c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, 300, new UUID(0, 0)), null);
+            c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, 6, UUID.randomUUID()), null);
+        }
+        JsonNode s = awaitStatus(a, st -> span(st, "beta") != null);
+        assertThat(span(s, "beta").get("dist").asInt()).isZero();
+        assertThat(s.get("volconf")).hasSize(1);
+        assertThat(s.get("volconf").get(0).get("index").asInt()).isEqualTo(5);
+        assertThat(a.volconf().get(6)).isEqualTo(VolData.EMPTY);
+
+        byte[] file = Files.readAllBytes(tmp.resolve("alpha").resolve(VolconfTable.FILE));
+        assertThat(file).hasSize(256 * 128);
+        VolconfTable reread = VolconfTable.open(tmp.resolve("alpha"));
+        assertThat(reread.get(5).path()).isEqualTo("span:127.0.0.1:" + bPort);
+        assertThat(VolconfTable.enabled(reread.get(5))).isTrue();
+    }
+
+    @Test
+    void aCorruptTableIsRefusedWithItsPath() throws Exception {
+        Path dir = tmp.resolve("bad");
+        Files.createDirectories(dir);
+        Files.write(dir.resolve(VolconfTable.FILE), new byte[100]);
+        try {
+            VolconfTable.open(dir);
+            throw new AssertionError("opened a 100-byte table");
+        } catch (java.io.IOException e) {
+            assertThat(e.getMessage()).contains(VolconfTable.FILE).contains("100 bytes");
+        }
+    }
+
+    /**
+     * A 2013 libdmsg peer: the first three frames of its captured stream (LNK_CONN, its answer,
+     * LNK_SPAN "nodeB" in cluster "interop", no extension). The node takes the span, relays it to
+     * its other links, and sends the C peer nothing of our extension: no span update and no
+     * seqno request (both mid-stream LNK_SPAN), which C would answer by closing the span.
+     */
+    @Test
+    void aCPeerSpeakingTheCapturedBytesInteroperates() throws Exception {
+        Node a = start("alpha");
+        Node b = start("beta");
+        try (ShellClient c = ShellClient.connect("127.0.0.1", a.address().getPort(), "admin", T)) {
+            c.call("span 127.0.0.1:" + b.address().getPort(), T);
+        }
+        byte[] c2s = Vectors.c2s();
+        byte[] firstThree = Arrays.copyOf(c2s, 1024); // frames 0..2 end at offset 1024 (annotated.txt)
+        try (Socket s = new Socket("127.0.0.1", a.address().getPort())) {
+            s.setSoTimeout(5000);
+            OutputStream out = s.getOutputStream();
+            out.write(firstThree);
+            out.flush();
+            JsonNode st = awaitStatus(a, x -> span(x, "nodeB") != null);
+            JsonNode nodeB = span(st, "nodeB");
+            assertThat(nodeB.get("cl_label").asText()).isEqualTo("interop");
+            assertThat(nodeB.get("peer_type").asText()).isEqualTo("HAMMER2");
+            assertThat(nodeB.get("links").get(0).has("seqno")).as("a C span has no seqno").isFalse();
+            awaitStatus(b, x -> span(x, "nodeB") != null && span(x, "nodeB").get("dist").asInt() == 1);
+
+            // What the node sent the C peer: CONN, the answer to its CONN, spans — never mid-stream LNK_SPAN.
+            List<Message> got = new ArrayList<>();
+            InputStream in = s.getInputStream();
+            ByteBuf acc = Unpooled.buffer();
+            FrameDecoder d = new FrameDecoder();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+            byte[] buf = new byte[8192];
+            while (System.nanoTime() < deadline) {
+                int n;
+                try {
+                    n = in.read(buf);
+                } catch (java.net.SocketTimeoutException e) {
+                    break;
+                }
+                if (n < 0) {
+                    break;
+                }
+                acc.writeBytes(buf, 0, n);
+                Message m;
+                while ((m = d.decode(acc)) != null) {
+                    got.add(m);
+                }
+                if (got.stream().filter(m2 -> m2.baseCmd() == Dmsg.LNK_SPAN).count() >= 2) {
+                    break;
+                }
+            }
+            acc.release();
+            assertThat(got).extracting(Message::cmd).contains(Dmsg.LNK_CONN | Dmsg.CREATE,
+                Dmsg.LNK_ERROR | Dmsg.CREATE | Dmsg.REPLY);
+            assertThat(got).filteredOn(m -> m.baseCmd() == Dmsg.LNK_SPAN)
+                .allSatisfy(m -> assertThat(m.isCreate()).as("only LNK_SPAN|CREATE to a C peer").isTrue())
+                .isNotEmpty();
+            got.forEach(Message::release);
+        }
+        // The C peer is gone: nodeB is withdrawn here and at beta.
+        awaitStatus(a, x -> span(x, "nodeB") == null);
+        awaitStatus(b, x -> span(x, "nodeB") == null);
+    }
+}
