@@ -105,6 +105,56 @@ class NodeTest {
         }
     }
 
+    /** hammer2 shell's framing (reference §7.1): one-way DBG_SHELL in, one-way DBG_SHELL|REPLY out, then the prompt. */
+    @Test
+    void theCShellClientFramingIsServedToo() throws Exception {
+        Node a = start("alpha");
+        try (Socket s = new Socket("127.0.0.1", a.address().getPort())) {
+            s.setSoTimeout(5000);
+            dev.dmsg.wire.FrameEncoder enc = new dev.dmsg.wire.FrameEncoder();
+            ByteBuf out = Unpooled.buffer();
+            Message m = Message.of(Dmsg.DBG_SHELL, 0, 0, 0, null,
+                Unpooled.copiedBuffer("help\0", java.nio.charset.StandardCharsets.US_ASCII));
+            enc.encode(m, out); // like the C client: no LNK_CONN first
+            m.release();
+            s.getOutputStream().write(io.netty.buffer.ByteBufUtil.getBytes(out));
+            out.release();
+            List<Message> got = readUntil(s, x -> x.cmd() == (Dmsg.LNK_ERROR | Dmsg.REPLY));
+            StringBuilder text = new StringBuilder();
+            got.stream().filter(x -> x.cmd() == (Dmsg.DBG_SHELL | Dmsg.REPLY)).forEach(x -> text.append(x.auxString()));
+            assertThat(text.toString()).contains("status [--json]");
+            Message prompt = got.get(got.size() - 1);
+            assertThat(prompt.msgid()).isZero();
+            assertThat(prompt.error()).isZero();
+            got.forEach(Message::release);
+        }
+    }
+
+    static List<Message> readUntil(Socket s, Predicate<Message> last) throws Exception {
+        List<Message> got = new ArrayList<>();
+        ByteBuf acc = Unpooled.buffer();
+        FrameDecoder d = new FrameDecoder();
+        byte[] buf = new byte[8192];
+        try {
+            while (true) {
+                int n = s.getInputStream().read(buf);
+                if (n < 0) {
+                    throw new AssertionError("EOF before the last frame; got " + got.size());
+                }
+                acc.writeBytes(buf, 0, n);
+                Message m;
+                while ((m = d.decode(acc)) != null) {
+                    got.add(m);
+                    if (last.test(m)) {
+                        return got;
+                    }
+                }
+            }
+        } finally {
+            acc.release();
+        }
+    }
+
     @Test
     void volconfInsideLnkConnChangesTheTableLiveAndItPersists() throws Exception {
         Node a = start("alpha");
