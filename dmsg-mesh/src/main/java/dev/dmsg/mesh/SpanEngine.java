@@ -449,10 +449,10 @@ public final class SpanEngine {
     }
 
     /**
-     * The links we may relay, best first. C: all of them. Loop-free: per source, the links
-     * strictly better than its feasibility distance once the best of them is advertised — the
-     * best link and its equals. Our own advertisement outranks every echo of it; spans without
-     * our extension (from C origins) follow the C rules.
+     * The links we may relay, in order. C: all of them. Loop-free: per source, its best link (the
+     * first feasible one by dist) and the other links as short as it; none while no link of the
+     * source is feasible. Our own advertisement outranks every echo of it; spans without our
+     * extension (from C origins) follow the C rules.
      */
     List<SpanLink> feasible(Node node) {
         if (!config.loopFree()) {
@@ -474,25 +474,17 @@ public final class SpanEngine {
                 out.addAll(local);
                 continue;
             }
-            Fd fd = fds.get(new Source(node.key, e.getKey()));
-            SpanLink best = null;
-            for (SpanLink l : links) {
-                boolean feasible = fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist);
-                if (feasible && (best == null || better(l.ext.seqno(), l.dist(), best.ext.seqno(), best.dist()))) {
-                    best = l;
-                }
-            }
+            SpanLink best = bestOf(node, links);
             if (best == null) {
-                continue;
+                continue; // starved: nothing relayed until a newer seqno comes (requestNewerSeqnos)
             }
-            int boundSeq = best.ext.seqno();
-            int boundDist = best.relayDist();
-            if (fd != null && better(fd.seqno, fd.dist, boundSeq, boundDist)) {
-                boundSeq = fd.seqno;
-                boundDist = fd.dist;
-            }
+            // Relay the best and the paths as short as it, whatever their seqno. Only the best
+            // must be feasible (it is the next hop, invariant 2 in docs/MESH.md); an equal path
+            // advertises a value no better than FD and cannot grow anything. Not requiring the
+            // same seqno keeps a seqno update from closing and reopening relays while it spreads.
+            out.add(best);
             for (SpanLink l : links) {
-                if (better(l.ext.seqno(), l.dist(), boundSeq, boundDist)) {
+                if (l != best && l.dist() == best.dist()) {
                     out.add(l);
                 }
             }
@@ -501,6 +493,20 @@ public final class SpanEngine {
             out.sort(LINK_ORDER);
         }
         return out;
+    }
+
+    /** The first feasible link of one source's {@code links} (sorted by dist, rnss, arrival). */
+    private SpanLink bestOf(Node node, List<SpanLink> links) {
+        Fd fd = null;
+        for (SpanLink l : links) {
+            if (fd == null) {
+                fd = fds.get(new Source(node.key, l.ext.origin()));
+            }
+            if (fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist)) {
+                return l;
+            }
+        }
+        return null;
     }
 
     /**
@@ -586,11 +592,15 @@ public final class SpanEngine {
                 break;
             }
         }
+        // Make before break, as C does (reference §3.4 steps 4-5): the peer sees the new path
+        // before the old one goes, so it is never left without one in between — which, with
+        // feasibility, would make it withdraw and ask the origin for a new seqno.
         List<Relay> have = conn.relays.get(node);
+        List<Relay> stale = new ArrayList<>(2);
         if (have != null) {
-            for (Relay r : new ArrayList<>(have)) {
+            for (Relay r : have) {
                 if (!want.contains(r.source)) {
-                    closeRelay(r);
+                    stale.add(r);
                 }
             }
         }
@@ -616,6 +626,9 @@ public final class SpanEngine {
                     conn.port.updateRelay(r);
                 }
             }
+        }
+        for (Relay r : stale) {
+            closeRelay(r);
         }
     }
 
@@ -692,11 +705,30 @@ public final class SpanEngine {
     /** The port of the best path to {@code key} (its next hop), {@code null} if none or local. */
     public Port nextHop(NodeKey key) {
         Node node = nodes.get(key);
-        if (node == null) {
-            return null;
+        SpanLink best = node == null ? null : bestLink(node);
+        return best == null ? null : best.from;
+    }
+
+    /** The path in use: the first link, by dist, that is ours, from a C origin, or feasible. */
+    private SpanLink bestLink(Node node) {
+        for (SpanLink l : node.links) {
+            if (isFeasible(node, l)) {
+                return l;
+            }
         }
-        List<SpanLink> f = feasible(node);
-        return f.isEmpty() ? null : f.get(0).from;
+        return null;
+    }
+
+    /** Whether {@code l} may be the next hop: ours, a C origin's (C rules), or strictly better than FD. */
+    private boolean isFeasible(Node node, SpanLink l) {
+        if (!config.loopFree() || l.local() || l.ext == null) {
+            return true;
+        }
+        if (node.links.stream().anyMatch(x -> x.local() && x.ext != null && x.ext.origin() == l.ext.origin())) {
+            return false; // an echo of our own span
+        }
+        Fd fd = fds.get(new Source(node.key, l.ext.origin()));
+        return fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist);
     }
 
     /** Whether this node advertises {@code key} itself. */
@@ -711,15 +743,14 @@ public final class SpanEngine {
         if (node == null) {
             return -1;
         }
-        List<SpanLink> f = feasible(node);
-        return f.isEmpty() ? -1 : f.get(0).dist();
+        SpanLink best = bestLink(node);
+        return best == null ? -1 : best.dist();
     }
 
     /** A copy of the database for status output, in span-tree order. */
     public List<NodeView> snapshot() {
         List<NodeView> out = new ArrayList<>(nodes.size());
         for (Node node : nodes.values()) {
-            List<SpanLink> feasible = feasible(node);
             List<LinkView> links = new ArrayList<>(node.links.size());
             for (SpanLink l : node.links) {
                 List<String> to = new ArrayList<>(l.relays.size());
@@ -727,7 +758,7 @@ public final class SpanEngine {
                     to.add(r.conn.port.name() + " dist " + r.span.dist());
                 }
                 links.add(new LinkView(l.local() ? "local" : l.from.name(), l.dist(),
-                    l.ext == null ? -1 : l.ext.seqno(), feasible.contains(l), to));
+                    l.ext == null ? -1 : l.ext.seqno(), isFeasible(node, l), to));
             }
             LnkSpan s = node.links.isEmpty() ? null : node.links.get(0).span;
             out.add(new NodeView(node.key, s == null ? 0 : s.pfsType(), links));

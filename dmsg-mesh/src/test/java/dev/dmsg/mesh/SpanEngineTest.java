@@ -195,7 +195,7 @@ class SpanEngineTest {
     }
 
     @Test
-    void aBetterPathOpensANewRelayAndClosesTheOld() {
+    void aBetterPathOpensANewRelayBeforeClosingTheOld() {
         SpanEngine e = engine(MeshConfig.cAlgorithm());
         RecPort a = new RecPort("a", false);
         RecPort b = new RecPort("b", false);
@@ -204,7 +204,7 @@ class SpanEngineTest {
         e.spanReceived(a, span("x", 5), "t1");
         assertThat(out.take()).containsExactly("open x d6");
         e.spanReceived(b, span("x", 2), "t2");
-        assertThat(out.take()).containsExactly("close x d6", "open x d3");
+        assertThat(out.take()).containsExactly("open x d3", "close x d6"); // make before break
     }
 
     @Test
