@@ -35,6 +35,10 @@ final class SimCommand implements Callable<Integer> {
     @Option(names = "--top-n", defaultValue = "2", description = "links relayed per node per link, ours (default: ${DEFAULT-VALUE})")
     int topN;
 
+    @Option(names = "--flood", description = "ours: flood seqno updates down every relay (Babel) instead of "
+        + "sending them only to the nodes that asked")
+    boolean flood;
+
     @Option(names = "--algorithms", split = ",", defaultValue = "ours,C",
         description = "which to run: ours, C (default: ${DEFAULT-VALUE})")
     List<String> algorithms;
@@ -52,7 +56,8 @@ final class SimCommand implements Callable<Integer> {
         int status = 0;
         for (int n : sizes) {
             for (String alg : algorithms) {
-                MeshConfig c = alg.equals("ours") ? MeshConfig.defaults().withTopN(topN) : MeshConfig.cAlgorithm();
+                MeshConfig c = alg.equals("ours") ? MeshConfig.defaults().withTopN(topN)
+                    .withFloodUpdates(flood) : MeshConfig.cAlgorithm();
                 long t0 = System.nanoTime();
                 SimBench.Run run = SimBench.run(c, alg, n, degree, seed, delay, frameCap);
                 for (SimBench.Phase p : run.phases()) {

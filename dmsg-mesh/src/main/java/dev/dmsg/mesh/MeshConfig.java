@@ -14,9 +14,12 @@ import java.util.concurrent.TimeUnit;
  *     scan) — kept for the simulator's comparison and for tests
  * @param fdHoldNanos how long a source's feasibility distance outlives its last link
  * @param requestHoldNanos a seqno request for one (source, seqno) is sent or forwarded at most
- *     once per this interval
+ *     once per this interval on one link
+ * @param floodUpdates {@code true}: a newer seqno goes down every relay, as in Babel;
+ *     {@code false} (default): only down the relays whose peer asked for it (docs/MESH.md)
  */
-public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNanos, long requestHoldNanos) {
+public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNanos, long requestHoldNanos,
+                         boolean floodUpdates) {
     public MeshConfig {
         if (topN < 1 || topN > 64) {
             throw new IllegalArgumentException("topN must be 1..64, not " + topN);
@@ -27,19 +30,24 @@ public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNan
     }
 
     public static MeshConfig defaults() {
-        return new MeshConfig(2, Dmsg.SPAN_MAXDIST, true, TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(1));
+        return new MeshConfig(2, Dmsg.SPAN_MAXDIST, true, TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(1),
+            false);
     }
 
     /** The 2013 C algorithm: best link only, no feasibility, MAXDIST 16. */
     public static MeshConfig cAlgorithm() {
-        return new MeshConfig(1, Dmsg.SPAN_MAXDIST, false, 0, 0);
+        return new MeshConfig(1, Dmsg.SPAN_MAXDIST, false, 0, 0, false);
     }
 
     public MeshConfig withTopN(int n) {
-        return new MeshConfig(n, maxDist, loopFree, fdHoldNanos, requestHoldNanos);
+        return new MeshConfig(n, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates);
     }
 
     public MeshConfig withFdHold(Duration d) {
-        return new MeshConfig(topN, maxDist, loopFree, d.toNanos(), requestHoldNanos);
+        return new MeshConfig(topN, maxDist, loopFree, d.toNanos(), requestHoldNanos, floodUpdates);
+    }
+
+    public MeshConfig withFloodUpdates(boolean flood) {
+        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, flood);
     }
 }

@@ -38,6 +38,8 @@ public final class SpanEngine {
     private final Set<Node> dirty = new LinkedHashSet<>();
     private final Map<Source, Starved> starved = new HashMap<>();
     private final Map<Request, Long> requests = new HashMap<>();
+    /** Nodes with a shorter path on an older seqno than their best: pulled again on each tick. */
+    private final Set<NodeKey> pullingNodes = new java.util.HashSet<>();
     private long arrivals;
     private final Counters counters = new Counters();
     private java.util.function.Consumer<NodeKey> onChange = k -> { };
@@ -145,6 +147,8 @@ public final class SpanEngine {
         final SpanLink source;
         LnkSpan span;
         boolean open = true;
+        /** The newest seqno the peer asked for on this relay (-1: none); sent once we have it. */
+        int wantSeqno = -1;
         /** The port's handle (a transaction); written and read by the port only. */
         public volatile Object attachment;
 
@@ -178,7 +182,7 @@ public final class SpanEngine {
 
     record Source(NodeKey node, int origin) {}
 
-    record Request(Source source, int seqno) {}
+    record Request(Source source, int seqno, Port via) {}
 
     /** The feasibility distance of one source: the best value this node has advertised for it. */
     static final class Fd {
@@ -315,32 +319,39 @@ public final class SpanEngine {
         counters.requestsReceived++;
         Node node = r.node;
         SpanLink src = r.source;
-        if (src.local() && src.ext != null && src.ext.origin() == e.origin()) {
+        if (r.wantSeqno < 0 || SpanExt.newer(e.seqno(), r.wantSeqno)) {
+            r.wantSeqno = e.seqno();
+        }
+        boolean sameSource = src.ext != null && src.ext.origin() == e.origin();
+        if (sameSource && src.local()) {
             if (SpanExt.newer(e.seqno(), src.ext.seqno())) {
                 counters.seqnoBumps++;
                 setSeqno(src, e.seqno());
             }
-            dirty.add(node);
+            dirty.add(node); // the rescan sends the relay its update
             rescan();
             return;
         }
-        SpanLink toward = null;
+        if (sameSource && !SpanExt.newer(e.seqno(), src.ext.seqno())) {
+            dirty.add(node); // the path this relay comes from already has it
+            rescan();
+            return;
+        }
+        // Ask upstream, along the path this relay comes from (the requester's path to the
+        // origin), else along our shortest path from a peer that understands requests.
+        SpanLink toward = sameSource && !src.local() && src.from.extAware() ? src : null;
         for (SpanLink l : node.links) {
-            if (l.ext == null || l.ext.origin() != e.origin()) {
-                continue;
+            if (toward != null) {
+                break;
             }
-            if (!SpanExt.newer(e.seqno(), l.ext.seqno())) {
-                dirty.add(node); // we already have that seqno: the rescan updates the relays
-                rescan();
-                return;
-            }
-            if (toward == null && !l.local() && l.from.extAware() && l.from != r.conn.port) {
-                toward = l; // links are sorted: the shortest path toward the origin
+            if (l.ext != null && l.ext.origin() == e.origin() && !l.local() && l.from.extAware()
+                    && l.from != r.conn.port) {
+                toward = l; // links are sorted: the shortest
             }
         }
-        if (toward != null && mayRequest(new Request(new Source(node.key, e.origin()), e.seqno()))) {
+        if (toward != null && mayRequest(new Request(new Source(node.key, e.origin()), e.seqno(), toward.from))) {
             counters.requestsForwarded++;
-            toward.from.requestSeqno(toward, request);
+            toward.from.requestSeqno(toward, new SpanExt(SpanExt.SEQREQ, e.seqno(), e.origin()).applyTo(toward.span));
         }
     }
 
@@ -394,6 +405,14 @@ public final class SpanEngine {
             }
         }
         requests.values().removeIf(t -> now - t >= config.requestHoldNanos());
+        for (NodeKey k : new ArrayList<>(pullingNodes)) {
+            Node node = nodes.get(k);
+            if (node != null) {
+                dirty.add(node);
+            } else {
+                pullingNodes.remove(k);
+            }
+        }
         for (Source s : new ArrayList<>(starved.keySet())) {
             Node node = nodes.get(s.node());
             if (node != null) {
@@ -545,13 +564,51 @@ public final class SpanEngine {
             Fd fd = fds.get(s);
             int wanted = (fd.seqno + 1) & 0xFFFF;
             starved.computeIfAbsent(s, k -> new Starved()).wanted = wanted;
-            if (mayRequest(new Request(s, wanted))) {
-                SpanLink l = e.getValue();
+            SpanLink l = e.getValue();
+            if (mayRequest(new Request(s, wanted, l.from))) {
                 counters.requestsSent++;
                 l.from.requestSeqno(l, new SpanExt(SpanExt.SEQREQ, wanted, e.getKey()).applyTo(l.span));
             }
         }
         starved.keySet().removeIf(s -> s.node().equals(node.key) && !shortest.containsKey(s.origin()));
+        if (!config.floodUpdates()) {
+            pullShorterPaths(node);
+        }
+    }
+
+    /**
+     * With targeted updates a node can hold the newer seqno on a longer path while a neighbour
+     * offers a shorter one still on the older seqno — unfeasible here, since our FD moved to the
+     * newer seqno, and never updated, since nobody asked that neighbour. Ask it: it sends its
+     * relay the newer seqno if it has it, else asks upstream; either way the shorter path comes
+     * back feasible. Repeated on each tick while such a path remains (as requests are).
+     */
+    private void pullShorterPaths(Node node) {
+        SpanLink best = bestLink(node);
+        boolean pulling = false;
+        if (best != null && best.ext != null && !best.local()) {
+            for (SpanLink l : node.links) {
+                if (l.dist() >= best.dist()) {
+                    break; // sorted by dist
+                }
+                if (l.local() || l.ext == null || l.ext.origin() != best.ext.origin() || !l.from.extAware()
+                        || !SpanExt.newer(best.ext.seqno(), l.ext.seqno())) {
+                    continue;
+                }
+                pulling = true;
+                Source s = new Source(node.key, l.ext.origin());
+                if (mayRequest(new Request(s, best.ext.seqno(), l.from))) {
+                    counters.requestsSent++;
+                    counters.pulls++;
+                    l.from.requestSeqno(l, new SpanExt(SpanExt.SEQREQ, best.ext.seqno(), l.ext.origin()).applyTo(l.span));
+                }
+            }
+        }
+        if (pulling) {
+            pullingNodes.add(node.key);
+        } else {
+            pullingNodes.remove(node.key);
+        }
     }
 
     private static boolean hasFeasible(Node node, int origin, Fd fd) {
@@ -616,9 +673,12 @@ public final class SpanEngine {
             }
             if (r == null) {
                 openRelay(node, conn, l);
-            } else if (l.ext != null && !l.ext.equals(SpanExt.of(r.span))) {
-                // A newer seqno floods down every relay, as in Babel: sending it only along the
-                // request path (tried) left shorter paths on the old seqno, unfeasible for good.
+            } else if (l.ext != null && !l.ext.equals(SpanExt.of(r.span)) && (config.floodUpdates()
+                    || (r.wantSeqno >= 0 && !SpanExt.newer(r.wantSeqno, l.ext.seqno())))) {
+                // Targeted (default): the newer seqno goes only where it was asked for, back down
+                // the request path; a relay left on an older seqno still advertises a value no
+                // better than our FD. Flooding (Babel) sends it down every relay.
+                r.wantSeqno = -1;
                 r.span = l.ext.applyTo(r.span);
                 noteAdvertised(l, r.span.dist());
                 if (conn.port.extAware()) {
@@ -799,6 +859,7 @@ public final class SpanEngine {
         public long requestsForwarded;
         public long requestsIgnored;
         public long seqnoBumps;
+        public long pulls;
         public long fdExpired;
         public long nodeScans;
     }
