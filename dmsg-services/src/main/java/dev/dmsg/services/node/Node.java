@@ -137,6 +137,21 @@ public final class Node implements AutoCloseable {
         return msg;
     }
 
+    /**
+     * Advertises a service of this node to the mesh (an export, a PFS …) as its own span (dist 0).
+     * The future completes with the handle that {@link #withdraw} takes.
+     */
+    public java.util.concurrent.CompletableFuture<SpanEngine.SpanLink> advertise(LnkSpan span) {
+        var f = new java.util.concurrent.CompletableFuture<SpanEngine.SpanLink>();
+        mesh.advertise(span, f::complete);
+        return f;
+    }
+
+    /** Withdraws a span {@link #advertise} made: every peer sees it go. */
+    public void withdraw(SpanEngine.SpanLink advertised) {
+        mesh.withdraw(advertised);
+    }
+
     public InetSocketAddress address() {
         return bound;
     }

@@ -105,6 +105,26 @@ class NodeTest {
         }
     }
 
+    @Test
+    void aServiceRegisteredThroughTheApiIsAdvertisedAndCanBeWithdrawn() throws Exception {
+        Node a = start("alpha");
+        Node b = start("beta");
+        try (ShellClient c = ShellClient.connect("127.0.0.1", b.address().getPort(), "admin", T)) {
+            c.call("span 127.0.0.1:" + a.address().getPort(), T);
+        }
+        var disk = new dev.dmsg.wire.LnkSpan(new UUID(0, 0), new UUID(0, 0), Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, 1, 0,
+            0, 0, 0, 1L << 30, 512, "alpha/disk0", "serial-1");
+        var handle = a.advertise(disk).get(5, TimeUnit.SECONDS);
+        JsonNode s = awaitStatus(b, x -> span(x, "serial-1") != null);
+        JsonNode d = span(s, "serial-1");
+        assertThat(d.get("peer_type").asText()).isEqualTo("BLOCK");
+        assertThat(d.get("pfs_type").asText()).isEqualTo("SERVER");
+        assertThat(d.get("cl_label").asText()).isEqualTo("alpha/disk0");
+        assertThat(d.get("dist").asInt()).isZero();
+        a.withdraw(handle);
+        awaitStatus(b, x -> span(x, "serial-1") == null);
+    }
+
     /** hammer2 shell's framing (reference §7.1): one-way DBG_SHELL in, one-way DBG_SHELL|REPLY out, then the prompt. */
     @Test
     void theCShellClientFramingIsServedToo() throws Exception {
