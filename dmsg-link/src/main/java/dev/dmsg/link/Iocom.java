@@ -710,6 +710,37 @@ public final class Iocom implements Link {
         return t;
     }
 
+    @Override
+    public Transaction open(long circuit, int cmd, ExtHeader ext, ByteBuf aux, TransactionHandler handler) {
+        if (circuit == 0) {
+            return open(cmd, ext, aux, handler);
+        }
+        if ((cmd & (CREATE | REPLY)) != 0) {
+            releaseQuietly(aux);
+            throw new IllegalArgumentException(String.format("open: cmd %08x must not carry CREATE or REPLY", cmd));
+        }
+        if (handler == null) {
+            releaseQuietly(aux);
+            throw new IllegalArgumentException("open: handler is null");
+        }
+        int bytes = checkedSize(cmd | CREATE, ext, aux);
+        // The circuit table belongs to the event loop: the real one is found there.
+        Txn t = newLocal(new Circuit(circuit), cmd & BASECMDMASK, handler);
+        submit(bytes, () -> {
+            Circuit c = circuits.get(circuit);
+            if (c == null) {
+                // Not (or no longer) attached: like a dead link, the handler gets LOSTLINK at once.
+                releaseQuietly(aux);
+                sendsDiscarded.increment();
+                deliverLost(t);
+                return;
+            }
+            t.circuit = c;
+            openOnLoop(t, cmd, ext, aux);
+        });
+        return t;
+    }
+
     private Txn newLocal(Circuit c, int icmd, TransactionHandler handler) {
         long msgid = nextMsgid.getAndIncrement();
         Txn t = new Txn(this, c, msgid, icmd, true);

@@ -40,6 +40,13 @@ public interface Link {
      */
     Transaction open(int cmd, ExtHeader ext, ByteBuf aux, TransactionHandler handler);
 
+    /**
+     * Opens a transaction on circuit {@code circuit} (0: circuit 0), which must be attached to
+     * this link (the mesh attaches the circuits that end here). On a circuit that is not, or no
+     * longer, attached the handler gets the LOSTLINK abort at once, as on a dead link.
+     */
+    Transaction open(long circuit, int cmd, ExtHeader ext, ByteBuf aux, TransactionHandler handler);
+
     default Transaction open(int cmd, TransactionHandler handler) {
         return open(cmd, null, null, handler);
     }

@@ -17,7 +17,9 @@ import io.netty.buffer.ByteBuf;
  */
 final class Txn implements Transaction {
     final Iocom iocom;
-    final Iocom.Circuit circuit;
+    /** Set before the transaction is used on the event loop; for an open on a circuit, by that open. */
+    Iocom.Circuit circuit;
+    final long circuitId;
     final long msgid;
     final int icmd;
     /** We sent the CREATE: the transaction lives in the circuit's {@code opened} table. */
@@ -29,6 +31,7 @@ final class Txn implements Transaction {
     Txn(Iocom iocom, Iocom.Circuit circuit, long msgid, int icmd, boolean local) {
         this.iocom = iocom;
         this.circuit = circuit;
+        this.circuitId = circuit.id;
         this.msgid = msgid;
         this.icmd = icmd;
         this.local = local;
@@ -75,7 +78,7 @@ final class Txn implements Transaction {
         if (state.tx == Phase.IDLE) {
             cmd |= CREATE;
         }
-        iocom.sendNow(this, Message.of(cmd, msgid, circuit.id, error, ext, aux));
+        iocom.sendNow(this, Message.of(cmd, msgid, circuitId, error, ext, aux));
     }
 
     @Override
@@ -93,7 +96,7 @@ final class Txn implements Transaction {
                 return;
             }
             int c = local ? cmd : cmd | REPLY;
-            iocom.sendNow(null, Message.of(c, msgid, circuit.id, 0, ext, aux));
+            iocom.sendNow(null, Message.of(c, msgid, circuitId, 0, ext, aux));
         });
     }
 
@@ -154,7 +157,7 @@ final class Txn implements Transaction {
 
     @Override
     public long circuit() {
-        return circuit.id;
+        return circuitId;
     }
 
     @Override

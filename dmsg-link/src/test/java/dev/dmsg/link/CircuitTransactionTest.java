@@ -1,0 +1,74 @@
+package dev.dmsg.link;
+
+import static dev.dmsg.link.LinkScript.ECHO;
+import static dev.dmsg.wire.Dmsg.CREATE;
+import static dev.dmsg.wire.Dmsg.DELETE;
+import static dev.dmsg.wire.Dmsg.REPLY;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.dmsg.testkit.LeakDetector;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.Message;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Transactions opened on a circuit attached to the link (the end-to-end API of virtual circuits,
+ * PROFILE §6): same rules as circuit 0, their own tables, LOSTLINK when the circuit is not there.
+ */
+@ExtendWith(LeakDetector.class)
+class CircuitTransactionTest {
+    final LinkScript s = new LinkScript();
+    final List<String> got = new ArrayList<>();
+
+    @AfterEach
+    void down() {
+        s.close();
+    }
+
+    @Test
+    void aTransactionOnAnAttachedCircuitCarriesItsIdBothWays() {
+        s.up();
+        s.link.attachCircuit(0x77);
+        Transaction t = s.link.open(0x77, ECHO | DELETE, null, null, s.recorder("c77", got));
+        List<Message> out = s.out();
+        assertThat(out).hasSize(1);
+        assertThat(out.get(0).cmd()).isEqualTo(ECHO | CREATE | DELETE);
+        assertThat(out.get(0).circuit()).isEqualTo(0x77);
+        assertThat(t.circuit()).isEqualTo(0x77);
+        assertThat(s.link.stats().openTransactions()).isEqualTo(3); // + both LNK_CONNs
+
+        s.in(ECHO | CREATE | DELETE | REPLY, t.msgid(), 0, 0, null); // the same msgid on circuit 0: not ours
+        assertThat(got).isEmpty();
+        s.in(ECHO | CREATE | DELETE | REPLY, t.msgid(), 0x77, 0, null);
+        assertThat(got).containsExactly("c77: " + LinkScript.describe(Message.of(ECHO | CREATE | DELETE | REPLY, 0, 0, 0)));
+        assertThat(t.state()).isEqualTo(TxnState.CLOSED);
+        assertThat(s.link.stats().openTransactions()).isEqualTo(2);
+        assertThat(s.link.stats().violations().get(Violation.UNKNOWN_MSGID)).isEqualTo(1L); // the circuit-0 reply
+    }
+
+    @Test
+    void anUnattachedCircuitGivesLostlinkAtOnceAndSendsNothing() {
+        s.up();
+        s.link.open(0x99, ECHO, null, null, s.recorder("c99", got));
+        assertThat(s.out()).isEmpty();
+        assertThat(got).containsExactly("c99: " + LinkScript.describe(
+            Message.of(Dmsg.LNK_ERROR | Dmsg.ABORT | DELETE | REPLY | CREATE, 0, 0, Dmsg.ERR_LOSTLINK)));
+    }
+
+    @Test
+    void detachingTheCircuitAbortsItsTransactionsOnly() {
+        s.up();
+        s.link.attachCircuit(0x77);
+        s.link.open(0x77, ECHO, null, null, s.recorder("c77", got));
+        s.link.open(ECHO, s.recorder("c0", got));
+        s.out();
+        assertThat(s.link.detachCircuit(0x77)).isEqualTo(1);
+        assertThat(got).containsExactly("c77: " + LinkScript.describe(
+            Message.of(Dmsg.LNK_ERROR | Dmsg.ABORT | DELETE | REPLY | CREATE, 0, 0, Dmsg.ERR_LOSTLINK)));
+        assertThat(s.link.stats().openTransactions()).isEqualTo(3); // c0 and both LNK_CONNs
+    }
+}
