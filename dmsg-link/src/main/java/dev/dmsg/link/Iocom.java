@@ -124,6 +124,10 @@ public final class Iocom implements Link {
     private final LongAdder sendsDiscarded = new LongAdder();
     private long handlerErrors;
     private int openTransactions;
+    private long messagesRelayed;
+    private long messagesForwarded;
+    /** Circuits that pass through: their messages go to a relay, untracked. Event loop only. */
+    private final LongObjectHashMap<CircuitRelay> relayed = new LongObjectHashMap<>();
 
     public Iocom(LinkConfig config, Services services, LinkListener listener, Transport transport) {
         this.config = config;
@@ -263,17 +267,65 @@ public final class Iocom implements Link {
     // Circuits (the mesh layer attaches and detaches the circuits that end at this node)
 
     /** Starts keeping transaction tables for circuit {@code id} on this link. Event loop only. */
+    @Override
     public void attachCircuit(long id) {
-        if (id == 0 || circuits.containsKey(id)) {
+        if (id == 0 || circuits.containsKey(id) || relayed.containsKey(id)) {
             throw new IllegalStateException("circuit " + Long.toHexString(id) + " already attached");
         }
         circuits.put(id, new Circuit(id));
+    }
+
+    @Override
+    public void relayCircuit(long id, CircuitRelay relay) {
+        if (id == 0 || circuits.containsKey(id) || relayed.containsKey(id)) {
+            throw new IllegalStateException("circuit " + Long.toHexString(id) + " already attached or relayed");
+        }
+        relayed.put(id, relay);
+    }
+
+    @Override
+    public void unrelayCircuit(long id) {
+        relayed.remove(id);
+    }
+
+    @Override
+    public boolean forward(Message m, long circuit) {
+        Message out;
+        try {
+            out = m.rewrite(m.cmd(), m.msgid(), circuit);
+        } finally {
+            m.release();
+        }
+        if (transport.inEventLoop()) {
+            forwardOnLoop(out);
+            return isWritable();
+        }
+        int bytes = FrameEncoder.frameBytes(out);
+        queuedBytes.addAndGet(bytes);
+        try {
+            transport.execute(() -> {
+                queuedBytes.addAndGet(-bytes);
+                forwardOnLoop(out);
+            });
+        } catch (RejectedExecutionException e) {
+            queuedBytes.addAndGet(-bytes);
+            out.release();
+            sendsDiscarded.increment();
+            return false;
+        }
+        return isWritable();
+    }
+
+    private void forwardOnLoop(Message out) {
+        messagesForwarded++;
+        sendNow(null, out); // outside every transaction table: the ends track it, not us
     }
 
     /**
      * Stops circuit {@code id}: every transaction open on it gets the LOSTLINK abort.
      * Returns how many did. Event loop only.
      */
+    @Override
     public int detachCircuit(long id) {
         Circuit c = id == 0 ? null : circuits.remove(id);
         return c == null ? 0 : abortCircuit(c, new java.util.HashMap<>());
@@ -314,6 +366,12 @@ public final class Iocom implements Link {
         int cmd = m.cmd();
         Circuit c = m.circuit() == 0 ? circuit0 : circuits.get(m.circuit());
         if (c == null) {
+            CircuitRelay r = relayed.get(m.circuit());
+            if (r != null) {
+                messagesRelayed++;
+                r.onMessage(this, m.retain());
+                return;
+            }
             violation(Violation.UNKNOWN_CIRCUIT, m);
             return;
         }
@@ -873,7 +931,8 @@ public final class Iocom implements Link {
             }
         }
         return new LinkStats(msgsIn, bytesIn, msgsOut, bytesOut, pingsSent, pingsReceived, v,
-            abortsDiscarded, nosuppSent, sendsDiscarded.sum(), handlerErrors, openTransactions);
+            abortsDiscarded, nosuppSent, sendsDiscarded.sum(), handlerErrors, openTransactions, messagesRelayed,
+            messagesForwarded);
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.dmsg.link;
 
 import dev.dmsg.wire.ExtHeader;
 import dev.dmsg.wire.LnkConn;
+import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import java.util.concurrent.CompletableFuture;
 
@@ -46,6 +47,35 @@ public interface Link {
      * longer, attached the handler gets the LOSTLINK abort at once, as on a dead link.
      */
     Transaction open(long circuit, int cmd, ExtHeader ext, ByteBuf aux, TransactionHandler handler);
+
+    /**
+     * Starts keeping transaction tables for circuit {@code id}, which ends at this node (the mesh
+     * does this when a circuit is forged). Event loop only.
+     *
+     * @throws IllegalStateException if the id is 0 or already attached or relayed
+     */
+    void attachCircuit(long id);
+
+    /** Stops circuit {@code id}: each transaction open on it gets one LOSTLINK abort; returns how many. Event loop only. */
+    int detachCircuit(long id);
+
+    /**
+     * Hands every message arriving on circuit {@code id} to {@code relay}, untracked: the circuit
+     * passes through this node (reference §3.5). Event loop only.
+     */
+    void relayCircuit(long id, CircuitRelay relay);
+
+    /** Stops relaying circuit {@code id}; its later messages are dropped and counted. Event loop only. */
+    void unrelayCircuit(long id);
+
+    /**
+     * Sends {@code m} (owned from now on) on this link with its circuit id replaced by
+     * {@code circuit}; msgid, flags, error and aux unchanged, salt and CRCs made anew. Outside
+     * every transaction table. Any thread; never blocks. Returns whether the link is still
+     * writable: a relay that gets {@code false} stops reading its source until
+     * {@link #whenWritable} (docs/CIRCUITS.md).
+     */
+    boolean forward(Message m, long circuit);
 
     default Transaction open(int cmd, TransactionHandler handler) {
         return open(cmd, null, null, handler);

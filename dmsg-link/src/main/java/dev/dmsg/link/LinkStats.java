@@ -10,11 +10,13 @@ import java.util.Map;
  * @param nosuppSent transactions refused with NOSUPP because no service handles their command
  * @param sendsDiscarded our messages dropped because the link or the transaction was already closed
  * @param handlerErrors exceptions thrown by handlers (the transaction was aborted, the link kept)
+ * @param msgsRelayed messages received on circuits that pass through (handed to their relay)
+ * @param msgsForwarded messages sent for circuits that pass through ({@link Link#forward})
  */
 public record LinkStats(
         long msgsIn, long bytesIn, long msgsOut, long bytesOut, long pingsSent, long pingsReceived,
         Map<Violation, Long> violations, long abortsDiscarded, long nosuppSent, long sendsDiscarded,
-        long handlerErrors, int openTransactions) {
+        long handlerErrors, int openTransactions, long msgsRelayed, long msgsForwarded) {
 
     public long violationCount() {
         return violations.values().stream().mapToLong(Long::longValue).sum();

@@ -150,6 +150,11 @@ class ReceiveFuzzTest {
                 s.transport.runPending();
             }
 
+            long[] relayed = {0};
+            s.link.relayCircuit(0x99, (from, m) -> { // a circuit passing through: handed on, untracked
+                relayed[0]++;
+                m.release();
+            });
             boolean attached = false;
             while (in.remaining()) {
                 int what = in.pick(100);
