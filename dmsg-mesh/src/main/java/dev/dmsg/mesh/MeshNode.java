@@ -8,7 +8,9 @@ import dev.dmsg.link.TransactionHandler;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkSpan;
 import dev.dmsg.wire.Message;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
@@ -32,6 +34,7 @@ public final class MeshNode {
     private final SpanEngine engine;
     private final Executor executor;
     private final Map<Link, LinkPort> ports = new ConcurrentHashMap<>();
+    private final Circuits circuits = new Circuits();
 
     public MeshNode(SpanEngine engine, Executor executor) {
         this.engine = engine;
@@ -41,6 +44,7 @@ public final class MeshNode {
     /** Registers the LNK_SPAN acceptor in {@code services}; returns them. */
     public Services register(Services services) {
         services.accept(Dmsg.LNK_SPAN, this::acceptSpan);
+        services.accept(Dmsg.LNK_CIRC, circuits::accept);
         return services;
     }
 
@@ -55,6 +59,7 @@ public final class MeshNode {
 
             @Override
             public void onDown(Link link, String reason, int aborted) {
+                circuits.linkDown(link);
                 LinkPort port = ports.remove(link);
                 if (port != null) {
                     executor.execute(() -> engine.connDown(port));
@@ -81,6 +86,40 @@ public final class MeshNode {
         executor.execute(() -> engine.withdraw(local));
     }
 
+    /**
+     * Opens a virtual circuit to the node advertising {@code key}, over the best path (docs/CIRCUITS.md).
+     * Completes when the far end has acknowledged it, or exceptionally when there is no path or the
+     * forging fails (CANTCIRC).
+     */
+    public CompletableFuture<CircuitHandle> openCircuit(NodeKey key) {
+        CompletableFuture<CircuitHandle> f = new CompletableFuture<>();
+        executor.execute(() -> {
+            SpanEngine.SpanLink best = engine.bestLinkFor(key);
+            if (best == null) {
+                f.completeExceptionally(new IllegalStateException("no path to " + key));
+                return;
+            }
+            circuits.open(best).whenComplete((h, e) -> {
+                if (e != null) {
+                    f.completeExceptionally(e);
+                } else {
+                    f.complete(h);
+                }
+            });
+        });
+        return f;
+    }
+
+    /** Ids of the circuits that end at this node on {@code link} (for its services). That link's event loop only. */
+    public List<Long> circuitsEndingOn(Link link) {
+        return circuits.endingOn(link);
+    }
+
+    /** Circuits relayed through or ending on {@code link} right now. That link's event loop only. */
+    public int circuitsOn(Link link) {
+        return circuits.relayedOn(link);
+    }
+
     /** The link behind a port this node made, or {@code null}. */
     public static Link linkOf(Port port) {
         return port instanceof LinkPort p ? p.link : null;
@@ -103,6 +142,7 @@ public final class MeshNode {
         executor.execute(() -> link[0] = engine.spanReceived(port, span, txn));
         return (t, m) -> {
             if (m.isDelete()) {
+                circuits.spanClosed(t.link(), t.msgid()); // circuits resting on this span go first
                 executor.execute(() -> engine.spanDeleted(link[0]));
                 t.close(); // C: state_reply(0), LNK_ERROR|CREATE|DELETE|REPLY
             } else if (m.baseCmd() == Dmsg.LNK_SPAN && !m.isCreate() && !m.isReply()) {
@@ -134,21 +174,27 @@ public final class MeshNode {
         @Override
         public void openRelay(SpanEngine.Relay r) {
             LnkSpan span = r.span();
-            link.execute(() -> r.attachment = link.open(Dmsg.LNK_SPAN, span, null, (t, m) -> {
+            link.execute(() -> {
+                Transaction txn = link.open(Dmsg.LNK_SPAN, span, null, (t, m) -> {
                 if (m.isDelete()) {
+                    circuits.relayClosed(link, t.msgid());
                     executor.execute(() -> engine.relayClosed(r));
                     t.close();
                 } else if (m.baseCmd() == Dmsg.LNK_SPAN && m.isReply() && !m.isCreate()) {
                     LnkSpan request = m.ext(LnkSpan.class);
                     executor.execute(() -> engine.seqnoRequested(r, request));
                 }
-            }));
+                });
+                r.attachment = txn;
+                circuits.relayOpened(link, txn.msgid(), r);
+            });
         }
 
         @Override
         public void closeRelay(SpanEngine.Relay r) {
             link.execute(() -> {
                 if (r.attachment instanceof Transaction t) {
+                    circuits.relayClosed(link, t.msgid()); // circuits resting on this span go first
                     t.close();
                 }
             });

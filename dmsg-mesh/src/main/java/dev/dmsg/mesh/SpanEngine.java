@@ -791,6 +791,13 @@ public final class SpanEngine {
         return fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist);
     }
 
+    /** The path in use to {@code key} (a received span), or {@code null}. Engine thread only. */
+    public SpanLink bestLinkFor(NodeKey key) {
+        Node node = nodes.get(key);
+        SpanLink best = node == null ? null : bestLink(node);
+        return best == null || best.local() ? null : best;
+    }
+
     /** Whether this node advertises {@code key} itself. */
     public boolean isLocal(NodeKey key) {
         Node node = nodes.get(key);

@@ -71,6 +71,8 @@ public final class SimMesh {
         final MeshNode mesh;
         final List<SimLink> links = new ArrayList<>();
         boolean alive = true;
+        /** This node's own span (to withdraw it). */
+        final SpanEngine.SpanLink self;
 
         SimNode(int index, String name) {
             this.index = index;
@@ -82,7 +84,7 @@ public final class SimMesh {
                 Dmsg.PEER_CLUSTER, 1, 0, 0, 0, 0, 0, 0, "sim", name);
             this.key = NodeKey.of(self);
             engine.onChange(k -> pending.add(new Watch(this, k)));
-            engine.advertise(self);
+            this.self = engine.advertise(self);
         }
 
         public String name() {
