@@ -126,6 +126,8 @@ public final class Iocom implements Link {
     private int openTransactions;
     private long messagesRelayed;
     private long messagesForwarded;
+    /** {@link #pauseReading()} calls not yet resumed. Event loop only. */
+    private int readPauses;
     /** Circuits that pass through: their messages go to a relay, untracked. Event loop only. */
     private final LongObjectHashMap<CircuitRelay> relayed = new LongObjectHashMap<>();
 
@@ -319,6 +321,28 @@ public final class Iocom implements Link {
     private void forwardOnLoop(Message out) {
         messagesForwarded++;
         sendNow(null, out); // outside every transaction table: the ends track it, not us
+    }
+
+    @Override
+    public void pauseReading() {
+        if (readPauses++ == 0) {
+            transport.setReadPaused(true);
+        }
+    }
+
+    @Override
+    public void resumeReading() {
+        if (readPauses == 0) {
+            throw new IllegalStateException("link " + name + ": resumeReading without pauseReading");
+        }
+        if (--readPauses == 0) {
+            transport.setReadPaused(false);
+        }
+    }
+
+    /** Pauses not yet resumed (tests and status). Event loop only. */
+    public int readPauses() {
+        return readPauses;
     }
 
     /**
@@ -585,14 +609,16 @@ public final class Iocom implements Link {
      * Periodic check, driven by the transport's timer (tests call it with a fake clock): sends
      * LNK_PING after {@link LinkConfig#pingIntervalNanos()} without sending; declares the link dead
      * after {@link LinkConfig#deadTimeoutNanos()} without life. Life is any received message, or,
-     * while our outbound side is backed up and we are not reading, the peer draining it.
+     * while our outbound side is backed up and we are not reading, the peer draining it. While a
+     * circuit relay has paused our reading ({@link #pauseReading}) the peer's silence is ours, not
+     * its: the clock does not run.
      */
     public void tick(long nowNanos) {
         if (!state.isAlive()) {
             return;
         }
         long backlog = transport.outboundBacklogBytes();
-        if (backlog < lastBacklogBytes) {
+        if (backlog < lastBacklogBytes || readPauses > 0) {
             lastLifeNanos = nowNanos;
         }
         lastBacklogBytes = backlog;

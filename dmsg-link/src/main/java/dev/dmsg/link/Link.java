@@ -77,6 +77,16 @@ public interface Link {
      */
     boolean forward(Message m, long circuit);
 
+    /**
+     * Stops reading from the peer until a matching {@link #resumeReading()}; pauses are counted, so
+     * several relays may hold one link. A relay whose target link is full pauses its source this
+     * way, so forwarded traffic is bounded by TCP, not queued (docs/CIRCUITS.md). Event loop only.
+     */
+    void pauseReading();
+
+    /** Ends one {@link #pauseReading()}; reading resumes when none is left. Event loop only. */
+    void resumeReading();
+
     default Transaction open(int cmd, TransactionHandler handler) {
         return open(cmd, null, null, handler);
     }

@@ -29,6 +29,13 @@ public interface Transport {
     /** Runs {@code task} on the event loop, after tasks already submitted. */
     void execute(Runnable task);
 
+    /**
+     * Stops ({@code true}) or resumes reading from the peer, on top of the transport's own
+     * backpressure (it does not read while its outbound side is full). Circuit relays use it to
+     * slow a source link down to the pace of the link they forward to.
+     */
+    void setReadPaused(boolean paused);
+
     /** The peer's address, for logs. */
     String remoteAddress();
 }

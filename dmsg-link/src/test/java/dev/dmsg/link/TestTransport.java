@@ -53,6 +53,13 @@ final class TestTransport implements Transport {
         tasks.add(task);
     }
 
+    boolean readPaused;
+
+    @Override
+    public void setReadPaused(boolean paused) {
+        readPaused = paused;
+    }
+
     @Override
     public String remoteAddress() {
         return "peer:1";

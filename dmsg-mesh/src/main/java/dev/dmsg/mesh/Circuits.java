@@ -9,11 +9,13 @@ import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.Message;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Consumer;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,7 +26,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads: everything about one link happens on that link's event loop — the per-link tables
  * here are only touched there; work for another link is handed to its loop with
- * {@link Link#execute}, so no event loop ever waits for another.
+ * {@link Link#execute}, so no event loop ever waits for another. The registry of circuits
+ * ({@link #views}) is a concurrent set of entries whose fields are volatile, for status output.
  */
 final class Circuits {
     private static final Logger log = LoggerFactory.getLogger(Circuits.class);
@@ -37,31 +40,88 @@ final class Circuits {
         final Map<Long, List<Runnable>> onRelayClose = new HashMap<>();
         /** Tear-downs to run when the received span with that msgid closes (originator side). */
         final Map<Long, List<Runnable>> onSpanClose = new HashMap<>();
-        int relayed;
+        /** Circuit sides on this link: ends and relay halves. */
+        int sides;
         /** Circuits that end here, accepted from the peer (their ids on this link). */
-        final java.util.Set<Long> endpoints = new java.util.LinkedHashSet<>();
+        final Set<Long> endpoints = new LinkedHashSet<>();
+    }
+
+    /** What a circuit is to this node. */
+    enum Role { ORIGIN, ENDPOINT, RELAY }
+
+    /** A circuit this node takes part in (for {@code circuits} and status); fields readable from any thread. */
+    static class Entry {
+        final Role role;
+        final NodeKey target;
+        final Link a;
+        volatile long idA;
+        final long openedNanos;
+        volatile boolean open;
+
+        Entry(Role role, NodeKey target, Link a, long idA, long openedNanos) {
+            this.role = role;
+            this.target = target;
+            this.a = a;
+            this.idA = idA;
+            this.openedNanos = openedNanos;
+        }
     }
 
     private final Map<Link, PerLink> perLink = new ConcurrentHashMap<>();
+    private final Set<Entry> entries = ConcurrentHashMap.newKeySet();
+    private final MeshScheduler scheduler;
+    private final long ackTimeoutNanos;
 
+    Circuits(MeshScheduler scheduler, long ackTimeoutNanos) {
+        this.scheduler = scheduler;
+        this.ackTimeoutNanos = ackTimeoutNanos;
+    }
+
+    /**
+     * {@code l}'s tables. A link's entry goes with it ({@link #linkDown}, after its transactions'
+     * aborts have run); a late task for a closed link gets a throwaway, so none is made anew.
+     */
     PerLink on(Link l) {
-        return perLink.computeIfAbsent(l, k -> new PerLink());
+        PerLink p = perLink.get(l);
+        if (p == null) {
+            p = new PerLink();
+            if (l.state() != dev.dmsg.link.LinkState.CLOSED) {
+                PerLink had = perLink.putIfAbsent(l, p);
+                p = had != null ? had : p;
+            }
+        }
+        return p;
     }
 
     void linkDown(Link l) {
         perLink.remove(l);
     }
 
-    /** Circuits relayed through {@code l} now (for status and tests). */
-    int relayedOn(Link l) {
+    /** Circuit sides (ends and relay halves) on {@code l} now (for status and tests). */
+    int sidesOn(Link l) {
         PerLink p = perLink.get(l);
-        return p == null ? 0 : p.relayed;
+        return p == null ? 0 : p.sides;
     }
 
     /** Ids of the circuits accepted on {@code l} that end at this node; its event loop only. */
     List<Long> endingOn(Link l) {
         PerLink p = perLink.get(l);
         return p == null ? List.of() : List.copyOf(p.endpoints);
+    }
+
+    /** Every circuit this node takes part in now. Any thread. */
+    List<MeshNode.CircuitView> views() {
+        long now = scheduler.nanoTime();
+        List<MeshNode.CircuitView> out = new ArrayList<>();
+        for (Entry e : entries) {
+            Pair p = e instanceof Pair x ? x : null;
+            out.add(new MeshNode.CircuitView(e.role.name().toLowerCase(), e.target, e.a.peerLabel(), e.idA,
+                p == null ? null : p.b.peerLabel(), p == null ? 0 : p.idB, e.open, now - e.openedNanos,
+                p == null ? 0 : p.toB, p == null ? 0 : p.toA));
+        }
+        out.sort(java.util.Comparator.comparing(MeshNode.CircuitView::role).thenComparing(v -> v.target().fsLabel())
+            .thenComparingLong(MeshNode.CircuitView::ageNanos));
+        return out;
     }
 
     void relayOpened(Link l, long msgid, SpanEngine.Relay r) {
@@ -88,6 +148,13 @@ final class Circuits {
         m.computeIfAbsent(key, k -> new ArrayList<>(1)).add(r);
     }
 
+    private static void remove(Map<Long, List<Runnable>> m, long key, Runnable r) {
+        List<Runnable> rs = m.get(key);
+        if (rs != null && rs.remove(r) && rs.isEmpty()) {
+            m.remove(key);
+        }
+    }
+
     // ------------------------------------------------------------------------------------------
     // A LNK_CIRC|CREATE from a peer: we are the endpoint, or a relay toward it.
 
@@ -95,6 +162,8 @@ final class Circuits {
         Link a = txnA.link();
         long idA = txnA.msgid();
         LnkCirc circ = create.ext(LnkCirc.class);
+        // libdmsg dmsg_lnk_circ: the target must be a SPAN this node sent on the link the CIRC came
+        // from (its statewr_tree); else CANTCIRC, LNK_ERROR|CREATE|DELETE|REPLY.
         SpanEngine.Relay r = circ == null ? null : on(a).relays.get(circ.target());
         if (r == null || r.source.dead) {
             log.debug("LNK_CIRC from {}: target {} is not a span we sent it", a.peerLabel(),
@@ -105,171 +174,312 @@ final class Circuits {
         long target = circ.target();
         SpanEngine.SpanLink src = r.source;
         if (src.local()) {
-            return endpoint(txnA, a, idA, target);
+            return endpoint(txnA, a, idA, target, src.node.key);
         }
         Link b = MeshNode.linkOf(src.from());
         if (b == null || !(src.token() instanceof Transaction spanB) || !b.state().isAlive()) {
             txnA.reply(Dmsg.ERR_CANTCIRC);
             return TransactionHandler.CLOSE_ON_DELETE;
         }
-        return relay(txnA, a, idA, target, b, spanB.msgid());
+        return relay(txnA, a, idA, target, b, spanB.msgid(), src.node.key);
     }
 
     /** The circuit ends here: its transactions are ours (Link.open(circuit, …) and the services). */
-    private TransactionHandler endpoint(Transaction txnA, Link a, long idA, long target) {
+    private TransactionHandler endpoint(Transaction txnA, Link a, long idA, long target, NodeKey key) {
         try {
             a.attachCircuit(idA);
         } catch (IllegalStateException e) {
             txnA.reply(Dmsg.ERR_PARAM);
             return TransactionHandler.CLOSE_ON_DELETE;
         }
-        on(a).relayed++;
-        on(a).endpoints.add(idA);
-        boolean[] down = {false};
-        Runnable teardown = () -> {
-            if (!down[0]) {
-                down[0] = true;
-                on(a).relayed--;
-                on(a).endpoints.remove(idA);
-                a.detachCircuit(idA);
-                txnA.reply(Dmsg.ERR_LOSTLINK);
+        Entry e = new Entry(Role.ENDPOINT, key, a, idA, scheduler.nanoTime());
+        e.open = true;
+        entries.add(e);
+        PerLink pl = on(a);
+        pl.sides++;
+        pl.endpoints.add(idA);
+        Runnable[] withdrawn = new Runnable[1];
+        Runnable down = () -> {
+            if (e.open) {
+                e.open = false;
+                entries.remove(e);
+                pl.sides--;
+                pl.endpoints.remove(idA);
+                remove(pl.onRelayClose, target, withdrawn[0]);
+                a.detachCircuit(idA); // every transaction on it: one LOSTLINK abort
             }
         };
-        add(on(a).onRelayClose, target, teardown); // our span is withdrawn: the circuit goes
-        txnA.result(0);
+        withdrawn[0] = () -> { // our span is withdrawn: the circuit goes, end to end
+            down.run();
+            txnA.reply(Dmsg.ERR_LOSTLINK);
+        };
+        add(pl.onRelayClose, target, withdrawn[0]);
+        txnA.result(0); // reference §3.5 step 3: msg_result(0), the transaction stays open
         return (t, m) -> {
             if (m.isDelete()) {
-                if (!down[0]) {
-                    down[0] = true;
-                    on(a).relayed--;
-                    on(a).endpoints.remove(idA);
-                    a.detachCircuit(idA);
-                }
+                down.run();
                 t.close();
             }
         };
     }
 
-    /** The circuit passes through: pair (a, idA) with a new LNK_CIRC on b toward the span's sender. */
-    private TransactionHandler relay(Transaction txnA, Link a, long idA, long target, Link b, long spanMsgidOnB) {
-        final class Pair {
-            volatile Transaction txnB;
-            volatile long idB;
-            boolean downA; // a's loop only
-            boolean downB; // b's loop only
+    /**
+     * One circuit through this node: side A (the LNK_CIRC we accepted on link a) paired with side B
+     * (the LNK_CIRC we opened on link b toward the span's sender). Messages on idA go to b as idB
+     * and back (libdmsg dmsg_circuit_route), untracked. Side A's fields are touched on a's loop,
+     * side B's on b's loop.
+     */
+    final class Pair extends Entry {
+        final Transaction txnA;
+        final Link b;
+        volatile Transaction txnB;
+        volatile long idB;
+        /** Messages forwarded toward b / toward a (written on b's / a's loop only). */
+        volatile long toB;
+        volatile long toA;
+        private boolean downA; // a's loop
+        private boolean downB; // b's loop
+        private boolean pausedA; // b's loop: we paused reading a because b is full
+        private boolean pausedB; // a's loop: the reverse
+        private final AtomicInteger sidesDown = new AtomicInteger();
+        Runnable onRelayCloseA;
+        Runnable onSpanCloseB;
+        /** Each link's tables, held here: after a link dies its map entry is gone (never made anew). */
+        final PerLink plA;
+        PerLink plB; // b's loop
+        final long target;
+        final long spanMsgidOnB;
 
-            boolean markDownA() {
-                boolean first = !downA;
+        Pair(NodeKey key, Transaction txnA, Link a, long idA, long target, Link b, long spanMsgidOnB) {
+            super(Role.RELAY, key, a, idA, scheduler.nanoTime());
+            this.txnA = txnA;
+            this.b = b;
+            this.target = target;
+            this.spanMsgidOnB = spanMsgidOnB;
+            this.plA = on(a);
+        }
+
+        /** A message from a, on a's loop: to b's loop, then out on b. */
+        void fromA(Message m) {
+            b.execute(() -> {
+                if (downB || txnB == null) {
+                    m.release();
+                    return;
+                }
+                toB++;
+                if (!b.forward(m, idB) && !pausedA) {
+                    // b is over its budget: stop reading a until b drains (the proxy pattern).
+                    pausedA = true;
+                    a.execute(a::pauseReading);
+                    b.whenWritable(() -> {
+                        pausedA = false;
+                        a.execute(a::resumeReading);
+                    });
+                }
+            });
+        }
+
+        /** A message from b, on b's loop: to a's loop, then out on a. */
+        void fromB(Message m) {
+            a.execute(() -> {
+                if (downA) {
+                    m.release();
+                    return;
+                }
+                toA++;
+                if (!a.forward(m, idA) && !pausedB) {
+                    pausedB = true;
+                    b.execute(b::pauseReading);
+                    a.whenWritable(() -> {
+                        pausedB = false;
+                        b.execute(b::resumeReading);
+                    });
+                }
+            });
+        }
+
+        /** Closes side A with {@code error} (LNK_ERROR|DELETE|REPLY toward a). On a's loop. */
+        void closeA(int error) {
+            if (!downA) {
                 downA = true;
-                return first;
+                open = false;
+                plA.sides--;
+                a.unrelayCircuit(idA);
+                remove(plA.onRelayClose, target, onRelayCloseA);
+                sideDown();
             }
+            txnA.reply(error); // nothing once our side is closed
+        }
 
-            boolean markDownB() {
-                boolean first = !downB;
+        /** Closes side B with {@code error}. On b's loop. */
+        void closeB(int error) {
+            Transaction tb = txnB;
+            if (tb == null) {
+                return;
+            }
+            if (!downB) {
                 downB = true;
-                return first;
+                open = false;
+                if (plB != null) {
+                    plB.sides--;
+                    b.unrelayCircuit(idB);
+                    remove(plB.onSpanClose, spanMsgidOnB, onSpanCloseB);
+                }
+                sideDown();
+            }
+            tb.reply(error);
+        }
+
+        /** Both sides, each on its own loop. */
+        void closeBoth(int error) {
+            a.execute(() -> closeA(error));
+            b.execute(() -> closeB(error));
+        }
+
+        private void sideDown() {
+            if (sidesDown.incrementAndGet() == 2) {
+                entries.remove(this);
             }
         }
-        Pair p = new Pair();
-        on(a).relayed++;
+    }
+
+    /** The circuit passes through: pair (a, idA) with a new LNK_CIRC on b toward the span's sender. */
+    private TransactionHandler relay(Transaction txnA, Link a, long idA, long target, Link b, long spanMsgidOnB,
+                                     NodeKey key) {
+        Pair p = new Pair(key, txnA, a, idA, target, b, spanMsgidOnB);
+        entries.add(p);
+        p.plA.sides++;
         // Messages on idA go to b, in order after the LNK_CIRC below (one queue: b's loop).
-        a.relayCircuit(idA, (from, m) -> b.execute(() -> {
-            if (p.txnB != null) {
-                b.forward(m, p.idB);
-            } else {
-                m.release();
-            }
-        }));
+        a.relayCircuit(idA, (from, m) -> p.fromA(m));
+        p.onRelayCloseA = () -> p.closeBoth(Dmsg.ERR_LOSTLINK); // the span we relayed to a is gone
+        add(p.plA.onRelayClose, target, p.onRelayCloseA);
         b.execute(() -> {
             Transaction tb = b.open(Dmsg.LNK_CIRC, new LnkCirc(0, spanMsgidOnB), null, (t, m) -> {
                 if (m.isDelete()) {
-                    closeB(b, p.txnB, p.idB, p::markDownB, 0);
+                    p.closeB(0);
                     t.close();
                     int err = m.error();
-                    a.execute(() -> closeA(a, txnA, idA, p::markDownA, err));
+                    a.execute(() -> p.closeA(err)); // libdmsg: state_reply on the peer circuit, same error
                 } else if (m.isCreate() && m.isReply()) {
                     int err = m.error();
-                    a.execute(() -> txnA.result(err)); // the acknowledgement travels back hop by hop
+                    a.execute(() -> {
+                        p.open = err == 0;
+                        txnA.result(err); // the acknowledgement travels back hop by hop
+                    });
                 }
             });
             p.idB = tb.msgid();
             p.txnB = tb;
-            on(b).relayed++;
-            b.relayCircuit(p.idB, (from, m) -> a.forward(m, idA));
-            add(on(b).onSpanClose, spanMsgidOnB, () -> {
-                // the span this circuit follows is withdrawn: LOSTLINK both ways
-                closeB(b, tb, p.idB, p::markDownB, Dmsg.ERR_LOSTLINK);
-                a.execute(() -> closeA(a, txnA, idA, p::markDownA, Dmsg.ERR_LOSTLINK));
-            });
-        });
-        add(on(a).onRelayClose, target, () -> {
-            closeA(a, txnA, idA, p::markDownA, Dmsg.ERR_LOSTLINK);
-            b.execute(() -> closeB(b, p.txnB, p.idB, p::markDownB, Dmsg.ERR_LOSTLINK));
+            if (p.downB || !tb.state().sendOpen()) {
+                // b died between the check and now: the open got its LOSTLINK already (handler above)
+                return;
+            }
+            p.plB = on(b);
+            p.plB.sides++;
+            b.relayCircuit(p.idB, (from, m) -> p.fromB(m));
+            p.onSpanCloseB = () -> p.closeBoth(Dmsg.ERR_LOSTLINK); // the span this circuit follows is withdrawn
+            add(p.plB.onSpanClose, spanMsgidOnB, p.onSpanCloseB);
         });
         return (t, m) -> {
             if (m.isDelete()) {
-                closeA(a, txnA, idA, p::markDownA, m.error());
-                int err = m.error();
-                b.execute(() -> closeB(b, p.txnB, p.idB, p::markDownB, err));
+                p.closeBoth(m.error());
             }
         };
-    }
-
-    private void closeA(Link a, Transaction txnA, long idA, java.util.function.BooleanSupplier firstTime, int error) {
-        if (firstTime.getAsBoolean()) {
-            on(a).relayed--;
-            a.unrelayCircuit(idA);
-        }
-        txnA.reply(error); // nothing once our side is closed
-    }
-
-    private void closeB(Link b, Transaction txnB, long idB, java.util.function.BooleanSupplier firstTime, int error) {
-        if (txnB == null) {
-            return;
-        }
-        if (firstTime.getAsBoolean()) {
-            on(b).relayed--;
-            b.unrelayCircuit(idB);
-        }
-        txnB.reply(error); // nothing once our side is closed
     }
 
     // ------------------------------------------------------------------------------------------
     // Originating a circuit
 
-    /** Forges a circuit over {@code best} (a received span); completes when the far end answers. */
-    CompletableFuture<CircuitHandle> open(SpanEngine.SpanLink best) {
+    /**
+     * Forges a circuit over {@code best} (a received span for {@code key}); completes when the far
+     * end answers, or exceptionally with a {@link CircuitException} — CANTCIRC, the link lost, or
+     * no answer within the acknowledgement timeout.
+     */
+    CompletableFuture<CircuitHandle> open(SpanEngine.SpanLink best, NodeKey key) {
         CompletableFuture<CircuitHandle> done = new CompletableFuture<>();
         Link l = MeshNode.linkOf(best.from());
         if (l == null || !(best.token() instanceof Transaction span)) {
-            done.completeExceptionally(new IllegalStateException("no link for that span"));
+            done.completeExceptionally(new CircuitException("no link for the span of " + MeshNode.describe(key), 0));
             return done;
         }
         long target = span.msgid();
+        int dist = best.dist();
         l.execute(() -> {
-            CircuitHandle h = new CircuitHandle(l);
+            if (!l.state().isAlive()) {
+                done.completeExceptionally(new CircuitException("the link to " + l.peerLabel() + " toward "
+                    + MeshNode.describe(key) + " is down", Dmsg.ERR_LOSTLINK));
+                return;
+            }
+            CircuitHandle h = new CircuitHandle(l, key, dist + 1);
+            Entry e = new Entry(Role.ORIGIN, key, l, 0, scheduler.nanoTime());
+            PerLink pl = on(l);
+            Runnable[] withdrawn = new Runnable[1];
             Transaction t = l.open(Dmsg.LNK_CIRC, new LnkCirc(0, target), null, (tt, m) -> {
-                if (m.isCreate() && m.isReply() && !m.isDelete() && m.error() == 0) {
-                    done.complete(h);
+                if (m.isCreate() && m.isReply() && !m.isDelete()) {
+                    if (m.error() == 0) {
+                        e.open = true;
+                        done.complete(h);
+                    } else {
+                        tt.reply(m.error());
+                    }
                 }
                 if (m.isDelete()) {
-                    String why = m.error() == Dmsg.ERR_CANTCIRC ? "the far end cannot forge it (CANTCIRC)"
-                        : m.error() == 0 ? "closed by the far end" : ErrorCode.nameOf(m.error());
+                    String why = whyLost(l, m, key);
+                    boolean forged = done.isDone();
                     h.lost(why);
                     tt.close();
-                    done.completeExceptionally(new IllegalStateException("circuit not opened: " + why));
+                    if (!forged) {
+                        done.completeExceptionally(new CircuitException("cannot open a circuit to "
+                            + MeshNode.describe(key) + ": " + why, m.error()));
+                    }
                 }
             });
             h.txn = t;
             h.id = t.msgid();
+            e.idA = h.id;
+            if (!t.state().sendOpen() || done.isDone()) {
+                return; // the link went while we opened: the handler above has failed it
+            }
             l.attachCircuit(h.id);
-            on(l).relayed++;
-            h.onLost(why -> on(l).relayed--);
-            add(on(l).onSpanClose, target, () -> {
-                h.lost("the span it rests on was withdrawn");
+            entries.add(e);
+            pl.sides++;
+            withdrawn[0] = () -> {
+                h.lost("the span it rests on (" + MeshNode.describe(key) + " via " + l.peerLabel() + ") was withdrawn");
                 t.reply(Dmsg.ERR_LOSTLINK);
+            };
+            add(pl.onSpanClose, target, withdrawn[0]);
+            h.onLost(why -> {
+                entries.remove(e);
+                e.open = false;
+                pl.sides--;
+                remove(pl.onSpanClose, target, withdrawn[0]);
             });
+            scheduler.schedule(ackTimeoutNanos, () -> l.execute(() -> {
+                if (!done.isDone()) {
+                    String why = "no acknowledgement from " + MeshNode.describe(key) + " within "
+                        + ackTimeoutNanos / 1_000_000 + " ms";
+                    h.lost(why);
+                    t.reply(Dmsg.ERR_LOSTLINK); // close it end to end: relays tear their halves down
+                    done.completeExceptionally(new CircuitException("cannot open a circuit to "
+                        + MeshNode.describe(key) + ": " + why, Dmsg.ERR_LOSTLINK));
+                }
+            }));
         });
         return done;
+    }
+
+    /** Words for the DELETE that ended an originated circuit. */
+    private static String whyLost(Link l, Message m, NodeKey key) {
+        int err = m.error();
+        if (err == Dmsg.ERR_CANTCIRC) {
+            return "a relay or the far end no longer has the span (CANTCIRC)";
+        }
+        if (err == Dmsg.ERR_LOSTLINK && m.isAbort()) {
+            return "the link to " + l.peerLabel() + " was lost (" + l.closeFuture().getNow("closing") + ")";
+        }
+        if (err == Dmsg.ERR_LOSTLINK) {
+            return "a hop on the path was lost (a link died or a span was withdrawn)";
+        }
+        return err == 0 ? "closed by " + MeshNode.describe(key) : "closed with " + ErrorCode.nameOf(err);
     }
 }

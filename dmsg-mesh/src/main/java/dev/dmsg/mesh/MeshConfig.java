@@ -17,9 +17,11 @@ import java.util.concurrent.TimeUnit;
  *     once per this interval on one link
  * @param floodUpdates {@code true}: a newer seqno goes down every relay, as in Babel;
  *     {@code false} (default): only down the relays whose peer asked for it (docs/MESH.md)
+ * @param circuitAckTimeoutNanos how long an opened circuit may wait for the far end's
+ *     acknowledgement (its CREATE|REPLY) before it is closed and the open fails; C waited forever
  */
 public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNanos, long requestHoldNanos,
-                         boolean floodUpdates) {
+                         boolean floodUpdates, long circuitAckTimeoutNanos) {
     public MeshConfig {
         if (topN < 1 || topN > 64) {
             throw new IllegalArgumentException("topN must be 1..64, not " + topN);
@@ -27,27 +29,37 @@ public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNan
         if (maxDist < 0) {
             throw new IllegalArgumentException("maxDist must be >= 0");
         }
+        if (circuitAckTimeoutNanos <= 0) {
+            throw new IllegalArgumentException("circuitAckTimeoutNanos must be > 0");
+        }
     }
+
+    /** 10 s: far beyond a forging's round trip through 16 hops, short enough that nobody waits on a black hole. */
+    public static final long DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     public static MeshConfig defaults() {
         return new MeshConfig(2, Dmsg.SPAN_MAXDIST, true, TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(1),
-            false);
+            false, DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS);
     }
 
     /** The 2013 C algorithm: best link only, no feasibility, MAXDIST 16. */
     public static MeshConfig cAlgorithm() {
-        return new MeshConfig(1, Dmsg.SPAN_MAXDIST, false, 0, 0, false);
+        return new MeshConfig(1, Dmsg.SPAN_MAXDIST, false, 0, 0, false, DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS);
     }
 
     public MeshConfig withTopN(int n) {
-        return new MeshConfig(n, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates);
+        return new MeshConfig(n, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, circuitAckTimeoutNanos);
     }
 
     public MeshConfig withFdHold(Duration d) {
-        return new MeshConfig(topN, maxDist, loopFree, d.toNanos(), requestHoldNanos, floodUpdates);
+        return new MeshConfig(topN, maxDist, loopFree, d.toNanos(), requestHoldNanos, floodUpdates, circuitAckTimeoutNanos);
     }
 
     public MeshConfig withFloodUpdates(boolean flood) {
-        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, flood);
+        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, flood, circuitAckTimeoutNanos);
+    }
+
+    public MeshConfig withCircuitAckTimeout(Duration d) {
+        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, d.toNanos());
     }
 }

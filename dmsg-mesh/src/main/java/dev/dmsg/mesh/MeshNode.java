@@ -8,11 +8,13 @@ import dev.dmsg.link.TransactionHandler;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkSpan;
 import dev.dmsg.wire.Message;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,13 +34,23 @@ public final class MeshNode {
     private static final Logger log = LoggerFactory.getLogger(MeshNode.class);
 
     private final SpanEngine engine;
-    private final Executor executor;
+    private final MeshScheduler executor;
     private final Map<Link, LinkPort> ports = new ConcurrentHashMap<>();
-    private final Circuits circuits = new Circuits();
+    private final Circuits circuits;
+    /** Opens waiting for a path to their node; engine thread only. */
+    private final Map<NodeKey, List<Runnable>> waitingForPath = new java.util.HashMap<>();
 
-    public MeshNode(SpanEngine engine, Executor executor) {
+    /** @param executor the engine's one thread and its clock */
+    public MeshNode(SpanEngine engine, MeshScheduler executor) {
         this.engine = engine;
         this.executor = executor;
+        this.circuits = new Circuits(executor, engine.config().circuitAckTimeoutNanos());
+        engine.onChange(key -> {
+            List<Runnable> waiting = waitingForPath.remove(key);
+            if (waiting != null) {
+                waiting.forEach(Runnable::run);
+            }
+        });
     }
 
     /** Registers the LNK_SPAN acceptor in {@code services}; returns them. */
@@ -87,27 +99,105 @@ public final class MeshNode {
     }
 
     /**
-     * Opens a virtual circuit to the node advertising {@code key}, over the best path (docs/CIRCUITS.md).
-     * Completes when the far end has acknowledged it, or exceptionally when there is no path or the
-     * forging fails (CANTCIRC).
+     * Opens a virtual circuit to the node advertising {@code key}, over the best path now
+     * (docs/CIRCUITS.md). Completes when the far end has acknowledged it, or exceptionally with a
+     * {@link CircuitException} when there is no path or the forging fails (CANTCIRC, a link lost,
+     * no acknowledgement within {@link MeshConfig#circuitAckTimeoutNanos()}).
      */
     public CompletableFuture<CircuitHandle> openCircuit(NodeKey key) {
+        return openCircuit(key, Duration.ZERO);
+    }
+
+    /**
+     * Like {@link #openCircuit(NodeKey)}, but when there is no path, or forging over the best one
+     * fails, waits up to {@code waitForPath} for the mesh to offer one (the span tree changing for
+     * {@code key}, or a retry every {@link #RETRY_MAX_NANOS} at most) and tries again. This is how
+     * a caller re-opens a lost circuit over another span: the old path is withdrawn as the mesh
+     * learns of the failure, and the next best is used. Fails with the last reason at the deadline.
+     */
+    public CompletableFuture<CircuitHandle> openCircuit(NodeKey key, Duration waitForPath) {
         CompletableFuture<CircuitHandle> f = new CompletableFuture<>();
-        executor.execute(() -> {
+        executor.execute(() -> new Opening(key, executor.nanoTime() + waitForPath.toNanos(), f).attempt());
+        return f;
+    }
+
+    /** First retry after a failed forging, doubled per retry up to {@link #RETRY_MAX_NANOS}. */
+    static final long RETRY_FIRST_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+    static final long RETRY_MAX_NANOS = TimeUnit.MILLISECONDS.toNanos(1000);
+
+    /** One {@link #openCircuit(NodeKey, Duration)} call; engine thread only. */
+    private final class Opening {
+        final NodeKey key;
+        final long deadline;
+        final CompletableFuture<CircuitHandle> result;
+        long retryNanos = RETRY_FIRST_NANOS;
+        /** Bumped per attempt: a change event and a retry timer both armed for one wait start one attempt. */
+        int generation;
+
+        Opening(NodeKey key, long deadline, CompletableFuture<CircuitHandle> result) {
+            this.key = key;
+            this.deadline = deadline;
+            this.result = result;
+        }
+
+        void attempt() {
+            generation++;
             SpanEngine.SpanLink best = engine.bestLinkFor(key);
             if (best == null) {
-                f.completeExceptionally(new IllegalStateException("no path to " + key));
+                failOrWait(new CircuitException(engine.isLocal(key) ? describe(key) + " is this node"
+                    : "no path to " + describe(key) + " (not in this node's span tree)", 0));
                 return;
             }
-            circuits.open(best).whenComplete((h, e) -> {
-                if (e != null) {
-                    f.completeExceptionally(e);
+            circuits.open(best, key).whenComplete((h, e) -> {
+                if (e == null) {
+                    result.complete(h);
                 } else {
-                    f.complete(h);
+                    executor.execute(() -> failOrWait(e instanceof CircuitException ce ? ce
+                        : new CircuitException(e.toString(), 0)));
                 }
             });
-        });
-        return f;
+        }
+
+        void failOrWait(CircuitException why) {
+            long now = executor.nanoTime();
+            if (now >= deadline) {
+                result.completeExceptionally(why);
+                return;
+            }
+            int armed = generation;
+            Runnable again = () -> {
+                if (generation == armed && !result.isDone()) {
+                    attempt();
+                }
+            };
+            waitingForPath.computeIfAbsent(key, k -> new ArrayList<>(1)).add(again);
+            long delay = Math.min(retryNanos, deadline - now);
+            retryNanos = Math.min(retryNanos * 2, RETRY_MAX_NANOS);
+            executor.schedule(delay, () -> {
+                if (generation == armed && !result.isDone()) {
+                    if (executor.nanoTime() >= deadline && engine.bestLinkFor(key) == null) {
+                        result.completeExceptionally(why);
+                    } else {
+                        attempt();
+                    }
+                }
+            });
+        }
+    }
+
+    /** A node key for people: its label, cluster and fsid. */
+    public static String describe(NodeKey key) {
+        String fs = key.fsLabel().isEmpty() ? key.pfsFsid().toString() : key.fsLabel();
+        return "node '" + fs + "'" + (key.clLabel().isEmpty() ? "" : " (cluster '" + key.clLabel() + "')");
+    }
+
+    /** One circuit this node takes part in: originated here, ending here, or relayed through. */
+    public record CircuitView(String role, NodeKey target, String link, long id, String otherLink, long otherId,
+                              boolean open, long ageNanos, long forwarded, long returned) {}
+
+    /** The circuits this node takes part in now (for the shell's {@code circuits}). Any thread. */
+    public List<CircuitView> circuits() {
+        return circuits.views();
     }
 
     /** Ids of the circuits that end at this node on {@code link} (for its services). That link's event loop only. */
@@ -115,9 +205,9 @@ public final class MeshNode {
         return circuits.endingOn(link);
     }
 
-    /** Circuits relayed through or ending on {@code link} right now. That link's event loop only. */
+    /** Circuit sides (ends and relay halves) on {@code link} right now. That link's event loop only. */
     public int circuitsOn(Link link) {
-        return circuits.relayedOn(link);
+        return circuits.sidesOn(link);
     }
 
     /** The link behind a port this node made, or {@code null}. */

@@ -42,7 +42,7 @@ public final class SpanEngine {
     private final Set<NodeKey> pullingNodes = new java.util.HashSet<>();
     private long arrivals;
     private final Counters counters = new Counters();
-    private java.util.function.Consumer<NodeKey> onChange = k -> { };
+    private final List<java.util.function.Consumer<NodeKey>> onChange = new ArrayList<>(2);
 
     /**
      * @param rnssAdd the per-node constant added to rnss when relaying (C: random, non-zero)
@@ -58,9 +58,12 @@ public final class SpanEngine {
         this.origin = origin;
     }
 
-    /** Called with each node key after it has been rescanned (the simulator watches for loops). */
+    /**
+     * Adds a listener called with each node key after it has been rescanned, on the engine's
+     * thread (the simulator watches for loops; circuits waiting for a path retry).
+     */
     public void onChange(java.util.function.Consumer<NodeKey> listener) {
-        this.onChange = listener;
+        onChange.add(listener);
     }
 
     public MeshConfig config() {
@@ -458,7 +461,9 @@ public final class SpanEngine {
                     nodes.remove(node.key);
                 }
             }
-            onChange.accept(node.key);
+            for (var l : onChange) {
+                l.accept(node.key);
+            }
         }
     }
 

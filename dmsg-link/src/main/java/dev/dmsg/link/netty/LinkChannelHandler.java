@@ -82,11 +82,29 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         boolean writable = ctx.channel().isWritable();
         // Stop reading while our outbound side is full, so that replies to the peer's requests
         // cannot pile up: the peer is slowed by TCP instead (STYLE: backpressure).
-        ctx.channel().config().setAutoRead(writable);
+        this.writable = writable;
+        updateAutoRead();
         if (iocom != null) {
             iocom.writabilityChanged(writable);
         }
         super.channelWritabilityChanged(ctx);
+    }
+
+    /** Reads only while our outbound side has room and no circuit relay has paused us. */
+    private void updateAutoRead() {
+        if (!failed) {
+            ctx.channel().config().setAutoRead(writable && !readPaused);
+        }
+    }
+
+    private boolean writable = true;
+    private boolean readPaused;
+    private boolean failed;
+
+    @Override
+    public void setReadPaused(boolean paused) {
+        readPaused = paused;
+        updateAutoRead();
     }
 
     @Override
@@ -99,6 +117,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         } else {
             reason = "internal error: " + cause;
         }
+        failed = true;
         ctx.channel().config().setAutoRead(false);
         if (iocom != null) {
             iocom.fail(reason);

@@ -1,7 +1,7 @@
 package dev.dmsg.mesh.sim;
 
+import dev.dmsg.mesh.MeshScheduler;
 import java.util.PriorityQueue;
-import java.util.concurrent.Executor;
 import java.util.function.LongSupplier;
 
 /**
@@ -9,7 +9,7 @@ import java.util.function.LongSupplier;
  * thread, and the clock jumps from one event to the next. Everything in a simulated mesh — links,
  * engines, timers — runs through one scheduler, so a run is deterministic for a given seed.
  */
-public final class SimScheduler implements Executor, LongSupplier {
+public final class SimScheduler implements MeshScheduler, LongSupplier {
     private record Event(long time, long seq, Runnable task) implements Comparable<Event> {
         @Override
         public int compareTo(Event o) {
@@ -32,6 +32,16 @@ public final class SimScheduler implements Executor, LongSupplier {
     @Override
     public long getAsLong() {
         return now;
+    }
+
+    @Override
+    public long nanoTime() {
+        return now;
+    }
+
+    @Override
+    public void schedule(long delayNanos, Runnable task) {
+        after(delayNanos, task);
     }
 
     public void at(long time, Runnable task) {

@@ -52,11 +52,37 @@ final class SimTransport implements Transport {
         sched.at(t, () -> {
             if (to.closed) {
                 m.release();
+            } else if (to.readPaused || !to.held.isEmpty()) {
+                to.held.add(m); // not read yet: it waits in the "socket" until reading resumes
             } else {
                 to.iocom.receive(m);
                 to.iocom.readComplete();
             }
         });
+    }
+
+    /** Arrived while reading was paused, in order. */
+    private final java.util.ArrayDeque<Message> held = new java.util.ArrayDeque<>();
+    private boolean readPaused;
+
+    @Override
+    public void setReadPaused(boolean paused) {
+        readPaused = paused;
+        if (!paused && !held.isEmpty()) {
+            sched.execute(this::drainHeld);
+        }
+    }
+
+    private void drainHeld() {
+        Message m;
+        while (!readPaused && (m = held.poll()) != null) {
+            if (closed) {
+                m.release();
+            } else {
+                iocom.receive(m);
+                iocom.readComplete();
+            }
+        }
     }
 
     @Override
@@ -77,6 +103,10 @@ final class SimTransport implements Transport {
 
     /** The link is cut: both ends see it at once (a reset, or the dead-link timer elsewhere). */
     void cut(String why) {
+        held.forEach(Message::release);
+        held.clear();
+        peer.held.forEach(Message::release);
+        peer.held.clear();
         if (!closed) {
             closed = true;
             iocom.fail(why);
@@ -88,6 +118,8 @@ final class SimTransport implements Transport {
     }
 
     private void eof(String why) {
+        held.forEach(Message::release);
+        held.clear();
         if (!closed) {
             closed = true;
             iocom.transportClosed(why);

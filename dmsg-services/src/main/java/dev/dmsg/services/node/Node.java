@@ -81,7 +81,7 @@ public final class Node implements AutoCloseable {
         this.admin = Executors.newSingleThreadScheduledExecutor(named("admin"));
         ThreadLocalRandom r = ThreadLocalRandom.current();
         this.engine = new SpanEngine(settings.mesh(), System::nanoTime, r.nextInt() | 1, r.nextInt() | 1);
-        this.mesh = new MeshNode(engine, meshThread);
+        this.mesh = new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread));
         this.shell = new ShellService(admin);
         addCommands();
         Services services = EchoService.register(new Services());
@@ -166,6 +166,27 @@ public final class Node implements AutoCloseable {
 
     public LinkEndpoint endpoint() {
         return endpoint;
+    }
+
+    /** This node's part in the mesh: spans, and circuits to other nodes ({@link MeshNode#openCircuit}). */
+    public MeshNode mesh() {
+        return mesh;
+    }
+
+    public Identity identity() {
+        return settings.identity();
+    }
+
+    /**
+     * The node of the mesh that {@code name} names: a node's label (its span's fs_label), or the
+     * start of its pfs_fsid (8 hex digits or more). Spans of exports and other services are named
+     * {@code cl_label/fs_label} when their fs_label alone is not unique.
+     *
+     * @throws IllegalArgumentException naming the nodes known when there is none or more than one
+     */
+    public NodeKey resolve(String name) throws Exception {
+        List<NodeKey> keys = meshThread.submit(() -> List.copyOf(engine.nodeKeys())).get(5, TimeUnit.SECONDS);
+        return NodeNames.resolve(name, keys);
     }
 
     /**
