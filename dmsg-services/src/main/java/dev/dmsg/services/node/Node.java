@@ -61,10 +61,15 @@ public final class Node implements AutoCloseable {
     public record Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
                            Duration pingInterval, Duration deadTimeout, boolean logFrames) {}
 
+    static final int SHELL_THREADS = 4;
+    static final int SHELL_QUEUE = 64;
+
     private final Settings settings;
     private final VolconfTable volconf;
     private final ScheduledExecutorService meshThread;
     private final ScheduledExecutorService admin;
+    /** Shell commands: a few at once (a remote one waits for its circuit), a bounded queue behind them. */
+    private final java.util.concurrent.ThreadPoolExecutor shellPool;
     private final SpanEngine engine;
     private final MeshNode mesh;
     private final ShellService shell;
@@ -82,8 +87,12 @@ public final class Node implements AutoCloseable {
         ThreadLocalRandom r = ThreadLocalRandom.current();
         this.engine = new SpanEngine(settings.mesh(), System::nanoTime, r.nextInt() | 1, r.nextInt() | 1);
         this.mesh = new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread));
-        this.shell = new ShellService(admin);
+        this.shellPool = new java.util.concurrent.ThreadPoolExecutor(SHELL_THREADS, SHELL_THREADS, 30, TimeUnit.SECONDS,
+            new java.util.concurrent.ArrayBlockingQueue<>(SHELL_QUEUE), named("shell"));
+        shellPool.allowCoreThreadTimeOut(true);
+        this.shell = new ShellService(shellPool);
         addCommands();
+        new RemoteCommands(this, mesh).addTo(shell);
         Services services = EchoService.register(new Services());
         mesh.register(services);
         shell.register(services);
@@ -212,6 +221,7 @@ public final class Node implements AutoCloseable {
         endpoint.close(Duration.ofSeconds(5));
         meshThread.shutdownNow();
         admin.shutdownNow();
+        shellPool.shutdownNow();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -298,15 +308,21 @@ public final class Node implements AutoCloseable {
             if (args.size() != 1 || SpanDialer.Target.parse("span:" + args.get(0)) == null) {
                 throw new IllegalArgumentException("expected one HOST[:PORT]");
             }
-            int i = volconf.firstFree();
-            if (i < 0) {
-                out.append("VOLCONF table full\n");
-                return Dmsg.ERR_IO;
+            synchronized (volconf) { // shell commands run on several threads: pick and fill a slot at once
+                return addSpanSlot(args.get(0), out);
             }
-            volconf.set(i, new VolData(i, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", "span:" + args.get(0)));
-            out.append("slot ").append(i).append(": span:").append(args.get(0)).append('\n');
-            return 0;
         });
+    }
+
+    private int addSpanSlot(String hostPort, StringBuilder out) throws IOException {
+        int i = volconf.firstFree();
+        if (i < 0) {
+            out.append("VOLCONF table full\n");
+            return Dmsg.ERR_IO;
+        }
+        volconf.set(i, new VolData(i, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", "span:" + hostPort));
+        out.append("slot ").append(i).append(": span:").append(hostPort).append('\n');
+        return 0;
     }
 
     /** The status document (docs/OPERATIONS.md, "status --json"). */

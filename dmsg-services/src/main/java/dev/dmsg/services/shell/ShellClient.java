@@ -7,8 +7,6 @@ import dev.dmsg.link.Services;
 import dev.dmsg.link.netty.LinkEndpoint;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
-import io.netty.buffer.Unpooled;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -64,20 +62,8 @@ public final class ShellClient implements AutoCloseable {
 
     /** Runs {@code line}; {@code output} receives text as it arrives. Returns the command's status (0 = ok). */
     public int run(String line, Consumer<String> output, Duration timeout) throws ShellException {
-        CompletableFuture<Integer> done = new CompletableFuture<>();
-        link.open(Dmsg.DBG_SHELL | Dmsg.DELETE, null, Unpooled.copiedBuffer(line + "\0", StandardCharsets.UTF_8),
-            (t, m) -> {
-                if (m.baseCmd() == Dmsg.DBG_SHELL && m.auxBytes() > 0) {
-                    output.accept(m.auxString());
-                }
-                if (m.isDelete()) {
-                    if (m.error() == Dmsg.ERR_LOSTLINK && m.isAbort()) {
-                        done.completeExceptionally(new ShellException("link to the node lost: " + link.closeFuture().getNow("aborted")));
-                    } else {
-                        done.complete(m.error());
-                    }
-                }
-            });
+        CompletableFuture<Integer> done = ShellCall.run(link::open, line, output,
+            () -> "link to the node lost: " + link.closeFuture().getNow("aborted"));
         try {
             return done.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {

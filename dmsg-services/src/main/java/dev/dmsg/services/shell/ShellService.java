@@ -38,6 +38,8 @@ public final class ShellService {
     public static final int MAX_LINE = 4096;
     /** A command's status when it is unknown or its arguments are wrong. */
     public static final int ERR_USAGE = Dmsg.ERR_PARAM;
+    /** The answer when the executor refuses more work: commands are bounded, never queued without limit. */
+    static final String BUSY = "node busy: too many shell commands running; try again\n";
 
     /** One shell command. */
     @FunctionalInterface
@@ -50,6 +52,7 @@ public final class ShellService {
 
     private final Map<String, Entry> commands = new TreeMap<>();
     private final Executor executor;
+    private volatile Command remote;
 
     public ShellService(Executor executor) {
         this.executor = executor;
@@ -61,6 +64,18 @@ public final class ShellService {
 
     public ShellService add(String name, String usage, Command c) {
         commands.put(name, new Entry(usage, c));
+        return this;
+    }
+
+    /**
+     * What {@code @NODE COMMAND} does: {@code remote} runs with two arguments, the node's name and
+     * the rest of the line (unsplit). Without it such lines are unrecognized.
+     */
+    public ShellService remote(String usage, Command remote) {
+        this.remote = remote;
+        commands.put("@", new Entry(usage, (args, out) -> {
+            throw new IllegalArgumentException("expected @NODE COMMAND");
+        }));
         return this;
     }
 
@@ -81,6 +96,21 @@ public final class ShellService {
         String name = words.remove(0);
         if (name.equals("?")) {
             name = "help";
+        }
+        if (name.startsWith("@") && name.length() > 1 && remote != null) {
+            String rest = line.trim().substring(name.length()).trim();
+            if (rest.isEmpty()) {
+                return new Result(ERR_USAGE, "usage: " + commands.get("@").usage + "\n");
+            }
+            try {
+                int status = remote.run(List.of(name.substring(1), rest), out);
+                return new Result(status, out.toString());
+            } catch (IllegalArgumentException ex) {
+                return new Result(ERR_USAGE, out + name + ": " + ex.getMessage() + "\n");
+            } catch (Exception ex) {
+                log.warn("shell command '{}' failed", line, ex);
+                return new Result(Dmsg.ERR_IO, out + name + " failed: " + ex + "\n");
+            }
         }
         Entry e = commands.get(name);
         if (e == null) {
@@ -110,7 +140,10 @@ public final class ShellService {
                 txn.send(Dmsg.DBG_SHELL, null, Unpooled.copiedBuffer(piece + "\0", StandardCharsets.UTF_8));
             }
             txn.reply(r.status());
-        }, () -> txn.reply(Dmsg.ERR_IO));
+        }, () -> {
+            txn.send(Dmsg.DBG_SHELL, null, Unpooled.copiedBuffer(BUSY + "\0", StandardCharsets.UTF_8));
+            txn.reply(Dmsg.ERR_IO);
+        });
         return (t, m) -> { }; // one command per transaction; its DELETE needs no answer beyond ours
     }
 

@@ -1,0 +1,230 @@
+package dev.dmsg.services.node;
+
+import dev.dmsg.mesh.CircuitException;
+import dev.dmsg.mesh.CircuitHandle;
+import dev.dmsg.mesh.MeshNode;
+import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.services.EchoService;
+import dev.dmsg.services.shell.ShellCall;
+import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.services.shell.ShellService;
+import dev.dmsg.wire.Dmsg;
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The shell commands that reach across the mesh through circuits (PROFILE §6–7): {@code circuits},
+ * {@code ping NODE}, and {@code @NODE COMMAND}, which runs COMMAND in the shell of another node.
+ * Each remote command forges its own circuit and closes it afterwards: nothing is cached, so a
+ * command always takes the best path the mesh offers at that moment (the price is one round
+ * trip per hop to forge it, reported by {@code ping}).
+ *
+ * <p>Threads: these run on the node's shell pool; they wait for circuits and answers with a
+ * bound, never on an event loop.
+ */
+final class RemoteCommands {
+    /** How long a command waits for a path (re-convergence after a failure), then fails. */
+    static final Duration PATH_WAIT = Duration.ofSeconds(3);
+    /** The longest a remote command may take; the caller's own timeout should be longer. */
+    static final Duration REMOTE_TIMEOUT = Duration.ofSeconds(30);
+    static final Duration PING_TIMEOUT = Duration.ofSeconds(5);
+    static final int PING_MAX = 1000;
+
+    private final Node node;
+    private final MeshNode mesh;
+
+    RemoteCommands(Node node, MeshNode mesh) {
+        this.node = node;
+        this.mesh = mesh;
+    }
+
+    void addTo(ShellService shell) {
+        shell.add("circuits", "circuits                  the circuits from, to and through this node", this::circuits);
+        shell.add("ping", "ping NODE [COUNT]         round trips to NODE over a circuit (default 3)", this::ping);
+        shell.remote("@NODE COMMAND             run COMMAND in NODE's shell, through a circuit",
+            (args, out) -> remote(shell, args.get(0), args.get(1), out));
+    }
+
+    // ------------------------------------------------------------------------------------------
+
+    private int circuits(List<String> args, StringBuilder out) {
+        if (!args.isEmpty()) {
+            throw new IllegalArgumentException("takes no arguments");
+        }
+        List<MeshNode.CircuitView> all = mesh.circuits();
+        out.append("circuits: ").append(all.size()).append('\n');
+        if (all.isEmpty()) {
+            return 0;
+        }
+        out.append(String.format("  %-8s %-16s %-32s %-32s %8s %s%n", "ROLE", "NODE", "LINK #ID", "OTHER SIDE #ID",
+            "AGE", "STATE / MSGS RELAYED"));
+        for (MeshNode.CircuitView v : all) {
+            String side = v.link() + " #" + Long.toHexString(v.id());
+            String other = v.otherLink() == null ? "-" : v.otherLink() + " #" + Long.toHexString(v.otherId());
+            String state = v.open() ? "open" : "forging";
+            if (v.role().equals("relay")) {
+                state += String.format("  %d -> / %d <-", v.forwarded(), v.returned());
+            }
+            out.append(String.format("  %-8s %-16s %-32s %-32s %7.1fs %s%n", v.role(), v.target().fsLabel(), side, other,
+                v.ageNanos() / 1e9, state));
+        }
+        return 0;
+    }
+
+    // ------------------------------------------------------------------------------------------
+
+    private int ping(List<String> args, StringBuilder out) throws Exception {
+        if (args.isEmpty() || args.size() > 2) {
+            throw new IllegalArgumentException("expected NODE [COUNT]");
+        }
+        int count = 3;
+        if (args.size() == 2) {
+            try {
+                count = Integer.parseInt(args.get(1));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("COUNT must be a number, not '" + args.get(1) + "'");
+            }
+            if (count < 1 || count > PING_MAX) {
+                throw new IllegalArgumentException("COUNT must be 1.." + PING_MAX);
+            }
+        }
+        String name = args.get(0);
+        NodeKey key = resolve(name, out);
+        if (key == null) {
+            return Dmsg.ERR_CANTCIRC;
+        }
+        long t0 = System.nanoTime();
+        CircuitHandle c = open(key, "ping " + name, out);
+        if (c == null) {
+            return Dmsg.ERR_CANTCIRC;
+        }
+        try {
+            out.append(String.format("circuit #%x to %s via %s, %d hop(s), forged in %.3f ms%n", c.id(), name,
+                c.link().peerLabel(), c.hops(), (System.nanoTime() - t0) / 1e6));
+            long min = Long.MAX_VALUE;
+            long max = 0;
+            long sum = 0;
+            int received = 0;
+            for (int seq = 1; seq <= count; seq++) {
+                String payload = "ping " + seq + " from " + node.identity().label();
+                CompletableFuture<Integer> answered = new CompletableFuture<>();
+                long sent = System.nanoTime();
+                c.open(EchoService.DBG_ECHO | Dmsg.DELETE, null,
+                    Unpooled.copiedBuffer(payload + "\0", StandardCharsets.UTF_8), (t, m) -> {
+                        if (m.isDelete()) {
+                            answered.complete(m.isAbort() ? -m.error() : m.error());
+                        }
+                    });
+                int status;
+                try {
+                    status = answered.get(PING_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (TimeoutException e) {
+                    out.append(String.format("seq=%d: no answer within %d s%n", seq, PING_TIMEOUT.toSeconds()));
+                    continue;
+                }
+                long rtt = System.nanoTime() - sent;
+                if (status != 0) {
+                    out.append(String.format("seq=%d: %s%n", seq, status == -Dmsg.ERR_LOSTLINK
+                        ? "circuit lost: " + lostReason(c) : "error " + dev.dmsg.wire.ErrorCode.nameOf(Math.abs(status))));
+                    if (!c.isOpen()) {
+                        break;
+                    }
+                    continue;
+                }
+                received++;
+                min = Math.min(min, rtt);
+                max = Math.max(max, rtt);
+                sum += rtt;
+                out.append(String.format("reply from %s: seq=%d time=%.3f ms%n", name, seq, rtt / 1e6));
+            }
+            out.append(String.format("%d sent, %d received", count, received));
+            if (received > 0) {
+                out.append(String.format(", rtt min/avg/max = %.3f/%.3f/%.3f ms", min / 1e6, sum / 1e6 / received,
+                    max / 1e6));
+            }
+            out.append('\n');
+            return received == count ? 0 : Dmsg.ERR_LOSTLINK;
+        } finally {
+            c.close();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+
+    private int remote(ShellService shell, String name, String line, StringBuilder out) throws Exception {
+        NodeKey key = resolve(name, out);
+        if (key == null) {
+            return Dmsg.ERR_CANTCIRC;
+        }
+        if (key.pfsFsid().equals(node.identity().pfsFsid()) && key.fsLabel().equals(node.identity().label())) {
+            ShellService.Result r = shell.execute(line); // @self: no circuit to oneself
+            out.append(r.output());
+            return r.status();
+        }
+        CircuitHandle c = open(key, "@" + name, out);
+        if (c == null) {
+            return Dmsg.ERR_CANTCIRC;
+        }
+        StringBuffer remoteOut = new StringBuffer(); // appended on the link's event loop
+        try {
+            CompletableFuture<Integer> f = ShellCall.run(c::open, line, remoteOut::append,
+                () -> "@" + name + ": circuit lost: " + lostReason(c));
+            int status = f.get(REMOTE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            out.append(remoteOut);
+            return status;
+        } catch (ExecutionException e) {
+            out.append(remoteOut);
+            if (e.getCause() instanceof ShellClient.ShellException se) {
+                out.append(se.getMessage()).append('\n');
+                return Dmsg.ERR_LOSTLINK;
+            }
+            throw e;
+        } catch (TimeoutException e) {
+            out.append(remoteOut).append("@").append(name).append(": no answer within ")
+                .append(REMOTE_TIMEOUT.toSeconds()).append(" s\n");
+            return Dmsg.ERR_IO;
+        } finally {
+            c.close();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+
+    /** The node {@code name} names, or {@code null} with the reason in {@code out}. */
+    private NodeKey resolve(String name, StringBuilder out) throws Exception {
+        try {
+            return node.resolve(name);
+        } catch (IllegalArgumentException e) {
+            out.append(e.getMessage()).append('\n');
+            return null;
+        }
+    }
+
+    /** A circuit to {@code key}, waiting {@link #PATH_WAIT} for a path; or {@code null} with the reason in {@code out}. */
+    private CircuitHandle open(NodeKey key, String what, StringBuilder out) throws Exception {
+        try {
+            return mesh.openCircuit(key, PATH_WAIT).get(PATH_WAIT.toMillis() + 2 * mesh.engine().config()
+                .circuitAckTimeoutNanos() / 1_000_000, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            String why = e.getCause() instanceof CircuitException ce ? ce.getMessage() : String.valueOf(e.getCause());
+            out.append(what).append(": ").append(why).append('\n');
+            return null;
+        }
+    }
+
+    /** Why {@code c} was lost; if its link died first, that link's reason. */
+    private static String lostReason(CircuitHandle c) {
+        String why = c.lostReason();
+        if (why != null) {
+            return why;
+        }
+        return c.link().state().isAlive() ? "aborted"
+            : "the link to " + c.link().peerLabel() + " was lost (" + c.link().closeFuture().getNow("closing") + ")";
+    }
+}

@@ -1,0 +1,241 @@
+package dev.dmsg.services.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.dmsg.link.Link;
+import dev.dmsg.link.Transaction;
+import dev.dmsg.mesh.CircuitHandle;
+import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.services.EchoService;
+import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.Message;
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Circuits between real nodes on loopback (in-process, real TCP): the shell's {@code @NODE},
+ * {@code ping} and {@code circuits}, transactions both ways over a circuit through two relays,
+ * tear-down when a relay goes (one LOSTLINK per open transaction at both ends, no circuit left
+ * anywhere), a clear error when the node is gone, and the re-route in a ring.
+ */
+@Timeout(60)
+class NodeCircuitTest {
+    static final Duration T = Duration.ofSeconds(10);
+
+    @TempDir
+    Path tmp;
+
+    final List<Node> nodes = new ArrayList<>();
+
+    @AfterEach
+    void stop() {
+        nodes.forEach(Node::close);
+    }
+
+    Node start(String label) throws Exception {
+        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
+            UUID.nameUUIDFromBytes(label.getBytes()));
+        Node n = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), id, MeshConfig.defaults(),
+            Duration.ofSeconds(1), Duration.ofSeconds(10), false));
+        nodes.add(n);
+        return n;
+    }
+
+    /** {@code from} keeps a link to {@code to} (a VOLCONF span: slot, as {@code span HOST:PORT} does). */
+    static void link(Node from, Node to) {
+        ShellServiceResult r = run(from, "span 127.0.0.1:" + to.address().getPort());
+        assertThat(r.status).as(r.output).isZero();
+    }
+
+    record ShellServiceResult(int status, String output) {}
+
+    static ShellServiceResult run(Node n, String line) {
+        var r = n.shell().execute(line);
+        return new ShellServiceResult(r.status(), r.output());
+    }
+
+    /** n0 - n1 - n2 - n3, converged: every node sees every other. */
+    List<Node> line(int n) throws Exception {
+        List<Node> ns = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ns.add(start("n" + i));
+        }
+        for (int i = 0; i + 1 < n; i++) {
+            link(ns.get(i + 1), ns.get(i));
+        }
+        for (Node x : ns) {
+            await(() -> spans(x) == n, "every node in " + x.identity().label() + "'s tree");
+        }
+        return ns;
+    }
+
+    static int spans(Node n) {
+        try {
+            return n.status().get("spans").size();
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    static void await(BooleanSupplier p, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + T.toNanos();
+        while (!p.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("not reached within " + T + ": " + what);
+            }
+            TimeUnit.MILLISECONDS.sleep(20); // real sockets and threads; bounded by T
+        }
+    }
+
+    static int circuitsAt(Node n) {
+        return n.mesh().circuits().size();
+    }
+
+    @Test
+    void atNodeRunsACommandOnTheFarNodeThroughTwoRelays() throws Exception {
+        List<Node> ns = line(4);
+        int port = ns.get(0).address().getPort();
+        try (ShellClient c = ShellClient.connect("127.0.0.1", port, "test", T)) {
+            String tree = c.call("@n3 tree", T);
+            assertThat(tree).contains("(n3) dist 0 [this node]").contains("(n0) dist 2");
+            String ping = c.call("ping n3 2", T);
+            assertThat(ping).contains("3 hop(s)").contains("reply from n3: seq=2").contains("2 sent, 2 received");
+            // the far node's status, as JSON, through the circuit
+            JsonNode st = NodeTest.JSON.readTree(c.call("@n3 status --json", T));
+            assertThat(st.get("node").get("label").asText()).isEqualTo("n3");
+            // @ on ourselves runs here; a failing remote command's status comes back
+            assertThat(c.call("@n0 links", T)).contains("links:");
+            StringBuilder out = new StringBuilder();
+            assertThat(c.run("@n3 nosuch", out::append, T)).isEqualTo(Dmsg.ERR_PARAM);
+            assertThat(out).contains("Unrecognized command: nosuch");
+            out.setLength(0);
+            assertThat(c.run("@nobody tree", out::append, T)).isEqualTo(Dmsg.ERR_CANTCIRC);
+            assertThat(out).contains("no node 'nobody' in the mesh (known: ").contains("n3 (");
+        }
+        // every command closed its circuit, at both ends and at the relays
+        for (Node n : ns) {
+            await(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
+        }
+    }
+
+    @Test
+    void transactionsBothWaysAndATearDownThatAbortsEachOnceAtBothEnds() throws Exception {
+        List<Node> ns = line(4);
+        Node n0 = ns.get(0);
+        Node n3 = ns.get(3);
+        NodeKey k3 = n0.resolve("n3");
+        CircuitHandle c = n0.mesh().openCircuit(k3).get(10, TimeUnit.SECONDS);
+        assertThat(c.hops()).isEqualTo(3);
+        assertThat(run(ns.get(1), "circuits").output).contains("relay").contains("n3").contains("open");
+        assertThat(run(n3, "circuits").output).contains("endpoint");
+        assertThat(run(n0, "circuits").output).contains("origin");
+
+        // n0 -> n3: a one-message echo, a streamed one, and one held open
+        List<Message> atOrigin = new CopyOnWriteArrayList<>();
+        CompletableFuture<String> one = new CompletableFuture<>();
+        c.open(EchoService.DBG_ECHO | Dmsg.DELETE, null, aux("one"), (t, m) -> {
+            if (m.isDelete()) {
+                one.complete(m.auxString());
+            }
+        });
+        assertThat(one.get(5, TimeUnit.SECONDS)).isEqualTo("one");
+        CompletableFuture<List<String>> streamed = new CompletableFuture<>();
+        List<String> got = new ArrayList<>();
+        Transaction s = c.open(EchoService.DBG_ECHO, null, aux("a"), (t, m) -> {
+            if (m.auxBytes() > 0) {
+                got.add(m.auxString());
+            }
+            if (m.isDelete()) {
+                streamed.complete(List.copyOf(got));
+            }
+        });
+        s.send(EchoService.DBG_ECHO, null, aux("b"));
+        s.send(EchoService.DBG_ECHO | Dmsg.DELETE, null, aux("c"));
+        assertThat(streamed.get(5, TimeUnit.SECONDS)).containsExactly("a", "b", "c");
+        CompletableFuture<Void> heldEcho = new CompletableFuture<>();
+        c.open(EchoService.DBG_ECHO, null, aux("held"), (t, m) -> {
+            atOrigin.add(m.retain());
+            heldEcho.complete(null);
+        });
+        heldEcho.get(5, TimeUnit.SECONDS);
+
+        // n3 -> n0 over the same circuit: n3 opens on its end's id
+        Link last = n3.endpoint().links().get(0);
+        CompletableFuture<Long> farId = new CompletableFuture<>();
+        last.execute(() -> farId.complete(n3.mesh().circuitsEndingOn(last).get(0)));
+        List<Message> atFar = new CopyOnWriteArrayList<>();
+        CompletableFuture<Void> heldBack = new CompletableFuture<>();
+        last.open(farId.get(5, TimeUnit.SECONDS), EchoService.DBG_ECHO, null, aux("back"), (t, m) -> {
+            atFar.add(m.retain());
+            heldBack.complete(null);
+        });
+        heldBack.get(5, TimeUnit.SECONDS);
+        CompletableFuture<String> lost = new CompletableFuture<>();
+        c.onLost(lost::complete);
+
+        // n1 goes (orderly: it withdraws its spans, which is what tears the circuit down)
+        ns.get(1).close();
+        assertThat(lost.get(5, TimeUnit.SECONDS)).isNotEmpty();
+        await(() -> atOrigin.size() == 2 && atFar.size() == 2, "one LOSTLINK abort at each end");
+        try {
+            for (List<Message> ms : List.of(atOrigin, atFar)) {
+                Message abort = ms.get(1);
+                assertThat(abort.isAbort() && abort.isDelete()).isTrue();
+                assertThat(abort.error()).isEqualTo(Dmsg.ERR_LOSTLINK);
+            }
+        } finally {
+            atOrigin.forEach(Message::release);
+            atFar.forEach(Message::release);
+        }
+        for (Node n : List.of(n0, ns.get(2), n3)) {
+            await(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
+        }
+        assertThat(atOrigin).hasSize(2);
+        assertThat(atFar).hasSize(2);
+        // and n3 is gone from n0's view: a clear error, at once
+        var r = run(n0, "@n3 tree");
+        assertThat(r.status).isEqualTo(Dmsg.ERR_CANTCIRC);
+        assertThat(r.output).contains("no node 'n3' in the mesh");
+    }
+
+    @Test
+    void inARingACommandReRoutesAroundADeadRelay() throws Exception {
+        List<Node> ns = line(4);
+        link(ns.get(0), ns.get(3)); // close the ring
+        await(() -> NodeTest.span(status(ns.get(0)), "n2").get("links").size() == 2, "two paths to n2 at n0");
+        assertThat(run(ns.get(0), "@n2 tree").output).contains("(n2) dist 0 [this node]");
+        ns.get(1).close();
+        var r = run(ns.get(0), "@n2 tree");
+        assertThat(r.status).as(r.output).isZero();
+        assertThat(r.output).contains("(n2) dist 0 [this node]");
+        assertThat(run(ns.get(0), "ping n2 1").output).contains("2 hop(s)");
+    }
+
+    static JsonNode status(Node n) {
+        try {
+            return n.status();
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    static io.netty.buffer.ByteBuf aux(String s) {
+        return Unpooled.copiedBuffer(s + "\0", StandardCharsets.UTF_8);
+    }
+}
