@@ -114,6 +114,27 @@ public final class SimMesh {
             this.ta = ta;
             this.tb = tb;
         }
+
+        /**
+         * Makes {@code from}'s outbound side full ({@code false}) or drained again, as a socket
+         * past its high-water mark would be: its link's sends report "not writable" and its
+         * waiters run when it drains. Frames still flow (the simulator has no window).
+         */
+        public void setWritable(SimNode from, boolean writable) {
+            SimTransport t = from == a ? ta : tb;
+            t.writable = writable;
+            sched.execute(() -> t.iocom.writabilityChanged(writable));
+        }
+
+        /** Whether {@code at}'s end has stopped reading (a relay paused it). */
+        public boolean readPaused(SimNode at) {
+            return (at == a ? ta : tb).readPaused();
+        }
+
+        /** Frames that arrived at {@code at}'s end but wait unread. */
+        public int heldAt(SimNode at) {
+            return (at == a ? ta : tb).held();
+        }
     }
 
     public SimNode addNode(String name) {

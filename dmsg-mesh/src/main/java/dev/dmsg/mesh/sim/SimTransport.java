@@ -126,9 +126,20 @@ final class SimTransport implements Transport {
         }
     }
 
+    /** Set by tests ({@link SimMesh.SimLink#setWritable}); sim links have no window of their own. */
+    boolean writable = true;
+
     @Override
     public boolean isWritable() {
-        return true;
+        return writable;
+    }
+
+    boolean readPaused() {
+        return readPaused;
+    }
+
+    int held() {
+        return held.size();
     }
 
     @Override

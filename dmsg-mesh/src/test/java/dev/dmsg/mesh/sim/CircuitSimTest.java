@@ -173,4 +173,206 @@ class CircuitSimTest {
         });
         assertThat(await(m, answer)).isEqualTo(Dmsg.ERR_CANTCIRC);
     }
+
+    // ------------------------------------------------------------------------------------------
+
+    /** Every shape of transaction over a circuit through 2 relays, opened from each end in turn. */
+    @Test
+    void everyTransactionShapeWorksBothWays() throws Exception {
+        SimMesh m = line(4);
+        SimMesh.SimNode from = m.nodes().get(0);
+        SimMesh.SimNode to = m.nodes().get(3);
+        CircuitHandle c = await(m, from.mesh.openCircuit(to.key()));
+        SimMesh.SimLink first = m.links().get(0);
+        SimMesh.SimLink last = m.links().get(m.links().size() - 1);
+        long farId = farCircuitId(m, to);
+        int baseA = first.ta.iocom.stats().openTransactions();
+        int baseZ = last.tb.iocom.stats().openTransactions();
+        record End(dev.dmsg.link.Link link, long circuit) {}
+        for (End end : List.of(new End(first.ta.iocom, c.id()), new End(last.tb.iocom, farId))) {
+            List<String> log = new ArrayList<>();
+            TransactionHandler record = (t, msg) -> log.add(
+                (msg.baseCmd() == ECHO ? "echo " + msg.auxString() : "error " + msg.error())
+                    + (msg.isAbort() ? " abort" : "") + (msg.isDelete() ? " delete" : ""));
+            // 1. one message each way: CREATE|DELETE answered by CREATE|DELETE|REPLY
+            end.link.open(end.circuit, ECHO | Dmsg.DELETE, null, aux("one"), record);
+            run(m, 20);
+            assertThat(log).containsExactly("echo one delete");
+            log.clear();
+            // 2. streaming: elements both ways, then each side closes
+            Transaction s = end.link.open(end.circuit, ECHO, null, aux("a"), record);
+            run(m, 20);
+            s.send(ECHO, null, aux("b"));
+            s.send(ECHO | Dmsg.DELETE, null, aux("c"));
+            run(m, 20);
+            assertThat(log).containsExactly("echo a", "echo b", "echo c delete");
+            log.clear();
+            // 3. ABORT|CREATE (non-blocking request): the far end may answer; it must close
+            end.link.open(end.circuit, ECHO | Dmsg.ABORT | Dmsg.DELETE, null, aux("nb"), record);
+            run(m, 20);
+            assertThat(log).hasSize(1);
+            assertThat(log.get(0)).endsWith("delete");
+            log.clear();
+            // 4. mid-stream ABORT, then ABORT|DELETE: the far end closes with the error it got
+            Transaction ab = end.link.open(end.circuit, ECHO, null, aux("x"), record);
+            run(m, 20);
+            ab.abort();
+            ab.abortClose();
+            run(m, 20);
+            assertThat(log).first().isEqualTo("echo x");
+            assertThat(log).last().asString().endsWith("delete");
+            log.clear();
+        }
+        run(m, 50);
+        assertThat(first.ta.iocom.stats().openTransactions()).isEqualTo(baseA);
+        assertThat(last.tb.iocom.stats().openTransactions()).isEqualTo(baseZ);
+        for (SimMesh.SimLink l : m.links()) {
+            assertThat(l.ta.iocom.stats().violationCount()).isZero();
+            assertThat(l.tb.iocom.stats().violationCount()).isZero();
+        }
+        c.close();
+        run(m, 50);
+        assertThat(relayedEverywhere(m)).isZero();
+    }
+
+    /** A cut at any hop of a 4-hop circuit: both ends abort everything on it once, nothing left anywhere. */
+    @ParameterizedTest(name = "cut at hop {0}")
+    @ValueSource(ints = {0, 1, 2, 3})
+    void aCutAtAnyHopAbortsBothEndsOnce(int hop) throws Exception {
+        SimMesh m = line(5);
+        SimMesh.SimNode from = m.nodes().get(0);
+        SimMesh.SimNode to = m.nodes().get(4);
+        CircuitHandle c = await(m, from.mesh.openCircuit(to.key()));
+        SimMesh.SimLink last = m.links().get(3);
+        long farId = farCircuitId(m, to);
+        List<Message> atOrigin = new ArrayList<>();
+        List<Message> atFar = new ArrayList<>();
+        List<String> lost = new ArrayList<>();
+        c.onLost(lost::add);
+        for (int i = 0; i < 3; i++) {
+            c.open(ECHO, null, aux("o" + i), (t, msg) -> atOrigin.add(msg.retain()));
+            last.tb.iocom.open(farId, ECHO, null, aux("f" + i), (t, msg) -> atFar.add(msg.retain()));
+        }
+        run(m, 20);
+        try {
+            assertThat(atOrigin).hasSize(3); // the echoes; all six stay open
+            assertThat(atFar).hasSize(3);
+            m.cut(m.links().get(hop));
+            run(m, 50);
+            assertThat(atOrigin).hasSize(6);
+            assertThat(atFar).hasSize(6);
+            for (List<Message> ms : List.of(atOrigin, atFar)) {
+                for (Message abort : ms.subList(3, 6)) {
+                    assertThat(abort.isAbort() && abort.isDelete()).isTrue();
+                    assertThat(abort.error()).isEqualTo(Dmsg.ERR_LOSTLINK);
+                }
+            }
+            assertThat(lost).hasSize(1);
+            assertThat(relayedEverywhere(m)).isZero();
+            for (SimMesh.SimNode n : m.nodes()) {
+                assertThat(n.mesh.circuits()).isEmpty();
+            }
+        } finally {
+            atOrigin.forEach(Message::release);
+            atFar.forEach(Message::release);
+        }
+    }
+
+    /** A relay whose next hop is full stops reading its source, and resumes when it drains: nothing is lost. */
+    @Test
+    void aFullNextHopPausesTheSourceUntilItDrains() throws Exception {
+        SimMesh m = line(3);
+        SimMesh.SimNode n0 = m.nodes().get(0);
+        SimMesh.SimNode relay = m.nodes().get(1);
+        CircuitHandle c = await(m, n0.mesh.openCircuit(m.nodes().get(2).key()));
+        SimMesh.SimLink in = m.links().get(0);
+        SimMesh.SimLink out = m.links().get(1);
+        out.setWritable(relay, false);
+        run(m, 1);
+        List<String> echoes = new ArrayList<>();
+        Transaction t = c.open(ECHO, null, aux("m0"), (tt, msg) -> {
+            if (msg.auxBytes() > 0) {
+                echoes.add(msg.auxString());
+            }
+        });
+        run(m, 20);
+        assertThat(in.readPaused(relay)).as("the relay stops reading its source").isTrue();
+        for (int i = 1; i <= 5; i++) {
+            t.send(ECHO, null, aux("m" + i));
+        }
+        run(m, 20);
+        assertThat(in.heldAt(relay)).as("the rest waits unread at the source link").isEqualTo(5);
+        out.setWritable(relay, true);
+        run(m, 20);
+        assertThat(in.readPaused(relay)).isFalse();
+        assertThat(in.heldAt(relay)).isZero();
+        assertThat(echoes).containsExactly("m0", "m1", "m2", "m3", "m4", "m5");
+    }
+
+    /** After a loss, openCircuit with a wait forges over the path that remains. */
+    @Test
+    void aLostCircuitReopensOverAnotherPath() throws Exception {
+        SimMesh m = line(4);
+        m.connect(m.nodes().get(3), m.nodes().get(0), MS, 0); // a ring
+        m.runUntilQuiet(Duration.ofSeconds(1), Duration.ofMinutes(1));
+        SimMesh.SimNode n0 = m.nodes().get(0);
+        SimMesh.SimNode n2 = m.nodes().get(2);
+        CircuitHandle c = await(m, n0.mesh.openCircuit(n2.key()));
+        List<String> lost = new ArrayList<>();
+        c.onLost(lost::add);
+        SimMesh.SimLink firstHop = m.links().stream().filter(l -> l.ta.iocom == c.link() || l.tb.iocom == c.link())
+            .findFirst().orElseThrow();
+        m.cut(firstHop);
+        CircuitHandle again = await(m, n0.mesh.openCircuit(n2.key(), Duration.ofSeconds(5)));
+        assertThat(lost).hasSize(1);
+        assertThat(again.link()).isNotSameAs(c.link());
+        CompletableFuture<String> echo = new CompletableFuture<>();
+        again.open(ECHO | Dmsg.DELETE, null, aux("again"), (t, msg) -> {
+            if (msg.isDelete()) {
+                echo.complete(msg.auxString());
+            }
+        });
+        assertThat(await(m, echo)).isEqualTo("again");
+    }
+
+    /** A far end that never acknowledges: the open fails after the timeout and the relays let go. */
+    @Test
+    void noAcknowledgementFailsTheOpenAndFreesTheRelays() throws Exception {
+        SimMesh m = line(3);
+        SimMesh.SimNode far = m.nodes().get(2);
+        far.services.accept(Dmsg.LNK_CIRC, (txn, create) -> (t, msg) -> { }); // a black hole
+        CompletableFuture<CircuitHandle> f = m.nodes().get(0).mesh.openCircuit(far.key());
+        run(m, 9_000);
+        assertThat(f).isNotDone();
+        run(m, 2_000);
+        assertThat(f).isCompletedExceptionally();
+        assertThat(failure(f)).isInstanceOf(dev.dmsg.mesh.CircuitException.class)
+            .hasMessageContaining("no acknowledgement");
+        assertThat(m.nodes().get(1).mesh.circuits()).isEmpty();
+    }
+
+    /** No path at all: a CircuitException at once, or at the end of the wait. */
+    @Test
+    void noPathFailsWithTheReason() throws Exception {
+        SimMesh m = line(2);
+        SimMesh.SimNode lonely = m.addNode("lonely");
+        CompletableFuture<CircuitHandle> now = m.nodes().get(0).mesh.openCircuit(lonely.key());
+        run(m, 1);
+        assertThat(failure(now)).isInstanceOf(dev.dmsg.mesh.CircuitException.class)
+            .hasMessageContaining("no path to node 'lonely'");
+        CompletableFuture<CircuitHandle> later = m.nodes().get(0).mesh.openCircuit(lonely.key(), Duration.ofSeconds(2));
+        run(m, 500);
+        m.connect(m.nodes().get(1), lonely, MS, 0); // a path appears while we wait
+        CircuitHandle h = await(m, later);
+        assertThat(h.hops()).isEqualTo(2);
+    }
+
+    static Throwable failure(CompletableFuture<?> f) throws Exception {
+        Throwable e = f.handle((h, x) -> x).get();
+        return e instanceof java.util.concurrent.CompletionException ce ? ce.getCause() : e;
+    }
+
+    static io.netty.buffer.ByteBuf aux(String s) {
+        return Unpooled.copiedBuffer(s + "\0", StandardCharsets.US_ASCII);
+    }
 }
