@@ -29,11 +29,14 @@ import picocli.CommandLine.Option;
  * LNK_CONN results, idle links kept alive by LNK_PING, a transaction, transactions held open in
  * both directions, and a node crash with the LOSTLINK aborts it causes while the other link
  * carries on. Part two, four full nodes in a ring: spans relayed, the span tree, a crash and
- * the re-route around it.
+ * the re-route around it. Part three, six nodes in a ring: a circuit across two relays, a remote
+ * shell command and a ping through circuits, a relay crash that aborts the circuit's
+ * transactions at both ends, and the circuit re-opened the other way round.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = "Runs a narrated demo on loopback: three linked nodes (transactions, keepalive, a crash), "
-        + "then a ring of four mesh nodes (spans, the span tree, a crash and the re-route).")
+        + "a ring of four mesh nodes (spans, the span tree, a crash and the re-route), then a ring of six "
+        + "(a circuit across two relays, a remote shell command, a relay crash, the circuit re-opened).")
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--idle", paramLabel = "DURATION", defaultValue = "2500ms", converter = Durations.class,
         description = "how long to leave the links idle to show keepalive PINGs (default: ${DEFAULT-VALUE})")
@@ -205,13 +208,112 @@ final class DemoCommand implements Callable<Integer> {
             out.print(indent(nodes.get(0).shell().execute("tree").output()));
             out.println();
             say("demo", "no routing loop can form while this happens: docs/MESH.md; `dmsg sim` measures it on 1,000 nodes");
-            return 0;
+            out.println();
+            return circuits(dir);
         } finally {
             for (var n : nodes) {
                 n.close();
             }
             try (var files = java.nio.file.Files.walk(dir)) {
                 files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+    }
+
+    /**
+     * Part three: circuits. Six nodes in a ring; c1 forges a circuit to c4 across two relays, runs
+     * a shell command on c4 through it, holds transactions open both ways; the first relay
+     * crashes, both ends see their transactions aborted, and c1 re-opens the other way round.
+     */
+    private int circuits(java.nio.file.Path dir) throws Exception {
+        out.println("Part three: circuits. Six nodes c1..c6 in a ring; c1 talks to c4, two relays away either way.");
+        out.println();
+        java.util.List<dev.dmsg.services.node.Node> nodes = new java.util.ArrayList<>();
+        try {
+            for (int i = 1; i <= 6; i++) {
+                var id = new dev.dmsg.services.node.Node.Identity("c" + i, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "demo",
+                    new java.util.UUID(0, 0), java.util.UUID.randomUUID());
+                nodes.add(dev.dmsg.services.node.Node.start(new dev.dmsg.services.node.Node.Settings("127.0.0.1", 0,
+                    dir.resolve("c" + i), id, dev.dmsg.mesh.MeshConfig.defaults(), Duration.ofSeconds(1),
+                    Duration.ofSeconds(10), false)));
+            }
+            for (int i = 0; i < 6; i++) {
+                nodes.get(i).shell().execute("span 127.0.0.1:" + nodes.get((i + 1) % 6).address().getPort());
+            }
+            var c1 = nodes.get(0);
+            var c4 = nodes.get(3);
+            if (!awaitDists(c1, java.util.Map.of("c2", 0, "c3", 1, "c4", 2, "c5", 1, "c6", 0))) {
+                say("demo", "the ring did not converge within 10 s");
+                return 1;
+            }
+            dev.dmsg.mesh.NodeKey k4 = c1.resolve("c4");
+            long start = System.nanoTime();
+            dev.dmsg.mesh.CircuitHandle circ = c1.mesh().openCircuit(k4).get(10, TimeUnit.SECONDS);
+            String relay = circ.link().peerLabel();
+            say("c1", "forged a circuit to c4 via %s: LNK_CIRC|CREATE hop by hop along the spans, the acknowledgement "
+                + "back hop by hop, %d us; circuit id #%x on the first hop", relay, (System.nanoTime() - start) / 1000, circ.id());
+            var relayNode = nodes.stream().filter(n -> n.identity().label().equals(relay)).findFirst().orElseThrow();
+            say(relay, "relays it without tracking its transactions (`circuits`):");
+            out.print(indent(relayNode.shell().execute("circuits").output()));
+
+            out.println();
+            say("c1", "runs `@c4 links` in its shell: the command goes to c4's shell over a circuit of its own:");
+            out.print(indent(c1.shell().execute("@c4 links").output()));
+            say("c1", "`ping c4 3`:");
+            out.print(indent(c1.shell().execute("ping c4 3").output()));
+
+            out.println();
+            CompletableFuture<Message> lostAt1 = new CompletableFuture<>();
+            CompletableFuture<String> echoed = new CompletableFuture<>();
+            circ.open(EchoService.DBG_ECHO, null, text("held from c1"), (t, m) -> {
+                if (m.isDelete()) lostAt1.complete(m.retain());
+                else echoed.complete(m.auxString());
+            });
+            say("c1", "holds a DBG_ECHO open over the circuit; c4 echoed \"%s\"", echoed.get(5, TimeUnit.SECONDS));
+            var end = c4.mesh().circuits().stream().filter(v -> v.role().equals("endpoint")).findFirst().orElseThrow();
+            Link c4Link = c4.endpoint().links().stream().filter(l -> l.peerLabel().equals(end.link())).findFirst()
+                .orElseThrow();
+            long farId = end.id();
+            CompletableFuture<Message> lostAt4 = new CompletableFuture<>();
+            CompletableFuture<String> echoedBack = new CompletableFuture<>();
+            c4Link.open(farId, EchoService.DBG_ECHO, null, text("held from c4"), (t, m) -> {
+                if (m.isDelete()) lostAt4.complete(m.retain());
+                else echoedBack.complete(m.auxString());
+            });
+            say("c4", "holds one open the other way over the same circuit (its id #%x); c1 echoed \"%s\"", farId,
+                echoedBack.get(5, TimeUnit.SECONDS));
+            CompletableFuture<String> lost = new CompletableFuture<>();
+            circ.onLost(lost::complete);
+
+            out.println();
+            say("demo", "%s, the first relay, crashes: its links drop with no DELETE", relay);
+            relayNode.endpoint().abort("process killed");
+            Message a1 = lostAt1.get(5, TimeUnit.SECONDS);
+            say("c1", "its held transaction got %s", FrameLog.line("", a1));
+            say("c1", "circuit lost: %s", lost.get(5, TimeUnit.SECONDS));
+            a1.release();
+            Message a4 = lostAt4.get(5, TimeUnit.SECONDS);
+            say("c4", "its held transaction got the same: %s (the next relay tore the circuit down end to end)",
+                ErrorCode.nameOf(a4.error()));
+            a4.release();
+
+            out.println();
+            start = System.nanoTime();
+            dev.dmsg.mesh.CircuitHandle again = c1.mesh().openCircuit(k4, Duration.ofSeconds(5)).get(10, TimeUnit.SECONDS);
+            say("c1", "re-opens (waiting up to 5 s for a path): forged via %s in %d us, %d hops", again.link().peerLabel(),
+                (System.nanoTime() - start) / 1000, again.hops());
+            CompletableFuture<String> ok = new CompletableFuture<>();
+            again.open(EchoService.DBG_ECHO | Dmsg.DELETE, null, text("the other way round"), (t, m) -> {
+                if (m.isDelete()) ok.complete(m.auxString());
+            });
+            say("c4", "echoed \"%s\"", ok.get(5, TimeUnit.SECONDS));
+            again.close();
+            var r = c1.shell().execute("@c4 tree");
+            say("c1", "`@c4 tree` works again (status %d), through %s", r.status(), again.link().peerLabel());
+            return 0;
+        } finally {
+            for (var n : nodes) {
+                n.close();
             }
         }
     }

@@ -908,6 +908,7 @@ public final class Iocom implements Link {
     }
 
     /** Why the link closed, or {@code null} while it is alive. */
+    @Override
     public String closeReason() {
         return closeReason;
     }

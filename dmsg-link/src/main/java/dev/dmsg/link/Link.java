@@ -110,6 +110,9 @@ public interface Link {
      */
     Transaction conn();
 
+    /** Why the link closed (set as it closes, before its transactions are aborted), or {@code null}. */
+    String closeReason();
+
     /** Completes with the reason once the link is {@link LinkState#CLOSED}. */
     CompletableFuture<String> closeFuture();
 

@@ -444,7 +444,9 @@ final class Circuits {
             entries.add(e);
             pl.sides++;
             withdrawn[0] = () -> {
-                h.lost("the span it rests on (" + MeshNode.describe(key) + " via " + l.peerLabel() + ") was withdrawn");
+                h.lost(l.state().isAlive()
+                    ? "the span it rests on (" + MeshNode.describe(key) + " via " + l.peerLabel() + ") was withdrawn"
+                    : "the link to " + l.peerLabel() + " was lost (" + l.closeReason() + ")");
                 t.reply(Dmsg.ERR_LOSTLINK);
             };
             add(pl.onSpanClose, target, withdrawn[0]);
@@ -475,7 +477,7 @@ final class Circuits {
             return "a relay or the far end no longer has the span (CANTCIRC)";
         }
         if (err == Dmsg.ERR_LOSTLINK && m.isAbort()) {
-            return "the link to " + l.peerLabel() + " was lost (" + l.closeFuture().getNow("closing") + ")";
+            return "the link to " + l.peerLabel() + " was lost (" + l.closeReason() + ")";
         }
         if (err == Dmsg.ERR_LOSTLINK) {
             return "a hop on the path was lost (a link died or a span was withdrawn)";

@@ -225,6 +225,6 @@ final class RemoteCommands {
             return why;
         }
         return c.link().state().isAlive() ? "aborted"
-            : "the link to " + c.link().peerLabel() + " was lost (" + c.link().closeFuture().getNow("closing") + ")";
+            : "the link to " + c.link().peerLabel() + " was lost (" + c.link().closeReason() + ")";
     }
 }
