@@ -1,0 +1,139 @@
+package dev.dmsg.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dmsg.services.shell.ShellClient;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The circuits issue's real processes: four {@code dmsg node} processes in a line, and
+ * {@code dmsg shell --node <one end> -c '@<far end> tree'} (a process too) prints the far node's
+ * span tree through a circuit across two relays; with the middle node killed the same command
+ * fails within a few seconds with a clear error; with the ring closed it re-routes around a
+ * killed relay and works again.
+ */
+@Timeout(300)
+class ShellProcessTest {
+    static final int N = 4;
+    static final Duration START = Duration.ofSeconds(60);
+    static final Duration CONVERGE = Duration.ofSeconds(40);
+    /** "Fails within a few seconds": the command's whole run, JVM start included. */
+    static final Duration FAIL_FAST = Duration.ofSeconds(15);
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path tmp;
+
+    final NodeProcess[] nodes = new NodeProcess[N];
+    final int[] ports = new int[N];
+
+    NodeProcess startNode(int i, int port, Integer connectTo) throws Exception {
+        var args = new java.util.ArrayList<>(java.util.List.of("node", "--listen", "127.0.0.1:" + port, "--label",
+            "n" + i, "--data-dir", tmp.resolve("n" + i).toString()));
+        if (connectTo != null) {
+            args.add("--connect");
+            args.add("127.0.0.1:" + ports[connectTo]);
+        }
+        NodeProcess p = NodeProcess.start("n" + i, args.toArray(String[]::new));
+        String listening = p.await("listening on", START);
+        Matcher m = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(listening);
+        assertThat(m.find()).as(listening).isTrue();
+        ports[i] = Integer.parseInt(m.group(1));
+        return p;
+    }
+
+    /** Runs {@code dmsg shell --node n<from> -c <command>} as a process. */
+    record Run(int status, String output, long millis) {}
+
+    Run shell(int from, String command) throws Exception {
+        long t0 = System.nanoTime();
+        NodeProcess p = NodeProcess.start("shell", "shell", "--node", "127.0.0.1:" + ports[from], "-c", command);
+        int status = p.waitFor(Duration.ofSeconds(120));
+        p.close();
+        return new Run(status, p.output(), (System.nanoTime() - t0) / 1_000_000);
+    }
+
+    /** Waits until node {@code i}'s status document satisfies {@code p}. */
+    void await(int i, Predicate<JsonNode> p, String what) throws Exception {
+        long deadline = System.nanoTime() + CONVERGE.toNanos();
+        JsonNode s = null;
+        while (System.nanoTime() < deadline) {
+            try (ShellClient c = ShellClient.connect("127.0.0.1", ports[i], "test", Duration.ofSeconds(5))) {
+                s = JSON.readTree(c.call("status --json", Duration.ofSeconds(5)));
+            }
+            if (p.test(s)) {
+                return;
+            }
+            TimeUnit.MILLISECONDS.sleep(200); // polling real processes, bounded by CONVERGE
+        }
+        throw new AssertionError(what + ": not reached within " + CONVERGE + "; last status:\n"
+            + (s == null ? "-" : s.toPrettyString()));
+    }
+
+    static JsonNode span(JsonNode status, String label) {
+        for (JsonNode s : status.get("spans")) {
+            if (s.get("fs_label").asText().equals(label)) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    @Test
+    void atFarEndTreeWorksFailsFastWhenTheMiddleDiesAndReRoutesInARing() throws Exception {
+        try {
+            nodes[0] = startNode(0, 0, null);
+            for (int i = 1; i < N; i++) {
+                nodes[i] = startNode(i, 0, i - 1); // a line: n1 -> n0, n2 -> n1, n3 -> n2
+            }
+            await(0, s -> span(s, "n3") != null && span(s, "n3").get("dist").asInt() == 2, "n0 sees n3 at dist 2");
+
+            Run ok = shell(0, "@n3 tree");
+            assertThat(ok.status).as(ok.output).isZero();
+            assertThat(ok.output).contains("(n3) dist 0 [this node]").contains("(n0) dist 2");
+
+            // The middle node dies: n3 is out of reach, and the command says so at once.
+            nodes[1].kill();
+            Run gone = shell(0, "@n3 tree");
+            assertThat(gone.status).as(gone.output).isNotZero();
+            assertThat(gone.output).contains("no node 'n3' in the mesh");
+            assertThat(gone.millis).as("failed within a few seconds").isLessThan(FAIL_FAST.toMillis());
+
+            // Back, and the ring closed (n0 keeps a link to n3): two ways from n0 to n2.
+            nodes[1] = startNode(1, ports[1], 0);
+            NodeProcess connect = NodeProcess.start("connect", "connect", "127.0.0.1:" + ports[3],
+                "--node", "127.0.0.1:" + ports[0]);
+            assertThat(connect.waitFor(Duration.ofSeconds(60))).as(connect.output()).isZero();
+            await(0, s -> span(s, "n2") != null && span(s, "n2").get("links").size() == 2, "two paths from n0 to n2");
+            Run ring = shell(0, "@n2 tree");
+            assertThat(ring.status).as(ring.output).isZero();
+            assertThat(ring.output).contains("(n2) dist 0 [this node]");
+
+            // A relay dies; the same command goes the other way round.
+            nodes[1].kill();
+            Run reRouted = shell(0, "@n2 tree");
+            assertThat(reRouted.status).as(reRouted.output).isZero();
+            assertThat(reRouted.output).contains("(n2) dist 0 [this node]");
+            assertThat(reRouted.millis).isLessThan(FAIL_FAST.toMillis());
+            Run ping = shell(0, "ping n2 2");
+            assertThat(ping.status).as(ping.output).isZero();
+            assertThat(ping.output).contains("via n3").contains("2 sent, 2 received");
+        } finally {
+            for (NodeProcess p : nodes) {
+                if (p != null) {
+                    p.close();
+                }
+            }
+        }
+    }
+}
