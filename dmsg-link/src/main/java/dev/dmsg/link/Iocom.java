@@ -854,6 +854,27 @@ public final class Iocom implements Link {
         submit(bytes, () -> sendNow(null, Message.of(cmd, 0, 0, 0, ext, aux)));
     }
 
+    @Override
+    public void sendOneWay(long circuit, int cmd, ExtHeader ext, ByteBuf aux) {
+        if (circuit == 0) {
+            sendOneWay(cmd, ext, aux);
+            return;
+        }
+        if ((cmd & (CREATE | DELETE | ABORT)) != 0) {
+            releaseQuietly(aux);
+            throw new IllegalArgumentException(String.format("sendOneWay: cmd %08x carries CREATE, DELETE or ABORT", cmd));
+        }
+        int bytes = checkedSize(cmd, ext, aux);
+        submit(bytes, () -> {
+            if (!circuits.containsKey(circuit)) {
+                releaseQuietly(aux); // not (or no longer) attached: discarded and counted, as on a dead link
+                sendsDiscarded.increment();
+                return;
+            }
+            sendNow(null, Message.of(cmd, 0, circuit, 0, ext, aux));
+        });
+    }
+
     /** Validates in the caller's thread, so that mistakes surface there; returns the frame size. */
     static int checkedSize(int cmd, ExtHeader ext, ByteBuf aux) {
         int auxBytes = aux == null ? 0 : aux.readableBytes();

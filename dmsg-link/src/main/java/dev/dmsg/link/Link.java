@@ -99,6 +99,12 @@ public interface Link {
     void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux);
 
     /**
+     * Sends a one-way message with msgid 0 on circuit {@code circuit} (attached to this link); on
+     * a circuit that is not, or no longer, attached it is discarded and counted.
+     */
+    void sendOneWay(long circuit, int cmd, ExtHeader ext, ByteBuf aux);
+
+    /**
      * Closes the link in order: our LNK_CONN and the peer's are closed with DELETE, pending output
      * is flushed, then the socket is closed. Transactions still open get the LOSTLINK abort.
      */

@@ -62,6 +62,11 @@ public final class CircuitHandle {
         return link.open(id, cmd, ext, aux, handler);
     }
 
+    /** A one-way message (msgid 0) over the circuit; discarded and counted once it is lost. */
+    public void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux) {
+        link.sendOneWay(id, cmd, ext, aux);
+    }
+
     /** Why it was lost, or {@code null} while it is open. */
     public String lostReason() {
         return lost;

@@ -33,7 +33,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
     description = "End-to-end benchmarks: a DMSG link between two JVMs beside a raw-Netty baseline.",
-    subcommands = {BenchCommand.All.class, BenchCommand.Server.class, BenchCommand.Client.class})
+    subcommands = {BenchCommand.All.class, BenchCommand.Server.class, BenchCommand.Client.class,
+        CircuitBench.class, CircuitBench.NodeProcess.class})
 public final class BenchCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -46,6 +47,7 @@ public final class BenchCommand implements Runnable {
     /** Link up/down at INFO for every scenario's connection would drown the table. */
     static void quietLogs() {
         ((ch.qos.logback.classic.Logger) LoggerFactory.getLogger("dev.dmsg")).setLevel(Level.WARN);
+        ((ch.qos.logback.classic.Logger) LoggerFactory.getLogger("dmsg.node")).setLevel(Level.WARN);
     }
 
     static int exitStatus(BenchClient c, BenchOptions o) {

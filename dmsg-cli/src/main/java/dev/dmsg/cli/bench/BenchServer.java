@@ -54,15 +54,24 @@ final class BenchServer implements AutoCloseable {
     int rawPort;
 
     void start(String host, int wantDmsgPort, int wantRawPort) throws InterruptedException {
-        Services services = EchoService.register(new Services());
-        services.oneWay(BENCH_SINK, (link, m) -> dmsgSink.take(m.auxBytes()));
-        services.accept(BENCH_CTRL, (txn, create) -> control(dmsgSink));
+        Services services = register(EchoService.register(new Services()));
         LinkConfig config = LinkConfig.builder().label("bench-server").build();
         dmsg = new LinkEndpoint(config, services, LinkListener.NONE, 1);
         dmsgPort = dmsg.listen(host, wantDmsgPort).getPort();
         rawGroup = RawNetty.group(1);
         rawServer = RawNetty.listen(rawGroup, host, wantRawPort, rawSink, text -> control(rawSink, text));
         rawPort = ((java.net.InetSocketAddress) rawServer.localAddress()).getPort();
+    }
+
+    /**
+     * Adds the bench sink and control to {@code services} (a circuit bench's far node uses them
+     * too). Their counters assume one I/O thread delivers every counted message: one link, or one
+     * circuit's last hop.
+     */
+    Services register(Services services) {
+        services.oneWay(BENCH_SINK, (link, m) -> dmsgSink.take(m.auxBytes()));
+        services.accept(BENCH_CTRL, (txn, create) -> control(dmsgSink));
+        return services;
     }
 
     String transportName() {

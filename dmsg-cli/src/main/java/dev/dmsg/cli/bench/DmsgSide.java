@@ -20,15 +20,23 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.HdrHistogram.Histogram;
 
 /**
- * The scenarios over one DMSG link, through the public API only ({@link Link}, {@link
- * Transaction}). Handlers and the event-loop producer run on the link's event loop.
+ * The scenarios over one DMSG link, or over a circuit whose first hop is that link, through the
+ * public API only ({@link Link}, {@link Transaction}). Handlers and the event-loop producer run on
+ * the link's event loop; backpressure is the first hop's (relays further on pause their source).
  */
 final class DmsgSide extends Side {
     private final Link link;
+    /** 0: the link itself; else a circuit attached to it. */
+    private final long circuit;
 
     DmsgSide(Link link, MemorySampler memory) {
+        this(link, 0, memory);
+    }
+
+    DmsgSide(Link link, long circuit, MemorySampler memory) {
         super(memory);
         this.link = link;
+        this.circuit = circuit;
     }
 
     @Override
@@ -39,7 +47,7 @@ final class DmsgSide extends Side {
     @Override
     CompletableFuture<String> control(String command) {
         CompletableFuture<String> answer = new CompletableFuture<>();
-        link.open(BENCH_CTRL | Dmsg.DELETE, null, BenchProtocol.text(command), (t, m) -> {
+        link.open(circuit, BENCH_CTRL | Dmsg.DELETE, null, BenchProtocol.text(command), (t, m) -> {
             if (!m.isDelete()) {
                 return;
             }
@@ -85,7 +93,7 @@ final class DmsgSide extends Side {
                 long n = 0;
                 while (!stop.get()) {
                     // Blocks while the link's outbound side is full: the backpressure under test.
-                    link.sendOneWay(BENCH_SINK, null, template == null ? null : template.retainedDuplicate());
+                    link.sendOneWay(circuit, BENCH_SINK, null, template == null ? null : template.retainedDuplicate());
                     if ((++n & 255) == 0) {
                         handed.lazySet(n);
                     }
@@ -140,7 +148,7 @@ final class DmsgSide extends Side {
             }
             int n = 0;
             while (n < batch && link.isWritable()) {
-                link.sendOneWay(BENCH_SINK, null, template == null ? null : template.retainedDuplicate());
+                link.sendOneWay(circuit, BENCH_SINK, null, template == null ? null : template.retainedDuplicate());
                 n++;
             }
             handed += n;
@@ -187,7 +195,7 @@ final class DmsgSide extends Side {
         private void open() {
             outstanding++;
             sentAtNanos = System.nanoTime();
-            link.open(EchoService.DBG_ECHO | Dmsg.DELETE, this);
+            link.open(circuit, EchoService.DBG_ECHO | Dmsg.DELETE, null, null, this);
         }
 
         @Override
@@ -231,6 +239,9 @@ final class DmsgSide extends Side {
 
     @Override
     public void close() {
+        if (circuit != 0) {
+            return; // the circuit's owner closes it
+        }
         link.close();
         try {
             link.closeFuture().get(5, TimeUnit.SECONDS);

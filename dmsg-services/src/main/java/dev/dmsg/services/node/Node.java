@@ -73,6 +73,7 @@ public final class Node implements AutoCloseable {
     private final SpanEngine engine;
     private final MeshNode mesh;
     private final ShellService shell;
+    private final Services services;
     private final LinkEndpoint endpoint;
     private final SpanDialer dialer;
     private final Map<Link, Long> upSince = new ConcurrentHashMap<>();
@@ -93,7 +94,7 @@ public final class Node implements AutoCloseable {
         this.shell = new ShellService(shellPool);
         addCommands();
         new RemoteCommands(this, mesh).addTo(shell);
-        Services services = EchoService.register(new Services());
+        this.services = EchoService.register(new Services());
         mesh.register(services);
         shell.register(services);
         services.oneWay(Dmsg.LNK_VOLCONF, this::onVolconf);
@@ -101,7 +102,7 @@ public final class Node implements AutoCloseable {
             .conn(SpanExt.mark(conn(settings.identity())))
             .pingInterval(settings.pingInterval()).deadTimeout(settings.deadTimeout())
             .logFrames(settings.logFrames()).build();
-        this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()));
+        this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()), Integer.getInteger("dmsg.ioThreads", 0));
         this.dialer = new SpanDialer(endpoint, admin);
     }
 
@@ -175,6 +176,14 @@ public final class Node implements AutoCloseable {
 
     public LinkEndpoint endpoint() {
         return endpoint;
+    }
+
+    /**
+     * What this node accepts, on circuit 0 and on every circuit ending here. A service added here
+     * at any time is served from then on (advertise it with {@link #advertise} if it has a span).
+     */
+    public Services services() {
+        return services;
     }
 
     /** This node's part in the mesh: spans, and circuits to other nodes ({@link MeshNode#openCircuit}). */

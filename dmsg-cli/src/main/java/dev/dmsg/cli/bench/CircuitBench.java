@@ -1,0 +1,282 @@
+package dev.dmsg.cli.bench;
+
+import dev.dmsg.link.Link;
+import dev.dmsg.mesh.CircuitHandle;
+import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.services.node.Node;
+import dev.dmsg.wire.Dmsg;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.HdrHistogram.Histogram;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code dmsg bench circuit}: transactions over circuits across 0, 1 and 3 relays, each relay and
+ * the far end a node process of its own on loopback, beside the same scenarios on a plain link
+ * (circuit 0) measured in the same run (docs/BENCHMARKS.md, "Circuits").
+ *
+ * <p>The far node and the relays form a line, {@code far <- r1 <- r2 <- r3}; for k relays this
+ * JVM's client node links to {@code rk} (to {@code far} for 0), waits until the far node is at
+ * dist k in its span tree, and opens a circuit to it. The far node serves DBG_ECHO and the bench
+ * sink and control (the {@code dmsg bench} protocol) on every circuit ending there.
+ */
+@Command(name = "circuit", mixinStandardHelpOptions = true,
+    description = {"Benchmarks circuits: round trips, pipelined transactions and 64 KiB throughput across 0, 1 and 3 "
+        + "relays (node processes on loopback), beside a plain link in the same run."})
+public final class CircuitBench implements Callable<Integer> {
+    @Option(names = "--relays", split = ",", defaultValue = "0,1,3",
+        description = "relay counts to measure (default: ${DEFAULT-VALUE})")
+    List<Integer> relays;
+
+    @Option(names = "--seconds", defaultValue = "2", description = "measured seconds per repetition (default: ${DEFAULT-VALUE})")
+    double seconds;
+
+    @Option(names = "--warmup", defaultValue = "1", description = "warm-up seconds before each repetition (default: ${DEFAULT-VALUE})")
+    double warmup;
+
+    @Option(names = "--reps", defaultValue = "3", description = "repetitions; medians are reported (default: ${DEFAULT-VALUE})")
+    int reps;
+
+    static final int INFLIGHT = 128;
+    static final int BULK_AUX = 65536;
+    static final int BATCH = 64;
+
+    private final PrintStream out = System.out;
+
+    /** One path's figures (medians over the repetitions). */
+    record Result(String path, int hops, double p50Us, double p99Us, double serialPerSec, double pipelinedPerSec,
+                  double bulkMBps, List<Double> p50s, List<Double> pipes, List<Double> bulks) {}
+
+    @Override
+    public Integer call() throws Exception {
+        if (reps < 1 || seconds <= 0 || warmup < 0 || relays.isEmpty() || relays.stream().anyMatch(k -> k < 0 || k > 8)) {
+            System.err.println("bench circuit: --reps >= 1, --seconds > 0, --warmup >= 0, --relays each 0..8");
+            return 2;
+        }
+        BenchCommand.quietLogs();
+        int maxRelays = relays.stream().max(Integer::compare).orElse(0);
+        List<Process> procs = new ArrayList<>();
+        Thread killer = new Thread(() -> procs.forEach(Process::destroyForcibly), "bench-circuit-killer");
+        Runtime.getRuntime().addShutdownHook(killer);
+        Path dir = Files.createTempDirectory("dmsg-bench-circuit");
+        long t0 = System.nanoTime();
+        try {
+            int[] ports = new int[maxRelays + 1]; // 0: far, i: relay i
+            ports[0] = start(procs, "far", null);
+            for (int i = 1; i <= maxRelays; i++) {
+                ports[i] = start(procs, "r" + i, ports[i - 1]);
+            }
+            out.printf("dmsg bench circuit: %d cores, Java %s; far node + %d relay process(es) in a line on loopback; "
+                + "%d x %.1f s (+%.1f s warm-up) per figure, medians%n", Runtime.getRuntime().availableProcessors(),
+                Runtime.version(), maxRelays, reps, seconds, warmup);
+            List<Result> results = new ArrayList<>();
+            for (int k : relays.stream().sorted().distinct().toList()) {
+                measure(dir, k, ports[k], results);
+            }
+            print(results);
+            out.printf("%nbench circuit took %.0f s%n", (System.nanoTime() - t0) / 1e9);
+            return 0;
+        } finally {
+            for (Process p : procs) {
+                stop(p);
+            }
+            try {
+                Runtime.getRuntime().removeShutdownHook(killer);
+            } catch (IllegalStateException e) {
+                // shutting down
+            }
+            try (var files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+    }
+
+    /** A client node linked to {@code entryPort}; circuit to the far node k relays away (and the link itself at k = 0). */
+    private void measure(Path dir, int k, int entryPort, List<Result> results) throws Exception {
+        Node.Identity id = new Node.Identity("bench-client-" + k, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "bench",
+            new UUID(0, 0), UUID.randomUUID());
+        try (Node client = Node.start(new Node.Settings("127.0.0.1", 0, dir.resolve("client" + k), id,
+                MeshConfig.defaults(), Duration.ofSeconds(1), Duration.ofSeconds(10), false))) {
+            client.shell().execute("span 127.0.0.1:" + entryPort);
+            NodeKey far = awaitFar(client, k);
+            Link first = client.endpoint().links().get(0);
+            MemorySampler memory = new MemorySampler();
+            if (k == 0) {
+                results.add(run("link (circuit 0)", 1, new DmsgSide(first, memory)));
+            }
+            CircuitHandle c = client.mesh().openCircuit(far).get(10, TimeUnit.SECONDS);
+            try {
+                results.add(run("circuit, " + k + " relay" + (k == 1 ? "" : "s"), k + 1,
+                    new DmsgSide(c.link(), c.id(), memory)));
+            } finally {
+                c.close();
+            }
+        }
+    }
+
+    private Result run(String path, int hops, DmsgSide side) throws Exception {
+        out.printf("-- %s (%d hop%s)%n", path, hops, hops == 1 ? "" : "s");
+        List<Double> p50 = new ArrayList<>();
+        List<Double> p99 = new ArrayList<>();
+        List<Double> serial = new ArrayList<>();
+        List<Double> pipe = new ArrayList<>();
+        List<Double> bulk = new ArrayList<>();
+        long w = (long) (warmup * 1e9);
+        long n = (long) (seconds * 1e9);
+        for (int rep = 1; rep <= reps; rep++) {
+            Histogram h = side.roundTrips(w, n);
+            p50.add(h.getValueAtPercentile(50) / 1e3);
+            p99.add(h.getValueAtPercentile(99) / 1e3);
+            serial.add(h.getTotalCount() / seconds);
+            pipe.add(side.pipelined(INFLIGHT, w, n));
+            side.oneWay(BULK_AUX, Side.Producer.LOOP, BATCH, w, 0);
+            bulk.add(side.oneWay(BULK_AUX, Side.Producer.LOOP, BATCH, n, 0).megabytesPerSecond());
+            out.printf("   rep %d: rtt p50 %.1f p99 %.1f us (%d txns) | pipelined %s txn/s | 64 KiB %.0f MB/s%n", rep,
+                p50.get(rep - 1), p99.get(rep - 1), h.getTotalCount(), Report.rate(pipe.get(rep - 1)), bulk.get(rep - 1));
+            out.flush();
+        }
+        return new Result(path, hops, Report.median(p50), Report.median(p99), Report.median(serial),
+            Report.median(pipe), Report.median(bulk), p50, pipe, bulk);
+    }
+
+    private void print(List<Result> rs) {
+        out.println();
+        out.println("| path | hops | RTT p50 / p99 (µs) | round trips/s, 1 in flight | pipelined, 128 in flight (txn/s) "
+            + "| 64 KiB one-way (MB/s) |");
+        out.println("|---|---|---|---|---|---|");
+        for (Result r : rs) {
+            out.printf("| %s | %d | %.1f / %.1f | %s | %s | %.0f |%n", r.path, r.hops, r.p50Us, r.p99Us,
+                Report.rate(r.serialPerSec), Report.rate(r.pipelinedPerSec), r.bulkMBps);
+        }
+        Result base = rs.stream().filter(r -> r.path.startsWith("circuit") && r.hops == 1).findFirst().orElse(null);
+        Result far = rs.stream().filter(r -> r.path.startsWith("circuit")).max(Comparator.comparingInt(Result::hops))
+            .orElse(null);
+        if (base != null && far != null && far.hops > base.hops) {
+            int relayHops = far.hops - base.hops;
+            out.printf("%ncost per relay (circuit with 0 relays -> %d relays, divided by %d): RTT p50 +%.1f µs, "
+                + "pipelined %s txn/s -> %s, 64 KiB %.0f -> %.0f MB/s%n", relayHops, relayHops,
+                (far.p50Us - base.p50Us) / relayHops, Report.rate(base.pipelinedPerSec), Report.rate(far.pipelinedPerSec),
+                base.bulkMBps, far.bulkMBps);
+        }
+        out.println();
+        for (Result r : rs) {
+            out.printf("%s: reps p50 %s us; pipelined %s; 64 KiB %s MB/s%n", r.path,
+                Report.list(r.p50s, x -> String.format("%.1f", x)), Report.list(r.pipes, Report::rate),
+                Report.list(r.bulks, x -> String.format("%.0f", x)));
+        }
+    }
+
+    /** Waits until {@code client} sees the far node at dist {@code k}; returns its key. */
+    private static NodeKey awaitFar(Node client, int k) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            for (var s : client.status().get("spans")) {
+                if (s.get("fs_label").asText().equals("far") && s.get("dist").asInt() == k) {
+                    return client.resolve("far");
+                }
+            }
+            TimeUnit.MILLISECONDS.sleep(20); // waiting for the mesh to converge, bounded
+        }
+        throw new IllegalStateException("the far node did not appear at dist " + k + " within 30 s:\n"
+            + client.status().toPrettyString());
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The node processes
+
+    private static int start(List<Process> procs, String label, Integer connectTo) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("-Dio.netty.allocator.type=pooled");
+        cmd.addAll(BenchCommand.All.sharedJvmOptions());
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add("dev.dmsg.cli.Main");
+        cmd.addAll(List.of("bench", "circuit-node", "--label", label));
+        if (connectTo != null) {
+            cmd.addAll(List.of("--connect", "127.0.0.1:" + connectTo));
+        }
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        procs.add(p);
+        BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        CompletableFuture<Integer> port = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                String line;
+                while ((line = r.readLine()) != null) {
+                    if (!port.isDone() && line.startsWith("READY ")) {
+                        port.complete(Integer.parseInt(BenchProtocol.parse(line.substring(6)).get("port")));
+                    }
+                }
+                port.completeExceptionally(new IOException(label + " exited with status " + p.waitFor()));
+            } catch (Exception e) {
+                port.completeExceptionally(e);
+            }
+        }, "bench-" + label + "-stdout");
+        t.setDaemon(true);
+        t.start();
+        return port.get(60, TimeUnit.SECONDS);
+    }
+
+    private static void stop(Process p) {
+        try {
+            p.getOutputStream().close(); // EOF on its stdin: it stops
+            if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+            }
+        } catch (IOException | InterruptedException e) {
+            p.destroyForcibly();
+        }
+    }
+
+    /** {@code dmsg bench circuit-node}: a node serving the bench protocol; stops when stdin ends. */
+    @Command(name = "circuit-node", hidden = true, description = "A node for 'bench circuit' (far end or relay).")
+    static final class NodeProcess implements Callable<Integer> {
+        @Option(names = "--label", required = true)
+        String label;
+
+        @Option(names = "--connect", paramLabel = "HOST:PORT")
+        String connect;
+
+        @Override
+        public Integer call() throws Exception {
+            BenchCommand.quietLogs();
+            Path dir = Files.createTempDirectory("dmsg-bench-" + label);
+            Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "bench", new UUID(0, 0),
+                UUID.randomUUID());
+            try (Node n = Node.start(new Node.Settings("127.0.0.1", 0, dir, id, MeshConfig.defaults(),
+                    Duration.ofSeconds(1), Duration.ofSeconds(10), false))) {
+                new BenchServer().register(n.services());
+                if (connect != null) {
+                    n.shell().execute("span " + connect);
+                }
+                System.out.printf("READY port=%d pid=%d%n", n.address().getPort(), ProcessHandle.current().pid());
+                System.out.flush();
+                while (System.in.read() >= 0) {
+                    // EOF is the signal to stop
+                }
+            } finally {
+                try (var files = Files.walk(dir)) {
+                    files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                }
+            }
+            return 0;
+        }
+    }
+}
