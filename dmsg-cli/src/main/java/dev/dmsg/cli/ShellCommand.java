@@ -17,6 +17,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import org.jline.reader.EndOfFileException;
 import org.jline.reader.LineReader;
@@ -59,6 +62,8 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
         ShellClient client;
         try {
             client = open();
+            // Link warnings (a slow close after a timeout) would only repeat what we print, or break the prompt.
+            Logging.setLevel("dev.dmsg.link", "ERROR");
         } catch (ShellException e) {
             err.println("dmsg shell: " + e.getMessage()); // the message names the address
             return UNREACHABLE;
@@ -89,7 +94,7 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
             return FAILED;
         } catch (ShellException e) {
             out.flush();
-            err.println("dmsg shell: node " + node + ": " + e.getMessage());
+            err.println("dmsg shell: node " + node + ": " + reason(c, e));
             return UNREACHABLE;
         }
     }
@@ -184,9 +189,9 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
             } catch (ShellException e) {
                 if (Thread.interrupted()) {
                     w.println((newline[0] ? "" : "\n") + "(interrupted; the node may still finish the command)");
-                } else if (c.link().closeFuture().isDone()) {
+                } else if (!c.link().state().isAlive()) {
                     w.flush();
-                    err.println("dmsg shell: node " + node + ": " + e.getMessage());
+                    err.println("dmsg shell: node " + node + ": " + reason(c, e));
                     return UNREACHABLE;
                 } else {
                     w.println((newline[0] ? "" : "\n") + "(" + e.getMessage() + ")"); // timed out; the link is up
@@ -215,6 +220,24 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
             synchronized (gate) {
                 open[0] = false;
             }
+        }
+    }
+
+    /**
+     * The user's explanation of a failed {@link ShellClient#run}: for a lost link, why it died. The
+     * link aborts its transactions just before it publishes the reason (Iocom.fail), so wait a little.
+     */
+    static String reason(ShellClient c, ShellException e) {
+        if (c.link().state().isAlive()) {
+            return e.getMessage(); // no answer within --timeout
+        }
+        try {
+            return "link to the node lost: " + c.link().closeFuture().get(1, TimeUnit.SECONDS);
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            return e.getMessage();
+        } catch (ExecutionException | TimeoutException x) {
+            return e.getMessage();
         }
     }
 

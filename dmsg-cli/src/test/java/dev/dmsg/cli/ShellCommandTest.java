@@ -123,6 +123,36 @@ class ShellCommandTest {
         assertThat(err().lines()).hasSize(1);
     }
 
+    /** The kernel completes the TCP handshake from the backlog; nothing ever answers. */
+    @Test
+    void aNodeThatNeverAnswersExitsTwoAfterTheTimeout() throws Exception {
+        try (ServerSocket hole = new ServerSocket(0, 5, java.net.InetAddress.getLoopbackAddress())) {
+            String addr = "127.0.0.1:" + hole.getLocalPort();
+            assertThat(Main.run("shell", "--node", addr, "--timeout", "500ms", "-c", "help")).isEqualTo(2);
+            assertThat(err()).isEqualTo("dmsg shell: node " + addr + ": 'help': no answer after 500 ms\n");
+        }
+    }
+
+    @Test
+    void aLinkLostMidScriptExitsTwoWithTheReason() throws Exception {
+        try (ServerSocket peer = new ServerSocket(0, 5, java.net.InetAddress.getLoopbackAddress())) {
+            String addr = "127.0.0.1:" + peer.getLocalPort();
+            Thread closer = new Thread(() -> {
+                try {
+                    peer.accept().close(); // the link goes down before any command is answered
+                } catch (java.io.IOException e) {
+                    // the test's own assertions report it
+                }
+            });
+            closer.start();
+            System.setIn(new ByteArrayInputStream("help\nhelp\n".getBytes(StandardCharsets.UTF_8)));
+            assertThat(Main.run("shell", "--node", addr)).isEqualTo(2);
+            closer.join();
+            assertThat(err()).startsWith("dmsg shell: ").contains(addr);
+            assertThat(err().lines()).hasSize(1);
+        }
+    }
+
     @Test
     void scriptModeRunsEveryLineSkipsCommentsAndExitsOneIfAnyFailed() throws Exception {
         String addr = startNode();
