@@ -1,0 +1,215 @@
+package dev.dmsg.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.services.node.Node;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ErrorCode;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import org.jline.reader.impl.DefaultParser;
+import org.jline.reader.ParsedLine;
+import org.jline.reader.Parser;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code dmsg shell} against an in-process node on loopback: one-shot exit statuses 0/1/2, script
+ * mode, and the completer's candidates (no terminal needed).
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class ShellCommandTest {
+    @TempDir
+    Path tmp;
+
+    final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    final ByteArrayOutputStream err = new ByteArrayOutputStream();
+    PrintStream savedOut;
+    PrintStream savedErr;
+    InputStream savedIn;
+    Node node;
+
+    @BeforeEach
+    void capture() {
+        savedOut = System.out;
+        savedErr = System.err;
+        savedIn = System.in;
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    }
+
+    @AfterEach
+    void restore() {
+        System.setOut(savedOut);
+        System.setErr(savedErr);
+        System.setIn(savedIn);
+        if (node != null) {
+            node.close();
+        }
+    }
+
+    String startNode() throws Exception {
+        Node.Identity id = new Node.Identity("alpha", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
+            UUID.nameUUIDFromBytes("alpha".getBytes(StandardCharsets.UTF_8)));
+        node = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("alpha"), id, MeshConfig.defaults(),
+            Duration.ofSeconds(1), Duration.ofSeconds(10), false));
+        return "127.0.0.1:" + node.address().getPort();
+    }
+
+    String out() {
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    /** What the command wrote to stderr, without the in-process node's log lines (logback writes there too). */
+    String err() {
+        StringBuilder b = new StringBuilder();
+        err.toString(StandardCharsets.UTF_8).lines().filter(l -> !LOG_LINE.matcher(l).lookingAt())
+            .forEach(l -> b.append(l).append('\n'));
+        return b.toString();
+    }
+
+    static final Pattern LOG_LINE = Pattern.compile("\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ");
+
+    @Test
+    void oneShotPrintsTheOutputAndExitsZero() throws Exception {
+        String addr = startNode();
+        assertThat(Main.run("shell", "--node", addr, "-c", "help")).isZero();
+        assertThat(out()).contains("tree").contains("status [--json]");
+        assertThat(ShellCompleter.commandNames(out())).contains("help", "status", "tree", "span", "volconf");
+        assertThat(err()).isEmpty();
+    }
+
+    @Test
+    void anUnknownCommandExitsOneWithItsOutputAndAStderrLine() throws Exception {
+        String addr = startNode();
+        assertThat(Main.run("shell", "--node", addr, "-c", "nosuch")).isEqualTo(1);
+        assertThat(out()).startsWith("Unrecognized command: nosuch");
+        assertThat(err()).isEqualTo("dmsg shell: 'nosuch' failed (" + ErrorCode.nameOf(Dmsg.ERR_PARAM) + ")"
+            + "\n");
+    }
+
+    @Test
+    void aUsageErrorExitsOne() throws Exception {
+        String addr = startNode();
+        assertThat(Main.run("shell", "--node", addr, "--timeout", "10s", "-c", "span")).isEqualTo(1);
+        assertThat(out()).contains("usage: span");
+        assertThat(err()).contains("'span' failed");
+    }
+
+    @Test
+    void aNodeThatCannotBeReachedExitsTwoNamingTheAddress() throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = s.getLocalPort(); // free once closed: nothing listens there
+        }
+        String addr = "127.0.0.1:" + port;
+        assertThat(Main.run("shell", "--node", addr, "-c", "help")).isEqualTo(2);
+        assertThat(out()).isEmpty();
+        assertThat(err()).startsWith("dmsg shell: ").contains(addr);
+        assertThat(err().lines()).hasSize(1);
+    }
+
+    /** The kernel completes the TCP handshake from the backlog; nothing ever answers. */
+    @Test
+    void aNodeThatNeverAnswersExitsTwoAfterTheTimeout() throws Exception {
+        try (ServerSocket hole = new ServerSocket(0, 5, java.net.InetAddress.getLoopbackAddress())) {
+            String addr = "127.0.0.1:" + hole.getLocalPort();
+            assertThat(Main.run("shell", "--node", addr, "--timeout", "500ms", "-c", "help")).isEqualTo(2);
+            assertThat(err()).isEqualTo("dmsg shell: node " + addr + ": 'help': no answer after 500 ms\n");
+        }
+    }
+
+    @Test
+    void aLinkLostMidScriptExitsTwoWithTheReason() throws Exception {
+        try (ServerSocket peer = new ServerSocket(0, 5, java.net.InetAddress.getLoopbackAddress())) {
+            String addr = "127.0.0.1:" + peer.getLocalPort();
+            Thread closer = new Thread(() -> {
+                try {
+                    peer.accept().close(); // the link goes down before any command is answered
+                } catch (java.io.IOException e) {
+                    // the test's own assertions report it
+                }
+            });
+            closer.start();
+            System.setIn(new ByteArrayInputStream("help\nhelp\n".getBytes(StandardCharsets.UTF_8)));
+            assertThat(Main.run("shell", "--node", addr)).isEqualTo(2);
+            closer.join();
+            assertThat(err()).startsWith("dmsg shell: ").contains(addr);
+            assertThat(err().lines()).hasSize(1);
+        }
+    }
+
+    @Test
+    void scriptModeRunsEveryLineSkipsCommentsAndExitsOneIfAnyFailed() throws Exception {
+        String addr = startNode();
+        System.setIn(new ByteArrayInputStream("help\n# comment\n\nbogus\n".getBytes(StandardCharsets.UTF_8)));
+        assertThat(Main.run("shell", "--node", addr)).isEqualTo(1);
+        assertThat(out()).contains("status [--json]").contains("Unrecognized command: bogus")
+            .doesNotContain("comment");
+        assertThat(err()).contains("'bogus' failed").doesNotContain("help");
+    }
+
+    @Test
+    void scriptModeExitsZeroWhenAllSucceed() throws Exception {
+        String addr = startNode();
+        System.setIn(new ByteArrayInputStream("status\n  tree  \n".getBytes(StandardCharsets.UTF_8)));
+        assertThat(Main.run("shell", "--node", addr)).isZero();
+        assertThat(out()).contains("alpha");
+        assertThat(err()).isEmpty();
+    }
+
+    // ---- completion ----
+
+    final ShellCompleter completer = new ShellCompleter(List.of("help", "status", "ping", "tree"),
+        () -> List.of("alpha", "beta"));
+
+    List<String> complete(String line) {
+        ParsedLine p = new DefaultParser().parse(line, line.length(), Parser.ParseContext.COMPLETE);
+        return completer.candidates(p.words(), p.wordIndex());
+    }
+
+    @Test
+    void theFirstWordCompletesCommandsAndAtNodes() {
+        assertThat(complete("")).containsExactly("help", "status", "ping", "tree", "@alpha", "@beta");
+        assertThat(complete("@")).containsExactly("help", "status", "ping", "tree", "@alpha", "@beta");
+    }
+
+    @Test
+    void theWordAfterAnAtNodeCompletesCommands() {
+        assertThat(complete("@beta ")).containsExactly("help", "status", "ping", "tree");
+        assertThat(complete("@beta st")).containsExactly("help", "status", "ping", "tree");
+    }
+
+    @Test
+    void theWordAfterPingCompletesNodeLabels() {
+        assertThat(complete("ping ")).containsExactly("alpha", "beta");
+        assertThat(complete("@alpha ping b")).containsExactly("alpha", "beta");
+        assertThat(complete("ping alpha ")).isEmpty();
+    }
+
+    @Test
+    void otherArgumentsCompleteNothing() {
+        assertThat(complete("status ")).isEmpty();
+        assertThat(complete("@alpha status ")).isEmpty();
+    }
+
+    @Test
+    void commandNamesAreTheFirstWordOfEachHelpLine() {
+        assertThat(ShellCompleter.commandNames("help    this list\nstatus [--json]   x\n\nspan HOST[:PORT]  y\n"))
+            .containsExactly("help", "status", "span");
+    }
+}
