@@ -17,9 +17,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import org.jline.reader.EndOfFileException;
 import org.jline.reader.LineReader;
@@ -223,22 +220,12 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
         }
     }
 
-    /**
-     * The user's explanation of a failed {@link ShellClient#run}: for a lost link, why it died. The
-     * link aborts its transactions just before it publishes the reason (Iocom.fail), so wait a little.
-     */
+    /** The user's explanation of a failed {@link ShellClient#run}: for a lost link, why it died. */
     static String reason(ShellClient c, ShellException e) {
         if (c.link().state().isAlive()) {
             return e.getMessage(); // no answer within --timeout
         }
-        try {
-            return "link to the node lost: " + c.link().closeFuture().get(1, TimeUnit.SECONDS);
-        } catch (InterruptedException ie) {
-            Thread.currentThread().interrupt();
-            return e.getMessage();
-        } catch (ExecutionException | TimeoutException x) {
-            return e.getMessage();
-        }
+        return "link to the node lost: " + c.link().closeReason();
     }
 
     static JsonNode status(ShellClient c, Duration timeout) throws ShellException, IOException {

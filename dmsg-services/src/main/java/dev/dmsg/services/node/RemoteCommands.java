@@ -174,7 +174,7 @@ final class RemoteCommands {
         StringBuffer remoteOut = new StringBuffer(); // appended on the link's event loop
         try {
             CompletableFuture<Integer> f = ShellCall.run(c::open, line, remoteOut::append,
-                () -> "@" + name + ": circuit lost: " + lostReason(c));
+                () -> "@" + name + ": circuit lost: " + lostReason(c)).status();
             int status = f.get(REMOTE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             out.append(remoteOut);
             return status;

@@ -31,10 +31,9 @@ public final class ShellCall {
      * {@link ShellClient.ShellException} whose message is {@code lost.get()} when the link or
      * circuit under it was lost (the LOSTLINK abort).
      */
-    public static CompletableFuture<Integer> run(Opener opener, String line, Consumer<String> output,
-                                                 Supplier<String> lost) {
+    public static Call run(Opener opener, String line, Consumer<String> output, Supplier<String> lost) {
         CompletableFuture<Integer> done = new CompletableFuture<>();
-        opener.open(Dmsg.DBG_SHELL | Dmsg.DELETE, null, Unpooled.copiedBuffer(line + "\0", StandardCharsets.UTF_8),
+        Transaction txn = opener.open(Dmsg.DBG_SHELL | Dmsg.DELETE, null, Unpooled.copiedBuffer(line + "\0", StandardCharsets.UTF_8),
             (t, m) -> {
                 if (m.baseCmd() == Dmsg.DBG_SHELL && m.auxBytes() > 0) {
                     output.accept(m.auxString());
@@ -47,6 +46,17 @@ public final class ShellCall {
                     }
                 }
             });
-        return done;
+        return new Call(txn, done);
+    }
+
+    /**
+     * A command in flight: its status, and its transaction, which a caller that stops waiting
+     * (a timeout, Ctrl-C) aborts so that nothing is left open on the node's link.
+     */
+    public record Call(Transaction txn, CompletableFuture<Integer> status) {
+        /** Stops the command: ABORT|DELETE; the node drops its output. */
+        public void abandon() {
+            txn.abortClose();
+        }
     }
 }

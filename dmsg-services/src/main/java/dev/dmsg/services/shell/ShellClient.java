@@ -62,15 +62,17 @@ public final class ShellClient implements AutoCloseable {
 
     /** Runs {@code line}; {@code output} receives text as it arrives. Returns the command's status (0 = ok). */
     public int run(String line, Consumer<String> output, Duration timeout) throws ShellException {
-        CompletableFuture<Integer> done = ShellCall.run(link::open, line, output,
-            () -> "link to the node lost: " + link.closeFuture().getNow("aborted"));
+        ShellCall.Call call = ShellCall.run(link::open, line, output,
+            () -> "link to the node lost: " + link.closeReason());
         try {
-            return done.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            return call.status().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             throw e.getCause() instanceof ShellException se ? se : new ShellException(rootMessage(e));
         } catch (TimeoutException e) {
+            call.abandon();
             throw new ShellException("'" + line + "': no answer after " + timeout.toMillis() + " ms");
         } catch (InterruptedException e) {
+            call.abandon();
             Thread.currentThread().interrupt();
             throw new ShellException("interrupted");
         }
