@@ -53,6 +53,10 @@ public final class CircuitBench implements Callable<Integer> {
     @Option(names = "--reps", defaultValue = "3", description = "repetitions; medians are reported (default: ${DEFAULT-VALUE})")
     int reps;
 
+    @Option(names = "--relay-jvm-opt", paramLabel = "OPT",
+        description = "an extra JVM option for the relay processes (repeatable), e.g. -XX:StartFlightRecording=...")
+    List<String> relayJvmOpts = new ArrayList<>();
+
     static final int INFLIGHT = 128;
     static final int BULK_AUX = 65536;
     static final int BATCH = 64;
@@ -78,9 +82,9 @@ public final class CircuitBench implements Callable<Integer> {
         long t0 = System.nanoTime();
         try {
             int[] ports = new int[maxRelays + 1]; // 0: far, i: relay i
-            ports[0] = start(procs, "far", null);
+            ports[0] = start(procs, "far", null, List.of());
             for (int i = 1; i <= maxRelays; i++) {
-                ports[i] = start(procs, "r" + i, ports[i - 1]);
+                ports[i] = start(procs, "r" + i, ports[i - 1], relayJvmOpts);
             }
             out.printf("dmsg bench circuit: %d cores, Java %s; far node + %d relay process(es) in a line on loopback; "
                 + "%d x %.1f s (+%.1f s warm-up) per figure, medians%n", Runtime.getRuntime().availableProcessors(),
@@ -200,11 +204,13 @@ public final class CircuitBench implements Callable<Integer> {
     // ------------------------------------------------------------------------------------------
     // The node processes
 
-    private static int start(List<Process> procs, String label, Integer connectTo) throws Exception {
+    private static int start(List<Process> procs, String label, Integer connectTo, List<String> jvmOpts)
+            throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Dio.netty.allocator.type=pooled");
         cmd.addAll(BenchCommand.All.sharedJvmOptions());
+        cmd.addAll(jvmOpts);
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add("dev.dmsg.cli.Main");

@@ -102,7 +102,7 @@ public final class Node implements AutoCloseable {
             .conn(SpanExt.mark(conn(settings.identity())))
             .pingInterval(settings.pingInterval()).deadTimeout(settings.deadTimeout())
             .logFrames(settings.logFrames()).build();
-        this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()), Integer.getInteger("dmsg.ioThreads", 0));
+        this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()));
         this.dialer = new SpanDialer(endpoint, admin);
     }
 
