@@ -371,7 +371,12 @@ final class Circuits {
             p.idB = tb.msgid();
             p.txnB = tb;
             if (p.downB || !tb.state().sendOpen()) {
-                // b died between the check and now: the open got its LOSTLINK already (handler above)
+                // b died between the check and now: the open got its LOSTLINK at once (the handler
+                // above, before txnB was set, closed side A); nothing of side B was set up.
+                if (!p.downB) {
+                    p.downB = true;
+                    p.sideDown();
+                }
                 return;
             }
             p.plB = on(b);

@@ -174,6 +174,10 @@ public final class MeshNode {
             long delay = Math.min(retryNanos, deadline - now);
             retryNanos = Math.min(retryNanos * 2, RETRY_MAX_NANOS);
             executor.schedule(delay, () -> {
+                List<Runnable> waiting = waitingForPath.get(key); // the timer won: forget the change wait
+                if (waiting != null && waiting.remove(again) && waiting.isEmpty()) {
+                    waitingForPath.remove(key);
+                }
                 if (generation == armed && !result.isDone()) {
                     if (executor.nanoTime() >= deadline && engine.bestLinkFor(key) == null) {
                         result.completeExceptionally(why);
@@ -183,6 +187,11 @@ public final class MeshNode {
                 }
             });
         }
+    }
+
+    /** Opens waiting for a span-tree change right now (tests: none may be left behind). Engine thread only. */
+    public int pathWaiters() {
+        return waitingForPath.values().stream().mapToInt(List::size).sum();
     }
 
     /** A node key for people: its label, cluster and fsid. */

@@ -365,6 +365,12 @@ class CircuitSimTest {
         m.connect(m.nodes().get(1), lonely, MS, 0); // a path appears while we wait
         CircuitHandle h = await(m, later);
         assertThat(h.hops()).isEqualTo(2);
+        CompletableFuture<CircuitHandle> never = m.nodes().get(0).mesh.openCircuit(
+            new dev.dmsg.mesh.NodeKey(Dmsg.PEER_CLUSTER, new java.util.UUID(0, 0), "sim", "nobody", new java.util.UUID(1, 1)),
+            Duration.ofSeconds(3));
+        run(m, 3_500);
+        assertThat(failure(never)).hasMessageContaining("no path to node 'nobody'");
+        assertThat(m.nodes().get(0).mesh.pathWaiters()).as("no wait left behind").isZero();
     }
 
     static Throwable failure(CompletableFuture<?> f) throws Exception {
