@@ -12,6 +12,7 @@ import dev.dmsg.link.Violation;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.node.Node;
@@ -19,6 +20,7 @@ import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.LnkConn;
+import dev.dmsg.wire.LnkSpan;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -390,6 +392,42 @@ class LegacyRelayCircuitTest {
         assertNoViolations(m.zLink);
         assertThat(x1.all).filteredOn(Got::isDelete).hasSize(1);
         assertThat(z1.all).filteredOn(Got::isDelete).hasSize(1);
+    }
+
+    /**
+     * DELETE from the far end: Z withdraws the span a circuit ends on, so its endpoint closes the
+     * LNK_CIRC (LOSTLINK); C, which never tears circuits down on span changes itself, passes that
+     * close on to X with the same error ({@code dmsg_lnk_circ}, REPLY|DELETE case).
+     */
+    @Test
+    void zWithdrawingTheSpanACircuitEndsOnClosesItThroughTheRelay() throws Exception {
+        Line m = new Line(LegacyCRelay.SpanCopy.C_STRUCT_COPY);
+        UUID nil = new UUID(0, 0);
+        LnkSpan disk = new LnkSpan(nil, nil, Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, Dmsg.SPAN_PROTO_1, 0, 0, 0, 0,
+            1L << 30, 512, "zulu/disk0", "serial-1");
+        SpanEngine.SpanLink handle = m.z.advertise(disk).get(T.toSeconds(), TimeUnit.SECONDS);
+        await("X sees Z's disk", () -> span(m.x.status(), "serial-1") != null);
+        CircuitHandle c = m.x.mesh().openCircuit(m.x.resolve("serial-1"), Duration.ofSeconds(5))
+            .get(T.toSeconds(), TimeUnit.SECONDS);
+        Recorder held = new Recorder();
+        c.open(ECHO, null, text("held"), held);
+        assertThat(held.next().aux).isEqualTo("held");
+
+        m.z.withdraw(handle);
+        Got abort = held.next();
+        assertThat(abort.cmd & (Dmsg.ABORT | Dmsg.DELETE)).isEqualTo(Dmsg.ABORT | Dmsg.DELETE);
+        assertThat(abort.error).isEqualTo(Dmsg.ERR_LOSTLINK);
+        assertThat(c.lostFuture().get(T.toSeconds(), TimeUnit.SECONDS)).isNotEmpty();
+        await("no circuit left at X, C or Z", () -> m.x.mesh().circuits().isEmpty() && m.z.mesh().circuits().isEmpty()
+            && m.relay.circuitCount() == 0);
+        await("C forgot the disk", () -> span(m.x.status(), "serial-1") == null);
+        assertThat(span(m.x.status(), "zulu")).as("Z itself is still there").isNotNull();
+        LegacyCRelay.Stats s = m.relay.stats();
+        assertThat(s.cBugsAvoided()).isZero();
+        assertThat(s.unknownCircuit()).isZero();
+        assertThat(s.teardownStalls()).isZero();
+        assertNoViolations(m.xLink, m.zLink);
+        assertThat(held.all).filteredOn(Got::isDelete).hasSize(1);
     }
 
     /** C answers every PING with a one-way NOSUPP (reference §2.6): that is life to our link. */
