@@ -126,6 +126,7 @@ public final class Iocom implements Link {
     private int openTransactions;
     private long messagesRelayed;
     private long messagesForwarded;
+    private long oneWayErrors;
     /** {@link #pauseReading()} calls not yet resumed. Event loop only. */
     private int readPauses;
     /** Circuits that pass through: their messages go to a relay, untracked. Event loop only. */
@@ -510,6 +511,13 @@ public final class Iocom implements Link {
             return; // PROFILE §4: accepted and ignored
         }
         OneWayHandler h = services.oneWayHandler(m.cmd());
+        if (h == null && base == Dmsg.LNK_ERROR) {
+            // A 2013 C peer answers our one-way PING (and any one-way command it does not know)
+            // with a one-way LNK_ERROR NOSUPP, and ends C shell output with one (reference §2.6,
+            // §7.1). Expected from such peers: counted, never answered, not logged as a breach.
+            oneWayErrors++;
+            return;
+        }
         if (h == null) {
             violation(Violation.UNKNOWN_ONE_WAY, m); // counted and dropped, never answered
             return;
@@ -980,7 +988,7 @@ public final class Iocom implements Link {
         }
         return new LinkStats(msgsIn, bytesIn, msgsOut, bytesOut, pingsSent, pingsReceived, v,
             abortsDiscarded, nosuppSent, sendsDiscarded.sum(), handlerErrors, openTransactions, messagesRelayed,
-            messagesForwarded);
+            messagesForwarded, oneWayErrors);
     }
 
     @Override

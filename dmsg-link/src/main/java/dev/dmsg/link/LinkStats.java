@@ -12,11 +12,13 @@ import java.util.Map;
  * @param handlerErrors exceptions thrown by handlers (the transaction was aborted, the link kept)
  * @param msgsRelayed messages received on circuits that pass through (handed to their relay)
  * @param msgsForwarded messages sent for circuits that pass through ({@link Link#forward})
+ * @param oneWayErrors one-way LNK_ERRORs received and dropped: a C peer's NOSUPP answers to our
+ *     PINGs and its shell prompts (never answered; life for the keepalive like any message)
  */
 public record LinkStats(
         long msgsIn, long bytesIn, long msgsOut, long bytesOut, long pingsSent, long pingsReceived,
         Map<Violation, Long> violations, long abortsDiscarded, long nosuppSent, long sendsDiscarded,
-        long handlerErrors, int openTransactions, long msgsRelayed, long msgsForwarded) {
+        long handlerErrors, int openTransactions, long msgsRelayed, long msgsForwarded, long oneWayErrors) {
 
     public long violationCount() {
         return violations.values().stream().mapToLong(Long::longValue).sum();

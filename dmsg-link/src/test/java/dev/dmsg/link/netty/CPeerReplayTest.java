@@ -118,9 +118,10 @@ class CPeerReplayTest {
         LinkStats s = link.stats();
         assertThat(s.msgsIn()).isEqualTo(11);
         assertThat(link.state()).isEqualTo(LinkState.UP);
-        // REPLY frames for transactions of the C run's other side: dropped; the shell output and
-        // prompts are one-way: counted and dropped, never answered.
+        // REPLY frames for transactions of the C run's other side: dropped; the shell output (4)
+        // and prompts (2, one-way LNK_ERROR|REPLY) are one-way: counted and dropped, never answered.
         assertThat(s.violations()).containsEntry(Violation.UNKNOWN_MSGID, 3L)
-            .containsEntry(Violation.UNKNOWN_ONE_WAY, 6L);
+            .containsEntry(Violation.UNKNOWN_ONE_WAY, 4L);
+        assertThat(s.oneWayErrors()).isEqualTo(2);
     }
 }
