@@ -53,6 +53,10 @@ public final class CircuitBench implements Callable<Integer> {
     @Option(names = "--reps", defaultValue = "3", description = "repetitions; medians are reported (default: ${DEFAULT-VALUE})")
     int reps;
 
+    @Option(names = "--scenarios", split = ",", defaultValue = "rtt,pipeline128,bulk64k",
+        description = "what to measure, in this order within each repetition (default: ${DEFAULT-VALUE})")
+    List<String> scenarios;
+
     @Option(names = "--relay-jvm-opt", paramLabel = "OPT",
         description = "an extra JVM option for the relay processes (repeatable), e.g. -XX:StartFlightRecording=...")
     List<String> relayJvmOpts = new ArrayList<>();
@@ -69,8 +73,10 @@ public final class CircuitBench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (reps < 1 || seconds <= 0 || warmup < 0 || relays.isEmpty() || relays.stream().anyMatch(k -> k < 0 || k > 8)) {
-            System.err.println("bench circuit: --reps >= 1, --seconds > 0, --warmup >= 0, --relays each 0..8");
+        if (reps < 1 || seconds <= 0 || warmup < 0 || relays.isEmpty() || relays.stream().anyMatch(k -> k < 0 || k > 8)
+                || scenarios.isEmpty() || !List.of("rtt", "pipeline128", "bulk64k").containsAll(scenarios)) {
+            System.err.println("bench circuit: --reps >= 1, --seconds > 0, --warmup >= 0, --relays each 0..8, "
+                + "--scenarios of rtt,pipeline128,bulk64k");
             return 2;
         }
         BenchCommand.quietLogs();
@@ -144,19 +150,36 @@ public final class CircuitBench implements Callable<Integer> {
         long w = (long) (warmup * 1e9);
         long n = (long) (seconds * 1e9);
         for (int rep = 1; rep <= reps; rep++) {
-            Histogram h = side.roundTrips(w, n);
-            p50.add(h.getValueAtPercentile(50) / 1e3);
-            p99.add(h.getValueAtPercentile(99) / 1e3);
-            serial.add(h.getTotalCount() / seconds);
-            pipe.add(side.pipelined(INFLIGHT, w, n));
-            side.oneWay(BULK_AUX, Side.Producer.LOOP, BATCH, w, 0);
-            bulk.add(side.oneWay(BULK_AUX, Side.Producer.LOOP, BATCH, n, 0).megabytesPerSecond());
-            out.printf("   rep %d: rtt p50 %.1f p99 %.1f us (%d txns) | pipelined %s txn/s | 64 KiB %.0f MB/s%n", rep,
-                p50.get(rep - 1), p99.get(rep - 1), h.getTotalCount(), Report.rate(pipe.get(rep - 1)), bulk.get(rep - 1));
+            StringBuilder line = new StringBuilder("   rep " + rep + ":");
+            for (String s : scenarios) {
+                switch (s) {
+                    case "rtt" -> {
+                        Histogram h = side.roundTrips(w, n);
+                        p50.add(h.getValueAtPercentile(50) / 1e3);
+                        p99.add(h.getValueAtPercentile(99) / 1e3);
+                        serial.add(h.getTotalCount() / seconds);
+                        line.append(String.format(" rtt p50 %.1f p99 %.1f us (%d txns) |", h.getValueAtPercentile(50) / 1e3,
+                            h.getValueAtPercentile(99) / 1e3, h.getTotalCount()));
+                    }
+                    case "pipeline128" -> {
+                        pipe.add(side.pipelined(INFLIGHT, w, n));
+                        line.append(" pipelined ").append(Report.rate(pipe.get(pipe.size() - 1))).append(" txn/s |");
+                    }
+                    default -> {
+                        side.oneWay(BULK_AUX, Side.Producer.LOOP, BATCH, w, 0);
+                        bulk.add(side.oneWay(BULK_AUX, Side.Producer.LOOP, BATCH, n, 0).megabytesPerSecond());
+                        line.append(String.format(" 64 KiB %.0f MB/s |", bulk.get(bulk.size() - 1)));
+                    }
+                }
+            }
+            out.println(line);
             out.flush();
         }
-        return new Result(path, hops, Report.median(p50), Report.median(p99), Report.median(serial),
-            Report.median(pipe), Report.median(bulk), p50, pipe, bulk);
+        return new Result(path, hops, med(p50), med(p99), med(serial), med(pipe), med(bulk), p50, pipe, bulk);
+    }
+
+    private static double med(List<Double> xs) {
+        return xs.isEmpty() ? Double.NaN : Report.median(xs);
     }
 
     private void print(List<Result> rs) {
@@ -168,15 +191,14 @@ public final class CircuitBench implements Callable<Integer> {
             out.printf("| %s | %d | %.1f / %.1f | %s | %s | %.0f |%n", r.path, r.hops, r.p50Us, r.p99Us,
                 Report.rate(r.serialPerSec), Report.rate(r.pipelinedPerSec), r.bulkMBps);
         }
-        Result base = rs.stream().filter(r -> r.path.startsWith("circuit") && r.hops == 1).findFirst().orElse(null);
-        Result far = rs.stream().filter(r -> r.path.startsWith("circuit")).max(Comparator.comparingInt(Result::hops))
-            .orElse(null);
-        if (base != null && far != null && far.hops > base.hops) {
-            int relayHops = far.hops - base.hops;
-            out.printf("%ncost per relay (circuit with 0 relays -> %d relays, divided by %d): RTT p50 +%.1f µs, "
-                + "pipelined %s txn/s -> %s, 64 KiB %.0f -> %.0f MB/s%n", relayHops, relayHops,
-                (far.p50Us - base.p50Us) / relayHops, Report.rate(base.pipelinedPerSec), Report.rate(far.pipelinedPerSec),
-                base.bulkMBps, far.bulkMBps);
+        List<Result> circuits = rs.stream().filter(r -> r.path.startsWith("circuit")).toList();
+        for (int i = 1; i < circuits.size(); i++) {
+            Result a = circuits.get(i - 1);
+            Result b = circuits.get(i);
+            int added = b.hops - a.hops;
+            out.printf("%scost per relay, %d -> %d relays: RTT p50 %+.1f µs per relay; pipelined x%.2f, 64 KiB x%.2f "
+                + "per relay%n", i == 1 ? "\n" : "", a.hops - 1, b.hops - 1, (b.p50Us - a.p50Us) / added,
+                Math.pow(b.pipelinedPerSec / a.pipelinedPerSec, 1.0 / added), Math.pow(b.bulkMBps / a.bulkMBps, 1.0 / added));
         }
         out.println();
         for (Result r : rs) {

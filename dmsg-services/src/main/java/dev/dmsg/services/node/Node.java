@@ -396,6 +396,23 @@ public final class Node implements AutoCloseable {
             }
         }
 
+        ArrayNode cs = root.putArray("circuits");
+        for (MeshNode.CircuitView v : mesh.circuits()) {
+            ObjectNode o = cs.addObject();
+            o.put("role", v.role());
+            o.put("node", v.target().fsLabel());
+            o.put("link", v.link());
+            o.put("id", Long.toHexString(v.id()));
+            if (v.otherLink() != null) {
+                o.put("other_link", v.otherLink());
+                o.put("other_id", Long.toHexString(v.otherId()));
+                o.put("forwarded", v.forwarded());
+                o.put("returned", v.returned());
+            }
+            o.put("open", v.open());
+            o.put("age_s", v.ageNanos() / 1_000_000_000L);
+        }
+
         ArrayNode vc = root.putArray("volconf");
         Map<Integer, Link> dialled = dialer.links();
         List<VolData> slots = volconf.slots();

@@ -145,6 +145,13 @@ class NodeCircuitTest {
         assertThat(run(ns.get(1), "circuits").output).contains("relay").contains("n3").contains("open");
         assertThat(run(n3, "circuits").output).contains("endpoint");
         assertThat(run(n0, "circuits").output).contains("origin");
+        JsonNode relayed = ns.get(1).status().get("circuits");
+        assertThat(relayed).hasSize(1);
+        assertThat(relayed.get(0).get("role").asText()).isEqualTo("relay");
+        assertThat(relayed.get(0).get("node").asText()).isEqualTo("n3");
+        assertThat(relayed.get(0).get("link").asText()).isEqualTo("n0");
+        assertThat(relayed.get(0).get("other_link").asText()).isEqualTo("n2");
+        assertThat(relayed.get(0).get("open").asBoolean()).isTrue();
 
         // n0 -> n3: a one-message echo, a streamed one, and one held open
         List<Message> atOrigin = new CopyOnWriteArrayList<>();
