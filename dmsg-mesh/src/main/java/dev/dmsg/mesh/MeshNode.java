@@ -121,6 +121,31 @@ public final class MeshNode {
         return f;
     }
 
+    /**
+     * Forges a circuit over the received span whose LNK_SPAN transaction has {@code spanMsgid}
+     * (the C shell's {@code circ}, reference §7.3; the msgids are in the status tree), whatever
+     * the best path is. Fails with a {@link CircuitException} if no such span is held.
+     */
+    public CompletableFuture<CircuitHandle> openCircuitOver(long spanMsgid) {
+        CompletableFuture<CircuitHandle> f = new CompletableFuture<>();
+        executor.execute(() -> {
+            SpanEngine.SpanLink l = engine.receivedSpan(spanMsgid);
+            if (l == null) {
+                f.completeExceptionally(new CircuitException(String.format(
+                    "no received span with msgid %016x (see the SLink msgids of 'tree')", spanMsgid), 0));
+                return;
+            }
+            circuits.open(l, SpanEngine.keyOf(l)).whenComplete((h, e) -> {
+                if (e == null) {
+                    f.complete(h);
+                } else {
+                    f.completeExceptionally(e);
+                }
+            });
+        });
+        return f;
+    }
+
     /** First retry after a failed forging, doubled per retry up to {@link #RETRY_MAX_NANOS}. */
     static final long RETRY_FIRST_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
     static final long RETRY_MAX_NANOS = TimeUnit.MILLISECONDS.toNanos(1000);
@@ -318,6 +343,11 @@ public final class MeshNode {
                     log.debug("seqno request for {} not sent: its span transaction is closed", request.fsLabel());
                 }
             });
+        }
+
+        @Override
+        public long msgidOf(Object token) {
+            return token instanceof Transaction t ? t.msgid() : 0;
         }
 
         @Override

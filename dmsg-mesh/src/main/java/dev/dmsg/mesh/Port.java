@@ -31,4 +31,12 @@ public interface Port {
      * brought {@code link} (LNK_SPAN|REPLY, no CREATE or DELETE).
      */
     void requestSeqno(SpanEngine.SpanLink link, LnkSpan request);
+
+    /**
+     * The msgid of the transaction behind {@code token} (a received span's, or a relay's
+     * attachment), for the status tree and the shell's {@code circ}; 0 if there is none.
+     */
+    default long msgidOf(Object token) {
+        return 0;
+    }
 }

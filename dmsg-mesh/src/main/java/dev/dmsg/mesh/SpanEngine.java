@@ -827,10 +827,12 @@ public final class SpanEngine {
             for (SpanLink l : node.links) {
                 List<String> to = new ArrayList<>(l.relays.size());
                 for (Relay r : l.relays) {
-                    to.add(r.conn.port.name() + " dist " + r.span.dist());
+                    long id = r.conn.port.msgidOf(r.attachment);
+                    to.add(r.conn.port.name() + " dist " + r.span.dist() + (id == 0 ? "" : String.format(" msgid %016x", id)));
                 }
                 links.add(new LinkView(l.local() ? "local" : l.from.name(), l.dist(),
-                    l.ext == null ? -1 : l.ext.seqno(), isFeasible(node, l), to));
+                    l.ext == null ? -1 : l.ext.seqno(), isFeasible(node, l), to,
+                    l.local() ? 0 : l.from.msgidOf(l.token)));
             }
             LnkSpan s = node.links.isEmpty() ? null : node.links.get(0).span;
             out.add(new NodeView(node.key, s == null ? 0 : s.pfsType(), links));
@@ -841,8 +843,28 @@ public final class SpanEngine {
     /** One node of {@link #snapshot()}. */
     public record NodeView(NodeKey key, int pfsType, List<LinkView> links) {}
 
-    /** One path to a node: via which link, at what dist, and the relays made from it. */
-    public record LinkView(String via, int dist, int seqno, boolean feasible, List<String> relayedTo) {}
+    /**
+     * One path to a node: via which link, at what dist, the relays made from it, and the msgid of
+     * the LNK_SPAN transaction that brought it (0 for our own spans): what a LNK_CIRC targets.
+     */
+    public record LinkView(String via, int dist, int seqno, boolean feasible, List<String> relayedTo, long msgid) {}
+
+    /** The received span (a path) whose transaction has {@code msgid} on its link, or {@code null}. */
+    public SpanLink receivedSpan(long msgid) {
+        for (Node node : nodes.values()) {
+            for (SpanLink l : node.links) {
+                if (!l.local() && !l.dead && l.from.msgidOf(l.token) == msgid) {
+                    return l;
+                }
+            }
+        }
+        return null;
+    }
+
+    /** The node a span link leads to. */
+    public static NodeKey keyOf(SpanLink l) {
+        return l.node.key;
+    }
 
     public int nodeCount() {
         return nodes.size();

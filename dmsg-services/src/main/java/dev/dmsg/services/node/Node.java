@@ -388,6 +388,9 @@ public final class Node implements AutoCloseable {
                 x.put("dist", lv.dist());
                 x.put("via", lv.via());
                 x.put("feasible", lv.feasible());
+                if (lv.msgid() != 0) {
+                    x.put("msgid", String.format("%016x", lv.msgid()));
+                }
                 if (lv.seqno() >= 0) {
                     x.put("seqno", lv.seqno());
                 }

@@ -47,6 +47,7 @@ final class RemoteCommands {
     void addTo(ShellService shell) {
         shell.add("circuits", "circuits                  the circuits from, to and through this node", this::circuits);
         shell.add("ping", "ping NODE [COUNT]         round trips to NODE over a circuit (default 3)", this::ping);
+        shell.add("circ", "circ MSGID                forge a circuit over the received span MSGID (hex, from 'tree')", this::circ);
         shell.remote("@NODE COMMAND             run COMMAND in NODE's shell, through a circuit",
             (args, out) -> remote(shell, args.get(0), args.get(1), out));
     }
@@ -153,6 +154,39 @@ final class RemoteCommands {
         } finally {
             c.close();
         }
+    }
+
+    // ------------------------------------------------------------------------------------------
+
+    /**
+     * The C shell's debug aid (reference §7.3, {@code circ <msgid-hex>}): forge a circuit over one
+     * particular received span, not the best path, and report. C left the circuit open with
+     * nothing on it; we close it once forged.
+     */
+    private int circ(List<String> args, StringBuilder out) throws Exception {
+        if (args.size() != 1) {
+            throw new IllegalArgumentException("expected one MSGID (hex)");
+        }
+        long msgid;
+        try {
+            msgid = Long.parseUnsignedLong(args.get(0).startsWith("0x") ? args.get(0).substring(2) : args.get(0), 16);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("MSGID must be hexadecimal, not '" + args.get(0) + "'");
+        }
+        long t0 = System.nanoTime();
+        CircuitHandle c;
+        try {
+            c = mesh.openCircuitOver(msgid).get(2 * mesh.engine().config().circuitAckTimeoutNanos() / 1_000_000,
+                TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            String why = e.getCause() instanceof CircuitException ce ? ce.getMessage() : String.valueOf(e.getCause());
+            out.append("circ: ").append(why).append('\n');
+            return Dmsg.ERR_CANTCIRC;
+        }
+        out.append(String.format("circuit #%x to %s via %s over span %016x: acknowledged (result 0) in %.3f ms; "
+            + "closed%n", c.id(), MeshNode.describe(c.target()), c.link().peerLabel(), msgid, (System.nanoTime() - t0) / 1e6));
+        c.close();
+        return 0;
     }
 
     // ------------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ final class StatusText {
             b.append(String.format("    Node %s %s (%s) dist %d%s%n", n.get("pfs_type").asText(), n.get("pfs_fsid").asText(),
                 n.get("fs_label").asText(), n.get("dist").asInt(), n.get("local").asBoolean() ? " [this node]" : ""));
             for (JsonNode l : n.get("links")) {
-                b.append(String.format("\tSLink dist=%d via %s%s%s%n", l.get("dist").asInt(), l.get("via").asText(),
+                b.append(String.format("\tSLink %sdist=%d via %s%s%s%n",
+                    l.has("msgid") ? "msgid " + l.get("msgid").asText() + " " : "", l.get("dist").asInt(), l.get("via").asText(),
                     l.has("seqno") ? " seqno=" + l.get("seqno").asInt() : "",
                     l.get("feasible").asBoolean() ? "" : " (not feasible)"));
                 for (JsonNode r : l.get("relays")) {

@@ -127,6 +127,14 @@ class NodeCircuitTest {
             out.setLength(0);
             assertThat(c.run("@nobody tree", out::append, T)).isEqualTo(Dmsg.ERR_CANTCIRC);
             assertThat(out).contains("no node 'nobody' in the mesh (known: ").contains("n3 (");
+            // C's debug aid: forge over one particular received span, by the msgid 'tree' shows
+            String msgid = NodeTest.span(NodeTest.JSON.readTree(c.call("status --json", T)), "n3")
+                .get("links").get(0).get("msgid").asText();
+            assertThat(c.call("tree", T)).contains("SLink msgid " + msgid + " dist=2");
+            assertThat(c.call("circ " + msgid, T)).contains("to node 'n3'").contains("acknowledged (result 0)");
+            out.setLength(0);
+            assertThat(c.run("circ 1234", out::append, T)).isEqualTo(Dmsg.ERR_CANTCIRC);
+            assertThat(out).contains("no received span with msgid 0000000000001234");
         }
         // every command closed its circuit, at both ends and at the relays
         for (Node n : ns) {
