@@ -178,13 +178,7 @@ final class DemoCommand implements Callable<Integer> {
         java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("dmsg-demo");
         java.util.List<dev.dmsg.services.node.Node> nodes = new java.util.ArrayList<>();
         try {
-            for (int i = 1; i <= 4; i++) {
-                var id = new dev.dmsg.services.node.Node.Identity("n" + i, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "demo",
-                    new java.util.UUID(0, 0), java.util.UUID.randomUUID());
-                nodes.add(dev.dmsg.services.node.Node.start(new dev.dmsg.services.node.Node.Settings("127.0.0.1", 0,
-                    dir.resolve("n" + i), id, dev.dmsg.mesh.MeshConfig.defaults(), Duration.ofSeconds(1),
-                    Duration.ofSeconds(10), false)));
-            }
+            startNodes(dir, "n", 4, nodes);
             for (int i = 0; i < 4; i++) {
                 int next = nodes.get((i + 1) % 4).address().getPort();
                 nodes.get(i).shell().execute("span 127.0.0.1:" + next);
@@ -230,13 +224,7 @@ final class DemoCommand implements Callable<Integer> {
         out.println();
         java.util.List<dev.dmsg.services.node.Node> nodes = new java.util.ArrayList<>();
         try {
-            for (int i = 1; i <= 6; i++) {
-                var id = new dev.dmsg.services.node.Node.Identity("c" + i, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "demo",
-                    new java.util.UUID(0, 0), java.util.UUID.randomUUID());
-                nodes.add(dev.dmsg.services.node.Node.start(new dev.dmsg.services.node.Node.Settings("127.0.0.1", 0,
-                    dir.resolve("c" + i), id, dev.dmsg.mesh.MeshConfig.defaults(), Duration.ofSeconds(1),
-                    Duration.ofSeconds(10), false)));
-            }
+            startNodes(dir, "c", 6, nodes);
             for (int i = 0; i < 6; i++) {
                 nodes.get(i).shell().execute("span 127.0.0.1:" + nodes.get((i + 1) % 6).address().getPort());
             }
@@ -315,6 +303,15 @@ final class DemoCommand implements Callable<Integer> {
             for (var n : nodes) {
                 n.close();
             }
+        }
+    }
+
+    /** Starts nodes PREFIX1..PREFIXn of cluster "demo" on loopback into {@code nodes} (closed by the caller). */
+    private static void startNodes(java.nio.file.Path dir, String prefix, int n, java.util.List<dev.dmsg.services.node.Node> nodes)
+            throws Exception {
+        for (int i = 1; i <= n; i++) {
+            nodes.add(dev.dmsg.services.node.Node.start(dev.dmsg.services.node.Node.Settings.of("127.0.0.1", 0,
+                dir.resolve(prefix + i), dev.dmsg.services.node.Node.Identity.of(prefix + i, "demo"))));
         }
     }
 

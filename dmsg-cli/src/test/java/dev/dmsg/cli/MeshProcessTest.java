@@ -11,8 +11,6 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntBinaryOperator;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,17 +34,9 @@ class MeshProcessTest {
     final int[] ports = new int[N];
 
     NodeProcess startNode(int i, int port, Integer connectTo) throws Exception {
-        var args = new java.util.ArrayList<>(java.util.List.of("node", "--listen", "127.0.0.1:" + port, "--label", "n" + i,
-            "--data-dir", tmp.resolve("n" + i).toString()));
-        if (connectTo != null) {
-            args.add("--connect");
-            args.add("127.0.0.1:" + ports[connectTo]);
-        }
-        NodeProcess p = NodeProcess.start("n" + i, args.toArray(String[]::new));
-        String listening = p.await("listening on", START);
-        Matcher m = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(listening);
-        assertThat(m.find()).as(listening).isTrue();
-        ports[i] = Integer.parseInt(m.group(1));
+        NodeProcess p = NodeProcess.startNode("n" + i, tmp.resolve("n" + i), port,
+            connectTo == null ? null : ports[connectTo], START);
+        ports[i] = p.port();
         return p;
     }
 

@@ -42,6 +42,36 @@ final class NodeProcess implements AutoCloseable {
         return new NodeProcess(name, pb.start());
     }
 
+    /**
+     * Starts {@code dmsg node --label LABEL --data-dir DIR --listen 127.0.0.1:PORT [--connect
+     * 127.0.0.1:CONNECT]} (port 0: any) and waits until it listens; {@link #port()} is where.
+     */
+    static NodeProcess startNode(String label, java.nio.file.Path dataDir, int port, Integer connectPort,
+                                 Duration timeout) throws IOException, InterruptedException {
+        List<String> args = new ArrayList<>(List.of("node", "--listen", "127.0.0.1:" + port, "--label", label,
+            "--data-dir", dataDir.toString()));
+        if (connectPort != null) {
+            args.add("--connect");
+            args.add("127.0.0.1:" + connectPort);
+        }
+        NodeProcess p = start(label, args.toArray(String[]::new));
+        String listening = p.await("listening on", timeout);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(listening);
+        if (!m.find()) {
+            p.close();
+            throw new AssertionError(label + ": no port in '" + listening + "'");
+        }
+        p.port = Integer.parseInt(m.group(1));
+        return p;
+    }
+
+    private int port;
+
+    /** The port a {@link #startNode} process listens on. */
+    int port() {
+        return port;
+    }
+
     private void pump() {
         try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
             String line;

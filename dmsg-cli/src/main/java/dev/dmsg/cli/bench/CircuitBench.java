@@ -2,10 +2,8 @@ package dev.dmsg.cli.bench;
 
 import dev.dmsg.link.Link;
 import dev.dmsg.mesh.CircuitHandle;
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.node.Node;
-import dev.dmsg.wire.Dmsg;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -13,12 +11,9 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -119,10 +114,8 @@ public final class CircuitBench implements Callable<Integer> {
 
     /** A client node linked to {@code entryPort}; circuit to the far node k relays away (and the link itself at k = 0). */
     private void measure(Path dir, int k, int entryPort, List<Result> results) throws Exception {
-        Node.Identity id = new Node.Identity("bench-client-" + k, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "bench",
-            new UUID(0, 0), UUID.randomUUID());
-        try (Node client = Node.start(new Node.Settings("127.0.0.1", 0, dir.resolve("client" + k), id,
-                MeshConfig.defaults(), Duration.ofSeconds(1), Duration.ofSeconds(10), false))) {
+        try (Node client = Node.start(Node.Settings.of("127.0.0.1", 0, dir.resolve("client" + k),
+                Node.Identity.of("bench-client-" + k, "bench")))) {
             client.shell().execute("span 127.0.0.1:" + entryPort);
             NodeKey far = awaitFar(client, k);
             Link first = client.endpoint().links().get(0);
@@ -286,10 +279,7 @@ public final class CircuitBench implements Callable<Integer> {
         public Integer call() throws Exception {
             BenchCommand.quietLogs();
             Path dir = Files.createTempDirectory("dmsg-bench-" + label);
-            Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "bench", new UUID(0, 0),
-                UUID.randomUUID());
-            try (Node n = Node.start(new Node.Settings("127.0.0.1", 0, dir, id, MeshConfig.defaults(),
-                    Duration.ofSeconds(1), Duration.ofSeconds(10), false))) {
+            try (Node n = Node.start(Node.Settings.of("127.0.0.1", 0, dir, Node.Identity.of(label, "bench")))) {
                 new BenchServer().register(n.services());
                 if (connect != null) {
                     n.shell().execute("span " + connect);

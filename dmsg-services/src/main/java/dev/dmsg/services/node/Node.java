@@ -55,11 +55,22 @@ public final class Node implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** What this node advertises about itself (its LNK_SPAN and LNK_CONN). */
-    public record Identity(String label, int peerType, int pfsType, String clLabel, UUID pfsClid, UUID pfsFsid) {}
+    public record Identity(String label, int peerType, int pfsType, String clLabel, UUID pfsClid, UUID pfsFsid) {
+        /** A cluster node (PEER_CLUSTER, PFSTYPE_NONE, nil pfs_clid) in cluster {@code clLabel}, with a new pfs_fsid. */
+        public static Identity of(String label, String clLabel) {
+            return new Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, clLabel, new UUID(0, 0), UUID.randomUUID());
+        }
+    }
 
     /** Everything a node is started with. */
     public record Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
-                           Duration pingInterval, Duration deadTimeout, boolean logFrames) {}
+                           Duration pingInterval, Duration deadTimeout, boolean logFrames) {
+        /** The defaults of {@code dmsg node}: the mesh's, LNK_PING after 1 s idle, dead after 10 s, no frame log. */
+        public static Settings of(String listenHost, int listenPort, Path dataDir, Identity identity) {
+            return new Settings(listenHost, listenPort, dataDir, identity, MeshConfig.defaults(), Duration.ofSeconds(1),
+                Duration.ofSeconds(10), false);
+        }
+    }
 
     static final int SHELL_THREADS = 4;
     static final int SHELL_QUEUE = 64;

@@ -8,7 +8,6 @@ import dev.dmsg.link.LinkState;
 import dev.dmsg.link.LinkStats;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
-import dev.dmsg.link.Violation;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.mesh.CircuitHandle;
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.shell.ShellClient;
@@ -51,8 +50,7 @@ class NodeCircuitTest {
     Node start(String label) throws Exception {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes()));
-        Node n = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), id, MeshConfig.defaults(),
-            Duration.ofSeconds(1), Duration.ofSeconds(10), false));
+        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id));
         nodes.add(n);
         return n;
     }
