@@ -71,4 +71,21 @@ class CircuitTransactionTest {
             Message.of(Dmsg.LNK_ERROR | Dmsg.ABORT | DELETE | REPLY | CREATE, 0, 0, Dmsg.ERR_LOSTLINK)));
         assertThat(s.link.stats().openTransactions()).isEqualTo(3); // c0 and both LNK_CONNs
     }
+
+    @Test
+    void aOneWayMessageOnACircuitCarriesItsIdAndMsgidZeroAndIsDroppedOnceDetached() {
+        s.up();
+        s.link.attachCircuit(0x77);
+        s.link.sendOneWay(0x77, ECHO, null, null);
+        List<Message> out = s.out();
+        assertThat(out).hasSize(1);
+        assertThat(out.get(0).cmd()).isEqualTo(ECHO);
+        assertThat(out.get(0).circuit()).isEqualTo(0x77);
+        assertThat(out.get(0).msgid()).isZero();
+        s.link.detachCircuit(0x77);
+        long discarded = s.link.stats().sendsDiscarded();
+        s.link.sendOneWay(0x77, ECHO, null, null);
+        assertThat(s.out()).isEmpty();
+        assertThat(s.link.stats().sendsDiscarded()).isEqualTo(discarded + 1);
+    }
 }
