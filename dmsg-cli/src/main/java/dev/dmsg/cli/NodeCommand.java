@@ -87,6 +87,11 @@ final class NodeCommand implements Callable<Integer> {
         description = "a link is dead after this long without receiving (default: ${DEFAULT-VALUE})")
     Duration deadTimeout;
 
+    @Option(names = "--io-threads", paramLabel = "N", defaultValue = "0",
+        description = "event loops for the node's links; 0: half the cores, at least 1 (default: ${DEFAULT-VALUE}; "
+            + "docs/BENCHMARKS.md, Circuits)")
+    int ioThreads;
+
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")
     boolean logFrames;
 
@@ -111,7 +116,7 @@ final class NodeCommand implements Callable<Integer> {
             Node.Identity id = new Node.Identity(name, PeerType.parse(peerType), PfsType.parse(pfsType), cluster,
                 pfsClid != null ? pfsClid : new UUID(0, 0), fsid);
             Node.Settings s = new Node.Settings(listen.host(), listen.port(), dir, id,
-                MeshConfig.defaults().withTopN(topN), pingInterval, deadTimeout, logFrames);
+                MeshConfig.defaults().withTopN(topN), pingInterval, deadTimeout, logFrames, ioThreads);
             node = Node.start(s);
             for (HostPort peer : connect) {
                 ensureSlot(node.volconf(), peer);

@@ -52,6 +52,11 @@ public final class CircuitBench implements Callable<Integer> {
         description = "what to measure, in this order within each repetition (default: ${DEFAULT-VALUE})")
     List<String> scenarios;
 
+    @Option(names = "--relay-io-threads", paramLabel = "N", defaultValue = "0",
+        description = "event loops of each relay node (dmsg node --io-threads); 0: the node's default, half the "
+            + "cores (default: ${DEFAULT-VALUE})")
+    int relayIoThreads;
+
     @Option(names = "--relay-jvm-opt", paramLabel = "OPT",
         description = "an extra JVM option for the relay processes (repeatable), e.g. -XX:StartFlightRecording=...")
     List<String> relayJvmOpts = new ArrayList<>();
@@ -83,13 +88,14 @@ public final class CircuitBench implements Callable<Integer> {
         long t0 = System.nanoTime();
         try {
             int[] ports = new int[maxRelays + 1]; // 0: far, i: relay i
-            ports[0] = start(procs, "far", null, List.of());
+            ports[0] = start(procs, "far", null, List.of(), 0);
             for (int i = 1; i <= maxRelays; i++) {
-                ports[i] = start(procs, "r" + i, ports[i - 1], relayJvmOpts);
+                ports[i] = start(procs, "r" + i, ports[i - 1], relayJvmOpts, relayIoThreads);
             }
-            out.printf("dmsg bench circuit: %d cores, Java %s; far node + %d relay process(es) in a line on loopback; "
-                + "%d x %.1f s (+%.1f s warm-up) per figure, medians%n", Runtime.getRuntime().availableProcessors(),
-                Runtime.version(), maxRelays, reps, seconds, warmup);
+            out.printf("dmsg bench circuit: %d cores, Java %s; far node + %d relay process(es) in a line on loopback "
+                + "(relay event loops: %s); %d x %.1f s (+%.1f s warm-up) per figure, medians%n",
+                Runtime.getRuntime().availableProcessors(), Runtime.version(), maxRelays,
+                relayIoThreads == 0 ? "default " + Node.Settings.autoIoThreads() : Integer.toString(relayIoThreads), reps, seconds, warmup);
             List<Result> results = new ArrayList<>();
             for (int k : relays.stream().sorted().distinct().toList()) {
                 measure(dir, k, ports[k], results);
@@ -219,7 +225,7 @@ public final class CircuitBench implements Callable<Integer> {
     // ------------------------------------------------------------------------------------------
     // The node processes
 
-    private static int start(List<Process> procs, String label, Integer connectTo, List<String> jvmOpts)
+    private static int start(List<Process> procs, String label, Integer connectTo, List<String> jvmOpts, int ioThreads)
             throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -229,7 +235,7 @@ public final class CircuitBench implements Callable<Integer> {
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add("dev.dmsg.cli.Main");
-        cmd.addAll(List.of("bench", "circuit-node", "--label", label));
+        cmd.addAll(List.of("bench", "circuit-node", "--label", label, "--io-threads", Integer.toString(ioThreads)));
         if (connectTo != null) {
             cmd.addAll(List.of("--connect", "127.0.0.1:" + connectTo));
         }
@@ -275,11 +281,16 @@ public final class CircuitBench implements Callable<Integer> {
         @Option(names = "--connect", paramLabel = "HOST:PORT")
         String connect;
 
+        @Option(names = "--io-threads", defaultValue = "0")
+        int ioThreads;
+
         @Override
         public Integer call() throws Exception {
             BenchCommand.quietLogs();
             Path dir = Files.createTempDirectory("dmsg-bench-" + label);
-            try (Node n = Node.start(Node.Settings.of("127.0.0.1", 0, dir, Node.Identity.of(label, "bench")))) {
+            Node.Settings s = Node.Settings.of("127.0.0.1", 0, dir, Node.Identity.of(label, "bench"));
+            try (Node n = Node.start(new Node.Settings(s.listenHost(), s.listenPort(), s.dataDir(), s.identity(), s.mesh(),
+                    s.pingInterval(), s.deadTimeout(), s.logFrames(), ioThreads))) {
                 new BenchServer().register(n.services());
                 if (connect != null) {
                     n.shell().execute("span " + connect);

@@ -62,9 +62,36 @@ public final class Node implements AutoCloseable {
         }
     }
 
-    /** Everything a node is started with. */
+    /**
+     * Everything a node is started with.
+     *
+     * @param ioThreads event loops for its links; 0: {@link #autoIoThreads()}. A relay hands each
+     *     message from one link's loop to the other's, a wake-up when the two differ; a node has a
+     *     few links, and one loop carries several GB/s (docs/BENCHMARKS.md, Circuits)
+     */
     public record Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
-                           Duration pingInterval, Duration deadTimeout, boolean logFrames) {
+                           Duration pingInterval, Duration deadTimeout, boolean logFrames, int ioThreads) {
+        public Settings {
+            if (ioThreads < 0) {
+                throw new IllegalArgumentException("ioThreads must be >= 0, not " + ioThreads);
+            }
+        }
+
+        /**
+         * Half the cores, at least 1 — not Netty's 2 x cores: on 2 cores a relay with one loop
+         * forwarded 30 % more pipelined transactions with 15 µs less RTT than with four
+         * (docs/BENCHMARKS.md, Circuits).
+         */
+        public static int autoIoThreads() {
+            return Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
+        }
+
+        /** With {@link #autoIoThreads()} event loops. */
+        public Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
+                        Duration pingInterval, Duration deadTimeout, boolean logFrames) {
+            this(listenHost, listenPort, dataDir, identity, mesh, pingInterval, deadTimeout, logFrames, 0);
+        }
+
         /** The defaults of {@code dmsg node}: the mesh's, LNK_PING after 1 s idle, dead after 10 s, no frame log. */
         public static Settings of(String listenHost, int listenPort, Path dataDir, Identity identity) {
             return new Settings(listenHost, listenPort, dataDir, identity, MeshConfig.defaults(), Duration.ofSeconds(1),
@@ -113,7 +140,8 @@ public final class Node implements AutoCloseable {
             .conn(SpanExt.mark(conn(settings.identity())))
             .pingInterval(settings.pingInterval()).deadTimeout(settings.deadTimeout())
             .logFrames(settings.logFrames()).build();
-        this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()));
+        this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()),
+            settings.ioThreads() == 0 ? Settings.autoIoThreads() : settings.ioThreads());
         this.dialer = new SpanDialer(endpoint, admin);
     }
 
