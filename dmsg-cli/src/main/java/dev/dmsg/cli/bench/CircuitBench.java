@@ -45,6 +45,11 @@ public final class CircuitBench implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "1", description = "warm-up seconds before each repetition (default: ${DEFAULT-VALUE})")
     double warmup;
 
+    @Option(names = "--first-warmup", defaultValue = "5",
+        description = "seconds of every scenario, unmeasured, before a path's first repetition: the relay JVMs are "
+            + "cold until then (default: ${DEFAULT-VALUE})")
+    double firstWarmup;
+
     @Option(names = "--reps", defaultValue = "3", description = "repetitions; medians are reported (default: ${DEFAULT-VALUE})")
     int reps;
 
@@ -73,7 +78,7 @@ public final class CircuitBench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (reps < 1 || seconds <= 0 || warmup < 0 || relays.isEmpty() || relays.stream().anyMatch(k -> k < 0 || k > 8)
+        if (reps < 1 || seconds <= 0 || warmup < 0 || firstWarmup < 0 || relays.isEmpty() || relays.stream().anyMatch(k -> k < 0 || k > 8)
                 || scenarios.isEmpty() || !List.of("rtt", "pipeline128", "bulk64k").containsAll(scenarios)) {
             System.err.println("bench circuit: --reps >= 1, --seconds > 0, --warmup >= 0, --relays each 0..8, "
                 + "--scenarios of rtt,pipeline128,bulk64k");
@@ -93,9 +98,10 @@ public final class CircuitBench implements Callable<Integer> {
                 ports[i] = start(procs, "r" + i, ports[i - 1], relayJvmOpts, relayIoThreads);
             }
             out.printf("dmsg bench circuit: %d cores, Java %s; far node + %d relay process(es) in a line on loopback "
-                + "(relay event loops: %s); %d x %.1f s (+%.1f s warm-up) per figure, medians%n",
+                + "(relay event loops: %s); %d x %.1f s (+%.1f s warm-up) per figure after %.1f s of warm-up per path, medians%n",
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), maxRelays,
-                relayIoThreads == 0 ? "default " + Node.Settings.autoIoThreads() : Integer.toString(relayIoThreads), reps, seconds, warmup);
+                relayIoThreads == 0 ? "default " + Node.Settings.autoIoThreads() : Integer.toString(relayIoThreads), reps,
+                seconds, warmup, firstWarmup);
             List<Result> results = new ArrayList<>();
             for (int k : relays.stream().sorted().distinct().toList()) {
                 measure(dir, k, ports[k], results);
@@ -148,6 +154,16 @@ public final class CircuitBench implements Callable<Integer> {
         List<Double> bulk = new ArrayList<>();
         long w = (long) (warmup * 1e9);
         long n = (long) (seconds * 1e9);
+        if (firstWarmup > 0) {
+            long f = (long) (firstWarmup * 1e9 / scenarios.size());
+            for (String s : scenarios) {
+                switch (s) {
+                    case "rtt" -> side.roundTrips(0, f);
+                    case "pipeline128" -> side.pipelined(INFLIGHT, 0, f);
+                    default -> side.oneWay(BULK_AUX, Side.Producer.LOOP, BATCH, f, 0);
+                }
+            }
+        }
         for (int rep = 1; rep <= reps; rep++) {
             StringBuilder line = new StringBuilder("   rep " + rep + ":");
             for (String s : scenarios) {

@@ -24,7 +24,7 @@ class CircuitBenchSmokeTest {
         try {
             System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
             status = new CommandLine(new CircuitBench()).execute("--relays", "0,1", "--reps", "1", "--seconds", "0.2",
-                "--warmup", "0");
+                "--warmup", "0", "--first-warmup", "0.3");
         } finally {
             System.setOut(saved);
         }
