@@ -911,6 +911,11 @@ public final class Iocom implements Link {
     }
 
     @Override
+    public dev.dmsg.link.tls.PeerIdentity peer() {
+        return transport.peer();
+    }
+
+    @Override
     public String peerLabel() {
         LnkConn c = peerConn;
         return c != null && !c.fsLabel().isEmpty() ? c.fsLabel() : transport.remoteAddress();

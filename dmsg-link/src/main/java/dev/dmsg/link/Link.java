@@ -20,6 +20,12 @@ public interface Link {
     /** Our label (the fs_label of the LNK_CONN we send). */
     String label();
 
+    /**
+     * Who the peer is, from our trust store, once the TLS handshake has checked its pinned key
+     * (docs/SECURITY.md); {@code null} on a plaintext link (a legacy peer, or a test transport).
+     */
+    dev.dmsg.link.tls.PeerIdentity peer();
+
     /** The peer's label from its LNK_CONN, or its address until that arrives. */
     String peerLabel();
 

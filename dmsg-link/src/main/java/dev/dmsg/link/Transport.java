@@ -36,6 +36,11 @@ public interface Transport {
      */
     void setReadPaused(boolean paused);
 
+    /** The peer as the TLS handshake established it, or {@code null} (plaintext). */
+    default dev.dmsg.link.tls.PeerIdentity peer() {
+        return null;
+    }
+
     /** The peer's address, for logs. */
     String remoteAddress();
 }
