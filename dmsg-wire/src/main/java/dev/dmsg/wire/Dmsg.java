@@ -122,6 +122,14 @@ public final class Dmsg {
     public static final int ERR_IO = 0x22;
     public static final int ERR_PARAM = 0x23;
     public static final int ERR_CANTCIRC = 0x24;
+    /**
+     * Not ours (docs/SECURITY.md §5): the peer's role does not allow the request. Next to
+     * DragonFly's later global codes 0x22..0x24; a 2013 C peer never sees it (it never
+     * authenticates, so it is never refused by role).
+     */
+    public static final int ERR_PERM = 0x25;
+    /** Not ours (docs/SECURITY.md §7): a per-link or per-peer limit refused the request. */
+    public static final int ERR_LIMIT = 0x26;
 
     // ---- PFS and peer types ----
     public static final int PFSTYPE_NONE = 0;

@@ -11,7 +11,9 @@ public enum ErrorCode {
     LOSTLINK(Dmsg.ERR_LOSTLINK),
     IO(Dmsg.ERR_IO),
     PARAM(Dmsg.ERR_PARAM),
-    CANTCIRC(Dmsg.ERR_CANTCIRC);
+    CANTCIRC(Dmsg.ERR_CANTCIRC),
+    PERM(Dmsg.ERR_PERM),
+    LIMIT(Dmsg.ERR_LIMIT);
 
     public final int code;
 
@@ -27,6 +29,8 @@ public enum ErrorCode {
             case Dmsg.ERR_IO: return IO;
             case Dmsg.ERR_PARAM: return PARAM;
             case Dmsg.ERR_CANTCIRC: return CANTCIRC;
+            case Dmsg.ERR_PERM: return PERM;
+            case Dmsg.ERR_LIMIT: return LIMIT;
             default: return null;
         }
     }
