@@ -127,6 +127,7 @@ public final class Iocom implements Link {
     private long messagesRelayed;
     private long messagesForwarded;
     private long oneWayErrors;
+    private final LongAdder denied = new LongAdder();
     /** {@link #pauseReading()} calls not yet resumed. Event loop only. */
     private int readPauses;
     /** Circuits that pass through: their messages go to a relay, untracked. Event loop only. */
@@ -911,6 +912,15 @@ public final class Iocom implements Link {
     }
 
     @Override
+    public void denied(String what) {
+        denied.increment();
+        long n = denied.sum();
+        if (n <= 8 || Long.bitCount(n) == 1) {
+            log.warn("link {}: refused ({} so far): {}", name, n, what);
+        }
+    }
+
+    @Override
     public dev.dmsg.link.tls.PeerIdentity peer() {
         return transport.peer();
     }
@@ -993,7 +1003,7 @@ public final class Iocom implements Link {
         }
         return new LinkStats(msgsIn, bytesIn, msgsOut, bytesOut, pingsSent, pingsReceived, v,
             abortsDiscarded, nosuppSent, sendsDiscarded.sum(), handlerErrors, openTransactions, messagesRelayed,
-            messagesForwarded, oneWayErrors);
+            messagesForwarded, oneWayErrors, denied.sum());
     }
 
     @Override

@@ -140,6 +140,12 @@ public interface Link {
      */
     void whenWritable(Runnable task);
 
+    /**
+     * Counts (and logs, the first few and then every power of two) a request refused because the
+     * peer's role does not allow it (docs/SECURITY.md §5); the caller sends the PERM answer. Any thread.
+     */
+    void denied(String what);
+
     /** Counters; exact on the event loop, possibly a little stale elsewhere. */
     LinkStats stats();
 

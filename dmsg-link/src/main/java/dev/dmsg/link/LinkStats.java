@@ -14,11 +14,13 @@ import java.util.Map;
  * @param msgsForwarded messages sent for circuits that pass through ({@link Link#forward})
  * @param oneWayErrors one-way LNK_ERRORs received and dropped: a C peer's NOSUPP answers to our
  *     PINGs and its shell prompts (never answered; life for the keepalive like any message)
+ * @param denied requests refused because the peer's role does not allow them (docs/SECURITY.md §5)
  */
 public record LinkStats(
         long msgsIn, long bytesIn, long msgsOut, long bytesOut, long pingsSent, long pingsReceived,
         Map<Violation, Long> violations, long abortsDiscarded, long nosuppSent, long sendsDiscarded,
-        long handlerErrors, int openTransactions, long msgsRelayed, long msgsForwarded, long oneWayErrors) {
+        long handlerErrors, int openTransactions, long msgsRelayed, long msgsForwarded, long oneWayErrors,
+        long denied) {
 
     public long violationCount() {
         return violations.values().stream().mapToLong(Long::longValue).sum();

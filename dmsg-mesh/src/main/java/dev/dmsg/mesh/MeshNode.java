@@ -55,9 +55,28 @@ public final class MeshNode {
 
     /** Registers the LNK_SPAN acceptor in {@code services}; returns them. */
     public Services register(Services services) {
-        services.accept(Dmsg.LNK_SPAN, this::acceptSpan);
-        services.accept(Dmsg.LNK_CIRC, circuits::accept);
+        services.accept(Dmsg.LNK_SPAN, (txn, create) -> meshPeer(txn, "LNK_SPAN") ? acceptSpan(txn, create) : refused(txn));
+        services.accept(Dmsg.LNK_CIRC, (txn, create) -> meshPeer(txn, "LNK_CIRC") ? circuits.accept(txn, create) : refused(txn));
         return services;
+    }
+
+    /**
+     * Whether the peer may take part in the mesh (docs/SECURITY.md §5): a member or an admin, or
+     * a plaintext peer (a legacy C node, configured). A client may not advertise, relay or forge;
+     * it is answered PERM and counted.
+     */
+    private static boolean meshPeer(Transaction txn, String what) {
+        dev.dmsg.link.tls.PeerIdentity p = txn.link().peer();
+        if (p == null || p.role() == dev.dmsg.link.tls.Role.MEMBER || p.role() == dev.dmsg.link.tls.Role.ADMIN) {
+            return true;
+        }
+        txn.link().denied(what + " from '" + p.name() + "' (" + p.role().word() + "): mesh traffic needs the member role");
+        return false;
+    }
+
+    private static TransactionHandler refused(Transaction txn) {
+        txn.reply(Dmsg.ERR_PERM);
+        return TransactionHandler.CLOSE_ON_DELETE;
     }
 
     /** Link events for the engine; chain it with the node's own listener. */

@@ -15,6 +15,7 @@ import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.mesh.SpanExt;
+import dev.dmsg.services.Access;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
@@ -112,6 +113,7 @@ public final class Node implements AutoCloseable {
     private final MeshNode mesh;
     private final ShellService shell;
     private final Services services;
+    private final Access access;
     private final LinkEndpoint endpoint;
     private final SpanDialer dialer;
     private final Map<Link, Long> upSince = new ConcurrentHashMap<>();
@@ -129,7 +131,8 @@ public final class Node implements AutoCloseable {
         this.shellPool = new java.util.concurrent.ThreadPoolExecutor(SHELL_THREADS, SHELL_THREADS, 30, TimeUnit.SECONDS,
             new java.util.concurrent.ArrayBlockingQueue<>(SHELL_QUEUE), named("shell"));
         shellPool.allowCoreThreadTimeOut(true);
-        this.shell = new ShellService(shellPool);
+        this.access = Access.plaintextAdmin(); // until TLS is on: every link is plaintext (docs/SECURITY.md)
+        this.shell = new ShellService(shellPool, access);
         addCommands();
         new RemoteCommands(this, mesh).addTo(shell);
         this.services = EchoService.register(new Services());
@@ -311,6 +314,10 @@ public final class Node implements AutoCloseable {
 
     /** LNK_VOLCONF inside a peer's LNK_CONN (reference §3.6): sets one slot of our table. */
     private void onVolconf(Link link, Message m) {
+        if (!access.allows(link, m.circuit(), Access.Level.CHANGE)) {
+            link.denied("LNK_VOLCONF from " + access.who(link, m.circuit()) + ": changing the table needs the admin role");
+            return; // one-way: counted and logged, never answered
+        }
         LnkVolconf v = m.ext(LnkVolconf.class);
         if (v == null || v.index() < 0 || v.index() >= Dmsg.COPYID_COUNT) {
             log.warn("LNK_VOLCONF from {}: index {} is not 0..255; ignored", link.peerLabel(), v == null ? "?" : v.index());
@@ -352,7 +359,7 @@ public final class Node implements AutoCloseable {
             out.append(args.contains("--json") ? JSON.writeValueAsString(s.get("volconf")) + "\n" : StatusText.volconf(s));
             return 0;
         });
-        shell.add("span", "span HOST[:PORT]          keep a link to HOST (a VOLCONF slot)", (args, out) -> {
+        shell.add("span", "span HOST[:PORT]          keep a link to HOST (a VOLCONF slot)", Access.Level.CHANGE, (args, out) -> {
             if (args.size() != 1 || SpanDialer.Target.parse("span:" + args.get(0)) == null) {
                 throw new IllegalArgumentException("expected one HOST[:PORT]");
             }

@@ -1,6 +1,7 @@
 package dev.dmsg.services.shell;
 
 import dev.dmsg.link.Link;
+import dev.dmsg.services.Access;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
@@ -48,22 +49,38 @@ public final class ShellService {
         int run(List<String> args, StringBuilder out) throws Exception;
     }
 
-    private record Entry(String usage, Command command) {}
+    private record Entry(String usage, Access.Level level, Command command) {}
+
+    /** Who sent a command line: its link and circuit (null: this node's own API, fully trusted). */
+    public record Caller(Link link, long circuit) {}
 
     private final Map<String, Entry> commands = new TreeMap<>();
     private final Executor executor;
+    private final Access access;
     private volatile Command remote;
 
+    /** Every plaintext caller is an admin ({@link Access#plaintextAdmin()}). */
     public ShellService(Executor executor) {
+        this(executor, Access.plaintextAdmin());
+    }
+
+    public ShellService(Executor executor, Access access) {
         this.executor = executor;
+        this.access = access;
         add("help", "help                      this list", (args, out) -> {
             commands.values().forEach(e -> out.append(e.usage).append('\n'));
             return 0;
         });
     }
 
+    /** A command that only reads the node's state. */
     public ShellService add(String name, String usage, Command c) {
-        commands.put(name, new Entry(usage, c));
+        return add(name, usage, Access.Level.READ, c);
+    }
+
+    /** A command that needs {@code level} (docs/SECURITY.md §5): CHANGE is for admins only. */
+    public ShellService add(String name, String usage, Access.Level level, Command c) {
+        commands.put(name, new Entry(usage, level, c));
         return this;
     }
 
@@ -73,7 +90,7 @@ public final class ShellService {
      */
     public ShellService remote(String usage, Command remote) {
         this.remote = remote;
-        commands.put("@", new Entry(usage, (args, out) -> {
+        commands.put("@", new Entry(usage, Access.Level.READ, (args, out) -> {
             throw new IllegalArgumentException("expected @NODE COMMAND");
         }));
         return this;
@@ -85,8 +102,16 @@ public final class ShellService {
         return services;
     }
 
-    /** Runs {@code line}; returns [status, output]. */
+    /** Runs {@code line} for this node itself (no role check); returns [status, output]. */
     public Result execute(String line) {
+        return execute(line, null);
+    }
+
+    /**
+     * Runs {@code line} for {@code caller}: a command its role does not allow is refused with
+     * PERM, a line saying what it needs, and a count on the caller's link.
+     */
+    public Result execute(String line, Caller caller) {
         List<String> words = new ArrayList<>(Arrays.asList(line.trim().split("\\s+")));
         words.removeIf(String::isEmpty);
         StringBuilder out = new StringBuilder();
@@ -98,6 +123,10 @@ public final class ShellService {
             name = "help";
         }
         if (name.startsWith("@") && name.length() > 1 && remote != null) {
+            Result refused = refuse(caller, "@", Access.Level.READ, line);
+            if (refused != null) {
+                return refused;
+            }
             String rest = line.trim().substring(name.length()).trim();
             if (rest.isEmpty()) {
                 return new Result(ERR_USAGE, "usage: " + commands.get("@").usage + "\n");
@@ -116,6 +145,10 @@ public final class ShellService {
         if (e == null) {
             return new Result(ERR_USAGE, "Unrecognized command: " + name + " (try help)\n");
         }
+        Result refused = refuse(caller, name, e.level, line);
+        if (refused != null) {
+            return refused;
+        }
         try {
             int status = e.command.run(words, out);
             return new Result(status, out.toString());
@@ -129,13 +162,25 @@ public final class ShellService {
 
     public record Result(int status, String output) {}
 
+    /** The PERM answer when {@code caller}'s role does not allow {@code level}, or null. */
+    private Result refuse(Caller caller, String name, Access.Level level, String line) {
+        if (caller == null || access.allows(caller.link(), caller.circuit(), level)) {
+            return null;
+        }
+        String who = access.who(caller.link(), caller.circuit());
+        caller.link().denied("shell '" + line + "' from " + who);
+        String needs = level == Access.Level.CHANGE ? "the admin role (it changes this node)"
+            : "the admin or member role, or a client granted shell-ro";
+        return new Result(Dmsg.ERR_PERM, name + ": refused: needs " + needs + "; " + who + " may not\n");
+    }
+
     static String lineOf(Message m) {
         return m.auxBytes() == 0 ? "" : m.auxString();
     }
 
     private TransactionHandler accept(Transaction txn, Message create) {
         String line = lineOf(create);
-        run(line, txn.link(), r -> {
+        run(line, new Caller(txn.link(), txn.circuit()), r -> {
             for (String piece : chunks(r.output())) {
                 txn.send(Dmsg.DBG_SHELL, null, Unpooled.copiedBuffer(piece + "\0", StandardCharsets.UTF_8));
             }
@@ -152,7 +197,7 @@ public final class ShellService {
             return; // output of a shell on the other side: not ours to answer
         }
         String line = lineOf(m);
-        run(line, link, r -> {
+        run(line, new Caller(link, m.circuit()), r -> {
             for (String piece : chunks(r.output())) {
                 link.sendOneWay(Dmsg.DBG_SHELL | Dmsg.REPLY, null, Unpooled.copiedBuffer(piece + "\0", StandardCharsets.UTF_8));
             }
@@ -160,14 +205,15 @@ public final class ShellService {
         }, () -> { });
     }
 
-    private void run(String line, Link link, java.util.function.Consumer<Result> then, Runnable refused) {
+    private void run(String line, Caller caller, java.util.function.Consumer<Result> then, Runnable refused) {
+        Link link = caller.link();
         if (line.length() > MAX_LINE) {
             then.accept(new Result(ERR_USAGE, "command line of " + line.length() + " characters; max " + MAX_LINE + "\n"));
             return;
         }
         try {
             executor.execute(() -> {
-                Result r = execute(line);
+                Result r = execute(line, caller);
                 log.debug("shell {}: '{}' -> {}", link.peerLabel(), line, r.status());
                 then.accept(r);
             });

@@ -1,0 +1,93 @@
+package dev.dmsg.services;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.dmsg.link.Link;
+import dev.dmsg.link.tls.Grants;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.services.shell.ShellService;
+import dev.dmsg.wire.Dmsg;
+import java.lang.reflect.Proxy;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Roles in the shell (docs/SECURITY.md §5): what each role may run, the PERM answer with what it
+ * needs, the count on the caller's link, circuits capped at member, plaintext per configuration.
+ */
+class AccessTest {
+    static final String FP = "SHA256:" + "A".repeat(43);
+
+    /** A link whose peer is {@code peer} (null: plaintext); records what it was told to count. */
+    static Link link(PeerIdentity peer, List<String> denied) {
+        return (Link) Proxy.newProxyInstance(Link.class.getClassLoader(), new Class<?>[] {Link.class}, (p, m, a) ->
+            switch (m.getName()) {
+                case "peer" -> peer;
+                case "peerLabel" -> "peer";
+                case "remoteAddress" -> "10.0.0.5:4000";
+                case "denied" -> denied.add((String) a[0]);
+                case "toString" -> "fake link";
+                default -> throw new UnsupportedOperationException(m.getName());
+            });
+    }
+
+    static PeerIdentity as(Role role, int grants) {
+        return new PeerIdentity("ops", FP, role, grants);
+    }
+
+    final List<String> denied = new ArrayList<>();
+    final ShellService shell = new ShellService(Runnable::run, new Access(l -> Role.MEMBER))
+        .add("look", "look", (args, out) -> { out.append("looked\n"); return 0; })
+        .add("change", "change", Access.Level.CHANGE, (args, out) -> { out.append("changed\n"); return 0; })
+        .remote("@NODE COMMAND", (args, out) -> { out.append("remote\n"); return 0; });
+
+    ShellService.Result run(String line, PeerIdentity peer, long circuit) {
+        return shell.execute(line, new ShellService.Caller(link(peer, denied), circuit));
+    }
+
+    @Test
+    void anAdminMayDoEverythingOnItsOwnLink() {
+        assertThat(run("change", as(Role.ADMIN, 0), 0).output()).isEqualTo("changed\n");
+        assertThat(run("look", as(Role.ADMIN, 0), 0).status()).isZero();
+        assertThat(denied).isEmpty();
+    }
+
+    @Test
+    void aMemberReadsButMayNotChange() {
+        assertThat(run("look", as(Role.MEMBER, 0), 0).status()).isZero();
+        ShellService.Result r = run("change", as(Role.MEMBER, 0), 0);
+        assertThat(r.status()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(r.output()).isEqualTo("change: refused: needs the admin role (it changes this node); 'ops' (member) may not\n");
+        assertThat(denied).containsExactly("shell 'change' from 'ops' (member)");
+    }
+
+    @Test
+    void aClientNeedsShellReadOnlyToReadAndNeverChanges() {
+        ShellService.Result r = run("look", as(Role.CLIENT, Grants.BLK_READ), 0);
+        assertThat(r.status()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(r.output()).contains("needs the admin or member role, or a client granted shell-ro; 'ops' (client) may not");
+        assertThat(run("look", as(Role.CLIENT, Grants.SHELL_RO), 0).status()).isZero();
+        assertThat(run("change", as(Role.CLIENT, Grants.SHELL_RO | Grants.BLK_RW), 0).status()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(run("@far look", as(Role.CLIENT, 0), 0).status()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(denied).hasSize(3);
+    }
+
+    @Test
+    void overACircuitAnAdminIsAMember() {
+        assertThat(run("look", as(Role.ADMIN, 0), 0x77).status()).isZero();
+        ShellService.Result r = run("change", as(Role.ADMIN, 0), 0x77);
+        assertThat(r.status()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(r.output()).contains("'ops' (member, over a circuit) may not");
+    }
+
+    @Test
+    void plaintextTakesTheConfiguredRoleAndTheNodeItselfIsTrusted() {
+        assertThat(run("look", null, 0).status()).isZero();
+        ShellService.Result r = run("change", null, 0);
+        assertThat(r.status()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(r.output()).contains("peer@10.0.0.5:4000 (plaintext) (member) may not");
+        assertThat(shell.execute("change").output()).isEqualTo("changed\n"); // the node's own API
+    }
+}
