@@ -128,6 +128,12 @@ public final class Iocom implements Link {
     private long messagesForwarded;
     private long oneWayErrors;
     private final LongAdder denied = new LongAdder();
+    /** Transactions the peer opened that are still in a table (all circuits). Event loop only. */
+    private int peerOpen;
+    private long refusedOverLimit;
+    /** Rapid-reset budget (token bucket, in aborts); refilled at read-batch ends. Event loop only. */
+    private double abortTokens;
+    private long abortRefillNanos;
     /** {@link #pauseReading()} calls not yet resumed. Event loop only. */
     private int readPauses;
     /** Circuits that pass through: their messages go to a relay, untracked. Event loop only. */
@@ -153,6 +159,8 @@ public final class Iocom implements Link {
         long now = config.clock().getAsLong();
         lastSendNanos = now;
         lastLifeNanos = now;
+        abortTokens = config.abortBurst();
+        abortRefillNanos = now;
         ourConn = newLocal(circuit0, Dmsg.LNK_CONN, this::onOurConn);
         openOnLoop(ourConn, Dmsg.LNK_CONN, config.conn(), null);
         flushNow();
@@ -245,6 +253,9 @@ public final class Iocom implements Link {
             table.clear();
             for (Txn t : txns) {
                 openTransactions--;
+                if (!local) {
+                    peerOpen--;
+                }
                 byCommand.merge(Command.nameOf(t.icmd) + (local ? "(ours)" : "(peer's)"), 1, Integer::sum);
                 deliverLost(t);
                 n++;
@@ -385,6 +396,7 @@ public final class Iocom implements Link {
     public void readComplete() {
         inReadBatch = false;
         lastLifeNanos = config.clock().getAsLong();
+        refillAbortTokens(lastLifeNanos);
         flushNow();
     }
 
@@ -403,6 +415,9 @@ public final class Iocom implements Link {
         }
         boolean reply = (cmd & REPLY) != 0;
         boolean abort = (cmd & ABORT) != 0;
+        if (abort && !reply && !takeAbortToken(m)) {
+            return; // the link is closed: rapid reset
+        }
         Txn t = m.msgid() == 0 ? null : c.table(reply).get(m.msgid());
 
         if ((cmd & (CREATE | DELETE)) == 0) {
@@ -450,6 +465,35 @@ public final class Iocom implements Link {
         }
     }
 
+    /**
+     * The peer aborts a transaction of its own (ABORT|CREATE, or an ABORT in its direction): each
+     * costs a token; an empty bucket closes the link (docs/SECURITY.md §7, CVE-2023-44487: opening
+     * and at once cancelling work is cheap for the sender and not for us). False if it closed.
+     */
+    private boolean takeAbortToken(Message m) {
+        if (abortTokens >= 1) {
+            abortTokens--;
+            return true;
+        }
+        refillAbortTokens(config.clock().getAsLong());
+        if (abortTokens >= 1) {
+            abortTokens--;
+            return true;
+        }
+        fail(String.format("abusive peer: more than %d aborts of its own transactions at once, %d per second "
+            + "sustained (rapid reset, CVE-2023-44487); last %s", config.abortBurst(), config.abortsPerSecond(),
+            FrameLog.line(FrameLog.RECEIVED, m)));
+        return false;
+    }
+
+    private void refillAbortTokens(long now) {
+        double add = (now - abortRefillNanos) * config.abortsPerSecond() / 1e9;
+        abortRefillNanos = now;
+        if (add > 0) {
+            abortTokens = Math.min(config.abortBurst(), abortTokens + add);
+        }
+    }
+
     /** With ABORT the seed asks for a silent discard (a late abort racing the close); else a violation. */
     private void rejectOrDiscard(Violation v, Message m) {
         if (m.isAbort()) {
@@ -472,6 +516,24 @@ public final class Iocom implements Link {
         Txn t = new Txn(this, c, m.msgid(), icmd, false);
         c.accepted.put(t.msgid, t);
         openTransactions++;
+        peerOpen++;
+        if (peerOpen > config.maxPeerTransactions()) {
+            // docs/SECURITY.md §7: answered, not served; the link stays up.
+            refusedOverLimit++;
+            if (refusedOverLimit <= 8 || Long.bitCount(refusedOverLimit) == 1) {
+                log.warn("link {}: refused {} ({} so far): the peer holds {} transactions open, limit {}", name,
+                    FrameLog.line(FrameLog.RECEIVED, m), refusedOverLimit, peerOpen - 1, config.maxPeerTransactions());
+            }
+            t.handler = TransactionHandler.CLOSE_ON_DELETE;
+            t.state = t.state.received(m.cmd());
+            t.replyOnLoop(Dmsg.ERR_LIMIT, true);
+            // Forgotten at once, half-open or not: a peer past its cap that never sends DELETE must
+            // not grow our tables. Its late DELETE is then an unknown msgid (counted, dropped).
+            if (c.accepted.remove(t.msgid) != null) {
+                removed(t);
+            }
+            return;
+        }
         if (c == circuit0 && icmd == Dmsg.LNK_CONN) {
             acceptConn(t, m);
             return;
@@ -904,6 +966,9 @@ public final class Iocom implements Link {
 
     void removed(Txn t) {
         openTransactions--;
+        if (!t.local) {
+            peerOpen--;
+        }
     }
 
     @Override
@@ -1003,7 +1068,7 @@ public final class Iocom implements Link {
         }
         return new LinkStats(msgsIn, bytesIn, msgsOut, bytesOut, pingsSent, pingsReceived, v,
             abortsDiscarded, nosuppSent, sendsDiscarded.sum(), handlerErrors, openTransactions, messagesRelayed,
-            messagesForwarded, oneWayErrors, denied.sum());
+            messagesForwarded, oneWayErrors, denied.sum(), refusedOverLimit);
     }
 
     @Override

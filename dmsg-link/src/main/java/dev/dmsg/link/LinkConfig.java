@@ -20,11 +20,17 @@ import java.util.function.LongSupplier;
  * @param writeBufferHighBytes socket buffer high-water mark
  * @param clock nanosecond clock; tests inject a fake one
  * @param logFrames log every frame at DEBUG in the one-line format
+ * @param maxPeerTransactions transactions the peer may hold open on this link (all circuits); a
+ *     CREATE beyond it is answered LIMIT (docs/SECURITY.md §7)
+ * @param abortsPerSecond sustained rate of aborts of its own transactions (ABORT|CREATE,
+ *     open-then-abort) the peer may make; beyond the burst the link is closed as abusive (the
+ *     HTTP/2 "rapid reset" pattern, CVE-2023-44487)
+ * @param abortBurst how many such aborts may come at once
  */
 public record LinkConfig(
         String label, LnkConn conn, long pingIntervalNanos, long deadTimeoutNanos, boolean legacyPeer,
         int maxQueuedBytes, int writeBufferLowBytes, int writeBufferHighBytes, LongSupplier clock,
-        boolean logFrames) {
+        boolean logFrames, int maxPeerTransactions, int abortsPerSecond, int abortBurst) {
 
     public LinkConfig {
         Objects.requireNonNull(label, "label");
@@ -40,7 +46,16 @@ public record LinkConfig(
         if (writeBufferLowBytes <= 0 || writeBufferHighBytes < writeBufferLowBytes) {
             throw new IllegalArgumentException("need 0 < low <= high water mark");
         }
+        if (maxPeerTransactions < 1 || abortsPerSecond < 1 || abortBurst < 1) {
+            throw new IllegalArgumentException("limits must be >= 1: maxPeerTransactions " + maxPeerTransactions
+                + ", abortsPerSecond " + abortsPerSecond + ", abortBurst " + abortBurst);
+        }
     }
+
+    /** docs/SECURITY.md §7: far above what a node's services hold open, far below what hurts memory. */
+    public static final int DEFAULT_MAX_PEER_TRANSACTIONS = 4096;
+    public static final int DEFAULT_ABORTS_PER_SECOND = 1000;
+    public static final int DEFAULT_ABORT_BURST = 2000;
 
     /** Our default LNK_CONN: a cluster controller that wants every SPAN (reference §3.2, libdmsg row). */
     public static LnkConn defaultConn(String label) {
@@ -65,6 +80,9 @@ public record LinkConfig(
         b.writeBufferHighBytes = writeBufferHighBytes;
         b.clock = clock;
         b.logFrames = logFrames;
+        b.maxPeerTransactions = maxPeerTransactions;
+        b.abortsPerSecond = abortsPerSecond;
+        b.abortBurst = abortBurst;
         return b;
     }
 
@@ -79,6 +97,9 @@ public record LinkConfig(
         private int writeBufferHighBytes = 1 << 20;
         private LongSupplier clock = System::nanoTime;
         private boolean logFrames;
+        private int maxPeerTransactions = DEFAULT_MAX_PEER_TRANSACTIONS;
+        private int abortsPerSecond = DEFAULT_ABORTS_PER_SECOND;
+        private int abortBurst = DEFAULT_ABORT_BURST;
 
         public Builder label(String label) { this.label = label; return this; }
         public Builder conn(LnkConn conn) { this.conn = conn; return this; }
@@ -93,11 +114,17 @@ public record LinkConfig(
         }
         public Builder clock(LongSupplier clock) { this.clock = clock; return this; }
         public Builder logFrames(boolean log) { this.logFrames = log; return this; }
+        public Builder maxPeerTransactions(int n) { this.maxPeerTransactions = n; return this; }
+        public Builder abortBudget(int perSecond, int burst) {
+            this.abortsPerSecond = perSecond;
+            this.abortBurst = burst;
+            return this;
+        }
 
         public LinkConfig build() {
             return new LinkConfig(label, conn != null ? conn : defaultConn(label), pingIntervalNanos,
                 deadTimeoutNanos, legacyPeer, maxQueuedBytes, writeBufferLowBytes, writeBufferHighBytes,
-                clock, logFrames);
+                clock, logFrames, maxPeerTransactions, abortsPerSecond, abortBurst);
         }
     }
 }

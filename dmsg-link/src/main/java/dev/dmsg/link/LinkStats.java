@@ -15,12 +15,14 @@ import java.util.Map;
  * @param oneWayErrors one-way LNK_ERRORs received and dropped: a C peer's NOSUPP answers to our
  *     PINGs and its shell prompts (never answered; life for the keepalive like any message)
  * @param denied requests refused because the peer's role does not allow them (docs/SECURITY.md §5)
+ * @param refusedOverLimit transactions the peer opened past {@link LinkConfig#maxPeerTransactions()},
+ *     answered LIMIT
  */
 public record LinkStats(
         long msgsIn, long bytesIn, long msgsOut, long bytesOut, long pingsSent, long pingsReceived,
         Map<Violation, Long> violations, long abortsDiscarded, long nosuppSent, long sendsDiscarded,
         long handlerErrors, int openTransactions, long msgsRelayed, long msgsForwarded, long oneWayErrors,
-        long denied) {
+        long denied, long refusedOverLimit) {
 
     public long violationCount() {
         return violations.values().stream().mapToLong(Long::longValue).sum();
