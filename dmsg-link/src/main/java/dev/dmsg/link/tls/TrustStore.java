@@ -492,7 +492,7 @@ public final class TrustStore implements TrustPolicy {
         }
         if (p.grants() != 0 && p.role() != Role.CLIENT) {
             return "grants " + Grants.format(p.grants()) + " are only for role client, not " + p.role().word()
-                + " (a " + p.role().word() + " has what its role allows, docs/SECURITY.md §5)";
+                + " (admin and member may do what their role allows, docs/SECURITY.md §5)";
         }
         return null;
     }
