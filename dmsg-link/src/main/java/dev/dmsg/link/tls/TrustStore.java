@@ -136,12 +136,12 @@ public final class TrustStore implements TrustPolicy {
 
     @Override
     public PeerIdentity byFingerprint(String fingerprint) {
-        return current().byFingerprint.get(fingerprint);
+        return fingerprint == null ? null : current().byFingerprint.get(fingerprint); // Map.copyOf refuses null keys
     }
 
     @Override
     public PeerIdentity byName(String name) {
-        return current().byName.get(name);
+        return name == null ? null : current().byName.get(name);
     }
 
     /** Every trusted peer, in the order of the file. */

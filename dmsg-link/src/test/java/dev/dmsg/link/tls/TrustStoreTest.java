@@ -86,6 +86,8 @@ class TrustStoreTest {
         assertThat(t.byFingerprint(ROOT)).isEqualTo(root);
         assertThat(t.byName("gamma")).isNull();
         assertThat(t.byFingerprint(fp())).isNull();
+        assertThat(t.byFingerprint(null)).isNull(); // as TrustPolicy.of: unknown, not an exception
+        assertThat(t.byName(null)).isNull();
 
         TrustStore again = TrustStore.open(dir());
         assertThat(again.list()).containsExactly(beta, ops, root);
