@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * ops-cli  SHA256:Yx0aTL1c...                                  client  shell-ro,blk-read
  * </pre>
  * {@code #} starts a comment that runs to the end of the line; blank lines are allowed. NAME is
- * 1..63 characters of {@code [A-Za-z0-9._-]}; FINGERPRINT is {@link Fingerprints}' form; ROLE is
+ * 1..63 characters of {@code [A-Za-z0-9._:-]} (a colon for nodes named by their HOST:PORT); FINGERPRINT is {@link Fingerprints}' form; ROLE is
  * {@code admin}, {@code member} or {@code client}; GRANTS ({@link Grants}, {@code -} for none)
  * only for {@code client}. A name maps to one key and a key to one name. Writes keep every other
  * line, comments included, as it was: {@link #add} appends a line, {@link #remove} drops one.
@@ -74,7 +74,7 @@ public final class TrustStore implements TrustPolicy {
     public static final Duration DEFAULT_CHECK_INTERVAL = Duration.ofSeconds(1);
     public static final int MAX_NAME_CHARS = 63;
 
-    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1," + MAX_NAME_CHARS + "}");
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._:-]{1," + MAX_NAME_CHARS + "}");
     private static final Pattern COLUMNS = Pattern.compile("[ \t]+");
     private static final String HEADER = "# dmsg trust store (docs/SECURITY.md §2): peers trusted by key.\n"
         + "# NAME FINGERPRINT ROLE [GRANTS]   roles: admin member client; grants (client only): shell-ro,blk-read,blk-rw\n";
@@ -126,7 +126,7 @@ public final class TrustStore implements TrustPolicy {
         return file;
     }
 
-    /** Whether {@code name} may be a trusted name: 1..63 characters of {@code [A-Za-z0-9._-]}. */
+    /** Whether {@code name} may be a trusted name: 1..63 characters of {@code [A-Za-z0-9._:-]} (a colon for nodes named by their HOST:PORT). */
     public static boolean isName(String name) {
         return name != null && NAME.matcher(name).matches();
     }
