@@ -1,5 +1,6 @@
 package dev.dmsg.link;
 
+import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkConn;
 import java.time.Duration;
@@ -20,11 +21,13 @@ import java.util.function.LongSupplier;
  * @param writeBufferHighBytes socket buffer high-water mark
  * @param clock nanosecond clock; tests inject a fake one
  * @param logFrames log every frame at DEBUG in the one-line format
+ * @param tls TLS 1.3 with pinned keys on every link (docs/SECURITY.md §3), or {@code null} for
+ *     plaintext
  */
 public record LinkConfig(
         String label, LnkConn conn, long pingIntervalNanos, long deadTimeoutNanos, boolean legacyPeer,
         int maxQueuedBytes, int writeBufferLowBytes, int writeBufferHighBytes, LongSupplier clock,
-        boolean logFrames) {
+        boolean logFrames, TlsConfig tls) {
 
     public LinkConfig {
         Objects.requireNonNull(label, "label");
@@ -65,6 +68,7 @@ public record LinkConfig(
         b.writeBufferHighBytes = writeBufferHighBytes;
         b.clock = clock;
         b.logFrames = logFrames;
+        b.tls = tls;
         return b;
     }
 
@@ -79,6 +83,7 @@ public record LinkConfig(
         private int writeBufferHighBytes = 1 << 20;
         private LongSupplier clock = System::nanoTime;
         private boolean logFrames;
+        private TlsConfig tls;
 
         public Builder label(String label) { this.label = label; return this; }
         public Builder conn(LnkConn conn) { this.conn = conn; return this; }
@@ -93,11 +98,13 @@ public record LinkConfig(
         }
         public Builder clock(LongSupplier clock) { this.clock = clock; return this; }
         public Builder logFrames(boolean log) { this.logFrames = log; return this; }
+        /** TLS on every link; {@code null} (the default) for plaintext. */
+        public Builder tls(TlsConfig tls) { this.tls = tls; return this; }
 
         public LinkConfig build() {
             return new LinkConfig(label, conn != null ? conn : defaultConn(label), pingIntervalNanos,
                 deadTimeoutNanos, legacyPeer, maxQueuedBytes, writeBufferLowBytes, writeBufferHighBytes,
-                clock, logFrames);
+                clock, logFrames, tls);
         }
     }
 }
