@@ -1,5 +1,6 @@
 package dev.dmsg.link;
 
+import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkConn;
 import java.time.Duration;
@@ -26,11 +27,13 @@ import java.util.function.LongSupplier;
  *     open-then-abort) the peer may make; beyond the burst the link is closed as abusive (the
  *     HTTP/2 "rapid reset" pattern, CVE-2023-44487)
  * @param abortBurst how many such aborts may come at once
+ * @param tls TLS 1.3 with pinned keys on every link (docs/SECURITY.md §3), or {@code null} for
+ *     plaintext
  */
 public record LinkConfig(
         String label, LnkConn conn, long pingIntervalNanos, long deadTimeoutNanos, boolean legacyPeer,
         int maxQueuedBytes, int writeBufferLowBytes, int writeBufferHighBytes, LongSupplier clock,
-        boolean logFrames, int maxPeerTransactions, int abortsPerSecond, int abortBurst) {
+        boolean logFrames, int maxPeerTransactions, int abortsPerSecond, int abortBurst, TlsConfig tls) {
 
     public LinkConfig {
         Objects.requireNonNull(label, "label");
@@ -83,6 +86,7 @@ public record LinkConfig(
         b.maxPeerTransactions = maxPeerTransactions;
         b.abortsPerSecond = abortsPerSecond;
         b.abortBurst = abortBurst;
+        b.tls = tls;
         return b;
     }
 
@@ -100,6 +104,7 @@ public record LinkConfig(
         private int maxPeerTransactions = DEFAULT_MAX_PEER_TRANSACTIONS;
         private int abortsPerSecond = DEFAULT_ABORTS_PER_SECOND;
         private int abortBurst = DEFAULT_ABORT_BURST;
+        private TlsConfig tls;
 
         public Builder label(String label) { this.label = label; return this; }
         public Builder conn(LnkConn conn) { this.conn = conn; return this; }
@@ -120,11 +125,13 @@ public record LinkConfig(
             this.abortBurst = burst;
             return this;
         }
+        /** TLS on every link; {@code null} (the default) for plaintext. */
+        public Builder tls(TlsConfig tls) { this.tls = tls; return this; }
 
         public LinkConfig build() {
             return new LinkConfig(label, conn != null ? conn : defaultConn(label), pingIntervalNanos,
                 deadTimeoutNanos, legacyPeer, maxQueuedBytes, writeBufferLowBytes, writeBufferHighBytes,
-                clock, logFrames, maxPeerTransactions, abortsPerSecond, abortBurst);
+                clock, logFrames, maxPeerTransactions, abortsPerSecond, abortBurst, tls);
         }
     }
 }

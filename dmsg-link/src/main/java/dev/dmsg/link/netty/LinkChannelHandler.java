@@ -7,6 +7,8 @@ import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.Transport;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.PinnedTrustManager;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.Message;
@@ -18,52 +20,204 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.codec.DecoderException;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.nio.channels.ClosedChannelException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLHandshakeException;
+import javax.net.ssl.SSLSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The last stage of a link's pipeline: creates the {@link Iocom} when the channel becomes active,
- * feeds it decoded messages, read-batch boundaries, writability changes and timer ticks, and is
- * its {@link Transport}. Everything here runs on the channel's event loop.
+ * The last stage of a link's pipeline: creates the {@link Iocom} once the connection is ready for
+ * it, feeds it decoded messages, read-batch boundaries, writability changes and timer ticks, and
+ * is its {@link Transport}. Everything here runs on the channel's event loop.
+ *
+ * <p><b>When the Iocom starts.</b> Plaintext: when the channel becomes active. TLS
+ * ({@link Handshake}): the server starts it when its handshake succeeds — it has then checked
+ * the client's pinned key, and the client has checked ours. The client's TLS 1.3 handshake ends
+ * <em>before</em> the server has looked at the client's certificate (the client's Finished goes
+ * out with it), so a client learns it was accepted only when the server's first frame arrives;
+ * it starts its Iocom then, and a refusal (an alert, or a close) fails the connect instead of a
+ * link that was never up. The handshake timeout covers all of it: TLS, and the peer's first
+ * frame, on both sides.
  */
 final class LinkChannelHandler extends ChannelDuplexHandler implements Transport {
+    private static final Logger log = LoggerFactory.getLogger(LinkChannelHandler.class);
+
+    /** Where a TLS link's handshake is; one transition method each, all on the event loop. */
+    private enum Handshake {
+        /** No TLS: the Iocom starts with the channel. */
+        PLAINTEXT,
+        /** SslHandler is handshaking. */
+        TLS,
+        /** TLS done and the peer identified; the peer's first frame not yet here (client: no Iocom yet). */
+        FIRST_FRAME,
+        /** Authenticated both ways; the timeout is off. */
+        DONE,
+        /** Failed, logged once, connection closing. */
+        FAILED
+    }
+
     private final LinkConfig config;
     private final Services services;
     private final LinkListener listener;
     private final CompletableFuture<Link> ready;
+    /** {@code null} for plaintext. */
+    private final TlsSupport tls;
+    private final TlsSupport.FirstBytes firstBytes;
+    private Handshake handshake;
+    private ScheduledFuture<?> handshakeTimer;
+    /** Set on the event loop before the Iocom exists; read by {@link Link#peer()} from any thread. */
+    private volatile PeerIdentity peer;
     private ChannelHandlerContext ctx;
     private Iocom iocom;
     private ScheduledFuture<?> ticker;
     private String remote = "?";
 
     LinkChannelHandler(LinkConfig config, Services services, LinkListener listener, CompletableFuture<Link> ready) {
+        this(config, services, listener, ready, null, null);
+    }
+
+    /** @param tls {@code null} for plaintext; {@code firstBytes} is the stage in front of the SslHandler */
+    LinkChannelHandler(LinkConfig config, Services services, LinkListener listener, CompletableFuture<Link> ready,
+            TlsSupport tls, TlsSupport.FirstBytes firstBytes) {
         this.config = config;
         this.services = services;
         this.listener = listener;
         this.ready = ready;
+        this.tls = tls;
+        this.firstBytes = firstBytes;
+        this.handshake = tls == null ? Handshake.PLAINTEXT : Handshake.TLS;
     }
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
         this.ctx = ctx;
         this.remote = format(ctx.channel().remoteAddress());
+        if (tls == null) {
+            startIocom();
+        } else {
+            handshakeTimer = ctx.executor().schedule(this::handshakeTimedOut, tls.handshakeTimeoutNanos(),
+                TimeUnit.NANOSECONDS);
+        }
+        super.channelActive(ctx);
+    }
+
+    private void startIocom() {
         iocom = new Iocom(config, services, listener, this);
         iocom.start();
         long period = Math.max(TimeUnit.MILLISECONDS.toNanos(10), config.pingIntervalNanos() / 4);
         ticker = ctx.executor().scheduleAtFixedRate(
             () -> iocom.tick(config.clock().getAsLong()), period, period, TimeUnit.NANOSECONDS);
         ready.complete(iocom);
-        super.channelActive(ctx);
+    }
+
+    private String name() {
+        return config.label() + "<->" + remote;
+    }
+
+    private boolean isClient() {
+        SslHandler h = ctx.pipeline().get(SslHandler.class);
+        return h != null && h.engine().getUseClientMode();
+    }
+
+    // ---- TLS handshake ----
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+        if (evt instanceof SslHandshakeCompletionEvent done && handshake == Handshake.TLS) {
+            if (done.isSuccess()) {
+                tlsDone();
+            } else {
+                handshakeFailed(tls.describe(done.cause(), firstBytes), done.cause(), false);
+            }
+        }
+        super.userEventTriggered(ctx, evt);
+    }
+
+    /** TLS succeeded: identify the peer again from the session; the server starts its Iocom now. */
+    private void tlsDone() {
+        SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
+        try {
+            peer = tls.identify(session, remote);
+        } catch (PinnedTrustManager.Refusal r) {
+            handshakeFailed(r.getMessage(), r, false);
+            return;
+        }
+        handshake = Handshake.FIRST_FRAME;
+        if (!isClient()) {
+            logUp(session);
+            startIocom();
+        }
+    }
+
+    /** The peer's first frame: it has accepted us. The client starts its Iocom now. */
+    private void firstFrame() {
+        handshake = Handshake.DONE;
+        handshakeTimer.cancel(false);
+        tls.stats.onCompleted();
+        if (iocom == null) {
+            logUp(ctx.pipeline().get(SslHandler.class).engine().getSession());
+            startIocom();
+        }
+    }
+
+    private void logUp(SSLSession s) {
+        log.info("link {}: TLS up ({}, {}, {}): peer {}", name(), s.getProtocol(), s.getCipherSuite(),
+            tls.providerName(), peer);
+    }
+
+    private void handshakeTimedOut() {
+        if (handshake == Handshake.TLS || handshake == Handshake.FIRST_FRAME) {
+            String detail = handshake == Handshake.TLS ? "TLS not finished" : "TLS done, but no frame from the peer";
+            handshakeFailed("handshake timeout after " + tls.handshakeTimeoutText() + " (" + detail + ")", null, true);
+        }
+    }
+
+    /**
+     * The handshake failed: one log line, the connect future fails with an
+     * {@link SSLHandshakeException} that says why, and the connection closes. Once only.
+     */
+    private void handshakeFailed(String reason, Throwable cause, boolean timeout) {
+        if (handshake == Handshake.FAILED || handshake == Handshake.DONE || handshake == Handshake.PLAINTEXT) {
+            return;
+        }
+        handshake = Handshake.FAILED;
+        if (handshakeTimer != null) {
+            handshakeTimer.cancel(false);
+        }
+        tls.stats.onFailed(TlsSupport.isRefusal(cause), timeout);
+        log.warn("link {}: TLS handshake failed: {}", name(), reason);
+        SSLHandshakeException e = new SSLHandshakeException("TLS handshake with " + remote + " failed: " + reason);
+        if (cause != null) {
+            e.initCause(cause);
+        }
+        ready.completeExceptionally(e);
+        failed = true;
+        ctx.channel().config().setAutoRead(false);
+        if (iocom != null) {
+            iocom.fail("TLS handshake failed: " + reason);
+        } else {
+            ctx.close();
+        }
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (msg instanceof Message m && iocom != null) {
+        if (handshake == Handshake.FIRST_FRAME && msg instanceof Message) {
+            firstFrame();
+        }
+        if (msg instanceof Message m && iocom != null && handshake != Handshake.FAILED) {
             iocom.receive(m);
         } else {
             ReferenceCountUtil.release(msg);
@@ -109,9 +263,19 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (handshake == Handshake.FAILED) {
+            return; // logged and closing; SslHandler reports a failure as an event and an exception
+        }
+        if (handshake == Handshake.TLS || (handshake == Handshake.FIRST_FRAME && iocom == null)) {
+            // Before the client's Iocom: e.g. the server's alert refusing our certificate.
+            handshakeFailed(tls.describe(cause, firstBytes), cause, false);
+            return;
+        }
         String reason;
         if (cause instanceof FrameCodec.FramingException f) {
-            reason = "framing error: " + f.protocolError().getMessage();
+            reason = "framing error: " + f.protocolError().getMessage() + f.hint();
+        } else if (cause instanceof DecoderException && cause.getCause() instanceof SSLException ssl) {
+            reason = "TLS error: " + ssl.getMessage();
         } else if (cause instanceof IOException) {
             reason = "socket error: " + cause.getMessage();
         } else {
@@ -129,6 +293,15 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+        if (handshake == Handshake.TLS || (handshake == Handshake.FIRST_FRAME && iocom == null)) {
+            handshakeFailed(handshake == Handshake.TLS
+                ? "the peer closed the connection during the TLS handshake"
+                : "the peer closed the connection right after the TLS handshake, before its first frame: it may"
+                    + " not trust our key " + ourFingerprint(), new ClosedChannelException(), false);
+        }
+        if (handshakeTimer != null) {
+            handshakeTimer.cancel(false);
+        }
         if (ticker != null) {
             ticker.cancel(false);
         }
@@ -242,8 +415,16 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             ctx.close();
         }, CLOSE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
         ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> {
-            if (f.isSuccess()) {
+            if (!f.isSuccess()) {
+                return;
+            }
+            SslHandler ssl = ctx.pipeline().get(SslHandler.class);
+            if (ssl == null) {
                 duplex.shutdownOutput();
+            } else {
+                // close_notify after our last frames (already encrypted and written), then FIN: the
+                // peer sees a clean TLS end, not a truncation.
+                ssl.closeOutbound().addListener(g -> duplex.shutdownOutput());
             }
         });
     }
@@ -274,6 +455,15 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     @Override
     public String remoteAddress() {
         return remote;
+    }
+
+    @Override
+    public PeerIdentity peer() {
+        return peer;
+    }
+
+    private String ourFingerprint() {
+        return config.tls() != null ? config.tls().keys().fingerprint() : "?";
     }
 
     static String format(SocketAddress a) {

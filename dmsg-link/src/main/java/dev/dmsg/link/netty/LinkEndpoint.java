@@ -38,6 +38,10 @@ import org.slf4j.LoggerFactory;
  * Listens for and makes DMSG links over TCP. Owns its event loops (epoll where available, NIO
  * otherwise, or NIO when {@code -Ddmsg.transport=nio}). Every link it makes uses the same config,
  * services and listener.
+ *
+ * <p>With {@link LinkConfig#tls()} set, every link, accepted or made, runs TLS 1.3 with mutual
+ * authentication and pinned keys first (docs/SECURITY.md §3); a peer that fails it never gets a
+ * link. {@link #tlsStats()} counts the handshakes.
  */
 public final class LinkEndpoint implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LinkEndpoint.class);
@@ -49,6 +53,8 @@ public final class LinkEndpoint implements AutoCloseable {
     private final boolean epoll;
     private final List<Channel> servers = new CopyOnWriteArrayList<>();
     private final Set<Link> links = ConcurrentHashMap.newKeySet();
+    /** {@code null} for plaintext. */
+    private final TlsSupport tls;
 
     public LinkEndpoint(LinkConfig config, Services services, LinkListener listener) {
         this(config, services, listener, 0);
@@ -59,6 +65,7 @@ public final class LinkEndpoint implements AutoCloseable {
         this.config = config;
         this.services = services;
         this.listener = new Tracking(listener);
+        this.tls = config.tls() == null ? null : new TlsSupport(config.tls());
         this.epoll = Epoll.isAvailable() && !"nio".equals(System.getProperty("dmsg.transport"));
         IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         this.group = new MultiThreadIoEventLoopGroup(ioThreads, factory);
@@ -67,6 +74,16 @@ public final class LinkEndpoint implements AutoCloseable {
     /** "epoll" or "nio". */
     public String transportName() {
         return epoll ? "epoll" : "nio";
+    }
+
+    /** The TLS provider in use, "JDK" or "OPENSSL"; {@code null} for plaintext. */
+    public String tlsProvider() {
+        return tls == null ? null : tls.providerName();
+    }
+
+    /** Handshake counters, both directions; {@code null} for plaintext. */
+    public TlsStats tlsStats() {
+        return tls == null ? null : tls.stats;
     }
 
     /**
@@ -84,7 +101,9 @@ public final class LinkEndpoint implements AutoCloseable {
             .childHandler(new ChannelInitializer<SocketChannel>() {
                 @Override
                 protected void initChannel(SocketChannel ch) {
-                    LinkEndpoint.this.initChannel(ch, new CompletableFuture<>());
+                    InetSocketAddress peer = ch.remoteAddress();
+                    LinkEndpoint.this.initChannel(ch, new CompletableFuture<>(), false,
+                        peer.getAddress().getHostAddress(), peer.getPort());
                 }
             });
         configureChild(b);
@@ -103,7 +122,10 @@ public final class LinkEndpoint implements AutoCloseable {
     /**
      * Connects to a peer. The future completes with the link as soon as TCP is up (its state is
      * then OPENING; {@link LinkListener#onUp} follows when the peer's LNK_CONN arrives), or
-     * exceptionally with the connect failure.
+     * exceptionally with the connect failure. With TLS it completes once the handshake is done
+     * and the peer's first frame has shown that it accepted our key, or exceptionally with an
+     * {@link javax.net.ssl.SSLHandshakeException} saying why not (a refusal, the peer refusing
+     * us, the handshake timeout); it never waits longer than connect plus handshake timeout.
      */
     public CompletableFuture<Link> connect(String host, int port) {
         CompletableFuture<Link> ready = new CompletableFuture<>();
@@ -118,7 +140,7 @@ public final class LinkEndpoint implements AutoCloseable {
             .handler(new ChannelInitializer<SocketChannel>() {
                 @Override
                 protected void initChannel(SocketChannel ch) {
-                    LinkEndpoint.this.initChannel(ch, ready);
+                    LinkEndpoint.this.initChannel(ch, ready, true, host, port);
                 }
             });
         ChannelFuture f = b.connect(host, port);
@@ -132,14 +154,21 @@ public final class LinkEndpoint implements AutoCloseable {
     }
 
     /**
-     * The pipeline of every link. TLS and the LNK_AUTH exchange (a later issue) go in front of the
-     * codec here.
+     * The pipeline of every link: {@code tls} (with TLS only) → {@code frame-decoder} →
+     * {@code link}. {@code peerHost}/{@code peerPort} name the peer in TLS refusals.
      */
-    void initChannel(Channel ch, CompletableFuture<Link> ready) {
+    void initChannel(Channel ch, CompletableFuture<Link> ready, boolean client, String peerHost, int peerPort) {
         ready.thenAccept(links::add);
+        TlsSupport.FirstBytes firstBytes = null;
+        if (tls != null) {
+            firstBytes = new TlsSupport.FirstBytes();
+            ch.pipeline()
+                .addLast("tls-first-bytes", firstBytes)
+                .addLast("tls", tls.newHandler(ch.alloc(), client, peerHost, peerPort));
+        }
         ch.pipeline()
             .addLast("frame-decoder", new FrameCodec.Decoder())
-            .addLast("link", new LinkChannelHandler(config, services, listener, ready));
+            .addLast("link", new LinkChannelHandler(config, services, listener, ready, tls, firstBytes));
     }
 
     /** Links currently alive. */

@@ -1,0 +1,56 @@
+package dev.dmsg.link.netty;
+
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Handshake counters of one {@link LinkEndpoint} (docs/SECURITY.md §3, §7), both directions.
+ * A handshake counts as completed once TLS is done and the peer's first frame has arrived (the
+ * client's only proof that the server accepted its certificate; see {@code LinkChannelHandler}).
+ * Safe to read from any thread.
+ */
+public final class TlsStats {
+    private final LongAdder completed = new LongAdder();
+    private final LongAdder failed = new LongAdder();
+    private final LongAdder refused = new LongAdder();
+    private final LongAdder timedOut = new LongAdder();
+
+    /** Handshakes that ended with an authenticated link. */
+    public long completed() {
+        return completed.sum();
+    }
+
+    /** Handshakes that failed, for any reason (including the two below). */
+    public long failed() {
+        return failed.sum();
+    }
+
+    /** Of {@link #failed()}: the peer's certificate was refused here (not pinned, or the wrong name). */
+    public long refused() {
+        return refused.sum();
+    }
+
+    /** Of {@link #failed()}: not done within the handshake timeout; the connection was closed. */
+    public long timedOut() {
+        return timedOut.sum();
+    }
+
+    void onCompleted() {
+        completed.increment();
+    }
+
+    void onFailed(boolean refusedHere, boolean timeout) {
+        failed.increment();
+        if (refusedHere) {
+            refused.increment();
+        }
+        if (timeout) {
+            timedOut.increment();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "completed=" + completed() + " failed=" + failed() + " (refused=" + refused() + " timedOut="
+            + timedOut() + ")";
+    }
+}

@@ -1,0 +1,53 @@
+package dev.dmsg.link.tls;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * TLS for a node's links (docs/SECURITY.md §3): our keys, whom we trust, which TLS implementation
+ * runs the handshake, and how long it may take. Carried by {@code LinkConfig.tls()}; without it a
+ * link is plaintext.
+ *
+ * @param keys our key pair and certificate, presented to every peer
+ * @param trust the pinned peer keys we accept
+ * @param provider which TLS implementation to use
+ * @param handshakeTimeout the TLS handshake plus the peer's first frame must arrive within this
+ *     (docs/SECURITY.md §7); the connection is closed after it
+ */
+public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Duration handshakeTimeout) {
+    /** docs/SECURITY.md §7. */
+    public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+
+    /** The TLS implementation. */
+    public enum Provider {
+        /** The JDK's own (SunJSSE): always there. The default. */
+        JDK,
+        /** BoringSSL through netty-tcnative; refused at start if it cannot be loaded here. */
+        OPENSSL,
+        /** OPENSSL where it can be loaded, else JDK. */
+        AUTO
+    }
+
+    public TlsConfig {
+        Objects.requireNonNull(keys, "keys");
+        Objects.requireNonNull(trust, "trust");
+        Objects.requireNonNull(provider, "provider");
+        Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
+        if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
+            throw new IllegalArgumentException("handshake timeout must be positive, not " + handshakeTimeout);
+        }
+    }
+
+    /** The JDK provider and the 10 s handshake timeout. */
+    public static TlsConfig of(NodeKeys keys, TrustPolicy trust) {
+        return new TlsConfig(keys, trust, Provider.JDK, DEFAULT_HANDSHAKE_TIMEOUT);
+    }
+
+    public TlsConfig withProvider(Provider p) {
+        return new TlsConfig(keys, trust, p, handshakeTimeout);
+    }
+
+    public TlsConfig withHandshakeTimeout(Duration d) {
+        return new TlsConfig(keys, trust, provider, d);
+    }
+}
