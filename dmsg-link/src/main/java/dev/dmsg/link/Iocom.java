@@ -131,6 +131,11 @@ public final class Iocom implements Link {
     /** Transactions the peer opened that are still in a table (all circuits). Event loop only. */
     private int peerOpen;
     private long refusedOverLimit;
+    /**
+     * TLS links only: the peer's LNK_AUTH has not arrived yet, and until it has only PAD and
+     * AUTH are accepted (the seed; docs/SECURITY.md §4). Event loop only.
+     */
+    private boolean authPending;
     /** Rapid-reset budget (token bucket, in aborts); refilled at read-batch ends. Event loop only. */
     private double abortTokens;
     private long abortRefillNanos;
@@ -161,6 +166,14 @@ public final class Iocom implements Link {
         lastLifeNanos = now;
         abortTokens = config.abortBurst();
         abortRefillNanos = now;
+        dev.dmsg.link.tls.PeerIdentity peer = transport.peer();
+        if (config.tls() != null && peer != null) {
+            // After TLS: our LNK_AUTH, then at once our LNK_CONN; the stream is ordered, so the
+            // peer checks our AUTH before it sees anything else of ours.
+            authPending = true;
+            byte[] ourKey = dev.dmsg.link.tls.Fingerprints.sha256(config.tls().keys().publicKey());
+            sendNow(null, Message.of(Dmsg.LNK_AUTH, 0, 0, 0, Auth.ours(ourKey, config.label(), peer), null));
+        }
         ourConn = newLocal(circuit0, Dmsg.LNK_CONN, this::onOurConn);
         openOnLoop(ourConn, Dmsg.LNK_CONN, config.conn(), null);
         flushNow();
@@ -401,6 +414,9 @@ public final class Iocom implements Link {
     }
 
     private void dispatch(Message m) {
+        if (authPending && !authenticate(m)) {
+            return;
+        }
         int cmd = m.cmd();
         Circuit c = m.circuit() == 0 ? circuit0 : circuits.get(m.circuit());
         if (c == null) {
@@ -463,6 +479,35 @@ public final class Iocom implements Link {
         } else {
             deliver(t, m);
         }
+    }
+
+    /**
+     * Before the peer's LNK_AUTH: PAD is ignored, AUTH is checked against the identity the TLS
+     * handshake established (docs/SECURITY.md §4), anything else closes the link. Returns whether
+     * {@code m} may go on to the normal rules (never: AUTH and PAD are consumed here).
+     */
+    private boolean authenticate(Message m) {
+        int base = m.baseCmd();
+        boolean oneWay = (m.cmd() & (CREATE | DELETE | ABORT | REPLY)) == 0;
+        if (base == Dmsg.LNK_PAD && oneWay) {
+            return false;
+        }
+        if (base != Dmsg.LNK_AUTH || !oneWay || m.circuit() != 0) {
+            fail("traffic before AUTH: " + FrameLog.line(FrameLog.RECEIVED, m));
+            return false;
+        }
+        dev.dmsg.link.tls.PeerIdentity peer = transport.peer();
+        dev.dmsg.wire.LnkAuth auth = m.ext(dev.dmsg.wire.LnkAuth.class);
+        String refusal = auth == null ? "LNK_AUTH without its body" : Auth.refusal(auth, peer);
+        if (refusal != null) {
+            fail("LNK_AUTH refused: " + refusal);
+            return false;
+        }
+        authPending = false;
+        dev.dmsg.wire.AuthBody b = dev.dmsg.wire.AuthBody.parse(auth);
+        log.info("link {}: authenticated {}; it grants us {}", name, peer,
+            dev.dmsg.link.tls.Role.ofCode(b.role()).word());
+        return false;
     }
 
     /**

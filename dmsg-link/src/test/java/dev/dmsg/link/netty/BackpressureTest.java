@@ -49,12 +49,15 @@ class BackpressureTest {
 
             // Wait until the producer is parked in the link's backpressure wait.
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (!blockedInLink(producer) && System.nanoTime() < deadline) {
+            boolean blocked;
+            while (!(blocked = blockedInLink(producer)) && System.nanoTime() < deadline) {
                 // Poll, not spin: on 2 cores a spinning test thread competes with the event loop
                 // and the producer it is watching (one full-suite run here never saw it park).
                 java.util.concurrent.locks.LockSupport.parkNanos(200_000);
             }
-            assertThat(blockedInLink(producer)).as("producer blocked by backpressure; it is %s after %d frames, link %s writable=%s, at %s",
+            // Judged once, when seen: the producer wakes every 10 ms and may be briefly RUNNABLE
+            // when looked at again (a second look made this test flaky on 2 cores).
+            assertThat(blocked).as("producer blocked by backpressure; it is %s after %d frames, link %s writable=%s, at %s",
                 producer.getState(), handedOver.get(), link.state(), link.isWritable(),
                 java.util.Arrays.toString(producer.getStackTrace())).isTrue();
             long bytes = handedOver.get() * FRAME;
