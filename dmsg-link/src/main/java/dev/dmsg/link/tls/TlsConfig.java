@@ -13,8 +13,10 @@ import java.util.Objects;
  * @param provider which TLS implementation to use
  * @param handshakeTimeout the TLS handshake plus the peer's first frame must arrive within this
  *     (docs/SECURITY.md §7); the connection is closed after it
+ * @param legacy the peers allowed to speak plaintext instead (docs/SECURITY.md §6)
  */
-public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Duration handshakeTimeout) {
+public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Duration handshakeTimeout,
+                        LegacyPeers legacy) {
     /** docs/SECURITY.md §7. */
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
 
@@ -33,6 +35,7 @@ public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Dur
         Objects.requireNonNull(trust, "trust");
         Objects.requireNonNull(provider, "provider");
         Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
+        Objects.requireNonNull(legacy, "legacy");
         if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
             throw new IllegalArgumentException("handshake timeout must be positive, not " + handshakeTimeout);
         }
@@ -40,14 +43,18 @@ public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Dur
 
     /** The JDK provider and the 10 s handshake timeout. */
     public static TlsConfig of(NodeKeys keys, TrustPolicy trust) {
-        return new TlsConfig(keys, trust, Provider.JDK, DEFAULT_HANDSHAKE_TIMEOUT);
+        return new TlsConfig(keys, trust, Provider.JDK, DEFAULT_HANDSHAKE_TIMEOUT, LegacyPeers.NONE);
     }
 
     public TlsConfig withProvider(Provider p) {
-        return new TlsConfig(keys, trust, p, handshakeTimeout);
+        return new TlsConfig(keys, trust, p, handshakeTimeout, legacy);
     }
 
     public TlsConfig withHandshakeTimeout(Duration d) {
-        return new TlsConfig(keys, trust, provider, d);
+        return new TlsConfig(keys, trust, provider, d, legacy);
+    }
+
+    public TlsConfig withLegacy(LegacyPeers l) {
+        return new TlsConfig(keys, trust, provider, handshakeTimeout, l);
     }
 }
