@@ -169,7 +169,8 @@ public final class Iocom implements Link {
         dev.dmsg.link.tls.PeerIdentity peer = transport.peer();
         if (config.tls() != null && peer != null) {
             // After TLS: our LNK_AUTH, then at once our LNK_CONN; the stream is ordered, so the
-            // peer checks our AUTH before it sees anything else of ours.
+            // peer checks our AUTH before it sees anything else of ours. A legacy peer's link has
+            // a peer but a config without tls (LinkChannelHandler.forLegacyPeer): no AUTH either way.
             authPending = true;
             byte[] ourKey = dev.dmsg.link.tls.Fingerprints.sha256(config.tls().keys().publicKey());
             sendNow(null, Message.of(Dmsg.LNK_AUTH, 0, 0, 0, Auth.ours(ourKey, config.label(), peer), null));

@@ -22,7 +22,9 @@ public interface Link {
 
     /**
      * Who the peer is, from our trust store, once the TLS handshake has checked its pinned key
-     * (docs/SECURITY.md); {@code null} on a plaintext link (a legacy peer, or a test transport).
+     * (docs/SECURITY.md §3); on a TLS endpoint's link with a configured legacy peer, that peer as
+     * {@link dev.dmsg.link.tls.LegacyPeers#identity} (its address and configured role, no key;
+     * §6); {@code null} on a plaintext endpoint's link or a test transport.
      */
     dev.dmsg.link.tls.PeerIdentity peer();
 

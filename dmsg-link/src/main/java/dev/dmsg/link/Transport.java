@@ -36,7 +36,10 @@ public interface Transport {
      */
     void setReadPaused(boolean paused);
 
-    /** The peer as the TLS handshake established it, or {@code null} (plaintext). */
+    /**
+     * The peer as the TLS handshake established it, a configured legacy peer
+     * ({@link dev.dmsg.link.tls.LegacyPeers#identity}), or {@code null} (plaintext endpoint).
+     */
     default dev.dmsg.link.tls.PeerIdentity peer() {
         return null;
     }

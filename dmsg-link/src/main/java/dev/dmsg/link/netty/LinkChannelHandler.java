@@ -7,8 +7,10 @@ import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.Transport;
+import dev.dmsg.link.tls.LegacyPeers;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.PinnedTrustManager;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.Message;
@@ -50,6 +52,12 @@ import org.slf4j.LoggerFactory;
  * it starts its Iocom then, and a refusal (an alert, or a close) fails the connect instead of a
  * link that was never up. The handshake timeout covers all of it: TLS, and the peer's first
  * frame, on both sides.
+ *
+ * <p><b>Legacy peers</b> (docs/SECURITY.md §6) on a TLS endpoint run plaintext, with
+ * {@link #forLegacyPeer the legacy config}: a listener's connection becomes one when its first
+ * bytes are the DMSG magic from a configured address ({@link #plaintextDmsg}, any other address
+ * is refused); a link we dial to a configured address is one from the start. The Iocom starts
+ * at once then, and {@link #peer()} is {@link LegacyPeers#identity}.
  */
 final class LinkChannelHandler extends ChannelDuplexHandler implements Transport {
     private static final Logger log = LoggerFactory.getLogger(LinkChannelHandler.class);
@@ -58,6 +66,11 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private enum Handshake {
         /** No TLS: the Iocom starts with the channel. */
         PLAINTEXT,
+        /**
+         * No TLS on a TLS endpoint: a configured legacy peer (docs/SECURITY.md §6), known by the
+         * address we dial (from the start) or by its first bytes (a listener, from TLS).
+         */
+        LEGACY,
         /** SslHandler is handshaking. */
         TLS,
         /** TLS done and the peer identified; the peer's first frame not yet here (client: no Iocom yet). */
@@ -68,13 +81,16 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         FAILED
     }
 
-    private final LinkConfig config;
+    /** Replaced by {@link #forLegacyPeer} when the link turns out to be a legacy peer's, before the Iocom exists. */
+    private LinkConfig config;
     private final Services services;
     private final LinkListener listener;
     private final CompletableFuture<Link> ready;
     /** {@code null} for plaintext. */
     private final TlsSupport tls;
     private final TlsSupport.FirstBytes firstBytes;
+    /** A link we dial to a configured legacy peer: who it is; otherwise {@code null}. */
+    private final PeerIdentity legacyPeer;
     private Handshake handshake;
     private ScheduledFuture<?> handshakeTimer;
     /** Set on the event loop before the Iocom exists; read by {@link Link#peer()} from any thread. */
@@ -85,27 +101,43 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private String remote = "?";
 
     LinkChannelHandler(LinkConfig config, Services services, LinkListener listener, CompletableFuture<Link> ready) {
-        this(config, services, listener, ready, null, null);
+        this(config, services, listener, ready, null, null, null);
     }
 
-    /** @param tls {@code null} for plaintext; {@code firstBytes} is the stage in front of the SslHandler */
+    /**
+     * @param tls {@code null} for plaintext; {@code firstBytes} is the stage in front of the SslHandler
+     * @param legacyPeer with {@code tls}: a link we dial to this configured legacy peer, plaintext
+     *     (no {@code firstBytes} then); {@code null} otherwise
+     */
     LinkChannelHandler(LinkConfig config, Services services, LinkListener listener, CompletableFuture<Link> ready,
-            TlsSupport tls, TlsSupport.FirstBytes firstBytes) {
+            TlsSupport tls, TlsSupport.FirstBytes firstBytes, PeerIdentity legacyPeer) {
         this.config = config;
         this.services = services;
         this.listener = listener;
         this.ready = ready;
         this.tls = tls;
         this.firstBytes = firstBytes;
-        this.handshake = tls == null ? Handshake.PLAINTEXT : Handshake.TLS;
+        this.legacyPeer = legacyPeer;
+        this.handshake = tls == null ? Handshake.PLAINTEXT : legacyPeer != null ? Handshake.LEGACY : Handshake.TLS;
+    }
+
+    /**
+     * The config of a legacy peer's link (docs/SECURITY.md §6): without {@code tls}, so the Iocom
+     * neither sends nor waits for LNK_AUTH ({@link Iocom#start}), and with
+     * {@link LinkConfig#legacyPeer()}, so it sends no PING.
+     */
+    static LinkConfig forLegacyPeer(LinkConfig c) {
+        return c.toBuilder().tls(null).legacyPeer(true).build();
     }
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
         this.ctx = ctx;
         this.remote = format(ctx.channel().remoteAddress());
-        if (tls == null) {
+        if (handshake == Handshake.PLAINTEXT) {
             startIocom();
+        } else if (handshake == Handshake.LEGACY) {
+            startLegacy(legacyPeer);
         } else {
             handshakeTimer = ctx.executor().schedule(this::handshakeTimedOut, tls.handshakeTimeoutNanos(),
                 TimeUnit.NANOSECONDS);
@@ -120,6 +152,50 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         ticker = ctx.executor().scheduleAtFixedRate(
             () -> iocom.tick(config.clock().getAsLong()), period, period, TimeUnit.NANOSECONDS);
         ready.complete(iocom);
+    }
+
+    /** Runs the link in plaintext with legacy rules, {@code who} as its peer. */
+    private void startLegacy(PeerIdentity who) {
+        peer = who;
+        config = forLegacyPeer(config);
+        tls.stats.onLegacy();
+        log.info("link {}: plaintext with legacy peer {}: no TLS, no LNK_AUTH, no PING (docs/SECURITY.md §6)",
+            name(), who);
+        startIocom();
+    }
+
+    /**
+     * A listener's connection whose first bytes are plaintext DMSG ({@link TlsSupport.FirstBytes}):
+     * from a configured legacy address it becomes a plaintext link — the SslHandler leaves the
+     * pipeline, and the bytes follow to the frame decoder once the first-bytes stage has gone —;
+     * from any other it is refused and closed. Returns whether it was accepted.
+     */
+    boolean plaintextDmsg() {
+        if (handshake != Handshake.TLS) {
+            return false; // timed out meanwhile
+        }
+        InetSocketAddress from = (InetSocketAddress) ctx.channel().remoteAddress();
+        Role role = tls.legacyRole(from);
+        if (role == null) {
+            refusePlaintext();
+            return false;
+        }
+        // First: the SslHandler, removed unfinished, says so with a handshake event we then ignore.
+        handshake = Handshake.LEGACY;
+        handshakeTimer.cancel(false);
+        ctx.pipeline().remove(SslHandler.class);
+        startLegacy(LegacyPeers.identity(from, role));
+        return true;
+    }
+
+    /** Plaintext DMSG from an address that is not a configured legacy peer: one line, counted, closed. */
+    private void refusePlaintext() {
+        handshake = Handshake.FAILED;
+        handshakeTimer.cancel(false);
+        tls.stats.onPlaintextRefused();
+        String reason = "refused: plaintext DMSG from " + remote + ": not a configured legacy peer (docs/SECURITY.md §6)";
+        log.warn("{}", reason);
+        abandon(new SSLHandshakeException(reason), reason);
     }
 
     private String name() {
@@ -189,7 +265,8 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
      * {@link SSLHandshakeException} that says why, and the connection closes. Once only.
      */
     private void handshakeFailed(String reason, Throwable cause, boolean timeout) {
-        if (handshake == Handshake.FAILED || handshake == Handshake.DONE || handshake == Handshake.PLAINTEXT) {
+        if (handshake == Handshake.FAILED || handshake == Handshake.DONE || handshake == Handshake.PLAINTEXT
+                || handshake == Handshake.LEGACY) {
             return;
         }
         handshake = Handshake.FAILED;
@@ -202,11 +279,19 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         if (cause != null) {
             e.initCause(cause);
         }
+        abandon(e, "TLS handshake failed: " + reason);
+    }
+
+    /**
+     * No link after all: the connect future fails with {@code e} and the connection closes (the
+     * Iocom, if it has started, goes down with {@code downReason}).
+     */
+    private void abandon(SSLHandshakeException e, String downReason) {
         ready.completeExceptionally(e);
         failed = true;
         ctx.channel().config().setAutoRead(false);
         if (iocom != null) {
-            iocom.fail("TLS handshake failed: " + reason);
+            iocom.fail(downReason);
         } else {
             ctx.close();
         }

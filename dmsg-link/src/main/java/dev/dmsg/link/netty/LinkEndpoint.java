@@ -4,6 +4,9 @@ import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.Services;
+import dev.dmsg.link.tls.LegacyPeers;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -22,6 +25,7 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.resolver.DefaultAddressResolverGroup;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -41,7 +45,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>With {@link LinkConfig#tls()} set, every link, accepted or made, runs TLS 1.3 with mutual
  * authentication and pinned keys first (docs/SECURITY.md §3); a peer that fails it never gets a
- * link. {@link #tlsStats()} counts the handshakes.
+ * link. {@link #tlsStats()} counts the handshakes. The one exception is the configured legacy
+ * peers ({@link dev.dmsg.link.tls.TlsConfig#legacy()}, docs/SECURITY.md §6): a connection whose
+ * first bytes are plaintext DMSG from such a source address, and one we dial to such an address,
+ * run plaintext without LNK_AUTH or PING, the peer's role as configured; plaintext DMSG from any
+ * other address is refused at once.
  */
 public final class LinkEndpoint implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LinkEndpoint.class);
@@ -103,7 +111,7 @@ public final class LinkEndpoint implements AutoCloseable {
                 protected void initChannel(SocketChannel ch) {
                     InetSocketAddress peer = ch.remoteAddress();
                     LinkEndpoint.this.initChannel(ch, new CompletableFuture<>(), false,
-                        peer.getAddress().getHostAddress(), peer.getPort());
+                        peer.getAddress().getHostAddress(), peer.getPort(), null);
                 }
             });
         configureChild(b);
@@ -126,9 +134,37 @@ public final class LinkEndpoint implements AutoCloseable {
      * and the peer's first frame has shown that it accepted our key, or exceptionally with an
      * {@link javax.net.ssl.SSLHandshakeException} saying why not (a refusal, the peer refusing
      * us, the handshake timeout); it never waits longer than connect plus handshake timeout.
+     * With TLS, {@code host} is resolved first; if the address it resolves to is a configured
+     * legacy peer (docs/SECURITY.md §6), the link is plaintext with legacy rules instead, and
+     * completes as soon as TCP is up.
      */
     public CompletableFuture<Link> connect(String host, int port) {
         CompletableFuture<Link> ready = new CompletableFuture<>();
+        InetSocketAddress unresolved = InetSocketAddress.createUnresolved(host, port);
+        if (tls == null) {
+            dial(unresolved, null, ready, host, port);
+            return ready;
+        }
+        // Resolved here, as the Bootstrap would (the JDK resolver on an event loop), to know
+        // which address is dialled before choosing TLS or plaintext.
+        DefaultAddressResolverGroup.INSTANCE.getResolver(group.next()).resolve(unresolved).addListener(f -> {
+            if (!f.isSuccess()) {
+                ready.completeExceptionally(connectFailed(host, port, f.cause()));
+                return;
+            }
+            InetSocketAddress to = (InetSocketAddress) f.getNow();
+            try {
+                Role role = tls.legacyRole(to);
+                dial(to, role == null ? null : LegacyPeers.identity(to, role), ready, host, port);
+            } catch (RuntimeException e) { // the node's lookup failed: no link, but never a hung future
+                ready.completeExceptionally(e);
+            }
+        });
+        return ready;
+    }
+
+    /** Connects to {@code to}; {@code legacy}: plaintext with that configured legacy peer. */
+    private void dial(InetSocketAddress to, PeerIdentity legacy, CompletableFuture<Link> ready, String host, int port) {
         Bootstrap b = new Bootstrap()
             .group(group)
             .channel(epoll ? EpollSocketChannel.class : NioSocketChannel.class)
@@ -140,35 +176,41 @@ public final class LinkEndpoint implements AutoCloseable {
             .handler(new ChannelInitializer<SocketChannel>() {
                 @Override
                 protected void initChannel(SocketChannel ch) {
-                    LinkEndpoint.this.initChannel(ch, ready, true, host, port);
+                    LinkEndpoint.this.initChannel(ch, ready, true, host, port, legacy);
                 }
             });
-        ChannelFuture f = b.connect(host, port);
+        ChannelFuture f = b.connect(to);
         f.addListener(done -> {
             if (!done.isSuccess()) {
-                ready.completeExceptionally(new java.io.IOException(
-                    "connect to " + host + ":" + port + " failed: " + done.cause().getMessage(), done.cause()));
+                ready.completeExceptionally(connectFailed(host, port, done.cause()));
             }
         });
-        return ready;
+    }
+
+    private static java.io.IOException connectFailed(String host, int port, Throwable cause) {
+        return new java.io.IOException("connect to " + host + ":" + port + " failed: " + cause.getMessage(), cause);
     }
 
     /**
-     * The pipeline of every link: {@code tls} (with TLS only) → {@code frame-decoder} →
-     * {@code link}. {@code peerHost}/{@code peerPort} name the peer in TLS refusals.
+     * The pipeline of every link: {@code tls-first-bytes} and {@code tls} (with TLS only) →
+     * {@code frame-decoder} → {@code link}. {@code peerHost}/{@code peerPort} name the peer in TLS
+     * refusals. {@code legacy}: a link we dial to that configured legacy peer, plaintext from the
+     * start; on a listener, {@code tls-first-bytes} may make a connection one (and remove
+     * {@code tls}).
      */
-    void initChannel(Channel ch, CompletableFuture<Link> ready, boolean client, String peerHost, int peerPort) {
+    void initChannel(Channel ch, CompletableFuture<Link> ready, boolean client, String peerHost, int peerPort,
+            PeerIdentity legacy) {
         ready.thenAccept(links::add);
         TlsSupport.FirstBytes firstBytes = null;
-        if (tls != null) {
-            firstBytes = new TlsSupport.FirstBytes();
+        if (tls != null && legacy == null) {
+            firstBytes = new TlsSupport.FirstBytes(!client);
             ch.pipeline()
                 .addLast("tls-first-bytes", firstBytes)
                 .addLast("tls", tls.newHandler(ch.alloc(), client, peerHost, peerPort));
         }
         ch.pipeline()
             .addLast("frame-decoder", new FrameCodec.Decoder())
-            .addLast("link", new LinkChannelHandler(config, services, listener, ready, tls, firstBytes));
+            .addLast("link", new LinkChannelHandler(config, services, listener, ready, tls, firstBytes, legacy));
     }
 
     /** Links currently alive. */

@@ -3,9 +3,10 @@ package dev.dmsg.link.netty;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Handshake counters of one {@link LinkEndpoint} (docs/SECURITY.md §3, §7), both directions.
+ * Handshake counters of one {@link LinkEndpoint} (docs/SECURITY.md §3, §6, §7), both directions.
  * A handshake counts as completed once TLS is done and the peer's first frame has arrived (the
  * client's only proof that the server accepted its certificate; see {@code LinkChannelHandler}).
+ * Links with configured legacy peers run no handshake: they are counted apart, in {@link #legacy()}.
  * Safe to read from any thread.
  */
 public final class TlsStats {
@@ -13,6 +14,8 @@ public final class TlsStats {
     private final LongAdder failed = new LongAdder();
     private final LongAdder refused = new LongAdder();
     private final LongAdder timedOut = new LongAdder();
+    private final LongAdder plaintextRefused = new LongAdder();
+    private final LongAdder legacy = new LongAdder();
 
     /** Handshakes that ended with an authenticated link. */
     public long completed() {
@@ -34,6 +37,22 @@ public final class TlsStats {
         return timedOut.sum();
     }
 
+    /**
+     * Of {@link #failed()}: connections whose first bytes were plaintext DMSG from an address that
+     * is not a configured legacy peer, refused at once (docs/SECURITY.md §6).
+     */
+    public long plaintextRefused() {
+        return plaintextRefused.sum();
+    }
+
+    /**
+     * Plaintext links with configured legacy peers (docs/SECURITY.md §6), accepted (their first
+     * bytes were DMSG) or made (the dialled address is one); in none of the counts above.
+     */
+    public long legacy() {
+        return legacy.sum();
+    }
+
     void onCompleted() {
         completed.increment();
     }
@@ -48,9 +67,18 @@ public final class TlsStats {
         }
     }
 
+    void onPlaintextRefused() {
+        failed.increment();
+        plaintextRefused.increment();
+    }
+
+    void onLegacy() {
+        legacy.increment();
+    }
+
     @Override
     public String toString() {
         return "completed=" + completed() + " failed=" + failed() + " (refused=" + refused() + " timedOut="
-            + timedOut() + ")";
+            + timedOut() + " plaintextRefused=" + plaintextRefused() + ") legacy=" + legacy();
     }
 }

@@ -2,12 +2,14 @@ package dev.dmsg.link.netty;
 
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.PinnedTrustManager;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.wire.Dmsg;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.NotSslRecordException;
 import io.netty.handler.ssl.OpenSsl;
@@ -17,12 +19,14 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.channels.ClosedChannelException;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
@@ -198,21 +202,60 @@ final class TlsSupport {
         }
     }
 
+    /** The role of a plaintext peer at {@code address} if it is a configured legacy peer, else {@code null}. */
+    Role legacyRole(InetSocketAddress address) {
+        return config.legacy().plaintextRole(address);
+    }
+
     /**
-     * Keeps the first bytes the peer sent, for the message when they are not TLS (BoringSSL's
-     * "not an SSL/TLS record" does not include them), then leaves the pipeline. One per
-     * connection, in front of the SslHandler; event loop only.
+     * The first bytes the peer sends, one stage per connection in front of the SslHandler; event
+     * loop only. Keeps them for the message when they are not TLS (BoringSSL's "not an SSL/TLS
+     * record" does not include them). On a listener it also decides what the connection is
+     * (docs/SECURITY.md §6): the DMSG magic in either byte order ({@code 32 48}, {@code 48 32}, as
+     * {@link dev.dmsg.wire.FrameDecoder} accepts them) is a plaintext peer, which
+     * {@link LinkChannelHandler#plaintextDmsg} runs as a configured legacy peer (the SslHandler
+     * leaves the pipeline) or refuses; anything else (a TLS record starts {@code 16 03}) goes to
+     * the SslHandler as it came. Then this stage leaves the pipeline, handing on the bytes it
+     * held. The handshake timeout covers the wait for them.
      */
-    static final class FirstBytes extends ChannelInboundHandlerAdapter {
+    static final class FirstBytes extends ByteToMessageDecoder {
+        private final boolean listener;
         private String hex = "";
+        private boolean refused;
+
+        /** @param listener whether to look for plaintext DMSG (an accepted connection) or only keep the bytes */
+        FirstBytes(boolean listener) {
+            this.listener = listener;
+        }
 
         @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (msg instanceof ByteBuf b) {
-                hex = ByteBufUtil.hexDump(b, b.readerIndex(), Math.min(8, b.readableBytes()));
+        protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+            if (refused) {
+                in.skipBytes(in.readableBytes()); // closing: whatever else it sent is dropped
+                return;
+            }
+            if (!in.isReadable()) {
+                return;
+            }
+            int at = in.readerIndex();
+            hex = ByteBufUtil.hexDump(in, at, Math.min(8, in.readableBytes()));
+            if (listener && isMagicByte(in.getUnsignedByte(at))) {
+                if (in.readableBytes() < 2) {
+                    return; // half a magic: wait for the other byte
+                }
+                int magic = in.getUnsignedShort(at);
+                if ((magic == Dmsg.HDR_MAGIC || magic == Dmsg.HDR_MAGIC_REV)
+                        && !ctx.pipeline().get(LinkChannelHandler.class).plaintextDmsg()) {
+                    refused = true;
+                    in.skipBytes(in.readableBytes());
+                    return;
+                }
             }
             ctx.pipeline().remove(this);
-            ctx.fireChannelRead(msg);
+        }
+
+        private static boolean isMagicByte(int b) {
+            return b == (Dmsg.HDR_MAGIC >>> 8) || b == (Dmsg.HDR_MAGIC & 0xff);
         }
     }
 

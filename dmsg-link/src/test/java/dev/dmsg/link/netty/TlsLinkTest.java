@@ -418,8 +418,11 @@ class TlsLinkTest {
         Link link = plain.connect("127.0.0.1", port).get(WAIT.toSeconds(), SECONDS); // TCP is up: plaintext rules
         String reason = link.closeFuture().get(WAIT.toSeconds(), SECONDS);
         assertThat(reason).isIn("EOF from peer", "socket error: Connection reset by peer");
-        logs.await(WAIT, "link alpha<->", "TLS handshake failed: the peer sent plaintext DMSG (magic 0x4832), not TLS");
+        // 127.0.0.1 is no configured legacy peer (docs/SECURITY.md §6, LegacyPeerTest): refused at its first bytes.
+        assertThat(logs.await(WAIT, "refused: plaintext DMSG from 127.0.0.1:")).matches(
+            "WARN refused: plaintext DMSG from 127\\.0\\.0\\.1:\\d+: not a configured legacy peer \\(docs/SECURITY\\.md §6\\)");
         assertThat(a.tlsStats().failed()).isEqualTo(1);
+        assertThat(a.tlsStats().plaintextRefused()).isEqualTo(1);
         assertServesAnHonestClient(port);
     }
 
