@@ -74,21 +74,29 @@ class CPeerReplayTest {
         }
     }
 
-    @Test
-    void aCConnectorTalkingToUs() throws Exception {
-        start(new Services().accept(ECHO, (txn, create) -> (t, m) -> {
+    /** The C run's test transaction: each ECHO answered with its aux, the DELETE with a reply. */
+    static Services cEchoServices() {
+        return new Services().accept(ECHO, (txn, create) -> (t, m) -> {
             if (m.baseCmd() == ECHO) t.send(ECHO, null, m.aux().retain());
             if (m.isDelete()) t.reply(0);
-        }));
+        });
+    }
+
+    /** What we answer the C connector's stream (c2s), in order. */
+    static final List<Integer> ANSWERS_TO_C2S = List.of(
+        0x80001108,  // our LNK_CONN|CREATE
+        0xa00fff01,  // result 0 for the C side's LNK_CONN
+        0xe00fff01,  // NOSUPP for its LNK_SPAN (the mesh is a later issue)
+        0xa010fe01,  // ECHO|CREATE|REPLY with the same aux
+        0x600fff01); // LNK_ERROR|DELETE|REPLY answering its LNK_ERROR|DELETE
+
+    @Test
+    void aCConnectorTalkingToUs() throws Exception {
+        start(cEchoServices());
         ch.writeInbound(Unpooled.wrappedBuffer(Vectors.c2s()));
         List<Message> out = outbound();
 
-        assertThat(out).extracting(Message::cmd).containsExactly(
-            0x80001108,  // our LNK_CONN|CREATE
-            0xa00fff01,  // result 0 for the C side's LNK_CONN
-            0xe00fff01,  // NOSUPP for its LNK_SPAN (the mesh is a later issue)
-            0xa010fe01,  // ECHO|CREATE|REPLY with the same aux
-            0x600fff01); // LNK_ERROR|DELETE|REPLY answering its LNK_ERROR|DELETE
+        assertThat(out).extracting(Message::cmd).containsExactlyElementsOf(ANSWERS_TO_C2S);
         assertThat(out.get(1).msgid()).isEqualTo(0x00007fb2f0000e40L);
         assertThat(out.get(1).error()).isZero();
         assertThat(out.get(2).msgid()).isEqualTo(0x00007fb2f00024b0L);
