@@ -6,6 +6,7 @@ import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkVolconf;
 import dev.dmsg.wire.VolData;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.UUID;
 import java.util.concurrent.Callable;
@@ -21,6 +22,33 @@ final class AdminCommands {
     private AdminCommands() {}
 
     static final Duration TIMEOUT = Duration.ofSeconds(10);
+
+    /**
+     * The CLI's TLS identity: the keys and trust store in {@code dir} (default $DMSG_IDENTITY, else
+     * ~/.dmsg), made on first use with a notice saying what to trust where.
+     */
+    static dev.dmsg.link.tls.TlsConfig clientTls(Path dir) throws ShellClient.ShellException {
+        Path d = dir != null ? dir : defaultIdentity();
+        try {
+            boolean fresh = !dev.dmsg.link.tls.NodeKeys.exists(d);
+            String user = System.getProperty("user.name", "cli").replaceAll("[^A-Za-z0-9._-]", "_");
+            dev.dmsg.link.tls.NodeKeys keys = dev.dmsg.link.tls.NodeKeys.loadOrCreate(d, "cli-" + user);
+            if (fresh) {
+                System.err.println("dmsg: made your key " + keys.fingerprint() + " (name '" + keys.label() + "') in " + d
+                    + "; a node accepts it after: dmsg trust add " + keys.label() + " " + keys.fingerprint()
+                    + " --role admin --data-dir NODE_DATA_DIR");
+            }
+            dev.dmsg.link.tls.TrustStore trust = dev.dmsg.link.tls.TrustStore.open(d);
+            return dev.dmsg.link.tls.TlsConfig.of(keys, new dev.dmsg.services.node.NodeTrust(keys, trust));
+        } catch (java.io.IOException e) {
+            throw new ShellClient.ShellException("identity " + d + ": " + e.getMessage());
+        }
+    }
+
+    static Path defaultIdentity() {
+        String env = System.getenv("DMSG_IDENTITY");
+        return env != null && !env.isEmpty() ? Path.of(env) : Path.of(System.getProperty("user.home"), ".dmsg");
+    }
     static final ObjectMapper JSON = new ObjectMapper();
 
     /** Options every admin command shares. */
@@ -29,9 +57,26 @@ final class AdminCommands {
             defaultValue = "127.0.0.1:987", description = "the node to talk to (default: ${DEFAULT-VALUE})")
         HostPort node;
 
+        @Option(names = "--identity", paramLabel = "DIR",
+            description = "whose key to present (node.key, node.crt) and which node keys to trust (trusted): "
+                + "a node's data directory acts as that node (an admin of it); default $DMSG_IDENTITY, else ~/.dmsg "
+                + "(made on first use)")
+        Path identity;
+
+        @Option(names = "--plaintext", description = "no TLS: for a node that lists this host as a legacy peer")
+        boolean plaintext;
+
         ShellClient open() throws ShellClient.ShellException {
+            return open(TIMEOUT);
+        }
+
+        /** Connects within {@code timeout}, TLS handshake and AUTH included. */
+        ShellClient open(Duration timeout) throws ShellClient.ShellException {
             Logging.setLevel("dev.dmsg.link", "WARN"); // the command's own output is what matters here
-            return ShellClient.connect(node.host(), node.port(), "dmsg-cli", TIMEOUT);
+            if (plaintext) {
+                return ShellClient.connect(node.host(), node.port(), "dmsg-cli", timeout);
+            }
+            return ShellClient.connect(node.host(), node.port(), clientTls(identity).withHandshakeTimeout(timeout), timeout);
         }
     }
 

@@ -82,6 +82,7 @@ final class DemoCommand implements Callable<Integer> {
         Logging.setLevel("dev.dmsg", "WARN");
         Logging.setLevel("dmsg.node", "WARN"); // the narration says what happens
         out.println("DMSG demo: three nodes on loopback. alpha and beta listen; gamma links to both.");
+        out.println("Every link is TLS 1.3; each node has its own key and pins the others' (docs/SECURITY.md).");
         out.println();
         CountDownLatch up = new CountDownLatch(4);
         LinkEndpoint alpha = node("alpha", up);
@@ -307,12 +308,20 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /** Starts nodes PREFIX1..PREFIXn of cluster "demo" on loopback into {@code nodes} (closed by the caller). */
-    private static void startNodes(java.nio.file.Path dir, String prefix, int n, java.util.List<dev.dmsg.services.node.Node> nodes)
+    private void startNodes(java.nio.file.Path dir, String prefix, int n, java.util.List<dev.dmsg.services.node.Node> nodes)
             throws Exception {
         for (int i = 1; i <= n; i++) {
             nodes.add(dev.dmsg.services.node.Node.start(dev.dmsg.services.node.Node.Settings.of("127.0.0.1", 0,
                 dir.resolve(prefix + i), dev.dmsg.services.node.Node.Identity.of(prefix + i, "demo"))));
         }
+        // What operators do with 'dmsg trust add' on each node: pin the other nodes' keys as members.
+        for (int i = 0; i < n; i++) {
+            for (int j = i + 1; j < n; j++) {
+                dev.dmsg.services.node.Node.trustEachOther(nodes.get(i), nodes.get(j), dev.dmsg.link.tls.Role.MEMBER);
+            }
+        }
+        say("demo", "%s1..%s%d: each made its key (node.key, owner-only) and pins the others' as members; e.g. %s1 is %s",
+            prefix, prefix, n, prefix, nodes.get(0).keys().fingerprint());
     }
 
     /** Waits until {@code node} sees exactly {@code want} (label -> dist) besides itself. */
@@ -338,8 +347,23 @@ final class DemoCommand implements Callable<Integer> {
         return text.lines().map(l -> "           " + l + "\n").collect(java.util.stream.Collectors.joining());
     }
 
+    /** Part one's keys: each endpoint has its own, and pins the other two's (docs/SECURITY.md). */
+    private final java.util.Map<String, dev.dmsg.link.tls.NodeKeys> keys = new java.util.LinkedHashMap<>();
+
     private LinkEndpoint node(String name, CountDownLatch up) {
-        LinkConfig cfg = LinkConfig.builder().label(name).build();
+        if (keys.isEmpty()) {
+            for (String n : new String[] {"alpha", "beta", "gamma"}) {
+                keys.put(n, dev.dmsg.link.tls.NodeKeys.generate(n));
+            }
+        }
+        java.util.List<dev.dmsg.link.tls.PeerIdentity> others = new java.util.ArrayList<>();
+        keys.forEach((n, k) -> {
+            if (!n.equals(name)) {
+                others.add(new dev.dmsg.link.tls.PeerIdentity(n, k.fingerprint(), dev.dmsg.link.tls.Role.MEMBER, 0));
+            }
+        });
+        LinkConfig cfg = LinkConfig.builder().label(name)
+            .tls(dev.dmsg.link.tls.TlsConfig.of(keys.get(name), dev.dmsg.link.tls.TrustPolicy.of(others))).build();
         return new LinkEndpoint(cfg, EchoService.register(new Services()), new Voice(name, up), 1);
     }
 

@@ -2,6 +2,7 @@ package dev.dmsg.cli;
 
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.node.Security;
 import dev.dmsg.services.node.SpanDialer;
 import dev.dmsg.services.node.VolconfTable;
 import dev.dmsg.wire.Dmsg;
@@ -92,6 +93,20 @@ final class NodeCommand implements Callable<Integer> {
             + "docs/BENCHMARKS.md, Circuits)")
     int ioThreads;
 
+    @Option(names = "--legacy", paramLabel = "HOST[:PORT]=ROLE", split = ",",
+        description = "a 2013 C peer allowed to speak plaintext (no TLS, no LNK_AUTH), with its role "
+            + "(admin, member, client); repeatable. A wildcard address is refused (docs/SECURITY.md)")
+    List<String> legacy = new ArrayList<>();
+
+    @Option(names = "--tls-provider", paramLabel = "JDK|OPENSSL|AUTO", defaultValue = "JDK",
+        description = "TLS implementation: the JDK's, BoringSSL (netty-tcnative), or BoringSSL when it loads "
+            + "(default: ${DEFAULT-VALUE})")
+    dev.dmsg.link.tls.TlsConfig.Provider tlsProvider;
+
+    @Option(names = "--handshake-timeout", paramLabel = "DURATION", defaultValue = "10s", converter = Durations.class,
+        description = "TLS and LNK_AUTH must complete within this (default: ${DEFAULT-VALUE})")
+    Duration handshakeTimeout;
+
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")
     boolean logFrames;
 
@@ -116,7 +131,8 @@ final class NodeCommand implements Callable<Integer> {
             Node.Identity id = new Node.Identity(name, PeerType.parse(peerType), PfsType.parse(pfsType), cluster,
                 pfsClid != null ? pfsClid : new UUID(0, 0), fsid);
             Node.Settings s = new Node.Settings(listen.host(), listen.port(), dir, id,
-                MeshConfig.defaults().withTopN(topN), pingInterval, deadTimeout, logFrames, ioThreads);
+                MeshConfig.defaults().withTopN(topN), pingInterval, deadTimeout, logFrames, ioThreads,
+                new Security(true, tlsProvider, handshakeTimeout, legacy.stream().map(Security.LegacyPeer::parse).toList()));
             node = Node.start(s);
             for (HostPort peer : connect) {
                 ensureSlot(node.volconf(), peer);
@@ -181,7 +197,13 @@ final class NodeCommand implements Callable<Integer> {
                 String v = p.getProperty(key).trim();
                 if (o.typeInfo().isMultiValue()) {
                     for (String part : v.split(",")) {
-                        ((List<Object>) o.getValue()).add(new HostPort.Converter().convert(part.trim()));
+                        Object x;
+                        try {
+                            x = o.converters().length > 0 ? o.converters()[0].convert(part.trim()) : part.trim();
+                        } catch (Exception e) {
+                            throw new IllegalArgumentException(key + "=" + v + ": " + e.getMessage());
+                        }
+                        ((List<Object>) o.getValue()).add(x);
                     }
                 } else if (o.arity().max() == 0) {
                     o.setValue(Boolean.parseBoolean(v));
@@ -201,6 +223,11 @@ final class NodeCommand implements Callable<Integer> {
             if (t == int.class || t == Integer.class) return Integer.parseInt(v);
             if (t == Path.class) return Path.of(v);
             if (t == UUID.class) return UUID.fromString(v);
+            if (t.isEnum()) {
+                @SuppressWarnings({"unchecked", "rawtypes"})
+                Object e = Enum.valueOf((Class) t, v.toUpperCase(java.util.Locale.ROOT));
+                return e;
+            }
             return v;
         } catch (Exception e) {
             throw new IllegalArgumentException(o.longestName().substring(2) + "=" + v + ": " + e.getMessage());

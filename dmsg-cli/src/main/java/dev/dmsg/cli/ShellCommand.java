@@ -58,7 +58,7 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
         PrintStream err = System.err;
         ShellClient client;
         try {
-            client = open();
+            client = open(timeout.compareTo(AdminCommands.TIMEOUT) < 0 ? timeout : AdminCommands.TIMEOUT);
             // Link warnings (a slow close after a timeout) would only repeat what we print, or break the prompt.
             Logging.setLevel("dev.dmsg.link", "ERROR");
         } catch (ShellException e) {

@@ -82,7 +82,7 @@ final class TrustCommand implements Runnable {
             }
             if (!TrustStore.isName(name)) {
                 throw new CommandLine.ParameterException(spec.commandLine(),
-                    "bad NAME '" + name + "': 1.." + TrustStore.MAX_NAME_CHARS + " characters of A-Z a-z 0-9 . _ -");
+                    "bad NAME '" + name + "': 1.." + TrustStore.MAX_NAME_CHARS + " characters of A-Z a-z 0-9 . _ : -");
             }
             String fingerprint;
             try {

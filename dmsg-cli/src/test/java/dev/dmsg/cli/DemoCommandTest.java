@@ -17,14 +17,15 @@ class DemoCommandTest {
         int status;
         try {
             System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
-            status = new CommandLine(new Main()).execute("demo", "--idle", "1200ms");
+            status = new CommandLine(new Main()).execute("demo", "--idle", "1600ms"); // > 1 s ping interval + a 250 ms tick
         } finally {
             System.setOut(saved);
         }
         String out = buf.toString(StandardCharsets.UTF_8);
         assertThat(status).as(out).isZero();
         assertThat(out)
-            .contains("PINGs sent")
+            .containsPattern("gamma  link to alpha: [1-9]\\d* PINGs sent")
+            .contains("Every link is TLS 1.3")
             .contains("answer \"hello, alpha\"")
             .contains("error=LOSTLINK(0x21)")
             .contains("beta echoed \"still there, beta?\"")
@@ -32,7 +33,9 @@ class DemoCommandTest {
             .contains("now reaches n3 the other way round")
             .contains("relay    c4")
             .contains("3 sent, 3 received")
-            .contains("circuit lost: the link to")
+            // a real crash sends nothing (the link's EOF says it); the demo's in-process crash may
+            // let the relay close the circuit first (a LOSTLINK DELETE): either is the truth
+            .containsPattern("c1     circuit lost: (the link to c\\d was lost|a hop on the path was lost)")
             .contains("c4     its held transaction got the same: LOSTLINK(0x21)")
             .contains("c4     echoed \"the other way round\"")
             .contains("`@c4 tree` works again (status 0)");

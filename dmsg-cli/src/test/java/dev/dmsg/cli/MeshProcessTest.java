@@ -42,7 +42,7 @@ class MeshProcessTest {
 
     /** n → (label → best dist) from the node's status document. */
     Map<String, Integer> dists(int i) throws Exception {
-        try (ShellClient c = ShellClient.connect("127.0.0.1", ports[i], "test", Duration.ofSeconds(5))) {
+        try (ShellClient c = NodeProcess.client(ports[i], tmp.resolve("n" + i))) {
             JsonNode s = JSON.readTree(c.call("status --json", Duration.ofSeconds(5)));
             Map<String, Integer> out = new HashMap<>();
             for (JsonNode span : s.get("spans")) {
@@ -88,6 +88,7 @@ class MeshProcessTest {
     @Test
     void aLineThenARingConvergeAndHealAroundAKilledNode() throws Exception {
         try {
+            NodeProcess.prepareMesh(tmp, "n0", "n1", "n2", "n3", "n4");
             nodes[0] = startNode(0, 0, null);
             for (int i = 1; i < N; i++) {
                 nodes[i] = startNode(i, 0, i - 1); // a line: n1 -> n0, n2 -> n1, ...
@@ -97,7 +98,7 @@ class MeshProcessTest {
 
             // Close the ring with the CLI: n4 keeps a link to n0 (LNK_VOLCONF into n4's table).
             NodeProcess connect = NodeProcess.start("connect", "connect", "127.0.0.1:" + ports[0],
-                "--node", "127.0.0.1:" + ports[4]);
+                "--node", "127.0.0.1:" + ports[4], "--identity", tmp.resolve("n4").toString());
             assertThat(connect.waitFor(Duration.ofSeconds(30))).as(connect.output()).isZero();
             awaitDistances(all, (i, j) -> ringHops(i, j, N) - 1, "ring");
 

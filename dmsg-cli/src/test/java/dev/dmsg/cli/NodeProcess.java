@@ -67,6 +67,32 @@ final class NodeProcess implements AutoCloseable {
 
     private int port;
 
+    /**
+     * Gives each node its data directory {@code tmp/LABEL} with a key, and makes every node trust
+     * every other as a member — what an operator does with {@code dmsg keygen} and {@code dmsg
+     * trust add} before starting a mesh (docs/OPERATIONS.md, "Keys and trust").
+     */
+    static void prepareMesh(java.nio.file.Path tmp, String... labels) throws IOException {
+        dev.dmsg.link.tls.NodeKeys[] keys = new dev.dmsg.link.tls.NodeKeys[labels.length];
+        for (int i = 0; i < labels.length; i++) {
+            keys[i] = dev.dmsg.link.tls.NodeKeys.loadOrCreate(tmp.resolve(labels[i]), labels[i]);
+        }
+        for (int i = 0; i < labels.length; i++) {
+            dev.dmsg.link.tls.TrustStore t = dev.dmsg.link.tls.TrustStore.open(tmp.resolve(labels[i]));
+            for (int j = 0; j < labels.length; j++) {
+                if (i != j) {
+                    t.add(labels[j], keys[j].fingerprint(), dev.dmsg.link.tls.Role.MEMBER, 0);
+                }
+            }
+        }
+    }
+
+    /** A shell client acting as the node whose data directory is {@code dir} (its own key: an admin of it). */
+    static dev.dmsg.services.shell.ShellClient client(int port, java.nio.file.Path dir) throws Exception {
+        return dev.dmsg.services.shell.ShellClient.connect("127.0.0.1", port, AdminCommands.clientTls(dir),
+            Duration.ofSeconds(5));
+    }
+
     /** The port a {@link #startNode} process listens on. */
     int port() {
         return port;

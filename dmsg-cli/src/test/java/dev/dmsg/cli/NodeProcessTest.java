@@ -23,6 +23,7 @@ class NodeProcessTest {
 
     @Test
     void twoNodesLinkUpSurviveIdleAndReportAKill() throws Exception {
+        NodeProcess.prepareMesh(tmp, "alpha", "beta"); // keys, and each trusts the other (TLS by default)
         try (NodeProcess alpha = NodeProcess.start("alpha", "node", "--listen", "127.0.0.1:0", "--label", "alpha",
                 "--data-dir", tmp.resolve("alpha").toString())) {
             String listening = alpha.await("listening on", START);

@@ -70,6 +70,18 @@ class ShellCommandTest {
         return "127.0.0.1:" + node.address().getPort();
     }
 
+    /**
+     * The client acts as the node itself: its data directory holds the node's key (docs/SECURITY.md).
+     * Without a node, a key made beforehand (so no first-use notice).
+     */
+    String identity() throws Exception {
+        java.nio.file.Path d = tmp.resolve("alpha");
+        if (node == null && !dev.dmsg.link.tls.NodeKeys.exists(d)) {
+            dev.dmsg.link.tls.NodeKeys.generate("cli").write(d, false);
+        }
+        return d.toString();
+    }
+
     String out() {
         return out.toString(StandardCharsets.UTF_8);
     }
@@ -87,7 +99,7 @@ class ShellCommandTest {
     @Test
     void oneShotPrintsTheOutputAndExitsZero() throws Exception {
         String addr = startNode();
-        assertThat(Main.run("shell", "--node", addr, "-c", "help")).isZero();
+        assertThat(Main.run("shell", "--node", addr, "--identity", identity(), "-c", "help")).isZero();
         assertThat(out()).contains("tree").contains("status [--json]");
         assertThat(ShellCompleter.commandNames(out())).contains("help", "status", "tree", "span", "volconf");
         assertThat(err()).isEmpty();
@@ -96,7 +108,7 @@ class ShellCommandTest {
     @Test
     void anUnknownCommandExitsOneWithItsOutputAndAStderrLine() throws Exception {
         String addr = startNode();
-        assertThat(Main.run("shell", "--node", addr, "-c", "nosuch")).isEqualTo(1);
+        assertThat(Main.run("shell", "--node", addr, "--identity", identity(), "-c", "nosuch")).isEqualTo(1);
         assertThat(out()).startsWith("Unrecognized command: nosuch");
         assertThat(err()).isEqualTo("dmsg shell: 'nosuch' failed (" + ErrorCode.nameOf(Dmsg.ERR_PARAM) + ")"
             + "\n");
@@ -105,7 +117,7 @@ class ShellCommandTest {
     @Test
     void aUsageErrorExitsOne() throws Exception {
         String addr = startNode();
-        assertThat(Main.run("shell", "--node", addr, "--timeout", "10s", "-c", "span")).isEqualTo(1);
+        assertThat(Main.run("shell", "--node", addr, "--identity", identity(), "--timeout", "10s", "-c", "span")).isEqualTo(1);
         assertThat(out()).contains("usage: span");
         assertThat(err()).contains("'span' failed");
     }
@@ -117,7 +129,7 @@ class ShellCommandTest {
             port = s.getLocalPort(); // free once closed: nothing listens there
         }
         String addr = "127.0.0.1:" + port;
-        assertThat(Main.run("shell", "--node", addr, "-c", "help")).isEqualTo(2);
+        assertThat(Main.run("shell", "--node", addr, "--identity", identity(), "-c", "help")).isEqualTo(2);
         assertThat(out()).isEmpty();
         assertThat(err()).startsWith("dmsg shell: ").contains(addr);
         assertThat(err().lines()).hasSize(1);
@@ -128,8 +140,10 @@ class ShellCommandTest {
     void aNodeThatNeverAnswersExitsTwoAfterTheTimeout() throws Exception {
         try (ServerSocket hole = new ServerSocket(0, 5, java.net.InetAddress.getLoopbackAddress())) {
             String addr = "127.0.0.1:" + hole.getLocalPort();
-            assertThat(Main.run("shell", "--node", addr, "--timeout", "500ms", "-c", "help")).isEqualTo(2);
-            assertThat(err()).isEqualTo("dmsg shell: node " + addr + ": 'help': no answer after 500 ms\n");
+            assertThat(Main.run("shell", "--node", addr, "--identity", identity(), "--timeout", "500ms", "-c", "help")).isEqualTo(2);
+            // TLS first: the handshake is what goes unanswered, within the same --timeout
+            assertThat(err()).startsWith("dmsg shell: cannot reach node " + addr + ": ").contains("handshake timeout after 500 ms");
+            assertThat(err().lines()).hasSize(1);
         }
     }
 
@@ -146,7 +160,7 @@ class ShellCommandTest {
             });
             closer.start();
             System.setIn(new ByteArrayInputStream("help\nhelp\n".getBytes(StandardCharsets.UTF_8)));
-            assertThat(Main.run("shell", "--node", addr)).isEqualTo(2);
+            assertThat(Main.run("shell", "--node", addr, "--identity", identity())).isEqualTo(2);
             closer.join();
             assertThat(err()).startsWith("dmsg shell: ").contains(addr);
             assertThat(err().lines()).hasSize(1);
@@ -157,7 +171,7 @@ class ShellCommandTest {
     void scriptModeRunsEveryLineSkipsCommentsAndExitsOneIfAnyFailed() throws Exception {
         String addr = startNode();
         System.setIn(new ByteArrayInputStream("help\n# comment\n\nbogus\n".getBytes(StandardCharsets.UTF_8)));
-        assertThat(Main.run("shell", "--node", addr)).isEqualTo(1);
+        assertThat(Main.run("shell", "--node", addr, "--identity", identity())).isEqualTo(1);
         assertThat(out()).contains("status [--json]").contains("Unrecognized command: bogus")
             .doesNotContain("comment");
         assertThat(err()).contains("'bogus' failed").doesNotContain("help");
@@ -167,7 +181,7 @@ class ShellCommandTest {
     void scriptModeExitsZeroWhenAllSucceed() throws Exception {
         String addr = startNode();
         System.setIn(new ByteArrayInputStream("status\n  tree  \n".getBytes(StandardCharsets.UTF_8)));
-        assertThat(Main.run("shell", "--node", addr)).isZero();
+        assertThat(Main.run("shell", "--node", addr, "--identity", identity())).isZero();
         assertThat(out()).contains("alpha");
         assertThat(err()).isEmpty();
     }

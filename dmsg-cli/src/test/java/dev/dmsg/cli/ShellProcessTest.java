@@ -47,7 +47,8 @@ class ShellProcessTest {
 
     Run shell(int from, String command) throws Exception {
         long t0 = System.nanoTime();
-        NodeProcess p = NodeProcess.start("shell", "shell", "--node", "127.0.0.1:" + ports[from], "-c", command);
+        NodeProcess p = NodeProcess.start("shell", "shell", "--node", "127.0.0.1:" + ports[from],
+            "--identity", tmp.resolve("n" + from).toString(), "-c", command);
         int status = p.waitFor(Duration.ofSeconds(120));
         p.close();
         return new Run(status, p.output(), (System.nanoTime() - t0) / 1_000_000);
@@ -58,7 +59,7 @@ class ShellProcessTest {
         long deadline = System.nanoTime() + CONVERGE.toNanos();
         JsonNode s = null;
         while (System.nanoTime() < deadline) {
-            try (ShellClient c = ShellClient.connect("127.0.0.1", ports[i], "test", Duration.ofSeconds(5))) {
+            try (ShellClient c = NodeProcess.client(ports[i], tmp.resolve("n" + i))) {
                 s = JSON.readTree(c.call("status --json", Duration.ofSeconds(5)));
             }
             if (p.test(s)) {
@@ -82,6 +83,7 @@ class ShellProcessTest {
     @Test
     void atFarEndTreeWorksFailsFastWhenTheMiddleDiesAndReRoutesInARing() throws Exception {
         try {
+            NodeProcess.prepareMesh(tmp, "n0", "n1", "n2", "n3");
             nodes[0] = startNode(0, 0, null);
             for (int i = 1; i < N; i++) {
                 nodes[i] = startNode(i, 0, i - 1); // a line: n1 -> n0, n2 -> n1, n3 -> n2
@@ -102,7 +104,7 @@ class ShellProcessTest {
             // Back, and the ring closed (n0 keeps a link to n3): two ways from n0 to n2.
             nodes[1] = startNode(1, ports[1], 0);
             NodeProcess connect = NodeProcess.start("connect", "connect", "127.0.0.1:" + ports[3],
-                "--node", "127.0.0.1:" + ports[0]);
+                "--node", "127.0.0.1:" + ports[0], "--identity", tmp.resolve("n0").toString());
             assertThat(connect.waitFor(Duration.ofSeconds(60))).as(connect.output()).isZero();
             await(0, s -> span(s, "n2") != null && span(s, "n2").get("links").size() == 2, "two paths from n0 to n2");
             Run ring = shell(0, "@n2 tree");

@@ -173,7 +173,8 @@ public final class Iocom implements Link {
             // a peer but a config without tls (LinkChannelHandler.forLegacyPeer): no AUTH either way.
             authPending = true;
             byte[] ourKey = dev.dmsg.link.tls.Fingerprints.sha256(config.tls().keys().publicKey());
-            sendNow(null, Message.of(Dmsg.LNK_AUTH, 0, 0, 0, Auth.ours(ourKey, config.label(), peer), null));
+            // The label AUTH carries is the name in our certificate: the name peers trust our key as.
+            sendNow(null, Message.of(Dmsg.LNK_AUTH, 0, 0, 0, Auth.ours(ourKey, config.tls().keys().label(), peer), null));
         }
         ourConn = newLocal(circuit0, Dmsg.LNK_CONN, this::onOurConn);
         openOnLoop(ourConn, Dmsg.LNK_CONN, config.conn(), null);
@@ -740,7 +741,10 @@ public final class Iocom implements Link {
         }
         lastBacklogBytes = backlog;
         long silent = nowNanos - lastLifeNanos;
-        if (silent >= config.deadTimeoutNanos()) {
+        // A legacy peer is sent no PING (PROFILE §4) and never pings us: an idle link to it is
+        // silent both ways by design, so silence proves nothing. Its death is TCP's to report
+        // (EOF, a reset, SO_KEEPALIVE).
+        if (silent >= config.deadTimeoutNanos() && !config.legacyPeer()) {
             fail(String.format("ping timeout: nothing received for %.1f s", silent / 1e9));
             return;
         }

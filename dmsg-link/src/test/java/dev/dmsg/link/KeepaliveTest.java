@@ -80,11 +80,14 @@ class KeepaliveTest {
     }
 
     @Test
-    void legacyPeersGetNoPing() {
+    void legacyPeersGetNoPingAndTheirSilenceIsNotDeath() {
         s = new LinkScript(b -> b.legacyPeer(true));
         s.up();
         tickAfter(5000);
         assertThat(sent()).isEmpty();
+        tickAfter(60_000); // a C peer never pings: an idle legacy link is silent both ways
+        assertThat(sent()).isEmpty();
+        assertThat(s.link.state()).isEqualTo(LinkState.UP);
     }
 
     @Test

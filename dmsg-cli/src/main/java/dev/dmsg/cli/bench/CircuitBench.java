@@ -93,9 +93,17 @@ public final class CircuitBench implements Callable<Integer> {
         long t0 = System.nanoTime();
         try {
             int[] ports = new int[maxRelays + 1]; // 0: far, i: relay i
-            ports[0] = start(procs, "far", null, List.of(), 0);
+            List<String> labels = new ArrayList<>(List.of("far"));
             for (int i = 1; i <= maxRelays; i++) {
-                ports[i] = start(procs, "r" + i, ports[i - 1], relayJvmOpts, relayIoThreads);
+                labels.add("r" + i);
+            }
+            for (int k : relays) {
+                labels.add("bench-client-" + k);
+            }
+            prepareMesh(dir, labels); // TLS (the default): every node's key, each trusting the others
+            ports[0] = start(procs, dir, "far", null, List.of(), 0);
+            for (int i = 1; i <= maxRelays; i++) {
+                ports[i] = start(procs, dir, "r" + i, ports[i - 1], relayJvmOpts, relayIoThreads);
             }
             out.printf("dmsg bench circuit: %d cores, Java %s; far node + %d relay process(es) in a line on loopback "
                 + "(relay event loops: %s); %d x %.1f s (+%.1f s warm-up) per figure after %.1f s of warm-up per path, medians%n",
@@ -126,7 +134,7 @@ public final class CircuitBench implements Callable<Integer> {
 
     /** A client node linked to {@code entryPort}; circuit to the far node k relays away (and the link itself at k = 0). */
     private void measure(Path dir, int k, int entryPort, List<Result> results) throws Exception {
-        try (Node client = Node.start(Node.Settings.of("127.0.0.1", 0, dir.resolve("client" + k),
+        try (Node client = Node.start(Node.Settings.of("127.0.0.1", 0, dir.resolve("bench-client-" + k),
                 Node.Identity.of("bench-client-" + k, "bench")))) {
             client.shell().execute("span 127.0.0.1:" + entryPort);
             NodeKey far = awaitFar(client, k);
@@ -241,8 +249,24 @@ public final class CircuitBench implements Callable<Integer> {
     // ------------------------------------------------------------------------------------------
     // The node processes
 
-    private static int start(List<Process> procs, String label, Integer connectTo, List<String> jvmOpts, int ioThreads)
-            throws Exception {
+    /** Each node's data directory under {@code dir} with its key, trusting every other node as a member. */
+    static void prepareMesh(Path dir, List<String> labels) throws IOException {
+        List<dev.dmsg.link.tls.NodeKeys> keys = new ArrayList<>();
+        for (String l : labels) {
+            keys.add(dev.dmsg.link.tls.NodeKeys.loadOrCreate(dir.resolve(l), l));
+        }
+        for (int i = 0; i < labels.size(); i++) {
+            dev.dmsg.link.tls.TrustStore t = dev.dmsg.link.tls.TrustStore.open(dir.resolve(labels.get(i)));
+            for (int j = 0; j < labels.size(); j++) {
+                if (i != j) {
+                    t.add(labels.get(j), keys.get(j).fingerprint(), dev.dmsg.link.tls.Role.MEMBER, 0);
+                }
+            }
+        }
+    }
+
+    private static int start(List<Process> procs, Path dir, String label, Integer connectTo, List<String> jvmOpts,
+                             int ioThreads) throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Dio.netty.allocator.type=pooled");
@@ -251,7 +275,8 @@ public final class CircuitBench implements Callable<Integer> {
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add("dev.dmsg.cli.Main");
-        cmd.addAll(List.of("bench", "circuit-node", "--label", label, "--io-threads", Integer.toString(ioThreads)));
+        cmd.addAll(List.of("bench", "circuit-node", "--label", label, "--io-threads", Integer.toString(ioThreads),
+            "--data-dir", dir.resolve(label).toString()));
         if (connectTo != null) {
             cmd.addAll(List.of("--connect", "127.0.0.1:" + connectTo));
         }
@@ -300,13 +325,15 @@ public final class CircuitBench implements Callable<Integer> {
         @Option(names = "--io-threads", defaultValue = "0")
         int ioThreads;
 
+        @Option(names = "--data-dir", required = true, description = "made by 'bench circuit': the key and trust store")
+        Path dir;
+
         @Override
         public Integer call() throws Exception {
             BenchCommand.quietLogs();
-            Path dir = Files.createTempDirectory("dmsg-bench-" + label);
             Node.Settings s = Node.Settings.of("127.0.0.1", 0, dir, Node.Identity.of(label, "bench"));
             try (Node n = Node.start(new Node.Settings(s.listenHost(), s.listenPort(), s.dataDir(), s.identity(), s.mesh(),
-                    s.pingInterval(), s.deadTimeout(), s.logFrames(), ioThreads))) {
+                    s.pingInterval(), s.deadTimeout(), s.logFrames(), ioThreads, s.security()))) {
                 new BenchServer().register(n.services());
                 if (connect != null) {
                     n.shell().execute("span " + connect);
@@ -315,10 +342,6 @@ public final class CircuitBench implements Callable<Integer> {
                 System.out.flush();
                 while (System.in.read() >= 0) {
                     // EOF is the signal to stop
-                }
-            } finally {
-                try (var files = Files.walk(dir)) {
-                    files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
                 }
             }
             return 0;

@@ -175,7 +175,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             return false; // timed out meanwhile
         }
         InetSocketAddress from = (InetSocketAddress) ctx.channel().remoteAddress();
-        Role role = tls.legacyRole(from);
+        Role role = tls.legacyRole(from, true);
         if (role == null) {
             refusePlaintext();
             return false;

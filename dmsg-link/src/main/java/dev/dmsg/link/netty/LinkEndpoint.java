@@ -154,7 +154,7 @@ public final class LinkEndpoint implements AutoCloseable {
             }
             InetSocketAddress to = (InetSocketAddress) f.getNow();
             try {
-                Role role = tls.legacyRole(to);
+                Role role = tls.legacyRole(to, false);
                 dial(to, role == null ? null : LegacyPeers.identity(to, role), ready, host, port);
             } catch (RuntimeException e) { // the node's lookup failed: no link, but never a hung future
                 ready.completeExceptionally(e);

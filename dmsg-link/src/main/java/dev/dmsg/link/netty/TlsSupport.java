@@ -203,8 +203,8 @@ final class TlsSupport {
     }
 
     /** The role of a plaintext peer at {@code address} if it is a configured legacy peer, else {@code null}. */
-    Role legacyRole(InetSocketAddress address) {
-        return config.legacy().plaintextRole(address);
+    Role legacyRole(InetSocketAddress address, boolean inbound) {
+        return inbound ? config.legacy().inbound(address) : config.legacy().outbound(address);
     }
 
     /**

@@ -16,6 +16,16 @@ public interface LegacyPeers {
      */
     Role plaintextRole(InetSocketAddress address);
 
+    /** For a connection we accept from {@code from} (its source port is random). */
+    default Role inbound(InetSocketAddress from) {
+        return plaintextRole(from);
+    }
+
+    /** For a connection we make to {@code to}. */
+    default Role outbound(InetSocketAddress to) {
+        return plaintextRole(to);
+    }
+
     /** Nobody: every link runs TLS. */
     LegacyPeers NONE = a -> null;
 

@@ -498,7 +498,7 @@ public final class TrustStore implements TrustPolicy {
     }
 
     private static String badName(String name) {
-        return "bad name '" + name + "' (1.." + MAX_NAME_CHARS + " characters of A-Z a-z 0-9 . _ -)";
+        return "bad name '" + name + "' (1.." + MAX_NAME_CHARS + " characters of A-Z a-z 0-9 . _ : -)";
     }
 
     private static String badFingerprint(String fp) {

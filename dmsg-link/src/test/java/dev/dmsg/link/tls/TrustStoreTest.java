@@ -165,7 +165,7 @@ class TrustStoreTest {
         return Stream.of(
             Arguments.of("beta " + fp, "too few columns: 2 (NAME FINGERPRINT ROLE [GRANTS])"),
             Arguments.of("beta " + fp + " client shell-ro extra", "too many columns: 5 (NAME FINGERPRINT ROLE [GRANTS])"),
-            Arguments.of("be/ta " + fp + " member", "bad name 'be/ta' (1..63 characters of A-Z a-z 0-9 . _ -)"),
+            Arguments.of("be/ta " + fp + " member", "bad name 'be/ta' (1..63 characters of A-Z a-z 0-9 . _ : -)"),
             Arguments.of("x".repeat(64) + " " + fp + " member", "bad name '" + "x".repeat(64) + "'"),
             Arguments.of("beta SHA256:abc member", "bad fingerprint 'SHA256:abc' (SHA256: and 43 base64 characters"),
             Arguments.of("beta " + fp.replace("SHA256:", "sha256:") + " member", "bad fingerprint 'sha256:"),

@@ -10,6 +10,9 @@ import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.LinkStats;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.netty.LinkEndpoint;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.mesh.NodeKey;
@@ -71,11 +74,18 @@ public final class Node implements AutoCloseable {
      *     few links, and one loop carries several GB/s (docs/BENCHMARKS.md, Circuits)
      */
     public record Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
-                           Duration pingInterval, Duration deadTimeout, boolean logFrames, int ioThreads) {
+                           Duration pingInterval, Duration deadTimeout, boolean logFrames, int ioThreads,
+                           Security security) {
         public Settings {
             if (ioThreads < 0) {
                 throw new IllegalArgumentException("ioThreads must be >= 0, not " + ioThreads);
             }
+            java.util.Objects.requireNonNull(security, "security");
+        }
+
+        public Settings withSecurity(Security s) {
+            return new Settings(listenHost, listenPort, dataDir, identity, mesh, pingInterval, deadTimeout, logFrames,
+                ioThreads, s);
         }
 
         /**
@@ -90,7 +100,8 @@ public final class Node implements AutoCloseable {
         /** With {@link #autoIoThreads()} event loops. */
         public Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
                         Duration pingInterval, Duration deadTimeout, boolean logFrames) {
-            this(listenHost, listenPort, dataDir, identity, mesh, pingInterval, deadTimeout, logFrames, 0);
+            this(listenHost, listenPort, dataDir, identity, mesh, pingInterval, deadTimeout, logFrames, 0,
+                Security.defaults());
         }
 
         /** The defaults of {@code dmsg node}: the mesh's, LNK_PING after 1 s idle, dead after 10 s, no frame log. */
@@ -114,15 +125,20 @@ public final class Node implements AutoCloseable {
     private final ShellService shell;
     private final Services services;
     private final Access access;
+    /** TLS identity and trust; null on a plaintext node (tests of other layers only). */
+    private final NodeKeys keys;
+    private final TrustStore trust;
     private final LinkEndpoint endpoint;
     private final SpanDialer dialer;
     private final Map<Link, Long> upSince = new ConcurrentHashMap<>();
     private InetSocketAddress bound;
     private volatile SpanEngine.SpanLink self;
 
-    private Node(Settings settings, VolconfTable volconf) {
+    private Node(Settings settings, VolconfTable volconf, NodeKeys keys, TrustStore trust) {
         this.settings = settings;
         this.volconf = volconf;
+        this.keys = keys;
+        this.trust = trust;
         this.meshThread = Executors.newSingleThreadScheduledExecutor(named("mesh"));
         this.admin = Executors.newSingleThreadScheduledExecutor(named("admin"));
         ThreadLocalRandom r = ThreadLocalRandom.current();
@@ -139,10 +155,14 @@ public final class Node implements AutoCloseable {
         mesh.register(services);
         shell.register(services);
         services.oneWay(Dmsg.LNK_VOLCONF, this::onVolconf);
+        Security sec = settings.security();
         LinkConfig config = LinkConfig.builder().label(settings.identity().label())
             .conn(SpanExt.mark(conn(settings.identity())))
             .pingInterval(settings.pingInterval()).deadTimeout(settings.deadTimeout())
-            .logFrames(settings.logFrames()).build();
+            .logFrames(settings.logFrames())
+            .tls(keys == null ? null : new TlsConfig(keys, new NodeTrust(keys, trust), sec.provider(),
+                sec.handshakeTimeout(), sec.legacyPeers()))
+            .build();
         this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()),
             settings.ioThreads() == 0 ? Settings.autoIoThreads() : settings.ioThreads());
         this.dialer = new SpanDialer(endpoint, admin);
@@ -157,7 +177,13 @@ public final class Node implements AutoCloseable {
      */
     public static Node start(Settings settings) throws IOException, InterruptedException {
         VolconfTable volconf = VolconfTable.open(settings.dataDir());
-        Node n = new Node(settings, volconf);
+        NodeKeys keys = null;
+        TrustStore trust = null;
+        if (settings.security().tls()) {
+            keys = NodeKeys.loadOrCreate(settings.dataDir(), settings.identity().label());
+            trust = TrustStore.open(settings.dataDir());
+        }
+        Node n = new Node(settings, volconf, keys, trust);
         try {
             n.bound = n.endpoint.listen(settings.listenHost(), settings.listenPort());
         } catch (Exception e) {
@@ -235,6 +261,37 @@ public final class Node implements AutoCloseable {
 
     public Identity identity() {
         return settings.identity();
+    }
+
+    /** The node's key pair and certificate (docs/SECURITY.md §1), or {@code null} without TLS. */
+    public NodeKeys keys() {
+        return keys;
+    }
+
+    /** The peers this node trusts (DATA/trusted), or {@code null} without TLS. */
+    public TrustStore trust() {
+        return trust;
+    }
+
+    /**
+     * Makes {@code a} and {@code b} trust each other's keys with {@code role} (each under the name
+     * in the other's certificate): what {@code dmsg trust add} does on each side, for nodes in one
+     * process (the demo, tests). No-op for an entry already there.
+     *
+     * @throws IllegalStateException if a name or key is already trusted differently
+     */
+    public static void trustEachOther(Node a, Node b, dev.dmsg.link.tls.Role role) throws IOException {
+        a.trust.add(b.keys.label(), b.keys.fingerprint(), role, 0);
+        b.trust.add(a.keys.label(), a.keys.fingerprint(), role, 0);
+    }
+
+    /**
+     * TLS settings for a client on this machine acting as this node itself (its own key, which
+     * it trusts as admin): how the demo, the tests and {@code dmsg shell --identity DATA_DIR}
+     * reach it. {@code null} without TLS.
+     */
+    public TlsConfig clientTls() {
+        return keys == null ? null : TlsConfig.of(keys, new NodeTrust(keys, trust));
     }
 
     /**
@@ -395,6 +452,8 @@ public final class Node implements AutoCloseable {
         node.put("pfs_fsid", id.pfsFsid().toString());
         node.put("origin", String.format("%08x", engine.origin()));
         node.put("data_dir", settings.dataDir().toString());
+        node.put("fingerprint", keys == null ? null : keys.fingerprint());
+        node.put("tls", keys == null ? "off" : "TLSv1.3 " + endpoint.tlsProvider());
 
         ArrayNode links = root.putArray("links");
         long now = System.nanoTime();
@@ -404,6 +463,9 @@ public final class Node implements AutoCloseable {
             Long since = upSince.get(l);
             o.put("peer", l.peerLabel());
             o.put("address", l.remoteAddress());
+            dev.dmsg.link.tls.PeerIdentity who = l.peer();
+            o.put("identity", who == null ? null : who.name());
+            o.put("role", who == null ? "admin (plaintext)" : who.role().word());
             o.put("state", l.state().name());
             o.put("age_s", since == null ? 0 : (now - since) / 1_000_000_000L);
             o.put("msgs_in", st.msgsIn());

@@ -12,6 +12,9 @@ final class StatusText {
         b.append(String.format("node %s  listen %s  %s/%s  cluster \"%s\"  origin %s%n", n.get("label").asText(),
             n.get("listen").asText(), n.get("peer_type").asText(), n.get("pfs_type").asText(),
             n.get("cl_label").asText(), n.get("origin").asText()));
+        if (n.hasNonNull("fingerprint")) {
+            b.append(String.format("key %s  links %s%n", n.get("fingerprint").asText(), n.get("tls").asText()));
+        }
         b.append('\n').append(links(s)).append('\n').append(tree(s)).append('\n').append(volconf(s));
         return b.toString();
     }
@@ -22,8 +25,9 @@ final class StatusText {
             b.append("  (none)\n");
         }
         for (JsonNode l : s.get("links")) {
-            b.append(String.format("  %-16s %-21s %-7s up %5ds  in %d msgs/%d B  out %d msgs/%d B%n",
-                l.get("peer").asText(), l.get("address").asText(), l.get("state").asText(), l.get("age_s").asLong(),
+            b.append(String.format("  %-16s %-21s %-7s %-8s up %5ds  in %d msgs/%d B  out %d msgs/%d B%n",
+                l.get("peer").asText(), l.get("address").asText(), l.get("state").asText(),
+                l.has("role") ? l.get("role").asText().replace(" (plaintext)", "*") : "", l.get("age_s").asLong(),
                 l.get("msgs_in").asLong(), l.get("bytes_in").asLong(), l.get("msgs_out").asLong(),
                 l.get("bytes_out").asLong()));
         }

@@ -33,14 +33,32 @@ public final class ShellClient implements AutoCloseable {
      * @throws ShellException naming the address and the reason when the node cannot be reached
      */
     public static ShellClient connect(String host, int port, String label, Duration timeout) throws ShellException {
+        return connect(host, port, label, null, timeout);
+    }
+
+    /**
+     * Connects to a node over TLS as {@code tls.keys()} (docs/SECURITY.md): the node must trust
+     * that key, and we must trust the node's.
+     *
+     * @throws ShellException naming the address and the reason (a TLS refusal says which key)
+     */
+    public static ShellClient connect(String host, int port, dev.dmsg.link.tls.TlsConfig tls, Duration timeout)
+            throws ShellException {
+        return connect(host, port, tls.keys().label(), tls, timeout);
+    }
+
+    private static ShellClient connect(String host, int port, String label, dev.dmsg.link.tls.TlsConfig tls,
+                                       Duration timeout) throws ShellException {
         // A client subscribes to no spans: peer_mask and pfs_mask 0 filter out every relay (reference §3.4).
         java.util.UUID nil = new java.util.UUID(0, 0);
         var conn = new dev.dmsg.wire.LnkConn(nil, nil, nil, 0L, Dmsg.PEER_NONE, Dmsg.PFSTYPE_NONE, Dmsg.SPAN_PROTO_1,
             0, 0, 0L, 0L, "", label);
-        LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label(label).conn(conn).build(), new Services(),
-            LinkListener.NONE, 1);
+        LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label(label).conn(conn).tls(tls).build(),
+            new Services(), LinkListener.NONE, 1);
         try {
-            Link l = ep.connect(host, port).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            // With TLS the endpoint's own handshake timeout fires first and names what went unanswered.
+            long waitMillis = timeout.toMillis() + (tls != null ? 500 : 0);
+            Link l = ep.connect(host, port).get(waitMillis, TimeUnit.MILLISECONDS);
             return new ShellClient(ep, l);
         } catch (ExecutionException e) {
             ep.close(Duration.ofSeconds(1));
@@ -102,6 +120,10 @@ public final class ShellClient implements AutoCloseable {
     static String rootMessage(Throwable t) {
         while (t.getCause() != null) {
             t = t.getCause();
+        }
+        if (t instanceof java.nio.channels.ClosedChannelException) {
+            return "the peer closed the connection before the link came up (not a DMSG node, or one that "
+                + "refused us: its log says why)";
         }
         return t.getMessage() != null ? t.getMessage() : t.toString();
     }

@@ -51,6 +51,9 @@ class NodeCircuitTest {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes()));
         Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id));
+        for (Node other : nodes) {
+            Node.trustEachOther(n, other, dev.dmsg.link.tls.Role.MEMBER); // TLS: each pins the others' keys
+        }
         nodes.add(n);
         return n;
     }
@@ -109,7 +112,7 @@ class NodeCircuitTest {
     void atNodeRunsACommandOnTheFarNodeThroughTwoRelays() throws Exception {
         List<Node> ns = line(4);
         int port = ns.get(0).address().getPort();
-        try (ShellClient c = ShellClient.connect("127.0.0.1", port, "test", T)) {
+        try (ShellClient c = ShellClient.connect("127.0.0.1", port, ns.get(0).clientTls(), T)) {
             String tree = c.call("@n3 tree", T);
             assertThat(tree).contains("(n3) dist 0 [this node]").contains("(n0) dist 2");
             String ping = c.call("ping n3 2", T);

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.testkit.Vectors;
 import dev.dmsg.wire.Dmsg;
@@ -50,16 +50,36 @@ class NodeTest {
     }
 
     Node start(String label) throws Exception {
+        return start(label, Security.defaults());
+    }
+
+    /**
+     * A node with TLS (the default) whose key every node started before trusts as a member, and
+     * that trusts theirs: as operators would with {@code dmsg trust add} on each side.
+     */
+    Node start(String label, Security security) throws Exception {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes()));
-        Node n = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), id, MeshConfig.defaults(),
-            Duration.ofSeconds(1), Duration.ofSeconds(10), false));
+        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withSecurity(security));
+        for (Node other : nodes) {
+            Node.trustEachOther(n, other, Role.MEMBER);
+        }
         nodes.add(n);
         return n;
     }
 
+    /** A node that also takes 2013 C peers from 127.0.0.1 in plaintext (docs/SECURITY.md §6). */
+    Node startWithLocalLegacy(String label) throws Exception {
+        return start(label, Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member"))));
+    }
+
+    /** A shell client acting as {@code n} itself (its own key: an admin of it). */
+    static ShellClient client(Node n) throws Exception {
+        return ShellClient.connect("127.0.0.1", n.address().getPort(), n.clientTls(), T);
+    }
+
     static JsonNode status(Node n) throws Exception {
-        try (ShellClient c = ShellClient.connect("127.0.0.1", n.address().getPort(), "test", T)) {
+        try (ShellClient c = client(n)) {
             return JSON.readTree(c.call("status --json", T));
         }
     }
@@ -90,11 +110,17 @@ class NodeTest {
     @Test
     void theShellAnswersStatusAndRefusesUnknownCommands() throws Exception {
         Node a = start("alpha");
-        try (ShellClient c = ShellClient.connect("127.0.0.1", a.address().getPort(), "test", T)) {
+        try (ShellClient c = client(a)) {
             JsonNode s = JSON.readTree(c.call("status --json", T));
             assertThat(s.get("node").get("label").asText()).isEqualTo("alpha");
             assertThat(span(s, "alpha").get("local").asBoolean()).isTrue();
             assertThat(s.get("links")).hasSize(1); // this client
+            // TLS by default: the node's key, and this client known by its key (the node's own: admin)
+            assertThat(s.get("node").get("fingerprint").asText()).isEqualTo(a.keys().fingerprint());
+            assertThat(s.get("node").get("tls").asText()).isEqualTo("TLSv1.3 JDK");
+            assertThat(s.get("links").get(0).get("identity").asText()).isEqualTo("alpha");
+            assertThat(s.get("links").get(0).get("role").asText()).isEqualTo("admin");
+            assertThat(c.call("status", T)).contains("key " + a.keys().fingerprint() + "  links TLSv1.3 JDK");
             assertThat(c.call("help", T)).contains("status [--json]").contains("volconf");
             StringBuilder out = new StringBuilder();
             assertThat(c.run("frobnicate", out::append, T)).isEqualTo(Dmsg.ERR_PARAM);
@@ -109,7 +135,7 @@ class NodeTest {
     void aServiceRegisteredThroughTheApiIsAdvertisedAndCanBeWithdrawn() throws Exception {
         Node a = start("alpha");
         Node b = start("beta");
-        try (ShellClient c = ShellClient.connect("127.0.0.1", b.address().getPort(), "admin", T)) {
+        try (ShellClient c = client(b)) {
             c.call("span 127.0.0.1:" + a.address().getPort(), T);
         }
         var disk = new dev.dmsg.wire.LnkSpan(new UUID(0, 0), new UUID(0, 0), Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, 1, 0,
@@ -128,7 +154,7 @@ class NodeTest {
     /** hammer2 shell's framing (reference §7.1): one-way DBG_SHELL in, one-way DBG_SHELL|REPLY out, then the prompt. */
     @Test
     void theCShellClientFramingIsServedToo() throws Exception {
-        Node a = start("alpha");
+        Node a = startWithLocalLegacy("alpha"); // hammer2 shell: plaintext, no AUTH
         try (Socket s = new Socket("127.0.0.1", a.address().getPort())) {
             s.setSoTimeout(5000);
             dev.dmsg.wire.FrameEncoder enc = new dev.dmsg.wire.FrameEncoder();
@@ -180,7 +206,7 @@ class NodeTest {
         Node a = start("alpha");
         Node b = start("beta");
         int bPort = b.address().getPort();
-        try (ShellClient c = ShellClient.connect("127.0.0.1", a.address().getPort(), "admin", T)) {
+        try (ShellClient c = client(a)) {
             VolData v = new VolData(5, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", "span:127.0.0.1:" + bPort);
             c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, 5, new UUID(0, 0)), null);
             // ignored: index out of range, and another table's mediaid
@@ -221,9 +247,9 @@ class NodeTest {
      */
     @Test
     void aCPeerSpeakingTheCapturedBytesInteroperates() throws Exception {
-        Node a = start("alpha");
+        Node a = startWithLocalLegacy("alpha"); // the C peer: plaintext, no AUTH
         Node b = start("beta");
-        try (ShellClient c = ShellClient.connect("127.0.0.1", a.address().getPort(), "admin", T)) {
+        try (ShellClient c = client(a)) {
             c.call("span 127.0.0.1:" + b.address().getPort(), T);
         }
         byte[] c2s = Vectors.c2s();
