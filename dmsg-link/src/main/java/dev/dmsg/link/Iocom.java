@@ -270,6 +270,7 @@ public final class Iocom implements Link {
                 openTransactions--;
                 if (!local) {
                     peerOpen--;
+                    releasePeerWide();
                 }
                 byCommand.merge(Command.nameOf(t.icmd) + (local ? "(ours)" : "(peer's)"), 1, Integer::sum);
                 deliverLost(t);
@@ -483,6 +484,25 @@ public final class Iocom implements Link {
         }
     }
 
+    /** The counter shared by the peer's links, looked up once (the peer is known from the start). */
+    private java.util.concurrent.atomic.AtomicInteger peerTransactionsCounter() {
+        if (!peerCounterLooked) {
+            peerCounterLooked = true;
+            peerCounter = transport.peerTransactions();
+        }
+        return peerCounter;
+    }
+
+    private boolean peerCounterLooked;
+    private java.util.concurrent.atomic.AtomicInteger peerCounter;
+
+    private void releasePeerWide() {
+        java.util.concurrent.atomic.AtomicInteger c = peerTransactionsCounter();
+        if (c != null) {
+            c.decrementAndGet();
+        }
+    }
+
     /**
      * Before the peer's LNK_AUTH: PAD is ignored, AUTH is checked against the identity the TLS
      * handshake established (docs/SECURITY.md §4), anything else closes the link. Returns whether
@@ -564,12 +584,15 @@ public final class Iocom implements Link {
         c.accepted.put(t.msgid, t);
         openTransactions++;
         peerOpen++;
-        if (peerOpen > config.maxPeerTransactions()) {
+        java.util.concurrent.atomic.AtomicInteger acrossLinks = peerTransactionsCounter();
+        int peerWide = acrossLinks == null ? 0 : acrossLinks.incrementAndGet();
+        if (peerOpen > config.maxPeerTransactions() || peerWide > config.maxTransactionsPerPeer()) {
             // docs/SECURITY.md §7: answered, not served; the link stays up.
             refusedOverLimit++;
             if (refusedOverLimit <= 8 || Long.bitCount(refusedOverLimit) == 1) {
-                log.warn("link {}: refused {} ({} so far): the peer holds {} transactions open, limit {}", name,
-                    FrameLog.line(FrameLog.RECEIVED, m), refusedOverLimit, peerOpen - 1, config.maxPeerTransactions());
+                log.warn("link {}: refused {} ({} so far): the peer holds {} transactions open here (limit {}), {} on "
+                    + "all its links (limit {})", name, FrameLog.line(FrameLog.RECEIVED, m), refusedOverLimit,
+                    peerOpen - 1, config.maxPeerTransactions(), peerWide - 1, config.maxTransactionsPerPeer());
             }
             t.handler = TransactionHandler.CLOSE_ON_DELETE;
             t.state = t.state.received(m.cmd());
@@ -1018,6 +1041,7 @@ public final class Iocom implements Link {
         openTransactions--;
         if (!t.local) {
             peerOpen--;
+            releasePeerWide();
         }
     }
 

@@ -27,13 +27,16 @@ import java.util.function.LongSupplier;
  *     open-then-abort) the peer may make; beyond the burst the link is closed as abusive (the
  *     HTTP/2 "rapid reset" pattern, CVE-2023-44487)
  * @param abortBurst how many such aborts may come at once
+ * @param maxTransactionsPerPeer transactions one authenticated peer may hold open across all its
+ *     links to this endpoint (docs/SECURITY.md §7); beyond it answered LIMIT
  * @param tls TLS 1.3 with pinned keys on every link (docs/SECURITY.md §3), or {@code null} for
  *     plaintext
  */
 public record LinkConfig(
         String label, LnkConn conn, long pingIntervalNanos, long deadTimeoutNanos, boolean legacyPeer,
         int maxQueuedBytes, int writeBufferLowBytes, int writeBufferHighBytes, LongSupplier clock,
-        boolean logFrames, int maxPeerTransactions, int abortsPerSecond, int abortBurst, TlsConfig tls) {
+        boolean logFrames, int maxPeerTransactions, int abortsPerSecond, int abortBurst, TlsConfig tls,
+        int maxTransactionsPerPeer) {
 
     public LinkConfig {
         Objects.requireNonNull(label, "label");
@@ -49,7 +52,7 @@ public record LinkConfig(
         if (writeBufferLowBytes <= 0 || writeBufferHighBytes < writeBufferLowBytes) {
             throw new IllegalArgumentException("need 0 < low <= high water mark");
         }
-        if (maxPeerTransactions < 1 || abortsPerSecond < 1 || abortBurst < 1) {
+        if (maxPeerTransactions < 1 || abortsPerSecond < 1 || abortBurst < 1 || maxTransactionsPerPeer < 1) {
             throw new IllegalArgumentException("limits must be >= 1: maxPeerTransactions " + maxPeerTransactions
                 + ", abortsPerSecond " + abortsPerSecond + ", abortBurst " + abortBurst);
         }
@@ -59,6 +62,7 @@ public record LinkConfig(
     public static final int DEFAULT_MAX_PEER_TRANSACTIONS = 4096;
     public static final int DEFAULT_ABORTS_PER_SECOND = 1000;
     public static final int DEFAULT_ABORT_BURST = 2000;
+    public static final int DEFAULT_MAX_TRANSACTIONS_PER_PEER = 16384;
 
     /** Our default LNK_CONN: a cluster controller that wants every SPAN (reference §3.2, libdmsg row). */
     public static LnkConn defaultConn(String label) {
@@ -87,6 +91,7 @@ public record LinkConfig(
         b.abortsPerSecond = abortsPerSecond;
         b.abortBurst = abortBurst;
         b.tls = tls;
+        b.maxTransactionsPerPeer = maxTransactionsPerPeer;
         return b;
     }
 
@@ -105,6 +110,7 @@ public record LinkConfig(
         private int abortsPerSecond = DEFAULT_ABORTS_PER_SECOND;
         private int abortBurst = DEFAULT_ABORT_BURST;
         private TlsConfig tls;
+        private int maxTransactionsPerPeer = DEFAULT_MAX_TRANSACTIONS_PER_PEER;
 
         public Builder label(String label) { this.label = label; return this; }
         public Builder conn(LnkConn conn) { this.conn = conn; return this; }
@@ -120,6 +126,7 @@ public record LinkConfig(
         public Builder clock(LongSupplier clock) { this.clock = clock; return this; }
         public Builder logFrames(boolean log) { this.logFrames = log; return this; }
         public Builder maxPeerTransactions(int n) { this.maxPeerTransactions = n; return this; }
+        public Builder maxTransactionsPerPeer(int n) { this.maxTransactionsPerPeer = n; return this; }
         public Builder abortBudget(int perSecond, int burst) {
             this.abortsPerSecond = perSecond;
             this.abortBurst = burst;
@@ -131,7 +138,7 @@ public record LinkConfig(
         public LinkConfig build() {
             return new LinkConfig(label, conn != null ? conn : defaultConn(label), pingIntervalNanos,
                 deadTimeoutNanos, legacyPeer, maxQueuedBytes, writeBufferLowBytes, writeBufferHighBytes,
-                clock, logFrames, maxPeerTransactions, abortsPerSecond, abortBurst, tls);
+                clock, logFrames, maxPeerTransactions, abortsPerSecond, abortBurst, tls, maxTransactionsPerPeer);
         }
     }
 }

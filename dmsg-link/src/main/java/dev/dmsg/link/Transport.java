@@ -44,6 +44,14 @@ public interface Transport {
         return null;
     }
 
+    /**
+     * The count of transactions this link's authenticated peer holds open across all its links
+     * to our endpoint (docs/SECURITY.md §7), shared by those links; {@code null}: no such limit.
+     */
+    default java.util.concurrent.atomic.AtomicInteger peerTransactions() {
+        return null;
+    }
+
     /** The peer's address, for logs. */
     String remoteAddress();
 }

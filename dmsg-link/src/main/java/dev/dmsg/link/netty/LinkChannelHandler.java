@@ -139,10 +139,40 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         } else if (handshake == Handshake.LEGACY) {
             startLegacy(legacyPeer);
         } else {
+            if (!isClient()) {
+                if (!tls.admitUnauthenticated()) {
+                    refuseOverCap();
+                    return;
+                }
+                holdsSlot = true;
+            }
             handshakeTimer = ctx.executor().schedule(this::handshakeTimedOut, tls.handshakeTimeoutNanos(),
                 TimeUnit.NANOSECONDS);
         }
         super.channelActive(ctx);
+    }
+
+    /** This accepted connection counts against the cap on unauthenticated connections. */
+    private boolean holdsSlot;
+
+    /** Done (authenticated, legacy, failed or closed): the slot is free again. Idempotent. */
+    private void releaseSlot() {
+        if (holdsSlot) {
+            holdsSlot = false;
+            tls.releaseUnauthenticated();
+        }
+    }
+
+    /** docs/SECURITY.md §7: too many connections that have not finished the handshake. */
+    private void refuseOverCap() {
+        handshake = Handshake.FAILED;
+        long n = tls.stats.onOverCap();
+        if (n <= 8 || Long.bitCount(n) == 1) {
+            log.warn("refused ({} so far): connection from {}: {} connections have not finished the handshake "
+                + "(limit {}, docs/SECURITY.md §7)", n, remote, tls.unauthenticated(), tls.maxUnauthenticated());
+        }
+        ready.completeExceptionally(new java.io.IOException("refused: too many unauthenticated connections"));
+        ctx.close();
     }
 
     private void startIocom() {
@@ -156,6 +186,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
 
     /** Runs the link in plaintext with legacy rules, {@code who} as its peer. */
     private void startLegacy(PeerIdentity who) {
+        releaseSlot();
         peer = who;
         config = forLegacyPeer(config);
         tls.stats.onLegacy();
@@ -240,6 +271,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     /** The peer's first frame: it has accepted us. The client starts its Iocom now. */
     private void firstFrame() {
         handshake = Handshake.DONE;
+        releaseSlot();
         handshakeTimer.cancel(false);
         tls.stats.onCompleted();
         if (iocom == null) {
@@ -265,6 +297,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
      * {@link SSLHandshakeException} that says why, and the connection closes. Once only.
      */
     private void handshakeFailed(String reason, Throwable cause, boolean timeout) {
+        releaseSlot();
         if (handshake == Handshake.FAILED || handshake == Handshake.DONE || handshake == Handshake.PLAINTEXT
                 || handshake == Handshake.LEGACY) {
             return;
@@ -378,6 +411,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+        releaseSlot();
         if (handshake == Handshake.TLS || (handshake == Handshake.FIRST_FRAME && iocom == null)) {
             handshakeFailed(handshake == Handshake.TLS
                 ? "the peer closed the connection during the TLS handshake"
@@ -401,6 +435,11 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     }
 
     // ---- Transport ----
+
+    @Override
+    public java.util.concurrent.atomic.AtomicInteger peerTransactions() {
+        return tls == null || peer == null ? null : tls.peerTransactions(peer);
+    }
 
     /**
      * Encodes {@code m} now, as it joins the socket's byte stream, so the salt sequence can have

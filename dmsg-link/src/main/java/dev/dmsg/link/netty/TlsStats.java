@@ -16,6 +16,17 @@ public final class TlsStats {
     private final LongAdder timedOut = new LongAdder();
     private final LongAdder plaintextRefused = new LongAdder();
     private final LongAdder legacy = new LongAdder();
+    private final LongAdder overCap = new LongAdder();
+
+    /** Connections refused at accept: too many had not finished the handshake (docs/SECURITY.md §7). */
+    public long overCap() {
+        return overCap.sum();
+    }
+
+    long onOverCap() {
+        overCap.increment();
+        return overCap.sum();
+    }
 
     /** Handshakes that ended with an authenticated link. */
     public long completed() {

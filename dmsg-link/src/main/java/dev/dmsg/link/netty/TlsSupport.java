@@ -49,6 +49,38 @@ final class TlsSupport {
     private final SslContext serverContext;
     private final SslContext clientContext;
     final TlsStats stats = new TlsStats();
+    /** Accepted connections that have not finished TLS and their first frame (docs/SECURITY.md §7). */
+    private final java.util.concurrent.atomic.AtomicInteger unauthenticated = new java.util.concurrent.atomic.AtomicInteger();
+    /** Transactions each authenticated peer holds open across its links here. */
+    private final java.util.concurrent.ConcurrentHashMap<String, java.util.concurrent.atomic.AtomicInteger> perPeer =
+        new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** Takes a slot for a new accepted connection; false: over the cap, refuse it. */
+    boolean admitUnauthenticated() {
+        if (unauthenticated.incrementAndGet() > config.maxUnauthenticated()) {
+            unauthenticated.decrementAndGet();
+            return false;
+        }
+        return true;
+    }
+
+    void releaseUnauthenticated() {
+        unauthenticated.decrementAndGet();
+    }
+
+    int unauthenticated() {
+        return unauthenticated.get();
+    }
+
+    int maxUnauthenticated() {
+        return config.maxUnauthenticated();
+    }
+
+    /** The shared count of transactions {@code peer} holds open on this endpoint (keyed by name and key). */
+    java.util.concurrent.atomic.AtomicInteger peerTransactions(dev.dmsg.link.tls.PeerIdentity peer) {
+        return perPeer.computeIfAbsent(peer.name() + " " + peer.fingerprint(),
+            k -> new java.util.concurrent.atomic.AtomicInteger());
+    }
 
     TlsSupport(TlsConfig config) {
         this.config = config;

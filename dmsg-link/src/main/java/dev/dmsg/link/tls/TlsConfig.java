@@ -14,9 +14,14 @@ import java.util.Objects;
  * @param handshakeTimeout the TLS handshake plus the peer's first frame must arrive within this
  *     (docs/SECURITY.md §7); the connection is closed after it
  * @param legacy the peers allowed to speak plaintext instead (docs/SECURITY.md §6)
+ * @param maxUnauthenticated connections a listener holds that have not finished TLS and their
+ *     first frame; one more is closed at once, counted and logged (docs/SECURITY.md §7)
  */
 public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Duration handshakeTimeout,
-                        LegacyPeers legacy) {
+                        LegacyPeers legacy, int maxUnauthenticated) {
+    /** docs/SECURITY.md §7: far more than honest peers open at once, far fewer than hurt. */
+    public static final int DEFAULT_MAX_UNAUTHENTICATED = 64;
+
     /** docs/SECURITY.md §7. */
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
 
@@ -36,6 +41,9 @@ public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Dur
         Objects.requireNonNull(provider, "provider");
         Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
         Objects.requireNonNull(legacy, "legacy");
+        if (maxUnauthenticated < 1) {
+            throw new IllegalArgumentException("maxUnauthenticated must be >= 1, not " + maxUnauthenticated);
+        }
         if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
             throw new IllegalArgumentException("handshake timeout must be positive, not " + handshakeTimeout);
         }
@@ -43,18 +51,23 @@ public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Dur
 
     /** The JDK provider and the 10 s handshake timeout. */
     public static TlsConfig of(NodeKeys keys, TrustPolicy trust) {
-        return new TlsConfig(keys, trust, Provider.JDK, DEFAULT_HANDSHAKE_TIMEOUT, LegacyPeers.NONE);
+        return new TlsConfig(keys, trust, Provider.JDK, DEFAULT_HANDSHAKE_TIMEOUT, LegacyPeers.NONE,
+            DEFAULT_MAX_UNAUTHENTICATED);
     }
 
     public TlsConfig withProvider(Provider p) {
-        return new TlsConfig(keys, trust, p, handshakeTimeout, legacy);
+        return new TlsConfig(keys, trust, p, handshakeTimeout, legacy, maxUnauthenticated);
     }
 
     public TlsConfig withHandshakeTimeout(Duration d) {
-        return new TlsConfig(keys, trust, provider, d, legacy);
+        return new TlsConfig(keys, trust, provider, d, legacy, maxUnauthenticated);
     }
 
     public TlsConfig withLegacy(LegacyPeers l) {
-        return new TlsConfig(keys, trust, provider, handshakeTimeout, l);
+        return new TlsConfig(keys, trust, provider, handshakeTimeout, l, maxUnauthenticated);
+    }
+
+    public TlsConfig withMaxUnauthenticated(int n) {
+        return new TlsConfig(keys, trust, provider, handshakeTimeout, legacy, n);
     }
 }

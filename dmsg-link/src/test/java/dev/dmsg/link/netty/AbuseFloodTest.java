@@ -1,0 +1,241 @@
+package dev.dmsg.link.netty;
+
+import static java.util.concurrent.TimeUnit.SECONDS;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.dmsg.link.Link;
+import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.LinkListener;
+import dev.dmsg.link.LinkState;
+import dev.dmsg.link.tls.Fingerprints;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.link.tls.TlsConfig.Provider;
+import dev.dmsg.testkit.LeakDetector;
+import dev.dmsg.wire.AuthBody;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.FrameEncoder;
+import dev.dmsg.wire.Message;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
+import io.netty.util.ReferenceCountUtil;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * docs/SECURITY.md §7 on real sockets: a flood of connections that never handshake is capped (the
+ * excess closed at once and counted) while an established honest link keeps working; a peer
+ * holding a trusted key that floods open-then-cancel transactions (HTTP/2 "rapid reset") is
+ * closed as abusive while others are served; and one peer's transactions are capped across all
+ * its links.
+ */
+@ExtendWith(LeakDetector.class)
+@Timeout(60)
+class AbuseFloodTest {
+    static final int ECHO = TlsLinkTest.ECHO;
+    LogCapture logs;
+    EventLoopGroup raw;
+    final List<AutoCloseable> toClose = new ArrayList<>();
+
+    @BeforeEach
+    void start() {
+        logs = LogCapture.of("dev.dmsg.link");
+        raw = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        for (int i = toClose.size() - 1; i >= 0; i--) {
+            toClose.get(i).close();
+        }
+        raw.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        logs.close();
+    }
+
+    LinkEndpoint alpha(TlsConfig tls, LinkConfig.Builder b) {
+        LinkEndpoint e = new LinkEndpoint(b.label("alpha").tls(tls).build(), TcpLinkTest.echoServices(),
+            LinkListener.NONE, 1);
+        toClose.add(e);
+        return e;
+    }
+
+    LinkEndpoint beta() {
+        LinkEndpoint e = new LinkEndpoint(LinkConfig.builder().label("beta")
+            .tls(TlsLinkTest.tls(TlsLinkTest.BETA, TlsLinkTest.BETA_TRUSTS, Provider.JDK)).build(),
+            TcpLinkTest.echoServices(), LinkListener.NONE, 1);
+        toClose.add(e);
+        return e;
+    }
+
+    @Test
+    void aConnectionFloodIsCappedWhileAnEstablishedLinkKeepsWorking() throws Exception {
+        LinkEndpoint a = alpha(TlsLinkTest.tls(TlsLinkTest.ALPHA, TlsLinkTest.ALPHA_TRUSTS, Provider.JDK)
+            .withMaxUnauthenticated(4).withHandshakeTimeout(Duration.ofSeconds(30)), LinkConfig.builder());
+        int port = TlsLinkTest.listen(a);
+        Link honest = beta().connect("127.0.0.1", port).get(10, SECONDS);
+
+        // 10 connections that say nothing: 4 are held (to their handshake timeout), 6 closed at once
+        List<Socket> flood = new ArrayList<>();
+        int closedAtOnce = 0;
+        for (int i = 0; i < 10; i++) {
+            Socket s = new Socket(InetAddress.getLoopbackAddress(), port);
+            s.setSoTimeout(1000); // the excess is closed at accept; the held ones answer nothing
+            flood.add(s);
+        }
+        try {
+            for (Socket s : flood) {
+                InputStream in = s.getInputStream();
+                try {
+                    if (in.read() < 0) {
+                        closedAtOnce++;
+                    }
+                } catch (java.net.SocketTimeoutException held) {
+                    // still open: one of the capped slots
+                } catch (java.net.SocketException reset) {
+                    closedAtOnce++;
+                }
+            }
+            assertThat(closedAtOnce).isEqualTo(6);
+            assertThat(a.tlsStats().overCap()).isEqualTo(6);
+            assertThat(logs.await(TlsLinkTest.WAIT, "refused (1 so far): connection from 127.0.0.1:",
+                "4 connections have not finished the handshake (limit 4")).isNotNull();
+            // the honest link, established before, is served throughout
+            for (int i = 0; i < 20; i++) {
+                assertThat(TlsLinkTest.echo(honest, "during the flood " + i)).isEqualTo("during the flood " + i);
+            }
+        } finally {
+            for (Socket s : flood) {
+                s.close();
+            }
+        }
+        // the slots free as the junk goes: a new honest client gets in
+        Link again = null;
+        long deadline = System.nanoTime() + SECONDS.toNanos(10);
+        while (again == null) {
+            try {
+                again = beta().connect("127.0.0.1", port).get(10, SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+                TimeUnit.MILLISECONDS.sleep(50); // the closed sockets' slots are freed on alpha's event loop
+            }
+        }
+        assertThat(TlsLinkTest.echo(again, "after")).isEqualTo("after");
+    }
+
+    @Test
+    void aRapidResetFloodClosesTheAbuserAndOthersAreServed() throws Exception {
+        LinkEndpoint a = alpha(TlsLinkTest.tls(TlsLinkTest.ALPHA, TlsLinkTest.ALPHA_TRUSTS, Provider.JDK),
+            LinkConfig.builder().abortBudget(100, 200));
+        int port = TlsLinkTest.listen(a);
+        Link honest = beta().connect("127.0.0.1", port).get(10, SECONDS);
+        // beta's key, a correct LNK_AUTH, then 10 000 transactions opened and cancelled in one message each
+        List<Message> frames = new ArrayList<>();
+        frames.add(Message.of(Dmsg.LNK_AUTH, 0, 0, 0, new AuthBody(1, 3, 0, 0,
+            Fingerprints.sha256(TlsLinkTest.BETA.publicKey()), "beta").toLnkAuth(), null));
+        for (long id = 1; id <= 10_000; id++) {
+            frames.add(Message.of(ECHO | Dmsg.CREATE | Dmsg.ABORT | Dmsg.DELETE, id, 0, 0, null, null));
+        }
+        rawTlsPeer(port, frames).get(20, SECONDS); // closed by alpha
+        assertThat(logs.await(TlsLinkTest.WAIT, "abusive peer: more than 200 aborts of its own transactions at once",
+            "CVE-2023-44487")).isNotNull();
+        assertThat(honest.state()).isEqualTo(LinkState.UP);
+        assertThat(TlsLinkTest.echo(honest, "still served")).isEqualTo("still served");
+    }
+
+    @Test
+    void onePeersTransactionsAreCappedAcrossItsLinks() throws Exception {
+        LinkEndpoint a = alpha(TlsLinkTest.tls(TlsLinkTest.ALPHA, TlsLinkTest.ALPHA_TRUSTS, Provider.JDK),
+            LinkConfig.builder().maxTransactionsPerPeer(6));
+        int port = TlsLinkTest.listen(a);
+        LinkEndpoint b = beta();
+        Link first = b.connect("127.0.0.1", port).get(10, SECONDS);
+        Link second = b.connect("127.0.0.1", port).get(10, SECONDS);
+        // each link's LNK_CONN is one (2); four held ECHOs on the first make 6
+        for (int i = 0; i < 4; i++) {
+            first.open(ECHO, null, Unpooled.copiedBuffer("held\0", java.nio.charset.StandardCharsets.UTF_8),
+                (t, m) -> { });
+        }
+        CompletableFuture<Integer> refused = new CompletableFuture<>();
+        // the seventh, on the other link, is over beta's budget here
+        TlsLinkTest.echo(first, "sync"); // the four are in before we go on (one-message echoes are not held)
+        second.open(ECHO, null, Unpooled.copiedBuffer("one too many\0", java.nio.charset.StandardCharsets.UTF_8),
+            (t, m) -> {
+                if (m.isDelete()) {
+                    refused.complete(m.error());
+                }
+            });
+        assertThat(refused.get(10, SECONDS)).isEqualTo(Dmsg.ERR_LIMIT);
+        assertThat(logs.await(TlsLinkTest.WAIT, "on all its links (limit 6)")).isNotNull();
+    }
+
+    /**
+     * A TLS client with beta's key that sends {@code frames} once the handshake is done and drops
+     * what comes back. Completes when the connection closes.
+     */
+    CompletableFuture<Void> rawTlsPeer(int port, List<Message> frames) throws Exception {
+        SslContext ctx = SslContextBuilder.forClient()
+            .keyManager(TlsLinkTest.BETA.privateKey(), TlsLinkTest.BETA.certificate())
+            .trustManager(InsecureTrustManagerFactory.INSTANCE).protocols("TLSv1.3").build();
+        CompletableFuture<Void> closed = new CompletableFuture<>();
+        Channel ch = new Bootstrap().group(raw).channel(NioSocketChannel.class)
+            .handler(new ChannelInitializer<SocketChannel>() {
+                @Override
+                protected void initChannel(SocketChannel c) {
+                    SslHandler ssl = ctx.newHandler(c.alloc(), "127.0.0.1", port);
+                    c.pipeline().addLast(ssl, new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelRead(ChannelHandlerContext x, Object msg) {
+                            ReferenceCountUtil.release(msg);
+                        }
+
+                        @Override
+                        public void channelInactive(ChannelHandlerContext x) {
+                            closed.complete(null);
+                        }
+
+                        @Override
+                        public void exceptionCaught(ChannelHandlerContext x, Throwable cause) {
+                            x.close();
+                        }
+                    });
+                    ssl.handshakeFuture().addListener(f -> {
+                        FrameEncoder enc = new FrameEncoder();
+                        ByteBuf out = Unpooled.buffer();
+                        for (Message m : frames) {
+                            enc.encode(m, out);
+                            m.release();
+                        }
+                        c.writeAndFlush(out);
+                    });
+                }
+            }).connect("127.0.0.1", port).sync().channel();
+        closed.whenComplete((v, e) -> ch.close());
+        return closed;
+    }
+}
