@@ -1,0 +1,162 @@
+package dev.dmsg.services.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.dmsg.link.Link;
+import dev.dmsg.link.LinkState;
+import dev.dmsg.link.tls.Grants;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.link.tls.TrustPolicy;
+import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.LnkSpan;
+import dev.dmsg.wire.LnkVolconf;
+import dev.dmsg.wire.VolData;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Roles on a real node over TLS (docs/SECURITY.md §5): each protected request from a peer whose
+ * trusted role lacks the right gets a specific refusal (PERM 0x25) and is counted, and the link
+ * stays up; the roles that have the right are served.
+ */
+@Timeout(60)
+class NodeRolesTest {
+    static final Duration T = Duration.ofSeconds(10);
+
+    @TempDir
+    Path tmp;
+
+    final List<AutoCloseable> open = new ArrayList<>();
+    Node alpha;
+
+    @AfterEach
+    void stop() throws Exception {
+        for (int i = open.size() - 1; i >= 0; i--) {
+            open.get(i).close();
+        }
+        if (alpha != null) {
+            alpha.close();
+        }
+    }
+
+    Node alpha() throws Exception {
+        Node.Identity id = new Node.Identity("alpha", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
+            UUID.nameUUIDFromBytes("alpha".getBytes()));
+        alpha = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve("alpha"), id));
+        return alpha;
+    }
+
+    /** A peer named {@code name} with its own key, trusted by alpha with {@code role}; it pins alpha's key. */
+    ShellClient as(String name, Role role, int grants) throws Exception {
+        NodeKeys keys = NodeKeys.generate(name);
+        alpha.trust().add(name, keys.fingerprint(), role, grants);
+        TrustPolicy pinsAlpha = TrustPolicy.of(List.of(new PeerIdentity("alpha", alpha.keys().fingerprint(), Role.MEMBER, 0)));
+        ShellClient c = ShellClient.connect("127.0.0.1", alpha.address().getPort(), TlsConfig.of(keys, pinsAlpha), T);
+        open.add(c);
+        return c;
+    }
+
+    record Answer(int status, String output) {}
+
+    static Answer run(ShellClient c, String line) throws Exception {
+        StringBuilder out = new StringBuilder();
+        int status = c.run(line, out::append, T);
+        return new Answer(status, out.toString());
+    }
+
+    static long denied(Link l) throws Exception {
+        CompletableFuture<Long> f = new CompletableFuture<>();
+        l.execute(() -> f.complete(l.stats().denied()));
+        return f.get(5, TimeUnit.SECONDS);
+    }
+
+    /** alpha's side of the link from the peer it trusts as {@code name}. */
+    Link alphaSide(String name) {
+        return alpha.endpoint().links().stream().filter(l -> l.peer() != null && l.peer().name().equals(name))
+            .findFirst().orElseThrow();
+    }
+
+    @Test
+    void aClientWithoutShellReadOnlyIsRefusedEvenStatusAndTheLinkStaysUp() throws Exception {
+        alpha();
+        ShellClient c = as("ops", Role.CLIENT, Grants.BLK_READ);
+        Answer a = run(c, "status");
+        assertThat(a.status).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(a.output).isEqualTo("status: refused: needs the admin or member role, or a client granted shell-ro; "
+            + "'ops' (client) may not\n");
+        assertThat(denied(alphaSide("ops"))).isEqualTo(1);
+        assertThat(c.link().state()).isEqualTo(LinkState.UP);
+    }
+
+    @Test
+    void aClientWithShellReadOnlyReadsButMayNotChangeTheNode() throws Exception {
+        alpha();
+        ShellClient c = as("ops", Role.CLIENT, Grants.SHELL_RO);
+        assertThat(run(c, "tree").status).isZero();
+        Answer a = run(c, "span 127.0.0.1:1");
+        assertThat(a.status).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(a.output).contains("span: refused: needs the admin role (it changes this node); 'ops' (client) may not");
+        assertThat(alpha.volconf().firstFree()).as("no slot was taken").isEqualTo(1);
+    }
+
+    @Test
+    void aMemberReadsAndRelaysButMayNotChangeTheTableEvenWithVolconf() throws Exception {
+        alpha();
+        ShellClient c = as("beta", Role.MEMBER, 0);
+        assertThat(run(c, "status").status).isZero();
+        assertThat(run(c, "span 127.0.0.1:1").status).isEqualTo(Dmsg.ERR_PERM);
+        VolData v = new VolData(5, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", "span:127.0.0.1:1");
+        c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, 5, new UUID(0, 0)), null);
+        Link side = alphaSide("beta");
+        long deadline = System.nanoTime() + T.toNanos();
+        while (denied(side) < 2 && System.nanoTime() < deadline) {
+            TimeUnit.MILLISECONDS.sleep(20); // the one-way VOLCONF is refused without an answer: poll the count
+        }
+        assertThat(denied(side)).isEqualTo(2); // the span command and the VOLCONF
+        assertThat(alpha.volconf().get(5)).isEqualTo(VolData.EMPTY);
+        assertThat(c.link().state()).isEqualTo(LinkState.UP);
+    }
+
+    @Test
+    void anAdminMayChangeTheNode() throws Exception {
+        alpha();
+        ShellClient c = as("root", Role.ADMIN, 0);
+        assertThat(run(c, "span 127.0.0.1:1").output).isEqualTo("slot 1: span:127.0.0.1:1\n");
+    }
+
+    @Test
+    void aClientMayNotAdvertiseSpansOrForgeCircuits() throws Exception {
+        alpha();
+        ShellClient c = as("ops", Role.CLIENT, Grants.SHELL_RO);
+        CompletableFuture<Integer> span = new CompletableFuture<>();
+        c.link().open(Dmsg.LNK_SPAN, new LnkSpan(new UUID(0, 0), UUID.randomUUID(), Dmsg.PFSTYPE_SERVER,
+            Dmsg.PEER_BLOCK, 1, 0, 0, 0, 0, 0, 0, "ops/disk", "rogue"), null, (t, m) -> {
+                if (m.isDelete()) {
+                    span.complete(m.error());
+                }
+            });
+        assertThat(span.get(5, TimeUnit.SECONDS)).isEqualTo(Dmsg.ERR_PERM);
+        CompletableFuture<Integer> circ = new CompletableFuture<>();
+        c.link().open(Dmsg.LNK_CIRC, new dev.dmsg.wire.LnkCirc(0, 42), null, (t, m) -> {
+            if (m.isDelete()) {
+                circ.complete(m.error());
+            }
+        });
+        assertThat(circ.get(5, TimeUnit.SECONDS)).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(denied(alphaSide("ops"))).isEqualTo(2);
+        assertThat(alpha.status().get("spans").toString()).doesNotContain("rogue");
+    }
+}
