@@ -98,9 +98,9 @@ final class NodeCommand implements Callable<Integer> {
             + "(admin, member, client); repeatable. A wildcard address is refused (docs/SECURITY.md)")
     List<String> legacy = new ArrayList<>();
 
-    @Option(names = "--tls-provider", paramLabel = "JDK|OPENSSL|AUTO", defaultValue = "JDK",
-        description = "TLS implementation: the JDK's, BoringSSL (netty-tcnative), or BoringSSL when it loads "
-            + "(default: ${DEFAULT-VALUE})")
+    @Option(names = "--tls-provider", paramLabel = "JDK|OPENSSL|AUTO", defaultValue = "AUTO",
+        description = "TLS implementation: the JDK's, BoringSSL (netty-tcnative), or BoringSSL where it loads, "
+            + "else the JDK's (default: ${DEFAULT-VALUE}; BoringSSL measured faster, docs/BENCHMARKS.md)")
     dev.dmsg.link.tls.TlsConfig.Provider tlsProvider;
 
     @Option(names = "--handshake-timeout", paramLabel = "DURATION", defaultValue = "10s", converter = Durations.class,

@@ -1060,6 +1060,11 @@ public final class Iocom implements Link {
     }
 
     @Override
+    public String security() {
+        return transport.security();
+    }
+
+    @Override
     public dev.dmsg.link.tls.PeerIdentity peer() {
         return transport.peer();
     }

@@ -28,6 +28,9 @@ public interface Link {
      */
     dev.dmsg.link.tls.PeerIdentity peer();
 
+    /** The link's TLS: protocol, cipher suite and provider ("TLSv1.3 TLS_AES_128_GCM_SHA256 JDK"), or {@code null}. */
+    String security();
+
     /** The peer's label from its LNK_CONN, or its address until that arrives. */
     String peerLabel();
 

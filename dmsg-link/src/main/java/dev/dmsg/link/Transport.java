@@ -52,6 +52,11 @@ public interface Transport {
         return null;
     }
 
+    /** The protocol, cipher suite and provider of the link's TLS, or {@code null} (plaintext). */
+    default String security() {
+        return null;
+    }
+
     /** The peer's address, for logs. */
     String remoteAddress();
 }

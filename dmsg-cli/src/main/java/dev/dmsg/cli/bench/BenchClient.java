@@ -75,6 +75,7 @@ final class BenchClient implements AutoCloseable {
     private final EventLoopGroup rawGroup = RawNetty.group(1);
     final List<Row> rows = new ArrayList<>();
     int failures;
+    private boolean securityShown;
     int misses;
 
     BenchClient(BenchOptions o, String host, int dmsgPort, int rawPort, PrintStream out) {
@@ -83,7 +84,13 @@ final class BenchClient implements AutoCloseable {
         this.dmsgPort = dmsgPort;
         this.rawPort = rawPort;
         this.out = out;
-        LinkConfig config = LinkConfig.builder().label("bench-client").build();
+        LinkConfig config;
+        try {
+            config = LinkConfig.builder().label(BenchTls.CLIENT)
+                .tls(o.tls == BenchTls.Mode.OFF ? null : BenchTls.config(o.tlsDir, BenchTls.CLIENT, o.tls)).build();
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("bench TLS keys in " + o.tlsDir + ": " + e.getMessage(), e);
+        }
         this.endpoint = new LinkEndpoint(config, new Services(), LinkListener.NONE, 1);
     }
 
@@ -129,6 +136,10 @@ final class BenchClient implements AutoCloseable {
                 throw new IllegalStateException("DMSG link to " + host + ":" + dmsgPort + " not UP: " + link.state());
             }
             Thread.sleep(1);
+        }
+        if (link.security() != null && !securityShown) {
+            securityShown = true;
+            out.printf("   DMSG link: %s%n", link.security());
         }
         return new DmsgSide(link, memory);
     }

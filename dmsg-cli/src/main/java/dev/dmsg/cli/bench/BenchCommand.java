@@ -77,6 +77,10 @@ public final class BenchCommand implements Runnable {
             long t0 = System.nanoTime();
             Process server;
             Map<String, String> ready;
+            if (o.tls != BenchTls.Mode.OFF && o.tlsDir == null) {
+                o.tlsDir = BenchTls.prepare();
+                Runtime.getRuntime().addShutdownHook(new Thread(() -> BenchTls.delete(o.tlsDir), "bench-tls-cleanup"));
+            }
             try {
                 server = startServer();
                 ready = awaitReady(server);
@@ -112,6 +116,9 @@ public final class BenchCommand implements Runnable {
             cmd.add(System.getProperty("java.class.path"));
             cmd.add("dev.dmsg.cli.Main");
             cmd.addAll(List.of("bench", "server", "--host", "127.0.0.1", "--dmsg-port", "0", "--raw-port", "0", "--watch-stdin"));
+            if (o.tls != BenchTls.Mode.OFF) {
+                cmd.addAll(List.of("--tls", o.tls.name(), "--tls-dir", o.tlsDir.toString()));
+            }
             return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         }
 
@@ -191,9 +198,17 @@ public final class BenchCommand implements Runnable {
         @Option(names = "--watch-stdin", description = "exit when stdin ends (used by 'bench all')")
         boolean watchStdin;
 
+        @Option(names = "--tls", paramLabel = "OFF|JDK|OPENSSL", defaultValue = "OFF",
+            description = "TLS on the DMSG listener (default: ${DEFAULT-VALUE}); needs --tls-dir")
+        BenchTls.Mode tls;
+
+        @Option(names = "--tls-dir", paramLabel = "DIR", description = "the key pairs 'bench all' made")
+        java.nio.file.Path tlsDir;
+
         @Override
         public Integer call() throws Exception {
-            return BenchServer.run(host, dmsgPort, rawPort, watchStdin, System.out);
+            return BenchServer.run(host, dmsgPort, rawPort, watchStdin, System.out,
+                tls == BenchTls.Mode.OFF ? null : BenchTls.config(tlsDir, BenchTls.SERVER, tls));
         }
     }
 
@@ -227,6 +242,10 @@ public final class BenchCommand implements Runnable {
     }
 
     static void header(PrintStream out, BenchOptions o, String transport, String server) {
+        if (o.tls != BenchTls.Mode.OFF) {
+            out.println("DMSG link over TLS 1.3 with pinned P-256 keys, provider " + o.tls
+                + " (the negotiated cipher is in each DMSG row's detail line)");
+        }
         out.printf("dmsg bench: %d cores, Java %s (%s), %s; %s; pooled allocator %s%n",
             Runtime.getRuntime().availableProcessors(), Runtime.version(), System.getProperty("java.vm.name"),
             transport, server, "pooled".equals(System.getProperty("io.netty.allocator.type")) ? "on" : "off");

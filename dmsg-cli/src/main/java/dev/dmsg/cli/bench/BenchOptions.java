@@ -51,6 +51,15 @@ final class BenchOptions {
         description = "DMSG producer of the slow-consumer run: LOOP or THREAD (default: ${DEFAULT-VALUE})")
     Producer slowProducer;
 
+    @Option(names = "--tls", paramLabel = "OFF|JDK|OPENSSL", defaultValue = "OFF",
+        description = "the DMSG link over TLS 1.3 with pinned keys, on this provider (default: ${DEFAULT-VALUE}); "
+            + "the raw-Netty baseline stays plaintext")
+    BenchTls.Mode tls;
+
+    @Option(names = "--tls-dir", paramLabel = "DIR", hidden = true,
+        description = "the two key pairs (made by 'bench all'; give it to 'bench client' run by hand)")
+    java.nio.file.Path tlsDir;
+
     @Option(names = "--strict", description = "exit 3 when a scenario ran but missed its target")
     boolean strict;
 
@@ -95,7 +104,7 @@ final class BenchOptions {
 
     String describe() {
         return String.format(java.util.Locale.ROOT,
-            "reps %d, %.1f s measured + %.1f s warm-up each (%.1f s before the first), producer %s, batch %d, slow consumer %.0f s with %d-byte aux",
-            reps, seconds, warmup, firstWarmup, producer, batch, slowSeconds, slowAux);
+            "reps %d, %.1f s measured + %.1f s warm-up each (%.1f s before the first), producer %s, batch %d, slow consumer %.0f s with %d-byte aux, TLS %s",
+            reps, seconds, warmup, firstWarmup, producer, batch, slowSeconds, slowAux, tls);
     }
 }

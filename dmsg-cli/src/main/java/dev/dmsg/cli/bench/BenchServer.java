@@ -54,8 +54,13 @@ final class BenchServer implements AutoCloseable {
     int rawPort;
 
     void start(String host, int wantDmsgPort, int wantRawPort) throws InterruptedException {
+        start(host, wantDmsgPort, wantRawPort, null);
+    }
+
+    /** @param tls the DMSG listener's TLS, or {@code null} for plaintext */
+    void start(String host, int wantDmsgPort, int wantRawPort, dev.dmsg.link.tls.TlsConfig tls) throws InterruptedException {
         Services services = register(EchoService.register(new Services()));
-        LinkConfig config = LinkConfig.builder().label("bench-server").build();
+        LinkConfig config = LinkConfig.builder().label(BenchTls.SERVER).tls(tls).build();
         dmsg = new LinkEndpoint(config, services, LinkListener.NONE, 1);
         dmsgPort = dmsg.listen(host, wantDmsgPort).getPort();
         rawGroup = RawNetty.group(1);
@@ -122,9 +127,14 @@ final class BenchServer implements AutoCloseable {
      * on {@code out} once both listen.
      */
     static int run(String host, int dmsgPort, int rawPort, boolean watchStdin, PrintStream out) throws Exception {
+        return run(host, dmsgPort, rawPort, watchStdin, out, null);
+    }
+
+    static int run(String host, int dmsgPort, int rawPort, boolean watchStdin, PrintStream out,
+                   dev.dmsg.link.tls.TlsConfig tls) throws Exception {
         BenchCommand.quietLogs();
         try (BenchServer s = new BenchServer()) {
-            s.start(host, dmsgPort, rawPort);
+            s.start(host, dmsgPort, rawPort, tls);
             out.printf("READY dmsg=%d raw=%d pid=%d transport=%s%n", s.dmsgPort, s.rawPort,
                 ProcessHandle.current().pid(), s.transportName());
             out.flush();

@@ -281,6 +281,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     }
 
     private void logUp(SSLSession s) {
+        security = s.getProtocol() + " " + s.getCipherSuite() + " " + tls.providerName();
         log.info("link {}: TLS up ({}, {}, {}): peer {}", name(), s.getProtocol(), s.getCipherSuite(),
             tls.providerName(), peer);
     }
@@ -435,6 +436,14 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     }
 
     // ---- Transport ----
+
+    /** "TLSv1.3 TLS_AES_128_GCM_SHA256 JDK" once TLS is up; null before and on plaintext. */
+    private volatile String security;
+
+    @Override
+    public String security() {
+        return security;
+    }
 
     @Override
     public java.util.concurrent.atomic.AtomicInteger peerTransactions() {

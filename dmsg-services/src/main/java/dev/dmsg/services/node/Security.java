@@ -24,9 +24,12 @@ public record Security(boolean tls, TlsConfig.Provider provider, Duration handsh
         legacy = List.copyOf(legacy);
     }
 
-    /** TLS, the JDK provider, a 10 s handshake timeout, no legacy peer. */
+    /**
+     * TLS with BoringSSL where it loads, else the JDK's (BoringSSL measured faster in every
+     * scenario, docs/BENCHMARKS.md "TLS"), a 10 s handshake timeout, no legacy peer.
+     */
     public static Security defaults() {
-        return new Security(true, TlsConfig.Provider.JDK, TlsConfig.DEFAULT_HANDSHAKE_TIMEOUT, List.of());
+        return new Security(true, TlsConfig.Provider.AUTO, TlsConfig.DEFAULT_HANDSHAKE_TIMEOUT, List.of());
     }
 
     /** No TLS at all: every link plaintext and every peer an admin, as before the security issue. Tests only. */
