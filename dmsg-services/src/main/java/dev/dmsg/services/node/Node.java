@@ -454,6 +454,18 @@ public final class Node implements AutoCloseable {
         node.put("data_dir", settings.dataDir().toString());
         node.put("fingerprint", keys == null ? null : keys.fingerprint());
         node.put("tls", keys == null ? "off" : "TLSv1.3 " + endpoint.tlsProvider());
+        if (keys != null) {
+            // docs/SECURITY.md §7: every refusal and limit, counted
+            var ts = endpoint.tlsStats();
+            ObjectNode sec = root.putObject("security");
+            sec.put("handshakes_completed", ts.completed());
+            sec.put("handshakes_failed", ts.failed());
+            sec.put("keys_refused", ts.refused());
+            sec.put("handshakes_timed_out", ts.timedOut());
+            sec.put("connections_over_cap", ts.overCap());
+            sec.put("plaintext_refused", ts.plaintextRefused());
+            sec.put("legacy_links", ts.legacy());
+        }
 
         ArrayNode links = root.putArray("links");
         long now = System.nanoTime();
@@ -473,6 +485,8 @@ public final class Node implements AutoCloseable {
             o.put("bytes_in", st.bytesIn());
             o.put("bytes_out", st.bytesOut());
             o.put("open_transactions", st.openTransactions());
+            o.put("denied", st.denied());
+            o.put("refused_over_limit", st.refusedOverLimit());
         }
 
         ArrayNode sp = root.putArray("spans");

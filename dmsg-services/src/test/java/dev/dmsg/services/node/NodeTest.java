@@ -122,6 +122,9 @@ class NodeTest {
             assertThat(s.get("node").get("tls").asText()).isEqualTo(tls);
             assertThat(s.get("links").get(0).get("identity").asText()).isEqualTo("alpha");
             assertThat(s.get("links").get(0).get("role").asText()).isEqualTo("admin");
+            assertThat(s.get("links").get(0).get("denied").asLong()).isZero();
+            assertThat(s.get("security").get("handshakes_completed").asLong()).isEqualTo(1);
+            assertThat(s.get("security").get("keys_refused").asLong()).isZero();
             assertThat(c.call("status", T)).contains("key " + a.keys().fingerprint() + "  links " + tls);
             assertThat(c.call("help", T)).contains("status [--json]").contains("volconf");
             StringBuilder out = new StringBuilder();
