@@ -13,25 +13,11 @@ import dev.dmsg.link.tls.TlsConfig.Provider;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.AuthBody;
 import dev.dmsg.wire.Dmsg;
-import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.Message;
-import io.netty.bootstrap.Bootstrap;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioSocketChannel;
-import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslContextBuilder;
-import io.netty.handler.ssl.SslHandler;
-import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
-import io.netty.util.ReferenceCountUtil;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.Socket;
@@ -161,7 +147,7 @@ class AbuseFloodTest {
         for (long id = 1; id <= 10_000; id++) {
             frames.add(Message.of(ECHO | Dmsg.CREATE | Dmsg.ABORT | Dmsg.DELETE, id, 0, 0, null, null));
         }
-        rawTlsPeer(port, frames).get(20, SECONDS); // closed by alpha
+        RawTlsPeer.send(raw, port, TlsLinkTest.BETA, frames).get(20, SECONDS); // closed by alpha
         assertThat(logs.await(TlsLinkTest.WAIT, "abusive peer: more than 200 aborts of its own transactions at once",
             "CVE-2023-44487")).isNotNull();
         assertThat(honest.state()).isEqualTo(LinkState.UP);
@@ -194,48 +180,4 @@ class AbuseFloodTest {
         assertThat(logs.await(TlsLinkTest.WAIT, "on all its links (limit 6)")).isNotNull();
     }
 
-    /**
-     * A TLS client with beta's key that sends {@code frames} once the handshake is done and drops
-     * what comes back. Completes when the connection closes.
-     */
-    CompletableFuture<Void> rawTlsPeer(int port, List<Message> frames) throws Exception {
-        SslContext ctx = SslContextBuilder.forClient()
-            .keyManager(TlsLinkTest.BETA.privateKey(), TlsLinkTest.BETA.certificate())
-            .trustManager(InsecureTrustManagerFactory.INSTANCE).protocols("TLSv1.3").build();
-        CompletableFuture<Void> closed = new CompletableFuture<>();
-        Channel ch = new Bootstrap().group(raw).channel(NioSocketChannel.class)
-            .handler(new ChannelInitializer<SocketChannel>() {
-                @Override
-                protected void initChannel(SocketChannel c) {
-                    SslHandler ssl = ctx.newHandler(c.alloc(), "127.0.0.1", port);
-                    c.pipeline().addLast(ssl, new ChannelInboundHandlerAdapter() {
-                        @Override
-                        public void channelRead(ChannelHandlerContext x, Object msg) {
-                            ReferenceCountUtil.release(msg);
-                        }
-
-                        @Override
-                        public void channelInactive(ChannelHandlerContext x) {
-                            closed.complete(null);
-                        }
-
-                        @Override
-                        public void exceptionCaught(ChannelHandlerContext x, Throwable cause) {
-                            x.close();
-                        }
-                    });
-                    ssl.handshakeFuture().addListener(f -> {
-                        FrameEncoder enc = new FrameEncoder();
-                        ByteBuf out = Unpooled.buffer();
-                        for (Message m : frames) {
-                            enc.encode(m, out);
-                            m.release();
-                        }
-                        c.writeAndFlush(out);
-                    });
-                }
-            }).connect("127.0.0.1", port).sync().channel();
-        closed.whenComplete((v, e) -> ch.close());
-        return closed;
-    }
 }

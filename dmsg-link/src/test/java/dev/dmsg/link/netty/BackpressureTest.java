@@ -163,7 +163,8 @@ class BackpressureTest {
         }
     }
 
-    private static boolean blockedInLink(Thread t) {
+    /** Whether {@code t} is parked in the link's backpressure wait ({@code Iocom.awaitBudget}). */
+    static boolean blockedInLink(Thread t) {
         if (t.getState() != Thread.State.TIMED_WAITING && t.getState() != Thread.State.WAITING) {
             return false;
         }

@@ -7,30 +7,15 @@ import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.tls.Fingerprints;
-import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.TlsConfig.Provider;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.AuthBody;
 import dev.dmsg.wire.Dmsg;
-import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.Message;
-import io.netty.bootstrap.Bootstrap;
-import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioSocketChannel;
-import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslContextBuilder;
-import io.netty.handler.ssl.SslHandler;
-import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
-import io.netty.util.ReferenceCountUtil;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -88,8 +73,7 @@ class LnkAuthTest {
     void anythingBeforeAuthClosesTheLink() throws Exception {
         int port = TlsLinkTest.listen(alpha);
         // beta's real key, but a LNK_CONN where its AUTH should be
-        CompletableFuture<Void> closed = rawTlsPeer(port, TlsLinkTest.BETA,
-            Message.of(Dmsg.LNK_CONN | Dmsg.CREATE, 7, 0, 0, LinkConfig.defaultConn("beta"), null));
+        CompletableFuture<Void> closed = RawTlsPeer.send(raw, port, TlsLinkTest.BETA, List.of(Message.of(Dmsg.LNK_CONN | Dmsg.CREATE, 7, 0, 0, LinkConfig.defaultConn("beta"), null)));
         closed.get(10, SECONDS);
         assertThat(logs.await(TlsLinkTest.WAIT, "traffic before AUTH: ", "LNK_CONN")).isNotNull();
         assertServesBeta(port);
@@ -99,15 +83,15 @@ class LnkAuthTest {
     void anAuthNamingAnotherLabelOrKeyIsRefused() throws Exception {
         int port = TlsLinkTest.listen(alpha);
         byte[] betaKey = Fingerprints.sha256(TlsLinkTest.BETA.publicKey());
-        CompletableFuture<Void> closed = rawTlsPeer(port, TlsLinkTest.BETA, Message.of(Dmsg.LNK_AUTH, 0, 0, 0,
-            new AuthBody(1, 3, 0, 0, betaKey, "mallory").toLnkAuth(), null));
+        CompletableFuture<Void> closed = RawTlsPeer.send(raw, port, TlsLinkTest.BETA, List.of(Message.of(Dmsg.LNK_AUTH, 0, 0, 0,
+            new AuthBody(1, 3, 0, 0, betaKey, "mallory").toLnkAuth(), null)));
         closed.get(10, SECONDS);
         assertThat(logs.await(TlsLinkTest.WAIT,
             "LNK_AUTH refused: LNK_AUTH label 'mallory' is not the name its key is trusted as ('beta')")).isNotNull();
 
         byte[] otherKey = Fingerprints.sha256(TlsLinkTest.MALLORY.publicKey());
-        closed = rawTlsPeer(port, TlsLinkTest.BETA, Message.of(Dmsg.LNK_AUTH, 0, 0, 0,
-            new AuthBody(1, 3, 0, 0, otherKey, "beta").toLnkAuth(), null));
+        closed = RawTlsPeer.send(raw, port, TlsLinkTest.BETA, List.of(Message.of(Dmsg.LNK_AUTH, 0, 0, 0,
+            new AuthBody(1, 3, 0, 0, otherKey, "beta").toLnkAuth(), null)));
         closed.get(10, SECONDS);
         assertThat(logs.await(TlsLinkTest.WAIT, "LNK_AUTH refused: LNK_AUTH names key "
             + TlsLinkTest.MALLORY.fingerprint() + ", but the TLS handshake was made with " + TlsLinkTest.BETA.fingerprint()))
@@ -124,45 +108,4 @@ class LnkAuthTest {
         }
     }
 
-    /**
-     * A TLS client with {@code keys} that, once the handshake is done, sends {@code first} as its
-     * first frame instead of our LNK_AUTH, and reads (and drops) whatever comes. Completes when
-     * the connection closes.
-     */
-    CompletableFuture<Void> rawTlsPeer(int port, NodeKeys keys, Message first) throws Exception {
-        SslContext ctx = SslContextBuilder.forClient().keyManager(keys.privateKey(), keys.certificate())
-            .trustManager(InsecureTrustManagerFactory.INSTANCE).protocols("TLSv1.3").build();
-        CompletableFuture<Void> closed = new CompletableFuture<>();
-        Channel ch = new Bootstrap().group(raw).channel(NioSocketChannel.class)
-            .handler(new ChannelInitializer<SocketChannel>() {
-                @Override
-                protected void initChannel(SocketChannel c) {
-                    SslHandler ssl = ctx.newHandler(c.alloc(), "127.0.0.1", port);
-                    c.pipeline().addLast(ssl, new ChannelInboundHandlerAdapter() {
-                        @Override
-                        public void channelRead(ChannelHandlerContext x, Object msg) {
-                            ReferenceCountUtil.release(msg);
-                        }
-
-                        @Override
-                        public void channelInactive(ChannelHandlerContext x) {
-                            closed.complete(null);
-                        }
-
-                        @Override
-                        public void exceptionCaught(ChannelHandlerContext x, Throwable cause) {
-                            x.close();
-                        }
-                    });
-                    ssl.handshakeFuture().addListener(f -> {
-                        ByteBuf frame = Unpooled.buffer();
-                        new FrameEncoder().encode(first, frame);
-                        first.release();
-                        c.writeAndFlush(frame);
-                    });
-                }
-            }).connect("127.0.0.1", port).sync().channel();
-        closed.whenComplete((v, e) -> ch.close());
-        return closed;
-    }
 }

@@ -379,7 +379,7 @@ class TlsLinkTest {
         producer.start();
         long deadline = System.nanoTime() + WAIT.toNanos();
         boolean blocked;
-        while (!(blocked = blockedInLink(producer)) && System.nanoTime() < deadline) {
+        while (!(blocked = BackpressureTest.blockedInLink(producer)) && System.nanoTime() < deadline) {
             java.util.concurrent.locks.LockSupport.parkNanos(200_000); // polling a condition, not timing
         }
         // judged once, when seen: a second look can catch the producer in its 10 ms wake-up
@@ -395,19 +395,6 @@ class TlsLinkTest {
         producer.join(WAIT.toMillis() * 3);
         assertThat(producer.isAlive()).isFalse();
         assertThat(handedOver.get()).isEqualTo(frames);
-    }
-
-    /** Whether {@code t} is parked in the link's backpressure wait (as in BackpressureTest). */
-    private static boolean blockedInLink(Thread t) {
-        if (t.getState() != Thread.State.TIMED_WAITING && t.getState() != Thread.State.WAITING) {
-            return false;
-        }
-        for (StackTraceElement e : t.getStackTrace()) {
-            if (e.getMethodName().equals("awaitBudget")) {
-                return true;
-            }
-        }
-        return false;
     }
 
     @ParameterizedTest(name = "{0}")
