@@ -281,6 +281,9 @@ public final class Node implements AutoCloseable {
      * @throws IllegalStateException if a name or key is already trusted differently
      */
     public static void trustEachOther(Node a, Node b, dev.dmsg.link.tls.Role role) throws IOException {
+        if (a.keys == null || b.keys == null) {
+            throw new IllegalStateException("trustEachOther: both nodes need TLS (Security.defaults())");
+        }
         a.trust.add(b.keys.label(), b.keys.fingerprint(), role, 0);
         b.trust.add(a.keys.label(), a.keys.fingerprint(), role, 0);
     }
