@@ -140,8 +140,10 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             startLegacy(legacyPeer);
         } else {
             if (!isClient()) {
-                if (!tls.admitUnauthenticated()) {
-                    refuseOverCap();
+                slotAddress = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
+                String over = tls.admitUnauthenticated(slotAddress);
+                if (over != null) {
+                    refuseOverCap(over);
                     return;
                 }
                 holdsSlot = true;
@@ -152,24 +154,24 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         super.channelActive(ctx);
     }
 
-    /** This accepted connection counts against the cap on unauthenticated connections. */
+    /** This accepted connection counts against the caps on unauthenticated connections. */
     private boolean holdsSlot;
+    private java.net.InetAddress slotAddress;
 
     /** Done (authenticated, legacy, failed or closed): the slot is free again. Idempotent. */
     private void releaseSlot() {
         if (holdsSlot) {
             holdsSlot = false;
-            tls.releaseUnauthenticated();
+            tls.releaseUnauthenticated(slotAddress);
         }
     }
 
     /** docs/SECURITY.md §7: too many connections that have not finished the handshake. */
-    private void refuseOverCap() {
+    private void refuseOverCap(String why) {
         handshake = Handshake.FAILED;
         long n = tls.stats.onOverCap();
         if (n <= 8 || Long.bitCount(n) == 1) {
-            log.warn("refused ({} so far): connection from {}: {} connections have not finished the handshake "
-                + "(limit {}, docs/SECURITY.md §7)", n, remote, tls.unauthenticated(), tls.maxUnauthenticated());
+            log.warn("refused ({} so far): connection from {}: {} (docs/SECURITY.md §7)", n, remote, why);
         }
         ready.completeExceptionally(new java.io.IOException("refused: too many unauthenticated connections"));
         ctx.close();

@@ -55,26 +55,36 @@ final class TlsSupport {
     private final java.util.concurrent.ConcurrentHashMap<String, java.util.concurrent.atomic.AtomicInteger> perPeer =
         new java.util.concurrent.ConcurrentHashMap<>();
 
-    /** Takes a slot for a new accepted connection; false: over the cap, refuse it. */
-    boolean admitUnauthenticated() {
+    /** The same per source address: one address flooding must not keep the others out. */
+    private final java.util.concurrent.ConcurrentHashMap<java.net.InetAddress, java.util.concurrent.atomic.AtomicInteger>
+        unauthenticatedFrom = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * Takes a slot for a connection accepted from {@code from}; null if admitted, else which cap
+     * refused it (the endpoint's, or the one per source address).
+     */
+    String admitUnauthenticated(java.net.InetAddress from) {
         if (unauthenticated.incrementAndGet() > config.maxUnauthenticated()) {
             unauthenticated.decrementAndGet();
-            return false;
+            return unauthenticated.get() + " connections have not finished the handshake (limit "
+                + config.maxUnauthenticated() + ")";
         }
-        return true;
+        java.util.concurrent.atomic.AtomicInteger c =
+            unauthenticatedFrom.computeIfAbsent(from, k -> new java.util.concurrent.atomic.AtomicInteger());
+        int n = c.incrementAndGet();
+        if (n > config.maxUnauthenticatedPerAddress()) {
+            releaseUnauthenticated(from);
+            return (n - 1) + " connections from " + from.getHostAddress() + " have not finished the handshake (limit "
+                + config.maxUnauthenticatedPerAddress() + " per address)";
+        }
+        return null;
     }
 
-    void releaseUnauthenticated() {
+    void releaseUnauthenticated(java.net.InetAddress from) {
         unauthenticated.decrementAndGet();
+        unauthenticatedFrom.computeIfPresent(from, (k, c) -> c.decrementAndGet() <= 0 ? null : c);
     }
 
-    int unauthenticated() {
-        return unauthenticated.get();
-    }
-
-    int maxUnauthenticated() {
-        return config.maxUnauthenticated();
-    }
 
     /** The shared count of transactions {@code peer} holds open on this endpoint (keyed by name and key). */
     java.util.concurrent.atomic.AtomicInteger peerTransactions(dev.dmsg.link.tls.PeerIdentity peer) {

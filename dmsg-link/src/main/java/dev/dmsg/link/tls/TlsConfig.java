@@ -16,11 +16,14 @@ import java.util.Objects;
  * @param legacy the peers allowed to speak plaintext instead (docs/SECURITY.md §6)
  * @param maxUnauthenticated connections a listener holds that have not finished TLS and their
  *     first frame; one more is closed at once, counted and logged (docs/SECURITY.md §7)
+ * @param maxUnauthenticatedPerAddress the same from one source address, so that one address
+ *     flooding cannot keep the others out
  */
 public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Duration handshakeTimeout,
-                        LegacyPeers legacy, int maxUnauthenticated) {
+                        LegacyPeers legacy, int maxUnauthenticated, int maxUnauthenticatedPerAddress) {
     /** docs/SECURITY.md §7: far more than honest peers open at once, far fewer than hurt. */
     public static final int DEFAULT_MAX_UNAUTHENTICATED = 64;
+    public static final int DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS = 16;
 
     /** docs/SECURITY.md §7. */
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
@@ -41,8 +44,9 @@ public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Dur
         Objects.requireNonNull(provider, "provider");
         Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
         Objects.requireNonNull(legacy, "legacy");
-        if (maxUnauthenticated < 1) {
-            throw new IllegalArgumentException("maxUnauthenticated must be >= 1, not " + maxUnauthenticated);
+        if (maxUnauthenticated < 1 || maxUnauthenticatedPerAddress < 1) {
+            throw new IllegalArgumentException("maxUnauthenticated and maxUnauthenticatedPerAddress must be >= 1, not "
+                + maxUnauthenticated + " and " + maxUnauthenticatedPerAddress);
         }
         if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
             throw new IllegalArgumentException("handshake timeout must be positive, not " + handshakeTimeout);
@@ -52,22 +56,26 @@ public record TlsConfig(NodeKeys keys, TrustPolicy trust, Provider provider, Dur
     /** The JDK provider and the 10 s handshake timeout. */
     public static TlsConfig of(NodeKeys keys, TrustPolicy trust) {
         return new TlsConfig(keys, trust, Provider.JDK, DEFAULT_HANDSHAKE_TIMEOUT, LegacyPeers.NONE,
-            DEFAULT_MAX_UNAUTHENTICATED);
+            DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS);
     }
 
     public TlsConfig withProvider(Provider p) {
-        return new TlsConfig(keys, trust, p, handshakeTimeout, legacy, maxUnauthenticated);
+        return new TlsConfig(keys, trust, p, handshakeTimeout, legacy, maxUnauthenticated, maxUnauthenticatedPerAddress);
     }
 
     public TlsConfig withHandshakeTimeout(Duration d) {
-        return new TlsConfig(keys, trust, provider, d, legacy, maxUnauthenticated);
+        return new TlsConfig(keys, trust, provider, d, legacy, maxUnauthenticated, maxUnauthenticatedPerAddress);
     }
 
     public TlsConfig withLegacy(LegacyPeers l) {
-        return new TlsConfig(keys, trust, provider, handshakeTimeout, l, maxUnauthenticated);
+        return new TlsConfig(keys, trust, provider, handshakeTimeout, l, maxUnauthenticated, maxUnauthenticatedPerAddress);
     }
 
     public TlsConfig withMaxUnauthenticated(int n) {
-        return new TlsConfig(keys, trust, provider, handshakeTimeout, legacy, n);
+        return new TlsConfig(keys, trust, provider, handshakeTimeout, legacy, n, maxUnauthenticatedPerAddress);
+    }
+
+    public TlsConfig withMaxUnauthenticatedPerAddress(int n) {
+        return new TlsConfig(keys, trust, provider, handshakeTimeout, legacy, maxUnauthenticated, n);
     }
 }

@@ -134,6 +134,52 @@ class AbuseFloodTest {
         assertThat(TlsLinkTest.echo(again, "after")).isEqualTo("after");
     }
 
+    /** One address flooding fills only its own share: a connection from another address is still taken in. */
+    @Test
+    void oneAddressFloodingCannotKeepOtherAddressesOut() throws Exception {
+        LinkEndpoint a = alpha(TlsLinkTest.tls(TlsLinkTest.ALPHA, TlsLinkTest.ALPHA_TRUSTS, Provider.JDK)
+            .withMaxUnauthenticatedPerAddress(3).withHandshakeTimeout(Duration.ofSeconds(30)), LinkConfig.builder());
+        int port = TlsLinkTest.listen(a);
+        List<Socket> flood = new ArrayList<>();
+        try {
+            for (int i = 0; i < 6; i++) {
+                flood.add(silent("127.0.0.1", port));
+            }
+            assertThat(flood.stream().filter(AbuseFloodTest::closedAtOnce).count()).isEqualTo(3);
+            assertThat(logs.await(TlsLinkTest.WAIT, "refused (1 so far): connection from 127.0.0.1:",
+                "3 connections from 127.0.0.1 have not finished the handshake (limit 3 per address)")).isNotNull();
+            // another source address (all of 127/8 is loopback) has its own share
+            Socket other = silent("127.0.0.2", port);
+            flood.add(other);
+            assertThat(closedAtOnce(other)).isFalse();
+            assertThat(a.tlsStats().overCap()).isEqualTo(3);
+        } finally {
+            for (Socket s : flood) {
+                s.close();
+            }
+        }
+    }
+
+    /** A connection from {@code localAddress} that says nothing. */
+    static Socket silent(String localAddress, int port) throws Exception {
+        Socket s = new Socket();
+        s.bind(new java.net.InetSocketAddress(localAddress, 0));
+        s.connect(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+        s.setSoTimeout(1000); // refused ones are closed at accept; held ones answer nothing
+        return s;
+    }
+
+    /** Whether the listener closed {@code s} at once (EOF or reset) rather than holding it. */
+    static boolean closedAtOnce(Socket s) {
+        try {
+            return s.getInputStream().read() < 0;
+        } catch (java.net.SocketTimeoutException held) {
+            return false;
+        } catch (java.io.IOException reset) {
+            return true;
+        }
+    }
+
     @Test
     void aRapidResetFloodClosesTheAbuserAndOthersAreServed() throws Exception {
         LinkEndpoint a = alpha(TlsLinkTest.tls(TlsLinkTest.ALPHA, TlsLinkTest.ALPHA_TRUSTS, Provider.JDK),

@@ -161,7 +161,8 @@ public final class Node implements AutoCloseable {
             .pingInterval(settings.pingInterval()).deadTimeout(settings.deadTimeout())
             .logFrames(settings.logFrames())
             .tls(keys == null ? null : new TlsConfig(keys, new NodeTrust(keys, trust), sec.provider(),
-                sec.handshakeTimeout(), sec.legacyPeers(), TlsConfig.DEFAULT_MAX_UNAUTHENTICATED))
+                sec.handshakeTimeout(), sec.legacyPeers(), TlsConfig.DEFAULT_MAX_UNAUTHENTICATED,
+                TlsConfig.DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS))
             .build();
         this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()),
             settings.ioThreads() == 0 ? Settings.autoIoThreads() : settings.ioThreads());
