@@ -1,0 +1,226 @@
+package dev.dmsg.services.blk;
+
+import dev.dmsg.wire.Dmsg;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.EnumSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+
+/**
+ * A regular file (or a block device node) as a {@link BlockDevice}. Positional reads and writes
+ * on one {@link FileChannel} from a bounded pool of I/O threads (the caller's executor), so many
+ * requests run at once and no event loop ever waits for the disk. FLUSH is
+ * {@link FileChannel#force}; TRIM writes zeros (Java has no portable hole punch; the contents
+ * are what the NBD and BLK contracts promise either way).
+ */
+public final class FileBlockDevice implements BlockDevice {
+    /** Zeros are written in pieces of this size. */
+    static final int ZERO_CHUNK = 64 * 1024;
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(ZERO_CHUNK).asReadOnlyBuffer();
+
+    private final String name;
+    private final Path path;
+    private final FileChannel channel;
+    private final long sizeBytes;
+    private final int blockSize;
+    private final boolean readOnly;
+    private final ExecutorService io;
+
+    private FileBlockDevice(String name, Path path, FileChannel channel, long sizeBytes, int blockSize, boolean readOnly,
+                            ExecutorService io) {
+        this.name = name;
+        this.path = path;
+        this.channel = channel;
+        this.sizeBytes = sizeBytes;
+        this.blockSize = blockSize;
+        this.readOnly = readOnly;
+        this.io = io;
+    }
+
+    /**
+     * Opens {@code path} (which must exist) for export as {@code name}.
+     *
+     * @param io where the I/O runs; bounded by its owner (the BLK server's pool)
+     * @throws IOException naming the file and what is wrong (missing, not readable or writable, empty)
+     */
+    public static FileBlockDevice open(String name, Path path, boolean readOnly, int blockSize, ExecutorService io)
+            throws IOException {
+        if (!Files.exists(path)) {
+            throw new IOException("export " + name + ": " + path + " does not exist");
+        }
+        if (blockSize < 512 || blockSize > 65536 || Integer.bitCount(blockSize) != 1) {
+            throw new IllegalArgumentException("block size must be a power of two in 512..65536, not " + blockSize);
+        }
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(path, readOnly ? EnumSet.of(StandardOpenOption.READ)
+                : EnumSet.of(StandardOpenOption.READ, StandardOpenOption.WRITE));
+        } catch (IOException e) {
+            throw new IOException("export " + name + ": cannot open " + path + (readOnly ? "" : " for writing") + ": "
+                + e.getMessage(), e);
+        }
+        long size = ch.size();
+        if (size == 0) {
+            ch.close();
+            throw new IOException("export " + name + ": " + path + " is empty (a block device node needs a size: "
+                + "export a file, or give the device's size)");
+        }
+        return new FileBlockDevice(name, path, ch, size, blockSize, readOnly, io);
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    @Override
+    public long sizeBytes() {
+        return sizeBytes;
+    }
+
+    @Override
+    public int blockSize() {
+        return blockSize;
+    }
+
+    @Override
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    @Override
+    public CompletableFuture<ByteBuf> read(long offset, int length) {
+        return submit("read", offset, length, false, () -> {
+            ByteBuf buf = PooledByteBufAllocator.DEFAULT.directBuffer(length, length);
+            try {
+                ByteBuffer nio = buf.nioBuffer(0, length);
+                long pos = offset;
+                while (nio.hasRemaining()) {
+                    int n = channel.read(nio, pos);
+                    if (n < 0) {
+                        while (nio.hasRemaining()) {
+                            nio.put((byte) 0); // past the end of a file that shrank: zeros
+                        }
+                        break;
+                    }
+                    pos += n;
+                }
+                buf.writerIndex(length);
+                return buf;
+            } catch (IOException | RuntimeException e) {
+                buf.release();
+                throw e;
+            }
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> write(long offset, ByteBuf data, boolean fua) {
+        int length = data.readableBytes();
+        CompletableFuture<Void> f = submit("write", offset, length, true, () -> {
+            try {
+                ByteBuffer nio = data.nioBuffer();
+                long pos = offset;
+                while (nio.hasRemaining()) {
+                    pos += channel.write(nio, pos);
+                }
+                if (fua) {
+                    channel.force(false);
+                }
+                return null;
+            } finally {
+                data.release();
+            }
+        });
+        if (f.isCompletedExceptionally() && data.refCnt() > 0) {
+            data.release(); // refused before it ran
+        }
+        return f;
+    }
+
+    @Override
+    public CompletableFuture<Void> flush() {
+        return submit("flush", 0, 0, false, () -> {
+            channel.force(true);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> trim(long offset, long length) {
+        return writeZeroes(offset, length, false);
+    }
+
+    @Override
+    public CompletableFuture<Void> writeZeroes(long offset, long length, boolean fua) {
+        return submit("write zeroes", offset, length, true, () -> {
+            long pos = offset;
+            long end = offset + length;
+            while (pos < end) {
+                ByteBuffer z = ZEROS.duplicate();
+                z.limit((int) Math.min(ZERO_CHUNK, end - pos));
+                while (z.hasRemaining()) {
+                    pos += channel.write(z, pos);
+                }
+            }
+            if (fua) {
+                channel.force(false);
+            }
+            return null;
+        });
+    }
+
+    @FunctionalInterface
+    private interface Io<T> {
+        T run() throws IOException;
+    }
+
+    private <T> CompletableFuture<T> submit(String op, long offset, long length, boolean writes, Io<T> work) {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        if (writes && readOnly) {
+            f.completeExceptionally(new BlockException("export " + name + ": " + op + " at " + offset
+                + ": the export is read-only", Dmsg.ERR_PERM));
+            return f;
+        }
+        if (offset < 0 || length < 0 || offset + length > sizeBytes) {
+            f.completeExceptionally(new BlockException("export " + name + ": " + op + " at " + offset + " of " + length
+                + " bytes is outside 0.." + sizeBytes, Dmsg.ERR_PARAM));
+            return f;
+        }
+        try {
+            io.execute(() -> {
+                try {
+                    f.complete(work.run());
+                } catch (IOException | RuntimeException e) {
+                    f.completeExceptionally(new BlockException("export " + name + ": " + op + " at " + offset + ": "
+                        + e.getMessage(), Dmsg.ERR_IO, e));
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            f.completeExceptionally(new BlockException("export " + name + ": " + op + " at " + offset
+                + ": I/O pool shut down or full", Dmsg.ERR_IO, e));
+        }
+        return f;
+    }
+
+    @Override
+    public void close() {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            // closing: nothing left to report to
+        }
+    }
+}
