@@ -508,6 +508,10 @@ public final class Node implements AutoCloseable {
             int best = v.links().stream().filter(SpanEngine.LinkView::feasible).mapToInt(SpanEngine.LinkView::dist)
                 .min().orElse(-1);
             o.put("dist", local ? 0 : best);
+            if (v.mediaBytes() != 0) { // a block device (docs/BLK.md): its size and block size
+                o.put("media_bytes", v.mediaBytes());
+                o.put("media_blksize", v.mediaBlksize());
+            }
             ArrayNode ls = o.putArray("links");
             for (SpanEngine.LinkView lv : v.links()) {
                 ObjectNode x = ls.addObject();
