@@ -44,7 +44,8 @@ import org.slf4j.LoggerFactory;
  * </pre>
  *
  * <p>Threading: every connection's state is touched only on its event loop; device calls are
- * made from it and never wait there (their completions hop back to it). The server owns a small
+ * made from it (except the flush after a FUA trim, chained to the trim's completion) and never
+ * waited for there: their completions hop back to it. The server owns a small
  * event-loop group ({@link Builder#ioThreads}) unless one is passed in
  * ({@link Builder#eventLoopGroup}), which it then never shuts down. The devices belong to the
  * caller: the server never closes them.
@@ -127,7 +128,8 @@ public final class NbdServer implements AutoCloseable {
     /**
      * Stops accepting, lets every connection in the transmission phase finish the requests it has
      * already read (none are read after this; up to the drain timeout), closes every connection,
-     * and shuts down the event-loop group if the server made it. Idempotent; blocks until done.
+     * and shuts down the event-loop group if the server made it. Idempotent; blocks until done, so
+     * never call it from an event loop.
      */
     @Override
     public void close() {

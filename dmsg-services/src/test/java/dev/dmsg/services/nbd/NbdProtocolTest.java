@@ -482,6 +482,43 @@ class NbdProtocolTest {
     }
 
     @Test
+    void inFlightPayloadBytesAreBoundedToo() throws Exception {
+        server.close();
+        GatedDevice gated = new GatedDevice(disk0);
+        server = NbdServer.builder().export("disk0", gated).maxInFlightBytes(1024).bind("127.0.0.1", 0);
+        try (RawNbdClient c = connectTo("disk0")) {
+            for (int i = 0; i < 6; i++) {
+                c.request(Nbd.CMD_READ, 0, i, i * 512L, 512, null);
+            }
+            c.flush();
+            for (int i = 0; i < 2; i++) {
+                assertThat(gated.started.poll(5, TimeUnit.SECONDS)).isNotNull();
+            }
+            assertThat(gated.started.poll(300, TimeUnit.MILLISECONDS)).as("a 3rd while 1024 bytes are in flight").isNull();
+            for (int i = 0; i < 6; i++) {
+                gated.releaseOne();
+                assertThat(c.readReply(x -> 512).error()).isZero();
+            }
+            assertThat(gated.maxOutstanding()).isEqualTo(2);
+        }
+    }
+
+    @Test
+    void slowHandshakesAndConnectionsOverTheLimitAreClosed() throws Exception {
+        server.close();
+        server = NbdServer.builder().export("disk0", disk0).maxConnections(1)
+            .handshakeTimeout(java.time.Duration.ofMillis(200)).bind("127.0.0.1", 0);
+        try (RawNbdClient slow = connect()) {
+            slow.handshake();
+            assertThat(slow.closedByServer()).as("no option within 200 ms").isTrue();
+        }
+        try (RawNbdClient first = connectTo("disk0"); RawNbdClient second = connect()) {
+            assertThat(second.closedByServer()).as("over maxConnections").isTrue();
+            assertThat(first.call(Nbd.CMD_READ, 0, 0, 512, null).error()).isZero();
+        }
+    }
+
+    @Test
     void closingTheServerDrainsInFlightRequestsAndClosesIdleClients() throws Exception {
         server.close();
         GatedDevice gated = new GatedDevice(disk0);
