@@ -835,13 +835,17 @@ public final class SpanEngine {
                     l.local() ? 0 : l.from.msgidOf(l.token)));
             }
             LnkSpan s = node.links.isEmpty() ? null : node.links.get(0).span;
-            out.add(new NodeView(node.key, s == null ? 0 : s.pfsType(), links));
+            out.add(new NodeView(node.key, s == null ? 0 : s.pfsType(), links, s == null ? 0 : s.mediaBytes(),
+                s == null ? 0 : s.mediaBlksize()));
         }
         return out;
     }
 
-    /** One node of {@link #snapshot()}. */
-    public record NodeView(NodeKey key, int pfsType, List<LinkView> links) {}
+    /**
+     * One node of {@link #snapshot()}. {@code mediaBytes} and {@code mediaBlksize}: the media
+     * union of a PEER_BLOCK span (an export's size and block size), 0 otherwise.
+     */
+    public record NodeView(NodeKey key, int pfsType, List<LinkView> links, long mediaBytes, int mediaBlksize) {}
 
     /**
      * One path to a node: via which link, at what dist, the relays made from it, and the msgid of
