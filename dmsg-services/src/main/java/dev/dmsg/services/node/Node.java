@@ -714,6 +714,12 @@ public final class Node implements AutoCloseable {
             o.put("age_s", v.ageNanos() / 1_000_000_000L);
         }
 
+        if (blk != null) {
+            ObjectNode b = root.putObject("blk");
+            b.put("opens", blk.opens());
+            b.put("refused", blk.refusals());
+            b.put("replies_discarded", blk.discardedReplies());
+        }
         ArrayNode ex = root.putArray("exports");
         Map<String, BlkServer.ExportStats> blkStats = new java.util.HashMap<>();
         if (blk != null) {

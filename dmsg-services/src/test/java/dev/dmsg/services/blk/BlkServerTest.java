@@ -324,6 +324,7 @@ class BlkServerTest {
         assertThat(blk.read(keyid, 0, 4096).error()).isEqualTo(Dmsg.ERR_PARAM);
         await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "no open left at exp");
         assertThat(exp.blk().refusals()).isEqualTo(10);
+        assertThat(status(exp).get("blk").get("refused").asLong()).isEqualTo(10);
         c.close();
     }
 
