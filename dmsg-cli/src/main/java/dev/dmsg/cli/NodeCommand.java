@@ -36,7 +36,7 @@ import picocli.CommandLine.Option;
         + "its VOLCONF table lists, logs link changes, serves the shell. SIGTERM/Ctrl-C: spans withdrawn, "
         + "links closed in order.",
         "Options may also come from --config FILE (Java properties; keys are option names without the dashes, "
-            + "e.g. listen=0.0.0.0:987, label=alpha, connect=10.0.0.2:987,10.0.0.3:987)."})
+            + "e.g. listen=0.0.0.0:987, label=alpha, connect=10.0.0.2:987,10.0.0.3:987, export=disk0=/dev/vdb,ro)."})
 final class NodeCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger("dmsg.node");
 
@@ -107,8 +107,26 @@ final class NodeCommand implements Callable<Integer> {
         description = "TLS and LNK_AUTH must complete within this (default: ${DEFAULT-VALUE})")
     Duration handshakeTimeout;
 
+    @Option(names = "--export", paramLabel = "NAME=PATH[,ro]", converter = ExportConverter.class,
+        description = "serve the file or block device at PATH as the BLK export NAME, advertised as LABEL/NAME "
+            + "(docs/BLK.md); ro: read-only; blksize=N: the advertised block size (512..65536, default 4096); "
+            + "repeatable. A PATH that does not exist or is empty stops the node at start (exit 1)")
+    List<Node.Export> exports = new ArrayList<>();
+
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")
     boolean logFrames;
+
+    /** {@code NAME=PATH[,ro][,blksize=N]}; commas belong to the export, so the option is never split on them. */
+    static final class ExportConverter implements CommandLine.ITypeConverter<Node.Export> {
+        @Override
+        public Node.Export convert(String value) {
+            try {
+                return Node.Export.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
 
     private final CountDownLatch stopped = new CountDownLatch(1);
 
@@ -132,7 +150,8 @@ final class NodeCommand implements Callable<Integer> {
                 pfsClid != null ? pfsClid : new UUID(0, 0), fsid);
             Node.Settings s = new Node.Settings(listen.host(), listen.port(), dir, id,
                 MeshConfig.defaults().withTopN(topN), pingInterval, deadTimeout, logFrames, ioThreads,
-                new Security(true, tlsProvider, handshakeTimeout, legacy.stream().map(Security.LegacyPeer::parse).toList()));
+                new Security(true, tlsProvider, handshakeTimeout, legacy.stream().map(Security.LegacyPeer::parse).toList()),
+                exports);
             node = Node.start(s);
             for (HostPort peer : connect) {
                 ensureSlot(node.volconf(), peer);
@@ -195,7 +214,9 @@ final class NodeCommand implements Callable<Integer> {
             }
             if (!parsed.hasMatchedOption(o)) {
                 String v = p.getProperty(key).trim();
-                if (o.typeInfo().isMultiValue()) {
+                if (key.equals("export")) {
+                    exports.addAll(Node.Export.parseList(v)); // "a=/x,ro,b=/y": options stay with their export
+                } else if (o.typeInfo().isMultiValue()) {
                     for (String part : v.split(",")) {
                         Object x;
                         try {

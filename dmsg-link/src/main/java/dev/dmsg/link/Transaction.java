@@ -38,6 +38,13 @@ public interface Transaction {
     void send(int cmd, ExtHeader ext, ByteBuf aux);
 
     /**
+     * Like {@link #send(int, ExtHeader, ByteBuf)}, with the header's {@code error} field set: an
+     * answer that carries both an error code and fields or data (a {@code BLK_ERROR} with
+     * {@code resid}, an {@code LNK_ERROR} with aux). Same rules and exceptions.
+     */
+    void send(int cmd, int error, ExtHeader ext, ByteBuf aux);
+
+    /**
      * Sends a one-way message inside this transaction: it carries our msgid but no CREATE,
      * DELETE or ABORT, and does not change the state (LNK_VOLCONF inside LNK_CONN, reference §3.6).
      */

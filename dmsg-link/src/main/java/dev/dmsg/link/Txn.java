@@ -39,6 +39,11 @@ final class Txn implements Transaction {
 
     @Override
     public void send(int cmd, ExtHeader ext, ByteBuf aux) {
+        send(cmd, 0, ext, aux);
+    }
+
+    @Override
+    public void send(int cmd, int error, ExtHeader ext, ByteBuf aux) {
         if ((cmd & (CREATE | REPLY)) != 0) {
             Iocom.releaseQuietly(aux);
             throw new IllegalArgumentException(String.format(
@@ -57,7 +62,7 @@ final class Txn implements Transaction {
                 "transaction %016x already sent DELETE (state %s)", msgid, state));
         }
         int bytes = Iocom.checkedSize(cmd | CREATE | REPLY, ext, aux);
-        iocom.submit(bytes, () -> sendOnLoop(cmd, 0, ext, aux));
+        iocom.submit(bytes, () -> sendOnLoop(cmd, error, ext, aux));
     }
 
     /**

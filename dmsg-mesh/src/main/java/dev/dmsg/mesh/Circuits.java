@@ -10,7 +10,6 @@ import dev.dmsg.wire.Message;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -43,8 +42,8 @@ final class Circuits {
         final Map<Long, List<Runnable>> onSpanClose = new HashMap<>();
         /** Circuit sides on this link: ends and relay halves. */
         int sides;
-        /** Circuits that end here, accepted from the peer (their ids on this link). */
-        final Set<Long> endpoints = new LinkedHashSet<>();
+        /** Circuits that end here, accepted from the peer: their ids on this link, and which of our spans each was forged to. */
+        final Map<Long, NodeKey> endpoints = new java.util.LinkedHashMap<>();
     }
 
     /** What a circuit is to this node. */
@@ -107,7 +106,13 @@ final class Circuits {
     /** Ids of the circuits accepted on {@code l} that end at this node; its event loop only. */
     List<Long> endingOn(Link l) {
         PerLink p = perLink.get(l);
-        return p == null ? List.of() : List.copyOf(p.endpoints);
+        return p == null ? List.of() : List.copyOf(p.endpoints.keySet());
+    }
+
+    /** Which of this node's spans circuit {@code id} on {@code l} was forged to, or null; its event loop only. */
+    NodeKey endpointTarget(Link l, long id) {
+        PerLink p = perLink.get(l);
+        return p == null ? null : p.endpoints.get(id);
     }
 
     /** Every circuit this node takes part in now. Any thread. */
@@ -198,7 +203,7 @@ final class Circuits {
         entries.add(e);
         PerLink pl = on(a);
         pl.sides++;
-        pl.endpoints.add(idA);
+        pl.endpoints.put(idA, key);
         Runnable[] withdrawn = new Runnable[1];
         Runnable down = () -> {
             if (e.open) {

@@ -258,6 +258,16 @@ public final class MeshNode {
         return circuits.endingOn(link);
     }
 
+    /**
+     * Which of this node's own spans circuit {@code circuit} on {@code link} was forged to (the
+     * LNK_CIRC target: an export, or the node itself), or {@code null} if no such circuit ends
+     * here. How a service behind several spans (the BLK exports) tells them apart. That link's
+     * event loop only.
+     */
+    public NodeKey circuitTarget(Link link, long circuit) {
+        return circuit == 0 ? null : circuits.endpointTarget(link, circuit);
+    }
+
     /** Circuit sides (ends and relay halves) on {@code link} right now. That link's event loop only. */
     public int circuitsOn(Link link) {
         return circuits.sidesOn(link);

@@ -841,8 +841,10 @@ public final class SpanEngine {
         return out;
     }
 
-    /** One node of {@link #snapshot()}. */
-    /** @param mediaBytes @param mediaBlksize what a BLOCK span advertises (docs/BLK.md), else 0 */
+    /**
+     * One node of {@link #snapshot()}. {@code mediaBytes} and {@code mediaBlksize}: the media
+     * union of a PEER_BLOCK span (an export's size and block size), 0 otherwise.
+     */
     public record NodeView(NodeKey key, int pfsType, List<LinkView> links, long mediaBytes, int mediaBlksize) {}
 
     /**

@@ -58,6 +58,28 @@ public final class Access {
         return r == Role.CLIENT && circuit == 0 && p != null && (p.grants() & Grants.SHELL_RO) != 0;
     }
 
+    /**
+     * Whether a BLK open (docs/BLK.md, docs/SECURITY.md §5) is allowed: reading for an admin, a
+     * member, or a client granted {@code blk-read} or {@code blk-rw}; writing (WRITE, FLUSH,
+     * FREEBLKS) for an admin or a client granted {@code blk-rw}. Over a circuit the role is at
+     * most member ({@link #roleOf}), so a remote write is never allowed; a client's grants count
+     * only on its own link (circuit 0), as for the shell.
+     */
+    public boolean allowsBlk(Link link, long circuit, boolean write) {
+        Role r = roleOf(link, circuit);
+        if (r == Role.ADMIN) {
+            return true;
+        }
+        if (r == Role.MEMBER) {
+            return !write;
+        }
+        PeerIdentity p = link.peer();
+        if (r != Role.CLIENT || circuit != 0 || p == null) {
+            return false;
+        }
+        return (p.grants() & (write ? Grants.BLK_RW : Grants.BLK_READ | Grants.BLK_RW)) != 0;
+    }
+
     /** Who the peer is, for refusal messages: {@code 'ops-cli' (client)}. */
     public String who(Link link, long circuit) {
         PeerIdentity p = link.peer();

@@ -56,6 +56,9 @@ public final class FileBlockDevice implements BlockDevice {
         if (!Files.exists(path)) {
             throw new IOException("export " + name + ": " + path + " does not exist");
         }
+        if (Files.isDirectory(path)) {
+            throw new IOException("export " + name + ": " + path + " is a directory, not a file or a block device");
+        }
         if (blockSize < 512 || blockSize > 65536 || Integer.bitCount(blockSize) != 1) {
             throw new IllegalArgumentException("block size must be a power of two in 512..65536, not " + blockSize);
         }

@@ -20,6 +20,7 @@ import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.services.Access;
 import dev.dmsg.services.EchoService;
+import dev.dmsg.services.blk.BlkServer;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
@@ -52,7 +53,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads: Netty's event loops run the links; {@code mesh} runs the span engine; {@code admin}
  * runs shell commands and VOLCONF changes (they touch files and wait for the mesh, so never on an
- * event loop).
+ * event loop); {@code blk-io} (8 threads, a bounded queue) does the exports' disk I/O for the BLK
+ * server (docs/BLK.md).
  */
 public final class Node implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger("dmsg.node");
@@ -67,25 +69,134 @@ public final class Node implements AutoCloseable {
     }
 
     /**
+     * A block device this node exports (docs/BLK.md "Exports"): the file or block device node at
+     * {@code path}, advertised as {@code LABEL/NAME} (peer_type BLOCK, pfs_type SERVER).
+     *
+     * @param name 1..64 of {@code A-Z a-z 0-9 . _ -}
+     * @param blockSize the advertised blksize: a power of two in 512..65536
+     */
+    public record Export(String name, Path path, boolean readOnly, int blockSize) {
+        public static final int DEFAULT_BLOCK_SIZE = 4096;
+        private static final java.util.regex.Pattern NAME = java.util.regex.Pattern.compile("[A-Za-z0-9._-]{1,64}");
+
+        public Export {
+            java.util.Objects.requireNonNull(name, "name");
+            java.util.Objects.requireNonNull(path, "path");
+            if (!NAME.matcher(name).matches()) {
+                throw new IllegalArgumentException("export name '" + name + "': 1..64 of A-Z a-z 0-9 . _ -");
+            }
+            if (blockSize < 512 || blockSize > 65536 || Integer.bitCount(blockSize) != 1) {
+                throw new IllegalArgumentException("export " + name + ": blksize must be a power of two in 512..65536, "
+                    + "not " + blockSize);
+            }
+        }
+
+        /** Read-write, blksize 4096. */
+        public static Export of(String name, Path path) {
+            return new Export(name, path, false, DEFAULT_BLOCK_SIZE);
+        }
+
+        /**
+         * {@code NAME=PATH[,ro][,blksize=N]}: what {@code dmsg node --export} takes.
+         *
+         * @throws IllegalArgumentException saying what is wrong with {@code spec}
+         */
+        public static Export parse(String spec) {
+            String[] parts = spec.split(",");
+            int eq = parts[0].indexOf('=');
+            if (eq <= 0 || eq == parts[0].length() - 1) {
+                throw new IllegalArgumentException("export '" + spec + "': expected NAME=PATH[,ro][,blksize=N]");
+            }
+            boolean ro = false;
+            int bs = DEFAULT_BLOCK_SIZE;
+            for (int i = 1; i < parts.length; i++) {
+                String p = parts[i].trim();
+                if (p.equals("ro")) {
+                    ro = true;
+                } else if (p.equals("rw")) {
+                    ro = false;
+                } else if (p.startsWith("blksize=")) {
+                    try {
+                        bs = Integer.parseInt(p.substring("blksize=".length()));
+                    } catch (NumberFormatException e) {
+                        throw new IllegalArgumentException("export '" + spec + "': blksize is not a number: " + p);
+                    }
+                } else {
+                    throw new IllegalArgumentException("export '" + spec + "': unknown option '" + p
+                        + "' (options: ro, rw, blksize=N)");
+                }
+            }
+            return new Export(parts[0].substring(0, eq).trim(), Path.of(parts[0].substring(eq + 1).trim()), ro, bs);
+        }
+
+        /**
+         * Several exports in one comma-separated value, as a config file's {@code export=} gives
+         * them: {@code a=/x,ro,b=/y,blksize=512}. An option word belongs to the export before it.
+         */
+        public static List<Export> parseList(String value) {
+            List<String> specs = new java.util.ArrayList<>();
+            for (String part : value.split(",")) {
+                String p = part.trim();
+                if (p.isEmpty()) {
+                    continue;
+                }
+                boolean option = p.equals("ro") || p.equals("rw") || p.startsWith("blksize=");
+                if (option && !specs.isEmpty()) {
+                    specs.set(specs.size() - 1, specs.get(specs.size() - 1) + "," + p);
+                } else {
+                    specs.add(p);
+                }
+            }
+            return specs.stream().map(Export::parse).toList();
+        }
+
+        @Override
+        public String toString() {
+            return name + "=" + path + (readOnly ? ",ro" : "") + (blockSize == DEFAULT_BLOCK_SIZE ? "" : ",blksize=" + blockSize);
+        }
+    }
+
+    /**
      * Everything a node is started with.
      *
      * @param ioThreads event loops for its links; 0: {@link #autoIoThreads()}. A relay hands each
      *     message from one link's loop to the other's, a wake-up when the two differ; a node has a
      *     few links, and one loop carries several GB/s (docs/BENCHMARKS.md, Circuits)
+     * @param exports the block devices it serves over BLK (docs/BLK.md); names unique
      */
     public record Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
                            Duration pingInterval, Duration deadTimeout, boolean logFrames, int ioThreads,
-                           Security security) {
+                           Security security, List<Export> exports) {
         public Settings {
             if (ioThreads < 0) {
                 throw new IllegalArgumentException("ioThreads must be >= 0, not " + ioThreads);
             }
             java.util.Objects.requireNonNull(security, "security");
+            exports = exports == null ? List.of() : List.copyOf(exports);
+            java.util.Set<String> names = new java.util.HashSet<>();
+            for (Export e : exports) {
+                if (!names.add(e.name())) {
+                    throw new IllegalArgumentException("export '" + e.name() + "' given twice");
+                }
+            }
+        }
+
+        /** Without exports. */
+        public Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
+                        Duration pingInterval, Duration deadTimeout, boolean logFrames, int ioThreads,
+                        Security security) {
+            this(listenHost, listenPort, dataDir, identity, mesh, pingInterval, deadTimeout, logFrames, ioThreads,
+                security, List.of());
         }
 
         public Settings withSecurity(Security s) {
             return new Settings(listenHost, listenPort, dataDir, identity, mesh, pingInterval, deadTimeout, logFrames,
-                ioThreads, s);
+                ioThreads, s, exports);
+        }
+
+        public Settings withExports(List<Export> e) {
+            return new Settings(listenHost, listenPort, dataDir, identity, mesh, pingInterval, deadTimeout, logFrames,
+                ioThreads, security, e);
         }
 
         /**
@@ -133,12 +244,20 @@ public final class Node implements AutoCloseable {
     private final Map<Link, Long> upSince = new ConcurrentHashMap<>();
     private InetSocketAddress bound;
     private volatile SpanEngine.SpanLink self;
+    /** What this node exports (docs/BLK.md), and the server for it (null without exports). */
+    private final Exports exports;
+    private final BlkServer blk;
+    /** Each export's span key, to tell which export a circuit ending here was forged to. */
+    private final Map<NodeKey, String> exportKeys = new ConcurrentHashMap<>();
+    /** The exports' spans as advertised; mesh thread only. */
+    private final List<SpanEngine.SpanLink> exportSpans = new java.util.ArrayList<>();
 
-    private Node(Settings settings, VolconfTable volconf, NodeKeys keys, TrustStore trust) {
+    private Node(Settings settings, VolconfTable volconf, NodeKeys keys, TrustStore trust, Exports exports) {
         this.settings = settings;
         this.volconf = volconf;
         this.keys = keys;
         this.trust = trust;
+        this.exports = exports;
         this.meshThread = Executors.newSingleThreadScheduledExecutor(named("mesh"));
         this.admin = Executors.newSingleThreadScheduledExecutor(named("admin"));
         ThreadLocalRandom r = ThreadLocalRandom.current();
@@ -155,6 +274,15 @@ public final class Node implements AutoCloseable {
         mesh.register(services);
         shell.register(services);
         services.oneWay(Dmsg.LNK_VOLCONF, this::onVolconf);
+        if (exports.served.isEmpty()) {
+            this.blk = null; // no BLK service: BLK_OPEN is answered NOSUPP by the link
+        } else {
+            this.blk = new BlkServer(access, exports.devices(), (link, circuit) -> {
+                NodeKey k = mesh.circuitTarget(link, circuit);
+                return k == null ? null : exportKeys.get(k);
+            });
+            blk.register(services);
+        }
         Security sec = settings.security();
         LinkConfig config = LinkConfig.builder().label(settings.identity().label())
             .conn(SpanExt.mark(conn(settings.identity())))
@@ -170,21 +298,37 @@ public final class Node implements AutoCloseable {
     }
 
     /**
-     * Starts a node: loads (or creates) its VOLCONF table, listens, advertises itself, and dials
-     * the table's {@code span:} slots.
+     * Starts a node: loads (or creates) its VOLCONF table, opens its exports, listens, advertises
+     * itself and its exports, and dials the table's {@code span:} slots.
      *
-     * @throws IOException if the data directory or the table cannot be read or written, or the
-     *     listen address cannot be bound (the message says which and why)
+     * @throws IOException if the data directory or the table cannot be read or written, an
+     *     export's file is missing, empty or not accessible, or the listen address cannot be bound
+     *     (the message says which and why)
+     * @throws IllegalArgumentException if an export's {@code LABEL/NAME} does not fit a cl_label
      */
     public static Node start(Settings settings) throws IOException, InterruptedException {
+        for (Export e : settings.exports()) {
+            int bytes = (settings.identity().label() + "/" + e.name()).getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            if (bytes > LnkSpan.LABEL_BYTES - 1) {
+                throw new IllegalArgumentException("export " + e.name() + ": its cl_label '" + settings.identity().label()
+                    + "/" + e.name() + "' is " + bytes + " bytes; max " + (LnkSpan.LABEL_BYTES - 1));
+            }
+        }
         VolconfTable volconf = VolconfTable.open(settings.dataDir());
+        Exports exports = Exports.open(settings.dataDir(), settings.exports());
         NodeKeys keys = null;
         TrustStore trust = null;
-        if (settings.security().tls()) {
-            keys = NodeKeys.loadOrCreate(settings.dataDir(), settings.identity().label());
-            trust = TrustStore.open(settings.dataDir());
+        Node n;
+        try {
+            if (settings.security().tls()) {
+                keys = NodeKeys.loadOrCreate(settings.dataDir(), settings.identity().label());
+                trust = TrustStore.open(settings.dataDir());
+            }
+            n = new Node(settings, volconf, keys, trust, exports);
+        } catch (IOException | RuntimeException e) {
+            exports.close();
+            throw e;
         }
-        Node n = new Node(settings, volconf, keys, trust);
         try {
             n.bound = n.endpoint.listen(settings.listenHost(), settings.listenPort());
         } catch (Exception e) {
@@ -196,6 +340,11 @@ public final class Node implements AutoCloseable {
         LnkSpan span = new LnkSpan(id.pfsClid(), id.pfsFsid(), id.pfsType(), id.peerType(), Dmsg.SPAN_PROTO_1,
             0, 0, 0, 0, 0, 0, id.clLabel(), id.label());
         n.mesh.advertise(span, link -> n.self = link);
+        for (Exports.Served e : exports.served.values()) {
+            LnkSpan es = exportSpan(id.label(), e);
+            n.exportKeys.put(NodeKey.of(es), e.export().name());
+            n.mesh.advertise(es, n.exportSpans::add);
+        }
         volconf.onChange((i, v) -> n.dialer.slot(i, v));
         List<VolData> slots = volconf.slots();
         for (int i = 0; i < slots.size(); i++) {
@@ -204,6 +353,17 @@ public final class Node implements AutoCloseable {
         log.info("node {} listening on {}:{} ({}); data in {}", id.label(), n.bound.getHostString(), n.bound.getPort(),
             n.endpoint.transportName(), settings.dataDir());
         return n;
+    }
+
+    /**
+     * An export's span (docs/BLK.md "Exports", reference §3.3): PEER_BLOCK, PFSTYPE_SERVER,
+     * cl_label {@code LABEL/NAME}, fs_label the serial, the media union's bytes and blksize; the
+     * UUIDs nil, as the C disk export sent them.
+     */
+    static LnkSpan exportSpan(String label, Exports.Served e) {
+        UUID nil = new UUID(0, 0);
+        return new LnkSpan(nil, nil, Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, Dmsg.SPAN_PROTO_1, 0, 0, 0, 0,
+            e.device().sizeBytes(), e.device().blockSize(), label + "/" + e.export().name(), e.serial());
     }
 
     static String bindError(Settings s, Exception e) {
@@ -229,6 +389,11 @@ public final class Node implements AutoCloseable {
     /** Withdraws a span {@link #advertise} made: every peer sees it go. */
     public void withdraw(SpanEngine.SpanLink advertised) {
         mesh.withdraw(advertised);
+    }
+
+    /** The BLK export server (docs/BLK.md), or {@code null} if this node exports nothing. */
+    public BlkServer blk() {
+        return blk;
     }
 
     public InetSocketAddress address() {
@@ -323,6 +488,8 @@ public final class Node implements AutoCloseable {
                 if (self != null) {
                     engine.withdraw(self);
                 }
+                exportSpans.forEach(engine::withdraw);
+                exportSpans.clear();
                 for (Link l : endpoint.links()) {
                     engine.connDown(mesh.portFor(l));
                 }
@@ -331,6 +498,7 @@ public final class Node implements AutoCloseable {
             log.warn("withdrawing spans: {}", e.toString());
         }
         endpoint.close(Duration.ofSeconds(5));
+        exports.close(); // after the links: what the devices still finish is discarded, its buffers released
         meshThread.shutdownNow();
         admin.shutdownNow();
         shellPool.shutdownNow();
@@ -508,9 +676,9 @@ public final class Node implements AutoCloseable {
             int best = v.links().stream().filter(SpanEngine.LinkView::feasible).mapToInt(SpanEngine.LinkView::dist)
                 .min().orElse(-1);
             o.put("dist", local ? 0 : best);
-            if (v.mediaBytes() != 0) { // a block device (docs/BLK.md): its size and block size
-                o.put("media_bytes", v.mediaBytes());
-                o.put("media_blksize", v.mediaBlksize());
+            if (k.peerType() == Dmsg.PEER_BLOCK) {
+                o.put("bytes", v.mediaBytes());
+                o.put("blksize", v.mediaBlksize());
             }
             ArrayNode ls = o.putArray("links");
             for (SpanEngine.LinkView lv : v.links()) {
@@ -544,6 +712,38 @@ public final class Node implements AutoCloseable {
             }
             o.put("open", v.open());
             o.put("age_s", v.ageNanos() / 1_000_000_000L);
+        }
+
+        if (blk != null) {
+            ObjectNode b = root.putObject("blk");
+            b.put("opens", blk.opens());
+            b.put("refused", blk.refusals());
+            b.put("replies_discarded", blk.discardedReplies());
+        }
+        ArrayNode ex = root.putArray("exports");
+        Map<String, BlkServer.ExportStats> blkStats = new java.util.HashMap<>();
+        if (blk != null) {
+            blk.stats().forEach(st -> blkStats.put(st.name(), st));
+        }
+        for (Exports.Served e : exports.served.values()) {
+            ObjectNode o = ex.addObject();
+            BlkServer.ExportStats st = blkStats.get(e.export().name());
+            o.put("name", e.export().name());
+            o.put("path", e.export().path().toString());
+            o.put("size", e.device().sizeBytes());
+            o.put("blksize", e.device().blockSize());
+            o.put("read_only", e.device().readOnly());
+            o.put("cl_label", id.label() + "/" + e.export().name());
+            o.put("serial", e.serial());
+            o.put("opens", st.opens());
+            o.put("reads", st.reads());
+            o.put("writes", st.writes());
+            o.put("bytes_read", st.bytesRead());
+            o.put("bytes_written", st.bytesWritten());
+            o.put("flushes", st.flushes());
+            o.put("trims", st.trims());
+            o.put("errors", st.errors());
+            o.put("refused", st.refused());
         }
 
         ArrayNode vc = root.putArray("volconf");

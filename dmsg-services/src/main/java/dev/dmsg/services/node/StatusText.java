@@ -16,6 +16,24 @@ final class StatusText {
             b.append(String.format("key %s  links %s%n", n.get("fingerprint").asText(), n.get("tls").asText()));
         }
         b.append('\n').append(links(s)).append('\n').append(tree(s)).append('\n').append(volconf(s));
+        if (s.has("exports") && !s.get("exports").isEmpty()) {
+            b.append('\n').append(exports(s));
+        }
+        return b.toString();
+    }
+
+    /** The BLK exports (docs/BLK.md): what each serves, its serial, and its traffic. */
+    static String exports(JsonNode s) {
+        StringBuilder b = new StringBuilder("exports:\n");
+        for (JsonNode e : s.get("exports")) {
+            b.append(String.format("  %-12s %s  %d bytes  blksize %d%s  serial %s%n", e.get("name").asText(),
+                e.get("path").asText(), e.get("size").asLong(), e.get("blksize").asInt(),
+                e.get("read_only").asBoolean() ? "  read-only" : "", e.get("serial").asText()));
+            b.append(String.format("  %-12s opens %d  read %d B in %d  written %d B in %d  errors %d  refused %d%n", "",
+                e.get("opens").asInt(), e.get("bytes_read").asLong(), e.get("reads").asLong(),
+                e.get("bytes_written").asLong(), e.get("writes").asLong(), e.get("errors").asLong(),
+                e.get("refused").asLong()));
+        }
         return b.toString();
     }
 
@@ -44,8 +62,9 @@ final class StatusText {
                 b.append("Cluster ").append(c).append('\n');
                 cluster = c;
             }
-            b.append(String.format("    Node %s %s (%s) dist %d%s%n", n.get("pfs_type").asText(), n.get("pfs_fsid").asText(),
-                n.get("fs_label").asText(), n.get("dist").asInt(), n.get("local").asBoolean() ? " [this node]" : ""));
+            b.append(String.format("    Node %s %s (%s) dist %d%s%s%n", n.get("pfs_type").asText(), n.get("pfs_fsid").asText(),
+                n.get("fs_label").asText(), n.get("dist").asInt(), n.get("local").asBoolean() ? " [this node]" : "",
+                n.has("bytes") ? " bytes " + n.get("bytes").asLong() + " blksize " + n.get("blksize").asInt() : ""));
             for (JsonNode l : n.get("links")) {
                 b.append(String.format("\tSLink %sdist=%d via %s%s%s%n",
                     l.has("msgid") ? "msgid " + l.get("msgid").asText() + " " : "", l.get("dist").asInt(), l.get("via").asText(),

@@ -152,8 +152,8 @@ class NodeTest {
         assertThat(d.get("pfs_type").asText()).isEqualTo("SERVER");
         assertThat(d.get("cl_label").asText()).isEqualTo("alpha/disk0");
         assertThat(d.get("dist").asInt()).isZero();
-        assertThat(d.get("media_bytes").asLong()).isEqualTo(1L << 30);
-        assertThat(d.get("media_blksize").asInt()).isEqualTo(512);
+        assertThat(d.get("bytes").asLong()).isEqualTo(1L << 30);
+        assertThat(d.get("blksize").asInt()).isEqualTo(512);
         a.withdraw(handle);
         awaitStatus(b, x -> span(x, "serial-1") == null);
     }

@@ -1,0 +1,713 @@
+package dev.dmsg.services.blk;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.dmsg.link.Link;
+import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.LinkListener;
+import dev.dmsg.link.Services;
+import dev.dmsg.link.Transaction;
+import dev.dmsg.link.TransactionHandler;
+import dev.dmsg.link.netty.LinkEndpoint;
+import dev.dmsg.link.tls.Grants;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.link.tls.TrustPolicy;
+import dev.dmsg.mesh.CircuitHandle;
+import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.services.Access;
+import dev.dmsg.services.node.Node;
+import dev.dmsg.testkit.LeakDetector;
+import dev.dmsg.wire.BlkError;
+import dev.dmsg.wire.BlkIo;
+import dev.dmsg.wire.BlkOpen;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ExtHeader;
+import dev.dmsg.wire.LnkConn;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The BLK export server on real nodes over TLS on loopback (docs/BLK.md "Exports" and "The
+ * wire"): the export's span two hops away, raw BLK transactions over a circuit and over a direct
+ * link, every refusal with its code, the roles of docs/SECURITY.md §5, the bounds on requests in
+ * flight and queued, and what a dead link or circuit leaves behind (nothing: no open, no buffer).
+ */
+@Timeout(60)
+@ExtendWith(LeakDetector.class)
+class BlkServerTest {
+    static final Duration T = Duration.ofSeconds(10);
+    static final long SIZE = 4L << 20;
+    static final int K64 = 64 * 1024;
+
+    @TempDir
+    Path tmp;
+
+    final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void stop() throws Exception {
+        for (int i = open.size() - 1; i >= 0; i--) {
+            open.get(i).close();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Fixtures
+
+    Path disk(String name) throws Exception {
+        Path f = tmp.resolve(name);
+        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
+            r.setLength(SIZE);
+        }
+        return f;
+    }
+
+    Node start(String label, Node.Export... exports) throws Exception {
+        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
+            UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
+        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(List.of(exports)));
+        open.add(n);
+        return n;
+    }
+
+    /** {@code from} keeps a link to {@code to}; each trusts the other with {@code role}. */
+    static void link(Node from, Node to, Role role) throws Exception {
+        Node.trustEachOther(from, to, role);
+        var r = from.shell().execute("span 127.0.0.1:" + to.address().getPort());
+        assertThat(r.status()).as(r.output()).isZero();
+    }
+
+    /** A peer with its own key, trusted by {@code node} as {@code role} with {@code grants}, on a direct link. */
+    Peer peer(Node node, String name, Role role, int grants) throws Exception {
+        NodeKeys keys = NodeKeys.generate(name);
+        node.trust().add(name, keys.fingerprint(), role, grants);
+        TrustPolicy pins = TrustPolicy.of(List.of(new PeerIdentity(node.identity().label(), node.keys().fingerprint(),
+            Role.MEMBER, 0)));
+        UUID nil = new UUID(0, 0);
+        LnkConn conn = new LnkConn(nil, nil, nil, 0L, Dmsg.PEER_NONE, Dmsg.PFSTYPE_NONE, Dmsg.SPAN_PROTO_1, 0, 0, 0L,
+            0L, "", name);
+        LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label(name).conn(conn).tls(TlsConfig.of(keys, pins))
+            .build(), new Services(), LinkListener.NONE, 1);
+        Peer p = new Peer(ep, ep.connect("127.0.0.1", node.address().getPort()).get(10, TimeUnit.SECONDS));
+        open.add(p);
+        return p;
+    }
+
+    record Peer(LinkEndpoint endpoint, Link link) implements AutoCloseable {
+        Blk blk() {
+            return new Blk(link::open);
+        }
+
+        @Override
+        public void close() {
+            endpoint.close(Duration.ofSeconds(2));
+        }
+    }
+
+    static void await(BooleanSupplier p, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + T.toNanos();
+        while (!p.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("not reached within " + T + ": " + what);
+            }
+            TimeUnit.MILLISECONDS.sleep(20); // real sockets and threads; bounded by T
+        }
+    }
+
+    static JsonNode status(Node n) {
+        try {
+            return n.status();
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    static JsonNode span(Node n, String clLabel) {
+        for (JsonNode s : status(n).get("spans")) {
+            if (s.get("cl_label").asText().equals(clLabel)) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    static long denied(Link l) throws Exception {
+        CompletableFuture<Long> f = new CompletableFuture<>();
+        l.execute(() -> f.complete(l.stats().denied()));
+        return f.get(5, TimeUnit.SECONDS);
+    }
+
+    static Link sideOf(Node n, String peerName) {
+        return n.endpoint().links().stream().filter(l -> l.peer() != null && l.peer().name().equals(peerName))
+            .findFirst().orElseThrow();
+    }
+
+    static byte[] pattern(int bytes, int seed) {
+        byte[] b = new byte[bytes];
+        for (int i = 0; i < bytes; i++) {
+            b[i] = (byte) (i * 31 + seed * 7 + 1);
+        }
+        return b;
+    }
+
+    /** Raw BLK transactions, on circuit 0 of a link or on a circuit ({@code Link::open} or {@code CircuitHandle::open}). */
+    record Blk(Opener opener) {
+        interface Opener {
+            Transaction open(int cmd, ExtHeader ext, ByteBuf aux, TransactionHandler handler);
+        }
+
+        /** The answer that closed a request (or the first answer to an open). */
+        record Reply(int cmd, int error, BlkError blk, byte[] aux) {
+            String buf() {
+                return blk == null ? "" : blk.buf();
+            }
+        }
+
+        static Reply reply(dev.dmsg.wire.Message m) {
+            return new Reply(m.cmd(), m.error(), m.ext() instanceof BlkError b ? b : null, m.auxCopy());
+        }
+
+        /** A one-message request ({@code cmd|DELETE}); completes with the answer's DELETE. */
+        CompletableFuture<Reply> send(int cmd, ExtHeader ext, byte[] aux) {
+            CompletableFuture<Reply> f = new CompletableFuture<>();
+            opener.open(cmd | Dmsg.DELETE, ext, aux == null ? null : Unpooled.wrappedBuffer(aux), (t, m) -> {
+                if (m.isDelete()) {
+                    f.complete(reply(m));
+                }
+            });
+            return f;
+        }
+
+        Reply call(int cmd, ExtHeader ext, byte[] aux) throws Exception {
+            return send(cmd, ext, aux).get(10, TimeUnit.SECONDS);
+        }
+
+        Reply read(long keyid, long offset, int bytes) throws Exception {
+            return call(Dmsg.BLK_READ, new BlkIo(keyid, offset, bytes, 0), null);
+        }
+
+        Reply write(long keyid, long offset, int bytes, byte[] aux) throws Exception {
+            return call(Dmsg.BLK_WRITE, new BlkIo(keyid, offset, bytes, 0), aux);
+        }
+
+        /** BLK_OPEN held open; {@code export} in the aux, or none. */
+        Opened open(int modes, String export) throws Exception {
+            CompletableFuture<Reply> first = new CompletableFuture<>();
+            CompletableFuture<Reply> closed = new CompletableFuture<>();
+            Transaction txn = opener.open(Dmsg.BLK_OPEN, new BlkOpen(modes),
+                export == null ? null : Unpooled.copiedBuffer(export + "\0", StandardCharsets.UTF_8), (t, m) -> {
+                    if (!first.isDone()) {
+                        first.complete(reply(m));
+                    }
+                    if (m.isDelete()) {
+                        closed.complete(reply(m));
+                        t.close(); // our side too (after a refusal); nothing if already closed
+                    }
+                });
+            return new Opened(txn, first.get(10, TimeUnit.SECONDS), closed);
+        }
+    }
+
+    record Opened(Transaction txn, Blk.Reply first, CompletableFuture<Blk.Reply> closed) {
+        long keyid() {
+            assertThat(first.error()).as("open refused: %s", first.buf()).isZero();
+            return first.blk().keyid();
+        }
+    }
+
+    static final int ANSWER = Dmsg.REPLY | Dmsg.CREATE | Dmsg.DELETE;
+
+    // ------------------------------------------------------------------------------------------
+    // Tests
+
+    @Test
+    void anExportIsAdvertisedTwoHopsAwayAndReadOverACircuitWhereEvenAnAdminIsAMember() throws Exception {
+        Path file = disk("disk0.img");
+        byte[] data = pattern(K64, 1);
+        try (RandomAccessFile r = new RandomAccessFile(file.toFile(), "rw")) {
+            r.seek(1 << 20);
+            r.write(data);
+        }
+        Node exp = start("exp", Node.Export.of("disk0", file));
+        Node relay = start("relay");
+        Node far = start("far");
+        link(relay, exp, Role.ADMIN); // exp holds the relay as an admin: over a circuit it is a member
+        link(far, relay, Role.MEMBER);
+        String serial = status(exp).get("exports").get(0).get("serial").asText();
+
+        await(() -> span(far, "exp/disk0") != null, "far sees exp's export");
+        JsonNode s = span(far, "exp/disk0");
+        assertThat(s.get("peer_type").asText()).isEqualTo("BLOCK");
+        assertThat(s.get("pfs_type").asText()).isEqualTo("SERVER");
+        assertThat(s.get("fs_label").asText()).isEqualTo(serial);
+        assertThat(s.get("bytes").asLong()).isEqualTo(SIZE);
+        assertThat(s.get("blksize").asInt()).isEqualTo(4096);
+        assertThat(s.get("dist").asInt()).isEqualTo(1);
+
+        NodeKey key = far.resolve(serial);
+        CircuitHandle c = far.mesh().openCircuit(key).get(10, TimeUnit.SECONDS);
+        assertThat(c.hops()).isEqualTo(2);
+        Blk blk = new Blk(c::open);
+        Link relaySide = sideOf(exp, "relay");
+
+        Opened rw = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null);
+        assertThat(rw.first().cmd()).isEqualTo(Dmsg.BLK_ERROR | ANSWER);
+        assertThat(rw.first().error()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(rw.first().buf()).isEqualTo("open for writing needs admin, or a client with blk-rw");
+        assertThat(denied(relaySide)).isEqualTo(1);
+
+        Opened rd = blk.open(Dmsg.BLKOPEN_RD, null);
+        assertThat(rd.first().cmd()).as("open: BLK_ERROR|CREATE|REPLY, held open").isEqualTo(Dmsg.BLK_ERROR
+            | Dmsg.CREATE | Dmsg.REPLY);
+        long keyid = rd.keyid();
+        assertThat(keyid).isNotZero();
+        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open at exp");
+
+        Blk.Reply read = blk.read(keyid, 1 << 20, K64);
+        assertThat(read.cmd()).isEqualTo(Dmsg.LNK_ERROR | ANSWER);
+        assertThat(read.error()).isZero();
+        assertThat(read.aux()).isEqualTo(data);
+
+        Blk.Reply big = blk.read(keyid, 0, K64 + 1);
+        assertThat(big.cmd()).isEqualTo(Dmsg.BLK_ERROR | ANSWER);
+        assertThat(big.error()).isEqualTo(Dmsg.ERR_PARAM);
+        assertThat(big.buf()).isEqualTo("bytes 65537 not in 1..65536");
+        assertThat(big.blk().resid()).isEqualTo(K64 + 1);
+        Blk.Reply past = blk.read(keyid, SIZE - 4096, 8192);
+        assertThat(past.error()).isEqualTo(Dmsg.ERR_PARAM);
+        assertThat(past.buf()).isEqualTo("offset 4190208+8192 past the end (4194304)");
+        assertThat(blk.read(keyid, -1, 512).error()).isEqualTo(Dmsg.ERR_PARAM);
+        Blk.Reply wrong = blk.read(keyid + 1, 0, 4096);
+        assertThat(wrong.error()).isEqualTo(Dmsg.ERR_PARAM);
+        assertThat(wrong.buf()).isEqualTo(String.format("no open with keyid %016x", keyid + 1));
+        Blk.Reply ro = blk.write(keyid, 0, 4096, new byte[4096]);
+        assertThat(ro.error()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(ro.buf()).isEqualTo("BLK_WRITE under an open without WR");
+        assertThat(blk.call(Dmsg.BLK_FLUSH, new BlkIo(keyid, 0, 0, 0), null).error()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(blk.call(Dmsg.BLK_FREEBLKS, new BlkIo(keyid, 0, 4096, 0), null).error()).isEqualTo(Dmsg.ERR_PERM);
+
+        // the keyid is the circuit's: on a direct link it names nothing
+        Peer root = peer(exp, "root", Role.ADMIN, 0);
+        assertThat(root.blk().read(keyid, 0, 4096).error()).isEqualTo(Dmsg.ERR_PARAM);
+
+        // closing the BLK_OPEN transaction kills the keyid
+        rd.txn().close();
+        assertThat(rd.closed().get(10, TimeUnit.SECONDS).error()).isZero();
+        assertThat(blk.read(keyid, 0, 4096).error()).isEqualTo(Dmsg.ERR_PARAM);
+        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "no open left at exp");
+        assertThat(exp.blk().refusals()).isEqualTo(10);
+        assertThat(status(exp).get("blk").get("refused").asLong()).isEqualTo(10);
+        c.close();
+    }
+
+    @Test
+    void anAdminOnADirectLinkWritesReadsZeroFillsFreesAndFlushes() throws Exception {
+        Path file = disk("disk0.img");
+        Node exp = start("exp", Node.Export.of("disk0", file));
+        Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
+        long keyid = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null).keyid();
+
+        byte[] data = pattern(K64, 2);
+        Blk.Reply w = blk.write(keyid, 128 * 1024, K64, data);
+        assertThat(w.cmd()).isEqualTo(Dmsg.LNK_ERROR | ANSWER);
+        assertThat(w.error()).isZero();
+        assertThat(blk.read(keyid, 128 * 1024, K64).aux()).isEqualTo(data);
+
+        // aux shorter than bytes: the tail is written as zeros (reference §6.2, as C did)
+        byte[] head = new byte[4096];
+        Arrays.fill(head, (byte) 0xAA);
+        assertThat(blk.write(keyid, 128 * 1024, 8192, head).error()).isZero();
+        byte[] back = blk.read(keyid, 128 * 1024, 8192).aux();
+        assertThat(Arrays.copyOfRange(back, 0, 4096)).containsOnly((byte) 0xAA);
+        assertThat(Arrays.copyOfRange(back, 4096, 8192)).containsOnly((byte) 0);
+        // no aux at all: zeros; more aux than bytes: PARAM
+        assertThat(blk.write(keyid, 0, 512, null).error()).isZero();
+        Blk.Reply over = blk.write(keyid, 0, 512, new byte[1024]);
+        assertThat(over.error()).isEqualTo(Dmsg.ERR_PARAM);
+        assertThat(over.buf()).isEqualTo("aux_bytes 1024 > bytes 512");
+
+        // FREEBLKS: the range reads as zeros; FLUSH: 0, and the file holds what was written
+        Blk.Reply free = blk.call(Dmsg.BLK_FREEBLKS, new BlkIo(keyid, 128 * 1024 + 8192, K64 - 8192, 0), null);
+        assertThat(free.cmd()).isEqualTo(Dmsg.LNK_ERROR | ANSWER);
+        assertThat(free.error()).isZero();
+        assertThat(blk.read(keyid, 128 * 1024 + 8192, K64 - 8192).aux()).containsOnly((byte) 0);
+        Blk.Reply flush = blk.call(Dmsg.BLK_FLUSH, new BlkIo(keyid, 0, 0, 0), null);
+        assertThat(flush.cmd()).isEqualTo(Dmsg.LNK_ERROR | ANSWER);
+        assertThat(flush.error()).isZero();
+        byte[] onDisk = Files.readAllBytes(file);
+        assertThat(Arrays.copyOfRange(onDisk, 128 * 1024, 128 * 1024 + 4096)).containsOnly((byte) 0xAA);
+        assertThat(Arrays.copyOfRange(onDisk, 128 * 1024 + 4096, 128 * 1024 + K64)).containsOnly((byte) 0);
+
+        assertThat(blk.read(keyid, 0, 0).error()).isEqualTo(Dmsg.ERR_PARAM); // bytes 0
+        assertThat(blk.call(Dmsg.BLK_FREEBLKS, new BlkIo(keyid, 0, K64 + 1, 0), null).error()).isEqualTo(Dmsg.ERR_PARAM);
+
+        JsonNode e = status(exp).get("exports").get(0);
+        assertThat(e.get("name").asText()).isEqualTo("disk0");
+        assertThat(e.get("path").asText()).isEqualTo(file.toString());
+        assertThat(e.get("size").asLong()).isEqualTo(SIZE);
+        assertThat(e.get("read_only").asBoolean()).isFalse();
+        assertThat(e.get("cl_label").asText()).isEqualTo("exp/disk0");
+        assertThat(e.get("opens").asInt()).isEqualTo(1);
+        assertThat(e.get("writes").asLong()).isEqualTo(3);
+        assertThat(e.get("bytes_written").asLong()).isEqualTo(K64 + 8192 + 512);
+        assertThat(e.get("bytes_read").asLong()).isEqualTo(K64 + 8192 + K64 - 8192);
+        assertThat(e.get("flushes").asLong()).isEqualTo(1);
+        assertThat(e.get("trims").asLong()).isEqualTo(1);
+        assertThat(e.get("refused").asLong()).isEqualTo(3);
+        String text = exp.shell().execute("status").output();
+        assertThat(text).contains("exports:\n  disk0        " + file + "  4194304 bytes  blksize 4096  serial "
+            + e.get("serial").asText()).contains("opens 1  read 131072 B in 3  written 74240 B in 3  errors 0  refused 3");
+        assertThat(text).contains("(" + e.get("serial").asText() + ") dist 0 [this node] bytes 4194304 blksize 4096");
+    }
+
+    @Test
+    void theExportIsChosenByNameOnADirectLinkAndAReadOnlyExportRefusesWriteOpens() throws Exception {
+        Node exp = start("exp", Node.Export.of("a", disk("a.img")),
+            new Node.Export("b", disk("b.img"), true, 512));
+        Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
+        Opened which = blk.open(Dmsg.BLKOPEN_RD, null);
+        assertThat(which.first().error()).isEqualTo(Dmsg.ERR_PARAM);
+        assertThat(which.first().buf()).isEqualTo("which export? name it in the BLK_OPEN aux");
+        assertThat(blk.open(Dmsg.BLKOPEN_RD, "nosuch").first().buf()).isEqualTo("no export 'nosuch' here");
+        Opened rw = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, "b");
+        assertThat(rw.first().error()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(rw.first().buf()).isEqualTo("export 'b' is read-only");
+        assertThat(blk.open(0, "a").first().error()).isEqualTo(Dmsg.ERR_PARAM);
+        assertThat(blk.open(4, "a").first().buf()).isEqualTo("modes 4: must be RD (1) and/or WR (2)");
+
+        // two opens, two exports: each I/O hits the export of its open
+        long a = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, "a").keyid();
+        long b = blk.open(Dmsg.BLKOPEN_RD, "b").keyid();
+        assertThat(blk.write(a, 0, 4096, pattern(4096, 3)).error()).isZero();
+        assertThat(blk.read(a, 0, 4096).aux()).isEqualTo(pattern(4096, 3));
+        assertThat(blk.read(b, 0, 4096).aux()).containsOnly((byte) 0);
+        JsonNode ex = status(exp).get("exports");
+        assertThat(ex.get(1).get("read_only").asBoolean()).isTrue();
+        assertThat(ex.get(1).get("blksize").asInt()).isEqualTo(512);
+        await(() -> span(exp, "exp/b") != null, "exp's own span for b");
+        assertThat(span(exp, "exp/b").get("blksize").asInt()).isEqualTo(512);
+        assertThat(span(exp, "exp/b").get("local").asBoolean()).isTrue();
+    }
+
+    @Test
+    void rolesOnADirectLinkFollowSecurityTable() throws Exception {
+        Node exp = start("exp", Node.Export.of("disk0", disk("disk0.img")));
+        int rdwr = Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR;
+
+        Blk nothing = peer(exp, "ops", Role.CLIENT, Grants.SHELL_RO).blk();
+        Opened refused = nothing.open(Dmsg.BLKOPEN_RD, null);
+        assertThat(refused.first().error()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(refused.first().buf()).isEqualTo("open needs admin, member, or a client with blk-read");
+        assertThat(denied(sideOf(exp, "ops"))).isEqualTo(1);
+
+        Blk reader = peer(exp, "reader", Role.CLIENT, Grants.BLK_READ).blk();
+        long k = reader.open(Dmsg.BLKOPEN_RD, null).keyid();
+        assertThat(reader.read(k, 0, 4096).error()).isZero();
+        assertThat(reader.open(rdwr, null).first().error()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(denied(sideOf(exp, "reader"))).isEqualTo(1);
+
+        Blk writer = peer(exp, "writer", Role.CLIENT, Grants.BLK_RW).blk();
+        long w = writer.open(rdwr, null).keyid();
+        assertThat(writer.write(w, 0, 4096, pattern(4096, 4)).error()).isZero();
+
+        Blk member = peer(exp, "beta", Role.MEMBER, 0).blk();
+        assertThat(member.read(member.open(Dmsg.BLKOPEN_RD, null).keyid(), 0, 4096).aux()).isEqualTo(pattern(4096, 4));
+        assertThat(member.open(rdwr, null).first().error()).isEqualTo(Dmsg.ERR_PERM);
+
+        // a keyid is its link's: another peer may not use it
+        assertThat(member.read(w, 0, 4096).error()).isEqualTo(Dmsg.ERR_PARAM);
+    }
+
+    @Test
+    void twoHundredConcurrentReadsOnOneOpenAllComplete() throws Exception {
+        Node exp = start("exp", Node.Export.of("disk0", disk("disk0.img")));
+        Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
+        long keyid = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null).keyid();
+        byte[] data = pattern(K64, 5);
+        assertThat(blk.write(keyid, 0, K64, data).error()).isZero();
+        List<CompletableFuture<Blk.Reply>> reads = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            reads.add(blk.send(Dmsg.BLK_READ, new BlkIo(keyid, (i % 16) * 4096L, 4096, 0), null));
+        }
+        for (int i = 0; i < 200; i++) {
+            Blk.Reply r = reads.get(i).get(10, TimeUnit.SECONDS);
+            assertThat(r.error()).isZero();
+            int at = (i % 16) * 4096;
+            assertThat(r.aux()).isEqualTo(Arrays.copyOfRange(data, at, at + 4096));
+        }
+    }
+
+    @Test
+    void atMost64InFlightPerOpenThen1024QueuedThenLimitAndEveryOneCompletes() throws Exception {
+        Node exp = start("exp");
+        GatedDevice slow = new GatedDevice();
+        open.add(slow);
+        BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
+        server.register(exp.services());
+        Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
+        long keyid = blk.open(Dmsg.BLKOPEN_RD, null).keyid();
+
+        int served = BlkServer.MAX_IN_FLIGHT + BlkServer.MAX_QUEUED;
+        List<CompletableFuture<Blk.Reply>> reads = new ArrayList<>();
+        for (int i = 0; i < served + 1; i++) {
+            reads.add(blk.send(Dmsg.BLK_READ, new BlkIo(keyid, i * 512L, 512, 0), null));
+        }
+        // the link is ordered: once the last is answered LIMIT, every earlier one is running or queued
+        Blk.Reply limit = reads.get(served).get(10, TimeUnit.SECONDS);
+        assertThat(limit.error()).isEqualTo(Dmsg.ERR_LIMIT);
+        assertThat(limit.buf()).isEqualTo(String.format("open %016x: 1088 requests outstanding", keyid));
+        assertThat(slow.pending.get()).isEqualTo(BlkServer.MAX_IN_FLIGHT);
+        assertThat(reads.subList(0, served)).noneMatch(CompletableFuture::isDone);
+
+        slow.release();
+        for (int i = 0; i < served; i++) {
+            Blk.Reply r = reads.get(i).get(10, TimeUnit.SECONDS);
+            assertThat(r.error()).isZero();
+            assertThat(r.aux()).isEqualTo(GatedDevice.contents(i * 512L, 512));
+        }
+        assertThat(slow.maxPending.get()).isEqualTo(BlkServer.MAX_IN_FLIGHT);
+    }
+
+    @Test
+    void queuedWritesAreBoundedByTheirDataTooButReadsStillQueue() throws Exception {
+        Node exp = start("exp");
+        GatedDevice slow = new GatedDevice();
+        open.add(slow);
+        BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
+        server.register(exp.services());
+        Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
+        long keyid = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null).keyid();
+        int fits = BlkServer.MAX_IN_FLIGHT + BlkServer.MAX_QUEUED_BYTES / K64; // 64 running, 256 queued
+        List<CompletableFuture<Blk.Reply>> writes = new ArrayList<>();
+        for (int i = 0; i <= fits; i++) {
+            writes.add(blk.send(Dmsg.BLK_WRITE, new BlkIo(keyid, (long) (i % 64) * K64, K64, 0), pattern(K64, i)));
+        }
+        Blk.Reply limit = writes.get(fits).get(10, TimeUnit.SECONDS);
+        assertThat(limit.error()).isEqualTo(Dmsg.ERR_LIMIT);
+        assertThat(limit.buf()).isEqualTo(String.format("open %016x: 16 MiB of writes queued", keyid));
+        CompletableFuture<Blk.Reply> read = blk.send(Dmsg.BLK_READ, new BlkIo(keyid, 0, 512, 0), null);
+        CompletableFuture<Blk.Reply> flush = blk.send(Dmsg.BLK_FLUSH, new BlkIo(keyid, 0, 0, 0), null);
+        assertThat(blk.read(keyid + 1, 0, 512).error()).isEqualTo(Dmsg.ERR_PARAM); // everything before has arrived
+        assertThat(read).isNotDone();
+        assertThat(flush).isNotDone();
+        slow.release();
+        for (int i = 0; i < fits; i++) {
+            assertThat(writes.get(i).get(10, TimeUnit.SECONDS).error()).isZero();
+        }
+        assertThat(read.get(10, TimeUnit.SECONDS).aux()).isEqualTo(GatedDevice.contents(0, 512));
+        assertThat(flush.get(10, TimeUnit.SECONDS).error()).isZero();
+    }
+
+    @Test
+    void aLinkKilledMidFlightForgetsItsOpensAndEveryReplyAndBufferGoesIntoTheVoid() throws Exception {
+        Node exp = start("exp");
+        GatedDevice slow = new GatedDevice();
+        open.add(slow);
+        BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
+        server.register(exp.services());
+        Peer root = peer(exp, "root", Role.ADMIN, 0);
+        Blk blk = root.blk();
+        long keyid = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null).keyid();
+        List<CompletableFuture<Blk.Reply>> sent = new ArrayList<>();
+        for (int i = 0; i < 100; i++) { // 64 on the device, 36 queued, each with 64 KiB of data
+            sent.add(blk.send(Dmsg.BLK_WRITE, new BlkIo(keyid, (long) (i % 64) * K64, K64, 0), pattern(K64, i)));
+        }
+        // answered at once, and after the 100 (the link is ordered): all of them have arrived
+        assertThat(blk.read(keyid + 1, 0, 512).error()).isEqualTo(Dmsg.ERR_PARAM);
+        assertThat(slow.pending.get()).isEqualTo(BlkServer.MAX_IN_FLIGHT);
+        assertThat(server.opens()).isEqualTo(1);
+
+        root.endpoint().abort("killed mid-flight");
+        for (CompletableFuture<Blk.Reply> f : sent) {
+            assertThat(f.get(10, TimeUnit.SECONDS).error()).isEqualTo(Dmsg.ERR_LOSTLINK); // the client's own abort
+        }
+        await(() -> server.opens() == 0, "the open forgotten");
+        slow.release(); // the device finishes what it held: nobody to answer
+        await(() -> server.discardedReplies() == BlkServer.MAX_IN_FLIGHT, "64 replies discarded");
+        assertThat(slow.pending.get()).isZero();
+        assertThat(slow.maxPending.get()).as("the queued 36 never reached the device").isEqualTo(BlkServer.MAX_IN_FLIGHT);
+        // LeakDetector: the 36 queued writes' data were released with their transactions
+    }
+
+    @Test
+    void aCircuitClosedMidFlightLeavesNoOpenInTheStatusAndNoBuffer() throws Exception {
+        Node exp = start("exp", Node.Export.of("disk0", disk("disk0.img")));
+        Node far = start("far");
+        link(far, exp, Role.MEMBER);
+        await(() -> span(far, "exp/disk0") != null, "far sees the export");
+        NodeKey key = far.resolve("exp/disk0/" + status(exp).get("exports").get(0).get("serial").asText());
+        CircuitHandle c = far.mesh().openCircuit(key).get(10, TimeUnit.SECONDS);
+        Blk blk = new Blk(c::open);
+        long keyid = blk.open(Dmsg.BLKOPEN_RD, null).keyid();
+        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open");
+        List<CompletableFuture<Blk.Reply>> reads = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            reads.add(blk.send(Dmsg.BLK_READ, new BlkIo(keyid, (long) (i % 64) * K64, K64, 0), null));
+        }
+        c.close();
+        for (CompletableFuture<Blk.Reply> f : reads) {
+            assertThat(f.get(10, TimeUnit.SECONDS).error()).isIn(0, Dmsg.ERR_LOSTLINK); // answered, or lost with the circuit
+        }
+        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "the open forgotten at exp");
+        await(() -> exp.mesh().circuits().isEmpty(), "the circuit gone at exp");
+    }
+
+    @Test
+    void theSerialIsMadeOncePerExportAndSurvivesARestart() throws Exception {
+        Path f = disk("disk0.img");
+        Node first = start("exp", Node.Export.of("disk0", f), Node.Export.of("disk1", disk("disk1.img")));
+        String s0 = status(first).get("exports").get(0).get("serial").asText();
+        String s1 = status(first).get("exports").get(1).get("serial").asText();
+        assertThat(s0).isNotEqualTo(s1).hasSize(36);
+        first.close();
+        open.remove(first);
+        assertThat(Files.readString(tmp.resolve("exp").resolve("exports").resolve("disk0.serial")).trim()).isEqualTo(s0);
+
+        Node again = start("exp", new Node.Export("disk0", f, true, 4096));
+        assertThat(status(again).get("exports").get(0).get("serial").asText()).isEqualTo(s0);
+        await(() -> span(again, "exp/disk0") != null, "the span again");
+        assertThat(span(again, "exp/disk0").get("fs_label").asText()).isEqualTo(s0);
+    }
+
+    @Test
+    void aMissingFileADirectoryOrATooLongLabelStopsTheNodeAtStart() {
+        Path missing = tmp.resolve("missing.img");
+        assertThatThrownBy(() -> start("exp", Node.Export.of("disk0", missing)))
+            .isInstanceOf(java.io.IOException.class)
+            .hasMessage("export disk0: " + missing + " does not exist");
+        assertThatThrownBy(() -> start("exp", Node.Export.of("disk0", tmp)))
+            .isInstanceOf(java.io.IOException.class)
+            .hasMessage("export disk0: " + tmp + " is a directory, not a file or a block device");
+        assertThatThrownBy(() -> start("x".repeat(100), Node.Export.of("n".repeat(30), missing)))
+            .isInstanceOf(IllegalArgumentException.class)
+            .hasMessageContaining("is 131 bytes; max 127");
+    }
+
+    /** Holds every operation until {@link #release()}; reads return {@link #contents}. */
+    static final class GatedDevice implements BlockDevice {
+        final AtomicInteger pending = new AtomicInteger();
+        final AtomicInteger maxPending = new AtomicInteger();
+        final ConcurrentLinkedQueue<Runnable> held = new ConcurrentLinkedQueue<>();
+        final ExecutorService exec = Executors.newSingleThreadExecutor();
+        volatile boolean open;
+
+        static byte[] contents(long offset, int length) {
+            byte[] b = new byte[length];
+            for (int i = 0; i < length; i++) {
+                b[i] = (byte) ((offset + i) * 13 + 5);
+            }
+            return b;
+        }
+
+        private void hold(Runnable r) {
+            maxPending.accumulateAndGet(pending.incrementAndGet(), Math::max);
+            held.add(r);
+            if (open) {
+                drain();
+            }
+        }
+
+        private void drain() {
+            for (Runnable r; (r = held.poll()) != null; ) {
+                Runnable run = r;
+                exec.execute(() -> {
+                    pending.decrementAndGet();
+                    run.run();
+                });
+            }
+        }
+
+        void release() {
+            open = true;
+            drain();
+        }
+
+        @Override
+        public String name() {
+            return "slow";
+        }
+
+        @Override
+        public long sizeBytes() {
+            return SIZE;
+        }
+
+        @Override
+        public int blockSize() {
+            return 512;
+        }
+
+        @Override
+        public boolean readOnly() {
+            return false;
+        }
+
+        @Override
+        public CompletableFuture<ByteBuf> read(long offset, int length) {
+            CompletableFuture<ByteBuf> f = new CompletableFuture<>();
+            hold(() -> f.complete(PooledByteBufAllocator.DEFAULT.directBuffer(length).writeBytes(contents(offset, length))));
+            return f;
+        }
+
+        @Override
+        public CompletableFuture<Void> write(long offset, ByteBuf data, boolean fua) {
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            hold(() -> {
+                data.release();
+                f.complete(null);
+            });
+            return f;
+        }
+
+        @Override
+        public CompletableFuture<Void> flush() {
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            hold(() -> f.complete(null));
+            return f;
+        }
+
+        @Override
+        public CompletableFuture<Void> trim(long offset, long length) {
+            return flush();
+        }
+
+        @Override
+        public CompletableFuture<Void> writeZeroes(long offset, long length, boolean fua) {
+            return flush();
+        }
+
+        @Override
+        public void close() {
+            release();
+            exec.shutdown();
+        }
+    }
+}
