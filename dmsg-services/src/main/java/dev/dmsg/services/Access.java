@@ -59,19 +59,19 @@ public final class Access {
     }
 
     /**
-     * Whether a BLK open (docs/BLK.md, docs/SECURITY.md §5) is allowed: reading for an admin, a
-     * member, or a client granted {@code blk-read} or {@code blk-rw}; writing (WRITE, FLUSH,
-     * FREEBLKS) for an admin or a client granted {@code blk-rw}. Over a circuit the role is at
-     * most member ({@link #roleOf}), so a remote write is never allowed; a client's grants count
-     * only on its own link (circuit 0), as for the shell.
+     * Whether a BLK open (docs/BLK.md, docs/SECURITY.md §5) is allowed. An admin or a member may
+     * read and write (an export made read-only with {@code ,ro} refuses writes on its own): a
+     * member is a node of the cluster, and a remote block device is what the cluster is for, as
+     * with DragonFly's xdisk. Over a circuit the request's role is its neighbour's, at most member
+     * ({@link #roleOf}): the neighbour vouches for the node at the far end, the same transitive
+     * trust the shell's READ level uses. A client may read if granted {@code blk-read} or
+     * {@code blk-rw}, and write only with {@code blk-rw}; its grants count only on its own link
+     * (circuit 0), since clients may not forge circuits.
      */
     public boolean allowsBlk(Link link, long circuit, boolean write) {
         Role r = roleOf(link, circuit);
-        if (r == Role.ADMIN) {
+        if (r == Role.ADMIN || r == Role.MEMBER) {
             return true;
-        }
-        if (r == Role.MEMBER) {
-            return !write;
         }
         PeerIdentity p = link.peer();
         if (r != Role.CLIENT || circuit != 0 || p == null) {

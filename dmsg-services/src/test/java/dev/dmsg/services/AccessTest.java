@@ -83,20 +83,20 @@ class AccessTest {
     }
 
     @Test
-    void blkReadsForAdminsMembersAndGrantedClientsWritesForAdminsAndBlkRwClientsOnly() {
+    void blkForAdminsAndMembersAnywhereAndForGrantedClientsOnTheirOwnLink() {
         Access access = new Access(l -> Role.MEMBER);
         record Case(PeerIdentity peer, long circuit, boolean read, boolean write) {}
         List<Case> cases = List.of(
             new Case(as(Role.ADMIN, 0), 0, true, true),
-            new Case(as(Role.ADMIN, 0), 0x77, true, false),          // over a circuit: at most member
-            new Case(as(Role.MEMBER, 0), 0, true, false),
-            new Case(as(Role.MEMBER, Grants.BLK_RW), 0, true, false),  // grants are for clients
+            new Case(as(Role.ADMIN, 0), 0x77, true, true),           // over a circuit: a member, who may write
+            new Case(as(Role.MEMBER, 0), 0, true, true),
+            new Case(as(Role.MEMBER, 0), 0x77, true, true),
             new Case(as(Role.CLIENT, 0), 0, false, false),
             new Case(as(Role.CLIENT, Grants.SHELL_RO), 0, false, false),
             new Case(as(Role.CLIENT, Grants.BLK_READ), 0, true, false),
             new Case(as(Role.CLIENT, Grants.BLK_RW), 0, true, true),
             new Case(as(Role.CLIENT, Grants.BLK_RW), 0x77, false, false), // grants count on the client's own link
-            new Case(null, 0, true, false));                        // plaintext: the configured role (member)
+            new Case(null, 0, true, true));                         // plaintext: the configured role (member)
         for (Case c : cases) {
             Link l = link(c.peer, denied);
             assertThat(access.allowsBlk(l, c.circuit, false)).as("read %s", c).isEqualTo(c.read);

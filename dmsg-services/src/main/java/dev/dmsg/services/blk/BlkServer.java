@@ -274,7 +274,7 @@ public final class BlkServer {
             link.denied("BLK_OPEN " + modeWord(modes) + (wanted.isEmpty() ? "" : " of '" + wanted + "'") + " from "
                 + access.who(link, circuit));
             refusals.increment();
-            sendRefusal(t, Dmsg.ERR_PERM, 0, 0, write ? "open for writing needs admin, or a client with blk-rw"
+            sendRefusal(t, Dmsg.ERR_PERM, 0, 0, write ? "open for writing needs admin, member, or a client with blk-rw"
                 : "open needs admin, member, or a client with blk-read");
             return null;
         }

@@ -321,8 +321,10 @@ public final class Node implements AutoCloseable {
         Node n;
         try {
             if (settings.security().tls()) {
-                keys = NodeKeys.loadOrCreate(settings.dataDir(), settings.identity().label());
-                trust = TrustStore.open(settings.dataDir());
+                java.nio.file.Path kd = settings.security().keyDir() != null ? settings.security().keyDir()
+                    : settings.dataDir();
+                keys = NodeKeys.loadOrCreate(kd, settings.identity().label());
+                trust = TrustStore.open(kd);
             }
             n = new Node(settings, volconf, keys, trust, exports);
         } catch (IOException | RuntimeException e) {

@@ -16,12 +16,25 @@ import java.util.Objects;
  *
  * @param tls TLS on every link (the default); {@code false} only for tests of other layers
  * @param legacy plaintext peers (2013 C nodes), each with its role
+ * @param keyDir where the node's key, certificate and trust store live when not in its data
+ *     directory: a guest node ({@code dmsg nbd}, {@code dmsg blk}) runs with a scratch data
+ *     directory and the operator's identity ({@code ~/.dmsg}); {@code null}: the data directory
  */
-public record Security(boolean tls, TlsConfig.Provider provider, Duration handshakeTimeout, List<LegacyPeer> legacy) {
+public record Security(boolean tls, TlsConfig.Provider provider, Duration handshakeTimeout, List<LegacyPeer> legacy,
+                       java.nio.file.Path keyDir) {
     public Security {
         Objects.requireNonNull(provider, "provider");
         Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
         legacy = List.copyOf(legacy);
+    }
+
+    public Security(boolean tls, TlsConfig.Provider provider, Duration handshakeTimeout, List<LegacyPeer> legacy) {
+        this(tls, provider, handshakeTimeout, legacy, null);
+    }
+
+    /** Keys and trust from {@code dir} rather than the data directory. */
+    public Security withKeyDir(java.nio.file.Path dir) {
+        return new Security(tls, provider, handshakeTimeout, legacy, dir);
     }
 
     /**
@@ -38,7 +51,7 @@ public record Security(boolean tls, TlsConfig.Provider provider, Duration handsh
     }
 
     public Security withLegacy(List<LegacyPeer> peers) {
-        return new Security(tls, provider, handshakeTimeout, peers);
+        return new Security(tls, provider, handshakeTimeout, peers, keyDir);
     }
 
     /**

@@ -1,0 +1,104 @@
+package dev.dmsg.services.node;
+
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.mesh.MeshNode;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.VolData;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.UUID;
+import java.util.stream.Stream;
+
+/**
+ * A short-lived node that joins the mesh through one existing node, for tools that use the mesh
+ * rather than serve it: {@code dmsg nbd} and {@code dmsg blk} (docs/BLK.md). It keeps its own
+ * state in a scratch directory (deleted on close), presents the operator's identity
+ * ({@code ~/.dmsg}, or a node's data directory, which acts as that node), listens on loopback
+ * only, and keeps one link: to {@code host:port}, redialled while it lives.
+ *
+ * <p>The node it joins through must trust the identity as admin or member, or it may not forge
+ * circuits (docs/SECURITY.md §5).
+ */
+public final class GuestNode implements AutoCloseable {
+    private final Node node;
+    private final Path scratch;
+
+    private GuestNode(Node node, Path scratch) {
+        this.node = node;
+        this.scratch = scratch;
+    }
+
+    /**
+     * Starts the guest and dials {@code host:port}.
+     *
+     * @param kind what it is for, part of its label ({@code nbd}, {@code blk})
+     * @param identity the key, certificate and trust store to use; {@code null} with
+     *     {@code plaintext}
+     * @param plaintext no TLS (the node must list this host as a legacy peer)
+     * @param provider the TLS provider
+     * @throws IOException if the identity cannot be read or made, or the scratch directory made
+     */
+    public static GuestNode join(String kind, String host, int port, Path identity, boolean plaintext,
+                                 TlsConfig.Provider provider) throws IOException, InterruptedException {
+        String base;
+        Security security;
+        if (plaintext) {
+            base = "guest";
+            security = new Security(false, provider, TlsConfig.DEFAULT_HANDSHAKE_TIMEOUT, java.util.List.of());
+        } else {
+            base = NodeKeys.loadOrCreate(identity, "cli-" + System.getProperty("user.name", "guest")
+                .replaceAll("[^A-Za-z0-9._-]", "_")).label();
+            security = new Security(true, provider, TlsConfig.DEFAULT_HANDSHAKE_TIMEOUT, java.util.List.of(), identity);
+        }
+        // unique in the mesh, so several tools (and the node whose directory we may borrow) coexist
+        String label = base + "." + kind + "." + ProcessHandle.current().pid();
+        if (label.length() > 48) {
+            label = label.substring(label.length() - 48);
+        }
+        Path scratch = Files.createTempDirectory("dmsg-" + kind + "-");
+        Node n;
+        try {
+            Node.Settings s = Node.Settings.of("127.0.0.1", 0, scratch, Node.Identity.of(label, ""))
+                .withSecurity(security);
+            n = Node.start(s);
+        } catch (IOException | RuntimeException e) {
+            deleteTree(scratch);
+            throw e;
+        }
+        GuestNode g = new GuestNode(n, scratch);
+        try {
+            n.volconf().set(1, new VolData(1, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "",
+                "span:" + host + ":" + port));
+        } catch (IOException | RuntimeException e) {
+            g.close();
+            throw e;
+        }
+        return g;
+    }
+
+    public Node node() {
+        return node;
+    }
+
+    public MeshNode mesh() {
+        return node.mesh();
+    }
+
+    /** Leaves the mesh (spans withdrawn, link closed) and deletes the scratch directory. */
+    @Override
+    public void close() {
+        node.close();
+        deleteTree(scratch);
+    }
+
+    private static void deleteTree(Path dir) {
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // a scratch directory left in the temp dir is harmless
+        }
+    }
+}
