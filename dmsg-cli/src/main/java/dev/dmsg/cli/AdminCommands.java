@@ -30,19 +30,25 @@ final class AdminCommands {
     static dev.dmsg.link.tls.TlsConfig clientTls(Path dir) throws ShellClient.ShellException {
         Path d = dir != null ? dir : defaultIdentity();
         try {
-            boolean fresh = !dev.dmsg.link.tls.NodeKeys.exists(d);
-            String user = System.getProperty("user.name", "cli").replaceAll("[^A-Za-z0-9._-]", "_");
-            dev.dmsg.link.tls.NodeKeys keys = dev.dmsg.link.tls.NodeKeys.loadOrCreate(d, "cli-" + user);
-            if (fresh) {
-                System.err.println("dmsg: made your key " + keys.fingerprint() + " (name '" + keys.label() + "') in " + d
-                    + "; a node accepts it after: dmsg trust add " + keys.label() + " " + keys.fingerprint()
-                    + " --role admin --data-dir NODE_DATA_DIR");
-            }
+            dev.dmsg.link.tls.NodeKeys keys = identityKeys(d);
             dev.dmsg.link.tls.TrustStore trust = dev.dmsg.link.tls.TrustStore.open(d);
             return dev.dmsg.link.tls.TlsConfig.of(keys, new dev.dmsg.services.node.NodeTrust(keys, trust));
         } catch (java.io.IOException e) {
             throw new ShellClient.ShellException("identity " + d + ": " + e.getMessage());
         }
+    }
+
+    /** The CLI's keys in {@code dir}, made on first use with a notice on stderr saying what to trust where. */
+    static dev.dmsg.link.tls.NodeKeys identityKeys(Path dir) throws java.io.IOException {
+        boolean fresh = !dev.dmsg.link.tls.NodeKeys.exists(dir);
+        String user = System.getProperty("user.name", "cli").replaceAll("[^A-Za-z0-9._-]", "_");
+        dev.dmsg.link.tls.NodeKeys keys = dev.dmsg.link.tls.NodeKeys.loadOrCreate(dir, "cli-" + user);
+        if (fresh) {
+            System.err.println("dmsg: made your key " + keys.fingerprint() + " (name '" + keys.label() + "') in " + dir
+                + "; a node accepts it after: dmsg trust add " + keys.label() + " " + keys.fingerprint()
+                + " --role admin --data-dir NODE_DATA_DIR");
+        }
+        return keys;
     }
 
     static Path defaultIdentity() {

@@ -48,12 +48,19 @@ final class NodeProcess implements AutoCloseable {
      */
     static NodeProcess startNode(String label, java.nio.file.Path dataDir, int port, Integer connectPort,
                                  Duration timeout) throws IOException, InterruptedException {
+        return startNode(label, dataDir, port, connectPort, timeout, new String[0]);
+    }
+
+    /** {@link #startNode(String, java.nio.file.Path, int, Integer, Duration)} with more node options ({@code --export …}). */
+    static NodeProcess startNode(String label, java.nio.file.Path dataDir, int port, Integer connectPort,
+                                 Duration timeout, String... more) throws IOException, InterruptedException {
         List<String> args = new ArrayList<>(List.of("node", "--listen", "127.0.0.1:" + port, "--label", label,
             "--data-dir", dataDir.toString()));
         if (connectPort != null) {
             args.add("--connect");
             args.add("127.0.0.1:" + connectPort);
         }
+        args.addAll(List.of(more));
         NodeProcess p = start(label, args.toArray(String[]::new));
         String listening = p.await("listening on", timeout);
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(listening);

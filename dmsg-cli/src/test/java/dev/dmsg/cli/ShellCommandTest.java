@@ -135,6 +135,22 @@ class ShellCommandTest {
         assertThat(err().lines()).hasSize(1);
     }
 
+    /** The node does not trust our key: the one line says so, with the fingerprint and what to run there. */
+    @Test
+    void aKeyTheNodeRefusesIsNamedWithWhatToRun() throws Exception {
+        String addr = startNode();
+        Path stranger = tmp.resolve("stranger");
+        dev.dmsg.link.tls.NodeKeys keys = dev.dmsg.link.tls.NodeKeys.generate("stranger");
+        keys.write(stranger, false);
+        // we trust the node, so the refusal is the node's, not ours
+        dev.dmsg.link.tls.TrustStore.open(stranger).add("alpha", node.keys().fingerprint(),
+            dev.dmsg.link.tls.Role.MEMBER, 0);
+        assertThat(Main.run("shell", "--node", addr, "--identity", stranger.toString(), "-c", "help")).isEqualTo(2);
+        assertThat(err()).startsWith("dmsg shell: cannot reach node " + addr + ": TLS handshake with ")
+            .contains("the peer refused our certificate").contains("dmsg trust add stranger " + keys.fingerprint());
+        assertThat(err().lines()).hasSize(1);
+    }
+
     /** The kernel completes the TCP handshake from the backlog; nothing ever answers. */
     @Test
     void aNodeThatNeverAnswersExitsTwoAfterTheTimeout() throws Exception {

@@ -1,5 +1,6 @@
 package dev.dmsg.services.node;
 
+import dev.dmsg.link.Link;
 import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.mesh.MeshNode;
@@ -8,9 +9,14 @@ import dev.dmsg.wire.VolData;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
+import org.slf4j.LoggerFactory;
 
 /**
  * A short-lived node that joins the mesh through one existing node, for tools that use the mesh
@@ -19,12 +25,21 @@ import java.util.stream.Stream;
  * ({@code ~/.dmsg}, or a node's data directory, which acts as that node), listens on loopback
  * only, and keeps one link: to {@code host:port}, redialled while it lives.
  *
+ * <p>{@link #join} dials that link itself and returns only once it is up, so a tool can say at
+ * once why it cannot join (nothing listening, a key refused by either side). When that first
+ * link drops, a VOLCONF slot takes over and redials it with the node's usual backoff
+ * (docs/OPERATIONS.md), starting at once.
+ *
  * <p>The node it joins through must trust the identity as admin or member, or it may not forge
  * circuits (docs/SECURITY.md §5).
  */
 public final class GuestNode implements AutoCloseable {
+    /** Beyond the handshake timeout, for the TCP connect ({@code LinkEndpoint} gives it 5 s) and LNK_AUTH. */
+    private static final Duration CONNECT_SLACK = Duration.ofSeconds(6);
+
     private final Node node;
     private final Path scratch;
+    private volatile boolean closed;
 
     private GuestNode(Node node, Path scratch) {
         this.node = node;
@@ -32,14 +47,17 @@ public final class GuestNode implements AutoCloseable {
     }
 
     /**
-     * Starts the guest and dials {@code host:port}.
+     * Starts the guest and dials {@code host:port}; returns once that link is up (TLS: the peer
+     * accepted our key and we its), within the handshake timeout plus a few seconds.
      *
      * @param kind what it is for, part of its label ({@code nbd}, {@code blk})
      * @param identity the key, certificate and trust store to use; {@code null} with
      *     {@code plaintext}
      * @param plaintext no TLS (the node must list this host as a legacy peer)
      * @param provider the TLS provider
-     * @throws IOException if the identity cannot be read or made, or the scratch directory made
+     * @throws IOException if the identity cannot be read or made, the scratch directory made, or
+     *     the link not made: {@code cannot reach node HOST:PORT: REASON}, where a TLS refusal names
+     *     the key and what to run
      */
     public static GuestNode join(String kind, String host, int port, Path identity, boolean plaintext,
                                  TlsConfig.Provider provider) throws IOException, InterruptedException {
@@ -69,14 +87,54 @@ public final class GuestNode implements AutoCloseable {
             throw e;
         }
         GuestNode g = new GuestNode(n, scratch);
+        Duration wait = security.handshakeTimeout().plus(CONNECT_SLACK);
+        Link first;
         try {
-            n.volconf().set(1, new VolData(1, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "",
-                "span:" + host + ":" + port));
-        } catch (IOException | RuntimeException e) {
+            first = n.endpoint().connect(host, port).get(wait.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            g.close();
+            throw new IOException("cannot reach node " + host + ":" + port + ": " + rootMessage(e), e);
+        } catch (TimeoutException e) {
+            g.close();
+            throw new IOException("cannot reach node " + host + ":" + port + ": no link after " + wait.toMillis()
+                + " ms");
+        } catch (InterruptedException e) {
             g.close();
             throw e;
         }
+        first.closeFuture().thenAccept(why -> g.redialFromSlot(host, port));
         return g;
+    }
+
+    /** The first link dropped: from now on the node's dialler keeps it up, as for any span: slot. */
+    private void redialFromSlot(String host, int port) {
+        if (closed) {
+            return;
+        }
+        try {
+            node.volconf().set(1, new VolData(1, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "",
+                "span:" + host + ":" + port));
+        } catch (IOException | RuntimeException e) {
+            // the scratch table could not be written: the guest stays alone, and its users' I/O fails by its deadline
+            LoggerFactory.getLogger("dmsg.node").warn("guest {}: cannot redial {}:{}: {}", node.identity().label(), host,
+                port, e.toString());
+        }
+    }
+
+    private static String rootMessage(Throwable t) {
+        for (Throwable x = t; x != null; x = x.getCause()) {
+            if (x instanceof javax.net.ssl.SSLHandshakeException) {
+                return x.getMessage(); // the link's own line: who refused which key, what to run (TlsSupport.describe)
+            }
+        }
+        while (t.getCause() != null) {
+            t = t.getCause();
+        }
+        if (t instanceof java.nio.channels.ClosedChannelException) {
+            return "the peer closed the connection before the link came up (not a DMSG node, or one that "
+                + "refused us: its log says why)";
+        }
+        return t.getMessage() != null ? t.getMessage() : t.toString();
     }
 
     public Node node() {
@@ -90,6 +148,7 @@ public final class GuestNode implements AutoCloseable {
     /** Leaves the mesh (spans withdrawn, link closed) and deletes the scratch directory. */
     @Override
     public void close() {
+        closed = true;
         node.close();
         deleteTree(scratch);
     }

@@ -118,6 +118,11 @@ public final class ShellClient implements AutoCloseable {
     }
 
     static String rootMessage(Throwable t) {
+        for (Throwable x = t; x != null; x = x.getCause()) {
+            if (x instanceof javax.net.ssl.SSLHandshakeException) {
+                return x.getMessage(); // the link's own line: who refused which key, what to run (TlsSupport.describe)
+            }
+        }
         while (t.getCause() != null) {
             t = t.getCause();
         }
