@@ -23,12 +23,17 @@ import java.util.stream.Stream;
  * circuits (docs/SECURITY.md §5).
  */
 public final class GuestNode implements AutoCloseable {
+    /** The VOLCONF slot of the one link. */
+    private static final int SLOT = 1;
+
     private final Node node;
     private final Path scratch;
+    private final String target;
 
-    private GuestNode(Node node, Path scratch) {
+    private GuestNode(Node node, Path scratch, String target) {
         this.node = node;
         this.scratch = scratch;
+        this.target = target;
     }
 
     /**
@@ -68,15 +73,40 @@ public final class GuestNode implements AutoCloseable {
             deleteTree(scratch);
             throw e;
         }
-        GuestNode g = new GuestNode(n, scratch);
+        GuestNode g = new GuestNode(n, scratch, host + ":" + port);
         try {
-            n.volconf().set(1, new VolData(1, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "",
+            n.volconf().set(SLOT, new VolData(1, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "",
                 "span:" + host + ":" + port));
         } catch (IOException | RuntimeException e) {
             g.close();
             throw e;
         }
         return g;
+    }
+
+    /**
+     * Waits until the link to the node we join through is up (its LNK_CONN answered), for at most
+     * {@code timeout}; the dialler keeps retrying meanwhile (backoff from 1 s).
+     *
+     * @return the link
+     * @throws IOException naming the node and the last attempt's failure (connection refused, a
+     *     TLS refusal saying which key, the handshake timeout) when it is not up in time
+     */
+    public dev.dmsg.link.Link awaitLink(java.time.Duration timeout) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            dev.dmsg.link.Link l = node.dialer().links().get(SLOT);
+            if (l != null && l.state() == dev.dmsg.link.LinkState.UP) {
+                return l;
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                String why = node.dialer().lastFailure(SLOT);
+                throw new IOException("cannot reach node " + target + ": " + (why != null ? why
+                    : l != null ? "its LNK_CONN did not arrive within " + timeout.toMillis() + " ms"
+                    : "no connection after " + timeout.toMillis() + " ms"));
+            }
+            Thread.sleep(20); // the dialler has no completion to wait on; a tool's start-up, not a hot path
+        }
     }
 
     public Node node() {

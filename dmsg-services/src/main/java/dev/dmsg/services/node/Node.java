@@ -402,6 +402,11 @@ public final class Node implements AutoCloseable {
         return bound;
     }
 
+    /** The dialler of the VOLCONF table's links ({@link GuestNode} waits on its one link). */
+    SpanDialer dialer() {
+        return dialer;
+    }
+
     public VolconfTable volconf() {
         return volconf;
     }

@@ -94,6 +94,15 @@ public final class SpanDialer {
         return out;
     }
 
+    /**
+     * Why slot {@code index}'s last attempt failed or its link went down, or {@code null} if it
+     * has not failed (or is not dialled): what a tool waiting for its one link reports.
+     */
+    public synchronized String lastFailure(int index) {
+        Dial d = dials.get(index);
+        return d == null ? null : d.lastFailure;
+    }
+
     public synchronized void stop() {
         stopped = true;
         dials.values().forEach(Dial::stop);
@@ -105,6 +114,7 @@ public final class SpanDialer {
         final Target target;
         volatile boolean cancelled;
         volatile Link link;
+        volatile String lastFailure;
         int failures;
 
         Dial(int index, Target target) {
@@ -118,6 +128,7 @@ public final class SpanDialer {
             }
             endpoint.connect(target.host(), target.port()).whenComplete((l, err) -> {
                 if (err != null) {
+                    lastFailure = rootMessage(err);
                     long wait = backoffMillis(failures++);
                     log.warn("volconf slot {}: link to {} failed: {}; retrying in {} ms", index, target,
                         rootMessage(err), wait);
@@ -132,6 +143,7 @@ public final class SpanDialer {
                 failures = 0;
                 l.closeFuture().thenAccept(why -> {
                     link = null;
+                    lastFailure = "link down: " + why;
                     if (!cancelled && !stopped) {
                         long wait = backoffMillis(failures++);
                         log.info("volconf slot {}: link to {} down ({}); reconnecting in {} ms", index, target, why, wait);
