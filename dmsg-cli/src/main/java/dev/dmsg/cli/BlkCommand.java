@@ -74,9 +74,11 @@ final class BlkCommand implements Runnable {
 
         /** Joins through {@code --node} and waits up to {@code wait} for the link; sets {@link #deadlineNanos}. */
         GuestNode join(Duration wait) throws IOException, InterruptedException, ShellClient.ShellException {
-            Logging.setLevel("dev.dmsg", "WARN");
-            Logging.setLevel("dmsg.node", "ERROR"); // dial retries and link changes: our one error line says why
-            Logging.setLevel(RemoteBlockDevice.class.getName(), "ERROR"); // failover lines are printed by the command
+            // The guest's own log would only repeat what the command prints (dial retries: the error
+            // line says why; failover: printed as it happens) or be noise at close (a circuit's last
+            // DELETE crossing ours is dropped as UNKNOWN_CIRCUIT).
+            Logging.setLevel("dev.dmsg", "ERROR");
+            Logging.setLevel("dmsg.node", "ERROR");
             Path id = null;
             if (!plaintext) {
                 id = identity != null ? identity : AdminCommands.defaultIdentity();
@@ -155,8 +157,8 @@ final class BlkCommand implements Runnable {
     // ----------------------------------------------------------------------------------------------
 
     @Command(name = "ls", mixinStandardHelpOptions = true,
-        description = {"Lists the block exports the mesh advertises: NODE, NAME, SIZE, BLKSIZE, DIST (hops beyond "
-            + "the node we join through's neighbours, as in status), SERIAL.",
+        description = {"Lists the block exports the mesh advertises: NODE, NAME, SIZE, BLKSIZE, DIST (as in status: "
+            + "0 for exports of the --node itself, 1 for its neighbours', ...), SERIAL.",
             "Waits until the span table stops changing (or --wait). Exit 0 (also with no exports), 1 if the node "
                 + "cannot be reached."})
     static final class Ls extends GuestOptions implements Callable<Integer> {
@@ -350,13 +352,13 @@ final class BlkCommand implements Runnable {
                     progress.finish();
                     String hex = HexFormat.of().formatHex(sha.digest());
                     if (verify) {
-                        progress.println("verifying: reading " + n + " bytes back from " + x.label());
+                        progress.note("verifying: reading " + n + " bytes back from " + x.label());
                         String back = readRemote(dev, x, n, null, null);
                         if (!back.equals(hex)) {
                             throw new IOException("verify failed: export " + x.label() + " holds sha256 " + back
                                 + " over 0.." + n + ", the file " + hex);
                         }
-                        progress.println("verified: export " + x.label() + " holds the same " + n + " bytes");
+                        progress.note("verified: export " + x.label() + " holds the same " + n + " bytes");
                     }
                     return hex;
                 }
@@ -398,7 +400,7 @@ final class BlkCommand implements Runnable {
                             throw new IOException("verify failed: " + file + " holds sha256 " + back + ", export "
                                 + x.label() + " sent " + hex);
                         }
-                        progress.println("verified: " + file + " holds the same " + n + " bytes");
+                        progress.note("verified: " + file + " holds the same " + n + " bytes");
                     }
                     return hex;
                 }
@@ -569,6 +571,13 @@ final class BlkCommand implements Runnable {
                 barShown = false;
             }
             err.println("dmsg blk cp: " + line);
+        }
+
+        /** A line of its own on stderr, not with --quiet. */
+        void note(String line) {
+            if (!quiet) {
+                println(line);
+            }
         }
 
         /** Ends the bar's line (an error follows). */
