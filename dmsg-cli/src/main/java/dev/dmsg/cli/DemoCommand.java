@@ -8,6 +8,8 @@ import dev.dmsg.link.Services;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.netty.LinkEndpoint;
 import dev.dmsg.services.EchoService;
+import dev.dmsg.services.blk.BlkClient;
+import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
 import dev.dmsg.wire.FrameLog;
@@ -31,12 +33,15 @@ import picocli.CommandLine.Option;
  * carries on. Part two, four full nodes in a ring: spans relayed, the span tree, a crash and
  * the re-route around it. Part three, six nodes in a ring: a circuit across two relays, a remote
  * shell command and a ping through circuits, a relay crash that aborts the circuit's
- * transactions at both ends, and the circuit re-opened the other way round.
+ * transactions at both ends, and the circuit re-opened the other way round. Part four, block
+ * devices: an export found two hops away, written and read back through a relay, and its
+ * counters.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = "Runs a narrated demo on loopback: three linked nodes (transactions, keepalive, a crash), "
         + "a ring of four mesh nodes (spans, the span tree, a crash and the re-route), then a ring of six "
-        + "(a circuit across two relays, a remote shell command, a relay crash, the circuit re-opened).")
+        + "(a circuit across two relays, a remote shell command, a relay crash, the circuit re-opened), "
+        + "then a block device used through a relay (found, written, read back, its counters).")
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--idle", paramLabel = "DURATION", defaultValue = "2500ms", converter = Durations.class,
         description = "how long to leave the links idle to show keepalive PINGs (default: ${DEFAULT-VALUE})")
@@ -204,7 +209,16 @@ final class DemoCommand implements Callable<Integer> {
             out.println();
             say("demo", "no routing loop can form while this happens: docs/MESH.md; `dmsg sim` measures it on 1,000 nodes");
             out.println();
-            return circuits(dir);
+            for (var n : nodes) {
+                n.close(); // part two is over: its nodes would only go on redialling n2 in the log
+            }
+            nodes.clear();
+            int r = circuits(dir);
+            if (r != 0) {
+                return r;
+            }
+            out.println();
+            return blocks(dir);
         } finally {
             for (var n : nodes) {
                 n.close();
@@ -305,6 +319,120 @@ final class DemoCommand implements Callable<Integer> {
                 n.close();
             }
         }
+    }
+
+    /** Part four's image: small, so the demo stays a few seconds. */
+    static final int IMAGE_BYTES = 16 << 20;
+
+    /**
+     * Part four: block devices. b3 exports a 16 MiB image; b1, two hops away through b2, finds it
+     * in its span table, opens it over a circuit, writes a pattern, reads it back and checks the
+     * checksum, and b3's status shows what the export served.
+     */
+    private int blocks(java.nio.file.Path dir) throws Exception {
+        out.println("Part four: block devices. b1 - b2 - b3 in a line; b3 exports a 16 MiB image, b1 uses it through b2.");
+        out.println();
+        java.nio.file.Path image = dir.resolve("b3-disk0.img");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(IMAGE_BYTES);
+        }
+        java.util.List<dev.dmsg.services.node.Node> nodes = new java.util.ArrayList<>();
+        try {
+            for (int i = 1; i <= 3; i++) {
+                var settings = dev.dmsg.services.node.Node.Settings.of("127.0.0.1", 0, dir.resolve("b" + i),
+                    dev.dmsg.services.node.Node.Identity.of("b" + i, "demo"));
+                nodes.add(dev.dmsg.services.node.Node.start(i < 3 ? settings
+                    : settings.withExports(java.util.List.of(dev.dmsg.services.node.Node.Export.of("disk0", image)))));
+            }
+            var b1 = nodes.get(0);
+            var b3 = nodes.get(2);
+            for (int i = 0; i < 2; i++) {
+                dev.dmsg.services.node.Node.trustEachOther(nodes.get(i), nodes.get(i + 1), dev.dmsg.link.tls.Role.MEMBER);
+                nodes.get(i).shell().execute("span 127.0.0.1:" + nodes.get(i + 1).address().getPort());
+            }
+            var served = b3.status().get("exports").get(0);
+            say("b3", "exports disk0 (%s, %d bytes) as span b3/disk0: peer_type BLOCK, pfs_type SERVER, serial %s",
+                image.getFileName(), served.get("size").asLong(), served.get("serial").asText());
+
+            BlkClient.RemoteExport x;
+            try {
+                x = BlkClient.find(b1.mesh(), "b3/disk0", Duration.ofSeconds(10))
+                    .get(15, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                say("demo", "b1 did not learn of b3/disk0: %s", e.getCause().getMessage());
+                return 1;
+            }
+            say("b1", "finds it in its span table (what `dmsg blk ls` shows):");
+            for (var e : BlkClient.list(b1.mesh()).get(5, TimeUnit.SECONDS)) {
+                out.printf("           %-10s %s  blksize %d  dist %d  serial %s%n", e.label(),
+                    BlkCommand.human(e.sizeBytes()), e.blockSize(), e.dist(), e.serial());
+            }
+
+            long start = System.nanoTime();
+            try (RemoteBlockDevice disk = BlkClient.open(b1.mesh(), x, true,
+                    RemoteBlockDevice.Options.defaults()).get(15, TimeUnit.SECONDS)) {
+                say("b1", "opened it read-write in %d ms: a circuit through b2, then BLK_OPEN, answered with a keyid "
+                    + "(b3 trusts b2 as a member, and members may write: docs/SECURITY.md §5)",
+                    (System.nanoTime() - start) / 1_000_000);
+
+                byte[] pattern = new byte[IMAGE_BYTES];
+                new java.util.Random(20131103).nextBytes(pattern);
+                String want = hex(java.security.MessageDigest.getInstance("SHA-256").digest(pattern));
+                start = System.nanoTime();
+                java.util.List<CompletableFuture<Void>> writes = new java.util.ArrayList<>();
+                for (int at = 0; at < IMAGE_BYTES; at += 1 << 20) {
+                    writes.add(disk.write(at, Unpooled.wrappedBuffer(pattern, at, 1 << 20), false));
+                }
+                CompletableFuture.allOf(writes.toArray(new CompletableFuture[0])).get(30, TimeUnit.SECONDS);
+                disk.flush().get(30, TimeUnit.SECONDS);
+                say("b1", "wrote a 16 MiB pattern (sha256 %s…) and flushed it: %d BLK_WRITEs of 64 KiB, 64 in flight, "
+                    + "%.0f ms", want.substring(0, 16), IMAGE_BYTES / RemoteBlockDevice.MAX_IO,
+                    (System.nanoTime() - start) / 1e6);
+
+                start = System.nanoTime();
+                java.util.List<CompletableFuture<io.netty.buffer.ByteBuf>> reads = new java.util.ArrayList<>();
+                for (int at = 0; at < IMAGE_BYTES; at += 1 << 20) {
+                    reads.add(disk.read(at, 1 << 20));
+                }
+                java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+                for (var r : reads) {
+                    io.netty.buffer.ByteBuf b = r.get(30, TimeUnit.SECONDS);
+                    try {
+                        for (java.nio.ByteBuffer part : b.nioBuffers()) {
+                            sha.update(part);
+                        }
+                    } finally {
+                        b.release();
+                    }
+                }
+                String got = hex(sha.digest());
+                say("b1", "read it back in %.0f ms: sha256 %s… %s", (System.nanoTime() - start) / 1e6,
+                    got.substring(0, 16), got.equals(want) ? "— the same bytes" : "— DIFFERENT");
+                String onDisk = hex(java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(java.nio.file.Files.readAllBytes(image)));
+                say("b3", "its image file hashes to %s… %s", onDisk.substring(0, 16),
+                    onDisk.equals(want) ? "too" : "— DIFFERENT");
+                if (!got.equals(want) || !onDisk.equals(want)) {
+                    return 1;
+                }
+            }
+            var e = b3.status().get("exports").get(0);
+            say("b3", "`status` counts what disk0 served: %d reads (%d bytes), %d writes (%d bytes), %d flush(es), "
+                + "%d errors, %d refused", e.get("reads").asLong(), e.get("bytes_read").asLong(), e.get("writes").asLong(),
+                e.get("bytes_written").asLong(), e.get("flushes").asLong(), e.get("errors").asLong(),
+                e.get("refused").asLong());
+            out.println();
+            say("demo", "from a shell: `dmsg blk ls` and `dmsg blk cp FILE mesh:b3/disk0` (docs/BLK.md \"Tools\")");
+            return 0;
+        } finally {
+            for (var n : nodes) {
+                n.close();
+            }
+        }
+    }
+
+    private static String hex(byte[] b) {
+        return java.util.HexFormat.of().formatHex(b);
     }
 
     /** Starts nodes PREFIX1..PREFIXn of cluster "demo" on loopback into {@code nodes} (closed by the caller). */

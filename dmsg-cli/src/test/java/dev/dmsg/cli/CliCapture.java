@@ -41,4 +41,9 @@ abstract class CliCapture {
     String err() {
         return err.toString(StandardCharsets.UTF_8);
     }
+
+    /** The stderr the test runner shows, for a line meant for the test log. */
+    PrintStream realErr() {
+        return savedErr;
+    }
 }

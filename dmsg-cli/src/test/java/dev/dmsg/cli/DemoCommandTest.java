@@ -11,7 +11,7 @@ import picocli.CommandLine;
 /** The README's first command: the demo runs to the end and tells the story it promises. */
 class DemoCommandTest {
     @Test
-    void theDemoRunsAllThreePartsAndExitsZero() {
+    void theDemoRunsAllFourPartsAndExitsZero() {
         PrintStream saved = System.out;
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         int status;
@@ -38,6 +38,14 @@ class DemoCommandTest {
             .containsPattern("c1     circuit lost: (the link to c\\d was lost|a hop on the path was lost)")
             .contains("c4     its held transaction got the same: LOSTLINK(0x21)")
             .contains("c4     echoed \"the other way round\"")
-            .contains("`@c4 tree` works again (status 0)");
+            .contains("`@c4 tree` works again (status 0)")
+            // part four: an export two hops away, written and read back through a relay
+            .contains("Part four: block devices.")
+            .containsPattern("b3     exports disk0 \\(b3-disk0.img, 16777216 bytes\\) as span b3/disk0")
+            .containsPattern("\n {11}b3/disk0 +16\\.0 MiB  blksize 4096  dist 1  serial [0-9a-f-]{36}\n")
+            .containsPattern("b1     opened it read-write in \\d+ ms")
+            .containsPattern("b1     read it back in \\d+ ms: sha256 [0-9a-f]{16}… — the same bytes")
+            .containsPattern("b3     its image file hashes to [0-9a-f]{16}… too")
+            .contains("256 reads (16777216 bytes), 256 writes (16777216 bytes), 1 flush(es), 0 errors, 0 refused");
     }
 }
