@@ -44,6 +44,13 @@ import org.slf4j.LoggerFactory;
  * FUA, makes it durable there). Reads do not wait for writes: as with NBD and a local disk, a
  * read concurrent with an overlapping write may see either.
  *
+ * <p>What the client cannot order: requests the exporting node received on the old circuit are
+ * not taken back. Those it was already running when it saw the circuit go complete anyway
+ * (docs/BLK.md "Loss"), and any it has not yet read from a dying relay's link are still served
+ * until that link's end reaches it. Either could land after a later overlapping write sent on the
+ * new circuit if it is delayed by more than the re-open and a round trip; BLK has no fence for
+ * that (the new open cannot name the old one), so it is a window, not a guarantee.
+ *
  * <p>Threads: callers on any thread; replies arrive on the circuit's event loop. State is under
  * one lock; futures are completed and messages sent outside it.
  */
@@ -52,6 +59,9 @@ public final class RemoteBlockDevice implements BlockDevice {
 
     /** The largest transfer of one BLK request (DMSG_AUX_MAX; reference §6.3). Larger requests are split. */
     public static final int MAX_IO = 65536;
+
+    /** The least time a BLK_OPEN gets for its answer, however little of the wait is left. */
+    static final long OPEN_ANSWER_MIN_MILLIS = 1000;
 
     /**
      * @param failoverWait how long queued I/O waits for a new path after a loss before failing
@@ -273,6 +283,11 @@ public final class RemoteBlockDevice implements BlockDevice {
 
     @Override
     public CompletableFuture<Void> flush() {
+        if (!writable) {
+            // nothing was written through this open, so nothing to make durable; the server would
+            // refuse BLK_FLUSH under an open without WR (PERM), where a local read-only disk flushes
+            return CompletableFuture.completedFuture(null);
+        }
         return submit(Dmsg.BLK_FLUSH, 0, 0, null).thenApply(b -> null);
     }
 
@@ -480,6 +495,10 @@ public final class RemoteBlockDevice implements BlockDevice {
     private void reconnect() {
         long left;
         synchronized (lock) {
+            if (closed) {
+                reconnecting = false; // close() failed what waited; stop forging circuits
+                return;
+            }
             left = options.failoverWait().toNanos() - (clock.getAsLong() - lostAtNanos);
         }
         if (left <= 0) {
@@ -550,6 +569,7 @@ public final class RemoteBlockDevice implements BlockDevice {
     /** A circuit to the export and a BLK_OPEN on it, within {@code wait}. */
     private CompletableFuture<Session> connect(Duration wait) {
         CompletableFuture<Session> f = new CompletableFuture<>();
+        long deadline = clock.getAsLong() + wait.toNanos();
         mesh.openCircuit(key, wait).whenComplete((c, e) -> {
             if (e != null) {
                 Throwable x = unwrap(e);
@@ -574,8 +594,10 @@ public final class RemoteBlockDevice implements BlockDevice {
                 }
                 if (m.isDelete()) {
                     t.close();
-                    if (established[0] != null) { // the server ended the open: its keyid is dead
-                        lost(established[0], "the exporting node closed the open (" + ErrorCode.nameOf(m.error()) + ")");
+                    if (established[0] != null) { // the open is over: its keyid is dead
+                        lost(established[0], m.isAbort() // our link layer's LOSTLINK: the circuit went
+                            ? "the circuit was lost: " + (c.lostReason() != null ? c.lostReason() : ErrorCode.nameOf(m.error()))
+                            : "the exporting node closed the open (" + ErrorCode.nameOf(m.error()) + ")");
                     }
                     if (!keyid.isDone()) {
                         keyid.completeExceptionally(new BlockException("export " + name + ": open failed: "
@@ -583,10 +605,16 @@ public final class RemoteBlockDevice implements BlockDevice {
                     }
                 }
             });
-            keyid.whenComplete((k, ke) -> {
+            // a circuit that is acknowledged but never answers the open (a black-holing hop) must not
+            // hold the device forever: what is left of the wait, and at least OPEN_ANSWER_MIN_MILLIS
+            long answerNanos = Math.max(deadline - clock.getAsLong(), TimeUnit.MILLISECONDS.toNanos(OPEN_ANSWER_MIN_MILLIS));
+            keyid.orTimeout(answerNanos, TimeUnit.NANOSECONDS).whenComplete((k, ke) -> {
                 if (ke != null) {
                     c.close();
-                    f.completeExceptionally(ke);
+                    f.completeExceptionally(unwrap(ke) instanceof java.util.concurrent.TimeoutException
+                        ? new BlockException("export " + name + ": no answer to BLK_OPEN within "
+                            + TimeUnit.NANOSECONDS.toMillis(answerNanos) + " ms", Dmsg.ERR_LOSTLINK)
+                        : unwrap(ke));
                     return;
                 }
                 Session s = new Session(c, k, open[0]);
