@@ -28,6 +28,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
@@ -95,6 +96,8 @@ public final class BlkServer {
     private final CircuitExports circuitExports;
     /** Live opens by keyid. Entries are added and removed on the owning link's event loop. */
     private final Map<Long, Open> opens = new ConcurrentHashMap<>();
+    /** Closed opens whose requests still run on the device, until {@link Open#drained}: what a re-open waits for. */
+    private final Map<Long, Open> draining = new ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
     private final LongAdder refusals = new LongAdder();
     private final LongAdder discardedReplies = new LongAdder();
@@ -182,6 +185,8 @@ public final class BlkServer {
         /** Write data held by {@link #queued}. */
         long queuedBytes;
         boolean closed;
+        /** Completes once closed with nothing running or queued: no request of this keyid will touch the device again. */
+        final CompletableFuture<Void> drained = new CompletableFuture<>();
 
         Open(long keyid, Export export, int modes, Transaction txn) {
             this.keyid = keyid;
@@ -268,7 +273,20 @@ public final class BlkServer {
             return null;
         }
         boolean write = (modes & Dmsg.BLKOPEN_WR) != 0;
-        String wanted = m.auxBytes() == 0 ? "" : m.auxString().trim();
+        String wanted = "";
+        long supersedes = 0;
+        for (String word : (m.auxBytes() == 0 ? "" : m.auxString()).trim().split("\\s+")) {
+            if (word.startsWith(SUPERSEDES)) {
+                try {
+                    supersedes = Long.parseUnsignedLong(word.substring(SUPERSEDES.length()), 16);
+                } catch (NumberFormatException ex) {
+                    refuse(t, null, Dmsg.ERR_PARAM, 0, 0, "BLK_OPEN aux: bad " + clip(word));
+                    return null;
+                }
+            } else if (!word.isEmpty()) {
+                wanted = word;
+            }
+        }
         if (!access.allowsBlk(link, circuit, write)) {
             // docs/SECURITY.md §5: counted on the link (which logs it), answered PERM, the link stays up
             link.denied("BLK_OPEN " + modeWord(modes) + (wanted.isEmpty() ? "" : " of '" + wanted + "'") + " from "
@@ -312,8 +330,65 @@ public final class BlkServer {
         e.opens.incrementAndGet();
         log.debug("BLK open {} of export {} ({}) by {}", Long.toHexString(keyid), name, modeWord(modes),
             access.who(link, circuit));
-        t.send(Dmsg.BLK_ERROR, 0, new BlkError(keyid, 0, ""), null); // CREATE|REPLY, error 0; stays open
+        BlkError answer = new BlkError(keyid, 0, "");
+        Open old = supersedes == 0 ? null : opens.getOrDefault(supersedes, draining.get(supersedes));
+        if (old == null || old.export != e) {
+            t.send(Dmsg.BLK_ERROR, 0, answer, null); // CREATE|REPLY, error 0; stays open
+            return o;
+        }
+        // A re-open after failover (docs/BLK.md "Failover"): the old keyid dies now, its queued
+        // requests are dropped, and the answer waits until its running ones are done — so nothing
+        // sent under the old keyid (a write still crossing a dying link) lands after a later write
+        // sent under the new one.
+        onLoopOf(old, () -> supersede(old));
+        Open fresh = o;
+        old.drained.copy().orTimeout(DRAIN_WAIT_SECONDS, TimeUnit.SECONDS).whenComplete((v, err) -> link.execute(() -> {
+            if (fresh.closed || !t.state().sendOpen()) {
+                return;
+            }
+            if (err != null) {
+                forget(fresh, "refused: the superseded open did not drain");
+                refuse(t, e, Dmsg.ERR_IO, 0, 0, String.format("open %016x still has requests running after %d s",
+                    old.keyid, DRAIN_WAIT_SECONDS));
+                return;
+            }
+            t.send(Dmsg.BLK_ERROR, 0, answer, null);
+        }));
         return o;
+    }
+
+    /** What a BLK_OPEN's aux may carry besides the export's name: {@code supersedes=KEYID} (16 hex digits). */
+    public static final String SUPERSEDES = "supersedes=";
+    /** How long a re-open waits for the open it supersedes to drain before it is refused (IO). */
+    static final int DRAIN_WAIT_SECONDS = 30;
+
+    private static void onLoopOf(Open o, Runnable task) {
+        try {
+            o.txn.link().execute(task);
+        } catch (RuntimeException closing) {
+            task.run(); // the node is closing: nothing else runs for that link any more
+        }
+    }
+
+    /** Ends {@code o} for a re-open: forgotten, its queue dropped and refused. Its link's event loop. */
+    private void supersede(Open o) {
+        forget(o, "superseded by a re-open");
+        for (Request r; (r = o.queued.poll()) != null; ) {
+            if (!r.dropped) {
+                r.drop();
+                sendRefusal(r.txn, Dmsg.ERR_LOSTLINK, r.io.keyid(), r.op == Dmsg.BLK_FLUSH ? 0 : r.io.bytes(),
+                    "superseded by a re-open");
+            }
+        }
+        drainedIfIdle(o);
+    }
+
+    /** Marks {@code o} drained when it is closed and nothing of it runs. Its link's event loop. */
+    private void drainedIfIdle(Open o) {
+        if (o.closed && o.inFlight == 0) {
+            draining.remove(o.keyid, o);
+            o.drained.complete(null);
+        }
     }
 
     /** The open's transaction closed: its keyid is dead from now on. Queued requests still run if their peer waits. */
@@ -323,9 +398,11 @@ public final class BlkServer {
         }
         o.closed = true;
         opens.remove(o.keyid, o);
+        draining.put(o.keyid, o);
         o.export.opens.decrementAndGet();
         log.debug("BLK open {} of export {} {}; {} in flight, {} queued", Long.toHexString(o.keyid), o.export.name, why,
             o.inFlight, o.queued.size());
+        drainedIfIdle(o);
     }
 
     private static String modeWord(int modes) {
@@ -509,6 +586,7 @@ public final class BlkServer {
             }
             start(o, next);
         }
+        drainedIfIdle(o);
     }
 
     // ------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -44,12 +46,13 @@ import org.slf4j.LoggerFactory;
  * FUA, makes it durable there). Reads do not wait for writes: as with NBD and a local disk, a
  * read concurrent with an overlapping write may see either.
  *
- * <p>What the client cannot order: requests the exporting node received on the old circuit are
- * not taken back. Those it was already running when it saw the circuit go complete anyway
- * (docs/BLK.md "Loss"), and any it has not yet read from a dying relay's link are still served
- * until that link's end reaches it. Either could land after a later overlapping write sent on the
- * new circuit if it is delayed by more than the re-open and a round trip; BLK has no fence for
- * that (the new open cannot name the old one), so it is a window, not a guarantee.
+ * <p><b>The fence.</b> Requests the exporting node received on the old circuit are not taken
+ * back by the client: some may still be running there, or not yet read from a dying relay's link.
+ * So the re-open names the lost keyid ({@code supersedes=KEYID} in the BLK_OPEN aux) and the
+ * server kills it, drops its queue and answers only once its running requests are done
+ * ({@code BlkServer}); from then on nothing sent under the old keyid can reach the device, and
+ * the re-sent writes cannot be overtaken by their stale copies. (A 2013 C server ignores the aux:
+ * against it the window stays.)
  *
  * <p>Threads: callers on any thread; replies arrive on the circuit's event loop. State is under
  * one lock; futures are completed and messages sent outside it.
@@ -96,6 +99,13 @@ public final class RemoteBlockDevice implements BlockDevice {
     private long nextSeq;
     private boolean closed;
     private long failovers;
+    /**
+     * The keyid of the last open lost (0: none yet). The next BLK_OPEN names it
+     * ({@code supersedes=}), and the server answers only once nothing sent under it can still
+     * reach the device: the fence that keeps a write re-sent on the new circuit from being
+     * overtaken by its stale copy still crossing the old one.
+     */
+    private long supersede;
     private long lastPauseNanos;
     private long maxPauseNanos;
     private java.util.function.Consumer<String> onFailover = m -> {};
@@ -467,6 +477,7 @@ public final class RemoteBlockDevice implements BlockDevice {
                 return;
             }
             session = null;
+            supersede = s.keyid();
             lastLoss = why;
             failovers++;
             if (!reconnecting) {
@@ -581,7 +592,13 @@ public final class RemoteBlockDevice implements BlockDevice {
             CompletableFuture<Long> keyid = new CompletableFuture<>();
             Transaction[] open = new Transaction[1];
             Session[] established = new Session[1];
-            open[0] = c.open(Dmsg.BLK_OPEN, new BlkOpen(modes, 0), null, (t, m) -> {
+            long old;
+            synchronized (lock) {
+                old = supersede;
+            }
+            ByteBuf aux = old == 0 ? null : Unpooled.copiedBuffer(String.format("%s%016x\0", BlkServer.SUPERSEDES, old),
+                StandardCharsets.US_ASCII);
+            open[0] = c.open(Dmsg.BLK_OPEN, new BlkOpen(modes, 0), aux, (t, m) -> {
                 if (m.isCreate() && m.isReply() && !keyid.isDone()) {
                     BlkError be = m.ext(BlkError.class);
                     if (m.error() == 0 && !m.isDelete() && be != null) {

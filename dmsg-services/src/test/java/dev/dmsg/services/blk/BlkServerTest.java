@@ -220,10 +220,15 @@ class BlkServerTest {
 
         /** BLK_OPEN held open; {@code export} in the aux, or none. */
         Opened open(int modes, String export) throws Exception {
+            return openLater(modes, export).get(10, TimeUnit.SECONDS);
+        }
+
+        /** BLK_OPEN held open, {@code aux} its text (or none); completes with its first answer. */
+        CompletableFuture<Opened> openLater(int modes, String aux) {
             CompletableFuture<Reply> first = new CompletableFuture<>();
             CompletableFuture<Reply> closed = new CompletableFuture<>();
             Transaction txn = opener.open(Dmsg.BLK_OPEN, new BlkOpen(modes),
-                export == null ? null : Unpooled.copiedBuffer(export + "\0", StandardCharsets.UTF_8), (t, m) -> {
+                aux == null ? null : Unpooled.copiedBuffer(aux + "\0", StandardCharsets.UTF_8), (t, m) -> {
                     if (!first.isDone()) {
                         first.complete(reply(m));
                     }
@@ -232,7 +237,7 @@ class BlkServerTest {
                         t.close(); // our side too (after a refusal); nothing if already closed
                     }
                 });
-            return new Opened(txn, first.get(10, TimeUnit.SECONDS), closed);
+            return first.thenApply(f -> new Opened(txn, f, closed));
         }
     }
 
@@ -613,6 +618,52 @@ class BlkServerTest {
         assertThatThrownBy(() -> start("x".repeat(100), Node.Export.of("n".repeat(30), missing)))
             .isInstanceOf(IllegalArgumentException.class)
             .hasMessageContaining("is 131 bytes; max 127");
+    }
+
+    @Test
+    void aReOpenNamingTheOldKeyidKillsItDropsItsQueueAndIsAnsweredOnlyOnceItsRunningRequestsAreDone() throws Exception {
+        Node exp = start("exp");
+        GatedDevice slow = new GatedDevice();
+        open.add(slow);
+        BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
+        server.register(exp.services());
+        Blk before = peer(exp, "before", Role.ADMIN, 0).blk(); // the path that is failing
+        Blk after = peer(exp, "after", Role.ADMIN, 0).blk();   // the path failed over to
+        int rdwr = Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR;
+        long old = before.open(rdwr, null).keyid();
+        List<CompletableFuture<Blk.Reply>> stale = new ArrayList<>();
+        for (int i = 0; i < 100; i++) { // 64 on the device, 36 queued
+            stale.add(before.send(Dmsg.BLK_WRITE, new BlkIo(old, (long) (i % 64) * K64, K64, 0), pattern(K64, i)));
+        }
+        assertThat(before.read(old + 1, 0, 512).error()).isEqualTo(Dmsg.ERR_PARAM); // the 100 have arrived
+        assertThat(slow.pending.get()).isEqualTo(BlkServer.MAX_IN_FLIGHT);
+
+        CompletableFuture<Opened> reopen = after.openLater(rdwr, String.format("supersedes=%016x", old));
+        // the 36 queued are refused at once, on the old path that is still up; later ones name a dead keyid
+        for (int i = BlkServer.MAX_IN_FLIGHT; i < 100; i++) {
+            Blk.Reply r = stale.get(i).get(10, TimeUnit.SECONDS);
+            assertThat(r.error()).isEqualTo(Dmsg.ERR_LOSTLINK);
+            assertThat(r.buf()).isEqualTo("superseded by a re-open");
+        }
+        assertThat(before.write(old, 0, 512, new byte[512]).buf()).isEqualTo(String.format("no open with keyid %016x", old));
+        assertThat(reopen).as("no answer while 64 writes of the old keyid run").isNotDone();
+        assertThat(server.opens()).as("the new open, not yet answered").isEqualTo(1);
+
+        slow.release();
+        long fresh = reopen.get(10, TimeUnit.SECONDS).keyid();
+        assertThat(fresh).isNotEqualTo(old);
+        for (int i = 0; i < BlkServer.MAX_IN_FLIGHT; i++) {
+            assertThat(stale.get(i).get(10, TimeUnit.SECONDS).error()).isZero(); // ran before the re-open's answer
+        }
+        assertThat(slow.maxPending.get()).as("the dropped 36 never reached the device").isEqualTo(BlkServer.MAX_IN_FLIGHT);
+        assertThat(after.write(fresh, 0, 512, new byte[512]).error()).isZero();
+
+        // nothing left of the old keyid: naming it again (or one never seen) is answered at once
+        assertThat(after.openLater(Dmsg.BLKOPEN_RD, String.format("supersedes=%016x", old)).get(10, TimeUnit.SECONDS)
+            .keyid()).isNotZero();
+        Opened bad = after.open(Dmsg.BLKOPEN_RD, "supersedes=xyz");
+        assertThat(bad.first().error()).isEqualTo(Dmsg.ERR_PARAM);
+        assertThat(bad.first().buf()).isEqualTo("BLK_OPEN aux: bad supersedes=xyz");
     }
 
     /** Holds every operation until {@link #release()}; reads return {@link #contents}. */
