@@ -32,12 +32,12 @@ final class NbdCommand extends AdminCommands.NodeOption implements Callable<Inte
     private static final Logger log = LoggerFactory.getLogger("dmsg.nbd");
 
     /**
-     * Requests waiting in the device behind the 64 in flight. The NBD server bounds what its
-     * connections hold (64 requests and 64 MiB each), so this only has to be large enough never
-     * to refuse what they send: 64 Ki requests of 64 KiB cover trims of up to 4 GiB at once
-     * (RemoteBlockDevice's default, 8192, would refuse a 1 GiB trim).
+     * Calls waiting in the device behind the 64 requests in flight. The NBD server bounds what its
+     * connections hold (64 requests and 64 MiB each), and the device admits a call whole (a 32 MiB
+     * read is one entry; a trim of any length is one entry carved into 64 KiB requests as the
+     * window allows), so the device's default never refuses what they send.
      */
-    static final int MAX_QUEUED = 65536;
+    static final int MAX_QUEUED = RemoteBlockDevice.Options.defaults().maxQueued();
 
     @Option(names = "--export", required = true, paramLabel = "NAME",
         description = "the export: NODE/NAME, NAME when only one node exports it, or its serial")

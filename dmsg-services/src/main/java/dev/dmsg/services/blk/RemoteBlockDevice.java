@@ -62,6 +62,10 @@ public final class RemoteBlockDevice implements BlockDevice {
 
     /** The largest transfer of one BLK request (DMSG_AUX_MAX; reference §6.3). Larger requests are split. */
     public static final int MAX_IO = 65536;
+    /** Issue-order slots per request: a range holds up to 2^23 pieces (512 GiB) after it. */
+    private static final int PIECE_BITS = 23;
+    /** The longest range one queue entry holds; longer trims are several. */
+    private static final long RANGE_MAX = (long) MAX_IO << PIECE_BITS;
 
     /** The least time a BLK_OPEN gets for its answer, however little of the wait is left. */
     static final long OPEN_ANSWER_MIN_MILLIS = 1000;
@@ -70,8 +74,10 @@ public final class RemoteBlockDevice implements BlockDevice {
      * @param failoverWait how long queued I/O waits for a new path after a loss before failing
      * @param openWait how long {@link #open} waits for a path at first
      * @param maxInFlight BLK requests outstanding at once (xdisk used 64 tags)
-     * @param maxQueued requests waiting behind those; one more is refused (LIMIT) rather than
-     *     queued without bound
+     * @param maxQueued calls waiting behind those; one more is refused (LIMIT) rather than
+     *     queued without bound. A call is admitted whole: its parts (a read or write over 64 KiB)
+     *     are bounded by the caller's buffer, and a trim or zeroing of any length is one entry
+     *     carved into 64 KiB requests only as the window allows
      */
     public record Options(Duration failoverWait, Duration openWait, int maxInFlight, int maxQueued) {
         public static Options defaults() {
@@ -115,21 +121,69 @@ public final class RemoteBlockDevice implements BlockDevice {
 
     /** One BLK request (at most {@link #MAX_IO} bytes). */
     private final class Op {
-        final long seq;
+        /**
+         * Issue order: {@code (n << PIECE_BITS)}, so that the pieces carved from a range (a long
+         * FREEBLKS) take the slots after it, in order, before the next request's.
+         */
+        long seq;
         final int cmd;
-        final long offset;
-        final int bytes;
+        /** A request: its range. A range being carved: the next piece's. */
+        long offset;
+        int bytes;
         final ByteBuf data; // writes: held until the request completes (it may be re-sent)
         final CompletableFuture<ByteBuf> result = new CompletableFuture<>();
         /** The session it was last sent on (under the lock): only that session's answer counts. */
         Session sentOn;
+        /** A range: where it ends (it stays at the queue's head until carved up); 0 for a request. */
+        final long rangeEnd;
+        /** A range: pieces not yet answered. */
+        final java.util.concurrent.atomic.AtomicLong piecesLeft;
 
         Op(int cmd, long offset, int bytes, ByteBuf data) {
-            this.seq = nextSeq++;
+            this.seq = (nextSeq++) << PIECE_BITS;
             this.cmd = cmd;
             this.offset = offset;
             this.bytes = bytes;
             this.data = data;
+            this.rangeEnd = 0;
+            this.piecesLeft = null;
+        }
+
+        /** A range of {@code length} bytes, sent as pieces of at most MAX_IO as the window allows. */
+        Op(int cmd, long offset, long length) {
+            this.seq = (nextSeq++) << PIECE_BITS;
+            this.cmd = cmd;
+            this.offset = offset;
+            this.bytes = (int) Math.min(MAX_IO, length);
+            this.data = null;
+            this.rangeEnd = offset + length;
+            this.piecesLeft = new java.util.concurrent.atomic.AtomicLong((length + MAX_IO - 1) / MAX_IO);
+        }
+
+        boolean isRange() {
+            return rangeEnd != 0;
+        }
+
+        /** The range's next piece (under the lock): it takes this range's place in issue order. */
+        Op carve() {
+            Op piece = new Op(cmd, offset, bytes, null);
+            piece.seq = seq++;
+            nextSeq--; // the piece took no slot of its own
+            offset += bytes;
+            bytes = (int) Math.min(MAX_IO, rangeEnd - offset);
+            Op range = this;
+            piece.result.whenComplete((b, e) -> {
+                if (e != null) {
+                    range.result.completeExceptionally(e);
+                } else if (range.piecesLeft.decrementAndGet() == 0) {
+                    range.result.complete(null);
+                }
+            });
+            return piece;
+        }
+
+        boolean carvedUp() {
+            return offset >= rangeEnd;
         }
 
         boolean writes() {
@@ -255,7 +309,11 @@ public final class RemoteBlockDevice implements BlockDevice {
         }
         List<CompletableFuture<ByteBuf>> parts = new ArrayList<>();
         for (long at = offset; at < offset + length; at += MAX_IO) {
-            parts.add(submit(Dmsg.BLK_READ, at, (int) Math.min(MAX_IO, offset + length - at), null));
+            // the queue bound admits a call, not each of its parts: a large read is never half refused
+            parts.add(enqueue(Dmsg.BLK_READ, at, (int) Math.min(MAX_IO, offset + length - at), null, -1, at > offset));
+            if (parts.get(0).isCompletedExceptionally()) {
+                break;
+            }
         }
         return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).handle((v, e) -> {
             if (e != null) {
@@ -285,7 +343,10 @@ public final class RemoteBlockDevice implements BlockDevice {
         List<CompletableFuture<ByteBuf>> parts = new ArrayList<>();
         for (int at = 0; at < length; at += MAX_IO) {
             int n = Math.min(MAX_IO, length - at);
-            parts.add(submit(Dmsg.BLK_WRITE, offset + at, n, data.retainedSlice(data.readerIndex() + at, n)));
+            parts.add(enqueue(Dmsg.BLK_WRITE, offset + at, n, data.retainedSlice(data.readerIndex() + at, n), -1, at > 0));
+            if (parts.get(0).isCompletedExceptionally()) {
+                break;
+            }
         }
         data.release();
         return thenFlushIf(fua, CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])));
@@ -314,9 +375,14 @@ public final class RemoteBlockDevice implements BlockDevice {
         if (bad != null) {
             return CompletableFuture.failedFuture(new BlockException(bad, writable ? Dmsg.ERR_PARAM : Dmsg.ERR_PERM));
         }
+        if (length == 0) {
+            return fua ? flush() : CompletableFuture.completedFuture(null);
+        }
+        // one queue entry per 512 GiB, carved into 64 KiB requests as the window allows: a trim of
+        // a whole disk neither floods the queue (LIMIT) nor holds an Op per piece
         List<CompletableFuture<ByteBuf>> parts = new ArrayList<>();
-        for (long at = offset; at < offset + length; at += MAX_IO) {
-            parts.add(submit(Dmsg.BLK_FREEBLKS, at, (int) Math.min(MAX_IO, offset + length - at), null));
+        for (long at = offset; at < offset + length; at += RANGE_MAX) {
+            parts.add(submitRange(Dmsg.BLK_FREEBLKS, at, Math.min(RANGE_MAX, offset + length - at)));
         }
         return thenFlushIf(fua, CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])));
     }
@@ -344,6 +410,20 @@ public final class RemoteBlockDevice implements BlockDevice {
     // The queue
 
     private CompletableFuture<ByteBuf> submit(int cmd, long offset, int bytes, ByteBuf data) {
+        return enqueue(cmd, offset, bytes, data, -1, false);
+    }
+
+    private CompletableFuture<ByteBuf> submitRange(int cmd, long offset, long length) {
+        return enqueue(cmd, offset, 0, null, length, false);
+    }
+
+    /**
+     * Queues a request ({@code rangeLength} -1) or a range to carve up. {@code admitted}: a later
+     * part of a call whose first part passed the queue bound (so the bound is per call, and the
+     * parts beyond it are bounded by the caller's own buffer).
+     */
+    private CompletableFuture<ByteBuf> enqueue(int cmd, long offset, int bytes, ByteBuf data, long rangeLength,
+                                               boolean admitted) {
         Op op;
         boolean retry = false;
         synchronized (lock) {
@@ -353,14 +433,14 @@ public final class RemoteBlockDevice implements BlockDevice {
                 }
                 return CompletableFuture.failedFuture(new BlockException("export " + name + ": closed", Dmsg.ERR_IO));
             }
-            if (waiting.size() >= options.maxQueued()) {
+            if (!admitted && waiting.size() >= options.maxQueued()) {
                 if (data != null) {
                     data.release();
                 }
                 return CompletableFuture.failedFuture(new BlockException("export " + name + ": " + options.maxQueued()
                     + " requests queued; refused", Dmsg.ERR_LIMIT));
             }
-            op = new Op(cmd, offset, bytes, data);
+            op = rangeLength < 0 ? new Op(cmd, offset, bytes, data) : new Op(cmd, offset, rangeLength);
             waiting.add(op);
             if (session == null && !reconnecting) {
                 // an earlier failover gave up: this request gets its own bounded wait for a path
@@ -391,10 +471,18 @@ public final class RemoteBlockDevice implements BlockDevice {
                 if (blockedByEarlierWrite(next)) {
                     break; // keep issue order behind it (head of line: simple, and rare in practice)
                 }
-                waiting.poll();
-                inFlight.put(next.seq, next);
-                next.sentOn = s;
-                send.add(next);
+                Op go;
+                if (next.isRange()) {
+                    go = next.carve();
+                    if (next.carvedUp()) {
+                        waiting.poll(); // it completes when its pieces have
+                    }
+                } else {
+                    go = waiting.poll();
+                }
+                inFlight.put(go.seq, go);
+                go.sentOn = s;
+                send.add(go);
             }
         }
         for (Op op : send) {

@@ -345,6 +345,30 @@ class RemoteBlockDeviceTest {
     }
 
     @Test
+    void aTrimOfTheWholeDiskIsOneQueueEntryCarvedIntoRequestsAndALaterWriteLandsAfterIt() throws Exception {
+        Path file = disk("disk0.img");
+        Node exp = start("exp", Node.Export.of("disk0", file));
+        Node far = start("far");
+        link(far, exp);
+        await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        // 128 pieces of 64 KiB through a window of 4, behind a queue of 2: queued one by one, it would be LIMIT
+        RemoteBlockDevice d = open(far, "exp/disk0", true, options(Duration.ofSeconds(30), 4, 2));
+        byte[] before = new byte[K64];
+        Arrays.fill(before, (byte) 7);
+        d.write(SIZE - K64, buf(before), false).get(10, TimeUnit.SECONDS);
+        byte[] after = new byte[4096];
+        Arrays.fill(after, (byte) 9);
+        CompletableFuture<Void> trim = d.trim(0, SIZE);
+        CompletableFuture<Void> write = d.write(SIZE - 4096, buf(after), false); // issued after: lands after
+        trim.get(10, TimeUnit.SECONDS);
+        write.get(10, TimeUnit.SECONDS);
+        await(() -> export0(exp).get("trims").asLong() == SIZE / K64, "every piece a BLK_FREEBLKS");
+        assertThat(read(d, 0, (int) SIZE - 4096)).containsOnly((byte) 0);
+        assertThat(read(d, SIZE - 4096, 4096)).containsOnly((byte) 9);
+        d.close();
+    }
+
+    @Test
     void closeFailsWhatIsOutstandingAndTheExporterForgetsTheOpen() throws Exception {
         Node exp = start("exp", Node.Export.of("disk0", disk("disk0.img")));
         Node far = start("far");
