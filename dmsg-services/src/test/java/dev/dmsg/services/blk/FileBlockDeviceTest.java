@@ -88,4 +88,69 @@ class FileBlockDeviceTest {
             }
         }
     }
+
+    @Test
+    void aFileInMemoryDoesItsIoInTheCallAndAFileOnDiskOnThePool() throws Exception {
+        Path shm = Path.of("/dev/shm");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(shm) && FileBlockDevice.inMemory(shm),
+            "no tmpfs at /dev/shm");
+        java.util.concurrent.atomic.AtomicInteger pooled = new java.util.concurrent.atomic.AtomicInteger();
+        ExecutorService counting = new java.util.concurrent.AbstractExecutorService() {
+            @Override
+            public void execute(Runnable r) {
+                pooled.incrementAndGet();
+                io.execute(r);
+            }
+
+            @Override
+            public void shutdown() {}
+
+            @Override
+            public java.util.List<Runnable> shutdownNow() {
+                return java.util.List.of();
+            }
+
+            @Override
+            public boolean isShutdown() {
+                return false;
+            }
+
+            @Override
+            public boolean isTerminated() {
+                return false;
+            }
+
+            @Override
+            public boolean awaitTermination(long t, TimeUnit u) {
+                return true;
+            }
+        };
+        Path dir = Files.createTempDirectory(shm, "fbd-test");
+        Path f = dir.resolve("mem.img");
+        Files.write(f, new byte[1 << 16]);
+        try (FileBlockDevice d = FileBlockDevice.open("mem", f, false, 4096, counting)) {
+            assertThat(d.inline()).isTrue();
+            CompletableFuture<Void> w = d.write(0, Unpooled.wrappedBuffer(new byte[] {1, 2, 3}), false);
+            assertThat(w).as("complete when the call returns").isDone();
+            CompletableFuture<ByteBuf> r = d.read(0, 3);
+            assertThat(r).isDone();
+            assertThat(ByteBufUtil.getBytes(r.join())).containsExactly(1, 2, 3);
+            r.join().release();
+            assertThat(pooled.get()).as("nothing went to the pool").isZero();
+        } finally {
+            Files.deleteIfExists(f);
+            Files.deleteIfExists(dir);
+        }
+        org.junit.jupiter.api.Assumptions.assumeFalse(FileBlockDevice.inMemory(tmp), "the temp dir is in memory too");
+        Path g = tmp.resolve("disk.img");
+        Files.write(g, new byte[1 << 16]);
+        try (FileBlockDevice d = FileBlockDevice.open("disk", g, false, 4096, counting)) {
+            assertThat(d.inline()).isFalse();
+            get(d.write(0, Unpooled.wrappedBuffer(new byte[] {4, 5}), false));
+            ByteBuf back = get(d.read(0, 2));
+            assertThat(ByteBufUtil.getBytes(back)).containsExactly(4, 5);
+            back.release();
+            assertThat(pooled.get()).isEqualTo(2);
+        }
+    }
 }
