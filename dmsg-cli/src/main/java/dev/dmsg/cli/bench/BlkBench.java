@@ -50,7 +50,10 @@ import picocli.CommandLine.Option;
  *       this JVM — the NBD server alone, no mesh (where the bridge's cost splits);
  *   <li>{@code bridgeK}: fio against the bridge — an {@link NbdServer} serving a
  *       {@link RemoteBlockDevice} opened through a {@link GuestNode} in this JVM, linked to the
- *       exporting node directly (K = 0) or through K relays; exactly what {@code dmsg nbd} runs;
+ *       exporting node directly (K = 0) or through K relays; the NBD server runs on the guest's
+ *       event loop ({@link GuestNode#eventLoops()}), so the bridge is one thread;
+ *   <li>{@code bridgeK-own} (not by default): the same with the NBD server on an event loop of
+ *       its own (NbdServer's default), a thread hand-off each way;
  *   <li>{@code javaK}: the same {@link RemoteBlockDevice} driven by {@link BlkLoad} at the same
  *       block size and queue depth, without the NBD hop;
  *   <li>{@code java-local} (not by default): {@link BlkLoad} on a local {@link FileBlockDevice}.
@@ -281,14 +284,14 @@ public final class BlkBench implements Callable<Integer> {
         return out;
     }
 
-    private static final Pattern RELAYED = Pattern.compile("(bridge|java)([0-4])");
+    private static final Pattern RELAYED = Pattern.compile("(bridge|java)([0-4])|bridge([0-4])-own");
 
     static List<String> checkPaths(List<String> ps) {
         List<String> out = new ArrayList<>();
         for (String p : ps) {
             if (!p.equals("nbdkit") && !p.equals("nbd-local") && !p.equals("java-local") && !RELAYED.matcher(p).matches()) {
                 throw new IllegalArgumentException("--paths: unknown path '" + p
-                    + "' (nbdkit, nbd-local, bridgeK, javaK with K relays 0..4, java-local)");
+                    + "' (nbdkit, nbd-local, bridgeK, bridgeK-own, javaK with K relays 0..4, java-local)");
             }
             if (!out.contains(p)) {
                 out.add(p);
@@ -303,7 +306,7 @@ public final class BlkBench implements Callable<Integer> {
     /** Relay count of a bridgeK/javaK path, or -1. */
     static int relaysOf(String path) {
         Matcher m = RELAYED.matcher(path);
-        return m.matches() ? Integer.parseInt(m.group(2)) : -1;
+        return !m.matches() ? -1 : Integer.parseInt(m.group(2) != null ? m.group(2) : m.group(3));
     }
 
     private TlsConfig.Provider tlsMode() {
@@ -356,7 +359,8 @@ public final class BlkBench implements Callable<Integer> {
         NbdServer localNbd;
         final Map<Integer, GuestNode> guests = new LinkedHashMap<>();
         final Map<Integer, RemoteBlockDevice> remotes = new LinkedHashMap<>();
-        final Map<Integer, NbdServer> bridges = new LinkedHashMap<>();
+        /** By path: bridgeK on the guest's event loop, bridgeK-own on an event loop of its own. */
+        final Map<String, NbdServer> bridges = new LinkedHashMap<>();
         final Map<Integer, Integer> exportDist = new LinkedHashMap<>();
         String linkSecurity = "";
         Thread killer;
@@ -487,7 +491,11 @@ public final class BlkBench implements Callable<Integer> {
                     .get(40, TimeUnit.SECONDS);
                 remotes.put(k, dev);
                 if (pathList.contains("bridge" + k)) {
-                    bridges.put(k, NbdServer.builder().export(EXPORT, dev).bind("127.0.0.1", 0));
+                    bridges.put("bridge" + k, NbdServer.builder().export(EXPORT, dev).eventLoopGroup(g.eventLoops())
+                        .bind("127.0.0.1", 0));
+                }
+                if (pathList.contains("bridge" + k + "-own")) {
+                    bridges.put("bridge" + k + "-own", NbdServer.builder().export(EXPORT, dev).bind("127.0.0.1", 0));
                 }
                 if (linkSecurity.isEmpty() && !g.node().endpoint().links().isEmpty()) {
                     String sec = g.node().endpoint().links().get(0).security();
@@ -512,7 +520,7 @@ public final class BlkBench implements Callable<Integer> {
             } else if (path.equals("java-local")) {
                 s = java(local, job, rampSeconds, runSeconds);
             } else if (path.startsWith("bridge")) {
-                s = Fio.run(job, uri(bridges.get(k)), rampSeconds, runSeconds, scratch());
+                s = Fio.run(job, uri(bridges.get(path)), rampSeconds, runSeconds, scratch());
             } else {
                 s = java(remotes.get(k), job, rampSeconds, runSeconds);
             }
@@ -736,7 +744,7 @@ public final class BlkBench implements Callable<Integer> {
     static String pathTitle(String p) {
         int k = relaysOf(p);
         if (p.startsWith("bridge")) {
-            return "bridge, " + k + " relay" + (k == 1 ? "" : "s");
+            return "bridge, " + k + " relay" + (k == 1 ? "" : "s") + (p.endsWith("-own") ? ", own loop" : "");
         }
         if (p.startsWith("java") && k >= 0) {
             return "Java client, " + k + " relay" + (k == 1 ? "" : "s");
@@ -752,9 +760,9 @@ public final class BlkBench implements Callable<Integer> {
     private boolean printTable(Setup s, List<Job> jobList, List<String> pathList,
                                Map<String, Map<String, List<Sample>>> results, double seconds) {
         out.println();
-        out.printf("fio %s, nbd engine; %d x (%.0f s ramp + %.0f s measured) per figure, medians; %s file on %s; "
-            + "mesh links: %s%n", fioVersion(), reps, ramp, runtime, human(s.sizeBytes), dir, s.linkSecurity.isEmpty()
-                ? (s.maxRelays >= 0 ? "plaintext" : "-") : s.linkSecurity);
+        out.printf("fio %s, nbd engine; %d x (%.1f s ramp + %.1f s measured) per figure, medians; %s file on %s; "
+            + "mesh links: %s%n", fioVersion(), reps, ramp, runtime, human(s.sizeBytes), dir,
+            s.linkSecurity.isEmpty() ? "-" : s.linkSecurity);
         StringBuilder head = new StringBuilder("| job | unit |");
         StringBuilder rule = new StringBuilder("|---|---|");
         for (String p : pathList) {
