@@ -165,10 +165,15 @@ public final class FileBlockDevice implements BlockDevice {
         CompletableFuture<Void> f = submit("write", offset, length, true, () -> {
             ran[0] = true;
             try {
-                ByteBuffer nio = data.nioBuffer();
+                // Piece by piece: the data is often a composite (a frame's aux behind TLS comes as
+                // 16 KiB records), whose nioBuffer() would copy it into a heap buffer that
+                // FileChannel then copies again into a direct one (~7 % of the exporting node's
+                // CPU at 64 KiB writes). A direct piece is written from where it lies.
                 long pos = offset;
-                while (nio.hasRemaining()) {
-                    pos += channel.write(nio, pos);
+                for (ByteBuffer nio : data.nioBuffers()) {
+                    while (nio.hasRemaining()) {
+                        pos += channel.write(nio, pos);
+                    }
                 }
                 if (fua) {
                     channel.force(false);

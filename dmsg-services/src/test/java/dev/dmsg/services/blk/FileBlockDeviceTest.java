@@ -74,6 +74,27 @@ class FileBlockDeviceTest {
     }
 
     @Test
+    void aCompositeWriteLandsPieceByPiece() throws Exception {
+        try (FileBlockDevice d = device(false)) {
+            byte[] a = new byte[5000];
+            byte[] b = new byte[3192];
+            java.util.Arrays.fill(a, (byte) 0x5a);
+            java.util.Arrays.fill(b, (byte) 0xa5);
+            io.netty.buffer.CompositeByteBuf data = Unpooled.compositeBuffer()
+                .addComponent(true, Unpooled.directBuffer(a.length).writeBytes(a))
+                .addComponent(true, Unpooled.wrappedBuffer(b));
+            get(d.write(12288, data, false));
+            assertThat(data.refCnt()).isZero();
+            ByteBuf back = get(d.read(12288, 8192));
+            byte[] want = new byte[8192];
+            System.arraycopy(a, 0, want, 0, a.length);
+            System.arraycopy(b, 0, want, a.length, b.length);
+            assertThat(ByteBufUtil.getBytes(back)).isEqualTo(want);
+            back.release();
+        }
+    }
+
+    @Test
     void outOfRangeAndReadOnlyAreRefusedWithTheirCodes() throws Exception {
         device(false).close();
         try (FileBlockDevice d = device(true)) {
