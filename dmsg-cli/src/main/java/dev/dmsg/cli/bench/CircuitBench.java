@@ -267,6 +267,15 @@ public final class CircuitBench implements Callable<Integer> {
 
     private static int start(List<Process> procs, Path dir, String label, Integer connectTo, List<String> jvmOpts,
                              int ioThreads) throws Exception {
+        return start(procs, dir, label, connectTo, jvmOpts, ioThreads, List.of());
+    }
+
+    /**
+     * Starts a {@code bench circuit-node} process ({@code extraArgs}: e.g. {@code --export}),
+     * added to {@code procs}; returns its port once it says READY.
+     */
+    static int start(List<Process> procs, Path dir, String label, Integer connectTo, List<String> jvmOpts,
+                     int ioThreads, List<String> extraArgs) throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Dio.netty.allocator.type=pooled");
@@ -280,6 +289,7 @@ public final class CircuitBench implements Callable<Integer> {
         if (connectTo != null) {
             cmd.addAll(List.of("--connect", "127.0.0.1:" + connectTo));
         }
+        cmd.addAll(extraArgs);
         Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         procs.add(p);
         BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
@@ -302,7 +312,7 @@ public final class CircuitBench implements Callable<Integer> {
         return port.get(60, TimeUnit.SECONDS);
     }
 
-    private static void stop(Process p) {
+    static void stop(Process p) {
         try {
             p.getOutputStream().close(); // EOF on its stdin: it stops
             if (!p.waitFor(5, TimeUnit.SECONDS)) {
@@ -313,8 +323,12 @@ public final class CircuitBench implements Callable<Integer> {
         }
     }
 
-    /** {@code dmsg bench circuit-node}: a node serving the bench protocol; stops when stdin ends. */
-    @Command(name = "circuit-node", hidden = true, description = "A node for 'bench circuit' (far end or relay).")
+    /**
+     * {@code dmsg bench circuit-node}: a node serving the bench protocol, and the exports given
+     * (as {@code dmsg node --export}, for {@code bench blk}); stops when stdin ends.
+     */
+    @Command(name = "circuit-node", hidden = true,
+        description = "A node for 'bench circuit' (far end or relay) and 'bench blk' (exporter or relay).")
     static final class NodeProcess implements Callable<Integer> {
         @Option(names = "--label", required = true)
         String label;
@@ -328,12 +342,24 @@ public final class CircuitBench implements Callable<Integer> {
         @Option(names = "--data-dir", required = true, description = "made by 'bench circuit': the key and trust store")
         Path dir;
 
+        @Option(names = "--export", paramLabel = "NAME=PATH", description = "as dmsg node --export (repeatable)")
+        List<String> exports = new ArrayList<>();
+
+        @Option(names = "--tls-provider", defaultValue = "AUTO", description = "as dmsg node (default: ${DEFAULT-VALUE})")
+        dev.dmsg.link.tls.TlsConfig.Provider tlsProvider;
+
+        @Option(names = "--plaintext", description = "no TLS (every node of the bench mesh must say so)")
+        boolean plaintext;
+
         @Override
         public Integer call() throws Exception {
             BenchCommand.quietLogs();
             Node.Settings s = Node.Settings.of("127.0.0.1", 0, dir, Node.Identity.of(label, "bench"));
+            dev.dmsg.services.node.Security security = plaintext ? dev.dmsg.services.node.Security.plaintextForTests()
+                : new dev.dmsg.services.node.Security(true, tlsProvider, s.security().handshakeTimeout(), List.of());
             try (Node n = Node.start(new Node.Settings(s.listenHost(), s.listenPort(), s.dataDir(), s.identity(), s.mesh(),
-                    s.pingInterval(), s.deadTimeout(), s.logFrames(), ioThreads, s.security()))) {
+                    s.pingInterval(), s.deadTimeout(), s.logFrames(), ioThreads, security,
+                    exports.stream().map(Node.Export::parse).toList()))) {
                 new BenchServer().register(n.services());
                 if (connect != null) {
                     n.shell().execute("span " + connect);

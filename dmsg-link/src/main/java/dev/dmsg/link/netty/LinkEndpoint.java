@@ -13,7 +13,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoEventLoopGroup;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
@@ -57,7 +57,7 @@ public final class LinkEndpoint implements AutoCloseable {
     private final LinkConfig config;
     private final Services services;
     private final LinkListener listener;
-    private final EventLoopGroup group;
+    private final MultiThreadIoEventLoopGroup group;
     private final boolean epoll;
     private final List<Channel> servers = new CopyOnWriteArrayList<>();
     private final Set<Link> links = ConcurrentHashMap.newKeySet();
@@ -77,6 +77,15 @@ public final class LinkEndpoint implements AutoCloseable {
         this.epoll = Epoll.isAvailable() && !"nio".equals(System.getProperty("dmsg.transport"));
         IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         this.group = new MultiThreadIoEventLoopGroup(ioThreads, factory);
+    }
+
+    /**
+     * The event loops its links run on. Another server may share them (the NBD bridge does, so
+     * that a request goes from its NBD connection to the link without waking another thread);
+     * they stop when this endpoint closes, so such a server must be closed first.
+     */
+    public IoEventLoopGroup eventLoops() {
+        return group;
     }
 
     /** "epoll" or "nio". */

@@ -20,6 +20,14 @@ import java.util.concurrent.RejectedExecutionException;
  * requests run at once and no event loop ever waits for the disk. FLUSH is
  * {@link FileChannel#force}; TRIM writes zeros (Java has no portable hole punch; the contents
  * are what the NBD and BLK contracts promise either way).
+ *
+ * <p><b>Files in memory.</b> A file on tmpfs or ramfs is read and written in the call itself, on
+ * the caller's thread (an event loop), and its future is complete when the call returns: its I/O
+ * is a memory copy that never waits for a disk, and on two cores the two thread hand-offs per
+ * request cost more than the copy — the exporting node spent about a third of its CPU in them
+ * (docs/BENCHMARKS.md, "Block devices"). This is what nbdkit's file plugin does for every file.
+ * A tmpfs that swaps could still wait; {@code -Ddmsg.blk.inlineMemoryFiles=false} sends such files
+ * through the pool too.
  */
 public final class FileBlockDevice implements BlockDevice {
     /** Zeros are written in pieces of this size. */
@@ -33,9 +41,14 @@ public final class FileBlockDevice implements BlockDevice {
     private final int blockSize;
     private final boolean readOnly;
     private final ExecutorService io;
+    /** I/O in the caller's thread: the file is in memory (see the class comment). */
+    private final boolean inline;
+
+    /** File systems whose files live in memory: their I/O never waits for a disk. */
+    static final java.util.Set<String> MEMORY_FILE_SYSTEMS = java.util.Set.of("tmpfs", "ramfs");
 
     private FileBlockDevice(String name, Path path, FileChannel channel, long sizeBytes, int blockSize, boolean readOnly,
-                            ExecutorService io) {
+                            ExecutorService io, boolean inline) {
         this.name = name;
         this.path = path;
         this.channel = channel;
@@ -43,6 +56,7 @@ public final class FileBlockDevice implements BlockDevice {
         this.blockSize = blockSize;
         this.readOnly = readOnly;
         this.io = io;
+        this.inline = inline;
     }
 
     /**
@@ -76,7 +90,22 @@ public final class FileBlockDevice implements BlockDevice {
             throw new IOException("export " + name + ": " + path + " is empty (a block device node needs a size: "
                 + "export a file, or give the device's size)");
         }
-        return new FileBlockDevice(name, path, ch, size, blockSize, readOnly, io);
+        boolean inline = !"false".equals(System.getProperty("dmsg.blk.inlineMemoryFiles")) && inMemory(path);
+        return new FileBlockDevice(name, path, ch, size, blockSize, readOnly, io, inline);
+    }
+
+    /** Whether {@code path} is on a file system held in memory (tmpfs, ramfs). */
+    static boolean inMemory(Path path) {
+        try {
+            return MEMORY_FILE_SYSTEMS.contains(Files.getFileStore(path).type());
+        } catch (IOException | RuntimeException e) {
+            return false; // unknown: the pool is always safe
+        }
+    }
+
+    /** Whether its I/O runs in the caller's thread (a file in memory) rather than on the pool. */
+    public boolean inline() {
+        return inline;
     }
 
     @Override
@@ -132,12 +161,19 @@ public final class FileBlockDevice implements BlockDevice {
     @Override
     public CompletableFuture<Void> write(long offset, ByteBuf data, boolean fua) {
         int length = data.readableBytes();
+        boolean[] ran = new boolean[1]; // seen through the future's completion, which follows it
         CompletableFuture<Void> f = submit("write", offset, length, true, () -> {
+            ran[0] = true;
             try {
-                ByteBuffer nio = data.nioBuffer();
+                // Piece by piece: the data is often a composite (a frame's aux behind TLS comes as
+                // 16 KiB records), whose nioBuffer() would copy it into a heap buffer that
+                // FileChannel then copies again into a direct one (~7 % of the exporting node's
+                // CPU at 64 KiB writes). A direct piece is written from where it lies.
                 long pos = offset;
-                while (nio.hasRemaining()) {
-                    pos += channel.write(nio, pos);
+                for (ByteBuffer nio : data.nioBuffers()) {
+                    while (nio.hasRemaining()) {
+                        pos += channel.write(nio, pos);
+                    }
                 }
                 if (fua) {
                     channel.force(false);
@@ -147,7 +183,7 @@ public final class FileBlockDevice implements BlockDevice {
                 data.release();
             }
         });
-        if (f.isCompletedExceptionally() && data.refCnt() > 0) {
+        if (f.isCompletedExceptionally() && !ran[0]) {
             data.release(); // refused before it ran
         }
         return f;
@@ -202,15 +238,20 @@ public final class FileBlockDevice implements BlockDevice {
                 + " bytes is outside 0.." + sizeBytes, Dmsg.ERR_PARAM));
             return f;
         }
+        Runnable run = () -> {
+            try {
+                f.complete(work.run());
+            } catch (IOException | RuntimeException e) {
+                f.completeExceptionally(new BlockException("export " + name + ": " + op + " at " + offset + ": "
+                    + e.getMessage(), Dmsg.ERR_IO, e));
+            }
+        };
+        if (inline) {
+            run.run();
+            return f;
+        }
         try {
-            io.execute(() -> {
-                try {
-                    f.complete(work.run());
-                } catch (IOException | RuntimeException e) {
-                    f.completeExceptionally(new BlockException("export " + name + ": " + op + " at " + offset + ": "
-                        + e.getMessage(), Dmsg.ERR_IO, e));
-                }
-            });
+            io.execute(run);
         } catch (RejectedExecutionException e) {
             f.completeExceptionally(new BlockException("export " + name + ": " + op + " at " + offset
                 + ": I/O pool shut down or full", Dmsg.ERR_IO, e));

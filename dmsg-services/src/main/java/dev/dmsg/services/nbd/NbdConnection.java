@@ -228,7 +228,10 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
             in.release();
             return;
         }
-        cumulation = ByteToMessageDecoder.MERGE_CUMULATOR.cumulate(ctx.alloc(),
+        // Composed, not merged: a WRITE's payload goes to the device as a slice, so the merging
+        // cumulator had to copy every later read (and the payloads still in it) into a new buffer
+        // — 5 % of the bridge's CPU at 64 KiB writes (docs/BENCHMARKS.md, "Block devices").
+        cumulation = ByteToMessageDecoder.COMPOSITE_CUMULATOR.cumulate(ctx.alloc(),
             cumulation == null ? Unpooled.EMPTY_BUFFER : cumulation, in);
         process();
     }

@@ -74,6 +74,27 @@ class FileBlockDeviceTest {
     }
 
     @Test
+    void aCompositeWriteLandsPieceByPiece() throws Exception {
+        try (FileBlockDevice d = device(false)) {
+            byte[] a = new byte[5000];
+            byte[] b = new byte[3192];
+            java.util.Arrays.fill(a, (byte) 0x5a);
+            java.util.Arrays.fill(b, (byte) 0xa5);
+            io.netty.buffer.CompositeByteBuf data = Unpooled.compositeBuffer()
+                .addComponent(true, Unpooled.directBuffer(a.length).writeBytes(a))
+                .addComponent(true, Unpooled.wrappedBuffer(b));
+            get(d.write(12288, data, false));
+            assertThat(data.refCnt()).isZero();
+            ByteBuf back = get(d.read(12288, 8192));
+            byte[] want = new byte[8192];
+            System.arraycopy(a, 0, want, 0, a.length);
+            System.arraycopy(b, 0, want, a.length, b.length);
+            assertThat(ByteBufUtil.getBytes(back)).isEqualTo(want);
+            back.release();
+        }
+    }
+
+    @Test
     void outOfRangeAndReadOnlyAreRefusedWithTheirCodes() throws Exception {
         device(false).close();
         try (FileBlockDevice d = device(true)) {
@@ -86,6 +107,71 @@ class FileBlockDeviceTest {
             } catch (ExecutionException e) {
                 assertThat(e.getCause()).hasMessageContaining("export disk0: read at -1 of 512 bytes is outside");
             }
+        }
+    }
+
+    @Test
+    void aFileInMemoryDoesItsIoInTheCallAndAFileOnDiskOnThePool() throws Exception {
+        Path shm = Path.of("/dev/shm");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(shm) && FileBlockDevice.inMemory(shm),
+            "no tmpfs at /dev/shm");
+        java.util.concurrent.atomic.AtomicInteger pooled = new java.util.concurrent.atomic.AtomicInteger();
+        ExecutorService counting = new java.util.concurrent.AbstractExecutorService() {
+            @Override
+            public void execute(Runnable r) {
+                pooled.incrementAndGet();
+                io.execute(r);
+            }
+
+            @Override
+            public void shutdown() {}
+
+            @Override
+            public java.util.List<Runnable> shutdownNow() {
+                return java.util.List.of();
+            }
+
+            @Override
+            public boolean isShutdown() {
+                return false;
+            }
+
+            @Override
+            public boolean isTerminated() {
+                return false;
+            }
+
+            @Override
+            public boolean awaitTermination(long t, TimeUnit u) {
+                return true;
+            }
+        };
+        Path dir = Files.createTempDirectory(shm, "fbd-test");
+        Path f = dir.resolve("mem.img");
+        Files.write(f, new byte[1 << 16]);
+        try (FileBlockDevice d = FileBlockDevice.open("mem", f, false, 4096, counting)) {
+            assertThat(d.inline()).isTrue();
+            CompletableFuture<Void> w = d.write(0, Unpooled.wrappedBuffer(new byte[] {1, 2, 3}), false);
+            assertThat(w).as("complete when the call returns").isDone();
+            CompletableFuture<ByteBuf> r = d.read(0, 3);
+            assertThat(r).isDone();
+            assertThat(ByteBufUtil.getBytes(r.join())).containsExactly(1, 2, 3);
+            r.join().release();
+            assertThat(pooled.get()).as("nothing went to the pool").isZero();
+        } finally {
+            Files.deleteIfExists(f);
+            Files.deleteIfExists(dir);
+        }
+        org.junit.jupiter.api.Assumptions.assumeFalse(FileBlockDevice.inMemory(tmp), "the temp dir is in memory too");
+        Path g = tmp.resolve("disk.img");
+        Files.write(g, new byte[1 << 16]);
+        try (FileBlockDevice d = FileBlockDevice.open("disk", g, false, 4096, counting)) {
+            assertThat(d.inline()).isFalse();
+            get(d.write(0, Unpooled.wrappedBuffer(new byte[] {4, 5}), false));
+            ByteBuf back = get(d.read(0, 2));
+            assertThat(ByteBufUtil.getBytes(back)).containsExactly(4, 5);
+            back.release();
+            assertThat(pooled.get()).isEqualTo(2);
         }
     }
 }
