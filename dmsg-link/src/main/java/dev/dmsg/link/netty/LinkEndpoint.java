@@ -137,6 +137,27 @@ public final class LinkEndpoint implements AutoCloseable {
     }
 
     /**
+     * Why a {@link #connect} failed, as one line for a user: a refused TLS handshake's own line
+     * (who refused which key, what to run), a connection closed before the link came up, or the
+     * root cause's message.
+     */
+    public static String describeConnectFailure(Throwable t) {
+        for (Throwable x = t; x != null; x = x.getCause()) {
+            if (x instanceof javax.net.ssl.SSLHandshakeException) {
+                return x.getMessage(); // the link's own line (TlsSupport.describe)
+            }
+        }
+        while (t.getCause() != null) {
+            t = t.getCause();
+        }
+        if (t instanceof java.nio.channels.ClosedChannelException) {
+            return "the peer closed the connection before the link came up (not a DMSG node, or one that "
+                + "refused us: its log says why)";
+        }
+        return t.getMessage() != null ? t.getMessage() : t.toString();
+    }
+
+    /**
      * Connects to a peer. The future completes with the link as soon as TCP is up (its state is
      * then OPENING; {@link LinkListener#onUp} follows when the peer's LNK_CONN arrives), or
      * exceptionally with the connect failure. With TLS it completes once the handshake is done

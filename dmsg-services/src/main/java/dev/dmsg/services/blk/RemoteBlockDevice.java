@@ -160,15 +160,25 @@ public final class RemoteBlockDevice implements BlockDevice {
             this.piecesLeft = new java.util.concurrent.atomic.AtomicLong((length + MAX_IO - 1) / MAX_IO);
         }
 
+        /** The next piece of {@code range}: its slot in issue order, its cmd, offset and bytes. */
+        private Op(Op range) {
+            this.seq = range.seq;
+            this.cmd = range.cmd;
+            this.offset = range.offset;
+            this.bytes = range.bytes;
+            this.data = null;
+            this.rangeEnd = 0;
+            this.piecesLeft = null;
+        }
+
         boolean isRange() {
             return rangeEnd != 0;
         }
 
         /** The range's next piece (under the lock): it takes this range's place in issue order. */
         Op carve() {
-            Op piece = new Op(cmd, offset, bytes, null);
-            piece.seq = seq++;
-            nextSeq--; // the piece took no slot of its own
+            Op piece = new Op(this);
+            seq++;
             offset += bytes;
             bytes = (int) Math.min(MAX_IO, rangeEnd - offset);
             Op range = this;

@@ -96,7 +96,7 @@ public final class GuestNode implements AutoCloseable {
             first = n.endpoint().connect(host, port).get(wait.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             g.close();
-            throw new IOException("cannot reach node " + host + ":" + port + ": " + rootMessage(e), e);
+            throw new IOException("cannot reach node " + host + ":" + port + ": " + dev.dmsg.link.netty.LinkEndpoint.describeConnectFailure(e), e);
         } catch (TimeoutException e) {
             g.close();
             throw new IOException("cannot reach node " + host + ":" + port + ": no link after " + wait.toMillis()
@@ -122,22 +122,6 @@ public final class GuestNode implements AutoCloseable {
             LoggerFactory.getLogger("dmsg.node").warn("guest {}: cannot redial {}:{}: {}", node.identity().label(), host,
                 port, e.toString());
         }
-    }
-
-    private static String rootMessage(Throwable t) {
-        for (Throwable x = t; x != null; x = x.getCause()) {
-            if (x instanceof javax.net.ssl.SSLHandshakeException) {
-                return x.getMessage(); // the link's own line: who refused which key, what to run (TlsSupport.describe)
-            }
-        }
-        while (t.getCause() != null) {
-            t = t.getCause();
-        }
-        if (t instanceof java.nio.channels.ClosedChannelException) {
-            return "the peer closed the connection before the link came up (not a DMSG node, or one that "
-                + "refused us: its log says why)";
-        }
-        return t.getMessage() != null ? t.getMessage() : t.toString();
     }
 
     public Node node() {

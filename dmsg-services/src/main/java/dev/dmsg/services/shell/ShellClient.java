@@ -62,7 +62,7 @@ public final class ShellClient implements AutoCloseable {
             return new ShellClient(ep, l);
         } catch (ExecutionException e) {
             ep.close(Duration.ofSeconds(1));
-            throw new ShellException("cannot reach node " + host + ":" + port + ": " + rootMessage(e));
+            throw new ShellException("cannot reach node " + host + ":" + port + ": " + LinkEndpoint.describeConnectFailure(e));
         } catch (TimeoutException e) {
             ep.close(Duration.ofSeconds(1));
             throw new ShellException("cannot reach node " + host + ":" + port + ": no connection after " + timeout.toMillis() + " ms");
@@ -84,7 +84,7 @@ public final class ShellClient implements AutoCloseable {
         try {
             return call.status().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
-            throw e.getCause() instanceof ShellException se ? se : new ShellException(rootMessage(e));
+            throw e.getCause() instanceof ShellException se ? se : new ShellException(LinkEndpoint.describeConnectFailure(e));
         } catch (TimeoutException e) {
             call.abandon();
             throw new ShellException("'" + line + "': no answer after " + timeout.toMillis() + " ms");
@@ -115,21 +115,5 @@ public final class ShellClient implements AutoCloseable {
         public ShellException(String message) {
             super(message);
         }
-    }
-
-    static String rootMessage(Throwable t) {
-        for (Throwable x = t; x != null; x = x.getCause()) {
-            if (x instanceof javax.net.ssl.SSLHandshakeException) {
-                return x.getMessage(); // the link's own line: who refused which key, what to run (TlsSupport.describe)
-            }
-        }
-        while (t.getCause() != null) {
-            t = t.getCause();
-        }
-        if (t instanceof java.nio.channels.ClosedChannelException) {
-            return "the peer closed the connection before the link came up (not a DMSG node, or one that "
-                + "refused us: its log says why)";
-        }
-        return t.getMessage() != null ? t.getMessage() : t.toString();
     }
 }
