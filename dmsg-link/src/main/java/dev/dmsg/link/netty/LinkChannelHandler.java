@@ -259,7 +259,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
         try {
             peer = tls.identify(session, remote);
-        } catch (PinnedTrustManager.Refusal r) {
+        } catch (dev.dmsg.link.tls.Refusal r) {
             handshakeFailed(r.getMessage(), r, false);
             return;
         }

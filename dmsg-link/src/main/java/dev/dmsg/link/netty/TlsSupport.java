@@ -167,15 +167,25 @@ final class TlsSupport {
      * The peer of a completed handshake, checked again from the session: a resumed session
      * skips the trust manager, and the trust store may have changed since the session began.
      */
-    PeerIdentity identify(SSLSession session, String remote) throws PinnedTrustManager.Refusal {
+    PeerIdentity identify(SSLSession session, String remote) throws dev.dmsg.link.tls.Refusal {
         Certificate[] certs;
         try {
             certs = session.getPeerCertificates();
         } catch (SSLPeerUnverifiedException e) {
             certs = null;
         }
-        X509Certificate first = certs != null && certs.length > 0 && certs[0] instanceof X509Certificate x ? x : null;
-        return trustManager.identify(first, remote);
+        X509Certificate[] chain = null;
+        if (certs != null && certs.length > 0) {
+            chain = new X509Certificate[certs.length];
+            for (int i = 0; i < certs.length; i++) {
+                if (!(certs[i] instanceof X509Certificate x)) {
+                    chain = null;
+                    break;
+                }
+                chain[i] = x;
+            }
+        }
+        return trustManager.identify(chain, remote);
     }
 
     /**
@@ -199,7 +209,7 @@ final class TlsSupport {
         private static void check(Check c) throws CertificateException {
             try {
                 c.run();
-            } catch (PinnedTrustManager.Refusal r) {
+            } catch (dev.dmsg.link.tls.Refusal r) {
                 throw new OpenSslCertificateException(r.getMessage(), r, X509_V_ERR_CERT_UNTRUSTED);
             }
         }
@@ -303,7 +313,7 @@ final class TlsSupport {
 
     /** Whether {@code cause} is our own trust manager refusing the peer's certificate. */
     static boolean isRefusal(Throwable cause) {
-        return find(cause, PinnedTrustManager.Refusal.class) != null;
+        return find(cause, dev.dmsg.link.tls.Refusal.class) != null;
     }
 
     /**
@@ -312,7 +322,7 @@ final class TlsSupport {
      * not speak TLS, or the TLS stack's own message.
      */
     String describe(Throwable cause, FirstBytes first) {
-        PinnedTrustManager.Refusal refusal = find(cause, PinnedTrustManager.Refusal.class);
+        dev.dmsg.link.tls.Refusal refusal = find(cause, dev.dmsg.link.tls.Refusal.class);
         if (refusal != null) {
             return refusal.getMessage();
         }

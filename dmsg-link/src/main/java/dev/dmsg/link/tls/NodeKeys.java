@@ -89,6 +89,23 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
         return new JcaX509CertificateConverter().getCertificate(h);
     }
 
+    /**
+     * The certificates this node presents, leaf first: what a TLS handshake, a span proof and a
+     * circuit hello carry (docs/IDENTITY.md). Today the one certificate.
+     */
+    public X509Certificate[] chain() {
+        return new X509Certificate[] {certificate};
+    }
+
+    /** The CN of {@code c}, or "" if it has none or it cannot be read (a peer's certificate). */
+    public static String commonNameOrEmpty(X509Certificate c) {
+        try {
+            return commonName(c);
+        } catch (RuntimeException e) {
+            return "";
+        }
+    }
+
     static String commonName(X509Certificate c) {
         X500Name n = X500Name.getInstance(c.getSubjectX500Principal().getEncoded());
         var rdns = n.getRDNs(BCStyle.CN);

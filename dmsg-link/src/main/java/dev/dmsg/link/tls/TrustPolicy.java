@@ -11,6 +11,41 @@ public interface TrustPolicy {
     /** The peer trusted under this name, or {@code null}. */
     PeerIdentity byName(String name);
 
+    /**
+     * Who presented {@code chain} (leaf first), and what they may do here (docs/IDENTITY.md §1).
+     * This default knows pinned keys only: the leaf's key must be trusted and its CN be the name
+     * that key is trusted as. A node's policy adds its own key and a cluster CA.
+     *
+     * @param presentedBy where the chain came from, for the message: an address, or "the span
+     *     proof from beta"
+     * @throws Refusal naming the rule that failed, the fingerprints, and the fix
+     */
+    default PeerIdentity identify(java.security.cert.X509Certificate[] chain, String presentedBy) throws Refusal {
+        java.security.cert.X509Certificate cert = chain == null || chain.length == 0 ? null : chain[0];
+        if (cert == null) {
+            throw new Refusal("refused: no certificate presented by " + presentedBy);
+        }
+        String fp = Fingerprints.of(cert.getPublicKey());
+        String name = NodeKeys.commonNameOrEmpty(cert);
+        String cn = PinnedTrustManager.printable(name);
+        PeerIdentity known = byFingerprint(fp);
+        if (known != null) {
+            if (!known.name().equals(name)) {
+                throw new Refusal("refused: key " + fp + " is trusted as '" + known.name()
+                    + "', but the certificate presented by " + presentedBy + " names '" + cn
+                    + "' (CN); a trusted key must carry the name it is trusted as");
+            }
+            return known;
+        }
+        PeerIdentity sameName = byName(name);
+        if (sameName != null) {
+            throw new Refusal("refused: '" + cn + "' presented key " + fp + ", but '" + cn + "' is trusted with "
+                + sameName.fingerprint() + " (presented by " + presentedBy + ")");
+        }
+        throw new Refusal("refused: unknown key " + fp + " presented by " + presentedBy + " (CN '" + cn
+            + "'); trust it with 'dmsg trust add NAME " + fp + "'");
+    }
+
     /** A fixed set of peers (tests, and a node's in-memory view of its trust store). */
     static TrustPolicy of(java.util.Collection<PeerIdentity> peers) {
         java.util.Map<String, PeerIdentity> byFp = new java.util.HashMap<>();

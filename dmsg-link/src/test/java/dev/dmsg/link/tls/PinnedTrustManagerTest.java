@@ -37,7 +37,7 @@ class PinnedTrustManagerTest {
     void eachRefusalSaysWhichRuleFailedAndWhatToDo() throws Exception {
         NodeKeys stranger = NodeKeys.generate("gamma");
         assertThatThrownBy(() -> tm.identify(stranger.certificate(), FROM))
-            .isInstanceOf(PinnedTrustManager.Refusal.class)
+            .isInstanceOf(Refusal.class)
             .hasMessage("refused: unknown key " + stranger.fingerprint() + " presented by " + FROM
                 + " (CN 'gamma'); trust it with 'dmsg trust add NAME " + stranger.fingerprint() + "'");
 
