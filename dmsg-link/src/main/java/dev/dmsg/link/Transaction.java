@@ -33,7 +33,9 @@ public interface Transaction {
      *
      * @throws IllegalArgumentException if {@code cmd} has CREATE or REPLY set or {@code ext} does not fit
      * @throws IllegalStateException if our direction already sent DELETE (and this is not
-     *     ABORT|DELETE) on a live link; on a dead link every send is discarded (and counted)
+     *     ABORT|DELETE) while the peer's is still open, on a live link; on a dead link, or once
+     *     the transaction is closed both ways (the peer's DELETE, a LOSTLINK abort), every send is
+     *     discarded (and counted)
      */
     void send(int cmd, ExtHeader ext, ByteBuf aux);
 

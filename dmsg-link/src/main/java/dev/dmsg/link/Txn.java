@@ -56,6 +56,13 @@ final class Txn implements Transaction {
             iocom.discardedSend();
             return;
         }
+        if (state.isClosed()) {
+            // Closed both ways: the peer ended it, or a LOSTLINK abort did (its circuit detached) —
+            // nothing the caller could have known when it decided to send. Discarded, as on a dead link.
+            Iocom.releaseQuietly(aux);
+            iocom.discardedSend();
+            return;
+        }
         if (state.tx == Phase.CLOSED && !abortDelete) {
             Iocom.releaseQuietly(aux);
             throw new IllegalStateException(String.format(

@@ -88,4 +88,30 @@ class CircuitTransactionTest {
         assertThat(s.out()).isEmpty();
         assertThat(s.link.stats().sendsDiscarded()).isEqualTo(discarded + 1);
     }
+
+    /**
+     * Issue 13: a shell command that finished after its circuit was torn down threw "already sent
+     * DELETE" in the shell thread. A send on a transaction a LOSTLINK abort closed is discarded and
+     * counted, like one on a dead link.
+     */
+    @Test
+    void sendingOnATransactionWhoseCircuitWasDetachedIsDiscardedNotThrown() {
+        s.up();
+        s.link.attachCircuit(0x77);
+        java.util.concurrent.atomic.AtomicReference<Transaction> peers = new java.util.concurrent.atomic.AtomicReference<>();
+        s.services.accept(ECHO, (t, m) -> {
+            peers.set(t);
+            return (tt, mm) -> { };
+        });
+        s.in(ECHO | CREATE | DELETE, 9, 0x77, 0, null);
+        Transaction t = peers.get();
+        s.out();
+        s.link.detachCircuit(0x77);
+        assertThat(t.state()).isEqualTo(TxnState.CLOSED);
+        long discarded = s.link.stats().sendsDiscarded();
+        t.send(ECHO, null, io.netty.buffer.Unpooled.buffer(8).writeLong(1)); // the late output
+        t.reply(0);
+        assertThat(s.out()).isEmpty();
+        assertThat(s.link.stats().sendsDiscarded()).isEqualTo(discarded + 1);
+    }
 }

@@ -4,13 +4,16 @@ import dev.dmsg.link.Link;
 import dev.dmsg.link.tls.Grants;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Role;
+import dev.dmsg.services.shell.Delegation;
 import java.util.function.Function;
 
 /**
- * Who may do what on this node (docs/SECURITY.md §5): the role of a request is its link's peer's
- * role from our trust store; over a circuit, at most {@link Role#MEMBER} (the neighbour vouches
- * for a node we may hold no key for, and a remote request never gets admin). Plaintext links
- * have no verified peer: their role comes from the node's configuration (legacy peers).
+ * Who may do what on this node (docs/SECURITY.md §5, docs/IDENTITY.md §5). Every request has a
+ * {@link Principal}: on circuit 0 its link's peer, from our trust store; over a circuit, the
+ * neighbour that carried it, at most {@link Role#MEMBER} (it vouches for a node we may hold no
+ * key for, and a remote request never gets admin); passed on by a shell for a caller
+ * ({@link Delegation}), the lesser of the two. Plaintext links have no verified peer: their role
+ * comes from the node's configuration (legacy peers).
  */
 public final class Access {
     /** What a request needs. */
@@ -19,6 +22,19 @@ public final class Access {
         READ,
         /** Changes the node: VOLCONF, adding links … */
         CHANGE
+    }
+
+    /**
+     * Who a request is from, as this node sees it, and what it may do.
+     *
+     * @param how how it reached us, for messages: "" on its own link, ", over a circuit", ", for
+     *     'ops' via beta"
+     */
+    public record Principal(String name, String fingerprint, Role role, int grants, String how) {
+        /** {@code 'ops-cli' (client, over a circuit)}: for refusals and logs. */
+        public String describe() {
+            return "'" + name + "' (" + role.word() + how + ")";
+        }
     }
 
     private final Function<Link, Role> plaintextRole;
@@ -36,26 +52,55 @@ public final class Access {
         return new Access(l -> Role.ADMIN);
     }
 
-    public Role roleOf(Link link, long circuit) {
+    /** The principal of a request on {@code circuit} of {@code link}. */
+    public Principal principal(Link link, long circuit) {
         PeerIdentity p = link.peer();
         Role r = p != null ? p.role() : plaintextRole.apply(link);
-        if (circuit != 0 && r.code > Role.MEMBER.code) {
-            r = Role.MEMBER;
+        String name = p != null ? p.name() : link.peerLabel() + "@" + link.remoteAddress();
+        String how = p != null ? "" : ", plaintext";
+        if (circuit != 0) {
+            if (r.code > Role.MEMBER.code) {
+                r = Role.MEMBER;
+            }
+            how += ", over a circuit";
         }
-        return r;
+        return new Principal(name, p != null ? p.fingerprint() : "none", r, p != null ? p.grants() : 0, how);
+    }
+
+    /**
+     * The principal of a request passed on for a caller: the lesser of the rights this node gives
+     * the link (or circuit) it came by and the rights {@code d} names; grants intersect.
+     */
+    public Principal principal(Link link, long circuit, Delegation d) {
+        Principal via = principal(link, circuit);
+        if (d == null) {
+            return via;
+        }
+        Role r = d.role().code < via.role().code ? d.role() : via.role();
+        int grants = d.grants() & (via.role() == Role.CLIENT ? via.grants() : ~0);
+        if (d.fingerprint().equals(via.fingerprint()) && !"none".equals(via.fingerprint())) {
+            return new Principal(via.name(), via.fingerprint(), r, grants, via.how()); // passed on to itself: @self
+        }
+        return new Principal(d.name(), d.fingerprint(), r, grants, ", for '" + d.name() + "' via " + via.name()
+            + via.how());
+    }
+
+    public Role roleOf(Link link, long circuit) {
+        return principal(link, circuit).role();
+    }
+
+    /** Whether {@code p} may make a request of {@code level}. */
+    public static boolean allows(Principal p, Level level) {
+        if (level == Level.CHANGE) {
+            return p.role() == Role.ADMIN;
+        }
+        return p.role() == Role.ADMIN || p.role() == Role.MEMBER
+            || (p.role() == Role.CLIENT && (p.grants() & Grants.SHELL_RO) != 0);
     }
 
     /** Whether a request of {@code level} on {@code link} (circuit {@code circuit}) is allowed. */
     public boolean allows(Link link, long circuit, Level level) {
-        Role r = roleOf(link, circuit);
-        if (level == Level.CHANGE) {
-            return r == Role.ADMIN;
-        }
-        if (r == Role.ADMIN || r == Role.MEMBER) {
-            return true;
-        }
-        PeerIdentity p = link.peer();
-        return r == Role.CLIENT && circuit == 0 && p != null && (p.grants() & Grants.SHELL_RO) != 0;
+        return allows(principal(link, circuit), level);
     }
 
     /**
@@ -63,18 +108,17 @@ public final class Access {
      * read and write (an export made read-only with {@code ,ro} refuses writes on its own): a
      * member is a node of the cluster, and a remote block device is what the cluster is for, as
      * with DragonFly's xdisk. Over a circuit the request's role is its neighbour's, at most member
-     * ({@link #roleOf}): the neighbour vouches for the node at the far end, the same transitive
+     * ({@link #principal}): the neighbour vouches for the node at the far end, the same transitive
      * trust the shell's READ level uses. A client may read if granted {@code blk-read} or
      * {@code blk-rw}, and write only with {@code blk-rw}; its grants count only on its own link
      * (circuit 0), since clients may not forge circuits.
      */
     public boolean allowsBlk(Link link, long circuit, boolean write) {
-        Role r = roleOf(link, circuit);
-        if (r == Role.ADMIN || r == Role.MEMBER) {
+        Principal p = principal(link, circuit);
+        if (p.role() == Role.ADMIN || p.role() == Role.MEMBER) {
             return true;
         }
-        PeerIdentity p = link.peer();
-        if (r != Role.CLIENT || circuit != 0 || p == null) {
+        if (p.role() != Role.CLIENT || circuit != 0 || link.peer() == null) {
             return false;
         }
         return (p.grants() & (write ? Grants.BLK_RW : Grants.BLK_READ | Grants.BLK_RW)) != 0;
@@ -82,8 +126,6 @@ public final class Access {
 
     /** Who the peer is, for refusal messages: {@code 'ops-cli' (client)}. */
     public String who(Link link, long circuit) {
-        PeerIdentity p = link.peer();
-        String name = p != null ? "'" + p.name() + "'" : link.peerLabel() + "@" + link.remoteAddress() + " (plaintext)";
-        return name + " (" + roleOf(link, circuit).word() + (circuit != 0 ? ", over a circuit" : "") + ")";
+        return principal(link, circuit).describe();
     }
 }

@@ -6,11 +6,13 @@ import dev.dmsg.link.Link;
 import dev.dmsg.link.tls.Grants;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Role;
+import dev.dmsg.services.shell.Delegation;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
 import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -41,7 +43,8 @@ class AccessTest {
     final ShellService shell = new ShellService(Runnable::run, new Access(l -> Role.MEMBER))
         .add("look", "look", (args, out) -> { out.append("looked\n"); return 0; })
         .add("change", "change", Access.Level.CHANGE, (args, out) -> { out.append("changed\n"); return 0; })
-        .remote("@NODE COMMAND", (args, out) -> { out.append("remote\n"); return 0; });
+        .remote("@NODE COMMAND", (caller, d, node, line) -> CompletableFuture.completedFuture(
+            new ShellService.Result(0, "remote\n")));
 
     ShellService.Result run(String line, PeerIdentity peer, long circuit) {
         return shell.execute(line, new ShellService.Caller(link(peer, denied), circuit));
@@ -110,7 +113,53 @@ class AccessTest {
         assertThat(run("look", null, 0).status()).isZero();
         ShellService.Result r = run("change", null, 0);
         assertThat(r.status()).isEqualTo(Dmsg.ERR_PERM);
-        assertThat(r.output()).contains("peer@10.0.0.5:4000 (plaintext) (member) may not");
+        assertThat(r.output()).contains("'peer@10.0.0.5:4000' (member, plaintext) may not");
         assertThat(shell.execute("change").output()).isEqualTo("changed\n"); // the node's own API
+    }
+
+    // ---- commands passed on for a caller (@NODE, docs/IDENTITY.md §5) ----
+
+    ShellService.Result runFor(String line, PeerIdentity via, long circuit, Delegation d) {
+        return shell.execute(line, new ShellService.Caller(link(via, denied), circuit, d));
+    }
+
+    @Test
+    void aDelegationOnlyRestrictsTheLesserOfTheTwoRolesRuns() {
+        String otherFp = "SHA256:" + "B".repeat(43);
+        Delegation client = new Delegation("ops-cli", otherFp, Role.CLIENT, Grants.SHELL_RO, 1);
+        assertThat(runFor("look", as(Role.ADMIN, 0), 0, client).status()).isZero();
+        ShellService.Result r = runFor("change", as(Role.ADMIN, 0), 0, client);
+        assertThat(r.status()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(r.output()).contains("'ops-cli' (client, for 'ops-cli' via ops) may not");
+        Delegation admin = new Delegation("root", otherFp, Role.ADMIN, 0, 1);
+        assertThat(runFor("change", as(Role.MEMBER, 0), 0, admin).status()).as("a delegation never raises")
+            .isEqualTo(Dmsg.ERR_PERM);
+        Delegation noShell = new Delegation("ops-cli", otherFp, Role.CLIENT, Grants.BLK_RW, 1);
+        assertThat(runFor("look", as(Role.ADMIN, 0), 0, noShell).status()).isEqualTo(Dmsg.ERR_PERM);
+    }
+
+    @Test
+    void aDelegationSurvivesItsWireFormAndAMalformedOneIsRefusedNotRaised() {
+        Delegation d = new Delegation("alpha", FP, Role.CLIENT, Grants.SHELL_RO | Grants.BLK_READ, 3);
+        byte[] aux = ("tree\0" + d.encode() + "\0").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(Delegation.fromAux(aux)).isEqualTo(d);
+        assertThat(Delegation.fromAux("tree\0".getBytes())).isNull();
+        assertThat(Delegation.fromAux("tree".getBytes())).isNull();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Delegation.parse("dmsg-on-behalf-of-v1 depth=x"))
+            .isInstanceOf(IllegalArgumentException.class);
+        assertThat(new Delegation("bad name\n", FP, Role.MEMBER, 0, 1).name()).isEqualTo("bad_name_");
+    }
+
+    @Test
+    void nestingDeeperThanTheLimitIsRefusedWithItsLevel() {
+        ShellService nested = new ShellService(Runnable::run, new Access(l -> Role.MEMBER));
+        nested.add("look", "look", (args, out) -> { out.append("looked\n"); return 0; });
+        nested.remote("@NODE COMMAND", (caller, d, node, line) ->
+            nested.executeAsync(line, new ShellService.Caller(caller.link(), caller.circuit(), d)));
+        Link l = link(as(Role.ADMIN, 0), denied);
+        assertThat(nested.execute("@a @b @c @d look", new ShellService.Caller(l, 0)).output()).isEqualTo("looked\n");
+        ShellService.Result r = nested.execute("@a @b @c @d @e look", new ShellService.Caller(l, 0));
+        assertThat(r.status()).isEqualTo(ShellService.ERR_USAGE);
+        assertThat(r.output()).isEqualTo("@e: refused: @ nesting deeper than 4 ('@e look' would be level 5)\n");
     }
 }

@@ -267,7 +267,8 @@ public final class Node implements AutoCloseable {
             new java.util.concurrent.ArrayBlockingQueue<>(SHELL_QUEUE), named("shell"));
         shellPool.allowCoreThreadTimeOut(true);
         this.access = Access.plaintextAdmin(); // until TLS is on: every link is plaintext (docs/SECURITY.md)
-        this.shell = new ShellService(shellPool, access);
+        this.shell = new ShellService(shellPool, access).self(settings.identity().label(),
+            keys == null ? null : keys.fingerprint());
         addCommands();
         new RemoteCommands(this, mesh).addTo(shell);
         this.services = EchoService.register(new Services());

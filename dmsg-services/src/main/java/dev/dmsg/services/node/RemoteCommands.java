@@ -5,6 +5,7 @@ import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.EchoService;
+import dev.dmsg.services.shell.Delegation;
 import dev.dmsg.services.shell.ShellCall;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.shell.ShellService;
@@ -49,7 +50,7 @@ final class RemoteCommands {
         shell.add("ping", "ping NODE [COUNT]         round trips to NODE over a circuit (default 3)", this::ping);
         shell.add("circ", "circ MSGID                forge a circuit over the received span MSGID (hex, from 'tree')", this::circ);
         shell.remote("@NODE COMMAND             run COMMAND in NODE's shell, through a circuit",
-            (args, out) -> remote(shell, args.get(0), args.get(1), out));
+            (caller, d, name, line) -> remote(shell, caller, d, name, line));
     }
 
     // ------------------------------------------------------------------------------------------
@@ -112,7 +113,16 @@ final class RemoteCommands {
             long max = 0;
             long sum = 0;
             int received = 0;
+            int sentCount = 0;
+            long deadline = System.nanoTime() + REMOTE_TIMEOUT.toNanos(); // a shell thread is held: bounded in all
             for (int seq = 1; seq <= count; seq++) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    out.append(String.format("stopped after %d s (a ping holds a shell thread; the limit)%n",
+                        REMOTE_TIMEOUT.toSeconds()));
+                    break;
+                }
+                sentCount++;
                 String payload = "ping " + seq + " from " + node.identity().label();
                 CompletableFuture<Integer> answered = new CompletableFuture<>();
                 long sent = System.nanoTime();
@@ -124,7 +134,7 @@ final class RemoteCommands {
                     });
                 int status;
                 try {
-                    status = answered.get(PING_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                    status = answered.get(Math.min(PING_TIMEOUT.toNanos(), left), TimeUnit.NANOSECONDS);
                 } catch (TimeoutException e) {
                     out.append(String.format("seq=%d: no answer within %d s%n", seq, PING_TIMEOUT.toSeconds()));
                     continue;
@@ -144,7 +154,7 @@ final class RemoteCommands {
                 sum += rtt;
                 out.append(String.format("reply from %s: seq=%d time=%.3f ms%n", name, seq, rtt / 1e6));
             }
-            out.append(String.format("%d sent, %d received", count, received));
+            out.append(String.format("%d sent, %d received", sentCount, received));
             if (received > 0) {
                 out.append(String.format(", rtt min/avg/max = %.3f/%.3f/%.3f ms", min / 1e6, sum / 1e6 / received,
                     max / 1e6));
@@ -191,40 +201,77 @@ final class RemoteCommands {
 
     // ------------------------------------------------------------------------------------------
 
-    private int remote(ShellService shell, String name, String line, StringBuilder out) throws Exception {
-        NodeKey key = resolve(name, out);
+    /**
+     * {@code @NODE COMMAND} for {@code caller}: on this node itself, COMMAND runs here with the
+     * caller's own rights (never with the node's); elsewhere a circuit is forged and COMMAND is
+     * sent with the delegation, so the far end runs it with the lesser of the rights it gives this
+     * node and the caller's (docs/IDENTITY.md §5). Holds no thread while it waits.
+     */
+    private CompletableFuture<ShellService.Result> remote(ShellService shell, ShellService.Caller caller,
+                                                          Delegation d, String name, String line) {
+        StringBuilder out = new StringBuilder();
+        NodeKey key;
+        try {
+            key = resolve(name, out);
+        } catch (Exception e) {
+            return CompletableFuture.completedFuture(new ShellService.Result(Dmsg.ERR_IO, "@" + name + ": " + e + "\n"));
+        }
         if (key == null) {
-            return Dmsg.ERR_CANTCIRC;
+            return CompletableFuture.completedFuture(new ShellService.Result(Dmsg.ERR_CANTCIRC, out.toString()));
         }
         if (key.pfsFsid().equals(node.identity().pfsFsid()) && key.fsLabel().equals(node.identity().label())) {
-            ShellService.Result r = shell.execute(line); // @self: no circuit to oneself
-            out.append(r.output());
-            return r.status();
+            // @self: no circuit to oneself, and the same caller one level deeper
+            return shell.executeAsync(line, new ShellService.Caller(caller == null ? null : caller.link(),
+                caller == null ? 0 : caller.circuit(), d));
         }
-        CircuitHandle c = open(key, "@" + name, out);
-        if (c == null) {
-            return Dmsg.ERR_CANTCIRC;
-        }
-        StringBuffer remoteOut = new StringBuffer(); // appended on the link's event loop
-        try {
-            CompletableFuture<Integer> f = ShellCall.run(c::open, line, remoteOut::append,
-                () -> "@" + name + ": circuit lost: " + lostReason(c)).status();
-            int status = f.get(REMOTE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-            out.append(remoteOut);
-            return status;
-        } catch (ExecutionException e) {
-            out.append(remoteOut);
-            if (e.getCause() instanceof ShellClient.ShellException se) {
-                out.append(se.getMessage()).append('\n');
-                return Dmsg.ERR_LOSTLINK;
+        // Our nodes get the delegation; a 2013 C shell (a span without our extension) the line alone.
+        Delegation passed = isOurs(key) ? d : null;
+        long openWaitMillis = PATH_WAIT.toMillis() + 2 * mesh.engine().config().circuitAckTimeoutNanos() / 1_000_000;
+        CompletableFuture<ShellService.Result> done = new CompletableFuture<>();
+        mesh.openCircuit(key, PATH_WAIT).orTimeout(openWaitMillis, TimeUnit.MILLISECONDS).whenComplete((c, e) -> {
+            if (e != null) {
+                Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+                    ? e.getCause() : e;
+                String why = cause instanceof CircuitException ce ? ce.getMessage() : String.valueOf(cause);
+                done.complete(new ShellService.Result(Dmsg.ERR_CANTCIRC, "@" + name + ": " + why + "\n"));
+                return;
             }
-            throw e;
-        } catch (TimeoutException e) {
-            out.append(remoteOut).append("@").append(name).append(": no answer within ")
-                .append(REMOTE_TIMEOUT.toSeconds()).append(" s\n");
-            return Dmsg.ERR_IO;
-        } finally {
-            c.close();
+            StringBuffer remoteOut = new StringBuffer(); // appended on the link's event loop
+            ShellCall.Call call = ShellCall.run(c::open, line, passed, remoteOut::append,
+                () -> "@" + name + ": circuit lost: " + lostReason(c));
+            call.status().orTimeout(REMOTE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).whenComplete((status, ex) -> {
+                c.close();
+                if (ex == null) {
+                    done.complete(new ShellService.Result(status, remoteOut.toString()));
+                    return;
+                }
+                Throwable cause = ex instanceof java.util.concurrent.CompletionException && ex.getCause() != null
+                    ? ex.getCause() : ex;
+                if (cause instanceof ShellClient.ShellException se) {
+                    done.complete(new ShellService.Result(Dmsg.ERR_LOSTLINK, remoteOut + se.getMessage() + "\n"));
+                } else if (cause instanceof TimeoutException) {
+                    call.abandon();
+                    done.complete(new ShellService.Result(Dmsg.ERR_IO, remoteOut + "@" + name + ": no answer within "
+                        + REMOTE_TIMEOUT.toSeconds() + " s\n"));
+                } else {
+                    done.complete(new ShellService.Result(Dmsg.ERR_IO, remoteOut + "@" + name + " failed: " + cause + "\n"));
+                }
+            });
+        });
+        return done;
+    }
+
+    /** Whether the node behind {@code key} is one of ours (its span carries our loop-freedom extension). */
+    private boolean isOurs(NodeKey key) {
+        try {
+            java.util.concurrent.CompletableFuture<Boolean> f = new java.util.concurrent.CompletableFuture<>();
+            mesh.execute(() -> {
+                var best = mesh.engine().bestLinkFor(key);
+                f.complete(best != null && dev.dmsg.mesh.SpanExt.of(best.span()) != null);
+            });
+            return f.get(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return false;
         }
     }
 

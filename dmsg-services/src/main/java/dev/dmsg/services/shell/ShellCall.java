@@ -32,8 +32,19 @@ public final class ShellCall {
      * circuit under it was lost (the LOSTLINK abort).
      */
     public static Call run(Opener opener, String line, Consumer<String> output, Supplier<String> lost) {
+        return run(opener, line, null, output, lost);
+    }
+
+    /**
+     * Like {@link #run(Opener, String, Consumer, Supplier)}, passed on for a caller: the
+     * delegation follows the command line's NUL in the aux (docs/IDENTITY.md §5). Only for our
+     * nodes: a 2013 C shell is sent the command line alone.
+     */
+    public static Call run(Opener opener, String line, Delegation delegation, Consumer<String> output,
+                           Supplier<String> lost) {
         CompletableFuture<Integer> done = new CompletableFuture<>();
-        Transaction txn = opener.open(Dmsg.DBG_SHELL | Dmsg.DELETE, null, Unpooled.copiedBuffer(line + "\0", StandardCharsets.UTF_8),
+        String aux = line + "\0" + (delegation == null ? "" : delegation.encode() + "\0");
+        Transaction txn = opener.open(Dmsg.DBG_SHELL | Dmsg.DELETE, null, Unpooled.copiedBuffer(aux, StandardCharsets.UTF_8),
             (t, m) -> {
                 if (m.baseCmd() == Dmsg.DBG_SHELL && m.auxBytes() > 0) {
                     output.accept(m.auxString());
