@@ -33,7 +33,12 @@ public final class DmsgProtocolException extends Exception {
         /** salt sequence gap (DMSG_IOQ_ERROR_MSGSEQ). */
         SEQUENCE(Scope.LINK),
         /** the stream ended inside a frame. */
-        TRUNCATED(Scope.LINK);
+        TRUNCATED(Scope.LINK),
+        /**
+         * the aux data of a well-framed message is not the layout its command carries (a span proof,
+         * a circuit hello): that message is refused, the link carries on.
+         */
+        BAD_AUX(Scope.TRANSACTION);
 
         public final Scope scope;
 

@@ -136,7 +136,8 @@ public final class FrameDecoder {
         ByteBuf aux = auxBytes == 0 ? null : in.retainedSlice(s + hdrBytes, (int) auxBytes);
         Message m = Message.received(cmd,
             Bytes.i64(in, s + Dmsg.MSGID_OFFSET, le), Bytes.i64(in, s + Dmsg.CIRCUIT_OFFSET, le),
-            Bytes.i32(in, s + Dmsg.ERROR_OFFSET, le), ext, aux, salt, hdrCrcRead, auxCrcRead);
+            Bytes.i32(in, s + Dmsg.ERROR_OFFSET, le), ext, aux, salt, hdrCrcRead, auxCrcRead,
+            Bytes.i64(in, s + Dmsg.RESERVED18_OFFSET, le), Bytes.i32(in, s + Dmsg.RESERVED38_OFFSET, le));
         in.skipBytes(total);
         return m;
     }

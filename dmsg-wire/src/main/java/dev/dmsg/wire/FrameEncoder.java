@@ -81,6 +81,10 @@ public final class FrameEncoder {
         out.setIntLE(base + Dmsg.CMD_OFFSET, m.cmd());
         out.setIntLE(base + Dmsg.AUX_BYTES_OFFSET, m.auxBytes());
         out.setIntLE(base + Dmsg.ERROR_OFFSET, m.error());
+        if (m.reserved18() != 0 || m.reserved38() != 0) {
+            out.setLongLE(base + Dmsg.RESERVED18_OFFSET, m.reserved18()); // a sealed message's tag
+            out.setIntLE(base + Dmsg.RESERVED38_OFFSET, m.reserved38());
+        }
         if (m.ext() != null) {
             m.ext().encode(out, base);
         }

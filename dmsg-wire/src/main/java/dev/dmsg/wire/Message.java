@@ -24,9 +24,12 @@ public final class Message implements ReferenceCounted {
     private final int salt;
     private final int hdrCrc;
     private final int auxCrc;
+    /** The seal tag on an authenticated circuit (docs/IDENTITY.md §4.2); 0 otherwise. */
+    private final long reserved18;
+    private final int reserved38;
 
     private Message(int cmd, long msgid, long circuit, int error, ExtHeader ext, ByteBuf aux,
-                    int salt, int hdrCrc, int auxCrc) {
+                    int salt, int hdrCrc, int auxCrc, long reserved18, int reserved38) {
         this.cmd = cmd;
         this.msgid = msgid;
         this.circuit = circuit;
@@ -36,6 +39,8 @@ public final class Message implements ReferenceCounted {
         this.salt = salt;
         this.hdrCrc = hdrCrc;
         this.auxCrc = auxCrc;
+        this.reserved18 = reserved18;
+        this.reserved38 = reserved38;
     }
 
     /**
@@ -56,7 +61,7 @@ public final class Message implements ReferenceCounted {
             aux.release();
             aux = null;
         }
-        return new Message(cmd, msgid, circuit, error, ext, aux, 0, 0, 0);
+        return new Message(cmd, msgid, circuit, error, ext, aux, 0, 0, 0, 0, 0);
     }
 
     /**
@@ -86,8 +91,17 @@ public final class Message implements ReferenceCounted {
     }
 
     static Message received(int cmd, long msgid, long circuit, int error, ExtHeader ext, ByteBuf aux,
-                            int salt, int hdrCrc, int auxCrc) {
-        return new Message(cmd, msgid, circuit, error, ext, aux, salt, hdrCrc, auxCrc);
+                            int salt, int hdrCrc, int auxCrc, long reserved18, int reserved38) {
+        return new Message(cmd, msgid, circuit, error, ext, aux, salt, hdrCrc, auxCrc, reserved18, reserved38);
+    }
+
+    /**
+     * This message with {@code newAux} (owned from now on; same length as the aux it replaces, or
+     * null when there is none) and the seal tag in {@code reserved18}/{@code reserved38}: a sealed
+     * message, or an opened one (tag 0). Does not release this message.
+     */
+    public Message withSeal(ByteBuf newAux, long tag18, int tag38) {
+        return new Message(cmd, msgid, circuit, error, ext, newAux, salt, hdrCrc, auxCrc, tag18, tag38);
     }
 
     /**
@@ -99,7 +113,7 @@ public final class Message implements ReferenceCounted {
             throw new IllegalArgumentException("rewrite may change flags only");
         }
         return new Message(newCmd, newMsgid, newCircuit, error, ext,
-            aux == null ? null : aux.retainedDuplicate(), 0, 0, 0);
+            aux == null ? null : aux.retainedDuplicate(), 0, 0, 0, reserved18, reserved38);
     }
 
     public int cmd() { return cmd; }
@@ -125,6 +139,10 @@ public final class Message implements ReferenceCounted {
     public int salt() { return salt; }
     public int hdrCrc() { return hdrCrc; }
     public int auxCrc() { return auxCrc; }
+    /** {@code reserved18}: the high 64 bits of a sealed message's tag (docs/IDENTITY.md §4.2), else 0. */
+    public long reserved18() { return reserved18; }
+    /** {@code reserved38}: the low 32 bits of a sealed message's tag, else 0. */
+    public int reserved38() { return reserved38; }
 
     public int baseCmd() { return cmd & Dmsg.BASECMDMASK; }
     public Command command() { return Command.of(cmd); }
