@@ -62,6 +62,8 @@ public final class Iocom implements Link {
         final LongObjectHashMap<Txn> opened = new LongObjectHashMap<>();
         /** Transactions the peer opened, found by received messages without REPLY (staterd). */
         final LongObjectHashMap<Txn> accepted = new LongObjectHashMap<>();
+        /** Who is at the far end, the seal, the budget (docs/IDENTITY.md §4); null: not authenticated. */
+        CircuitSecurity security;
 
         Circuit(long id) {
             this.id = id;
@@ -143,6 +145,11 @@ public final class Iocom implements Link {
     private int readPauses;
     /** Circuits that pass through: their messages go to a relay, untracked. Event loop only. */
     private final LongObjectHashMap<CircuitRelay> relayed = new LongObjectHashMap<>();
+    /** The far ends of the authenticated circuits ending here, for readers on other threads. */
+    private final java.util.concurrent.ConcurrentHashMap<Long, dev.dmsg.link.tls.PeerIdentity> circuitPeers =
+        new java.util.concurrent.ConcurrentHashMap<>();
+    /** Messages on authenticated circuits that failed to open (docs/IDENTITY.md §4.2). Event loop only. */
+    private long sealFailures;
 
     public Iocom(LinkConfig config, Services services, LinkListener listener, Transport transport) {
         this.config = config;
@@ -268,10 +275,7 @@ public final class Iocom implements Link {
             table.clear();
             for (Txn t : txns) {
                 openTransactions--;
-                if (!local) {
-                    peerOpen--;
-                    releasePeerWide();
-                }
+                releasePeers(t);
                 byCommand.merge(Command.nameOf(t.icmd) + (local ? "(ours)" : "(peer's)"), 1, Integer::sum);
                 deliverLost(t);
                 n++;
@@ -304,6 +308,22 @@ public final class Iocom implements Link {
             throw new IllegalStateException("circuit " + Long.toHexString(id) + " already attached");
         }
         circuits.put(id, new Circuit(id));
+    }
+
+    @Override
+    public void secureCircuit(long id, CircuitSecurity security) {
+        Circuit c = id == 0 ? null : circuits.get(id);
+        if (c == null || c.security != null) {
+            throw new IllegalStateException("circuit " + Long.toHexString(id) + (c == null ? " is not attached"
+                : " is already secured"));
+        }
+        c.security = security;
+        circuitPeers.put(id, security.peer());
+    }
+
+    @Override
+    public dev.dmsg.link.tls.PeerIdentity circuitPeer(long id) {
+        return circuitPeers.get(id);
     }
 
     @Override
@@ -381,6 +401,7 @@ public final class Iocom implements Link {
     @Override
     public int detachCircuit(long id) {
         Circuit c = id == 0 ? null : circuits.remove(id);
+        circuitPeers.remove(id);
         return c == null ? 0 : abortCircuit(c, new java.util.HashMap<>());
     }
 
@@ -402,9 +423,46 @@ public final class Iocom implements Link {
                 log.debug("{} {}", name, FrameLog.line(FrameLog.RECEIVED, m));
             }
             inReadBatch = true;
-            dispatch(m);
+            Message opened = m.circuit() == 0 ? m : unseal(m);
+            if (opened != null) {
+                try {
+                    dispatch(opened);
+                } finally {
+                    if (opened != m) {
+                        opened.release();
+                    }
+                }
+            }
         } finally {
             m.release();
+        }
+    }
+
+    /**
+     * {@code m} opened if it arrived on a sealed circuit ending here, else {@code m} itself; null if
+     * it failed to open — then the circuit is detached (its transactions aborted with LOSTLINK) and
+     * the mesh told, which closes it end to end (docs/IDENTITY.md §4.2).
+     */
+    private Message unseal(Message m) {
+        Circuit c = circuits.get(m.circuit());
+        CircuitSecurity sec = c == null ? null : c.security;
+        if (sec == null || sec.seal() == null) {
+            return m;
+        }
+        try {
+            return sec.seal().open(m);
+        } catch (CircuitSeal.Broken e) {
+            sealFailures++;
+            String why = "circuit " + Long.toHexString(c.id) + " from " + sec.peer().name() + ": " + e.getMessage()
+                + " (altered, injected, reordered or dropped on the path); closed";
+            log.warn("link {}: {}", name, why);
+            detachCircuit(c.id);
+            try {
+                sec.onBroken().accept(why);
+            } catch (RuntimeException ex) {
+                log.warn("link {}: circuit onBroken threw", name, ex);
+            }
+            return null;
         }
     }
 
@@ -583,27 +641,48 @@ public final class Iocom implements Link {
         Txn t = new Txn(this, c, m.msgid(), icmd, false);
         c.accepted.put(t.msgid, t);
         openTransactions++;
+        CircuitSecurity sec = c.security;
+        if (sec != null) {
+            // docs/IDENTITY.md §6: an authenticated circuit's transactions are its originator's, not the neighbour's
+            t.budget = sec.budget();
+            if (!t.budget.tryAcquire()) {
+                t.budget = null;
+                refuseOverLimit(c, t, m, "its originator " + sec.peer().name() + " holds " + sec.budget().max()
+                    + " transactions open on its circuits to this node (the limit)");
+                return;
+            }
+            dispatchAccepted(c, t, m, icmd);
+            return;
+        }
         peerOpen++;
         java.util.concurrent.atomic.AtomicInteger acrossLinks = peerTransactionsCounter();
         int peerWide = acrossLinks == null ? 0 : acrossLinks.incrementAndGet();
         if (peerOpen > config.maxPeerTransactions() || peerWide > config.maxTransactionsPerPeer()) {
-            // docs/SECURITY.md §7: answered, not served; the link stays up.
-            refusedOverLimit++;
-            if (refusedOverLimit <= 8 || Long.bitCount(refusedOverLimit) == 1) {
-                log.warn("link {}: refused {} ({} so far): the peer holds {} transactions open here (limit {}), {} on "
-                    + "all its links (limit {})", name, FrameLog.line(FrameLog.RECEIVED, m), refusedOverLimit,
-                    peerOpen - 1, config.maxPeerTransactions(), peerWide - 1, config.maxTransactionsPerPeer());
-            }
-            t.handler = TransactionHandler.CLOSE_ON_DELETE;
-            t.state = t.state.received(m.cmd());
-            t.replyOnLoop(Dmsg.ERR_LIMIT, true);
-            // Forgotten at once, half-open or not: a peer past its cap that never sends DELETE must
-            // not grow our tables. Its late DELETE is then an unknown msgid (counted, dropped).
-            if (c.accepted.remove(t.msgid) != null) {
-                removed(t);
-            }
+            refuseOverLimit(c, t, m, String.format("the peer holds %d transactions open here (limit %d), %d on all "
+                + "its links (limit %d)", peerOpen - 1, config.maxPeerTransactions(), peerWide - 1,
+                config.maxTransactionsPerPeer()));
             return;
         }
+        dispatchAccepted(c, t, m, icmd);
+    }
+
+    /** docs/SECURITY.md §7: answered LIMIT, not served; the link stays up. */
+    private void refuseOverLimit(Circuit c, Txn t, Message m, String why) {
+        refusedOverLimit++;
+        if (refusedOverLimit <= 8 || Long.bitCount(refusedOverLimit) == 1) {
+            log.warn("link {}: refused {} ({} so far): {}", name, FrameLog.line(FrameLog.RECEIVED, m), refusedOverLimit, why);
+        }
+        t.handler = TransactionHandler.CLOSE_ON_DELETE;
+        t.state = t.state.received(m.cmd());
+        t.replyOnLoop(Dmsg.ERR_LIMIT, true);
+        // Forgotten at once, half-open or not: a peer past its cap that never sends DELETE must
+        // not grow our tables. Its late DELETE is then an unknown msgid (counted, dropped).
+        if (c.accepted.remove(t.msgid) != null) {
+            removed(t);
+        }
+    }
+
+    private void dispatchAccepted(Circuit c, Txn t, Message m, int icmd) {
         if (c == circuit0 && icmd == Dmsg.LNK_CONN) {
             acceptConn(t, m);
             return;
@@ -794,6 +873,12 @@ public final class Iocom implements Link {
         }
         if (t != null) {
             t.state = t.state.sent(m.cmd());
+        }
+        if (m.circuit() != 0) {
+            Circuit c = circuits.get(m.circuit());
+            if (c != null && c.security != null && c.security.seal() != null) {
+                m = c.security.seal().seal(m); // in write order: the seal's sequence is the wire's
+            }
         }
         msgsOut++;
         bytesOut += FrameEncoder.frameBytes(m);
@@ -1039,7 +1124,18 @@ public final class Iocom implements Link {
 
     void removed(Txn t) {
         openTransactions--;
-        if (!t.local) {
+        releasePeers(t);
+    }
+
+    /** Gives back what the peer's transaction {@code t} took from its budget. */
+    private void releasePeers(Txn t) {
+        if (t.local) {
+            return;
+        }
+        if (t.budget != null) {
+            t.budget.release();
+            t.budget = null;
+        } else {
             peerOpen--;
             releasePeerWide();
         }
@@ -1147,7 +1243,7 @@ public final class Iocom implements Link {
         }
         return new LinkStats(msgsIn, bytesIn, msgsOut, bytesOut, pingsSent, pingsReceived, v,
             abortsDiscarded, nosuppSent, sendsDiscarded.sum(), handlerErrors, openTransactions, messagesRelayed,
-            messagesForwarded, oneWayErrors, denied.sum(), refusedOverLimit);
+            messagesForwarded, oneWayErrors, denied.sum(), refusedOverLimit, sealFailures);
     }
 
     @Override

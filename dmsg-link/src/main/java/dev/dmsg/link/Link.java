@@ -71,6 +71,19 @@ public interface Link {
     int detachCircuit(long id);
 
     /**
+     * Sets what the mesh established about circuit {@code id}, attached here (docs/IDENTITY.md
+     * §4): from now on its messages are sealed and opened with {@code security.seal()}, its peer's
+     * transactions count against {@code security.budget()}, and {@link #circuitPeer} names its far
+     * end. Event loop only.
+     *
+     * @throws IllegalStateException if the circuit is not attached or already secured
+     */
+    void secureCircuit(long id, CircuitSecurity security);
+
+    /** The authenticated far end of circuit {@code id} ending here, or {@code null}. Any thread. */
+    dev.dmsg.link.tls.PeerIdentity circuitPeer(long id);
+
+    /**
      * Hands every message arriving on circuit {@code id} to {@code relay}, untracked: the circuit
      * passes through this node (reference §3.5). Event loop only.
      */

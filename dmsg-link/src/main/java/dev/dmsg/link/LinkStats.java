@@ -16,13 +16,15 @@ import java.util.Map;
  *     PINGs and its shell prompts (never answered; life for the keepalive like any message)
  * @param denied requests refused because the peer's role does not allow them (docs/SECURITY.md §5)
  * @param refusedOverLimit transactions the peer opened past {@link LinkConfig#maxPeerTransactions()},
- *     answered LIMIT
+ *     or past their originator's budget on an authenticated circuit, answered LIMIT
+ * @param sealFailures messages on authenticated circuits ending here that failed to open
+ *     (docs/IDENTITY.md §4.2): each closed its circuit
  */
 public record LinkStats(
         long msgsIn, long bytesIn, long msgsOut, long bytesOut, long pingsSent, long pingsReceived,
         Map<Violation, Long> violations, long abortsDiscarded, long nosuppSent, long sendsDiscarded,
         long handlerErrors, int openTransactions, long msgsRelayed, long msgsForwarded, long oneWayErrors,
-        long denied, long refusedOverLimit) {
+        long denied, long refusedOverLimit, long sealFailures) {
 
     public long violationCount() {
         return violations.values().stream().mapToLong(Long::longValue).sum();

@@ -27,6 +27,8 @@ final class Txn implements Transaction {
     volatile TxnState state = TxnState.IDLE;
     TransactionHandler handler;
     private volatile Object attachment;
+    /** The originator budget a peer's transaction on an authenticated circuit counts against (docs/IDENTITY.md §6). */
+    CircuitSecurity.Budget budget;
 
     Txn(Iocom iocom, Iocom.Circuit circuit, long msgid, int icmd, boolean local) {
         this.iocom = iocom;

@@ -9,10 +9,25 @@ import dev.dmsg.wire.Dmsg;
  */
 public final class CircuitException extends Exception {
     private final int error;
+    private final boolean farEndNotWhoItClaims;
 
     public CircuitException(String message, int error) {
+        this(message, error, false);
+    }
+
+    /**
+     * @param farEndNotWhoItClaims this node checked the far end's answer and it is not the node the
+     *     span names (docs/IDENTITY.md §4.1): the path, not the node, is suspect
+     */
+    CircuitException(String message, int error, boolean farEndNotWhoItClaims) {
         super(message);
         this.error = error;
+        this.farEndNotWhoItClaims = farEndNotWhoItClaims;
+    }
+
+    /** Whether the far end failed our check of its identity (not a refusal it sent us). */
+    public boolean farEndNotWhoItClaims() {
+        return farEndNotWhoItClaims;
     }
 
     /** The DMSG error code ({@link Dmsg#ERR_CANTCIRC}, {@link Dmsg#ERR_LOSTLINK} …), or 0: no path. */

@@ -27,6 +27,10 @@ public final class CircuitHandle {
     private final List<Consumer<String>> lostCallbacks = new ArrayList<>();
     private final CompletableFuture<String> lostFuture = new CompletableFuture<>();
     private volatile String lost;
+    /** The far end as authenticated (docs/IDENTITY.md §4), or null on an unauthenticated circuit. */
+    volatile dev.dmsg.link.tls.PeerIdentity peer;
+    /** Whether its messages are sealed (false: direct, or unauthenticated). */
+    volatile boolean sealed;
 
     CircuitHandle(Link link, NodeKey target, int hops) {
         this.link = link;
@@ -37,6 +41,16 @@ public final class CircuitHandle {
     /** The circuit id on our first hop (the msgid of our LNK_CIRC transaction). */
     public long id() {
         return id;
+    }
+
+    /** The far end as this node authenticated it (docs/IDENTITY.md §4), or null if it could not (a legacy target). */
+    public dev.dmsg.link.tls.PeerIdentity peer() {
+        return peer;
+    }
+
+    /** Whether its messages are sealed end to end (false on a direct or unauthenticated circuit). */
+    public boolean sealed() {
+        return sealed;
     }
 
     /** The first hop: where transactions on this circuit are sent. */

@@ -3,6 +3,7 @@ package dev.dmsg.mesh;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
+import dev.dmsg.mesh.auth.CircuitAuth;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
 import dev.dmsg.wire.LnkCirc;
@@ -71,10 +72,17 @@ final class Circuits {
     private final Set<Entry> entries = ConcurrentHashMap.newKeySet();
     private final MeshScheduler scheduler;
     private final long ackTimeoutNanos;
+    /** Authentication and budgets per originator (docs/IDENTITY.md §4, §6). */
+    private final CircuitGate gate;
 
-    Circuits(MeshScheduler scheduler, long ackTimeoutNanos) {
+    Circuits(MeshScheduler scheduler, long ackTimeoutNanos, CircuitGate gate) {
         this.scheduler = scheduler;
         this.ackTimeoutNanos = ackTimeoutNanos;
+        this.gate = gate;
+    }
+
+    CircuitGate gate() {
+        return gate;
     }
 
     /**
@@ -180,21 +188,41 @@ final class Circuits {
         long target = circ.target();
         SpanEngine.SpanLink src = r.source;
         if (src.local()) {
-            return endpoint(txnA, a, idA, target, src.node.key);
+            return endpoint(txnA, a, idA, target, src.node.key, create);
         }
         Link b = MeshNode.linkOf(src.from());
         if (b == null || !(src.token() instanceof Transaction spanB) || !b.state().isAlive()) {
             txnA.reply(Dmsg.ERR_CANTCIRC);
             return TransactionHandler.CLOSE_ON_DELETE;
         }
-        return relay(txnA, a, idA, target, b, spanB.msgid(), src.node.key);
+        CircuitGate.Decision d = gate.atRelay(a, create);
+        if (d instanceof CircuitGate.Refuse no) {
+            return refuse(txnA, a, no);
+        }
+        return relay(txnA, a, idA, target, b, spanB.msgid(), src.node.key, ((CircuitGate.Accept) d).originatorKey(),
+            CircuitGate.passOn(create, b));
     }
 
-    /** The circuit ends here: its transactions are ours (Link.open(circuit, …) and the services). */
-    private TransactionHandler endpoint(Transaction txnA, Link a, long idA, long target, NodeKey key) {
+    private TransactionHandler refuse(Transaction txnA, Link a, CircuitGate.Refuse no) {
+        gate.refused(a, no);
+        txnA.reply(no.error());
+        return TransactionHandler.CLOSE_ON_DELETE;
+    }
+
+    /**
+     * The circuit ends here: its transactions are ours (Link.open(circuit, …) and the services).
+     * Its originator is authenticated first (docs/IDENTITY.md §4.1) and counted (§6).
+     */
+    private TransactionHandler endpoint(Transaction txnA, Link a, long idA, long target, NodeKey key, Message create) {
+        CircuitGate.Decision d = gate.atEndpoint(a, create);
+        if (d instanceof CircuitGate.Refuse no) {
+            return refuse(txnA, a, no);
+        }
+        CircuitGate.Accept acc = (CircuitGate.Accept) d;
         try {
             a.attachCircuit(idA);
         } catch (IllegalStateException e) {
+            gate.release(acc.originatorKey());
             txnA.reply(Dmsg.ERR_PARAM);
             return TransactionHandler.CLOSE_ON_DELETE;
         }
@@ -213,6 +241,7 @@ final class Circuits {
                 pl.endpoints.remove(idA);
                 remove(pl.onRelayClose, target, withdrawn[0]);
                 a.detachCircuit(idA); // every transaction on it: one LOSTLINK abort
+                gate.release(acc.originatorKey());
             }
         };
         withdrawn[0] = () -> { // our span is withdrawn: the circuit goes, end to end
@@ -220,7 +249,17 @@ final class Circuits {
             txnA.reply(Dmsg.ERR_LOSTLINK);
         };
         add(pl.onRelayClose, target, withdrawn[0]);
-        txnA.result(0); // reference §3.5 step 3: msg_result(0), the transaction stays open
+        if (acc.established() != null) {
+            a.secureCircuit(idA, gate.security(acc, why -> { // a message failed to open: end to end
+                down.run();
+                txnA.reply(Dmsg.ERR_LOSTLINK);
+            }));
+        }
+        if (acc.answer() != null) {
+            txnA.send(Dmsg.LNK_ERROR, 0, null, acc.answer().encode()); // msg_result(0) with our hello
+        } else {
+            txnA.result(0); // reference §3.5 step 3: msg_result(0), the transaction stays open
+        }
         return (t, m) -> {
             if (m.isDelete()) {
                 down.run();
@@ -250,6 +289,8 @@ final class Circuits {
         PerLink plB; // b's loop
         final long target;
         final long spanMsgidOnB;
+        /** What this circuit counts against (docs/IDENTITY.md §6). */
+        String originatorKey;
 
         Pair(NodeKey key, Transaction txnA, Link a, long idA, long target, Link b, long spanMsgidOnB) {
             super(Role.RELAY, key, a, idA, scheduler.nanoTime());
@@ -316,6 +357,7 @@ final class Circuits {
         private void sideDown() {
             if (sidesDown.incrementAndGet() == 2) {
                 entries.remove(this);
+                gate.release(originatorKey);
             }
         }
     }
@@ -388,8 +430,9 @@ final class Circuits {
 
     /** The circuit passes through: pair (a, idA) with a new LNK_CIRC on b toward the span's sender. */
     private TransactionHandler relay(Transaction txnA, Link a, long idA, long target, Link b, long spanMsgidOnB,
-                                     NodeKey key) {
+                                     NodeKey key, String originatorKey, io.netty.buffer.ByteBuf hello) {
         Pair p = new Pair(key, txnA, a, idA, target, b, spanMsgidOnB);
+        p.originatorKey = originatorKey;
         entries.add(p);
         p.plA.sides++;
         // Messages on idA go to b, in order after the LNK_CIRC below (one queue: b's loop).
@@ -397,7 +440,7 @@ final class Circuits {
         p.onRelayCloseA = () -> p.closeBoth(Dmsg.ERR_LOSTLINK); // the span we relayed to a is gone
         add(p.plA.onRelayClose, target, p.onRelayCloseA);
         b.execute(() -> {
-            Transaction tb = b.open(Dmsg.LNK_CIRC, new LnkCirc(0, spanMsgidOnB), null, (t, m) -> {
+            Transaction tb = b.open(Dmsg.LNK_CIRC, new LnkCirc(0, spanMsgidOnB), hello, (t, m) -> {
                 if (m.isDelete()) {
                     p.closeB(0);
                     t.close();
@@ -405,9 +448,14 @@ final class Circuits {
                     a.execute(() -> p.closeA(err)); // libdmsg: state_reply on the peer circuit, same error
                 } else if (m.isCreate() && m.isReply()) {
                     int err = m.error();
+                    io.netty.buffer.ByteBuf answer = err == 0 ? CircuitGate.passOn(m, a) : null; // the endpoint's hello
                     a.execute(() -> {
                         p.open = err == 0;
-                        txnA.result(err); // the acknowledgement travels back hop by hop
+                        if (answer != null) {
+                            txnA.send(Dmsg.LNK_ERROR, err, null, answer); // the acknowledgement travels back hop by hop
+                        } else {
+                            txnA.result(err);
+                        }
                     });
                 }
             });
@@ -452,6 +500,7 @@ final class Circuits {
         }
         long target = span.msgid();
         int dist = best.dist();
+        CircuitAuth.Offer offer = gate.offer(best, l); // signed here, off the link's event loop
         l.execute(() -> {
             if (!l.state().isAlive()) {
                 done.completeExceptionally(new CircuitException("the link to " + l.peerLabel() + " toward "
@@ -462,9 +511,18 @@ final class Circuits {
             Entry e = new Entry(Role.ORIGIN, key, l, 0, scheduler.nanoTime());
             PerLink pl = on(l);
             Runnable[] withdrawn = new Runnable[1];
-            Transaction t = l.open(Dmsg.LNK_CIRC, new LnkCirc(0, target), null, (tt, m) -> {
+            Transaction t = l.open(Dmsg.LNK_CIRC, new LnkCirc(0, target),
+                offer == null ? null : offer.hello().encode(), (tt, m) -> {
                 if (m.isCreate() && m.isReply() && !m.isDelete()) {
                     if (m.error() == 0) {
+                        String refused = secureOrigin(offer, m, best, l, h, tt);
+                        if (refused != null) {
+                            h.lost(refused);
+                            tt.reply(Dmsg.ERR_PERM); // closed end to end: relays let go, the far end forgets it
+                            done.completeExceptionally(new CircuitException("cannot open a circuit to "
+                                + MeshNode.describe(key) + ": " + refused, Dmsg.ERR_PERM, true));
+                            return;
+                        }
                         e.open = true;
                         done.complete(h);
                     } else {
@@ -518,6 +576,30 @@ final class Circuits {
         return done;
     }
 
+    /**
+     * Checks the far end's answer and secures our end of the circuit (docs/IDENTITY.md §4.1); the
+     * reason it must be closed, or null. On the link's event loop, with the acknowledgement in hand.
+     */
+    private String secureOrigin(CircuitAuth.Offer offer, Message ack, SpanEngine.SpanLink best, Link l,
+                                CircuitHandle h, Transaction t) {
+        CircuitAuth.Established est;
+        try {
+            est = gate.finish(offer, ack, best, l);
+        } catch (java.security.GeneralSecurityException ex) {
+            log.warn("circuit to {} via {} refused: {}", MeshNode.describe(h.target()), l.peerLabel(), ex.getMessage());
+            return ex.getMessage();
+        }
+        if (est != null) {
+            l.secureCircuit(h.id, new dev.dmsg.link.CircuitSecurity(est.peer(), est.seal(), why -> {
+                h.lost(why);
+                t.reply(Dmsg.ERR_LOSTLINK);
+            }, new dev.dmsg.link.CircuitSecurity.Budget(gate.maxTransactionsPerOriginator())));
+            h.peer = est.peer();
+            h.sealed = est.seal() != null;
+        }
+        return null;
+    }
+
     /** Words for the DELETE that ended an originated circuit. */
     private static String whyLost(Link l, Message m, NodeKey key) {
         int err = m.error();
@@ -529,6 +611,14 @@ final class Circuits {
         }
         if (err == Dmsg.ERR_LOSTLINK) {
             return "a hop on the path was lost (a link died or a span was withdrawn)";
+        }
+        if (err == Dmsg.ERR_PERM) {
+            return "refused (PERM): the far end, or a node on the path, does not accept this node as the circuit's "
+                + "originator; it must trust this node's key (dmsg trust add, or a cluster CA; docs/IDENTITY.md §4.1)";
+        }
+        if (err == Dmsg.ERR_LIMIT) {
+            return "refused (LIMIT): this node already holds as many circuits through a node on the path as it may "
+                + "(docs/IDENTITY.md §6)";
         }
         return err == 0 ? "closed by " + MeshNode.describe(key) : "closed with " + ErrorCode.nameOf(err);
     }

@@ -19,9 +19,14 @@ import java.util.concurrent.TimeUnit;
  *     {@code false} (default): only down the relays whose peer asked for it (docs/MESH.md)
  * @param circuitAckTimeoutNanos how long an opened circuit may wait for the far end's
  *     acknowledgement (its CREATE|REPLY) before it is closed and the open fails; C waited forever
+ * @param maxSpansPerOrigin distinct spans one originator (a signing key; the unverified signers of
+ *     one link together; a legacy peer) may have in this node's table (docs/IDENTITY.md §6)
+ * @param maxCircuitsPerOriginator circuits one originator may hold through or to this node
+ *     (docs/IDENTITY.md §6)
  */
 public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNanos, long requestHoldNanos,
-                         boolean floodUpdates, long circuitAckTimeoutNanos) {
+                         boolean floodUpdates, long circuitAckTimeoutNanos, int maxSpansPerOrigin,
+                         int maxCircuitsPerOriginator) {
     public MeshConfig {
         if (topN < 1 || topN > 64) {
             throw new IllegalArgumentException("topN must be 1..64, not " + topN);
@@ -32,34 +37,58 @@ public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNan
         if (circuitAckTimeoutNanos <= 0) {
             throw new IllegalArgumentException("circuitAckTimeoutNanos must be > 0");
         }
+        if (maxSpansPerOrigin < 1 || maxCircuitsPerOriginator < 1) {
+            throw new IllegalArgumentException("maxSpansPerOrigin and maxCircuitsPerOriginator must be >= 1, not "
+                + maxSpansPerOrigin + " and " + maxCircuitsPerOriginator);
+        }
     }
+
+    /** docs/IDENTITY.md §6: far more than a node originates (itself, its exports, its groups). */
+    public static final int DEFAULT_MAX_SPANS_PER_ORIGIN = 256;
+    /** docs/IDENTITY.md §6: far more than one node's tools and services open at once. */
+    public static final int DEFAULT_MAX_CIRCUITS_PER_ORIGINATOR = 256;
 
     /** 10 s: far beyond a forging's round trip through 16 hops, short enough that nobody waits on a black hole. */
     public static final long DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     public static MeshConfig defaults() {
         return new MeshConfig(2, Dmsg.SPAN_MAXDIST, true, TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(1),
-            false, DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS);
+            false, DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS, DEFAULT_MAX_SPANS_PER_ORIGIN, DEFAULT_MAX_CIRCUITS_PER_ORIGINATOR);
     }
 
     /** The 2013 C algorithm: best link only, no feasibility, MAXDIST 16. */
     public static MeshConfig cAlgorithm() {
-        return new MeshConfig(1, Dmsg.SPAN_MAXDIST, false, 0, 0, false, DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS);
+        return new MeshConfig(1, Dmsg.SPAN_MAXDIST, false, 0, 0, false, DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS,
+            DEFAULT_MAX_SPANS_PER_ORIGIN, DEFAULT_MAX_CIRCUITS_PER_ORIGINATOR);
     }
 
     public MeshConfig withTopN(int n) {
-        return new MeshConfig(n, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, circuitAckTimeoutNanos);
+        return new MeshConfig(n, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, circuitAckTimeoutNanos,
+            maxSpansPerOrigin, maxCircuitsPerOriginator);
     }
 
     public MeshConfig withFdHold(Duration d) {
-        return new MeshConfig(topN, maxDist, loopFree, d.toNanos(), requestHoldNanos, floodUpdates, circuitAckTimeoutNanos);
+        return new MeshConfig(topN, maxDist, loopFree, d.toNanos(), requestHoldNanos, floodUpdates, circuitAckTimeoutNanos,
+            maxSpansPerOrigin, maxCircuitsPerOriginator);
     }
 
     public MeshConfig withFloodUpdates(boolean flood) {
-        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, flood, circuitAckTimeoutNanos);
+        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, flood, circuitAckTimeoutNanos,
+            maxSpansPerOrigin, maxCircuitsPerOriginator);
     }
 
     public MeshConfig withCircuitAckTimeout(Duration d) {
-        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, d.toNanos());
+        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, d.toNanos(),
+            maxSpansPerOrigin, maxCircuitsPerOriginator);
+    }
+
+    public MeshConfig withMaxSpansPerOrigin(int n) {
+        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, circuitAckTimeoutNanos,
+            n, maxCircuitsPerOriginator);
+    }
+
+    public MeshConfig withMaxCircuitsPerOriginator(int n) {
+        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, circuitAckTimeoutNanos,
+            maxSpansPerOrigin, n);
     }
 }

@@ -16,6 +16,14 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import dev.dmsg.link.LogLimiter;
+import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.tls.ChainTrust;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.TrustPolicy;
+import dev.dmsg.mesh.auth.CircuitAuth;
+import dev.dmsg.mesh.auth.SpanAuth;
+import io.netty.buffer.Unpooled;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,12 +47,56 @@ public final class MeshNode {
     private final Circuits circuits;
     /** Opens waiting for a path to their node; engine thread only. */
     private final Map<NodeKey, List<Runnable>> waitingForPath = new java.util.HashMap<>();
+    /** Signs our spans and checks received ones (docs/IDENTITY.md §3); null on a node without TLS. */
+    private final SpanAuth auth;
+    private final SpanBudget spanBudget;
+    /** Spans refused, by the neighbour that sent them (mesh thread writes; status reads). */
+    private final Map<String, Long> spansRefused = new ConcurrentHashMap<>();
+    private final LogLimiter refusalLog = LogLimiter.perMinute();
 
-    /** @param executor the engine's one thread and its clock */
+    /** A node without TLS: spans are neither signed nor checked. @param executor the engine's one thread and its clock */
     public MeshNode(SpanEngine engine, MeshScheduler executor) {
+        this(engine, executor, (SpanAuth) null, (CircuitAuth) null);
+    }
+
+    /**
+     * A node with an identity: its spans signed and every received span checked
+     * (docs/IDENTITY.md §3), its circuits authenticated end to end and counted per originator (§4,
+     * §6).
+     *
+     * @param executor the engine's one thread and its clock
+     * @param keys this node's keys
+     * @param trust whom it trusts (its own key, pins, a CA)
+     */
+    public MeshNode(SpanEngine engine, MeshScheduler executor, NodeKeys keys, TrustPolicy trust) {
+        this(engine, executor, keys == null ? null : new ChainTrust(trust, System::nanoTime), keys);
+    }
+
+    private MeshNode(SpanEngine engine, MeshScheduler executor, ChainTrust chains, NodeKeys keys) {
+        this(engine, executor, keys == null ? null : new SpanAuth(keys, chains, System::currentTimeMillis),
+            keys == null ? null : new CircuitAuth(keys, chains));
+    }
+
+    private MeshNode(SpanEngine engine, MeshScheduler executor, SpanAuth auth, CircuitAuth circuitAuth) {
         this.engine = engine;
         this.executor = executor;
-        this.circuits = new Circuits(executor, engine.config().circuitAckTimeoutNanos());
+        this.auth = auth;
+        this.spanBudget = new SpanBudget(engine.config().maxSpansPerOrigin());
+        if (auth != null) {
+            engine.signer(new SpanEngine.Signer() {
+                @Override
+                public byte[] sign(LnkSpan span) {
+                    return auth.sign(span);
+                }
+
+                @Override
+                public byte[] vouch(LnkSpan span) {
+                    return auth.vouch(span);
+                }
+            });
+        }
+        this.circuits = new Circuits(executor, engine.config().circuitAckTimeoutNanos(), new CircuitGate(
+            circuitAuth, engine.config().maxCircuitsPerOriginator(), LinkConfig.DEFAULT_MAX_PEER_TRANSACTIONS));
         engine.onChange(key -> {
             List<Runnable> waiting = waitingForPath.remove(key);
             if (waiting != null) {
@@ -165,6 +217,24 @@ public final class MeshNode {
         return f;
     }
 
+    /** How long a path whose far end failed a circuit's authentication is avoided for that node. */
+    static final long SUSPECT_NANOS = TimeUnit.SECONDS.toNanos(60);
+    /** Paths (the link, the node) whose circuits failed authentication, and until when they are avoided. Engine thread only. */
+    private final Map<Map.Entry<Port, NodeKey>, Long> suspects = new java.util.HashMap<>();
+
+    /** The links to avoid toward {@code key} now. Engine thread only. */
+    private java.util.Set<Port> suspectPorts(NodeKey key) {
+        long now = executor.nanoTime();
+        suspects.values().removeIf(until -> now - until >= 0);
+        java.util.Set<Port> out = new java.util.HashSet<>();
+        for (Map.Entry<Port, NodeKey> e : suspects.keySet()) {
+            if (e.getValue().equals(key)) {
+                out.add(e.getKey());
+            }
+        }
+        return out;
+    }
+
     /** First retry after a failed forging, doubled per retry up to {@link #RETRY_MAX_NANOS}. */
     static final long RETRY_FIRST_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
     static final long RETRY_MAX_NANOS = TimeUnit.MILLISECONDS.toNanos(1000);
@@ -186,18 +256,34 @@ public final class MeshNode {
 
         void attempt() {
             generation++;
-            SpanEngine.SpanLink best = engine.bestLinkFor(key);
+            java.util.Set<Port> avoid = suspectPorts(key);
+            SpanEngine.SpanLink best = avoid.isEmpty() ? engine.bestLinkFor(key) : engine.pathFor(key, avoid);
             if (best == null) {
                 failOrWait(new CircuitException(engine.isLocal(key) ? describe(key) + " is this node"
-                    : "no path to " + describe(key) + " (not in this node's span tree)", 0));
+                    : "no path to " + describe(key) + " (not in this node's span tree"
+                    + (avoid.isEmpty() ? ")" : " but through links whose far end failed authentication)"), 0));
                 return;
             }
+            Port via = best.from();
             circuits.open(best, key).whenComplete((h, e) -> {
                 if (e == null) {
                     result.complete(h);
                 } else {
-                    executor.execute(() -> failOrWait(e instanceof CircuitException ce ? ce
-                        : new CircuitException(e.toString(), 0)));
+                    executor.execute(() -> {
+                        CircuitException ce = e instanceof CircuitException c ? c : new CircuitException(e.toString(), 0);
+                        if (ce.farEndNotWhoItClaims() && via != null) {
+                            // docs/IDENTITY.md §4: the far end on that path is not who the span names;
+                            // leave that path for this node a while and try the next at once
+                            suspects.put(Map.entry(via, key), executor.nanoTime() + SUSPECT_NANOS);
+                            log.warn("circuit to {} via {} failed authentication ({}); avoiding that path for {} s",
+                                describe(key), via.name(), ce.getMessage(), SUSPECT_NANOS / 1_000_000_000L);
+                            if (engine.pathFor(key, suspectPorts(key)) != null) {
+                                attempt();
+                                return;
+                            }
+                        }
+                        failOrWait(ce);
+                    });
                 }
             });
         }
@@ -287,22 +373,92 @@ public final class MeshNode {
         return ports.computeIfAbsent(link, LinkPort::new);
     }
 
-    /** A LNK_SPAN|CREATE from a peer: a path to what it advertises. Runs on the link's loop. */
+    /**
+     * A LNK_SPAN|CREATE from a peer: a path to what it advertises. Runs on the link's loop; the
+     * proof is checked and the originator's budget taken on the engine's thread (docs/IDENTITY.md
+     * §3.3, §6), where a refused span is answered and forgotten.
+     */
     private TransactionHandler acceptSpan(Transaction txn, Message create) {
         LnkSpan span = create.ext(LnkSpan.class);
+        byte[] proof = create.auxBytes() == 0 ? null : create.auxCopy();
         LinkPort port = port(txn.link());
+        SpanAuth.From from = from(txn.link());
         SpanEngine.SpanLink[] link = new SpanEngine.SpanLink[1]; // set and read on the engine's thread
-        executor.execute(() -> link[0] = engine.spanReceived(port, span, txn));
+        String[] budgetKey = new String[1];
+        executor.execute(() -> {
+            if (auth == null) {
+                link[0] = engine.spanReceived(port, span, txn);
+                return;
+            }
+            SpanAuth.Verdict v = auth.check(from, span, proof);
+            if (v instanceof SpanAuth.Refused r) {
+                refuseSpan(txn, from, span, r.error(), r.why());
+                return;
+            }
+            SpanAuth.Accepted a = (SpanAuth.Accepted) v;
+            NodeKey key = NodeKey.of(span);
+            if (!spanBudget.admit(a.budgetKey(), key)) {
+                refuseSpan(txn, from, span, Dmsg.ERR_LIMIT, "its originator " + a.trust().describe() + " already has "
+                    + spanBudget.max() + " spans here (the limit per originator, docs/IDENTITY.md §6)");
+                return;
+            }
+            budgetKey[0] = a.budgetKey();
+            link[0] = engine.spanReceived(port, span, txn, a.trust(), proof);
+        });
         return (t, m) -> {
             if (m.isDelete()) {
                 circuits.spanClosed(t.link(), t.msgid()); // circuits resting on this span go first
-                executor.execute(() -> engine.spanDeleted(link[0]));
+                executor.execute(() -> {
+                    if (link[0] != null) {
+                        engine.spanDeleted(link[0]);
+                        spanBudget.release(budgetKey[0], SpanEngine.keyOf(link[0]));
+                        link[0] = null;
+                    }
+                });
                 t.close(); // C: state_reply(0), LNK_ERROR|CREATE|DELETE|REPLY
             } else if (m.baseCmd() == Dmsg.LNK_SPAN && !m.isCreate() && !m.isReply()) {
                 LnkSpan update = m.ext(LnkSpan.class);
-                executor.execute(() -> engine.spanUpdated(link[0], update));
+                byte[] updateProof = m.auxBytes() == 0 ? null : m.auxCopy();
+                executor.execute(() -> {
+                    if (link[0] == null) {
+                        return;
+                    }
+                    if (auth != null && !(auth.check(from, update, updateProof) instanceof SpanAuth.Accepted a
+                            && a.trust().signerId().equals(link[0].trust().signerId()))) {
+                        countRefused(from, "an update of the span for '" + SpanAuth.owner(update)
+                            + "' whose proof does not hold; the update is ignored");
+                        return;
+                    }
+                    engine.spanUpdated(link[0], update, updateProof);
+                });
             }
         };
+    }
+
+    /** How {@code link}'s peer is trusted, for span checks: one of ours over TLS, or a configured legacy peer. */
+    private static SpanAuth.From from(Link link) {
+        dev.dmsg.link.tls.PeerIdentity p = link.peer();
+        boolean legacy = p != null && link.security() == null;
+        return new SpanAuth.From(p != null ? p.name() : link.peerLabel(), legacy);
+    }
+
+    /** Closes a refused span's transaction with {@code error}; counted per neighbour and logged (limited). Engine thread. */
+    private void refuseSpan(Transaction txn, SpanAuth.From from, LnkSpan span, int error, String why) {
+        countRefused(from, why);
+        txn.link().execute(() -> txn.reply(error));
+    }
+
+    private void countRefused(SpanAuth.From from, String why) {
+        spansRefused.merge(from.name(), 1L, Long::sum);
+        String more = refusalLog.admit();
+        if (more != null) {
+            log.warn("span from neighbour '{}' refused: {}{}", from.name(), why, more);
+        }
+    }
+
+    /** Spans refused so far, by the neighbour that sent them (docs/IDENTITY.md §3.3). Any thread. */
+    public Map<String, Long> spansRefused() {
+        return Map.copyOf(spansRefused);
     }
 
     /** The engine's view of one link; every call is handed to the link's event loop. */
@@ -327,8 +483,9 @@ public final class MeshNode {
         @Override
         public void openRelay(SpanEngine.Relay r) {
             LnkSpan span = r.span();
+            byte[] proof = extAware() ? r.proof() : null; // a 2013 C peer is never sent a proof
             link.execute(() -> {
-                Transaction txn = link.open(Dmsg.LNK_SPAN, span, null, (t, m) -> {
+                Transaction txn = link.open(Dmsg.LNK_SPAN, span, proof == null ? null : Unpooled.wrappedBuffer(proof), (t, m) -> {
                 if (m.isDelete()) {
                     circuits.relayClosed(link, t.msgid());
                     executor.execute(() -> engine.relayClosed(r));
@@ -356,9 +513,10 @@ public final class MeshNode {
         @Override
         public void updateRelay(SpanEngine.Relay r) {
             LnkSpan span = r.span();
+            byte[] proof = extAware() ? r.proof() : null;
             link.execute(() -> {
                 if (r.attachment instanceof Transaction t && t.state().sendOpen()) {
-                    t.sendOneWay(Dmsg.LNK_SPAN, span, null);
+                    t.sendOneWay(Dmsg.LNK_SPAN, span, proof == null ? null : Unpooled.wrappedBuffer(proof));
                 }
             });
         }

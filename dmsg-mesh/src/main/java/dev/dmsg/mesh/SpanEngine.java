@@ -16,6 +16,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.function.LongSupplier;
+import dev.dmsg.mesh.auth.SpanTrust;
 
 /**
  * The span database and relay of one node (reference §3.4, PROFILE §5, docs/MESH.md): nodes, the
@@ -43,6 +44,17 @@ public final class SpanEngine {
     private long arrivals;
     private final Counters counters = new Counters();
     private final List<java.util.function.Consumer<NodeKey>> onChange = new ArrayList<>(2);
+    /** Makes the proofs of our own spans and the vouches for legacy ones (docs/IDENTITY.md §3); null: unsigned. */
+    private Signer signer;
+
+    /** What signs for the engine (docs/IDENTITY.md §3): our spans, and legacy spans we let into the mesh. */
+    public interface Signer {
+        /** The proof (aux bytes) of a span this node originates. */
+        byte[] sign(LnkSpan span);
+
+        /** The proof with which this node vouches for a legacy span it relays to our nodes. */
+        byte[] vouch(LnkSpan span);
+    }
 
     /**
      * @param rnssAdd the per-node constant added to rnss when relaying (C: random, non-zero)
@@ -68,6 +80,11 @@ public final class SpanEngine {
 
     public MeshConfig config() {
         return config;
+    }
+
+    /** Signs our spans from now on (set before the first {@link #advertise}). */
+    public void signer(Signer s) {
+        this.signer = s;
     }
 
     public int origin() {
@@ -102,14 +119,26 @@ public final class SpanEngine {
         final long arrival;
         final List<Relay> relays = new ArrayList<>(2);
         boolean dead;
+        /** Who made it, as checked when it arrived (docs/IDENTITY.md §3.3). */
+        SpanTrust trust;
+        /** Its proof as received (or made, for ours), relayed with it; null when it had none. */
+        byte[] proof;
+        /** Our vouch for it, made on first relay to one of our nodes, for a legacy span without a proof. */
+        byte[] vouch;
 
-        SpanLink(Node node, Port from, Object token, LnkSpan span, SpanExt ext) {
+        SpanLink(Node node, Port from, Object token, LnkSpan span, SpanExt ext, SpanTrust trust, byte[] proof) {
             this.node = node;
             this.from = from;
             this.token = token;
             this.span = span;
             this.ext = ext;
             this.arrival = arrivals++;
+            this.trust = trust;
+            this.proof = proof;
+        }
+
+        public SpanTrust trust() {
+            return trust;
         }
 
         /** The transaction (or whatever the port attached) that brought this span. */
@@ -169,6 +198,24 @@ public final class SpanEngine {
         public Port port() {
             return conn.port;
         }
+
+        /**
+         * The proof to send with this relay (docs/IDENTITY.md §3): the source's own, or our vouch
+         * for a legacy span; null when there is none (an open node). Only our nodes are sent one.
+         */
+        public byte[] proof() {
+            SpanLink s = source;
+            if (s.proof != null) {
+                return s.proof;
+            }
+            if (s.trust != null && s.trust.kind() == SpanTrust.Kind.LEGACY && signer != null) {
+                if (s.vouch == null) {
+                    s.vouch = signer.vouch(s.span);
+                }
+                return s.vouch;
+            }
+            return null;
+        }
     }
 
     /** A link whose peer sent LNK_CONN: the peer's filter, and what we relay to it. */
@@ -221,20 +268,33 @@ public final class SpanEngine {
     // ------------------------------------------------------------------------------------------
     // Inputs
 
-    /** A LNK_SPAN|CREATE arrived from {@code from}; {@code token} identifies its transaction. */
+    /** A LNK_SPAN|CREATE arrived from {@code from}; {@code token} identifies its transaction. Unchecked (an open node). */
     public SpanLink spanReceived(Port from, LnkSpan span, Object token) {
+        return spanReceived(from, span, token, SpanTrust.OPEN, null);
+    }
+
+    /**
+     * A LNK_SPAN|CREATE arrived from {@code from}, checked as {@code trust} (docs/IDENTITY.md
+     * §3.3), with {@code proof} to relay with it (null: none).
+     */
+    public SpanLink spanReceived(Port from, LnkSpan span, Object token, SpanTrust trust, byte[] proof) {
         counters.spansReceived++;
         Node node = nodes.computeIfAbsent(NodeKey.of(span), Node::new);
         SpanExt ext = config.loopFree() ? SpanExt.of(span) : null;
-        SpanLink link = new SpanLink(node, from, token, span, ext);
+        SpanLink link = new SpanLink(node, from, token, span, ext, trust, proof);
         insert(node, link);
         dirty.add(node);
         rescan();
         return link;
     }
 
-    /** A span update (mid-stream LNK_SPAN from its sender) on a received span. */
+    /** A span update (mid-stream LNK_SPAN from its sender) on a received span, unchecked (an open node). */
     public void spanUpdated(SpanLink link, LnkSpan span) {
+        spanUpdated(link, span, null);
+    }
+
+    /** A span update with its new {@code proof} (checked by the caller; null keeps none). */
+    public void spanUpdated(SpanLink link, LnkSpan span, byte[] proof) {
         SpanExt e = config.loopFree() ? SpanExt.of(span) : null;
         if (link.dead || link.ext == null || e == null || e.origin() != link.ext.origin() || e.isRequest()) {
             counters.updatesIgnored++;
@@ -245,6 +305,9 @@ public final class SpanEngine {
             return;
         }
         counters.updatesReceived++;
+        if (proof != null) {
+            link.proof = proof;
+        }
         setSeqno(link, e.seqno());
         dirty.add(link.node);
         rescan();
@@ -369,7 +432,7 @@ public final class SpanEngine {
             s = ext.applyTo(s);
         }
         Node node = nodes.computeIfAbsent(NodeKey.of(s), Node::new);
-        SpanLink link = new SpanLink(node, null, null, s, ext);
+        SpanLink link = new SpanLink(node, null, null, s, ext, SpanTrust.OPEN, signer == null ? null : signer.sign(s));
         insert(node, link);
         dirty.add(node);
         rescan();
@@ -442,6 +505,9 @@ public final class SpanEngine {
     private void setSeqno(SpanLink link, int seqno) {
         link.ext = link.ext.withSeqno(seqno);
         link.span = link.ext.applyTo(link.span);
+        if (link.local() && signer != null) {
+            link.proof = signer.sign(link.span); // a new seqno needs a new proof (docs/IDENTITY.md §3.1)
+        }
     }
 
     private void rescan() {
@@ -796,6 +862,31 @@ public final class SpanEngine {
         return fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist);
     }
 
+    /**
+     * A path to {@code key} that avoids the links in {@code avoid} (their paths failed a circuit's
+     * authentication, docs/IDENTITY.md §4): the first feasible one by dist, else the shortest. For
+     * forging one circuit only — what is relayed still follows feasibility. Engine thread only.
+     */
+    public SpanLink pathFor(NodeKey key, java.util.Set<Port> avoid) {
+        Node node = nodes.get(key);
+        if (node == null) {
+            return null;
+        }
+        SpanLink shortest = null;
+        for (SpanLink l : node.links) {
+            if (l.local() || avoid.contains(l.from)) {
+                continue;
+            }
+            if (isFeasible(node, l)) {
+                return l;
+            }
+            if (shortest == null) {
+                shortest = l;
+            }
+        }
+        return shortest;
+    }
+
     /** The path in use to {@code key} (a received span), or {@code null}. Engine thread only. */
     public SpanLink bestLinkFor(NodeKey key) {
         Node node = nodes.get(key);
@@ -832,7 +923,7 @@ public final class SpanEngine {
                 }
                 links.add(new LinkView(l.local() ? "local" : l.from.name(), l.dist(),
                     l.ext == null ? -1 : l.ext.seqno(), isFeasible(node, l), to,
-                    l.local() ? 0 : l.from.msgidOf(l.token)));
+                    l.local() ? 0 : l.from.msgidOf(l.token), l.trust));
             }
             LnkSpan s = node.links.isEmpty() ? null : node.links.get(0).span;
             out.add(new NodeView(node.key, s == null ? 0 : s.pfsType(), links, s == null ? 0 : s.mediaBytes(),
@@ -851,7 +942,8 @@ public final class SpanEngine {
      * One path to a node: via which link, at what dist, the relays made from it, and the msgid of
      * the LNK_SPAN transaction that brought it (0 for our own spans): what a LNK_CIRC targets.
      */
-    public record LinkView(String via, int dist, int seqno, boolean feasible, List<String> relayedTo, long msgid) {}
+    public record LinkView(String via, int dist, int seqno, boolean feasible, List<String> relayedTo, long msgid,
+                           SpanTrust trust) {}
 
     /** The received span (a path) whose transaction has {@code msgid} on its link, or {@code null}. */
     public SpanLink receivedSpan(long msgid) {

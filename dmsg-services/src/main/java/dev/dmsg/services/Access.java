@@ -9,11 +9,11 @@ import java.util.function.Function;
 
 /**
  * Who may do what on this node (docs/SECURITY.md §5, docs/IDENTITY.md §5). Every request has a
- * {@link Principal}: on circuit 0 its link's peer, from our trust store; over a circuit, the
- * neighbour that carried it, at most {@link Role#MEMBER} (it vouches for a node we may hold no
- * key for, and a remote request never gets admin); passed on by a shell for a caller
- * ({@link Delegation}), the lesser of the two. Plaintext links have no verified peer: their role
- * comes from the node's configuration (legacy peers).
+ * {@link Principal}: on circuit 0 its link's peer, from our trust store; over an authenticated
+ * circuit its originator, from our trust store; over an unauthenticated circuit (forged by a
+ * configured legacy peer) that neighbour, at most {@link Role#MEMBER}; passed on by a shell for a
+ * caller ({@link Delegation}), the lesser of the two. Plaintext links have no verified peer: their
+ * role comes from the node's configuration (legacy peers).
  */
 public final class Access {
     /** What a request needs. */
@@ -52,8 +52,20 @@ public final class Access {
         return new Access(l -> Role.ADMIN);
     }
 
-    /** The principal of a request on {@code circuit} of {@code link}. */
+    /**
+     * The principal of a request on {@code circuit} of {@code link}: on an authenticated circuit its
+     * originator, with the role and grants this node gives its key (docs/IDENTITY.md §5); on
+     * circuit 0 the link's peer; on an unauthenticated circuit (a legacy neighbour's) that
+     * neighbour, at most member.
+     */
     public Principal principal(Link link, long circuit) {
+        PeerIdentity origin = circuit == 0 ? null : link.circuitPeer(circuit);
+        if (origin != null) {
+            PeerIdentity via = link.peer();
+            return new Principal(origin.name(), origin.fingerprint(), origin.role(), origin.grants(),
+                ", over a circuit" + (via == null || via.fingerprint().equals(origin.fingerprint()) ? ""
+                    : " via " + via.name()));
+        }
         PeerIdentity p = link.peer();
         Role r = p != null ? p.role() : plaintextRole.apply(link);
         String name = p != null ? p.name() : link.peerLabel() + "@" + link.remoteAddress();
@@ -118,7 +130,8 @@ public final class Access {
         if (p.role() == Role.ADMIN || p.role() == Role.MEMBER) {
             return true;
         }
-        if (p.role() != Role.CLIENT || circuit != 0 || link.peer() == null) {
+        boolean authenticated = circuit == 0 ? link.peer() != null : link.circuitPeer(circuit) != null;
+        if (p.role() != Role.CLIENT || !authenticated) {
             return false;
         }
         return (p.grants() & (write ? Grants.BLK_RW : Grants.BLK_READ | Grants.BLK_RW)) != 0;

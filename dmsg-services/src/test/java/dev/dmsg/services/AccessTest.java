@@ -27,6 +27,7 @@ class AccessTest {
         return (Link) Proxy.newProxyInstance(Link.class.getClassLoader(), new Class<?>[] {Link.class}, (p, m, a) ->
             switch (m.getName()) {
                 case "peer" -> peer;
+                case "circuitPeer" -> null;
                 case "peerLabel" -> "peer";
                 case "remoteAddress" -> "10.0.0.5:4000";
                 case "denied" -> denied.add((String) a[0]);

@@ -10,8 +10,29 @@ import java.security.cert.CertificateException;
  */
 public final class Refusal extends CertificateException {
     private static final long serialVersionUID = 1L;
+    private final boolean unknown;
 
+    /** A chain this node rejects: a key pinned to another name, a revoked or expired certificate … */
     public Refusal(String message) {
+        this(message, false);
+    }
+
+    private Refusal(String message, boolean unknown) {
         super(message);
+        this.unknown = unknown;
+    }
+
+    /**
+     * A chain this node has no opinion of: its key is not pinned here and no CA this node trusts
+     * issued it. The mesh treats what such a key signs as unverified rather than false
+     * (docs/IDENTITY.md §3.3); a link refuses it all the same.
+     */
+    public static Refusal unknown(String message) {
+        return new Refusal(message, true);
+    }
+
+    /** Whether the chain is only unknown here (see {@link #unknown(String)}), not rejected. */
+    public boolean isUnknown() {
+        return unknown;
     }
 }

@@ -42,7 +42,7 @@ public interface TrustPolicy {
             throw new Refusal("refused: '" + cn + "' presented key " + fp + ", but '" + cn + "' is trusted with "
                 + sameName.fingerprint() + " (presented by " + presentedBy + ")");
         }
-        throw new Refusal("refused: unknown key " + fp + " presented by " + presentedBy + " (CN '" + cn
+        throw Refusal.unknown("refused: unknown key " + fp + " presented by " + presentedBy + " (CN '" + cn
             + "'); trust it with 'dmsg trust add NAME " + fp + "'");
     }
 

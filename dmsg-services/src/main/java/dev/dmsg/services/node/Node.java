@@ -262,7 +262,9 @@ public final class Node implements AutoCloseable {
         this.admin = Executors.newSingleThreadScheduledExecutor(named("admin"));
         ThreadLocalRandom r = ThreadLocalRandom.current();
         this.engine = new SpanEngine(settings.mesh(), System::nanoTime, r.nextInt() | 1, r.nextInt() | 1);
-        this.mesh = new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread));
+        // docs/IDENTITY.md §3: with keys, our spans are signed and every received one is checked
+        this.mesh = keys == null ? new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread))
+            : new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread), keys, new NodeTrust(keys, trust));
         this.shellPool = new java.util.concurrent.ThreadPoolExecutor(SHELL_THREADS, SHELL_THREADS, 30, TimeUnit.SECONDS,
             new java.util.concurrent.ArrayBlockingQueue<>(SHELL_QUEUE), named("shell"));
         shellPool.allowCoreThreadTimeOut(true);
@@ -640,6 +642,8 @@ public final class Node implements AutoCloseable {
             sec.put("connections_over_cap", ts.overCap());
             sec.put("plaintext_refused", ts.plaintextRefused());
             sec.put("legacy_links", ts.legacy());
+            ObjectNode refused = sec.putObject("spans_refused"); // docs/IDENTITY.md §3.3, by neighbour
+            new java.util.TreeMap<>(mesh.spansRefused()).forEach(refused::put);
         }
 
         ArrayNode links = root.putArray("links");
@@ -689,6 +693,11 @@ public final class Node implements AutoCloseable {
                 x.put("dist", lv.dist());
                 x.put("via", lv.via());
                 x.put("feasible", lv.feasible());
+                if (lv.trust() != null && lv.trust().kind() != dev.dmsg.mesh.auth.SpanTrust.Kind.OPEN) {
+                    x.put("trust", lv.trust().kind().word()); // docs/IDENTITY.md §3.3
+                    x.put("signer", lv.trust().signer());
+                    x.put("signer_id", lv.trust().signerId());
+                }
                 if (lv.msgid() != 0) {
                     x.put("msgid", String.format("%016x", lv.msgid()));
                 }

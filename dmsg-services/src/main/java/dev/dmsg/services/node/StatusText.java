@@ -66,10 +66,11 @@ final class StatusText {
                 n.get("fs_label").asText(), n.get("dist").asInt(), n.get("local").asBoolean() ? " [this node]" : "",
                 n.has("bytes") ? " bytes " + n.get("bytes").asLong() + " blksize " + n.get("blksize").asInt() : ""));
             for (JsonNode l : n.get("links")) {
-                b.append(String.format("\tSLink %sdist=%d via %s%s%s%n",
+                b.append(String.format("\tSLink %sdist=%d via %s%s%s%s%n",
                     l.has("msgid") ? "msgid " + l.get("msgid").asText() + " " : "", l.get("dist").asInt(), l.get("via").asText(),
                     l.has("seqno") ? " seqno=" + l.get("seqno").asInt() : "",
-                    l.get("feasible").asBoolean() ? "" : " (not feasible)"));
+                    l.get("feasible").asBoolean() ? "" : " (not feasible)",
+                    l.has("trust") ? " [" + l.get("trust").asText() + " " + l.get("signer").asText() + "]" : ""));
                 for (JsonNode r : l.get("relays")) {
                     b.append("\t    Relay-out to ").append(r.asText()).append('\n');
                 }

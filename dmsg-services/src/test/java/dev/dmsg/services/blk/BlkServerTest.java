@@ -254,7 +254,7 @@ class BlkServerTest {
     // Tests
 
     @Test
-    void anExportIsAdvertisedTwoHopsAwayAndReadOverACircuitWhereEvenAnAdminIsAMember() throws Exception {
+    void anExportIsAdvertisedTwoHopsAwayAndReadOverACircuitAuthenticatedEndToEnd() throws Exception {
         Path file = disk("disk0.img");
         byte[] data = pattern(K64, 1);
         try (RandomAccessFile r = new RandomAccessFile(file.toFile(), "rw")) {
@@ -264,9 +264,12 @@ class BlkServerTest {
         Node exp = start("exp", Node.Export.of("disk0", file));
         Node relay = start("relay");
         Node far = start("far");
-        link(relay, exp, Role.ADMIN); // exp holds the relay as an admin: over a circuit it is a member
+        link(relay, exp, Role.ADMIN);
         link(far, relay, Role.MEMBER);
         String serial = status(exp).get("exports").get(0).get("serial").asText();
+        // docs/IDENTITY.md §4: exp authorises far itself, by its own pin, not because the relay vouches
+        exp.trust().add("far", far.keys().fingerprint(), Role.MEMBER, 0);
+        far.trust().add("exp", exp.keys().fingerprint(), Role.MEMBER, 0);
 
         await(() -> span(far, "exp/disk0") != null, "far sees exp's export");
         JsonNode s = span(far, "exp/disk0");
@@ -283,7 +286,9 @@ class BlkServerTest {
         Blk blk = new Blk(c::open);
         Link relaySide = sideOf(exp, "relay");
 
-        // the relay vouches for far: over a circuit an admin neighbour counts as a member, who may write
+        assertThat(c.peer().name()).as("far authenticated exp end to end").isEqualTo("exp");
+        assertThat(c.sealed()).as("through a relay: sealed").isTrue();
+        // far, a member of exp by exp's own pin, may write
         Opened rw = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null);
         assertThat(rw.first().cmd()).isEqualTo(Dmsg.BLK_ERROR | Dmsg.CREATE | Dmsg.REPLY);
         assertThat(blk.write(rw.keyid(), 0, 4096, pattern(4096, 9)).error()).isZero();

@@ -82,13 +82,15 @@ class RemoteBlockDeviceTest {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
         Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(List.of(exports)));
+        for (Node other : nodes) {
+            Node.trustEachOther(n, other, Role.MEMBER); // a cluster whose nodes pin each other: circuits authenticate end to end
+        }
         nodes.add(n);
         return n;
     }
 
-    /** {@code from} keeps a link to {@code to}; each trusts the other as a member (who may write over circuits). */
+    /** {@code from} keeps a link to {@code to} (every node of a test pins every other as a member, who may write). */
     static void link(Node from, Node to) throws Exception {
-        Node.trustEachOther(from, to, Role.MEMBER);
         var r = from.shell().execute("span 127.0.0.1:" + to.address().getPort());
         assertThat(r.status()).as(r.output()).isZero();
     }

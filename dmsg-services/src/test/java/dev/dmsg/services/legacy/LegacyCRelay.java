@@ -529,6 +529,7 @@ public final class LegacyCRelay implements AutoCloseable {
                 case AUX_CRC -> IOQ_ERROR_ACRC;
                 case SEQUENCE -> IOQ_ERROR_MSGSEQ;
                 case TRUNCATED -> IOQ_ERROR_EOF;
+                case BAD_AUX -> IOQ_ERROR_FIELD; // never thrown by the frame decoder: aux is a service's business
             };
             synchronized (lock) {
                 framingErrors++;
