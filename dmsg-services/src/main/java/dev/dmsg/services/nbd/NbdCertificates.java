@@ -42,7 +42,6 @@ import org.bouncycastle.openssl.PEMKeyPair;
 import org.bouncycastle.openssl.PEMParser;
 import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
-import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
 import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
@@ -61,7 +60,9 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
  * The server does not trust the CA for clients: a client is admitted by its pinned key alone, so
  * removing its line from {@code trusted} revokes it (within a second).
  *
- * <p>All keys EC P-256; private keys are written 0600, directories 0700.
+ * <p>All keys EC P-256, written as SEC1 {@code EC PRIVATE KEY} with their public key (gnutls,
+ * which qemu and libnbd use, refuses the JDK's PKCS#8 encoding, which leaves it out), 0600;
+ * directories 0700.
  */
 public final class NbdCertificates {
     private NbdCertificates() {}
@@ -114,9 +115,9 @@ public final class NbdCertificates {
             X509Certificate serverCert = convert(sb.build(new JcaContentSignerBuilder("SHA256withECDSA")
                 .build(ca.getPrivate())));
 
-            write(dir.resolve(CA_KEY), pem(new JcaPKCS8Generator(ca.getPrivate(), null)), true);
+            write(dir.resolve(CA_KEY), keyPem(ca), true);
             write(dir.resolve(NbdTls.CA_CERT), pem(caCert), false);
-            write(dir.resolve(NbdTls.SERVER_KEY), pem(new JcaPKCS8Generator(server.getPrivate(), null)), true);
+            write(dir.resolve(NbdTls.SERVER_KEY), keyPem(server), true);
             write(dir.resolve(NbdTls.SERVER_CERT), pem(serverCert), false);
         } catch (GeneralSecurityException | OperatorCreationException e) {
             throw new IOException("cannot make the certificates: " + e.getMessage(), e);
@@ -147,7 +148,7 @@ public final class NbdCertificates {
             X509Certificate cert = convert(b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKey)));
             privateDirectory(dir.resolve(CLIENTS));
             privateDirectory(clientDir);
-            write(clientDir.resolve(NbdTls.CLIENT_KEY), pem(new JcaPKCS8Generator(client.getPrivate(), null)), true);
+            write(clientDir.resolve(NbdTls.CLIENT_KEY), keyPem(client), true);
             write(clientDir.resolve(NbdTls.CLIENT_CERT), pem(cert), false);
             Files.copy(dir.resolve(NbdTls.CA_CERT), clientDir.resolve(NbdTls.CA_CERT));
             TrustStore.open(dir).add(name, Fingerprints.of(client.getPublic()), role, grants);
@@ -197,6 +198,20 @@ public final class NbdCertificates {
         StringWriter s = new StringWriter();
         try (JcaPEMWriter w = new JcaPEMWriter(s)) {
             w.writeObject(o);
+        }
+        return s.toString();
+    }
+
+    /** SEC1 ({@code EC PRIVATE KEY}) with the curve and the public key, as openssl and certtool write it. */
+    private static String keyPem(KeyPair kp) throws IOException {
+        org.bouncycastle.asn1.x509.SubjectPublicKeyInfo spki =
+            org.bouncycastle.asn1.x509.SubjectPublicKeyInfo.getInstance(kp.getPublic().getEncoded());
+        java.math.BigInteger d = ((java.security.interfaces.ECPrivateKey) kp.getPrivate()).getS();
+        org.bouncycastle.asn1.sec.ECPrivateKey sec1 = new org.bouncycastle.asn1.sec.ECPrivateKey(256, d,
+            spki.getPublicKeyData(), spki.getAlgorithm().getParameters());
+        StringWriter s = new StringWriter();
+        try (org.bouncycastle.util.io.pem.PemWriter w = new org.bouncycastle.util.io.pem.PemWriter(s)) {
+            w.writeObject(new org.bouncycastle.util.io.pem.PemObject("EC PRIVATE KEY", sec1.getEncoded()));
         }
         return s.toString();
     }

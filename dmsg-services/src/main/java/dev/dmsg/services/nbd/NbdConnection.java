@@ -499,7 +499,7 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         ctx.writeAndFlush(optionReply(Nbd.OPT_STARTTLS, Nbd.REP_ACK, 0)); // passes no SslHandler: plaintext
-        SslHandler ssl = config.tls.newHandler(ctx.alloc());
+        SslHandler ssl = config.tls.newHandler(ctx.alloc(), peer.host(), peer.port());
         ctx.pipeline().addFirst("tls", ssl);
         tlsActive = true;
         ssl.handshakeFuture().addListener(f -> tlsHandshakeDone(f.isSuccess() ? null : f.cause(), ssl));
@@ -516,7 +516,7 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         }
         String refused = null;
         if (failure != null) {
-            refused = NbdTls.describeFailure(failure);
+            refused = config.tls.describeFailure(failure);
         } else {
             try {
                 tlsPeer = config.tls.identify(ssl.engine().getSession(), client);
@@ -526,7 +526,7 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
                     tlsPeer = null;
                 }
             } catch (Refusal r) {
-                refused = r.getMessage();
+                refused = config.tls.describeFailure(r);
             }
         }
         if (refused != null) {

@@ -132,9 +132,12 @@ public final class NbdTls {
         return provider.name();
     }
 
-    /** A server-side handler for one connection, to be put first in its pipeline after STARTTLS's ACK. */
-    SslHandler newHandler(ByteBufAllocator alloc) {
-        SslHandler h = context.newHandler(alloc);
+    /**
+     * A server-side handler for one connection, to be put first in its pipeline after STARTTLS's
+     * ACK; {@code host}/{@code port} name the client in refusals (null on a Unix socket).
+     */
+    SslHandler newHandler(ByteBufAllocator alloc, String host, int port) {
+        SslHandler h = host == null ? context.newHandler(alloc) : context.newHandler(alloc, host, port);
         h.setHandshakeTimeoutMillis(0); // the NBD handshake timeout covers it
         return h;
     }
@@ -164,7 +167,14 @@ public final class NbdTls {
      * One line saying why a client's handshake failed: our refusal of its certificate, no
      * certificate at all, not TLS, or the TLS stack's own words.
      */
-    static String describeFailure(Throwable cause) {
+    String describeFailure(Throwable cause) {
+        // the trust policy's fix is written for node links; an NBD client is pinned in our directory
+        return describe(cause).replaceAll("'dmsg trust add NAME (\\S+)'",
+            "'dmsg trust add NAME $1 --data-dir " + java.util.regex.Matcher.quoteReplacement(dir.toString())
+                + " --role client --grant blk-rw'");
+    }
+
+    private static String describe(Throwable cause) {
         for (Throwable t = cause; t != null; t = t.getCause()) {
             if (t instanceof Refusal r) {
                 return r.getMessage();
@@ -180,7 +190,14 @@ public final class NbdTls {
         if (cause instanceof io.netty.handler.ssl.NotSslRecordException || lower.contains("not an ssl/tls record")) {
             return "the client does not speak TLS after NBD_OPT_STARTTLS";
         }
-        return "TLS handshake failed: " + msg;
+        for (Throwable t = cause; t != null; t = t.getCause()) {
+            if (t instanceof java.nio.channels.ClosedChannelException || String.valueOf(t.getMessage()).contains("closed")) {
+                return "the client closed the connection during the TLS handshake (it may have refused our certificate:"
+                    + " its CA file must hold the TLS directory's ca-cert.pem, and the name it dialled be in"
+                    + " server-cert.pem)";
+            }
+        }
+        return "TLS handshake failed: " + (cause.getMessage() == null ? cause.toString() : msg);
     }
 
     /** Whether a client with this identity may use an export at all, and whether only for reading. */
