@@ -308,11 +308,15 @@ class NbdAttackTest {
 
     /** {@code rounds} 64 KiB writes at random offsets, each read back and compared. */
     static void writeAndReadBack(RawNbdClient c, int rounds, long seed) throws IOException {
+        writeAndReadBack(c, rounds, seed, DISK_BYTES);
+    }
+
+    static void writeAndReadBack(RawNbdClient c, int rounds, long seed, int diskBytes) throws IOException {
         Random random = new Random(seed);
         for (int i = 0; i < rounds; i++) {
             byte[] data = new byte[65536];
             random.nextBytes(data);
-            long offset = (long) random.nextInt(DISK_BYTES / 65536) * 65536;
+            long offset = (long) random.nextInt(diskBytes / 65536) * 65536;
             assertThat(c.call(Nbd.CMD_WRITE, 0, offset, data.length, data).error()).isZero();
             RawNbdClient.Reply r = c.call(Nbd.CMD_READ, 0, offset, data.length, null);
             assertThat(r.error()).isZero();

@@ -206,6 +206,11 @@ final class RawNbdClient implements AutoCloseable {
             return true;
         } catch (java.net.SocketTimeoutException e) {
             return false;
+        } catch (IOException e) {
+            if (unix != null) {
+                return true; // a reset on a Unix socket ("Connection reset by peer")
+            }
+            throw e;
         }
     }
 
