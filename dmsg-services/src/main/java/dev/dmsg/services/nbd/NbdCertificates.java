@@ -253,8 +253,8 @@ public final class NbdCertificates {
         }
     }
 
-    /** Whether {@code s} is an address literal, for callers choosing hosts (the loopback names by default). */
-    static List<String> defaultHosts() {
+    /** The names a server certificate carries by default: the loopback names and this host's name. */
+    public static List<String> defaultHosts() {
         List<String> hosts = new ArrayList<>(List.of("localhost", "127.0.0.1", "::1"));
         try {
             String h = InetAddress.getLocalHost().getHostName();
