@@ -116,7 +116,7 @@ class NbdBridgeProcessTest {
     // ------------------------------------------------------------------------------------------
 
     @Test
-    @Order(1)
+    @Order(10)
     void nbdinfoShowsTheExportItsSizeAndTheList() throws Exception {
         JsonNode e = JSON.readTree(tool("nbdinfo", "--json", uri()).output()).path("exports").get(0);
         assertThat(e.path("export-name").asText()).isEqualTo("disk0");
@@ -137,7 +137,7 @@ class NbdBridgeProcessTest {
     }
 
     @Test
-    @Order(2)
+    @Order(20)
     void qemuImgWritesAnImageInAndReadsItBackThroughTwoHops() throws Exception {
         Path src = randomImage("qemu-src.img", 0x71656d75L);
         Path back = dir.resolve("qemu-back.img");
@@ -156,7 +156,7 @@ class NbdBridgeProcessTest {
     }
 
     @Test
-    @Order(3)
+    @Order(30)
     void nbdcopyCopiesBothWaysUnchanged() throws Exception {
         Path src = randomImage("nbdcopy-src.img", 0x6e6264636fL);
         Path back = dir.resolve("nbdcopy-back.img");
@@ -177,7 +177,7 @@ class NbdBridgeProcessTest {
     }
 
     @Test
-    @Order(4)
+    @Order(40)
     void fioVerifyJobsPass() {
         // fio writes a crc32c header into every block, reads them all back and checks them;
         // verify_fatal: the first bad block ends the job with an error and "verify: bad …"
@@ -204,7 +204,7 @@ class NbdBridgeProcessTest {
     }
 
     @Test
-    @Order(5)
+    @Order(50)
     void startupErrorsAreOneLineAndExitOne() throws Exception {
         int closedPort;
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
@@ -240,8 +240,21 @@ class NbdBridgeProcessTest {
         assertExitsOne(unknown, "dmsg nbd: no export 'nope' in the mesh (known: n2/disk0 (");
         log("five failing starts (one process, four in this JVM): %d ms", ms(t0));
 
+        assertThat(inProcess("nbd", "--export", "disk0", "--node", node, "--identity", n0Identity,
+            "--listen", "0.0.0.0:0"))
+            .isEqualTo("1 dmsg nbd: refusing plaintext NBD on 0.0.0.0:0: anyone who reaches it could read and write "
+                + "the export; use --tls require --tls-dir DIR, a Unix socket (--listen unix:PATH), or "
+                + "--insecure-plaintext to insist");
+        Path regular = Files.writeString(dir.resolve("not-a-socket"), "x");
+        assertThat(inProcess("nbd", "--export", "disk0", "--node", node, "--identity", n0Identity,
+            "--listen", "unix:" + regular))
+            .isEqualTo("1 dmsg nbd: cannot listen on unix:" + regular + ": " + regular
+                + ": exists and is not a socket (a regular file); not replaced");
+
         // usage errors: picocli's status 2, before anything is started
         assertThat(Main.run("nbd", "--node", node)).as("no --export").isEqualTo(2);
+        assertThat(Main.run("nbd", "--export", "disk0", "--tls", "require")).as("no --tls-dir").isEqualTo(2);
+        assertThat(Main.run("nbd", "--export", "disk0", "--tls", "maybe")).isEqualTo(2);
         assertThat(Main.run("nbd", "--export", "disk0", "--failover-wait", "soon")).isEqualTo(2);
     }
 
@@ -284,7 +297,7 @@ class NbdBridgeProcessTest {
     }
 
     @Test
-    @Order(6)
+    @Order(60)
     void aReadOnlyBridgeRefusesWrites() throws Exception {
         String before = sha256(disk0);
         NodeProcess ro = other("nbd-ro", "nbd", "--export", "n2/disk0", "--read-only", "--node",
@@ -312,7 +325,7 @@ class NbdBridgeProcessTest {
      * in flight, and the image arrives whole.
      */
     @Test
-    @Order(7)
+    @Order(70)
     void aRelayKilledMidCopyFailsOverAndNoWriteIsLost() throws Exception {
         n3 = NodeProcess.startNode("n3", dir.resolve("n3"), 0, n0.port(), START, "--connect", "127.0.0.1:" + n2.port());
         awaitStatus(n2, "n2", s -> hasLink(s, "n3"), "n2 linked to n3");
@@ -352,7 +365,7 @@ class NbdBridgeProcessTest {
      * the open on n2 is closed and the guest's link to n0 is gone.
      */
     @Test
-    @Order(8)
+    @Order(80)
     void sigtermDisconnectsClientsClosesTheOpenAndLeaves() throws Exception {
         awaitStatus(n2, "n2", s -> s.path("exports").get(0).path("opens").asInt() == 1, "the bridge's open on n2");
         awaitStatus(n0, "n0", s -> guestLinks(s) == 1, "the bridge's guest linked to n0");
@@ -382,6 +395,162 @@ class NbdBridgeProcessTest {
         bridge.await("stopped", Duration.ofSeconds(5));
         awaitStatus(n2, "n2", st -> st.path("exports").get(0).path("opens").asInt() == 0, "the open closed on n2");
         awaitStatus(n0, "n0", st -> guestLinks(st) == 0, "the guest's link to n0 gone");
+    }
+
+    /**
+     * The attack of issue 13 item 5 on the running bridge: 128 idle connections from 127.0.0.3
+     * and 64 connections from 127.0.0.4 each sending four 32 MiB reads and never reading, while
+     * nbdcopy (from 127.0.0.1) copies 32 MiB in and out. The caps hold 16 of each, the rest are
+     * refused at once; the readers wait inside the memory budget; the bridge's RSS is read from
+     * /proc before, during and after, and printed.
+     */
+    @Test
+    @Order(45)
+    void theBridgeServesAnHonestClientWhileIdleAndUnreadConnectionsAttackIt() throws Exception {
+        long pid = bridgePid();
+        long rss0 = rssBytes(pid);
+        List<Socket> idle = new ArrayList<>();
+        List<Socket> readers = new ArrayList<>();
+        try {
+            int held = 0;
+            for (int i = 0; i < 128; i++) {
+                Socket s = new Socket();
+                idle.add(s);
+                s.bind(new java.net.InetSocketAddress("127.0.0.3", 0));
+                held += greeted(s) ? 1 : 0;
+            }
+            assertThat(held).as("idle connections held from 127.0.0.3").isEqualTo(16);
+            int readersHeld = 0;
+            for (int i = 0; i < 64; i++) {
+                Socket s = new Socket();
+                readers.add(s);
+                s.setReceiveBufferSize(16 << 10);
+                s.bind(new java.net.InetSocketAddress("127.0.0.4", 0));
+                if (greeted(s)) {
+                    readersHeld++;
+                    DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(s.getOutputStream()));
+                    out.writeInt(3);                      // C_FIXED_NEWSTYLE | C_NO_ZEROES
+                    byte[] name = "disk0".getBytes(StandardCharsets.UTF_8);
+                    out.writeLong(0x49484156454f5054L);   // IHAVEOPT
+                    out.writeInt(1);                      // NBD_OPT_EXPORT_NAME
+                    out.writeInt(name.length);
+                    out.write(name);
+                    for (int k = 0; k < 4; k++) {         // NBD_CMD_READ of 32 MiB, never read back
+                        out.writeInt(0x25609513);
+                        out.writeShort(0);
+                        out.writeShort(0);
+                        out.writeLong(k);
+                        out.writeLong((long) k * (32 << 20));
+                        out.writeInt(32 << 20);
+                    }
+                    out.flush();
+                }
+            }
+            assertThat(readersHeld).isEqualTo(16);
+            Path src = randomImage("attack-src.img", 0x61747461L, 32 << 20);
+            Path back = dir.resolve("attack-back.img");
+            Files.createFile(back);
+            long t0 = System.nanoTime();
+            tool("nbdcopy", "--flush", src.toString(), uri());
+            tool("nbdcopy", uri(), back.toString()); // the whole export: this nbdcopy has no --length
+            long ms = ms(t0);
+            long rssDuring = rssBytes(pid);
+            try (var in = Files.newInputStream(back)) {
+                byte[] head = in.readNBytes(32 << 20);
+                assertThat(java.util.Arrays.equals(head, Files.readAllBytes(src))).as("the first 32 MiB read back").isTrue();
+            }
+            assertThat(rssDuring - rss0).as("the bridge's RSS growth under attack").isLessThan(256L << 20);
+            for (Socket s : idle) {
+                s.close();
+            }
+            for (Socket s : readers) {
+                s.close();
+            }
+            long rssAfter = rssBytes(pid);
+            log("attack: 128 idle (16 held) + 64 x 4 unread 32 MiB reads (16 held); nbdcopy 32 MiB in+out in %d ms; "
+                + "bridge RSS %d -> %d -> %d MiB", ms, rss0 >> 20, rssDuring >> 20, rssAfter >> 20);
+            Files.delete(src);
+            Files.delete(back);
+        } finally {
+            for (Socket s : idle) {
+                s.close();
+            }
+            for (Socket s : readers) {
+                s.close();
+            }
+        }
+    }
+
+    /**
+     * A second bridge on a Unix socket with TLS required: mode 0600, nbdinfo and nbdcopy through
+     * nbds+unix:// with a client certificate from 'dmsg nbd tls-client', plaintext refused, and the
+     * socket gone after SIGTERM.
+     */
+    @Test
+    @Order(46)
+    void aTlsBridgeOnAUnixSocket() throws Exception {
+        Path tlsDir = dir.resolve("nbd-tls");
+        assertThat(Main.run("nbd", "tls-init", tlsDir.toString(), "--host", "localhost")).isZero();
+        assertThat(Main.run("nbd", "tls-client", tlsDir.toString(), "alice")).isZero();
+        Path sock = dir.resolve("nbd.sock");
+        NodeProcess tlsBridge = other("nbd-tls", "nbd", "--export", "disk0", "--node", "127.0.0.1:" + n0.port(),
+            "--identity", dir.resolve("n0").toString(), "--listen", "unix:" + sock, "--tls", "require",
+            "--tls-dir", tlsDir.toString());
+        String line = tlsBridge.await("dmsg nbd: serving", START);
+        String uri = "nbds+unix:///disk0?socket=" + sock;
+        assertThat(line).endsWith("on unix:" + sock + ": " + uri);
+        assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(sock)))
+            .isEqualTo("rw-------");
+        String withCerts = uri + "&tls-certificates=" + tlsDir.resolve("clients/alice");
+        JsonNode e = JSON.readTree(tool("nbdinfo", "--json", withCerts).output()).path("exports").get(0);
+        assertThat(e.path("export-size").asLong()).isEqualTo(DISK_BYTES);
+        tool("nbdcopy", withCerts, "null:"); // all 256 MiB through TLS; this nbdcopy has no --length
+        Processes.Result plain = Processes.run(TOOL_TIMEOUT, List.of(DebianTools.path("nbdinfo").toString(),
+            "nbd+unix:///disk0?socket=" + sock));
+        assertThat(plain.ok()).as("plaintext: %s", plain.describe()).isFalse();
+        assertThat(tlsBridge.terminate(Duration.ofSeconds(30))).as(tlsBridge.output()).isIn(0, 143);
+        assertThat(tlsBridge.output()).contains("TLS required 1");
+        assertThat(Files.exists(sock)).as("the socket removed on exit").isFalse();
+    }
+
+    /** Connects {@code s} to the bridge; whether it was greeted (admitted) rather than closed or reset. */
+    boolean greeted(Socket s) throws IOException {
+        try {
+            s.connect(new java.net.InetSocketAddress("127.0.0.1", nbdPort), 5000);
+            s.setSoTimeout(10_000);
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            in.readLong();
+            in.readLong();
+            in.readUnsignedShort();
+            return true;
+        } catch (java.io.EOFException | java.net.SocketException e) {
+            return false;
+        }
+    }
+
+    /** The bridge process's pid: our child whose command line runs {@code nbd --export disk0 … --listen 127.0.0.1:0}. */
+    static long bridgePid() {
+        return ProcessHandle.current().children()
+            .filter(h -> commandLine(h.pid()).contains(" nbd --export disk0 --node "))
+            .findFirst().orElseThrow(() -> new AssertionError("no bridge process")).pid();
+    }
+
+    static String commandLine(long pid) {
+        try {
+            return new String(Files.readAllBytes(Path.of("/proc/" + pid + "/cmdline")), StandardCharsets.UTF_8)
+                .replace('\0', ' ');
+        } catch (IOException e) {
+            return ""; // gone meanwhile
+        }
+    }
+
+    static long rssBytes(long pid) throws IOException {
+        for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+            if (l.startsWith("VmRSS:")) {
+                return Long.parseLong(l.replaceAll("[^0-9]", "")) << 10;
+            }
+        }
+        throw new AssertionError("no VmRSS for " + pid);
     }
 
     // ------------------------------------------------------------------------------------------

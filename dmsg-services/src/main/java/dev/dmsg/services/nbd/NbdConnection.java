@@ -1,5 +1,7 @@
 package dev.dmsg.services.nbd;
 
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Refusal;
 import dev.dmsg.services.blk.BlockDevice;
 import dev.dmsg.services.blk.BlockException;
 import dev.dmsg.wire.Dmsg;
@@ -10,6 +12,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -36,6 +39,15 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Input is cumulated here rather than in a {@link ByteToMessageDecoder} so that decoding can
  * pause with whole requests still buffered (backpressure) and resume when replies go out.
+ *
+ * <p>Memory (docs/BLK.md "Memory"): a READ or WRITE takes its payload bytes from the server's
+ * {@link MemoryBudget} when its header is decoded — before a WRITE's payload is read, before a
+ * READ's buffer exists — and gives them back when its reply is on the socket. When they are not
+ * there the connection stops reading (its input stays in the kernel) until they are granted.
+ *
+ * <p>TLS (docs/BLK.md "TLS"): NBD_OPT_STARTTLS is answered in plaintext, then an
+ * {@link SslHandler} goes first in the pipeline and everything after is inside TLS. With TLS
+ * required, every other option but NBD_OPT_ABORT is refused (NBD_REP_ERR_TLS_REQD) until then.
  */
 final class NbdConnection extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(NbdConnection.class);
@@ -46,6 +58,7 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
     static final int MAX_OPTIONS = 256;
     /** Error replies logged one by one per connection; the rest are counted in the closing line. */
     static final int LOGGED_ERRORS = 20;
+    static final String NAME = "nbd";
 
     enum Phase {
         /** Handshake sent; waiting for the client's 32-bit flags. */
@@ -60,7 +73,9 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
     }
 
     private final NbdServer.Config config;
-    private final String client;
+    private final NbdServer.Client peer;
+    /** How log lines name the client: its address and port, and after TLS its trusted name. */
+    private String client;
 
     private ChannelHandlerContext ctx;
     private ByteBuf cumulation;
@@ -75,8 +90,26 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
     private long sizeBytes;
     private boolean readOnly;
 
+    /** TLS is running on this connection (after NBD_OPT_STARTTLS). */
+    private boolean tlsActive;
+    /** The trusted client of the TLS session; what it may do. */
+    private PeerIdentity tlsPeer;
+    private NbdTls.Access access = NbdTls.Access.READ_WRITE;
+    private boolean tlsRequiredCounted;
+
     private int inFlight;
     private long inFlightBytes;
+    /** Budget granted to the request whose header is at the head of the input, not yet started. */
+    private long headReservedBytes;
+    /** Set while the request at the head does not fit this connection's bounds: waits for its own replies. */
+    private boolean waitingForReplies;
+    /** Set while the request at the head waits for budget. */
+    private MemoryBudget.Waiter budgetWaiter;
+    /** Replies handed to the socket and not yet written, and since when none was. */
+    private int unwrittenReplies;
+    private long lastWriteNanos;
+    private long lastPendingBytes;
+    private ScheduledFuture<?> stallTimer;
     /** Set while autoRead is off because a limit was reached. */
     private boolean paused;
     /** Guards {@link #process} against re-entry from a write listener. */
@@ -86,9 +119,10 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
     private long requests;
     private long errors;
 
-    NbdConnection(NbdServer.Config config, String client) {
+    NbdConnection(NbdServer.Config config, NbdServer.Client peer) {
         this.config = config;
-        this.client = client;
+        this.peer = peer;
+        this.client = peer.text();
     }
 
     // ------------------------------------------------------------------ lifecycle
@@ -108,7 +142,9 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         long timeoutNanos = config.handshakeTimeout.toNanos();
         handshakeTimer = ctx.executor().schedule(() -> {
             if (phase == Phase.CLIENT_FLAGS || phase == Phase.OPTIONS) {
-                hardDisconnect("no export chosen within " + config.handshakeTimeout.toMillis() + " ms");
+                config.stats.handshakeTimeouts.increment();
+                hardDisconnect("no export chosen within " + config.handshakeTimeout.toMillis() + " ms"
+                    + (config.tls != null && !tlsActive ? " (TLS is required: no NBD_OPT_STARTTLS)" : ""));
             }
         }, timeoutNanos, TimeUnit.NANOSECONDS);
         log.debug("nbd client {}: connected", client);
@@ -122,13 +158,19 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
-        String export = exportName == null ? "no export" : "export " + exportName;
-        if (errors > LOGGED_ERRORS) {
-            log.info("nbd client {}: closed ({}), {}: {} requests, {} error replies ({} not logged)",
-                client, closeReason, export, requests, errors, errors - LOGGED_ERRORS);
+        if (stallTimer != null) {
+            stallTimer.cancel(false);
+        }
+        if (exportName == null) {
+            // never chose an export: its refusal (if any) was logged, rate-limited; nothing more to say
+            log.debug("nbd client {}: closed ({}) before choosing an export", client, closeReason);
         } else {
-            log.info("nbd client {}: closed ({}), {}: {} requests, {} error replies",
-                client, closeReason, export, requests, errors);
+            String more = config.sessionLog.admit();
+            if (more != null) {
+                log.info("nbd client {}: closed ({}), export {}: {} requests, {} error replies{}{}", client,
+                    closeReason, exportName, requests, errors,
+                    errors > LOGGED_ERRORS ? " (" + (errors - LOGGED_ERRORS) + " not logged)" : "", more);
+            }
         }
         ctx.fireChannelInactive();
     }
@@ -140,7 +182,12 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof IOException) {
+        if (cause instanceof io.netty.handler.codec.DecoderException && cause.getCause() instanceof javax.net.ssl.SSLException
+                || cause instanceof javax.net.ssl.SSLException) {
+            // a TLS failure: the handshake listener logs and counts it; after the handshake, a broken record
+            log.debug("nbd client {}: TLS: {}", client, cause.toString());
+            closeReason = "TLS: " + cause.getMessage();
+        } else if (cause instanceof IOException) {
             log.debug("nbd client {}: {}", client, cause.toString());
             closeReason = "connection error: " + cause.getMessage();
         } else {
@@ -194,11 +241,20 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         if (phase == Phase.CLOSED) {
             return;
         }
-        log.warn("nbd client {}: {}; closing the connection", client, why);
+        String more = config.misbehaviourLog.admit();
+        if (more != null) {
+            log.warn("nbd client {}: {}; closing the connection{}", client, why, more);
+        }
         closeReason = why;
         transition(Phase.CLOSED, why);
         releaseCumulation();
         ctx.close();
+    }
+
+    /** Malformed input or a protocol violation: counted, then as {@link #hardDisconnect}. */
+    private void malformed(String why) {
+        config.stats.malformed.increment();
+        hardDisconnect(why);
     }
 
     private void startDraining(String why) {
@@ -246,8 +302,8 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
             while (cumulation != null && cumulation.isReadable()) {
                 boolean progressed = switch (phase) {
                     case CLIENT_FLAGS -> decodeClientFlags();
-                    case OPTIONS -> decodeOption();
-                    case TRANSMISSION -> admitting() && decodeRequest();
+                    case OPTIONS -> !tlsUpgrading() && decodeOption();
+                    case TRANSMISSION -> decodeRequest();
                     case DRAINING, CLOSED -> false;
                 };
                 if (!progressed) {
@@ -264,20 +320,66 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
                 cumulation.discardSomeReadBytes(); // never under a slice still held by a device write
             }
         }
-        if (phase == Phase.TRANSMISSION && !admitting() && !paused) {
+        if (phase == Phase.TRANSMISSION && blocked() && !paused) {
             paused = true;
             ctx.channel().config().setAutoRead(false);
         }
     }
 
-    private boolean admitting() {
-        return inFlight == 0 || (inFlight < config.maxInFlight && inFlightBytes < config.maxInFlightBytes);
+    /** The next request cannot be read now: too many in flight, or the one at the head waits for budget. */
+    private boolean blocked() {
+        return waitingForReplies || budgetWaiter != null || inFlight >= config.maxInFlight;
     }
 
+    /** Whether this connection may start a request that holds {@code costBytes} more (one request alone always may). */
+    private boolean admits(long costBytes) {
+        return inFlight == 0 || (inFlight < config.maxInFlight && inFlightBytes + costBytes <= config.maxInFlightBytes);
+    }
+
+    /** Drops buffered input, and with it the budget held or awaited for the request at its head. */
     private void releaseCumulation() {
         if (cumulation != null) {
             cumulation.release();
             cumulation = null;
+        }
+        if (budgetWaiter != null) {
+            config.budget.cancel(budgetWaiter); // if it was granted meanwhile, onBudget gives it back
+            budgetWaiter = null;
+        }
+        if (headReservedBytes > 0) {
+            config.budget.release(peer.key(), headReservedBytes);
+            headReservedBytes = 0;
+        }
+    }
+
+    /** Budget granted to a waiting request, on whichever thread released it. */
+    private void budgetGranted(MemoryBudget.Waiter w) {
+        try {
+            ctx.executor().execute(() -> onBudget(w));
+        } catch (RejectedExecutionException e) {
+            config.budget.release(peer.key(), w.bytes); // the loop is gone, and the connection with it
+        }
+    }
+
+    private void onBudget(MemoryBudget.Waiter w) {
+        if (budgetWaiter != w) {
+            config.budget.release(peer.key(), w.bytes); // withdrawn meanwhile (the connection closed)
+            return;
+        }
+        budgetWaiter = null;
+        headReservedBytes = w.bytes;
+        resume();
+    }
+
+    /** Decodes what is buffered, then reads the socket again if nothing blocks it any more. */
+    private void resume() {
+        if (phase != Phase.TRANSMISSION || !paused) {
+            return;
+        }
+        process(); // requests already buffered first
+        if (phase == Phase.TRANSMISSION && !blocked()) {
+            paused = false;
+            ctx.channel().config().setAutoRead(true);
         }
     }
 
@@ -291,7 +393,7 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         int known = Nbd.FLAG_C_FIXED_NEWSTYLE | Nbd.FLAG_C_NO_ZEROES;
         if ((flags & ~known) != 0) {
             // proto.md "Client flags": the server MUST drop the connection on an unknown flag
-            hardDisconnect(String.format("client flags 0x%08x have unknown bits 0x%08x", flags, flags & ~known));
+            malformed(String.format("client flags 0x%08x have unknown bits 0x%08x", flags, flags & ~known));
             return false;
         }
         clientNoZeroes = (flags & Nbd.FLAG_C_NO_ZEROES) != 0;
@@ -309,20 +411,20 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         int at = cumulation.readerIndex();
         long magic = cumulation.getLong(at);
         if (magic != Nbd.IHAVEOPT) {
-            hardDisconnect(String.format("option magic 0x%016x, expected IHAVEOPT 0x%016x", magic, Nbd.IHAVEOPT));
+            malformed(String.format("option magic 0x%016x, expected IHAVEOPT 0x%016x", magic, Nbd.IHAVEOPT));
             return false;
         }
         int option = cumulation.getInt(at + 8);
         long length = cumulation.getUnsignedInt(at + 12);
         if (length > MAX_OPTION_BYTES) {
-            hardDisconnect(Nbd.optionName(option) + " with " + length + " bytes of data > max " + MAX_OPTION_BYTES);
+            malformed(Nbd.optionName(option) + " with " + length + " bytes of data > max " + MAX_OPTION_BYTES);
             return false;
         }
         if (cumulation.readableBytes() < Nbd.OPTION_HEADER_BYTES + length) {
             return false;
         }
         if (++options > MAX_OPTIONS) {
-            hardDisconnect("more than " + MAX_OPTIONS + " options without choosing an export");
+            malformed("more than " + MAX_OPTIONS + " options without choosing an export");
             return false;
         }
         cumulation.skipBytes(Nbd.OPTION_HEADER_BYTES);
@@ -332,6 +434,10 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
     }
 
     private void handleOption(int option, ByteBuf data) {
+        if (config.tls != null && !tlsActive && option != Nbd.OPT_STARTTLS && option != Nbd.OPT_ABORT) {
+            refuseUntilTls(option);
+            return;
+        }
         switch (option) {
             case Nbd.OPT_EXPORT_NAME -> optExportName(data);
             case Nbd.OPT_ABORT -> {
@@ -344,23 +450,114 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
             case Nbd.OPT_INFO, Nbd.OPT_GO -> optInfoOrGo(option, data);
             case Nbd.OPT_STRUCTURED_REPLY -> optionError(option, Nbd.REP_ERR_UNSUP,
                 "structured replies are not supported: simple replies only");
-            case Nbd.OPT_STARTTLS -> optionError(option, Nbd.REP_ERR_UNSUP, "TLS is not supported by this server");
+            case Nbd.OPT_STARTTLS -> optStartTls(data);
             case Nbd.OPT_LIST_META_CONTEXT, Nbd.OPT_SET_META_CONTEXT -> optionError(option, Nbd.REP_ERR_UNSUP,
                 "metadata contexts (block status) are not supported");
             default -> optionError(option, Nbd.REP_ERR_UNSUP, Nbd.optionName(option) + " is not supported");
         }
     }
 
+    /**
+     * TLS is required and the client asks for something else first (proto.md "Server-side
+     * requirements" for FORCEDTLS): NBD_REP_ERR_TLS_REQD, or, for NBD_OPT_EXPORT_NAME which cannot
+     * carry an error, a disconnect. Counted and logged once per connection.
+     */
+    private void refuseUntilTls(int option) {
+        if (!tlsRequiredCounted) {
+            tlsRequiredCounted = true;
+            config.stats.tlsRequiredRefusals.increment();
+            String more = config.misbehaviourLog.admit();
+            if (more != null) {
+                log.warn("nbd client {}: {} before NBD_OPT_STARTTLS: refused, TLS is required{}", client,
+                    Nbd.optionName(option), more);
+            }
+        }
+        if (option == Nbd.OPT_EXPORT_NAME) {
+            hardDisconnect("NBD_OPT_EXPORT_NAME without TLS: TLS is required");
+            return;
+        }
+        optionError(option, Nbd.REP_ERR_TLS_REQD, "TLS is required: send NBD_OPT_STARTTLS first (an nbds:// URI)");
+    }
+
+    /** NBD_OPT_STARTTLS: ACK in plaintext, then TLS first in the pipeline (proto.md "TLS support"). */
+    private void optStartTls(ByteBuf data) {
+        if (config.tls == null) {
+            optionError(Nbd.OPT_STARTTLS, Nbd.REP_ERR_UNSUP, "TLS is not enabled on this server");
+            return;
+        }
+        if (tlsActive) {
+            optionError(Nbd.OPT_STARTTLS, Nbd.REP_ERR_INVALID, "TLS is already running");
+            return;
+        }
+        if (data.isReadable()) {
+            optionError(Nbd.OPT_STARTTLS, Nbd.REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data");
+            return;
+        }
+        if (cumulation.isReadable()) {
+            // proto.md: the client waits for the reply; anything before it would be read as TLS
+            malformed("sent " + cumulation.readableBytes() + " bytes after NBD_OPT_STARTTLS before its reply");
+            return;
+        }
+        ctx.writeAndFlush(optionReply(Nbd.OPT_STARTTLS, Nbd.REP_ACK, 0)); // passes no SslHandler: plaintext
+        SslHandler ssl = config.tls.newHandler(ctx.alloc(), peer.host(), peer.port());
+        ctx.pipeline().addFirst("tls", ssl);
+        tlsActive = true;
+        ssl.handshakeFuture().addListener(f -> tlsHandshakeDone(f.isSuccess() ? null : f.cause(), ssl));
+    }
+
+    /** Options wait while the TLS handshake runs. */
+    private boolean tlsUpgrading() {
+        return tlsActive && tlsPeer == null;
+    }
+
+    private void tlsHandshakeDone(Throwable failure, SslHandler ssl) {
+        if (phase == Phase.CLOSED) {
+            return;
+        }
+        String refused = null;
+        if (failure != null) {
+            refused = config.tls.describeFailure(failure);
+        } else {
+            try {
+                tlsPeer = config.tls.identify(ssl.engine().getSession(), client);
+                access = NbdTls.access(tlsPeer);
+                if (access == NbdTls.Access.NONE) {
+                    refused = "refused: '" + tlsPeer.name() + "' is trusted as a client without blk-read or blk-rw";
+                    tlsPeer = null;
+                }
+            } catch (Refusal r) {
+                refused = config.tls.describeFailure(r);
+            }
+        }
+        if (refused != null) {
+            config.stats.tlsHandshakeFailures.increment();
+            String more = config.misbehaviourLog.admit();
+            if (more != null) {
+                log.warn("nbd client {}: TLS: {}; closing the connection{}", client, refused, more);
+            }
+            closeReason = refused;
+            transition(Phase.CLOSED, refused);
+            releaseCumulation();
+            ctx.close();
+            return;
+        }
+        config.stats.tlsSessions.increment();
+        client = peer.text() + " ('" + tlsPeer.name() + "')";
+        log.debug("nbd client {}: TLS {} {}, {}", client, ssl.engine().getSession().getProtocol(),
+            ssl.engine().getSession().getCipherSuite(), access);
+        process(); // options that arrived with the handshake's last flight
+    }
+
     private void optExportName(ByteBuf data) {
         if (data.readableBytes() > Nbd.MAX_NAME_BYTES) {
-            hardDisconnect("NBD_OPT_EXPORT_NAME with a " + data.readableBytes() + "-byte name > max " + Nbd.MAX_NAME_BYTES);
+            malformed("NBD_OPT_EXPORT_NAME with a " + data.readableBytes() + "-byte name > max " + Nbd.MAX_NAME_BYTES);
             return;
         }
         String name = data.toString(StandardCharsets.UTF_8);
         BlockDevice d = lookup(name);
         if (d == null) {
             // proto.md: EXPORT_NAME cannot carry an error; the server MUST terminate the session
-            hardDisconnect("NBD_OPT_EXPORT_NAME: no export named '" + name + "'");
+            malformed("NBD_OPT_EXPORT_NAME: no export named '" + name + "'");
             return;
         }
         int flags = transmissionFlags(d);
@@ -456,9 +653,14 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** The device is read-only, or this TLS client may only read. */
+    private boolean readOnlyFor(BlockDevice d) {
+        return d.readOnly() || access == NbdTls.Access.READ_ONLY;
+    }
+
     private int transmissionFlags(BlockDevice d) {
         int flags = Nbd.FLAG_HAS_FLAGS | Nbd.FLAG_SEND_FLUSH;
-        if (d.readOnly()) {
+        if (readOnlyFor(d)) {
             flags |= Nbd.FLAG_READ_ONLY;
         } else {
             flags |= Nbd.FLAG_SEND_FUA | Nbd.FLAG_SEND_TRIM | Nbd.FLAG_SEND_WRITE_ZEROES;
@@ -479,11 +681,15 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         device = d;
         exportName = name;
         sizeBytes = d.sizeBytes();
-        readOnly = d.readOnly();
+        readOnly = readOnlyFor(d);
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
         transition(Phase.TRANSMISSION, how);
+        if (!config.stallTimeout.isZero()) {
+            long every = Math.max(config.stallTimeout.toNanos() / 4, TimeUnit.MILLISECONDS.toNanos(10));
+            stallTimer = ctx.executor().scheduleWithFixedDelay(this::checkStall, every, every, TimeUnit.NANOSECONDS);
+        }
         log.info("nbd client {}: export {} ({} bytes, {}) via {}", client, name, sizeBytes,
             readOnly ? "read-only" : "read-write", how);
     }
@@ -521,7 +727,7 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         int at = cumulation.readerIndex();
         int magic = cumulation.getInt(at);
         if (magic != Nbd.REQUEST_MAGIC) {
-            hardDisconnect(String.format("request magic 0x%08x, expected 0x%08x", magic, Nbd.REQUEST_MAGIC));
+            malformed(String.format("request magic 0x%08x, expected 0x%08x", magic, Nbd.REQUEST_MAGIC));
             return false;
         }
         int flags = cumulation.getUnsignedShort(at + 4);
@@ -531,12 +737,28 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
         long length = cumulation.getUnsignedInt(at + 24);
         boolean payloadCommand = type == Nbd.CMD_READ || type == Nbd.CMD_WRITE;
         if (payloadCommand && length > config.maxPayloadBytes) {
-            hardDisconnect(Nbd.commandName(type) + " offset=" + Long.toUnsignedString(offset) + " length=" + length
+            malformed(Nbd.commandName(type) + " offset=" + Long.toUnsignedString(offset) + " length=" + length
                 + " > max payload " + config.maxPayloadBytes);
             return false;
         }
+        long cost = payloadCommand ? length : 0;
+        if (headReservedBytes == 0) {
+            if (!admits(cost)) {
+                waitingForReplies = true; // this connection's own bound: its replies must go out first
+                return false;
+            }
+            if (cost > 0) {
+                // before a WRITE's payload is read or a READ's buffer exists (docs/BLK.md "Memory")
+                MemoryBudget.Waiter w = config.budget.acquire(peer.key(), cost, this::budgetGranted);
+                if (w != null) {
+                    budgetWaiter = w;
+                    return false;
+                }
+                headReservedBytes = cost;
+            }
+        }
         if (type == Nbd.CMD_WRITE && cumulation.readableBytes() < Nbd.REQUEST_HEADER_BYTES + length) {
-            return false; // the payload is still coming
+            return false; // the payload is still coming; its budget is held
         }
         cumulation.skipBytes(Nbd.REQUEST_HEADER_BYTES);
         // Handed to the device as a slice of what we read: no copy (the cumulator copies instead
@@ -547,7 +769,8 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
             return false;
         }
         requests++;
-        Request r = new Request(type, flags, cookie, offset, length, payloadCommand ? length : 0);
+        Request r = new Request(type, flags, cookie, offset, length, cost);
+        headReservedBytes = 0; // the request holds it now, until done()
         inFlight++;
         inFlightBytes += r.costBytes;
         start(r, payload);
@@ -679,7 +902,14 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
             .writeInt(error)
             .writeLong(r.cookie);
         ChannelPromise written = ctx.newPromise();
-        written.addListener(f -> done(r));
+        if (unwrittenReplies++ == 0) {
+            lastWriteNanos = config.nanoClock.getAsLong(); // the stall clock starts with the first reply waiting
+        }
+        written.addListener(f -> {
+            unwrittenReplies--;
+            lastWriteNanos = config.nanoClock.getAsLong();
+            done(r);
+        });
         if (data == null) {
             ctx.write(header, written);
         } else {
@@ -710,26 +940,51 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
     private void done(Request r) {
         inFlight--;
         inFlightBytes -= r.costBytes;
+        config.budget.release(peer.key(), r.costBytes);
         if (phase == Phase.DRAINING) {
             if (inFlight == 0) {
                 closeAfterFlush();
             }
             return;
         }
-        if (phase == Phase.TRANSMISSION && paused && admitting()) {
-            process(); // requests already buffered first
-            if (phase == Phase.TRANSMISSION && admitting()) {
-                paused = false;
-                ctx.channel().config().setAutoRead(true);
-            }
+        waitingForReplies = false; // decodeRequest looks again
+        resume();
+    }
+
+    /**
+     * Closes a connection whose client has taken none of its replies for the stall timeout:
+     * replies wait to be written and the socket's outbound bytes have not gone down (a client
+     * reading a large reply slowly is making progress). Its budget is freed when the pending
+     * writes fail. Runs on the event loop, every quarter of the timeout.
+     */
+    void checkStall() {
+        if (phase != Phase.TRANSMISSION && phase != Phase.DRAINING) {
+            return;
+        }
+        long now = config.nanoClock.getAsLong();
+        io.netty.channel.ChannelOutboundBuffer out = ctx.channel().unsafe().outboundBuffer();
+        long pending = out == null ? 0 : out.totalPendingWriteBytes();
+        if (unwrittenReplies == 0 || pending < lastPendingBytes) {
+            lastWriteNanos = now;
+        }
+        lastPendingBytes = pending;
+        if (unwrittenReplies > 0 && now - lastWriteNanos >= config.stallTimeout.toNanos()) {
+            config.stats.stalledClosed.increment();
+            hardDisconnect("took no reply for " + TimeUnit.NANOSECONDS.toMillis(now - lastWriteNanos) + " ms (stall "
+                + "timeout " + config.stallTimeout.toMillis() + " ms): " + unwrittenReplies + " replies and "
+                + inFlightBytes + " payload bytes held");
         }
     }
 
     private void logError(Request r, int error, String why) {
         errors++;
+        config.stats.errorReplies.increment();
         if (errors <= LOGGED_ERRORS) {
-            log.warn("nbd client {}: export {}: {} -> {}: {}", client, exportName, r.describe(),
-                Nbd.errorName(error), why);
+            String more = config.misbehaviourLog.admit();
+            if (more != null) {
+                log.warn("nbd client {}: export {}: {} -> {}: {}{}", client, exportName, r.describe(),
+                    Nbd.errorName(error), why, more);
+            }
         }
     }
 

@@ -97,11 +97,15 @@ class NbdServerTest {
     }
 
     Path randomImage(String name, long seed) throws IOException {
-        Path p = dir.resolve(name);
+        return randomFile(dir.resolve(name), seed, DISK_BYTES);
+    }
+
+    /** {@code bytes} (a multiple of 1 MiB) of seeded random data in {@code p}. */
+    static Path randomFile(Path p, long seed, long bytes) throws IOException {
         Random random = new Random(seed);
         byte[] chunk = new byte[1 << 20];
         try (var out = Files.newOutputStream(p)) {
-            for (int i = 0; i < DISK_BYTES / chunk.length; i++) {
+            for (long done = 0; done < bytes; done += chunk.length) {
                 random.nextBytes(chunk);
                 out.write(chunk);
             }

@@ -20,8 +20,9 @@ import java.nio.charset.StandardCharsets;
  */
 final class RawNbdClient implements AutoCloseable {
     final Socket socket;
-    final DataInputStream in;
-    final DataOutputStream out;
+    final java.nio.channels.SocketChannel unix;
+    DataInputStream in;
+    DataOutputStream out;
 
     /** An option reply: its option, type and data. */
     record OptionReply(int option, int type, byte[] data) {
@@ -37,12 +38,45 @@ final class RawNbdClient implements AutoCloseable {
     record Export(long sizeBytes, int flags, int minBlock, int preferredBlock, int maxPayload) {}
 
     RawNbdClient(InetSocketAddress server) throws IOException {
+        this(server, null);
+    }
+
+    /** Connects from {@code local} (e.g. 127.0.0.2: Linux loopback accepts all of 127/8), or any address if null. */
+    RawNbdClient(InetSocketAddress server, String local) throws IOException {
         socket = new Socket();
+        if (local != null) {
+            socket.bind(new InetSocketAddress(local, 0));
+        }
         socket.connect(server, 5000);
         socket.setSoTimeout(10_000);
         socket.setTcpNoDelay(true);
+        unix = null;
         in = new DataInputStream(new BufferedInputStream(socket.getInputStream()));
         out = new DataOutputStream(new BufferedOutputStream(socket.getOutputStream(), 1 << 16));
+    }
+
+    /** Over a socket the caller connected. */
+    RawNbdClient(Socket connected) throws IOException {
+        socket = connected;
+        unix = null;
+        in = new DataInputStream(new BufferedInputStream(socket.getInputStream()));
+        out = new DataOutputStream(new BufferedOutputStream(socket.getOutputStream(), 1 << 16));
+    }
+
+    /** Over a Unix socket (blocking channel streams; no read timeout: tests bound it with @Timeout). */
+    RawNbdClient(java.nio.file.Path socketPath) throws IOException {
+        socket = null;
+        unix = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX);
+        unix.connect(java.net.UnixDomainSocketAddress.of(socketPath));
+        in = new DataInputStream(new BufferedInputStream(java.nio.channels.Channels.newInputStream(unix)));
+        out = new DataOutputStream(new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(unix), 1 << 16));
+    }
+
+    /** From here on, reads and writes go through {@code tls} (after NBD_OPT_STARTTLS's ACK). */
+    void upgrade(javax.net.ssl.SSLSocket tls) throws IOException {
+        tls.startHandshake();
+        in = new DataInputStream(new BufferedInputStream(tls.getInputStream()));
+        out = new DataOutputStream(new BufferedOutputStream(tls.getOutputStream(), 1 << 16));
     }
 
     /** Reads the server's greeting and answers with {@code clientFlags}; returns the handshake flags. */
@@ -172,11 +206,20 @@ final class RawNbdClient implements AutoCloseable {
             return true;
         } catch (java.net.SocketTimeoutException e) {
             return false;
+        } catch (IOException e) {
+            if (unix != null) {
+                return true; // a reset on a Unix socket ("Connection reset by peer")
+            }
+            throw e;
         }
     }
 
     @Override
     public void close() throws IOException {
-        socket.close();
+        if (socket != null) {
+            socket.close();
+        } else {
+            unix.close();
+        }
     }
 }
