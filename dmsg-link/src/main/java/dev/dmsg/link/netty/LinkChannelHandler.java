@@ -139,7 +139,8 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         } else if (handshake == Handshake.LEGACY) {
             startLegacy(legacyPeer);
         } else {
-            if (!isClient()) {
+            dialled = isClient();
+            if (!dialled) {
                 slotAddress = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
                 String over = tls.admitUnauthenticated(slotAddress);
                 if (over != null) {
@@ -153,6 +154,9 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         }
         super.channelActive(ctx);
     }
+
+    /** A TLS connection we dialled (known from channelActive on), not one we accepted. */
+    private boolean dialled;
 
     /** This accepted connection counts against the caps on unauthenticated connections. */
     private boolean holdsSlot;
@@ -170,9 +174,8 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private void refuseOverCap(String why) {
         handshake = Handshake.FAILED;
         long n = tls.stats.onOverCap();
-        if (n <= 8 || Long.bitCount(n) == 1) {
-            log.warn("refused ({} so far): connection from {}: {} (docs/SECURITY.md §7)", n, remote, why);
-        }
+        tls.refusals.warn(RefusalLog.Kind.OVER_CAP,
+            "refused (" + n + " so far): connection from " + remote + ": " + why + " (docs/SECURITY.md §7)");
         ready.completeExceptionally(new java.io.IOException("refused: too many unauthenticated connections"));
         ctx.close();
     }
@@ -227,7 +230,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         handshakeTimer.cancel(false);
         tls.stats.onPlaintextRefused();
         String reason = "refused: plaintext DMSG from " + remote + ": not a configured legacy peer (docs/SECURITY.md §6)";
-        log.warn("{}", reason);
+        tls.refusals.warn(RefusalLog.Kind.PLAINTEXT_REFUSED, reason);
         abandon(new SSLHandshakeException(reason), reason);
     }
 
@@ -309,8 +312,13 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
-        tls.stats.onFailed(TlsSupport.isRefusal(cause), timeout);
-        log.warn("link {}: TLS handshake failed: {}", name(), reason);
+        boolean refusedHere = TlsSupport.isRefusal(cause);
+        tls.stats.onFailed(refusedHere, timeout);
+        RefusalLog.Kind kind = dialled ? RefusalLog.Kind.OUTBOUND
+            : timeout ? RefusalLog.Kind.TIMEOUT
+            : refusedHere ? RefusalLog.Kind.KEY_REFUSED
+            : RefusalLog.Kind.HANDSHAKE_FAILED;
+        tls.refusals.warn(kind, "link " + name() + ": TLS handshake failed: " + reason);
         SSLHandshakeException e = new SSLHandshakeException("TLS handshake with " + remote + " failed: " + reason);
         if (cause != null) {
             e.initCause(cause);

@@ -17,6 +17,19 @@ public final class TlsStats {
     private final LongAdder plaintextRefused = new LongAdder();
     private final LongAdder legacy = new LongAdder();
     private final LongAdder overCap = new LongAdder();
+    private final LongAdder logLinesSuppressed = new LongAdder();
+
+    /**
+     * Log lines about refused or misbehaving peers left out by the endpoint's rate limit
+     * (docs/SECURITY.md §7); the events themselves are all counted above.
+     */
+    public long logLinesSuppressed() {
+        return logLinesSuppressed.sum();
+    }
+
+    void onLogLineSuppressed() {
+        logLinesSuppressed.increment();
+    }
 
     /** Connections refused at accept: too many had not finished the handshake (docs/SECURITY.md §7). */
     public long overCap() {
@@ -90,6 +103,7 @@ public final class TlsStats {
     @Override
     public String toString() {
         return "completed=" + completed() + " failed=" + failed() + " (refused=" + refused() + " timedOut="
-            + timedOut() + " plaintextRefused=" + plaintextRefused() + ") legacy=" + legacy();
+            + timedOut() + " plaintextRefused=" + plaintextRefused() + ") legacy=" + legacy() + " overCap=" + overCap()
+            + " logLinesSuppressed=" + logLinesSuppressed();
     }
 }

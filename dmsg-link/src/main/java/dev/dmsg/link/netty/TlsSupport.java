@@ -49,6 +49,8 @@ final class TlsSupport {
     private final SslContext serverContext;
     private final SslContext clientContext;
     final TlsStats stats = new TlsStats();
+    /** The endpoint's lines about refused peers, rate-limited (docs/SECURITY.md §7). */
+    final RefusalLog refusals;
     /** Accepted connections that have not finished TLS and their first frame (docs/SECURITY.md §7). */
     private final java.util.concurrent.atomic.AtomicInteger unauthenticated = new java.util.concurrent.atomic.AtomicInteger();
     /** Transactions each authenticated peer holds open across its links here. */
@@ -92,8 +94,10 @@ final class TlsSupport {
             k -> new java.util.concurrent.atomic.AtomicInteger());
     }
 
-    TlsSupport(TlsConfig config) {
+    /** @param nanoClock the endpoint's clock ({@code LinkConfig.clock()}): paces the refusal log lines */
+    TlsSupport(TlsConfig config, java.util.function.LongSupplier nanoClock) {
         this.config = config;
+        this.refusals = new RefusalLog(nanoClock, stats);
         this.provider = resolve(config.provider());
         this.trustManager = new PinnedTrustManager(config.trust());
         X509ExtendedTrustManager verifier = provider == SslProvider.JDK ? trustManager : new BoringSslAlerts(trustManager);

@@ -10,6 +10,7 @@ import dev.dmsg.link.LinkState;
 import dev.dmsg.link.tls.Fingerprints;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TlsConfig.Provider;
+import dev.dmsg.testkit.FakeClock;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.AuthBody;
 import dev.dmsg.wire.Dmsg;
@@ -157,6 +158,73 @@ class AbuseFloodTest {
             for (Socket s : flood) {
                 s.close();
             }
+        }
+    }
+
+    /**
+     * Issue 13: 2,000 unauthenticated connect/close cycles wrote 2,000 WARN lines. Each kind of
+     * refusal line is now rate-limited (a burst, then a trickle; the endpoint's clock is frozen
+     * here, so exactly the burst), the next admitted line says how many were left out, and the
+     * counters still count every attempt; an established honest link is served throughout.
+     */
+    @Test
+    void aConnectCloseFloodLogsABoundedNumberOfLinesAndCountsEveryAttempt() throws Exception {
+        FakeClock clock = new FakeClock();
+        LinkEndpoint a = alpha(TlsLinkTest.tls(TlsLinkTest.ALPHA, TlsLinkTest.ALPHA_TRUSTS, Provider.JDK),
+            LinkConfig.builder().clock(clock));
+        int port = TlsLinkTest.listen(a);
+        Link honest = beta().connect("127.0.0.1", port).get(10, SECONDS);
+        try (LogCapture all = LogCapture.of(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+            int cycles = 2000;
+            for (int i = 0; i < cycles; i++) {
+                // from 50 source addresses: the point is the log, not the per-address cap
+                try (Socket s = new Socket()) {
+                    s.bind(new java.net.InetSocketAddress("127.0.0." + (2 + i % 50), 0));
+                    s.connect(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+                }
+                if (i % 16 == 15) {
+                    // at most 64 not yet seen by the listener, under its backlog (128): past it the
+                    // kernel drops SYNs, and a connect waits a second for the retransmission
+                    awaitCount(() -> a.tlsStats().failed() + a.tlsStats().overCap(), i + 1 - 48);
+                }
+                if (i % 250 == 0) {
+                    assertThat(TlsLinkTest.echo(honest, "during the flood " + i)).isEqualTo("during the flood " + i);
+                }
+            }
+            TlsStats st = a.tlsStats();
+            awaitCount(() -> st.failed() + st.overCap(), cycles);
+            assertThat(st.failed() + st.overCap()).isEqualTo(cycles);
+            assertThat(st.completed()).isEqualTo(1); // the honest link alone
+            List<String> failed = all.matching("TLS handshake failed");
+            assertThat(failed).hasSize(RefusalLog.BURST)
+                .allSatisfy(l -> assertThat(l).startsWith("WARN link alpha<->127.0.0.")
+                    .endsWith(": TLS handshake failed: the peer closed the connection during the TLS handshake"));
+            assertThat(all.lines()).hasSizeLessThanOrEqualTo(RefusalLog.BURST * RefusalLog.Kind.values().length);
+            long suppressedBefore = st.logLinesSuppressed();
+            assertThat(suppressedBefore).isEqualTo(st.failed() - RefusalLog.BURST + Math.max(0, st.overCap() - RefusalLog.BURST));
+
+            // a token back (10 a minute): the next line says what was left out
+            clock.advance(RefusalLog.WINDOW.toNanos() / RefusalLog.BURST, TimeUnit.NANOSECONDS);
+            new Socket(InetAddress.getLoopbackAddress(), port).close();
+            String next = all.await(TlsLinkTest.WAIT, "TLS handshake failed", "similar suppressed)");
+            assertThat(next).endsWith("during the TLS handshake (+" + (st.failed() - 1 - RefusalLog.BURST)
+                + " similar suppressed)");
+            awaitCount(() -> st.failed() + st.overCap(), cycles + 1);
+            assertThat(st.failed() + st.overCap()).isEqualTo(cycles + 1);
+            assertThat(all.matching("TLS handshake failed")).hasSize(RefusalLog.BURST + 1);
+        }
+        assertThat(TlsLinkTest.echo(honest, "after")).isEqualTo("after");
+    }
+
+    /** Waits until {@code count} reaches at least {@code expected}: the listener sees closes after the client has made them. */
+    static void awaitCount(java.util.function.LongSupplier count, long expected) {
+        long deadline = System.nanoTime() + TlsLinkTest.WAIT.toNanos();
+        while (count.getAsLong() < expected) {
+            if (System.nanoTime() - deadline > 0) {
+                throw new AssertionError("count " + count.getAsLong() + " != expected " + expected + " after "
+                    + TlsLinkTest.WAIT);
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000); // a poll: no event says "the listener is done"
         }
     }
 

@@ -639,6 +639,7 @@ public final class Node implements AutoCloseable {
             sec.put("connections_over_cap", ts.overCap());
             sec.put("plaintext_refused", ts.plaintextRefused());
             sec.put("legacy_links", ts.legacy());
+            sec.put("log_lines_suppressed", ts.logLinesSuppressed());
         }
 
         ArrayNode links = root.putArray("links");
