@@ -28,6 +28,7 @@ import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.channels.ClosedChannelException;
@@ -141,13 +142,17 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         } else {
             dialled = isClient();
             if (!dialled) {
-                slotAddress = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
-                String over = tls.admitUnauthenticated(slotAddress);
-                if (over != null) {
-                    refuseOverCap(over);
+                InetAddress from = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
+                HandshakeSlots.Admission a = tls.slots.admit(from, remote,
+                    why -> ctx.executor().execute(() -> evicted(why)));
+                if (a.slot() == null) {
+                    refuseOverCap(a.why());
                     return;
                 }
-                holdsSlot = true;
+                slot = a.slot();
+                if (a.victim() != null) {
+                    a.victim().evict(a.why()); // it closes on its own event loop
+                }
             }
             handshakeTimer = ctx.executor().schedule(this::handshakeTimedOut, tls.handshakeTimeoutNanos(),
                 TimeUnit.NANOSECONDS);
@@ -158,15 +163,26 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     /** A TLS connection we dialled (known from channelActive on), not one we accepted. */
     private boolean dialled;
 
-    /** This accepted connection counts against the caps on unauthenticated connections. */
-    private boolean holdsSlot;
-    private java.net.InetAddress slotAddress;
+    /** An accepted connection's place under the caps on unfinished handshakes; null once done, and on a client. */
+    private HandshakeSlots.Slot slot;
 
     /** Done (authenticated, legacy, failed or closed): the slot is free again. Idempotent. */
     private void releaseSlot() {
-        if (holdsSlot) {
-            holdsSlot = false;
-            tls.releaseUnauthenticated(slotAddress);
+        if (slot != null) {
+            tls.slots.release(slot);
+            slot = null;
+        }
+    }
+
+    /**
+     * docs/SECURITY.md §7: a cap on unfinished handshakes was full and this connection, the
+     * oldest unfinished one of the address holding the most, gave way to a newer one. Nothing to
+     * do if it has left TLS meanwhile: failed, a legacy link, or past TLS with a trusted key —
+     * which never gives way (it just no longer counts against the caps).
+     */
+    private void evicted(String why) {
+        if (handshake == Handshake.TLS) {
+            handshakeFailed(why + " (docs/SECURITY.md §7)", null, Failure.EVICTED);
         }
     }
 
@@ -251,7 +267,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             if (done.isSuccess()) {
                 tlsDone();
             } else {
-                handshakeFailed(tls.describe(done.cause(), firstBytes), done.cause(), false);
+                handshakeFailed(tls.describe(done.cause(), firstBytes), done.cause(), Failure.ERROR);
             }
         }
         super.userEventTriggered(ctx, evt);
@@ -263,10 +279,13 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         try {
             peer = tls.identify(session, remote);
         } catch (dev.dmsg.link.tls.Refusal r) {
-            handshakeFailed(r.getMessage(), r, false);
+            handshakeFailed(r.getMessage(), r, Failure.ERROR);
             return;
         }
         handshake = Handshake.FIRST_FRAME;
+        if (slot != null) {
+            tls.slots.pastTls(slot); // a trusted key: it no longer gives way to newcomers
+        }
         if (!isClient()) {
             logUp(session);
             startIocom();
@@ -294,15 +313,25 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private void handshakeTimedOut() {
         if (handshake == Handshake.TLS || handshake == Handshake.FIRST_FRAME) {
             String detail = handshake == Handshake.TLS ? "TLS not finished" : "TLS done, but no frame from the peer";
-            handshakeFailed("handshake timeout after " + tls.handshakeTimeoutText() + " (" + detail + ")", null, true);
+            handshakeFailed("handshake timeout after " + tls.handshakeTimeoutText() + " (" + detail + ")", null, Failure.TIMEOUT);
         }
     }
 
+    /** How a handshake failed, for the counters and the log's buckets. */
+    private enum Failure {
+        /** Refused, closed, not TLS, bad signature: what {@code cause} says. */
+        ERROR,
+        /** Not done within the handshake timeout. */
+        TIMEOUT,
+        /** Gave way to a newer connection when a cap was full (docs/SECURITY.md §7). */
+        EVICTED
+    }
+
     /**
-     * The handshake failed: one log line, the connect future fails with an
-     * {@link SSLHandshakeException} that says why, and the connection closes. Once only.
+     * The handshake failed: one log line (rate-limited, {@link RefusalLog}), the connect future
+     * fails with an {@link SSLHandshakeException} that says why, and the connection closes. Once only.
      */
-    private void handshakeFailed(String reason, Throwable cause, boolean timeout) {
+    private void handshakeFailed(String reason, Throwable cause, Failure how) {
         releaseSlot();
         if (handshake == Handshake.FAILED || handshake == Handshake.DONE || handshake == Handshake.PLAINTEXT
                 || handshake == Handshake.LEGACY) {
@@ -313,9 +342,13 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             handshakeTimer.cancel(false);
         }
         boolean refusedHere = TlsSupport.isRefusal(cause);
-        tls.stats.onFailed(refusedHere, timeout);
+        tls.stats.onFailed(refusedHere, how == Failure.TIMEOUT);
+        if (how == Failure.EVICTED) {
+            tls.stats.onEvicted();
+        }
         RefusalLog.Kind kind = dialled ? RefusalLog.Kind.OUTBOUND
-            : timeout ? RefusalLog.Kind.TIMEOUT
+            : how == Failure.TIMEOUT ? RefusalLog.Kind.TIMEOUT
+            : how == Failure.EVICTED ? RefusalLog.Kind.EVICTED
             : refusedHere ? RefusalLog.Kind.KEY_REFUSED
             : RefusalLog.Kind.HANDSHAKE_FAILED;
         tls.refusals.warn(kind, "link " + name() + ": TLS handshake failed: " + reason);
@@ -397,7 +430,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         }
         if (handshake == Handshake.TLS || (handshake == Handshake.FIRST_FRAME && iocom == null)) {
             // Before the client's Iocom: e.g. the server's alert refusing our certificate.
-            handshakeFailed(tls.describe(cause, firstBytes), cause, false);
+            handshakeFailed(tls.describe(cause, firstBytes), cause, Failure.ERROR);
             return;
         }
         String reason;
@@ -427,7 +460,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             handshakeFailed(handshake == Handshake.TLS
                 ? "the peer closed the connection during the TLS handshake"
                 : "the peer closed the connection right after the TLS handshake, before its first frame: it may"
-                    + " not trust our key " + ourFingerprint(), new ClosedChannelException(), false);
+                    + " not trust our key " + ourFingerprint(), new ClosedChannelException(), Failure.ERROR);
         }
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);

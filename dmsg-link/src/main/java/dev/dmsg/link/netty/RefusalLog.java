@@ -38,6 +38,8 @@ final class RefusalLog {
         PLAINTEXT_REFUSED,
         /** Closed at accept: a cap on unfinished handshakes was full and nothing could give way. */
         OVER_CAP,
+        /** An unfinished handshake closed to make room for a newer connection. */
+        EVICTED,
         /** A handshake of a connection we dialled failed: bounded by our own dialling, but kept apart from the rest. */
         OUTBOUND
     }
