@@ -314,6 +314,7 @@ public final class Node implements AutoCloseable {
                     + "/" + e.name() + "' is " + bytes + " bytes; max " + (LnkSpan.LABEL_BYTES - 1));
             }
         }
+        DataDirCheck.check(settings.dataDir()); // docs/SECURITY.md §2: nobody else may write it
         VolconfTable volconf = VolconfTable.open(settings.dataDir());
         Exports exports = Exports.open(settings.dataDir(), settings.exports());
         NodeKeys keys = null;
