@@ -95,6 +95,11 @@ public final class TrustStore implements TrustPolicy {
     private volatile Snapshot snapshot;
     /** The stamp of the last file we could not use; guarded by {@link #mutate}. Warn once per bad version. */
     private Stamp lastBad;
+    /**
+     * A file that cannot even be looked at fails every check (once a second) the same way: one
+     * line a minute, saying how many were left out (docs/SECURITY.md §7).
+     */
+    private final dev.dmsg.link.LogLimiter checkFailures;
 
     private TrustStore(Path dir, LongSupplier nanoClock, Duration checkInterval) {
         this.dir = dir;
@@ -102,6 +107,7 @@ public final class TrustStore implements TrustPolicy {
         this.nanoClock = nanoClock;
         this.checkIntervalNanos = checkInterval.toNanos();
         this.nextCheckNanos = new AtomicLong(nanoClock.getAsLong() + checkIntervalNanos);
+        this.checkFailures = new dev.dmsg.link.LogLimiter(1, Duration.ofMinutes(1), nanoClock);
     }
 
     /** The trust store of the data directory {@code dataDir}; a missing file (or directory) is an empty store. */
@@ -173,8 +179,11 @@ public final class TrustStore implements TrustPolicy {
         try {
             now = stamp(file);
         } catch (IOException e) {
-            log.warn("trust store {}: cannot check for changes ({}); still trusting the {} peer(s) read before",
-                file, e.getMessage(), snapshot.peers.size());
+            String more = checkFailures.admit();
+            if (more != null) {
+                log.warn("trust store {}: cannot check for changes ({}); still trusting the {} peer(s) read before{}",
+                    file, e.getMessage(), snapshot.peers.size(), more);
+            }
             return;
         }
         if (now.equals(snapshot.stamp) || !mutate.tryLock()) {

@@ -420,6 +420,31 @@ class TrustStoreTest {
         }
     }
 
+    /** A file that cannot be looked at fails every check (once a second): one warning a minute, not one a second. */
+    @Test
+    void aFileThatCannotBeCheckedWarnsOnceAMinute() throws IOException {
+        FakeClock clock = new FakeClock();
+        TrustStore node = TrustStore.open(dir(), clock, Duration.ofSeconds(1));
+        node.add("beta", BETA, Role.MEMBER, 0);
+        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) LoggerFactory.getLogger(TrustStore.class);
+        ListAppender<ILoggingEvent> logged = new ListAppender<>();
+        logged.start();
+        logger.addAppender(logged);
+        try {
+            Files.delete(file());
+            Files.createSymbolicLink(file(), file().getFileName()); // a loop: every stat fails (ELOOP)
+            for (int i = 0; i < 61; i++) { // a minute after the first line, the second
+                clock.advanceMillis(1000);
+                assertThat(node.byName("beta")).isNotNull();
+            }
+            assertThat(logged.list).hasSize(2).allSatisfy(e -> assertThat(e.getFormattedMessage())
+                .startsWith("trust store " + file() + ": cannot check for changes (").contains("still trusting the 1 peer(s)"));
+            assertThat(logged.list.get(1).getFormattedMessage()).endsWith(" (+59 similar suppressed)");
+        } finally {
+            logger.detachAppender(logged);
+        }
+    }
+
     @Test
     void lookupsDuringWritesNeverSeeAHalfWrittenFile() throws Exception {
         TrustStore writer = TrustStore.open(dir());
