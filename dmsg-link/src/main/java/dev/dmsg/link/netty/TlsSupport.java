@@ -327,6 +327,10 @@ final class TlsSupport {
         if (find(cause, ClosedChannelException.class) != null) {
             return "the peer closed the connection during the TLS handshake";
         }
+        java.io.IOException io = find(cause, java.io.IOException.class);
+        if (io != null && String.valueOf(io.getMessage()).contains("reset by peer")) {
+            return "the peer reset the connection during the TLS handshake";
+        }
         return String.valueOf(cause);
     }
 

@@ -212,7 +212,8 @@ class AbuseFloodTest {
      * Issue 13: 2,000 unauthenticated connect/close cycles wrote 2,000 WARN lines. Each kind of
      * refusal line is now rate-limited (a burst, then a trickle; the endpoint's clock is frozen
      * here, so exactly the burst), the next admitted line says how many were left out, and the
-     * counters still count every attempt; an established honest link is served throughout.
+     * counters still count every attempt; an established honest link is served throughout. The
+     * cycles take turns: close at once, reset, send bytes that are not TLS, send plaintext DMSG.
      */
     @Test
     void aConnectCloseFloodLogsABoundedNumberOfLinesAndCountsEveryAttempt() throws Exception {
@@ -221,6 +222,7 @@ class AbuseFloodTest {
             LinkConfig.builder().clock(clock));
         int port = TlsLinkTest.listen(a);
         Link honest = beta().connect("127.0.0.1", port).get(10, SECONDS);
+        TlsStats st = a.tlsStats();
         try (LogCapture all = LogCapture.of(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
             int cycles = 2000;
             for (int i = 0; i < cycles; i++) {
@@ -228,34 +230,39 @@ class AbuseFloodTest {
                 try (Socket s = new Socket()) {
                     s.bind(new java.net.InetSocketAddress("127.0.0." + (2 + i % 50), 0));
                     s.connect(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+                    switch (i % 4) {
+                        case 1 -> s.setSoLinger(true, 0); // RST instead of FIN
+                        case 2 -> s.getOutputStream().write("GET / HTTP/1.0\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                        case 3 -> s.getOutputStream().write(new byte[] {0x32, 0x48, 0, 0}); // plaintext DMSG (LE magic)
+                        default -> { } // close at once
+                    }
                 }
                 if (i % 16 == 15) {
                     // at most 64 not yet seen by the listener, under its backlog (128): past it the
                     // kernel drops SYNs, and a connect waits a second for the retransmission
-                    awaitCount(() -> a.tlsStats().failed() + a.tlsStats().overCap(), i + 1 - 48);
+                    awaitCount(() -> st.failed() + st.overCap(), i + 1 - 48);
                 }
                 if (i % 250 == 0) {
                     assertThat(TlsLinkTest.echo(honest, "during the flood " + i)).isEqualTo("during the flood " + i);
                 }
             }
-            TlsStats st = a.tlsStats();
             awaitCount(() -> st.failed() + st.overCap(), cycles);
             assertThat(st.failed() + st.overCap()).isEqualTo(cycles);
+            assertThat(st.plaintextRefused()).isEqualTo(cycles / 4);
             assertThat(st.completed()).isEqualTo(1); // the honest link alone
-            List<String> failed = all.matching("TLS handshake failed");
-            assertThat(failed).hasSize(RefusalLog.BURST)
-                .allSatisfy(l -> assertThat(l).startsWith("WARN link alpha<->127.0.0.")
-                    .endsWith(": TLS handshake failed: the peer closed the connection during the TLS handshake"));
-            assertThat(all.lines()).hasSizeLessThanOrEqualTo(RefusalLog.BURST * RefusalLog.Kind.values().length);
-            long suppressedBefore = st.logLinesSuppressed();
-            assertThat(suppressedBefore).isEqualTo(st.failed() - RefusalLog.BURST + Math.max(0, st.overCap() - RefusalLog.BURST));
+            assertThat(all.matching("TLS handshake failed")).hasSize(RefusalLog.BURST)
+                .allSatisfy(l -> assertThat(l).startsWith("WARN link alpha<->127.0.0."));
+            assertThat(all.matching("refused: plaintext DMSG from 127.0.0.")).hasSize(RefusalLog.BURST);
+            List<String> warnings = all.matching("WARN ");
+            assertThat(warnings).hasSize(2 * RefusalLog.BURST + Math.min(RefusalLog.BURST, (int) st.overCap()));
+            assertThat(st.logLinesSuppressed()).isEqualTo(cycles - warnings.size());
 
-            // a token back (10 a minute): the next line says what was left out
+            // a token back (10 a minute): the next line of each kind says how many of its kind were left out
             clock.advance(RefusalLog.WINDOW.toNanos() / RefusalLog.BURST, TimeUnit.NANOSECONDS);
+            long failedBefore = st.failed() - st.plaintextRefused();
             new Socket(InetAddress.getLoopbackAddress(), port).close();
             String next = all.await(TlsLinkTest.WAIT, "TLS handshake failed", "similar suppressed)");
-            assertThat(next).endsWith("during the TLS handshake (+" + (st.failed() - 1 - RefusalLog.BURST)
-                + " similar suppressed)");
+            assertThat(next).endsWith(" (+" + (failedBefore - RefusalLog.BURST) + " similar suppressed)");
             awaitCount(() -> st.failed() + st.overCap(), cycles + 1);
             assertThat(st.failed() + st.overCap()).isEqualTo(cycles + 1);
             assertThat(all.matching("TLS handshake failed")).hasSize(RefusalLog.BURST + 1);
