@@ -40,7 +40,8 @@ final class HandshakeSlots {
 
     HandshakeSlots(int max, int maxPerAddress) {
         if (max < 1 || maxPerAddress < 1) {
-            throw new IllegalArgumentException("max and maxPerAddress must be >= 1, not " + max + " and " + maxPerAddress);
+            throw new IllegalArgumentException("max and maxPerAddress must be >= 1, not " + max + " and "
+                + maxPerAddress);
         }
         this.max = max;
         this.maxPerAddress = maxPerAddress;

@@ -313,7 +313,8 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private void handshakeTimedOut() {
         if (handshake == Handshake.TLS || handshake == Handshake.FIRST_FRAME) {
             String detail = handshake == Handshake.TLS ? "TLS not finished" : "TLS done, but no frame from the peer";
-            handshakeFailed("handshake timeout after " + tls.handshakeTimeoutText() + " (" + detail + ")", null, Failure.TIMEOUT);
+            handshakeFailed("handshake timeout after " + tls.handshakeTimeoutText() + " (" + detail + ")", null,
+                Failure.TIMEOUT);
         }
     }
 

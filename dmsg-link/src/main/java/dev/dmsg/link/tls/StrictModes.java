@@ -71,7 +71,8 @@ public final class StrictModes {
         if (p == null) {
             return;
         }
-        Path top = p.toRealPath(); // symbolic links followed: it is the real directories that count
+        Path given = p;
+        Path top = p.toRealPath(); // the real directory counts (and, below, the ones its links live in)
         if (!below) {
             Map<String, Object> a = unixAttributes(top);
             if (a == null) {
@@ -81,22 +82,32 @@ public final class StrictModes {
             int mode = (Integer) a.get("mode");
             if ((mode & (GROUP_WRITE | OTHERS_WRITE)) != 0) {
                 throw new IOException(what + " " + dir + " is writable by " + writers(mode) + " (mode " + perms(mode)
-                    + "), who could replace " + holds + " in it; make it writable by its owner only: chmod go-w " + top);
+                    + "), who could replace " + holds + " in it; make it writable by its owner only: chmod go-w "
+                    + top);
             }
             top = top.getParent();
         }
+        // above: the real directories, and those the path was given through (a symbolic link in a
+        // directory others may write can be pointed elsewhere)
+        java.util.Set<Path> above = new java.util.LinkedHashSet<>();
         for (Path up = top; up != null; up = up.getParent()) {
+            above.add(up);
+        }
+        for (Path up = below ? given : given.getParent(); up != null; up = up.getParent()) {
+            above.add(up);
+        }
+        for (Path up : above) {
             Map<String, Object> a = unixAttributes(up);
             if (a == null) {
-                return;
+                continue;
             }
             String moving = "move " + what + " " + dir + " aside and put their own in its place";
             checkOwner(up, a, moving, up + " (above " + what + " " + dir + ")");
             int mode = (Integer) a.get("mode");
             if ((mode & (GROUP_WRITE | OTHERS_WRITE)) != 0 && (mode & STICKY) == 0) {
-                throw new IOException(up + " (above " + what + " " + dir + ") is writable by " + writers(mode) + " (mode "
-                    + perms(mode) + ", not sticky), who could " + moving + "; chmod go-w " + up + " (or chmod +t " + up
-                    + ")");
+                throw new IOException(up + " (above " + what + " " + dir + ") is writable by " + writers(mode)
+                    + " (mode " + perms(mode) + ", not sticky), who could " + moving + "; chmod go-w " + up
+                    + " (or chmod +t " + up + ")");
             }
         }
     }

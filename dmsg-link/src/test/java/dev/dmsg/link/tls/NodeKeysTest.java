@@ -66,6 +66,24 @@ class NodeKeysTest {
         assertThat(fresh.resolve(NodeKeys.KEY_FILE)).doesNotExist();
     }
 
+    /** Through a symbolic link the real directory counts, and so does the one the link is in (it can be re-pointed). */
+    @Test
+    void aKeyDirectoryReachedThroughALinkIsCheckedOnBothPaths() throws IOException {
+        Path real = tmp.resolve("real");
+        NodeKeys.loadOrCreate(real, "zeta");
+        Path links = tmp.resolve("links");
+        Files.createDirectory(links);
+        Path link = Files.createSymbolicLink(links.resolve("zeta"), real);
+        assertThat(NodeKeys.load(link).label()).isEqualTo("zeta");
+        Files.setPosixFilePermissions(links, PosixFilePermissions.fromString("rwxrwxrwx"));
+        assertThatThrownBy(() -> NodeKeys.load(link))
+            .hasMessageStartingWith(links + " (above key directory " + link + ") is writable by group and others");
+        Files.setPosixFilePermissions(links, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setPosixFilePermissions(real, PosixFilePermissions.fromString("rwxrwx---"));
+        assertThatThrownBy(() -> NodeKeys.load(link))
+            .hasMessageStartingWith("key directory " + link + " is writable by its group (mode rwxrwx---)");
+    }
+
     @Test
     void aKeyAnotherUserOwnsIsRefused() throws IOException {
         Path dir = tmp.resolve("epsilon");
