@@ -638,6 +638,7 @@ public final class Node implements AutoCloseable {
             sec.put("keys_refused", ts.refused());
             sec.put("handshakes_timed_out", ts.timedOut());
             sec.put("connections_over_cap", ts.overCap());
+            sec.put("handshakes_evicted", ts.evicted());
             sec.put("plaintext_refused", ts.plaintextRefused());
             sec.put("legacy_links", ts.legacy());
             sec.put("log_lines_suppressed", ts.logLinesSuppressed());
