@@ -28,6 +28,7 @@ import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.channels.ClosedChannelException;
@@ -139,14 +140,19 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         } else if (handshake == Handshake.LEGACY) {
             startLegacy(legacyPeer);
         } else {
-            if (!isClient()) {
-                slotAddress = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
-                String over = tls.admitUnauthenticated(slotAddress);
-                if (over != null) {
-                    refuseOverCap(over);
+            dialled = isClient();
+            if (!dialled) {
+                InetAddress from = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
+                HandshakeSlots.Admission a = tls.slots.admit(from, remote,
+                    why -> ctx.executor().execute(() -> evicted(why)));
+                if (a.slot() == null) {
+                    refuseOverCap(a.why());
                     return;
                 }
-                holdsSlot = true;
+                slot = a.slot();
+                if (a.victim() != null) {
+                    a.victim().evict(a.why()); // it closes on its own event loop
+                }
             }
             handshakeTimer = ctx.executor().schedule(this::handshakeTimedOut, tls.handshakeTimeoutNanos(),
                 TimeUnit.NANOSECONDS);
@@ -154,15 +160,29 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         super.channelActive(ctx);
     }
 
-    /** This accepted connection counts against the caps on unauthenticated connections. */
-    private boolean holdsSlot;
-    private java.net.InetAddress slotAddress;
+    /** A TLS connection we dialled (known from channelActive on), not one we accepted. */
+    private boolean dialled;
+
+    /** An accepted connection's place under the caps on unfinished handshakes; null once done, and on a client. */
+    private HandshakeSlots.Slot slot;
 
     /** Done (authenticated, legacy, failed or closed): the slot is free again. Idempotent. */
     private void releaseSlot() {
-        if (holdsSlot) {
-            holdsSlot = false;
-            tls.releaseUnauthenticated(slotAddress);
+        if (slot != null) {
+            tls.slots.release(slot);
+            slot = null;
+        }
+    }
+
+    /**
+     * docs/SECURITY.md §7: a cap on unfinished handshakes was full and this connection, the
+     * oldest unfinished one of the address holding the most, gave way to a newer one. Nothing to
+     * do if it has left TLS meanwhile: failed, a legacy link, or past TLS with a trusted key —
+     * which never gives way (it just no longer counts against the caps).
+     */
+    private void evicted(String why) {
+        if (handshake == Handshake.TLS) {
+            handshakeFailed(why + " (docs/SECURITY.md §7)", null, Failure.EVICTED);
         }
     }
 
@@ -170,9 +190,8 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private void refuseOverCap(String why) {
         handshake = Handshake.FAILED;
         long n = tls.stats.onOverCap();
-        if (n <= 8 || Long.bitCount(n) == 1) {
-            log.warn("refused ({} so far): connection from {}: {} (docs/SECURITY.md §7)", n, remote, why);
-        }
+        tls.refusals.warn(RefusalLog.Kind.OVER_CAP,
+            "refused (" + n + " so far): connection from " + remote + ": " + why + " (docs/SECURITY.md §7)");
         ready.completeExceptionally(new java.io.IOException("refused: too many unauthenticated connections"));
         ctx.close();
     }
@@ -227,7 +246,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         handshakeTimer.cancel(false);
         tls.stats.onPlaintextRefused();
         String reason = "refused: plaintext DMSG from " + remote + ": not a configured legacy peer (docs/SECURITY.md §6)";
-        log.warn("{}", reason);
+        tls.refusals.warn(RefusalLog.Kind.PLAINTEXT_REFUSED, reason);
         abandon(new SSLHandshakeException(reason), reason);
     }
 
@@ -248,7 +267,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             if (done.isSuccess()) {
                 tlsDone();
             } else {
-                handshakeFailed(tls.describe(done.cause(), firstBytes), done.cause(), false);
+                handshakeFailed(tls.describe(done.cause(), firstBytes), done.cause(), Failure.ERROR);
             }
         }
         super.userEventTriggered(ctx, evt);
@@ -260,10 +279,13 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         try {
             peer = tls.identify(session, remote);
         } catch (dev.dmsg.link.tls.Refusal r) {
-            handshakeFailed(r.getMessage(), r, false);
+            handshakeFailed(r.getMessage(), r, Failure.ERROR);
             return;
         }
         handshake = Handshake.FIRST_FRAME;
+        if (slot != null) {
+            tls.slots.pastTls(slot); // a trusted key: it no longer gives way to newcomers
+        }
         if (!isClient()) {
             logUp(session);
             startIocom();
@@ -291,15 +313,26 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private void handshakeTimedOut() {
         if (handshake == Handshake.TLS || handshake == Handshake.FIRST_FRAME) {
             String detail = handshake == Handshake.TLS ? "TLS not finished" : "TLS done, but no frame from the peer";
-            handshakeFailed("handshake timeout after " + tls.handshakeTimeoutText() + " (" + detail + ")", null, true);
+            handshakeFailed("handshake timeout after " + tls.handshakeTimeoutText() + " (" + detail + ")", null,
+                Failure.TIMEOUT);
         }
     }
 
+    /** How a handshake failed, for the counters and the log's buckets. */
+    private enum Failure {
+        /** Refused, closed, not TLS, bad signature: what {@code cause} says. */
+        ERROR,
+        /** Not done within the handshake timeout. */
+        TIMEOUT,
+        /** Gave way to a newer connection when a cap was full (docs/SECURITY.md §7). */
+        EVICTED
+    }
+
     /**
-     * The handshake failed: one log line, the connect future fails with an
-     * {@link SSLHandshakeException} that says why, and the connection closes. Once only.
+     * The handshake failed: one log line (rate-limited, {@link RefusalLog}), the connect future
+     * fails with an {@link SSLHandshakeException} that says why, and the connection closes. Once only.
      */
-    private void handshakeFailed(String reason, Throwable cause, boolean timeout) {
+    private void handshakeFailed(String reason, Throwable cause, Failure how) {
         releaseSlot();
         if (handshake == Handshake.FAILED || handshake == Handshake.DONE || handshake == Handshake.PLAINTEXT
                 || handshake == Handshake.LEGACY) {
@@ -309,8 +342,17 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
-        tls.stats.onFailed(TlsSupport.isRefusal(cause), timeout);
-        log.warn("link {}: TLS handshake failed: {}", name(), reason);
+        boolean refusedHere = TlsSupport.isRefusal(cause);
+        tls.stats.onFailed(refusedHere, how == Failure.TIMEOUT);
+        if (how == Failure.EVICTED) {
+            tls.stats.onEvicted();
+        }
+        RefusalLog.Kind kind = dialled ? RefusalLog.Kind.OUTBOUND
+            : how == Failure.TIMEOUT ? RefusalLog.Kind.TIMEOUT
+            : how == Failure.EVICTED ? RefusalLog.Kind.EVICTED
+            : refusedHere ? RefusalLog.Kind.KEY_REFUSED
+            : RefusalLog.Kind.HANDSHAKE_FAILED;
+        tls.refusals.warn(kind, "link " + name() + ": TLS handshake failed: " + reason);
         SSLHandshakeException e = new SSLHandshakeException("TLS handshake with " + remote + " failed: " + reason);
         if (cause != null) {
             e.initCause(cause);
@@ -389,7 +431,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         }
         if (handshake == Handshake.TLS || (handshake == Handshake.FIRST_FRAME && iocom == null)) {
             // Before the client's Iocom: e.g. the server's alert refusing our certificate.
-            handshakeFailed(tls.describe(cause, firstBytes), cause, false);
+            handshakeFailed(tls.describe(cause, firstBytes), cause, Failure.ERROR);
             return;
         }
         String reason;
@@ -419,7 +461,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             handshakeFailed(handshake == Handshake.TLS
                 ? "the peer closed the connection during the TLS handshake"
                 : "the peer closed the connection right after the TLS handshake, before its first frame: it may"
-                    + " not trust our key " + ourFingerprint(), new ClosedChannelException(), false);
+                    + " not trust our key " + ourFingerprint(), new ClosedChannelException(), Failure.ERROR);
         }
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);

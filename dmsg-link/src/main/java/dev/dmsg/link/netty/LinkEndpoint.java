@@ -73,7 +73,7 @@ public final class LinkEndpoint implements AutoCloseable {
         this.config = config;
         this.services = services;
         this.listener = new Tracking(listener);
-        this.tls = config.tls() == null ? null : new TlsSupport(config.tls());
+        this.tls = config.tls() == null ? null : new TlsSupport(config.tls(), config.clock());
         this.epoll = Epoll.isAvailable() && !"nio".equals(System.getProperty("dmsg.transport"));
         IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         this.group = new MultiThreadIoEventLoopGroup(ioThreads, factory);

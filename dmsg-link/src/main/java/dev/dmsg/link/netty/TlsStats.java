@@ -17,8 +17,37 @@ public final class TlsStats {
     private final LongAdder plaintextRefused = new LongAdder();
     private final LongAdder legacy = new LongAdder();
     private final LongAdder overCap = new LongAdder();
+    private final LongAdder evicted = new LongAdder();
+    private final LongAdder logLinesSuppressed = new LongAdder();
 
-    /** Connections refused at accept: too many had not finished the handshake (docs/SECURITY.md §7). */
+    /**
+     * Log lines about refused or misbehaving peers left out by the endpoint's rate limit
+     * (docs/SECURITY.md §7); the events themselves are all counted above.
+     */
+    public long logLinesSuppressed() {
+        return logLinesSuppressed.sum();
+    }
+
+    void onLogLineSuppressed() {
+        logLinesSuppressed.increment();
+    }
+
+    /**
+     * Of {@link #failed()}: unfinished handshakes closed to make room for a newer connection when
+     * a cap on them was full (docs/SECURITY.md §7).
+     */
+    public long evicted() {
+        return evicted.sum();
+    }
+
+    void onEvicted() {
+        evicted.increment();
+    }
+
+    /**
+     * Connections refused at accept: a cap on unfinished handshakes was full and none of them
+     * could give way (each had presented a trusted key; docs/SECURITY.md §7).
+     */
     public long overCap() {
         return overCap.sum();
     }
@@ -90,6 +119,7 @@ public final class TlsStats {
     @Override
     public String toString() {
         return "completed=" + completed() + " failed=" + failed() + " (refused=" + refused() + " timedOut="
-            + timedOut() + " plaintextRefused=" + plaintextRefused() + ") legacy=" + legacy();
+            + timedOut() + " plaintextRefused=" + plaintextRefused() + " evicted=" + evicted() + ") legacy=" + legacy()
+            + " overCap=" + overCap() + " logLinesSuppressed=" + logLinesSuppressed();
     }
 }

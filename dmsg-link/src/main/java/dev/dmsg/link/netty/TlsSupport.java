@@ -49,42 +49,13 @@ final class TlsSupport {
     private final SslContext serverContext;
     private final SslContext clientContext;
     final TlsStats stats = new TlsStats();
+    /** The endpoint's lines about refused peers, rate-limited (docs/SECURITY.md §7). */
+    final RefusalLog refusals;
     /** Accepted connections that have not finished TLS and their first frame (docs/SECURITY.md §7). */
-    private final java.util.concurrent.atomic.AtomicInteger unauthenticated = new java.util.concurrent.atomic.AtomicInteger();
+    final HandshakeSlots slots;
     /** Transactions each authenticated peer holds open across its links here. */
     private final java.util.concurrent.ConcurrentHashMap<String, java.util.concurrent.atomic.AtomicInteger> perPeer =
         new java.util.concurrent.ConcurrentHashMap<>();
-
-    /** The same per source address: one address flooding must not keep the others out. */
-    private final java.util.concurrent.ConcurrentHashMap<java.net.InetAddress, java.util.concurrent.atomic.AtomicInteger>
-        unauthenticatedFrom = new java.util.concurrent.ConcurrentHashMap<>();
-
-    /**
-     * Takes a slot for a connection accepted from {@code from}; null if admitted, else which cap
-     * refused it (the endpoint's, or the one per source address).
-     */
-    String admitUnauthenticated(java.net.InetAddress from) {
-        if (unauthenticated.incrementAndGet() > config.maxUnauthenticated()) {
-            unauthenticated.decrementAndGet();
-            return unauthenticated.get() + " connections have not finished the handshake (limit "
-                + config.maxUnauthenticated() + ")";
-        }
-        java.util.concurrent.atomic.AtomicInteger c =
-            unauthenticatedFrom.computeIfAbsent(from, k -> new java.util.concurrent.atomic.AtomicInteger());
-        int n = c.incrementAndGet();
-        if (n > config.maxUnauthenticatedPerAddress()) {
-            releaseUnauthenticated(from);
-            return (n - 1) + " connections from " + from.getHostAddress() + " have not finished the handshake (limit "
-                + config.maxUnauthenticatedPerAddress() + " per address)";
-        }
-        return null;
-    }
-
-    void releaseUnauthenticated(java.net.InetAddress from) {
-        unauthenticated.decrementAndGet();
-        unauthenticatedFrom.computeIfPresent(from, (k, c) -> c.decrementAndGet() <= 0 ? null : c);
-    }
-
 
     /** The shared count of transactions {@code peer} holds open on this endpoint (keyed by name and key). */
     java.util.concurrent.atomic.AtomicInteger peerTransactions(dev.dmsg.link.tls.PeerIdentity peer) {
@@ -92,8 +63,11 @@ final class TlsSupport {
             k -> new java.util.concurrent.atomic.AtomicInteger());
     }
 
-    TlsSupport(TlsConfig config) {
+    /** @param nanoClock the endpoint's clock ({@code LinkConfig.clock()}): paces the refusal log lines */
+    TlsSupport(TlsConfig config, java.util.function.LongSupplier nanoClock) {
         this.config = config;
+        this.refusals = new RefusalLog(nanoClock, stats);
+        this.slots = new HandshakeSlots(config.maxUnauthenticated(), config.maxUnauthenticatedPerAddress());
         this.provider = resolve(config.provider());
         this.trustManager = new PinnedTrustManager(config.trust());
         X509ExtendedTrustManager verifier = provider == SslProvider.JDK ? trustManager : new BoringSslAlerts(trustManager);
@@ -352,6 +326,10 @@ final class TlsSupport {
         }
         if (find(cause, ClosedChannelException.class) != null) {
             return "the peer closed the connection during the TLS handshake";
+        }
+        java.io.IOException io = find(cause, java.io.IOException.class);
+        if (io != null && String.valueOf(io.getMessage()).contains("reset by peer")) {
+            return "the peer reset the connection during the TLS handshake";
         }
         return String.valueOf(cause);
     }

@@ -124,9 +124,11 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
      * The node's keys from {@code dir}, made (and written) first if neither file is there.
      *
      * @throws IOException naming the file and what is wrong: one of the two missing, unreadable,
-     *     not PEM, a key that does not match the certificate, or a key file others can read
+     *     not PEM, a key that does not match the certificate, a key file others can read or
+     *     another user owns, or a directory others can write or move ({@link StrictModes})
      */
     public static NodeKeys loadOrCreate(Path dir, String label) throws IOException {
+        checkDirectory(dir);
         boolean key = Files.exists(dir.resolve(KEY_FILE));
         boolean cert = Files.exists(dir.resolve(CERT_FILE));
         if (!key && !cert) {
@@ -147,6 +149,8 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
                     + " are needed; 'dmsg keygen' makes a new pair, which peers must trust again)");
             }
         }
+        checkDirectory(dir);
+        StrictModes.checkFile(keyFile, "read or replace the node's private key", "600");
         checkOwnerOnly(keyFile);
         PrivateKey pk = readPrivateKey(keyFile);
         X509Certificate c = readCertificate(certFile);
@@ -168,6 +172,7 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
             Files.createDirectories(dir);
             setPosix(dir, "rwx------");
         }
+        checkDirectory(dir);
         Path keyFile = dir.resolve(KEY_FILE);
         Path certFile = dir.resolve(CERT_FILE);
         if (!overwrite && (Files.exists(keyFile) || Files.exists(certFile))) {
@@ -210,6 +215,14 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
         if (posix(p)) {
             Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(perms));
         }
+    }
+
+    /**
+     * The directory of a private key (usually the data directory, which holds the trust store
+     * too): only this node's user or root may write it, or move it (docs/SECURITY.md §2).
+     */
+    static void checkDirectory(Path dir) throws IOException {
+        StrictModes.checkDirectory(dir, "key directory", "the node's key (" + KEY_FILE + ") and the trust store");
     }
 
     /** A private key readable by group or others is refused, as OpenSSH does. */

@@ -14,9 +14,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFileAttributeView;
-import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -63,8 +63,12 @@ import org.slf4j.LoggerFactory;
  * {@link #open} and on {@link #reload}. A file that turns malformed under a running node (a
  * hand edit gone wrong) keeps the last good snapshot, with a warning logged once per change of
  * the file: a typo must not drop every link. A missing file is an empty store (the node trusts
- * nobody); it is created by the first write. A file others may write is refused like a
- * malformed one: whoever can write it can make themselves admin (OpenSSH's StrictModes).
+ * nobody); it is created by the first write. A file owned by anyone but this node's user or
+ * root, one group or others may write, and one in a directory others may write or move, is
+ * refused like a malformed one ({@link StrictModes}): whoever can change it can make themselves
+ * admin. The owner and permissions are part of what a lookup compares, so a chown or chmod under
+ * a running node is looked at within the check interval like an edit: a file that turned unsafe
+ * keeps the last good snapshot, with one warning, as a malformed one does.
  */
 public final class TrustStore implements TrustPolicy {
     private static final Logger log = LoggerFactory.getLogger(TrustStore.class);
@@ -91,6 +95,11 @@ public final class TrustStore implements TrustPolicy {
     private volatile Snapshot snapshot;
     /** The stamp of the last file we could not use; guarded by {@link #mutate}. Warn once per bad version. */
     private Stamp lastBad;
+    /**
+     * A file that cannot even be looked at fails every check (once a second) the same way: one
+     * line a minute, saying how many were left out (docs/SECURITY.md §7).
+     */
+    private final dev.dmsg.link.LogLimiter checkFailures;
 
     private TrustStore(Path dir, LongSupplier nanoClock, Duration checkInterval) {
         this.dir = dir;
@@ -98,6 +107,7 @@ public final class TrustStore implements TrustPolicy {
         this.nanoClock = nanoClock;
         this.checkIntervalNanos = checkInterval.toNanos();
         this.nextCheckNanos = new AtomicLong(nanoClock.getAsLong() + checkIntervalNanos);
+        this.checkFailures = new dev.dmsg.link.LogLimiter(1, Duration.ofMinutes(1), nanoClock);
     }
 
     /** The trust store of the data directory {@code dataDir}; a missing file (or directory) is an empty store. */
@@ -169,8 +179,11 @@ public final class TrustStore implements TrustPolicy {
         try {
             now = stamp(file);
         } catch (IOException e) {
-            log.warn("trust store {}: cannot check for changes ({}); still trusting the {} peer(s) read before",
-                file, e.getMessage(), snapshot.peers.size());
+            String more = checkFailures.admit();
+            if (more != null) {
+                log.warn("trust store {}: cannot check for changes ({}); still trusting the {} peer(s) read before{}",
+                    file, e.getMessage(), snapshot.peers.size(), more);
+            }
             return;
         }
         if (now.equals(snapshot.stamp) || !mutate.tryLock()) {
@@ -355,9 +368,13 @@ public final class TrustStore implements TrustPolicy {
     private record Snapshot(List<PeerIdentity> peers, Map<String, PeerIdentity> byName,
                             Map<String, PeerIdentity> byFingerprint, Stamp stamp) {}
 
-    /** What tells one version of the file from another: mtime, size, and file key (inode: every rename makes a new one). */
-    private record Stamp(Object modified, long size, Object fileKey) {
-        static final Stamp ABSENT = new Stamp(null, -1, null);
+    /**
+     * What tells one version of the file from another: mtime, size, file key (inode: every
+     * rename makes a new one), and its owner and permissions, so that a chown or chmod alone is
+     * looked at too (neither changes the mtime).
+     */
+    private record Stamp(Object modified, long size, Object fileKey, Object owner, Object permissions) {
+        static final Stamp ABSENT = new Stamp(null, -1, null, null, null);
     }
 
     /** A line of the file: its text as written, and the peer on it (null for comments and blank lines). */
@@ -365,8 +382,12 @@ public final class TrustStore implements TrustPolicy {
 
     private static Stamp stamp(Path f) throws IOException {
         try {
+            if (posix(f)) {
+                PosixFileAttributes a = Files.readAttributes(f, PosixFileAttributes.class);
+                return new Stamp(a.lastModifiedTime(), a.size(), a.fileKey(), a.owner(), a.permissions());
+            }
             BasicFileAttributes a = Files.readAttributes(f, BasicFileAttributes.class);
-            return new Stamp(a.lastModifiedTime(), a.size(), a.fileKey());
+            return new Stamp(a.lastModifiedTime(), a.size(), a.fileKey(), null, null);
         } catch (NoSuchFileException e) {
             return Stamp.ABSENT;
         }
@@ -380,31 +401,26 @@ public final class TrustStore implements TrustPolicy {
         return snapshot(parse(readText(file), file), stamp);
     }
 
-    /** The file's text, or "" if it does not exist; refused if group or others may write it. */
+    /**
+     * The file's text, or "" if it does not exist. Refused (StrictModes) if anyone but this
+     * node's user or root owns it, if group or others may write it, or if they may write its
+     * directory or move it (docs/SECURITY.md §2).
+     */
     private static String readText(Path f) throws IOException {
+        StrictModes.checkDirectory(f.getParent(), "trust store directory",
+            "the trust store (" + f.getFileName() + ") and the node's key");
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(f);
         } catch (NoSuchFileException e) {
             return "";
         }
-        checkNotWritableByOthers(f);
+        StrictModes.checkFile(f, "trust themselves as admin", "600");
         try {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
         } catch (CharacterCodingException e) {
             throw new IOException(f + ": not a text file (invalid UTF-8)", e);
-        }
-    }
-
-    private static void checkNotWritableByOthers(Path f) throws IOException {
-        if (Files.getFileAttributeView(f, PosixFileAttributeView.class) == null) {
-            return;
-        }
-        Set<PosixFilePermission> p = Files.getPosixFilePermissions(f);
-        if (p.contains(PosixFilePermission.GROUP_WRITE) || p.contains(PosixFilePermission.OTHERS_WRITE)) {
-            throw new IOException(f + " is writable by others (mode " + PosixFilePermissions.toString(p)
-                + "), who could trust themselves as admin; make it owner-only: chmod 600 " + f);
         }
     }
 

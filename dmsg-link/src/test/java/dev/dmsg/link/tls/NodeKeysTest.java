@@ -41,6 +41,60 @@ class NodeKeysTest {
             .hasMessageContaining("is readable by others (mode rw-r--r--)").hasMessageContaining("chmod 600");
     }
 
+    /** Issue 13: the directory of the key (and the trust store) must not be writable by others (StrictModes). */
+    @Test
+    void aKeyDirectoryOthersCanWriteOrMoveIsRefusedBeforeAnythingIsReadOrMade() throws IOException {
+        Path dir = tmp.resolve("gamma");
+        NodeKeys.loadOrCreate(dir, "gamma");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+        assertThatThrownBy(() -> NodeKeys.load(dir)).isInstanceOf(IOException.class)
+            .hasMessage("key directory " + dir + " is writable by group and others (mode rwxrwxrwx), who could replace"
+                + " the node's key (node.key) and the trust store in it; make it writable by its owner only: chmod go-w "
+                + dir);
+        assertThatThrownBy(() -> NodeKeys.loadOrCreate(dir, "gamma")).hasMessageStartingWith("key directory " + dir);
+
+        // not made yet, below a directory others may write: refused before a key is made
+        Path parent = tmp.resolve("shared");
+        Files.createDirectory(parent);
+        Files.setPosixFilePermissions(parent, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Path fresh = parent.resolve("delta");
+        assertThatThrownBy(() -> NodeKeys.loadOrCreate(fresh, "delta"))
+            .hasMessageStartingWith(parent + " (above key directory " + fresh + ") is writable by group and others"
+                + " (mode rwxrwxrwx, not sticky)");
+        assertThatThrownBy(() -> NodeKeys.generate("delta").write(fresh, false))
+            .hasMessageStartingWith(parent + " (above key directory " + fresh + ")");
+        assertThat(fresh.resolve(NodeKeys.KEY_FILE)).doesNotExist();
+    }
+
+    /** Through a symbolic link the real directory counts, and so does the one the link is in (it can be re-pointed). */
+    @Test
+    void aKeyDirectoryReachedThroughALinkIsCheckedOnBothPaths() throws IOException {
+        Path real = tmp.resolve("real");
+        NodeKeys.loadOrCreate(real, "zeta");
+        Path links = tmp.resolve("links");
+        Files.createDirectory(links);
+        Path link = Files.createSymbolicLink(links.resolve("zeta"), real);
+        assertThat(NodeKeys.load(link).label()).isEqualTo("zeta");
+        Files.setPosixFilePermissions(links, PosixFilePermissions.fromString("rwxrwxrwx"));
+        assertThatThrownBy(() -> NodeKeys.load(link))
+            .hasMessageStartingWith(links + " (above key directory " + link + ") is writable by group and others");
+        Files.setPosixFilePermissions(links, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setPosixFilePermissions(real, PosixFilePermissions.fromString("rwxrwx---"));
+        assertThatThrownBy(() -> NodeKeys.load(link))
+            .hasMessageStartingWith("key directory " + link + " is writable by its group (mode rwxrwx---)");
+    }
+
+    @Test
+    void aKeyAnotherUserOwnsIsRefused() throws IOException {
+        Path dir = tmp.resolve("epsilon");
+        NodeKeys.loadOrCreate(dir, "epsilon");
+        Path key = dir.resolve(NodeKeys.KEY_FILE);
+        String owner = TrustStoreTest.chownToAnotherUser(key);
+        assertThatThrownBy(() -> NodeKeys.load(dir))
+            .hasMessage(key + TrustStoreTest.ownedByAnother(owner) + "read or replace the node's private key; chown root "
+                + key);
+    }
+
     @Test
     void aMissingHalfAMismatchedPairAndGarbageAreEachNamed() throws IOException {
         Path a = tmp.resolve("a");

@@ -23,6 +23,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -198,11 +199,120 @@ class TrustStoreTest {
         writeFile("beta " + BETA + " member\n");
         Files.setPosixFilePermissions(file(), PosixFilePermissions.fromString("rw-rw-r--"));
         assertThatThrownBy(() -> TrustStore.open(dir()))
-            .hasMessage(file() + " is writable by others (mode rw-rw-r--), who could trust themselves as admin; "
+            .hasMessage(file() + " is writable by its group (mode rw-rw-r--), who could trust themselves as admin; "
                 + "make it owner-only: chmod 600 " + file());
+        Files.setPosixFilePermissions(file(), PosixFilePermissions.fromString("rw-r--rw-"));
+        assertThatThrownBy(() -> TrustStore.open(dir())).hasMessageStartingWith(file() + " is writable by others"
+            + " (mode rw-r--rw-)");
         Files.setPosixFilePermissions(file(), PosixFilePermissions.fromString("rw-------"));
         Files.write(file(), new byte[] {'b', (byte) 0xff, '\n'});
         assertThatThrownBy(() -> TrustStore.open(dir())).hasMessage(file() + ": not a text file (invalid UTF-8)");
+    }
+
+    /** uid 65534 ("nobody" on most systems): another user, which only root can make a file's owner. */
+    static final int OTHER_UID = 65534;
+
+    /** Gives {@code p} to {@link #OTHER_UID}, as if another user had made it; skipped unless the test runs as root. */
+    static String chownToAnotherUser(Path p) throws IOException {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "chown needs root");
+        Files.setAttribute(p, "unix:uid", OTHER_UID);
+        return Files.getOwner(p).getName();
+    }
+
+    /** "is owned by nobody (uid 65534), not by this node's user (root, uid 0) or root; nobody could " */
+    static String ownedByAnother(String owner) {
+        return " is owned by " + owner + " (uid " + OTHER_UID + "), not by this node's user (root, uid 0) or root; "
+            + owner + " could ";
+    }
+
+    /** Issue 13: a trust store owned by another user was accepted without a word. */
+    @Test
+    void aFileAnotherUserOwnsIsRefusedNamingItsOwnerAndTheFix() throws IOException {
+        writeFile("beta " + BETA + " member\n");
+        String owner = chownToAnotherUser(file()); // mode 0600: only its owner may write it, and that is not us
+        assertThatThrownBy(() -> TrustStore.open(dir())).isInstanceOf(IOException.class)
+            .hasMessage(file() + ownedByAnother(owner) + "trust themselves as admin; chown root " + file());
+        // "dmsg trust add" refuses it too, and leaves it as it was
+        Files.setAttribute(file(), "unix:uid", 0);
+        TrustStore t = TrustStore.open(dir());
+        Files.setAttribute(file(), "unix:uid", OTHER_UID);
+        assertThatThrownBy(() -> t.add("root", ROOT, Role.ADMIN, 0)).hasMessageContaining(ownedByAnother(owner));
+        assertThat(Files.readString(file())).doesNotContain("root");
+    }
+
+    /** Issue 13: a data directory at 0777 was accepted without a word. */
+    @Test
+    void aDirectoryOthersCanWriteOrMoveIsRefusedNamingItAndTheFix() throws IOException {
+        writeFile("beta " + BETA + " member\n");
+        Files.setPosixFilePermissions(dir(), PosixFilePermissions.fromString("rwxrwxrwx"));
+        assertThatThrownBy(() -> TrustStore.open(dir()))
+            .hasMessage("trust store directory " + dir() + " is writable by group and others (mode rwxrwxrwx), who could"
+                + " replace the trust store (trusted) and the node's key in it; make it writable by its owner only:"
+                + " chmod go-w " + dir());
+        Files.setPosixFilePermissions(dir(), PosixFilePermissions.fromString("rwxrwxr-x"));
+        assertThatThrownBy(() -> TrustStore.open(dir())).hasMessageContaining("is writable by its group (mode rwxrwxr-x)");
+        Files.setPosixFilePermissions(dir(), PosixFilePermissions.fromString("rwxr-xr-x"));
+        assertThat(TrustStore.open(dir()).byName("beta")).isNotNull();
+
+        // the directory above: writable by others, it lets them move ours aside and put theirs in its place
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxrwxrwx"));
+        try {
+            assertThatThrownBy(() -> TrustStore.open(dir()))
+                .hasMessage(tmp + " (above trust store directory " + dir() + ") is writable by group and others (mode"
+                    + " rwxrwxrwx, not sticky), who could move trust store directory " + dir() + " aside and put their"
+                    + " own in its place; chmod go-w " + tmp + " (or chmod +t " + tmp + ")");
+            Files.setAttribute(tmp, "unix:mode", 01777); // sticky, as /tmp: others cannot move what is ours
+            assertThat(TrustStore.open(dir()).byName("beta")).isNotNull();
+        } finally {
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwx------"));
+        }
+        // a directory another user owns: they may chmod it at will
+        String owner = chownToAnotherUser(dir());
+        assertThatThrownBy(() -> TrustStore.open(dir())).hasMessage("trust store directory " + dir()
+            + ownedByAnother(owner) + "replace the trust store (trusted) and the node's key in it; chown root " + dir());
+    }
+
+    /**
+     * docs/SECURITY.md §2: a trust store that changes owner under a running node is looked at like
+     * an edit (a chown changes no mtime) and refused like a malformed one: the node keeps the
+     * peers it had, warns once per version, and reads nothing from the file until it is its own
+     * again — so another user's edit is never trusted.
+     */
+    @Test
+    void aFileThatChangesOwnerUnderARunningNodeKeepsThePeersItHadAndWarnsOnce() throws IOException {
+        FakeClock clock = new FakeClock();
+        TrustStore node = TrustStore.open(dir(), clock, Duration.ofSeconds(1));
+        node.add("beta", BETA, Role.MEMBER, 0);
+        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) LoggerFactory.getLogger(TrustStore.class);
+        ListAppender<ILoggingEvent> logged = new ListAppender<>();
+        logged.start();
+        logger.addAppender(logged);
+        try {
+            String owner = chownToAnotherUser(file());
+            for (int i = 0; i < 5; i++) {
+                clock.advanceMillis(1000);
+                assertThat(node.byName("beta")).isEqualTo(new PeerIdentity("beta", BETA, Role.MEMBER, 0));
+            }
+            assertThat(logged.list).filteredOn(e -> e.getLevel() == Level.WARN).singleElement()
+                .extracting(ILoggingEvent::getFormattedMessage).asString()
+                .isEqualTo("trust store " + file() + " changed but cannot be used: " + file() + ownedByAnother(owner)
+                    + "trust themselves as admin; chown root " + file() + "; still trusting the 1 peer(s) read before");
+
+            // its new owner makes itself admin: not read, one more warning for the new version
+            Files.writeString(file(), "beta " + BETA + " member\nmallory " + ROOT + " admin\n", StandardCharsets.UTF_8);
+            clock.advanceMillis(1000);
+            assertThat(node.byFingerprint(ROOT)).isNull();
+            assertThat(logged.list).filteredOn(e -> e.getLevel() == Level.WARN).hasSize(2);
+
+            // the operator takes it back: read again
+            Files.writeString(file(), "beta " + BETA + " member\nops " + OPS + " client shell-ro\n", StandardCharsets.UTF_8);
+            Files.setAttribute(file(), "unix:uid", 0);
+            clock.advanceMillis(1000);
+            assertThat(node.byName("ops")).isNotNull();
+            assertThat(node.byFingerprint(ROOT)).isNull();
+        } finally {
+            logger.detachAppender(logged);
+        }
     }
 
     @Test
@@ -305,6 +415,31 @@ class TrustStoreTest {
             assertThatThrownBy(() -> node.add("gamma", ROOT, Role.MEMBER, 0))
                 .hasMessage(file() + ":2: duplicate name 'beta' (already on line 1; a name has one key)");
             assertThat(Files.readString(file())).doesNotContain("gamma");
+        } finally {
+            logger.detachAppender(logged);
+        }
+    }
+
+    /** A file that cannot be looked at fails every check (once a second): one warning a minute, not one a second. */
+    @Test
+    void aFileThatCannotBeCheckedWarnsOnceAMinute() throws IOException {
+        FakeClock clock = new FakeClock();
+        TrustStore node = TrustStore.open(dir(), clock, Duration.ofSeconds(1));
+        node.add("beta", BETA, Role.MEMBER, 0);
+        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) LoggerFactory.getLogger(TrustStore.class);
+        ListAppender<ILoggingEvent> logged = new ListAppender<>();
+        logged.start();
+        logger.addAppender(logged);
+        try {
+            Files.delete(file());
+            Files.createSymbolicLink(file(), file().getFileName()); // a loop: every stat fails (ELOOP)
+            for (int i = 0; i < 61; i++) { // a minute after the first line, the second
+                clock.advanceMillis(1000);
+                assertThat(node.byName("beta")).isNotNull();
+            }
+            assertThat(logged.list).hasSize(2).allSatisfy(e -> assertThat(e.getFormattedMessage())
+                .startsWith("trust store " + file() + ": cannot check for changes (").contains("still trusting the 1 peer(s)"));
+            assertThat(logged.list.get(1).getFormattedMessage()).endsWith(" (+59 similar suppressed)");
         } finally {
             logger.detachAppender(logged);
         }

@@ -317,6 +317,7 @@ public final class Node implements AutoCloseable {
                     + "/" + e.name() + "' is " + bytes + " bytes; max " + (LnkSpan.LABEL_BYTES - 1));
             }
         }
+        DataDirCheck.check(settings.dataDir()); // docs/SECURITY.md §2: nobody else may write it
         VolconfTable volconf = VolconfTable.open(settings.dataDir());
         Exports exports = Exports.open(settings.dataDir(), settings.exports());
         NodeKeys keys = null;
@@ -640,8 +641,10 @@ public final class Node implements AutoCloseable {
             sec.put("keys_refused", ts.refused());
             sec.put("handshakes_timed_out", ts.timedOut());
             sec.put("connections_over_cap", ts.overCap());
+            sec.put("handshakes_evicted", ts.evicted());
             sec.put("plaintext_refused", ts.plaintextRefused());
             sec.put("legacy_links", ts.legacy());
+            sec.put("log_lines_suppressed", ts.logLinesSuppressed());
             ObjectNode refused = sec.putObject("spans_refused"); // docs/IDENTITY.md §3.3, by neighbour
             new java.util.TreeMap<>(mesh.spansRefused()).forEach(refused::put);
         }
