@@ -342,7 +342,8 @@ final class DemoCommand implements Callable<Integer> {
                 var settings = dev.dmsg.services.node.Node.Settings.of("127.0.0.1", 0, dir.resolve("b" + i),
                     dev.dmsg.services.node.Node.Identity.of("b" + i, "demo"));
                 nodes.add(dev.dmsg.services.node.Node.start(i < 3 ? settings
-                    : settings.withExports(java.util.List.of(dev.dmsg.services.node.Node.Export.of("disk0", image)))));
+                    : settings.withExports(java.util.List.of(dev.dmsg.services.node.Node.Export.of("disk0", image)
+                        .withAllow("b1"))))); // the export admits admins and b1 (docs/IDENTITY.md §5)
             }
             var b1 = nodes.get(0);
             var b3 = nodes.get(2);
@@ -350,6 +351,8 @@ final class DemoCommand implements Callable<Integer> {
                 dev.dmsg.services.node.Node.trustEachOther(nodes.get(i), nodes.get(i + 1), dev.dmsg.link.tls.Role.MEMBER);
                 nodes.get(i).shell().execute("span 127.0.0.1:" + nodes.get(i + 1).address().getPort());
             }
+            // end to end: b3 authorises b1 itself, by its own pin, not because b2 vouches (docs/IDENTITY.md §4)
+            dev.dmsg.services.node.Node.trustEachOther(b1, b3, dev.dmsg.link.tls.Role.MEMBER);
             var served = b3.status().get("exports").get(0);
             say("b3", "exports disk0 (%s, %d bytes) as span b3/disk0: peer_type BLOCK, pfs_type SERVER, serial %s",
                 image.getFileName(), served.get("size").asLong(), served.get("serial").asText());
@@ -371,8 +374,9 @@ final class DemoCommand implements Callable<Integer> {
             long start = System.nanoTime();
             try (RemoteBlockDevice disk = BlkClient.open(b1.mesh(), x, true,
                     RemoteBlockDevice.Options.defaults()).get(15, TimeUnit.SECONDS)) {
-                say("b1", "opened it read-write in %d ms: a circuit through b2, then BLK_OPEN, answered with a keyid "
-                    + "(b3 trusts b2 as a member, and members may write: docs/SECURITY.md §5)",
+                say("b1", "opened it read-write in %d ms: a circuit through b2 whose two ends authenticated each other "
+                    + "(sealed end to end; b2 relays what it cannot read), then BLK_OPEN, answered with a keyid "
+                    + "(b3 pins b1's key and its export admits b1: docs/IDENTITY.md)",
                     (System.nanoTime() - start) / 1_000_000);
 
                 byte[] pattern = new byte[IMAGE_BYTES];

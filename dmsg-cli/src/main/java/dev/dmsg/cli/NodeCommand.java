@@ -107,10 +107,12 @@ final class NodeCommand implements Callable<Integer> {
         description = "TLS and LNK_AUTH must complete within this (default: ${DEFAULT-VALUE})")
     Duration handshakeTimeout;
 
-    @Option(names = "--export", paramLabel = "NAME=PATH[,ro]", converter = ExportConverter.class,
+    @Option(names = "--export", paramLabel = "NAME=PATH[,ro][,allow=WHO+…]", converter = ExportConverter.class,
         description = "serve the file or block device at PATH as the BLK export NAME, advertised as LABEL/NAME "
             + "(docs/BLK.md); ro: read-only; blksize=N: the advertised block size (512..65536, default 4096); "
-            + "repeatable. A PATH that does not exist or is empty stops the node at start (exit 1)")
+            + "allow=WHO+…: who besides admins may open it, roles (member, client) and node labels (default: "
+            + "admins only; docs/IDENTITY.md §5); repeatable. A PATH that does not exist or is empty stops the node "
+            + "at start (exit 1)")
     List<Node.Export> exports = new ArrayList<>();
 
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")

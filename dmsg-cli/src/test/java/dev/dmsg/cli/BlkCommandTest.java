@@ -58,9 +58,11 @@ class BlkCommandTest extends CliCapture {
         n0 = start("n0");
         n1 = start("n1");
         n2 = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve("n2"), Node.Identity.of("n2", ""))
-            .withExports(List.of(Node.Export.of("disk", disk), new Node.Export("ro", ro, true, 4096))));
+            .withExports(List.of(Node.Export.of("disk", disk).withAllow("member"),
+                new Node.Export("ro", ro, true, 4096).withAllow("member"))));
         link(n0, n1);
         link(n1, n2);
+        Node.trustEachOther(n0, n2, Role.MEMBER); // end to end: n2 authorises the CLI's key (n0's) itself
         await(() -> dist(n0, "n2/disk") == 1 && dist(n0, "n2/ro") == 1, "n0 sees n2's exports at dist 1");
     }
 
@@ -261,12 +263,14 @@ class BlkCommandTest extends CliCapture {
         try {
             for (String l : new String[] {"f0", "f1", "f2", "f3"}) {
                 Node.Settings st = Node.Settings.of("127.0.0.1", 0, tmp.resolve(l), Node.Identity.of(l, ""));
-                square.add(Node.start(l.equals("f2") ? st.withExports(List.of(Node.Export.of("disk", image))) : st));
+                square.add(Node.start(l.equals("f2") ? st.withExports(List.of(Node.Export.of("disk", image)
+                    .withAllow("member"))) : st));
             }
             Node f0 = square.get(0);
             for (int i = 0; i < 4; i++) {
                 link(square.get(i), square.get((i + 1) % 4));
             }
+            Node.trustEachOther(f0, square.get(2), Role.MEMBER); // end to end: f2 authorises f0's key itself
             await(() -> dist(f0, "f2/disk") == 1 && paths(f0, "f2/disk") == 2, "f0 has two paths to f2/disk");
 
             Path fifo = tmp.resolve("copy.fifo");

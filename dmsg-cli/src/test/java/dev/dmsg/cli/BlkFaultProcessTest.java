@@ -75,7 +75,7 @@ class BlkFaultProcessTest {
     void startRing(Path disk) throws Exception {
         List<CompletableFuture<NodeProcess>> starting = new ArrayList<>();
         for (int i = 0; i < N; i++) {
-            String[] extra = i == 2 ? new String[] {"--export", "disk0=" + disk} : new String[0];
+            String[] extra = i == 2 ? new String[] {"--export", "disk0=" + disk + ",allow=member"} : new String[0];
             Path dir = tmp.resolve("n" + i);
             String label = "n" + i;
             starting.add(CompletableFuture.supplyAsync(() -> {

@@ -80,8 +80,8 @@ class NbdBridgeProcessTest {
         NodeProcess.prepareMesh(dir, "n0", "n1", "n2", "n3"); // n3 joins later, for the failover test
         n0 = NodeProcess.startNode("n0", dir.resolve("n0"), 0, null, START);
         n1 = NodeProcess.startNode("n1", dir.resolve("n1"), 0, n0.port(), START);
-        n2 = NodeProcess.startNode("n2", dir.resolve("n2"), 0, n1.port(), START, "--export", "disk0=" + disk0,
-            "--export", "iso=" + iso + ",ro");
+        n2 = NodeProcess.startNode("n2", dir.resolve("n2"), 0, n1.port(), START, "--export", "disk0=" + disk0
+            + ",allow=member", "--export", "iso=" + iso + ",ro,allow=member");
         awaitStatus(n0, "n0", s -> hasSpan(s, "n2/disk0"), "n0 sees the export n2/disk0");
         long t0 = System.nanoTime();
         bridge = NodeProcess.start("nbd", "nbd", "--export", "disk0", "--node", "127.0.0.1:" + n0.port(),

@@ -936,7 +936,20 @@ public final class SpanEngine {
      * One node of {@link #snapshot()}. {@code mediaBytes} and {@code mediaBlksize}: the media
      * union of a PEER_BLOCK span (an export's size and block size), 0 otherwise.
      */
-    public record NodeView(NodeKey key, int pfsType, List<LinkView> links, long mediaBytes, int mediaBlksize) {}
+    public record NodeView(NodeKey key, int pfsType, List<LinkView> links, long mediaBytes, int mediaBlksize) {
+        /**
+         * How well this node is known (docs/IDENTITY.md §3.5): the best rank of its paths — ours and
+         * verified 0, legacy 1, unverified 2. Name lookups prefer the best rank present.
+         */
+        public int trustRank() {
+            int best = Integer.MAX_VALUE;
+            for (LinkView l : links) {
+                int r = l.via().equals("local") || l.trust() == null ? 0 : l.trust().kind().rank();
+                best = Math.min(best, r);
+            }
+            return best;
+        }
+    }
 
     /**
      * One path to a node: via which link, at what dist, the relays made from it, and the msgid of

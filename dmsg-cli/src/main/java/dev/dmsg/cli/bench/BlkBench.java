@@ -496,7 +496,7 @@ public final class BlkBench implements Callable<Integer> {
             List<String> security = provider == null ? List.of("--plaintext") : List.of("--tls-provider", provider.name());
             int[] ports = new int[maxRelays + 1];
             List<String> exporterArgs = new ArrayList<>(security);
-            exporterArgs.addAll(List.of("--export", EXPORT + "=" + file));
+            exporterArgs.addAll(List.of("--export", EXPORT + "=" + file + ",allow=member"));
             ports[0] = CircuitBench.start(nodes, d, EXPORTER, null, nodeJvmOpts, 0, exporterArgs);
             pids.put(EXPORTER, nodes.get(0).pid());
             for (int i = 1; i <= maxRelays; i++) {

@@ -27,9 +27,11 @@ public final class BlkClient {
      * @param key the span's key: what a circuit to the export targets
      * @param serial the export's stable serial (fs_label)
      * @param dist the best path's distance in hops, 0 for an export of the node asking
+     * @param trustRank how well its span is known here: 0 verified (or ours), 1 legacy, 2
+     *     unverified (docs/IDENTITY.md §3.5)
      */
     public record RemoteExport(String node, String name, NodeKey key, String serial, long sizeBytes, int blockSize,
-                               int dist) {
+                               int dist, int trustRank) {
         /** {@code node/name}: the span's cl_label. */
         public String label() {
             return key.clLabel();
@@ -65,7 +67,7 @@ public final class BlkClient {
             String cl = k.clLabel();
             int slash = cl.lastIndexOf('/');
             out.add(new RemoteExport(slash < 0 ? "" : cl.substring(0, slash), cl.substring(slash + 1), k, k.fsLabel(),
-                v.mediaBytes(), v.mediaBlksize(), dist));
+                v.mediaBytes(), v.mediaBlksize(), dist, v.trustRank()));
         }
         out.sort(Comparator.comparing(RemoteExport::label).thenComparing(RemoteExport::serial));
         return out;
@@ -107,9 +109,12 @@ public final class BlkClient {
         });
     }
 
+    /** What {@code spec} names, among the best-known exports that fit (docs/IDENTITY.md §3.5). */
     static List<RemoteExport> match(String spec, List<RemoteExport> all) {
         List<RemoteExport> exact = all.stream().filter(x -> x.label().equals(spec) || x.serial().equals(spec)).toList();
-        return exact.isEmpty() ? all.stream().filter(x -> x.name().equals(spec)).toList() : exact;
+        List<RemoteExport> fit = exact.isEmpty() ? all.stream().filter(x -> x.name().equals(spec)).toList() : exact;
+        int best = fit.stream().mapToInt(RemoteExport::trustRank).min().orElse(0);
+        return fit.stream().filter(x -> x.trustRank() == best).toList();
     }
 
     static String names(List<RemoteExport> exports) {

@@ -89,7 +89,7 @@ public final class BlkServer {
     /** One export's counters; any thread. {@code opens} is the live opens now. */
     public record ExportStats(String name, long sizeBytes, int blockSize, boolean readOnly, int opens, long reads,
                               long writes, long flushes, long trims, long bytesRead, long bytesWritten, long errors,
-                              long refused) {}
+                              long refused, String allow, Map<String, ByOriginator.Stats> byOriginator) {}
 
     private final Access access;
     private final Map<String, Export> exports;
@@ -108,10 +108,19 @@ public final class BlkServer {
      * @param circuitExports which export a circuit ending here targets (the mesh knows: MeshNode.circuitTarget)
      */
     public BlkServer(Access access, Map<String, ? extends BlockDevice> devices, CircuitExports circuitExports) {
+        this(access, devices, Map.of(), circuitExports);
+    }
+
+    /**
+     * @param acls who may open each export beyond what the role rules allow (docs/IDENTITY.md §5);
+     *     an export without an entry admits every role the rules admit ({@link ExportAccess#ANY_ROLE})
+     */
+    public BlkServer(Access access, Map<String, ? extends BlockDevice> devices, Map<String, ExportAccess> acls,
+                     CircuitExports circuitExports) {
         this.access = Objects.requireNonNull(access, "access");
         this.circuitExports = Objects.requireNonNull(circuitExports, "circuitExports");
         Map<String, Export> m = new TreeMap<>();
-        devices.forEach((name, d) -> m.put(name, new Export(name, d)));
+        devices.forEach((name, d) -> m.put(name, new Export(name, d, acls.getOrDefault(name, ExportAccess.ANY_ROLE))));
         this.exports = Map.copyOf(m);
     }
 
@@ -132,7 +141,7 @@ public final class BlkServer {
             BlockDevice d = e.device;
             out.add(new ExportStats(e.name, d.sizeBytes(), d.blockSize(), d.readOnly(), e.opens.get(), e.reads.sum(),
                 e.writes.sum(), e.flushes.sum(), e.trims.sum(), e.bytesRead.sum(), e.bytesWritten.sum(), e.errors.sum(),
-                e.refused.sum()));
+                e.refused.sum(), e.acl.describe(), e.byOriginator.snapshot()));
         }
         return out;
     }
@@ -167,10 +176,14 @@ public final class BlkServer {
         final LongAdder bytesWritten = new LongAdder();
         final LongAdder errors = new LongAdder();
         final LongAdder refused = new LongAdder();
+        final ExportAccess acl;
+        /** Who used it (docs/IDENTITY.md §5). */
+        final ByOriginator byOriginator = new ByOriginator();
 
-        Export(String name, BlockDevice device) {
+        Export(String name, BlockDevice device, ExportAccess acl) {
             this.name = name;
             this.device = device;
+            this.acl = acl;
         }
     }
 
@@ -180,6 +193,8 @@ public final class BlkServer {
         final Export export;
         final int modes;
         final Transaction txn;
+        /** Its originator's counters on this export. */
+        ByOriginator.Counters who;
         int inFlight;
         final ArrayDeque<Request> queued = new ArrayDeque<>();
         /** Write data held by {@link #queued}. */
@@ -317,6 +332,15 @@ public final class BlkServer {
             refuse(t, null, Dmsg.ERR_PARAM, 0, 0, "no export '" + name + "' here");
             return null;
         }
+        Access.Principal who = access.principal(link, circuit);
+        if (!e.acl.admits(who)) {
+            // docs/IDENTITY.md §5: the originator must be on the export's list (admins always are)
+            link.denied("BLK_OPEN of export '" + name + "' from " + who.describe() + ": not on its list (" + e.acl.describe()
+                + ")");
+            e.byOriginator.of(who.name()).refused.increment();
+            refuse(t, e, Dmsg.ERR_PERM, 0, 0, "export '" + name + "' admits " + e.acl.describe() + " only");
+            return null;
+        }
         if (write && e.device.readOnly()) {
             refuse(t, e, Dmsg.ERR_PERM, 0, 0, "export '" + name + "' is read-only");
             return null;
@@ -328,8 +352,9 @@ public final class BlkServer {
             o = new Open(keyid, e, modes, t);
         } while (keyid == 0 || opens.putIfAbsent(keyid, o) != null);
         e.opens.incrementAndGet();
-        log.debug("BLK open {} of export {} ({}) by {}", Long.toHexString(keyid), name, modeWord(modes),
-            access.who(link, circuit));
+        o.who = e.byOriginator.of(who.name());
+        o.who.opens.increment();
+        log.info("BLK open {} of export {} ({}) by {}", Long.toHexString(keyid), name, modeWord(modes), who.describe());
         BlkError answer = new BlkError(keyid, 0, "");
         Open old = supersedes == 0 ? null : opens.getOrDefault(supersedes, draining.get(supersedes));
         if (old == null || old.export != e) {
@@ -552,6 +577,8 @@ public final class BlkServer {
                     int got = data.readableBytes();
                     e.reads.increment();
                     e.bytesRead.add(got);
+                    o.who.reads.increment();
+                    o.who.bytesRead.add(got);
                     if (got < r.bytes()) {
                         // a short read: the aux holds what was read, resid the rest (reference §6.2)
                         r.txn.send(Dmsg.BLK_ERROR | Dmsg.DELETE, 0, new BlkError(r.io.keyid(), (int) (r.bytes() - got),
@@ -563,6 +590,8 @@ public final class BlkServer {
                 case Dmsg.BLK_WRITE -> {
                     e.writes.increment();
                     e.bytesWritten.add(r.bytes());
+                    o.who.writes.increment();
+                    o.who.bytesWritten.add(r.bytes());
                     r.txn.reply(0);
                 }
                 case Dmsg.BLK_FLUSH -> {

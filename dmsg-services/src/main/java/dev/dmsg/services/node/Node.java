@@ -74,8 +74,10 @@ public final class Node implements AutoCloseable {
      *
      * @param name 1..64 of {@code A-Z a-z 0-9 . _ -}
      * @param blockSize the advertised blksize: a power of two in 512..65536
+     * @param allow who besides admins may open it: roles and node labels (docs/IDENTITY.md §5);
+     *     empty: admins only
      */
-    public record Export(String name, Path path, boolean readOnly, int blockSize) {
+    public record Export(String name, Path path, boolean readOnly, int blockSize, List<String> allow) {
         public static final int DEFAULT_BLOCK_SIZE = 4096;
         private static final java.util.regex.Pattern NAME = java.util.regex.Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
@@ -89,11 +91,22 @@ public final class Node implements AutoCloseable {
                 throw new IllegalArgumentException("export " + name + ": blksize must be a power of two in 512..65536, "
                     + "not " + blockSize);
             }
+            allow = new dev.dmsg.services.blk.ExportAccess(allow == null ? List.of() : allow).allow(); // checked
         }
 
-        /** Read-write, blksize 4096. */
+        /** Admins only. */
+        public Export(String name, Path path, boolean readOnly, int blockSize) {
+            this(name, path, readOnly, blockSize, List.of());
+        }
+
+        /** Read-write, blksize 4096, admins only. */
         public static Export of(String name, Path path) {
             return new Export(name, path, false, DEFAULT_BLOCK_SIZE);
+        }
+
+        /** This export, open also to {@code who}: roles and node labels. */
+        public Export withAllow(String... who) {
+            return new Export(name, path, readOnly, blockSize, List.of(who));
         }
 
         /**
@@ -105,10 +118,11 @@ public final class Node implements AutoCloseable {
             String[] parts = spec.split(",");
             int eq = parts[0].indexOf('=');
             if (eq <= 0 || eq == parts[0].length() - 1) {
-                throw new IllegalArgumentException("export '" + spec + "': expected NAME=PATH[,ro][,blksize=N]");
+                throw new IllegalArgumentException("export '" + spec + "': expected NAME=PATH[,ro][,blksize=N][,allow=WHO+…]");
             }
             boolean ro = false;
             int bs = DEFAULT_BLOCK_SIZE;
+            List<String> allow = List.of();
             for (int i = 1; i < parts.length; i++) {
                 String p = parts[i].trim();
                 if (p.equals("ro")) {
@@ -121,12 +135,14 @@ public final class Node implements AutoCloseable {
                     } catch (NumberFormatException e) {
                         throw new IllegalArgumentException("export '" + spec + "': blksize is not a number: " + p);
                     }
+                } else if (p.startsWith("allow=")) {
+                    allow = List.of(p.substring("allow=".length()).split("\\+"));
                 } else {
                     throw new IllegalArgumentException("export '" + spec + "': unknown option '" + p
-                        + "' (options: ro, rw, blksize=N)");
+                        + "' (options: ro, rw, blksize=N, allow=ROLE|LABEL[+…])");
                 }
             }
-            return new Export(parts[0].substring(0, eq).trim(), Path.of(parts[0].substring(eq + 1).trim()), ro, bs);
+            return new Export(parts[0].substring(0, eq).trim(), Path.of(parts[0].substring(eq + 1).trim()), ro, bs, allow);
         }
 
         /**
@@ -140,7 +156,7 @@ public final class Node implements AutoCloseable {
                 if (p.isEmpty()) {
                     continue;
                 }
-                boolean option = p.equals("ro") || p.equals("rw") || p.startsWith("blksize=");
+                boolean option = p.equals("ro") || p.equals("rw") || p.startsWith("blksize=") || p.startsWith("allow=");
                 if (option && !specs.isEmpty()) {
                     specs.set(specs.size() - 1, specs.get(specs.size() - 1) + "," + p);
                 } else {
@@ -152,7 +168,8 @@ public final class Node implements AutoCloseable {
 
         @Override
         public String toString() {
-            return name + "=" + path + (readOnly ? ",ro" : "") + (blockSize == DEFAULT_BLOCK_SIZE ? "" : ",blksize=" + blockSize);
+            return name + "=" + path + (readOnly ? ",ro" : "") + (blockSize == DEFAULT_BLOCK_SIZE ? "" : ",blksize=" + blockSize)
+                + (allow.isEmpty() ? "" : ",allow=" + String.join("+", allow));
         }
     }
 
@@ -280,7 +297,9 @@ public final class Node implements AutoCloseable {
         if (exports.served.isEmpty()) {
             this.blk = null; // no BLK service: BLK_OPEN is answered NOSUPP by the link
         } else {
-            this.blk = new BlkServer(access, exports.devices(), (link, circuit) -> {
+            Map<String, dev.dmsg.services.blk.ExportAccess> acls = new java.util.HashMap<>();
+            exports.served.forEach((n, e) -> acls.put(n, new dev.dmsg.services.blk.ExportAccess(e.export().allow())));
+            this.blk = new BlkServer(access, exports.devices(), acls, (link, circuit) -> {
                 NodeKey k = mesh.circuitTarget(link, circuit);
                 return k == null ? null : exportKeys.get(k);
             });
@@ -472,13 +491,18 @@ public final class Node implements AutoCloseable {
     /**
      * The node of the mesh that {@code name} names: a node's label (its span's fs_label), or the
      * start of its pfs_fsid (8 hex digits or more). Spans of exports and other services are named
-     * {@code cl_label/fs_label} when their fs_label alone is not unique.
+     * {@code cl_label/fs_label} when their fs_label alone is not unique. Among several that fit, a
+     * verified node wins over unverified and legacy ones (docs/IDENTITY.md §3.5).
      *
      * @throws IllegalArgumentException naming the nodes known when there is none or more than one
      */
     public NodeKey resolve(String name) throws Exception {
-        List<NodeKey> keys = meshThread.submit(() -> List.copyOf(engine.nodeKeys())).get(5, TimeUnit.SECONDS);
-        return NodeNames.resolve(name, keys);
+        Map<NodeKey, Integer> ranks = meshThread.submit(() -> {
+            Map<NodeKey, Integer> m = new java.util.LinkedHashMap<>();
+            engine.snapshot().forEach(v -> m.put(v.key(), v.trustRank()));
+            return m;
+        }).get(5, TimeUnit.SECONDS);
+        return NodeNames.resolve(name, ranks);
     }
 
     /**
@@ -759,6 +783,17 @@ public final class Node implements AutoCloseable {
             o.put("trims", st.trims());
             o.put("errors", st.errors());
             o.put("refused", st.refused());
+            o.put("allow", st.allow()); // docs/IDENTITY.md §5
+            ObjectNode by = o.putObject("by_originator");
+            st.byOriginator().forEach((who, c) -> {
+                ObjectNode w = by.putObject(who);
+                w.put("opens", c.opens());
+                w.put("reads", c.reads());
+                w.put("writes", c.writes());
+                w.put("bytes_read", c.bytesRead());
+                w.put("bytes_written", c.bytesWritten());
+                w.put("refused", c.refused());
+            });
         }
 
         ArrayNode vc = root.putArray("volconf");

@@ -16,6 +16,34 @@ final class NodeNames {
     /** The shortest fsid prefix accepted: 8 hex digits (the first group of the UUID). */
     static final int MIN_FSID_PREFIX = 8;
 
+    /**
+     * {@link #resolve(String, List)} among the best-known nodes that fit (docs/IDENTITY.md §3.5):
+     * a name held by a verified node and by unverified or legacy ones is the verified node's, so a
+     * spoofed span cannot make a real name ambiguous.
+     */
+    static NodeKey resolve(String name, java.util.Map<NodeKey, Integer> ranks) {
+        List<NodeKey> keys = new ArrayList<>(ranks.keySet());
+        try {
+            return resolve(name, keys);
+        } catch (IllegalArgumentException ambiguous) {
+            if (!ambiguous.getMessage().contains(" names ")) {
+                throw ambiguous;
+            }
+            List<NodeKey> fit = new ArrayList<>();
+            for (NodeKey k : keys) {
+                if (k.fsLabel().equals(name) || (k.clLabel() + "/" + k.fsLabel()).equals(name)) {
+                    fit.add(k);
+                }
+            }
+            int best = fit.stream().mapToInt(ranks::get).min().orElse(0);
+            List<NodeKey> top = fit.stream().filter(k -> ranks.get(k) == best).toList();
+            if (top.size() == 1) {
+                return top.get(0);
+            }
+            throw ambiguous;
+        }
+    }
+
     static NodeKey resolve(String name, List<NodeKey> keys) {
         if (name == null || name.isEmpty()) {
             throw new IllegalArgumentException("no node name given");

@@ -93,7 +93,10 @@ class BlkServerTest {
     Node start(String label, Node.Export... exports) throws Exception {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(List.of(exports)));
+        // the role rules are what these tests exercise: every role may be on the list (docs/IDENTITY.md §5)
+        List<Node.Export> any = java.util.Arrays.stream(exports)
+            .map(e -> e.allow().isEmpty() ? e.withAllow("member", "client") : e).toList();
+        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(any));
         open.add(n);
         return n;
     }
@@ -769,5 +772,59 @@ class BlkServerTest {
             release();
             exec.shutdown();
         }
+    }
+
+    /**
+     * docs/IDENTITY.md §5: an export admits admins and whom its list names — by role or by node
+     * label, checked against the originator at the far end of the circuit, not the relay — and
+     * counts what each originator did.
+     */
+    @Test
+    void anExportsListAdmitsAdminsAndWhomItNamesAndCountsByOriginator() throws Exception {
+        Node exp = start("exp", Node.Export.of("locked", disk("locked.img")).withAllow("admin"),
+            Node.Export.of("named", disk("named.img")).withAllow("far"),
+            Node.Export.of("members", disk("members.img")).withAllow("member"));
+        Node relay = start("relay");
+        Node far = start("far");
+        Node other = start("other");
+        link(relay, exp, Role.ADMIN);
+        link(far, relay, Role.MEMBER);
+        link(other, relay, Role.MEMBER);
+        for (Node n : List.of(far, other)) {
+            exp.trust().add(n.identity().label(), n.keys().fingerprint(), Role.MEMBER, 0);
+            n.trust().add("exp", exp.keys().fingerprint(), Role.MEMBER, 0);
+        }
+        await(() -> span(far, "exp/members") != null && span(other, "exp/members") != null, "both see the exports");
+
+        record Try(Node from, String export, boolean admitted) {}
+        for (Try t : List.of(new Try(far, "locked", false), new Try(far, "named", true), new Try(far, "members", true),
+                new Try(other, "locked", false), new Try(other, "named", false), new Try(other, "members", true))) {
+            String serial = span(t.from(), "exp/" + t.export()).get("fs_label").asText();
+            CircuitHandle c = t.from().mesh().openCircuit(t.from().resolve(serial)).get(10, TimeUnit.SECONDS);
+            Opened o = new Blk(c::open).open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null);
+            if (t.admitted()) {
+                assertThat(o.first().error()).as("%s", t).isZero();
+                o.txn().close();
+            } else {
+                assertThat(o.first().error()).as("%s", t).isEqualTo(Dmsg.ERR_PERM);
+                assertThat(o.first().buf()).startsWith("export '" + t.export() + "' admits admin");
+            }
+            c.close();
+        }
+        JsonNode exports = status(exp).get("exports");
+        JsonNode locked = exports.get(0).get("name").asText().equals("locked") ? exports.get(0) : null;
+        for (JsonNode e : exports) {
+            if (e.get("name").asText().equals("named")) {
+                assertThat(e.get("allow").asText()).isEqualTo("admin, far");
+                assertThat(e.get("by_originator").get("far").get("opens").asInt()).isEqualTo(1);
+                assertThat(e.get("by_originator").get("other").get("refused").asInt()).isEqualTo(1);
+                assertThat(e.get("by_originator").has("relay")).as("the relay is not who opened it").isFalse();
+            }
+            if (e.get("name").asText().equals("locked")) {
+                locked = e;
+            }
+        }
+        assertThat(locked.get("allow").asText()).isEqualTo("admin");
+        assertThat(locked.get("by_originator").get("far").get("refused").asInt()).isEqualTo(1);
     }
 }
