@@ -39,6 +39,11 @@ public final class Revocations {
     private static final Logger log = LoggerFactory.getLogger(Revocations.class);
 
     public static final String FILE = "crl.pem";
+    /**
+     * {@code LNK_CRL}: LNK protocol, cmd 0x0A2, header only, one-way on circuit 0; its aux is a
+     * list's DER (docs/IDENTITY.md §2.4). Only ever sent on TLS links between our nodes.
+     */
+    public static final int LNK_CRL = 0x0000A201;
     /** How often a node looks at its list: well inside the second a revocation must take (docs/IDENTITY.md §2.4). */
     public static final Duration DEFAULT_CHECK_INTERVAL = Duration.ofMillis(250);
 
