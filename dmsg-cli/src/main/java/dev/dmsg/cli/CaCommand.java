@@ -72,6 +72,19 @@ final class CaCommand implements Runnable {
         }
     }
 
+    /** The command's own lines are what matters: the link layer's INFO (lists adopted on install) is not. */
+    static void quiet() {
+        Logging.setLevel("dev.dmsg.link", "WARN");
+    }
+
+    /** {@code 1h}, {@code 90m}, {@code 2d}: a TTL as the operator wrote it. */
+    static String human(Duration d) {
+        if (d.toDays() > 0 && d.equals(Duration.ofDays(d.toDays()))) {
+            return d.toDays() + "d";
+        }
+        return d.toString().substring(2).toLowerCase(java.util.Locale.ROOT);
+    }
+
     static int fail(String cmd, Exception e) {
         System.err.println("dmsg ca " + cmd + ": " + e.getMessage());
         return 1;
@@ -90,6 +103,7 @@ final class CaCommand implements Runnable {
 
         @Override
         public Integer call() {
+            quiet();
             try {
                 ClusterCa ca = ClusterCa.init(caDir, name, Duration.ofDays(days), Clock.systemUTC());
                 System.out.println("made the cluster CA '" + ca.name() + "' in " + caDir);
@@ -131,6 +145,7 @@ final class CaCommand implements Runnable {
 
         @Override
         public Integer call() {
+            quiet();
             Path dir = where.resolve(spec);
             Role max = role(spec, maxRole, maxGrant);
             Role own = role(spec, role, List.of());
@@ -177,6 +192,7 @@ final class CaCommand implements Runnable {
 
         @Override
         public Integer call() {
+            quiet();
             Path dir = where.resolve(spec);
             Role r = role(spec, role, grant);
             try {
@@ -219,6 +235,7 @@ final class CaCommand implements Runnable {
 
         @Override
         public Integer call() {
+            quiet();
             Path dir = where.resolve(spec);
             Role r = role(spec, role, grant);
             try (CaIssuer issuer = CaIssuer.open(dir, Clock.systemUTC(), () -> null, Set.of(), LogLimiter.perMinute())) {
@@ -227,7 +244,7 @@ final class CaCommand implements Runnable {
                     System.out.println(t.format());
                 }
                 System.err.println("dmsg ca token: " + made.size() + " token(s) for role " + r.word() + ", one use each, "
-                    + "valid " + ttl + "; on a new machine: dmsg node --join TOKEN@HOST:PORT --label NAME");
+                    + "valid " + human(ttl) + "; on a new machine: dmsg node --join TOKEN@HOST:PORT --label NAME");
                 return 0;
             } catch (IOException | IllegalArgumentException e) {
                 return fail("token", e);
@@ -253,6 +270,7 @@ final class CaCommand implements Runnable {
 
         @Override
         public Integer call() {
+            quiet();
             List<Path> nodes = new ArrayList<>(dataDirs);
             labels.forEach(l -> nodes.add(DataDirOption.defaultDir(l)));
             try {

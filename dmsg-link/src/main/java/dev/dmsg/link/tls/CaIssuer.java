@@ -245,6 +245,7 @@ public final class CaIssuer implements JoinResponder, AutoCloseable {
         String fp = Fingerprints.of(joiner.getPublicKey());
         String id = java.util.HexFormat.of().formatHex(req.tokenId());
         Path tokens = caDir.resolve(TokenStore.FILE);
+        long start = System.nanoTime();
         return CaFiles.locked(tokens, () -> {
             Instant now = clock.instant();
             List<TokenStore.Token> all = new ArrayList<>(TokenStore.read(tokens));
@@ -300,9 +301,9 @@ public final class CaIssuer implements JoinResponder, AutoCloseable {
             all.set(at, t.used(new TokenStore.Used(name, fp, now)));
             TokenStore.write(tokens, all, now);
             issued.incrementAndGet();
-            log.info("join from {}: issued '{}' ({}, {}) a certificate until {} (token {})", from, name,
+            log.info("join from {}: issued '{}' ({}, {}) a certificate until {} (token {}, {} ms)", from, name,
                 t.role().word() + (t.grants() == 0 ? "" : " " + Grants.format(t.grants())), fp,
-                leaf.getNotAfter().toInstant(), id);
+                leaf.getNotAfter().toInstant(), id, (System.nanoTime() - start) / 1_000_000);
             return new JoinMessages.Answer(JoinMessages.Status.OK, List.of(leaf, cert, root), "", crl.get());
         });
     }

@@ -163,6 +163,7 @@ class CaJoinTest {
 
         NodeKeys n2 = NodeKeys.generate("n2");
         JoinClient.Result r = join(token, port, n2, "n2");
+        System.out.println("join exchange, listener " + p + ": " + r.tookNanos() / 1_000_000 + " ms");
         assertThat(r.keys().fingerprint()).isEqualTo(n2.fingerprint());
         assertThat(r.keys().chain()).hasSize(3);
         assertThat(r.claim().role()).isEqualTo(Role.MEMBER);

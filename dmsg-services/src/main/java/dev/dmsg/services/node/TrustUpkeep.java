@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * and the revocation list, and when either changed the endpoint re-identifies its links' peers
  * (closing those now refused); and it spreads the revocation list with {@code LNK_CRL} — to a
  * link's peer as the link comes up, to every link when the node adopts a newer list (from its
- * file or from a peer), never back to where it came from and never on a plaintext (legacy) link.
+ * file or from a peer), never back to where it came from, only to nodes of ours (their LNK_CONN
+ * carries our mark, docs/MESH.md) and never on a plaintext (legacy) link.
  *
  * <p>Threads: LNK_CRL arrives on event loops and is handed to {@code io} (it writes a file);
  * polling runs on the scheduler given to {@link #start}.
@@ -117,7 +118,8 @@ final class TrustUpkeep {
     }
 
     private void send(Link l, byte[] der) {
-        if (der != null && eligible(l)) {
+        if (der != null && eligible(l) && l.peerConn() != null && dev.dmsg.mesh.SpanExt.understoodBy(l.peerConn())) {
+            // a node of ours (it marks its LNK_CONN): a shell client would only count an unknown message
             try {
                 l.sendOneWay(Revocations.LNK_CRL, null, Unpooled.wrappedBuffer(der));
             } catch (RuntimeException e) {
