@@ -37,6 +37,7 @@ import java.util.Set;
  * The anchor and the issuer are read at start.
  */
 public final class NodeTrust implements TrustPolicy, AutoCloseable {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger("dmsg.node");
     private final NodeKeys keys;
     private final PeerIdentity self;
     private final TrustStore store;
@@ -46,6 +47,12 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
     private final ClusterTrust order;
     /** The store's peers when {@link #poll} last looked: a re-read makes a new list. */
     private volatile List<PeerIdentity> lastPins;
+    /**
+     * The trust store file's mtime, size and inode when {@link #poll} last looked. The list alone
+     * cannot tell: an empty store is always the same empty list, so a key added and removed
+     * between two polls (and its link made meanwhile) would go unseen.
+     */
+    private volatile List<Object> lastStamp;
 
     /** Pinned keys only: the node's own, and its store. */
     public NodeTrust(NodeKeys keys, TrustStore store) {
@@ -72,6 +79,16 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
         };
         this.order = new ClusterTrust(pins, ca, issuer);
         this.lastPins = store.list();
+        this.lastStamp = stamp(store.file());
+    }
+
+    private static List<Object> stamp(Path f) {
+        try {
+            var a = Files.readAttributes(f, java.nio.file.attribute.BasicFileAttributes.class);
+            return java.util.Arrays.asList(a.lastModifiedTime(), a.size(), a.fileKey());
+        } catch (IOException e) {
+            return List.of(); // missing (or unreadable: the store says which)
+        }
     }
 
     /**
@@ -100,10 +117,27 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new IOException(anchorFile + ": " + e.getMessage(), e);
         }
+        warnIfExpiring(keys, ca);
         CaIssuer is = issue && CaIssuer.exists(dir)
             ? CaIssuer.open(dir, Clock.systemUTC(), () -> r.current().der(), Set.of(keys.label()), LogLimiter.perMinute())
             : null;
         return new NodeTrust(keys, store, r, ca, is);
+    }
+
+    /** Peers that trust only the CA refuse an expired certificate: say so at start, and a month ahead. */
+    private static void warnIfExpiring(NodeKeys keys, CaTrust ca) {
+        if (!keys.caSigned()) {
+            return;
+        }
+        java.time.Instant end = keys.certificate().getNotAfter().toInstant();
+        java.time.Duration left = java.time.Duration.between(java.time.Instant.now(), end);
+        if (left.isNegative()) {
+            log.error("this node's certificate from cluster CA '{}' expired at {}: nodes that do not pin its key "
+                + "refuse it; renew it with 'dmsg ca sign'", ca.name(), end);
+        } else if (left.compareTo(java.time.Duration.ofDays(30)) < 0) {
+            log.warn("this node's certificate from cluster CA '{}' expires at {} ({} days); renew it with 'dmsg ca sign'",
+                ca.name(), end, left.toDays());
+        }
     }
 
     private static X509Certificate readCertificate(Path f) throws IOException {
@@ -158,13 +192,23 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
     }
 
     /**
-     * Looks at the trust store (re-read at most once a second, SECURITY.md §2) and the
-     * revocation list (at every call) and says which changed since the last call. Any thread;
-     * meant to run every {@link Revocations#DEFAULT_CHECK_INTERVAL}.
+     * Looks at the trust store file and the revocation list and says which changed since the
+     * last call; a changed trust store is re-read at once. Meant to run on one thread every
+     * {@link Revocations#DEFAULT_CHECK_INTERVAL}.
      */
     public Change poll() {
+        List<Object> fileNow = stamp(store.file());
+        boolean fileChanged = !fileNow.equals(lastStamp);
+        if (fileChanged) {
+            lastStamp = fileNow;
+            try {
+                store.reload();
+            } catch (IOException e) {
+                // the store logged it and keeps the peers it had
+            }
+        }
         List<PeerIdentity> pins = store.list();
-        boolean pinsChanged = pins != lastPins;
+        boolean pinsChanged = fileChanged || pins != lastPins;
         lastPins = pins;
         boolean listChanged = revocations != null && revocations.refresh();
         return new Change(pinsChanged, listChanged);

@@ -122,7 +122,7 @@ class CaNodeTest {
         TrustPolicy pinsAlpha = TrustPolicy.of(List.of(new PeerIdentity("alpha", alpha.keys().fingerprint(), Role.MEMBER, 0)));
         ShellClient c = ShellClient.connect("127.0.0.1", alpha.address().getPort(), TlsConfig.of(keys, pinsAlpha), T);
         open.add(c);
-        assertThat(linkWith(alpha, "ops")).isNotNull();
+        await(() -> linkWith(alpha, "ops") != null, "alpha's side of the link"); // it sends before it lists it
         long t0 = System.nanoTime();
         alpha.trust().remove("ops");
         await(() -> linkWith(alpha, "ops") == null, "alpha closes the link of a key it no longer trusts");
