@@ -32,7 +32,7 @@ final class AdminCommands {
         try {
             dev.dmsg.link.tls.NodeKeys keys = identityKeys(d);
             dev.dmsg.link.tls.TrustStore trust = dev.dmsg.link.tls.TrustStore.open(d);
-            return dev.dmsg.link.tls.TlsConfig.of(keys, new dev.dmsg.services.node.NodeTrust(keys, trust));
+            return dev.dmsg.link.tls.TlsConfig.of(keys, dev.dmsg.services.node.NodeTrust.open(d, keys, trust, false));
         } catch (java.io.IOException e) {
             throw new ShellClient.ShellException("identity " + d + ": " + e.getMessage());
         }

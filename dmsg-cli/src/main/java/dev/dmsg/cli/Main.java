@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
     description = "DMSG cluster messaging: nodes, links and tools.",
     subcommands = {NodeCommand.class, FrameCommand.class, DemoCommand.class, BenchCommand.class, SimCommand.class,
         AdminCommands.Status.class, AdminCommands.Connect.class, AdminCommands.Disconnect.class,
-        ShellCommand.class, KeygenCommand.class, TrustCommand.class, NbdCommand.class, BlkCommand.class,
+        ShellCommand.class, KeygenCommand.class, TrustCommand.class, CaCommand.class, NbdCommand.class, BlkCommand.class,
         CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

@@ -118,6 +118,12 @@ final class NodeCommand implements Callable<Integer> {
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")
     boolean logFrames;
 
+    @Option(names = "--join", paramLabel = "TOKEN@HOST:PORT",
+        description = "join a cluster first: make this node's key, redeem the token (dmsg ca token) at HOST:PORT for a "
+            + "certificate and the CA's, and keep a link to HOST:PORT (a span: slot). Run again with the same option, "
+            + "it sees it has joined and does not use the token again (docs/IDENTITY.md §2.6)")
+    String join;
+
     /** {@code NAME=PATH[,ro][,blksize=N]}; commas belong to the export, so the option is never split on them. */
     static final class ExportConverter implements CommandLine.ITypeConverter<Node.Export> {
         @Override
@@ -145,6 +151,14 @@ final class NodeCommand implements Callable<Integer> {
             Logging.setLevel("dev.dmsg.link", "DEBUG");
         }
         Path dir = dataDir != null ? dataDir : Path.of("dmsg-data", name.replaceAll("[^A-Za-z0-9._-]", "_"));
+        if (join != null) {
+            try {
+                connect.add(Joining.join(join, dir, name));
+            } catch (IOException | IllegalArgumentException | CommandLine.TypeConversionException e) {
+                log.error("{}", e.getMessage());
+                return 1;
+            }
+        }
         Node node;
         try {
             UUID fsid = pfsFsid != null ? pfsFsid : Identity.fsid(dir);
@@ -254,6 +268,30 @@ final class NodeCommand implements Callable<Integer> {
             return v;
         } catch (Exception e) {
             throw new IllegalArgumentException(o.longestName().substring(2) + "=" + v + ": " + e.getMessage());
+        }
+    }
+
+    /** {@code --join TOKEN@HOST:PORT} (docs/IDENTITY.md §2.6). */
+    static final class Joining {
+        /** Joins unless the data directory has joined that cluster already; returns HOST:PORT to keep a link to. */
+        static HostPort join(String spec, Path dir, String label) throws IOException {
+            int at = spec.lastIndexOf('@');
+            if (at <= 0) {
+                throw new IllegalArgumentException("--join: expected TOKEN@HOST:PORT");
+            }
+            dev.dmsg.link.tls.JoinToken token = dev.dmsg.link.tls.JoinToken.parse(spec.substring(0, at));
+            HostPort hp = HostPort.parse(spec.substring(at + 1));
+            if (dev.dmsg.link.tls.JoinClient.joined(dir, token)) {
+                log.info("joined the cluster of {} already ({}): not using {} again", token.caFingerprint(), dir, token);
+                return hp;
+            }
+            dev.dmsg.link.tls.JoinClient.Result r = dev.dmsg.link.tls.JoinClient.joinAndInstall(dir, label, token,
+                hp.host(), hp.port(), Duration.ofSeconds(15));
+            log.info("joined cluster '{}' ({}) as {} ({}) through {} ({}) in {} ms; certificate until {}",
+                dev.dmsg.link.tls.NodeKeys.commonNameOrEmpty(r.root()), token.caFingerprint(), r.keys().label(),
+                r.claim().describe(), hp, r.listener() == null ? "?" : r.listener().name(), r.tookNanos() / 1_000_000,
+                r.keys().certificate().getNotAfter().toInstant());
+            return hp;
         }
     }
 

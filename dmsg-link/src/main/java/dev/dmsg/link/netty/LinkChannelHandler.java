@@ -78,6 +78,11 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         FIRST_FRAME,
         /** Authenticated both ways; the timeout is off. */
         DONE,
+        /**
+         * TLS done with a join-request certificate (docs/IDENTITY.md §2.6), listener only: the
+         * connection carries the join exchange ({@link JoinServer}) and closes; never a link.
+         */
+        JOIN,
         /** Failed, logged once, connection closing. */
         FAILED
     }
@@ -100,6 +105,8 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private Iocom iocom;
     private ScheduledFuture<?> ticker;
     private String remote = "?";
+    /** The join exchange, in state JOIN only. */
+    private JoinServer join;
 
     LinkChannelHandler(LinkConfig config, Services services, LinkListener listener, CompletableFuture<Link> ready) {
         this(config, services, listener, ready, null, null, null);
@@ -283,6 +290,10 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             return;
         }
         handshake = Handshake.FIRST_FRAME;
+        if (peer.role() == Role.NONE) { // a join-request certificate, let through by the trust policy
+            startJoin(session); // keeps its unauthenticated slot (it may still give way) until it closes
+            return;
+        }
         if (slot != null) {
             tls.slots.pastTls(slot); // a trusted key: it no longer gives way to newcomers
         }
@@ -290,6 +301,28 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             logUp(session);
             startIocom();
         }
+    }
+
+    /**
+     * A peer that presented a join-request certificate: on a listener with a join responder,
+     * the join exchange and nothing else (the slot on unauthenticated connections is held until
+     * it closes); anywhere else, refused.
+     */
+    private void startJoin(SSLSession session) {
+        dev.dmsg.link.tls.JoinResponder r = config.tls() == null ? null : config.tls().trust().joinResponder();
+        java.security.cert.X509Certificate cert = null;
+        try {
+            cert = (java.security.cert.X509Certificate) session.getPeerCertificates()[0];
+        } catch (javax.net.ssl.SSLPeerUnverifiedException | RuntimeException e) {
+            // refused below
+        }
+        if (isClient() || r == null || cert == null) {
+            handshakeFailed("refused: " + peer + " presented a join-request certificate, which opens no link", null, Failure.ERROR);
+            return;
+        }
+        handshake = Handshake.JOIN;
+        handshakeTimer.cancel(false);
+        join = new JoinServer(ctx, r, cert, remote);
     }
 
     /** The peer's first frame: it has accepted us. The client starts its Iocom now. */
@@ -377,6 +410,10 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (handshake == Handshake.JOIN) {
+            join.read(msg);
+            return;
+        }
         if (handshake == Handshake.FIRST_FRAME && msg instanceof Message) {
             firstFrame();
         }
@@ -429,6 +466,11 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         if (handshake == Handshake.FAILED) {
             return; // logged and closing; SslHandler reports a failure as an event and an exception
         }
+        if (handshake == Handshake.JOIN) {
+            join.failed(cause instanceof FrameCodec.FramingException f ? "framing error: " + f.protocolError().getMessage()
+                : String.valueOf(cause.getMessage()));
+            return;
+        }
         if (handshake == Handshake.TLS || (handshake == Handshake.FIRST_FRAME && iocom == null)) {
             // Before the client's Iocom: e.g. the server's alert refusing our certificate.
             handshakeFailed(tls.describe(cause, firstBytes), cause, Failure.ERROR);
@@ -466,6 +508,9 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         if (handshakeTimer != null) {
             handshakeTimer.cancel(false);
         }
+        if (join != null) {
+            join.closed();
+        }
         if (ticker != null) {
             ticker.cancel(false);
         }
@@ -477,6 +522,39 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             iocom.transportClosed("EOF from peer");
         }
         super.channelInactive(ctx);
+    }
+
+    /**
+     * Identifies the peer again with the trust policy as it is now (docs/IDENTITY.md §2.4: a
+     * revocation, a pin removed): a peer it refuses loses its link at once, with the refusal as
+     * the reason; a peer whose role or grants changed has them from now on. Links without TLS,
+     * legacy links and connections still in their handshake are left alone (the handshake
+     * identifies with the new policy anyway). Event loop only.
+     *
+     * @return whether the link was closed
+     */
+    boolean revalidate() {
+        if (tls == null || iocom == null || failed || (handshake != Handshake.DONE && handshake != Handshake.FIRST_FRAME)) {
+            return false;
+        }
+        SslHandler ssl = ctx.pipeline().get(SslHandler.class);
+        if (ssl == null) {
+            return false;
+        }
+        try {
+            PeerIdentity now = tls.identify(ssl.engine().getSession(), remote);
+            if (!now.equals(peer)) {
+                log.info("link {}: trust changed: peer now {} (was {})", name(), now, peer);
+                peer = now;
+            }
+            return false;
+        } catch (dev.dmsg.link.tls.Refusal r) {
+            log.warn("link {}: closed: its peer is no longer trusted: {}", name(), r.getMessage());
+            failed = true;
+            ctx.channel().config().setAutoRead(false);
+            iocom.fail("no longer trusted: " + r.getMessage());
+            return true;
+        }
     }
 
     // ---- Transport ----

@@ -61,6 +61,8 @@ public final class LinkEndpoint implements AutoCloseable {
     private final boolean epoll;
     private final List<Channel> servers = new CopyOnWriteArrayList<>();
     private final Set<Link> links = ConcurrentHashMap.newKeySet();
+    /** Every open connection, for {@link #revalidate}. */
+    private final Set<Channel> channels = ConcurrentHashMap.newKeySet();
     /** {@code null} for plaintext. */
     private final TlsSupport tls;
 
@@ -231,6 +233,8 @@ public final class LinkEndpoint implements AutoCloseable {
     void initChannel(Channel ch, CompletableFuture<Link> ready, boolean client, String peerHost, int peerPort,
             PeerIdentity legacy) {
         ready.thenAccept(links::add);
+        channels.add(ch);
+        ch.closeFuture().addListener(f -> channels.remove(ch));
         TlsSupport.FirstBytes firstBytes = null;
         if (tls != null && legacy == null) {
             firstBytes = new TlsSupport.FirstBytes(!client);
@@ -247,6 +251,38 @@ public final class LinkEndpoint implements AutoCloseable {
         ch.pipeline()
             .addLast("frame-decoder", decoder)
             .addLast("link", new LinkChannelHandler(config, services, listener, ready, tls, firstBytes, legacy));
+    }
+
+    /**
+     * Identifies every TLS link's peer again with the trust policy as it is now, and closes the
+     * links whose peer it now refuses, each with the refusal as its reason (docs/IDENTITY.md §2.4):
+     * what a node calls when its trust changes (a revocation list, a trust store edit). Any
+     * thread; completes with the number of links closed.
+     */
+    public CompletableFuture<Integer> revalidate() {
+        List<CompletableFuture<Boolean>> each = new ArrayList<>();
+        for (Channel ch : channels) {
+            LinkChannelHandler h = ch.pipeline().get(LinkChannelHandler.class);
+            if (h == null) {
+                continue;
+            }
+            CompletableFuture<Boolean> f = new CompletableFuture<>();
+            each.add(f);
+            try {
+                ch.eventLoop().execute(() -> {
+                    try {
+                        f.complete(h.revalidate());
+                    } catch (RuntimeException e) {
+                        f.completeExceptionally(e);
+                    }
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                f.complete(false); // shutting down
+            }
+        }
+        return CompletableFuture.allOf(each.toArray(new CompletableFuture<?>[0]))
+            .handle((v, e) -> (int) each.stream()
+                .filter(f -> !f.isCompletedExceptionally() && Boolean.TRUE.equals(f.getNow(false))).count());
     }
 
     /** Links currently alive. */

@@ -72,7 +72,7 @@ final class TlsSupport {
         this.trustManager = new PinnedTrustManager(config.trust());
         X509ExtendedTrustManager verifier = provider == SslProvider.JDK ? trustManager : new BoringSslAlerts(trustManager);
         try {
-            serverContext = SslContextBuilder.forServer(config.keys().privateKey(), config.keys().certificate())
+            serverContext = SslContextBuilder.forServer(config.keys().privateKey(), config.keys().chain())
                 .sslProvider(provider)
                 .protocols(PROTOCOL)
                 .clientAuth(ClientAuth.REQUIRE)
@@ -81,7 +81,7 @@ final class TlsSupport {
             clientContext = SslContextBuilder.forClient()
                 .sslProvider(provider)
                 .protocols(PROTOCOL)
-                .keyManager(config.keys().privateKey(), config.keys().certificate())
+                .keyManager(config.keys().privateKey(), config.keys().chain())
                 .trustManager(verifier)
                 // Netty 4.2 checks the host name by default; a pinned key is the identity, and
                 // peers are dialled by address (docs/SECURITY.md §3: no hostname check).

@@ -90,7 +90,11 @@ public final class ChainTrust {
         X509Certificate[] chain = Crypto.certificates(der);
         Answer a;
         try {
-            a = new Answer(chain, policy.identify(chain, presentedBy), null);
+            PeerIdentity who = policy.identify(chain, presentedBy);
+            a = who.role() == Role.NONE // a join request: proves a key, not membership
+                ? new Answer(chain, null, Refusal.unknown("refused: '" + who.name() + "' presented a join-request "
+                    + "certificate, which proves no membership"))
+                : new Answer(chain, who, null);
         } catch (Refusal r) {
             a = new Answer(chain, null, r);
         }

@@ -23,6 +23,7 @@ import java.security.spec.ECGenParameterSpec;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Date;
+import java.util.List;
 import java.util.Set;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.style.BCStyle;
@@ -40,11 +41,43 @@ import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
 /**
- * A node's identity (docs/SECURITY.md §1): an EC P-256 key pair and a self-signed certificate
- * whose CN is the node's label, kept as {@code node.key} (PKCS#8 PEM, owner-only) and
- * {@code node.crt} (PEM) in the data directory. Certificates are made with BouncyCastle.
+ * A node's identity (docs/SECURITY.md §1): an EC P-256 key pair and a certificate whose CN is the
+ * node's label, kept as {@code node.key} (PKCS#8 PEM, owner-only) and {@code node.crt} (PEM) in
+ * the data directory. Certificates are made with BouncyCastle. The certificate is self-signed,
+ * or one a cluster CA signed (docs/IDENTITY.md §2): {@code node.crt} then holds the chain, the
+ * node's certificate first, then its issuers up to the root, and {@link #chain()} presents all of it.
+ *
+ * @param issuers the certificates above {@code certificate}, nearest first; empty for a self-signed one
  */
-public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
+public record NodeKeys(PrivateKey privateKey, X509Certificate certificate, List<X509Certificate> issuers) {
+    public NodeKeys {
+        java.util.Objects.requireNonNull(privateKey, "privateKey");
+        java.util.Objects.requireNonNull(certificate, "certificate");
+        issuers = List.copyOf(issuers);
+    }
+
+    /** A self-signed certificate (no issuers). */
+    public NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
+        this(privateKey, certificate, List.of());
+    }
+
+    /**
+     * The same key with another certificate and chain (one a CA signed for it).
+     *
+     * @throws IllegalArgumentException if {@code cert} is for another key
+     */
+    public NodeKeys withChain(X509Certificate cert, List<X509Certificate> chainAbove) {
+        if (!cert.getPublicKey().equals(publicKey())) {
+            throw new IllegalArgumentException("the certificate is for key " + Fingerprints.of(cert.getPublicKey())
+                + ", not this node's " + fingerprint());
+        }
+        return new NodeKeys(privateKey, cert, chainAbove);
+    }
+
+    /** Whether a CA signed the certificate (it has issuers), rather than the key itself. */
+    public boolean caSigned() {
+        return !issuers.isEmpty();
+    }
     public static final String KEY_FILE = "node.key";
     public static final String CERT_FILE = "node.crt";
     /** Pinned keys make validity dates meaningless; a long one keeps TLS stacks from objecting. */
@@ -91,10 +124,15 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
 
     /**
      * The certificates this node presents, leaf first: what a TLS handshake, a span proof and a
-     * circuit hello carry (docs/IDENTITY.md). Today the one certificate.
+     * circuit hello carry (docs/IDENTITY.md): the certificate, then its issuers up to the root.
      */
     public X509Certificate[] chain() {
-        return new X509Certificate[] {certificate};
+        X509Certificate[] c = new X509Certificate[1 + issuers.size()];
+        c[0] = certificate;
+        for (int i = 0; i < issuers.size(); i++) {
+            c[i + 1] = issuers.get(i);
+        }
+        return c;
     }
 
     /** The CN of {@code c}, or "" if it has none or it cannot be read (a peer's certificate). */
@@ -153,12 +191,13 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
         StrictModes.checkFile(keyFile, "read or replace the node's private key", "600");
         checkOwnerOnly(keyFile);
         PrivateKey pk = readPrivateKey(keyFile);
-        X509Certificate c = readCertificate(certFile);
+        List<X509Certificate> chain = readCertificates(certFile);
+        X509Certificate c = chain.get(0);
         if (!matches(pk, c.getPublicKey())) {
             throw new IOException(keyFile + " does not belong to " + certFile + " (the certificate's key is "
                 + Fingerprints.of(c.getPublicKey()) + ")");
         }
-        return new NodeKeys(pk, c);
+        return new NodeKeys(pk, c, chain.subList(1, chain.size()));
     }
 
     /**
@@ -180,7 +219,7 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
         }
         writeAtomically(keyFile, pem(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(privateKey, null)),
             "rw-------");
-        writeAtomically(certFile, pem(certificate), "rw-r--r--");
+        writeAtomically(certFile, CaFiles.pem((Object[]) chain()), "rw-r--r--");
     }
 
     private static String pem(Object o) throws IOException {
@@ -249,6 +288,12 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate) {
             return conv.getKeyPair(pair).getPrivate();
         }
         throw new IOException(f + ": not a private key in PEM (found " + describe(o) + ")");
+    }
+
+    /** Every certificate in {@code f}: a node's certificate, then its issuers. */
+    static List<X509Certificate> readCertificates(Path f) throws IOException {
+        readPem(f); // the same messages as before for a missing, binary or empty file
+        return CaFiles.readCertificates(f);
     }
 
     static X509Certificate readCertificate(Path f) throws IOException {

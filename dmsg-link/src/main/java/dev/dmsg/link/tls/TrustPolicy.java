@@ -46,6 +46,15 @@ public interface TrustPolicy {
             + "'); trust it with 'dmsg trust add NAME " + fp + "'");
     }
 
+    /**
+     * Who answers join requests here (docs/IDENTITY.md §2.6), or {@code null} (the default): a
+     * node without an issuer. {@link #identify} lets a join-request certificate through TLS only
+     * where this is not {@code null}, as a peer of {@link Role#NONE}, which never gets a link.
+     */
+    default JoinResponder joinResponder() {
+        return null;
+    }
+
     /** A fixed set of peers (tests, and a node's in-memory view of its trust store). */
     static TrustPolicy of(java.util.Collection<PeerIdentity> peers) {
         java.util.Map<String, PeerIdentity> byFp = new java.util.HashMap<>();

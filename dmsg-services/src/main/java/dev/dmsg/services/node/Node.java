@@ -256,6 +256,9 @@ public final class Node implements AutoCloseable {
     /** TLS identity and trust; null on a plaintext node (tests of other layers only). */
     private final NodeKeys keys;
     private final TrustStore trust;
+    /** Own key, store, cluster CA, issuer (docs/IDENTITY.md §1–2); with the upkeep of links when they change. */
+    private final NodeTrust nodeTrust;
+    private final TrustUpkeep upkeep;
     private final LinkEndpoint endpoint;
     private final SpanDialer dialer;
     private final Map<Link, Long> upSince = new ConcurrentHashMap<>();
@@ -269,11 +272,13 @@ public final class Node implements AutoCloseable {
     /** The exports' spans as advertised; mesh thread only. */
     private final List<SpanEngine.SpanLink> exportSpans = new java.util.ArrayList<>();
 
-    private Node(Settings settings, VolconfTable volconf, NodeKeys keys, TrustStore trust, Exports exports) {
+    private Node(Settings settings, VolconfTable volconf, NodeKeys keys, TrustStore trust, NodeTrust nodeTrust,
+                 Exports exports) {
         this.settings = settings;
         this.volconf = volconf;
         this.keys = keys;
         this.trust = trust;
+        this.nodeTrust = nodeTrust;
         this.exports = exports;
         this.meshThread = Executors.newSingleThreadScheduledExecutor(named("mesh"));
         this.admin = Executors.newSingleThreadScheduledExecutor(named("admin"));
@@ -281,7 +286,8 @@ public final class Node implements AutoCloseable {
         this.engine = new SpanEngine(settings.mesh(), System::nanoTime, r.nextInt() | 1, r.nextInt() | 1);
         // docs/IDENTITY.md §3: with keys, our spans are signed and every received one is checked
         this.mesh = keys == null ? new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread))
-            : new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread), keys, new NodeTrust(keys, trust));
+            : new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread), keys,
+                nodeTrust != null ? nodeTrust : new NodeTrust(keys, trust)); // the same trust as the links
         this.shellPool = new java.util.concurrent.ThreadPoolExecutor(SHELL_THREADS, SHELL_THREADS, 30, TimeUnit.SECONDS,
             new java.util.concurrent.ArrayBlockingQueue<>(SHELL_QUEUE), named("shell"));
         shellPool.allowCoreThreadTimeOut(true);
@@ -310,13 +316,17 @@ public final class Node implements AutoCloseable {
             .conn(SpanExt.mark(conn(settings.identity())))
             .pingInterval(settings.pingInterval()).deadTimeout(settings.deadTimeout())
             .logFrames(settings.logFrames())
-            .tls(keys == null ? null : new TlsConfig(keys, new NodeTrust(keys, trust), sec.provider(),
+            .tls(keys == null ? null : new TlsConfig(keys, nodeTrust, sec.provider(),
                 sec.handshakeTimeout(), sec.legacyPeers(), TlsConfig.DEFAULT_MAX_UNAUTHENTICATED,
                 TlsConfig.DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS))
             .build();
         this.endpoint = new LinkEndpoint(config, services, listener(mesh.listener()),
             settings.ioThreads() == 0 ? Settings.autoIoThreads() : settings.ioThreads());
         this.dialer = new SpanDialer(endpoint, admin);
+        this.upkeep = nodeTrust == null ? null : new TrustUpkeep(nodeTrust, endpoint, admin);
+        if (upkeep != null) {
+            upkeep.register(services);
+        }
     }
 
     /**
@@ -341,6 +351,7 @@ public final class Node implements AutoCloseable {
         Exports exports = Exports.open(settings.dataDir(), settings.exports());
         NodeKeys keys = null;
         TrustStore trust = null;
+        NodeTrust nodeTrust = null;
         Node n;
         try {
             if (settings.security().tls()) {
@@ -348,9 +359,13 @@ public final class Node implements AutoCloseable {
                     : settings.dataDir();
                 keys = NodeKeys.loadOrCreate(kd, settings.identity().label());
                 trust = TrustStore.open(kd);
+                nodeTrust = NodeTrust.open(kd, keys, trust, settings.security().keyDir() == null);
             }
-            n = new Node(settings, volconf, keys, trust, exports);
+            n = new Node(settings, volconf, keys, trust, nodeTrust, exports);
         } catch (IOException | RuntimeException e) {
+            if (nodeTrust != null) {
+                nodeTrust.close();
+            }
             exports.close();
             throw e;
         }
@@ -361,6 +376,9 @@ public final class Node implements AutoCloseable {
             throw new IOException(bindError(settings, e), e);
         }
         n.meshThread.scheduleAtFixedRate(() -> n.engine.tick(System.nanoTime()), 250, 250, TimeUnit.MILLISECONDS);
+        if (n.upkeep != null) {
+            n.upkeep.start(n.admin);
+        }
         Identity id = settings.identity();
         LnkSpan span = new LnkSpan(id.pfsClid(), id.pfsFsid(), id.pfsType(), id.peerType(), Dmsg.SPAN_PROTO_1,
             0, 0, 0, 0, 0, 0, id.clLabel(), id.label());
@@ -459,6 +477,11 @@ public final class Node implements AutoCloseable {
         return keys;
     }
 
+    /** This node's whole trust (own key, store, cluster CA, issuer), or {@code null} without TLS. */
+    public NodeTrust trustPolicy() {
+        return nodeTrust;
+    }
+
     /** The peers this node trusts (DATA/trusted), or {@code null} without TLS. */
     public TrustStore trust() {
         return trust;
@@ -485,7 +508,7 @@ public final class Node implements AutoCloseable {
      * reach it. {@code null} without TLS.
      */
     public TlsConfig clientTls() {
-        return keys == null ? null : TlsConfig.of(keys, new NodeTrust(keys, trust));
+        return keys == null ? null : TlsConfig.of(keys, nodeTrust);
     }
 
     /**
@@ -532,6 +555,9 @@ public final class Node implements AutoCloseable {
         meshThread.shutdownNow();
         admin.shutdownNow();
         shellPool.shutdownNow();
+        if (nodeTrust != null) {
+            nodeTrust.close();
+        }
     }
 
     // ------------------------------------------------------------------------------------------
@@ -549,6 +575,9 @@ public final class Node implements AutoCloseable {
                 upSince.put(link, System.nanoTime());
                 log.info("link up: {} ({})", link.peerLabel(), link.remoteAddress());
                 meshListener.onUp(link);
+                if (upkeep != null) {
+                    upkeep.onUp(link);
+                }
             }
 
             @Override
@@ -671,6 +700,10 @@ public final class Node implements AutoCloseable {
             sec.put("log_lines_suppressed", ts.logLinesSuppressed());
             ObjectNode refused = sec.putObject("spans_refused"); // docs/IDENTITY.md §3.3, by neighbour
             new java.util.TreeMap<>(mesh.spansRefused()).forEach(refused::put);
+            ObjectNode ca = nodeTrust.status();
+            if (ca != null) {
+                root.set("ca", ca); // docs/IDENTITY.md §2
+            }
         }
 
         ArrayNode links = root.putArray("links");
