@@ -39,9 +39,22 @@ class NodeExportOptionTest extends CliCapture {
         assertThat(run(node("--export", "disk0"))).isEqualTo(2);
         assertThat(err()).contains("export 'disk0': expected NAME=PATH[,ro][,blksize=N]");
         assertThat(run(node("--export", "disk0=/x,fast"))).isEqualTo(2);
-        assertThat(err()).contains("unknown option 'fast' (options: ro, rw, blksize=N)");
+        assertThat(err()).contains("unknown option 'fast' (options: ro, rw, blksize=N, allow=ROLE|LABEL[+…])");
         assertThat(run(node("--export", "disk0=/x,blksize=1000"))).isEqualTo(2);
         assertThat(err()).contains("blksize must be a power of two in 512..65536, not 1000");
+        assertThat(run(node("--export", "disk0=/x,allow=alpha+bad/name"))).isEqualTo(2);
+        assertThat(err()).contains("allow: 'bad/name' is neither a role nor a node label");
+    }
+
+    @Test
+    void anAccessListNamesRolesAndNodesAndTravelsWithItsExport() {
+        var e = dev.dmsg.services.node.Node.Export.parse("disk0=/srv/d.img,ro,allow=member+alpha");
+        assertThat(e.allow()).containsExactly("member", "alpha");
+        assertThat(e.readOnly()).isTrue();
+        assertThat(e.toString()).isEqualTo("disk0=/srv/d.img,ro,allow=member+alpha");
+        var list = dev.dmsg.services.node.Node.Export.parseList("a=/x,allow=beta,b=/y,ro");
+        assertThat(list.get(0).allow()).containsExactly("beta");
+        assertThat(list.get(1).allow()).as("the default: admins only").isEmpty();
     }
 
     @Test

@@ -23,10 +23,14 @@ import java.util.concurrent.TimeUnit;
  *     one link together; a legacy peer) may have in this node's table (docs/IDENTITY.md §6)
  * @param maxCircuitsPerOriginator circuits one originator may hold through or to this node
  *     (docs/IDENTITY.md §6)
+ * @param circuitAuth the ends of circuits authenticate each other and seal what they carry
+ *     (docs/IDENTITY.md §4); {@code false} only to measure what that costs (dmsg bench circuit
+ *     --circuit-auth): requests over circuits then count as their neighbour's, as in a mesh of
+ *     legacy peers
  */
 public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNanos, long requestHoldNanos,
                          boolean floodUpdates, long circuitAckTimeoutNanos, int maxSpansPerOrigin,
-                         int maxCircuitsPerOriginator) {
+                         int maxCircuitsPerOriginator, boolean circuitAuth) {
     public MeshConfig {
         if (topN < 1 || topN > 64) {
             throw new IllegalArgumentException("topN must be 1..64, not " + topN);
@@ -53,42 +57,48 @@ public record MeshConfig(int topN, int maxDist, boolean loopFree, long fdHoldNan
 
     public static MeshConfig defaults() {
         return new MeshConfig(2, Dmsg.SPAN_MAXDIST, true, TimeUnit.SECONDS.toNanos(60), TimeUnit.SECONDS.toNanos(1),
-            false, DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS, DEFAULT_MAX_SPANS_PER_ORIGIN, DEFAULT_MAX_CIRCUITS_PER_ORIGINATOR);
+            false, DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS, DEFAULT_MAX_SPANS_PER_ORIGIN, DEFAULT_MAX_CIRCUITS_PER_ORIGINATOR, true);
     }
 
     /** The 2013 C algorithm: best link only, no feasibility, MAXDIST 16. */
     public static MeshConfig cAlgorithm() {
         return new MeshConfig(1, Dmsg.SPAN_MAXDIST, false, 0, 0, false, DEFAULT_CIRCUIT_ACK_TIMEOUT_NANOS,
-            DEFAULT_MAX_SPANS_PER_ORIGIN, DEFAULT_MAX_CIRCUITS_PER_ORIGINATOR);
+            DEFAULT_MAX_SPANS_PER_ORIGIN, DEFAULT_MAX_CIRCUITS_PER_ORIGINATOR, true);
     }
 
     public MeshConfig withTopN(int n) {
         return new MeshConfig(n, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, circuitAckTimeoutNanos,
-            maxSpansPerOrigin, maxCircuitsPerOriginator);
+            maxSpansPerOrigin, maxCircuitsPerOriginator, circuitAuth);
     }
 
     public MeshConfig withFdHold(Duration d) {
         return new MeshConfig(topN, maxDist, loopFree, d.toNanos(), requestHoldNanos, floodUpdates, circuitAckTimeoutNanos,
-            maxSpansPerOrigin, maxCircuitsPerOriginator);
+            maxSpansPerOrigin, maxCircuitsPerOriginator, circuitAuth);
     }
 
     public MeshConfig withFloodUpdates(boolean flood) {
         return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, flood, circuitAckTimeoutNanos,
-            maxSpansPerOrigin, maxCircuitsPerOriginator);
+            maxSpansPerOrigin, maxCircuitsPerOriginator, circuitAuth);
     }
 
     public MeshConfig withCircuitAckTimeout(Duration d) {
         return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, d.toNanos(),
-            maxSpansPerOrigin, maxCircuitsPerOriginator);
+            maxSpansPerOrigin, maxCircuitsPerOriginator, circuitAuth);
     }
 
     public MeshConfig withMaxSpansPerOrigin(int n) {
         return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, circuitAckTimeoutNanos,
-            n, maxCircuitsPerOriginator);
+            n, maxCircuitsPerOriginator, circuitAuth);
     }
 
     public MeshConfig withMaxCircuitsPerOriginator(int n) {
         return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, circuitAckTimeoutNanos,
-            maxSpansPerOrigin, n);
+            maxSpansPerOrigin, n, circuitAuth);
+    }
+
+    /** With circuit authentication on or off (off: only to measure its cost). */
+    public MeshConfig withCircuitAuth(boolean on) {
+        return new MeshConfig(topN, maxDist, loopFree, fdHoldNanos, requestHoldNanos, floodUpdates, circuitAckTimeoutNanos,
+            maxSpansPerOrigin, maxCircuitsPerOriginator, on);
     }
 }

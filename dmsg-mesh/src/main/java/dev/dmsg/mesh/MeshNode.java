@@ -74,7 +74,7 @@ public final class MeshNode {
 
     private MeshNode(SpanEngine engine, MeshScheduler executor, ChainTrust chains, NodeKeys keys) {
         this(engine, executor, keys == null ? null : new SpanAuth(keys, chains, System::currentTimeMillis),
-            keys == null ? null : new CircuitAuth(keys, chains));
+            keys == null || !engine.config().circuitAuth() ? null : new CircuitAuth(keys, chains));
     }
 
     private MeshNode(SpanEngine engine, MeshScheduler executor, SpanAuth auth, CircuitAuth circuitAuth) {

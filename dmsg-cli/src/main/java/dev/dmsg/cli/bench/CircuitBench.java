@@ -62,6 +62,15 @@ public final class CircuitBench implements Callable<Integer> {
             + "cores (default: ${DEFAULT-VALUE})")
     int relayIoThreads;
 
+    @Option(names = "--circuit-auth", defaultValue = "on", paramLabel = "on|off|both",
+        description = "circuits authenticated end to end and sealed (docs/IDENTITY.md §4), not, or both in one run, "
+            + "each on its own set of node processes (default: ${DEFAULT-VALUE})")
+    String circuitAuth;
+
+    @Option(names = "--opens", defaultValue = "50",
+        description = "circuits opened and closed per path to time the open (default: ${DEFAULT-VALUE})")
+    int opens;
+
     @Option(names = "--relay-jvm-opt", paramLabel = "OPT",
         description = "an extra JVM option for the relay processes (repeatable), e.g. -XX:StartFlightRecording=...")
     List<String> relayJvmOpts = new ArrayList<>();
@@ -72,16 +81,23 @@ public final class CircuitBench implements Callable<Integer> {
 
     private final PrintStream out = System.out;
 
-    /** One path's figures (medians over the repetitions). */
+    /** One path's figures (medians over the repetitions); {@code openP50Ms}: forging (and authenticating) a circuit. */
     record Result(String path, int hops, double p50Us, double p99Us, double serialPerSec, double pipelinedPerSec,
-                  double bulkMBps, List<Double> p50s, List<Double> pipes, List<Double> bulks) {}
+                  double bulkMBps, List<Double> p50s, List<Double> pipes, List<Double> bulks, double openP50Ms,
+                  double openP90Ms) {
+        Result withOpen(double p50, double p90) {
+            return new Result(path, hops, p50Us, p99Us, serialPerSec, pipelinedPerSec, bulkMBps, p50s, pipes, bulks,
+                p50, p90);
+        }
+    }
 
     @Override
     public Integer call() throws Exception {
         if (reps < 1 || seconds <= 0 || warmup < 0 || firstWarmup < 0 || relays.isEmpty() || relays.stream().anyMatch(k -> k < 0 || k > 8)
-                || scenarios.isEmpty() || !List.of("rtt", "pipeline128", "bulk64k").containsAll(scenarios)) {
+                || scenarios.isEmpty() || !List.of("rtt", "pipeline128", "bulk64k").containsAll(scenarios)
+                || !List.of("on", "off", "both").contains(circuitAuth) || opens < 1) {
             System.err.println("bench circuit: --reps >= 1, --seconds > 0, --warmup >= 0, --relays each 0..8, "
-                + "--scenarios of rtt,pipeline128,bulk64k");
+                + "--scenarios of rtt,pipeline128,bulk64k, --circuit-auth on|off|both, --opens >= 1");
             return 2;
         }
         BenchCommand.quietLogs();
@@ -101,18 +117,28 @@ public final class CircuitBench implements Callable<Integer> {
                 labels.add("bench-client-" + k);
             }
             prepareMesh(dir, labels); // TLS (the default): every node's key, each trusting the others
-            ports[0] = start(procs, dir, "far", null, List.of(), 0);
-            for (int i = 1; i <= maxRelays; i++) {
-                ports[i] = start(procs, dir, "r" + i, ports[i - 1], relayJvmOpts, relayIoThreads);
-            }
             out.printf("dmsg bench circuit: %d cores, Java %s; far node + %d relay process(es) in a line on loopback "
-                + "(relay event loops: %s); %d x %.1f s (+%.1f s warm-up) per figure after %.1f s of warm-up per path, medians%n",
+                + "(relay event loops: %s); %d x %.1f s (+%.1f s warm-up) per figure after %.1f s of warm-up per path, "
+                + "medians; circuit authentication: %s%n",
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), maxRelays,
                 relayIoThreads == 0 ? "default " + Node.Settings.autoIoThreads() : Integer.toString(relayIoThreads), reps,
-                seconds, warmup, firstWarmup);
+                seconds, warmup, firstWarmup, circuitAuth);
             List<Result> results = new ArrayList<>();
-            for (int k : relays.stream().sorted().distinct().toList()) {
-                measure(dir, k, ports[k], results);
+            for (boolean auth : circuitAuth.equals("both") ? List.of(true, false) : List.of(circuitAuth.equals("on"))) {
+                List<Process> set = new ArrayList<>();
+                List<String> flag = List.of("--circuit-auth", auth ? "on" : "off");
+                ports[0] = start(set, dir, "far", null, List.of(), 0, flag);
+                for (int i = 1; i <= maxRelays; i++) {
+                    ports[i] = start(set, dir, "r" + i, ports[i - 1], relayJvmOpts, relayIoThreads, flag);
+                }
+                procs.addAll(set);
+                for (int k : relays.stream().sorted().distinct().toList()) {
+                    measure(dir, k, ports[k], results, auth);
+                }
+                for (Process p : set) {
+                    stop(p);
+                }
+                procs.removeAll(set);
             }
             print(results);
             out.printf("%nbench circuit took %.0f s%n", (System.nanoTime() - t0) / 1e9);
@@ -133,20 +159,40 @@ public final class CircuitBench implements Callable<Integer> {
     }
 
     /** A client node linked to {@code entryPort}; circuit to the far node k relays away (and the link itself at k = 0). */
-    private void measure(Path dir, int k, int entryPort, List<Result> results) throws Exception {
-        try (Node client = Node.start(Node.Settings.of("127.0.0.1", 0, dir.resolve("bench-client-" + k),
-                Node.Identity.of("bench-client-" + k, "bench")))) {
+    private void measure(Path dir, int k, int entryPort, List<Result> results, boolean auth) throws Exception {
+        Node.Settings d = Node.Settings.of("127.0.0.1", 0, dir.resolve("bench-client-" + k),
+            Node.Identity.of("bench-client-" + k, "bench"));
+        try (Node client = Node.start(new Node.Settings(d.listenHost(), d.listenPort(), d.dataDir(), d.identity(),
+                d.mesh().withCircuitAuth(auth), d.pingInterval(), d.deadTimeout(), d.logFrames(), d.ioThreads(),
+                d.security()))) {
             client.shell().execute("span 127.0.0.1:" + entryPort);
             NodeKey far = awaitFar(client, k);
             Link first = client.endpoint().links().get(0);
             MemorySampler memory = new MemorySampler();
-            if (k == 0) {
+            String mode = auth ? "" : ", no circuit auth";
+            if (k == 0 && auth) {
                 results.add(run("link (circuit 0)", 1, new DmsgSide(first, memory)));
             }
+            // the open: forging, and with authentication the hellos, both signatures and the agreement
+            List<Double> openMs = new ArrayList<>();
+            for (int i = 0; i < opens + 5; i++) {
+                long t0 = System.nanoTime();
+                CircuitHandle o = client.mesh().openCircuit(far).get(10, TimeUnit.SECONDS);
+                if (i >= 5) { // the first few warm the code paths
+                    openMs.add((System.nanoTime() - t0) / 1e6);
+                }
+                o.close();
+                o.lostFuture().get(10, TimeUnit.SECONDS);
+            }
+            java.util.Collections.sort(openMs);
+            double openP50 = openMs.get(openMs.size() / 2);
+            double openP90 = openMs.get((int) (openMs.size() * 0.9));
+            out.printf("-- circuit open, %d relay%s%s: p50 %.2f ms, p90 %.2f ms (%d opens)%n", k, k == 1 ? "" : "s", mode,
+                openP50, openP90, openMs.size());
             CircuitHandle c = client.mesh().openCircuit(far).get(10, TimeUnit.SECONDS);
             try {
-                results.add(run("circuit, " + k + " relay" + (k == 1 ? "" : "s"), k + 1,
-                    new DmsgSide(c.link(), c.id(), memory)));
+                results.add(run("circuit, " + k + " relay" + (k == 1 ? "" : "s") + mode
+                    + (c.sealed() ? ", sealed" : ""), k + 1, new DmsgSide(c.link(), c.id(), memory)).withOpen(openP50, openP90));
             } finally {
                 c.close();
             }
@@ -198,7 +244,8 @@ public final class CircuitBench implements Callable<Integer> {
             out.println(line);
             out.flush();
         }
-        return new Result(path, hops, med(p50), med(p99), med(serial), med(pipe), med(bulk), p50, pipe, bulk);
+        return new Result(path, hops, med(p50), med(p99), med(serial), med(pipe), med(bulk), p50, pipe, bulk, Double.NaN,
+            Double.NaN);
     }
 
     private static double med(List<Double> xs) {
@@ -207,14 +254,16 @@ public final class CircuitBench implements Callable<Integer> {
 
     private void print(List<Result> rs) {
         out.println();
-        out.println("| path | hops | RTT p50 / p99 (µs) | round trips/s, 1 in flight | pipelined, 128 in flight (txn/s) "
-            + "| 64 KiB one-way (MB/s) |");
-        out.println("|---|---|---|---|---|---|");
+        out.println("| path | hops | open p50 / p90 (ms) | RTT p50 / p99 (µs) | round trips/s, 1 in flight "
+            + "| pipelined, 128 in flight (txn/s) | 64 KiB one-way (MB/s) |");
+        out.println("|---|---|---|---|---|---|---|");
         for (Result r : rs) {
-            out.printf("| %s | %d | %.1f / %.1f | %s | %s | %.0f |%n", r.path, r.hops, r.p50Us, r.p99Us,
+            out.printf("| %s | %d | %s | %.1f / %.1f | %s | %s | %.0f |%n", r.path, r.hops,
+                Double.isNaN(r.openP50Ms) ? "-" : String.format("%.2f / %.2f", r.openP50Ms, r.openP90Ms), r.p50Us, r.p99Us,
                 Report.rate(r.serialPerSec), Report.rate(r.pipelinedPerSec), r.bulkMBps);
         }
-        List<Result> circuits = rs.stream().filter(r -> r.path.startsWith("circuit")).toList();
+        List<Result> circuits = rs.stream().filter(r -> r.path.startsWith("circuit") && !r.path.contains("no circuit auth"))
+            .toList();
         for (int i = 1; i < circuits.size(); i++) {
             Result a = circuits.get(i - 1);
             Result b = circuits.get(i);
@@ -351,13 +400,17 @@ public final class CircuitBench implements Callable<Integer> {
         @Option(names = "--plaintext", description = "no TLS (every node of the bench mesh must say so)")
         boolean plaintext;
 
+        @Option(names = "--circuit-auth", defaultValue = "on", description = "on or off (off: to measure its cost)")
+        String circuitAuth;
+
         @Override
         public Integer call() throws Exception {
             BenchCommand.quietLogs();
             Node.Settings s = Node.Settings.of("127.0.0.1", 0, dir, Node.Identity.of(label, "bench"));
             dev.dmsg.services.node.Security security = plaintext ? dev.dmsg.services.node.Security.plaintextForTests()
                 : new dev.dmsg.services.node.Security(true, tlsProvider, s.security().handshakeTimeout(), List.of());
-            try (Node n = Node.start(new Node.Settings(s.listenHost(), s.listenPort(), s.dataDir(), s.identity(), s.mesh(),
+            try (Node n = Node.start(new Node.Settings(s.listenHost(), s.listenPort(), s.dataDir(), s.identity(),
+                    s.mesh().withCircuitAuth(!circuitAuth.equals("off")),
                     s.pingInterval(), s.deadTimeout(), s.logFrames(), ioThreads, security,
                     exports.stream().map(Node.Export::parse).toList()))) {
                 new BenchServer().register(n.services());

@@ -24,14 +24,16 @@ class CircuitBenchSmokeTest {
         try {
             System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
             status = new CommandLine(new CircuitBench()).execute("--relays", "0,1", "--reps", "1", "--seconds", "0.2",
-                "--warmup", "0", "--first-warmup", "0.3");
+                "--warmup", "0", "--first-warmup", "0.3", "--circuit-auth", "both", "--opens", "3");
         } finally {
             System.setOut(saved);
         }
         String out = buf.toString(StandardCharsets.UTF_8);
         assertThat(status).as(out).isZero();
         assertThat(out).contains("| link (circuit 0) | 1 |").contains("| circuit, 0 relays | 1 |")
-            .contains("| circuit, 1 relay | 2 |").contains("cost per relay, 0 -> 1 relays").doesNotContain("NaN");
+            .contains("| circuit, 1 relay, sealed | 2 |").contains("| circuit, 0 relays, no circuit auth | 1 |")
+            .contains("| circuit, 1 relay, no circuit auth | 2 |").contains("-- circuit open, 1 relay: p50 ")
+            .contains("cost per relay, 0 -> 1 relays").doesNotContain("NaN");
     }
 
     @Test

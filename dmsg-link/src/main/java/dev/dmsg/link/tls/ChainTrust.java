@@ -9,10 +9,10 @@ import java.util.function.LongSupplier;
 
 /**
  * {@link TrustPolicy#identify} for chains that arrive as DER over the mesh — span proofs and
- * circuit hellos (docs/IDENTITY.md) — with the answer remembered for a second: the same chain
- * comes with every span a node originates and every circuit it opens, and the policy (pins, CA,
- * revocations) is itself re-read at most once a second. Bounded (least recently used first out).
- * Thread-safe.
+ * circuit hellos (docs/IDENTITY.md) — with a trusted answer remembered for a second: the same
+ * chain comes with every span a node originates and every circuit it opens, and the policy (pins,
+ * CA, revocations) is itself re-read at most once a second, so a revocation counts within about
+ * two. Refusals are not remembered. Bounded (least recently used first out). Thread-safe.
  */
 public final class ChainTrust {
     /** What a chain is here: its certificates, and who it is ({@code identity}) or why not ({@code refusal}). */
@@ -98,8 +98,12 @@ public final class ChainTrust {
         } catch (Refusal r) {
             a = new Answer(chain, null, r);
         }
-        synchronized (cache) {
-            cache.put(k, new Entry(a, now + ttlNanos));
+        if (a.trusted()) {
+            // Only who is trusted is remembered: a pin added, a CA installed or a revocation lifted
+            // must count at once, and an unknown chain costs no more to refuse again than to look up.
+            synchronized (cache) {
+                cache.put(k, new Entry(a, now + ttlNanos));
+            }
         }
         return a;
     }
