@@ -32,7 +32,7 @@ class CircuitBenchSmokeTest {
         assertThat(status).as(out).isZero();
         assertThat(out).contains("| link (circuit 0) | 1 |").contains("| circuit, 0 relays | 1 |")
             .contains("| circuit, 1 relay, sealed | 2 |").contains("| circuit, 0 relays, no circuit auth | 1 |")
-            .contains("| circuit, 1 relay, no circuit auth | 2 |").contains("-- circuit open, 1 relay: p50 ")
+            .contains("| circuit, 1 relay, no circuit auth | 2 |").contains("   circuit open: p50 ")
             .contains("cost per relay, 0 -> 1 relays").doesNotContain("NaN");
     }
 
