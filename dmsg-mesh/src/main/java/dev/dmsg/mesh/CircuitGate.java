@@ -71,14 +71,26 @@ final class CircuitGate {
 
     /**
      * The offer for a circuit over {@code best} on {@code first}, or null to forge without a hello:
-     * a node without TLS, or a first hop that is not one of ours (a C relay drops the hello).
+     * a node without TLS, a first hop that is not one of ours (a C relay drops the hello), or a
+     * first hop that is the far end itself ({@link #direct}).
      */
     CircuitAuth.Offer offer(SpanEngine.SpanLink best, Link first) {
-        if (auth == null || !ours(first)) {
+        if (auth == null || !ours(first) || direct(best, first)) {
             return null;
         }
         SpanTrust t = best.trust();
         return auth.offer(t == null || t.signerId().isEmpty() ? null : t.signerId());
+    }
+
+    /**
+     * Whether the far end is {@code first}'s peer itself — the key that signed the target span is
+     * the one the link's TLS authenticated (docs/IDENTITY.md §4.3): the link already authenticates
+     * and protects every byte, so the circuit is forged without a hello and not sealed.
+     */
+    boolean direct(SpanEngine.SpanLink best, Link first) {
+        SpanTrust t = best.trust();
+        String fp = fingerprint(first);
+        return auth != null && t != null && fp != null && !legacy(first) && fp.equals(t.signerId());
     }
 
     /**
@@ -92,6 +104,9 @@ final class CircuitGate {
         boolean hello = CircHello.present(ack.aux());
         SpanTrust t = best.trust();
         boolean legacyTarget = t == null || t.kind() == SpanTrust.Kind.LEGACY || t.kind() == SpanTrust.Kind.OPEN;
+        if (offer == null && direct(best, first)) {
+            return new CircuitAuth.Established(first.peer(), CircHello.DIRECT, null); // the link is the circuit
+        }
         if (offer == null || !hello) {
             if (auth != null && !legacyTarget) {
                 throw new GeneralSecurityException("the far end did not authenticate (no hello in its answer; a relay "
@@ -127,11 +142,14 @@ final class CircuitGate {
             return new Accept(null, null, null);
         }
         if (!CircHello.present(create.aux())) {
-            if (legacy(a)) {
-                return admit(new Accept(null, null, "legacy@" + a.peer().name()));
+            if (legacy(a) || a.peer() == null) {
+                return admit(new Accept(null, null, "legacy@" + name(a)));
             }
-            return new Refuse(Dmsg.ERR_PERM, "LNK_CIRC without a hello from '" + name(a) + "': our nodes authenticate "
-                + "every circuit; only a configured legacy peer may forge one without (docs/IDENTITY.md §4.4)");
+            // The neighbour's own circuit (docs/IDENTITY.md §4.3): its TLS identity is the
+            // originator. A relay that stripped someone's hello only makes the circuit its own; the
+            // originator, answered without a hello, closes it (§4.4).
+            PeerIdentity n = a.peer();
+            return admit(new Accept(new CircuitAuth.Established(n, CircHello.DIRECT, null), null, n.fingerprint()));
         }
         CircHello o;
         try {

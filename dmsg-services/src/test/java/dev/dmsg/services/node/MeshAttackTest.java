@@ -321,4 +321,24 @@ class MeshAttackTest {
         assertThat(e.getCause().getMessage()).contains("does not accept this node as the circuit's originator");
         honestTrafficWorks();
     }
+
+    @Test
+    void aNeighboursCircuitRidesItsLinksTlsAndAFartherOneIsSealedEndToEnd() throws Exception {
+        CircuitHandle near = alpha.mesh().openCircuit(alpha.resolve("beta")).get(10, TimeUnit.SECONDS);
+        assertThat(near.peer().name()).isEqualTo("beta");
+        assertThat(near.sealed()).as("direct: the link's TLS is the circuit's").isFalse();
+        CircuitHandle far = alpha.mesh().openCircuit(alpha.resolve("gamma")).get(10, TimeUnit.SECONDS);
+        assertThat(far.peer().name()).isEqualTo("gamma");
+        assertThat(far.sealed()).as("through beta: sealed").isTrue();
+        // gamma holds it as its endpoint (the relay beta only passes it on)
+        Await.until(() -> {
+            try {
+                return gamma.shell().execute("circuits").output().contains("endpoint");
+            } catch (RuntimeException e) {
+                return false;
+            }
+        }, T, "gamma holds the circuit");
+        near.close();
+        far.close();
+    }
 }
