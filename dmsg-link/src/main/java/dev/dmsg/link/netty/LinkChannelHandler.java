@@ -9,7 +9,6 @@ import dev.dmsg.link.Services;
 import dev.dmsg.link.Transport;
 import dev.dmsg.link.tls.LegacyPeers;
 import dev.dmsg.link.tls.PeerIdentity;
-import dev.dmsg.link.tls.PinnedTrustManager;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.FrameEncoder;

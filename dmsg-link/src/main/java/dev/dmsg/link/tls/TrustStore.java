@@ -7,11 +7,9 @@ import java.nio.channels.FileLock;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFileAttributes;
@@ -337,28 +335,7 @@ public final class TrustStore implements TrustPolicy {
 
     /** Writes {@code text} to a new owner-only file, forces it to disk, renames it over {@link #file}. */
     private void replace(String text) throws IOException {
-        Path tmp = Files.createTempFile(dir, "." + FILE + ".", ".tmp", ownerOnly(dir));
-        try {
-            try (FileChannel c = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ByteBuffer b = StandardCharsets.UTF_8.encode(text);
-                while (b.hasRemaining()) {
-                    c.write(b);
-                }
-                c.force(true);
-            }
-            try {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true); // the rename itself survives a crash
-        } catch (IOException | UnsupportedOperationException e) {
-            // not every platform can open a directory; the file's data is on disk either way
-        }
+        CaFiles.replace(file, text.getBytes(StandardCharsets.UTF_8), "rw-------");
     }
 
     // ------------------------------------------------------------------------------------------
