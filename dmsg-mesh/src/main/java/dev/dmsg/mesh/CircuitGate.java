@@ -123,6 +123,31 @@ final class CircuitGate {
         return auth.finish(offer, e, fingerprint(first));
     }
 
+    /**
+     * Checks the far end's answer {@code ack} and secures our end of circuit {@code h} (its first
+     * transaction {@code t}); the reason it must be closed, or null. On the link's event loop,
+     * with the acknowledgement in hand.
+     */
+    String secureOrigin(CircuitAuth.Offer offer, Message ack, SpanEngine.SpanLink best, Link l, CircuitHandle h,
+                        dev.dmsg.link.Transaction t) {
+        CircuitAuth.Established est;
+        try {
+            est = finish(offer, ack, best, l);
+        } catch (GeneralSecurityException ex) {
+            log.warn("circuit to {} via {} refused: {}", MeshNode.describe(h.target()), l.peerLabel(), ex.getMessage());
+            return ex.getMessage();
+        }
+        if (est != null) {
+            l.secureCircuit(h.id, new CircuitSecurity(est.peer(), est.seal(), why -> {
+                h.lost(why);
+                t.reply(Dmsg.ERR_LOSTLINK);
+            }, new CircuitSecurity.Budget(maxTransactionsPerOriginator)));
+            h.peer = est.peer();
+            h.sealed = est.seal() != null;
+        }
+        return null;
+    }
+
     // ------------------------------------------------------------------------------------------
     // Endpoint
 

@@ -515,7 +515,7 @@ final class Circuits {
                 offer == null ? null : offer.hello().encode(), (tt, m) -> {
                 if (m.isCreate() && m.isReply() && !m.isDelete()) {
                     if (m.error() == 0) {
-                        String refused = secureOrigin(offer, m, best, l, h, tt);
+                        String refused = gate.secureOrigin(offer, m, best, l, h, tt);
                         if (refused != null) {
                             h.lost(refused);
                             tt.reply(Dmsg.ERR_PERM); // closed end to end: relays let go, the far end forgets it
@@ -574,30 +574,6 @@ final class Circuits {
             }));
         });
         return done;
-    }
-
-    /**
-     * Checks the far end's answer and secures our end of the circuit (docs/IDENTITY.md §4.1); the
-     * reason it must be closed, or null. On the link's event loop, with the acknowledgement in hand.
-     */
-    private String secureOrigin(CircuitAuth.Offer offer, Message ack, SpanEngine.SpanLink best, Link l,
-                                CircuitHandle h, Transaction t) {
-        CircuitAuth.Established est;
-        try {
-            est = gate.finish(offer, ack, best, l);
-        } catch (java.security.GeneralSecurityException ex) {
-            log.warn("circuit to {} via {} refused: {}", MeshNode.describe(h.target()), l.peerLabel(), ex.getMessage());
-            return ex.getMessage();
-        }
-        if (est != null) {
-            l.secureCircuit(h.id, new dev.dmsg.link.CircuitSecurity(est.peer(), est.seal(), why -> {
-                h.lost(why);
-                t.reply(Dmsg.ERR_LOSTLINK);
-            }, new dev.dmsg.link.CircuitSecurity.Budget(gate.maxTransactionsPerOriginator())));
-            h.peer = est.peer();
-            h.sealed = est.seal() != null;
-        }
-        return null;
     }
 
     /** Words for the DELETE that ended an originated circuit. */
