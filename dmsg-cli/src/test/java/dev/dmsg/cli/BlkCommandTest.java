@@ -189,6 +189,22 @@ class BlkCommandTest extends CliCapture {
     }
 
     @Test
+    void aToolRunWithItsNodesIdentityReachesThatNodesNeighbour() throws Exception {
+        // The CLI as n1 (n1's own key), through n1, to n2's export: n2 receives the circuit from the
+        // node n1 and a hello signed with that same key. It must still be sealed end to end: the
+        // key alone never makes a circuit direct (docs/IDENTITY.md §4.3; this once failed as
+        // "the far end claims to be our neighbour").
+        Path src = tmp.resolve("small.bin");
+        byte[] data = new byte[1 << 20];
+        new Random(11).nextBytes(data);
+        Files.write(src, data);
+        String[] args = {"blk", "cp", src.toString(), "mesh:n2/disk", "--verify", "--node",
+            "127.0.0.1:" + n1.address().getPort(), "--identity", tmp.resolve("n1").toString()};
+        assertThat(run(args)).as(errLines()).isZero();
+        assertThat(errLines()).contains("verified: export n2/disk holds the same " + data.length + " bytes");
+    }
+
+    @Test
     void cpRoundTripThroughTwoRelaysKeepsEveryByte() throws Exception {
         long seed = System.nanoTime();
         realErr().println("BlkCommandTest: random data seed " + seed);

@@ -182,7 +182,7 @@ final class CircuitGate {
         } catch (DmsgProtocolException e) {
             return new Refuse(Dmsg.ERR_PARAM, e.getMessage());
         }
-        CircuitAuth.Answer ans = auth.answer(o, fingerprint(a));
+        CircuitAuth.Answer ans = auth.answer(o);
         if (ans instanceof CircuitAuth.Refuse r) {
             return new Refuse(r.error(), r.why());
         }

@@ -79,10 +79,13 @@ public final class CircuitAuth {
     }
 
     /**
-     * The endpoint's answer to {@code o}, which arrived over a link whose TLS peer has
-     * {@code arrivalFingerprint} (null on a plaintext link).
+     * The endpoint's answer to {@code o}: always {@link CircHello#SEALED}. An originator forges a
+     * circuit to its own neighbour without a hello (docs/IDENTITY.md §4.3), so a hello means a
+     * circuit to seal — even when it arrives from a neighbour holding the originator's key (a
+     * tool's guest node and the node it joins through may share one identity), which is why the
+     * key alone never makes a circuit DIRECT.
      */
-    public Answer answer(CircHello o, String arrivalFingerprint) {
+    public Answer answer(CircHello o) {
         if (o.side() != CircHello.ORIGINATOR) {
             return new Refuse(Dmsg.ERR_PARAM, "the hello in LNK_CIRC is an endpoint's");
         }
@@ -104,7 +107,7 @@ public final class CircuitAuth {
             return new Refuse(Dmsg.ERR_PERM, "originator '" + who.identity().name() + "' meant the circuit for "
                 + Fingerprints.of(o.peerId()) + ", not this node (" + Fingerprints.of(ourId) + ")");
         }
-        int mode = who.fingerprint().equals(arrivalFingerprint) ? CircHello.DIRECT : CircHello.SEALED;
+        int mode = CircHello.SEALED;
         byte[] eph = Crypto.x25519PrivateKey();
         CircHello unsigned = new CircHello(CircHello.ENDPOINT, mode, Crypto.random(32), Crypto.x25519PublicKey(eph),
             Fingerprints.sha256(who.chain()[0].getPublicKey()), ourChain, new byte[0]);

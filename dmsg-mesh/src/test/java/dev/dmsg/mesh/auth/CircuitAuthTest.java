@@ -43,7 +43,7 @@ class CircuitAuthTest {
     @Test
     void bothEndsAuthenticateAndTheirSealsOpenEachOthersMessages() throws Exception {
         CircuitAuth.Offer offer = alpha.offer(GAMMA.fingerprint());
-        CircuitAuth.Answer a = gamma.answer(CircHello.parse(offer.hello().encode()), "SHA256:" + "B".repeat(43));
+        CircuitAuth.Answer a = gamma.answer(CircHello.parse(offer.hello().encode()));
         assertThat(a).isInstanceOf(CircuitAuth.Accept.class);
         CircuitAuth.Accept acc = (CircuitAuth.Accept) a;
         assertThat(acc.circuit().peer().name()).isEqualTo("alpha");
@@ -64,13 +64,21 @@ class CircuitAuthTest {
     }
 
     @Test
-    void neighboursNeedNoSealAndNobodyElseCanClaimToBeOne() throws Exception {
+    void aHelloIsAlwaysSealedAndOnlyANeighbourMayAnswerDirect() throws Exception {
+        // a hello always means a circuit to seal: a neighbour's own circuit is forged without one
+        // (docs/IDENTITY.md §4.3), and a tool's guest node may share its key with the node it
+        // joins through, so the key alone must never make a circuit DIRECT
         CircuitAuth.Offer offer = alpha.offer(GAMMA.fingerprint());
-        CircuitAuth.Accept acc = (CircuitAuth.Accept) gamma.answer(offer.hello(), ALPHA.fingerprint());
-        assertThat(acc.circuit().mode()).isEqualTo(CircHello.DIRECT);
-        assertThat(acc.circuit().seal()).isNull();
-        assertThat(alpha.finish(offer, acc.hello(), GAMMA.fingerprint()).seal()).isNull();
-        assertThatThrownBy(() -> alpha.finish(offer, acc.hello(), MALLORY.fingerprint()))
+        CircuitAuth.Accept acc = (CircuitAuth.Accept) gamma.answer(offer.hello());
+        assertThat(acc.circuit().mode()).isEqualTo(CircHello.SEALED);
+        assertThat(acc.circuit().seal()).isNotNull();
+        // gamma (or an altered answer) claiming DIRECT while it is not our first hop is refused
+        CircHello e = acc.hello();
+        CircHello unsigned = new CircHello(CircHello.ENDPOINT, CircHello.DIRECT, e.nonce(), e.ephemeral(), e.peerId(),
+            e.chain(), new byte[0]);
+        CircHello direct = unsigned.signed(dev.dmsg.link.tls.Crypto.sign(GAMMA.privateKey(), unsigned.signedBytes(offer.hello())));
+        assertThat(alpha.finish(offer, direct, GAMMA.fingerprint()).seal()).as("gamma is our first hop").isNull();
+        assertThatThrownBy(() -> alpha.finish(offer, direct, MALLORY.fingerprint()))
             .isInstanceOf(GeneralSecurityException.class)
             .hasMessageContaining("claims to be our neighbour, but our first hop is " + MALLORY.fingerprint());
     }
@@ -80,12 +88,12 @@ class CircuitAuthTest {
         // mallory, a relay on the path, answers the circuit to gamma itself
         CircuitAuth.Offer offer = alpha.offer(GAMMA.fingerprint());
         CircuitAuth mallory = at(MALLORY, ALPHA);
-        CircuitAuth.Answer a = mallory.answer(offer.hello(), ALPHA.fingerprint());
+        CircuitAuth.Answer a = mallory.answer(offer.hello());
         assertThat(a).as("mallory refuses a hello meant for gamma").isInstanceOfSatisfying(CircuitAuth.Refuse.class,
             r -> assertThat(r.why()).contains("meant the circuit for " + GAMMA.fingerprint() + ", not this node"));
         // so it forges one as if the hello were meant for it: alpha checks the key against gamma's span
         CircuitAuth.Offer blind = alpha.offer(null);
-        CircuitAuth.Accept forged = (CircuitAuth.Accept) mallory.answer(blind.hello(), "SHA256:" + "C".repeat(43));
+        CircuitAuth.Accept forged = (CircuitAuth.Accept) mallory.answer(blind.hello());
         CircuitAuth.Offer meantForGamma = alpha.offer(GAMMA.fingerprint());
         assertThatThrownBy(() -> alpha.finish(meantForGamma, forged.hello(), "SHA256:" + "C".repeat(43)))
             .isInstanceOf(GeneralSecurityException.class)
@@ -96,7 +104,7 @@ class CircuitAuthTest {
     @Test
     void anUntrustedOriginatorOrAForgedSignatureIsRefused() throws Exception {
         CircuitAuth stranger = at(NodeKeys.generate("stranger"), GAMMA);
-        assertThat(gamma.answer(stranger.offer(GAMMA.fingerprint()).hello(), null))
+        assertThat(gamma.answer(stranger.offer(GAMMA.fingerprint()).hello()))
             .isInstanceOfSatisfying(CircuitAuth.Refuse.class, r -> {
                 assertThat(r.error()).isEqualTo(Dmsg.ERR_PERM);
                 assertThat(r.why()).contains("originator 'stranger'").contains("is not trusted here");
@@ -104,11 +112,11 @@ class CircuitAuthTest {
         CircHello h = alpha.offer(GAMMA.fingerprint()).hello();
         byte[] sig = h.sig().clone();
         sig[sig.length - 1] ^= 1;
-        assertThat(gamma.answer(h.signed(sig), null)).isInstanceOfSatisfying(CircuitAuth.Refuse.class,
+        assertThat(gamma.answer(h.signed(sig))).isInstanceOfSatisfying(CircuitAuth.Refuse.class,
             r -> assertThat(r.why()).contains("its hello's signature does not match its key"));
         // the endpoint's answer altered by a relay
         CircuitAuth.Offer offer = alpha.offer(GAMMA.fingerprint());
-        CircuitAuth.Accept acc = (CircuitAuth.Accept) gamma.answer(offer.hello(), null);
+        CircuitAuth.Accept acc = (CircuitAuth.Accept) gamma.answer(offer.hello());
         CircHello e = acc.hello();
         CircHello swapped = new CircHello(e.side(), CircHello.DIRECT, e.nonce(), e.ephemeral(), e.peerId(), e.chain(), e.sig());
         assertThatThrownBy(() -> alpha.finish(offer, swapped, GAMMA.fingerprint()))
