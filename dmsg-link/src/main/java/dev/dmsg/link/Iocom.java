@@ -655,6 +655,7 @@ public final class Iocom implements Link {
             return;
         }
         peerOpen++;
+        t.countedOnLink = true;
         java.util.concurrent.atomic.AtomicInteger acrossLinks = peerTransactionsCounter();
         int peerWide = acrossLinks == null ? 0 : acrossLinks.incrementAndGet();
         if (peerOpen > config.maxPeerTransactions() || peerWide > config.maxTransactionsPerPeer()) {
@@ -1135,7 +1136,8 @@ public final class Iocom implements Link {
         if (t.budget != null) {
             t.budget.release();
             t.budget = null;
-        } else {
+        } else if (t.countedOnLink) {
+            t.countedOnLink = false;
             peerOpen--;
             releasePeerWide();
         }

@@ -29,6 +29,8 @@ final class Txn implements Transaction {
     private volatile Object attachment;
     /** The originator budget a peer's transaction on an authenticated circuit counts against (docs/IDENTITY.md §6). */
     CircuitSecurity.Budget budget;
+    /** A peer's transaction counted against its link (and the peer's links), until it is removed. */
+    boolean countedOnLink;
 
     Txn(Iocom iocom, Iocom.Circuit circuit, long msgid, int icmd, boolean local) {
         this.iocom = iocom;

@@ -114,4 +114,48 @@ class CircuitTransactionTest {
         assertThat(s.out()).isEmpty();
         assertThat(s.link.stats().sendsDiscarded()).isEqualTo(discarded + 1);
     }
+
+    /**
+     * docs/IDENTITY.md §6: a peer's transactions on an authenticated circuit count against its
+     * originator's budget, not the link's; a refusal there leaves the link's own count alone.
+     */
+    @Test
+    void transactionsOnAnAuthenticatedCircuitCountAgainstItsOriginatorNotTheLink() {
+        LinkScript s = new LinkScript(b -> b.maxPeerTransactions(3));
+        try {
+            budgetsOf(s);
+        } finally {
+            s.close();
+        }
+    }
+
+    private static void budgetsOf(LinkScript s) {
+        s.services.accept(ECHO, (txn, create) -> (t, m) -> { });
+        s.up(); // the peer's LNK_CONN: 1 of the link's 3
+        s.link.attachCircuit(0x77);
+        dev.dmsg.link.tls.PeerIdentity far = new dev.dmsg.link.tls.PeerIdentity("far", "SHA256:" + "F".repeat(43),
+            dev.dmsg.link.tls.Role.MEMBER, 0);
+        CircuitSecurity.Budget budget = new CircuitSecurity.Budget(2);
+        s.link.secureCircuit(0x77, new CircuitSecurity(far, null, why -> { }, budget));
+        assertThat(s.link.circuitPeer(0x77)).isEqualTo(far);
+        for (long id = 1; id <= 3; id++) {
+            s.in(ECHO | CREATE, id, 0x77, 0, null);
+        }
+        List<Message> out = s.out();
+        assertThat(out).hasSize(1);
+        assertThat(out.get(0).msgid()).isEqualTo(3);
+        assertThat(out.get(0).error()).isEqualTo(Dmsg.ERR_LIMIT);
+        assertThat(budget.open()).isEqualTo(2);
+        // the link's own budget is untouched by the circuit's: two more fit on circuit 0, then LIMIT
+        for (long id = 10; id <= 12; id++) {
+            s.in(ECHO | CREATE, id, 0);
+        }
+        out = s.out();
+        assertThat(out).hasSize(1);
+        assertThat(out.get(0).msgid()).isEqualTo(12);
+        assertThat(out.get(0).error()).isEqualTo(Dmsg.ERR_LIMIT);
+        s.link.detachCircuit(0x77);
+        assertThat(budget.open()).as("given back when the circuit goes").isZero();
+        assertThat(s.link.circuitPeer(0x77)).isNull();
+    }
 }
