@@ -438,8 +438,7 @@ public final class MeshNode {
     /** How {@code link}'s peer is trusted, for span checks: one of ours over TLS, or a configured legacy peer. */
     private static SpanAuth.From from(Link link) {
         dev.dmsg.link.tls.PeerIdentity p = link.peer();
-        boolean legacy = p != null && link.security() == null;
-        return new SpanAuth.From(p != null ? p.name() : link.peerLabel(), legacy);
+        return new SpanAuth.From(p != null ? p.name() : link.peerLabel(), CircuitGate.legacy(link));
     }
 
     /** Closes a refused span's transaction with {@code error}; counted per neighbour and logged (limited). Engine thread. */
