@@ -265,8 +265,15 @@ final class CircuitGate {
         return held.getOrDefault(originatorKey, 0);
     }
 
+    /** Answers a refused LNK_CIRC with its error, counted and logged; the handler for what follows. */
+    dev.dmsg.link.TransactionHandler refuse(dev.dmsg.link.Transaction txnA, Link a, Refuse no) {
+        refused(a, no);
+        txnA.reply(no.error());
+        return dev.dmsg.link.TransactionHandler.CLOSE_ON_DELETE;
+    }
+
     /** Counts and logs (limited) a refused LNK_CIRC, naming the neighbour it came from. */
-    void refused(Link a, Refuse r) {
+    private void refused(Link a, Refuse r) {
         refusedByNeighbour.merge(name(a), 1L, Long::sum);
         String more = refusals.admit();
         if (more != null) {

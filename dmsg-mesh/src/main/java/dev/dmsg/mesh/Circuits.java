@@ -197,17 +197,12 @@ final class Circuits {
         }
         CircuitGate.Decision d = gate.atRelay(a, create);
         if (d instanceof CircuitGate.Refuse no) {
-            return refuse(txnA, a, no);
+            return gate.refuse(txnA, a, no);
         }
         return relay(txnA, a, idA, target, b, spanB.msgid(), src.node.key, ((CircuitGate.Accept) d).originatorKey(),
             CircuitGate.passOn(create, b));
     }
 
-    private TransactionHandler refuse(Transaction txnA, Link a, CircuitGate.Refuse no) {
-        gate.refused(a, no);
-        txnA.reply(no.error());
-        return TransactionHandler.CLOSE_ON_DELETE;
-    }
 
     /**
      * The circuit ends here: its transactions are ours (Link.open(circuit, …) and the services).
@@ -216,7 +211,7 @@ final class Circuits {
     private TransactionHandler endpoint(Transaction txnA, Link a, long idA, long target, NodeKey key, Message create) {
         CircuitGate.Decision d = gate.atEndpoint(a, create);
         if (d instanceof CircuitGate.Refuse no) {
-            return refuse(txnA, a, no);
+            return gate.refuse(txnA, a, no);
         }
         CircuitGate.Accept acc = (CircuitGate.Accept) d;
         try {
