@@ -124,6 +124,17 @@ final class NodeCommand implements Callable<Integer> {
             + "it sees it has joined and does not use the token again (docs/IDENTITY.md §2.6)")
     String join;
 
+    @Option(names = "--new-cluster", paramLabel = "NAME",
+        description = "the first node of a new cluster, in one command: makes the cluster CA (its root in DATA/ca-root, "
+            + "online: for production keep the root offline with 'dmsg ca init'), makes this node its issuer and signs "
+            + "its key; with --tokens, prints that many join tokens. Run again, it finds the cluster made "
+            + "(docs/IDENTITY.md §2.7)")
+    String newCluster;
+
+    @Option(names = "--tokens", paramLabel = "N", defaultValue = "0",
+        description = "with --new-cluster: one-use join tokens to print (role member, valid 1 h; default: ${DEFAULT-VALUE})")
+    int tokens;
+
     /** {@code NAME=PATH[,ro][,blksize=N]}; commas belong to the export, so the option is never split on them. */
     static final class ExportConverter implements CommandLine.ITypeConverter<Node.Export> {
         @Override
@@ -151,11 +162,28 @@ final class NodeCommand implements Callable<Integer> {
             Logging.setLevel("dev.dmsg.link", "DEBUG");
         }
         Path dir = dataDir != null ? dataDir : Path.of("dmsg-data", name.replaceAll("[^A-Za-z0-9._-]", "_"));
+        if (join != null && newCluster != null) {
+            log.error("--join and --new-cluster: a node joins a cluster or starts one, not both");
+            return 2;
+        }
+        if (tokens < 0 || tokens > 1000 || (tokens > 0 && newCluster == null)) {
+            log.error("--tokens N: 0..1000, with --new-cluster");
+            return 2;
+        }
         if (join != null) {
             try {
                 connect.add(Joining.join(join, dir, name));
             } catch (IOException | IllegalArgumentException | CommandLine.TypeConversionException e) {
                 log.error("{}", e.getMessage());
+                return 1;
+            }
+        }
+        List<String> joinTokens = List.of();
+        if (newCluster != null) {
+            try {
+                joinTokens = NewCluster.make(newCluster, dir, name, tokens);
+            } catch (IOException | IllegalArgumentException e) {
+                log.error("--new-cluster {}: {}", newCluster, e.getMessage());
                 return 1;
             }
         }
@@ -172,6 +200,11 @@ final class NodeCommand implements Callable<Integer> {
             for (HostPort peer : connect) {
                 ensureSlot(node.volconf(), peer);
             }
+            for (String t : joinTokens) { // where this node listens, now that it does
+                System.out.println("dmsg node --join " + t + "@" + node.address().getHostString() + ":"
+                    + node.address().getPort() + " --label NAME");
+            }
+            System.out.flush();
         } catch (IOException | IllegalArgumentException e) {
             log.error("{}", e.getMessage());
             return 1;
@@ -268,6 +301,47 @@ final class NodeCommand implements Callable<Integer> {
             return v;
         } catch (Exception e) {
             throw new IllegalArgumentException(o.longestName().substring(2) + "=" + v + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * {@code --new-cluster NAME [--tokens N]}: the quick start of docs/IDENTITY.md §2.7 — what
+     * {@code dmsg ca init}, {@code ca issuer} and {@code ca token} do, with the root kept in the
+     * node's own data directory.
+     */
+    static final class NewCluster {
+        static final String ROOT_DIR = "ca-root";
+
+        /** Makes the cluster unless it is made; returns the new join tokens (none if it was made already). */
+        static List<String> make(String cluster, Path dir, String label, int tokens) throws IOException {
+            Path root = dir.resolve(ROOT_DIR);
+            java.time.Clock clock = java.time.Clock.systemUTC();
+            if (java.nio.file.Files.exists(root.resolve(dev.dmsg.link.tls.ClusterCa.KEY_FILE))) {
+                dev.dmsg.link.tls.ClusterCa ca = dev.dmsg.link.tls.ClusterCa.load(root, clock);
+                if (!ca.name().equals(cluster)) {
+                    throw new IllegalArgumentException("this node's data directory holds cluster '" + ca.name() + "'");
+                }
+                log.info("cluster '{}' ({}) made already in {}; more join tokens: dmsg ca token --data-dir {}", cluster,
+                    ca.fingerprint(), root, dir);
+                return List.of();
+            }
+            dev.dmsg.link.tls.ClusterCa ca = dev.dmsg.link.tls.ClusterCa.init(root, cluster, Duration.ofDays(3650), clock);
+            dev.dmsg.link.tls.NodeKeys k = ca.signNode(dir, label, dev.dmsg.link.tls.Role.MEMBER, 0,
+                dev.dmsg.link.tls.CertProfile.NODE_VALIDITY);
+            ca.installIssuer(dir, k.label(), dev.dmsg.link.tls.Role.MEMBER, 0, Duration.ofDays(365));
+            log.info("made cluster '{}' ({}): its root in {} (online; revoke with dmsg ca revoke --ca-dir {}), this node "
+                + "its issuer", cluster, ca.fingerprint(), root, root);
+            List<String> out = new ArrayList<>();
+            if (tokens > 0) {
+                try (dev.dmsg.link.tls.CaIssuer issuer = dev.dmsg.link.tls.CaIssuer.open(dir, clock, () -> null,
+                        java.util.Set.of(), dev.dmsg.link.LogLimiter.perMinute())) {
+                    for (dev.dmsg.link.tls.JoinToken t : issuer.createTokens(dev.dmsg.link.tls.Role.MEMBER, 0,
+                            Duration.ofHours(1), tokens)) {
+                        out.add(t.format());
+                    }
+                }
+            }
+            return out;
         }
     }
 

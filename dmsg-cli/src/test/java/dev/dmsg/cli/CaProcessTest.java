@@ -171,6 +171,64 @@ class CaProcessTest extends CliCapture {
         }
     }
 
+    /**
+     * The quick start (docs/IDENTITY.md §2.7): five nodes in five commands. The first node makes
+     * the cluster (its root kept in its data directory) and prints the join commands with four
+     * tokens once it listens; each other machine runs one of them. A token cannot be used twice.
+     */
+    @Test
+    void fiveNodesInFiveCommandsWithTheFirstNodeMakingTheCluster() throws Exception {
+        Map<String, NodeProcess> procs = new LinkedHashMap<>();
+        Map<String, Integer> port = new LinkedHashMap<>();
+        Map<String, Path> dir = new LinkedHashMap<>();
+        NODES.forEach(n -> dir.put(n, tmp.resolve("q-" + n)));
+        try {
+            NodeProcess n1 = NodeProcess.start("n1", NodeProcess.QUICK_START, "node", "--new-cluster", "prod", "--tokens",
+                "4", "--label", "n1", "--listen", "127.0.0.1:0", "--data-dir", dir.get("n1").toString());
+            procs.put("n1", n1);
+            Matcher lm = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(n1.await("listening on", START));
+            assertThat(lm.find()).isTrue();
+            port.put("n1", Integer.parseInt(lm.group(1)));
+            List<String> joins = new ArrayList<>();
+            long deadline = System.nanoTime() + START.toNanos();
+            while (joins.size() < 4 && System.nanoTime() < deadline) {
+                joins = n1.output().lines().filter(l -> l.startsWith("dmsg node --join ")).toList();
+                Thread.sleep(50); // the first node prints its four lines once it listens; bounded by START
+            }
+            assertThat(joins).as(n1.output()).hasSize(4);
+            for (int i = 1; i < NODES.size(); i++) {
+                String n = NODES.get(i);
+                String spec = joins.get(i - 1).split(" ")[3];
+                assertThat(spec).endsWith("@127.0.0.1:" + port.get("n1"));
+                NodeProcess p = NodeProcess.start(n, NodeProcess.QUICK_START, "node", "--join", spec, "--label", n,
+                    "--listen", "127.0.0.1:0", "--data-dir", dir.get(n).toString());
+                procs.put(n, p);
+            }
+            for (int i = 1; i < NODES.size(); i++) {
+                String n = NODES.get(i);
+                NodeProcess p = procs.get(n);
+                assertThat(p.await("joined cluster 'prod'", START)).contains("as " + n + " (member)");
+                Matcher m = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(p.await("listening on", START));
+                assertThat(m.find()).isTrue();
+                port.put(n, Integer.parseInt(m.group(1)));
+            }
+            for (String n : NODES) {
+                awaitSpans(n, port.get(n), dir.get(n), Set.copyOf(NODES));
+            }
+            // a token is used once: a sixth machine with n2's token is refused
+            NodeProcess again = NodeProcess.start("n6", NodeProcess.QUICK_START, "node", "--join",
+                joins.get(0).split(" ")[3], "--label", "n6", "--listen", "127.0.0.1:0", "--data-dir",
+                tmp.resolve("q-n6").toString());
+            procs.put("n6", again);
+            assertThat(again.waitFor(START)).as(again.output()).isEqualTo(1);
+            assertThat(again.output()).containsIgnoringCase("used");
+        } finally {
+            for (NodeProcess p : procs.values()) {
+                p.close();
+            }
+        }
+    }
+
     /** Waits until {@code n}'s status document lists a span for each of {@code labels} (and no other node). */
     void awaitSpans(String n, int port, Path identity, Set<String> labels) throws Exception {
         long deadline = System.nanoTime() + START.toNanos();
