@@ -1,0 +1,36 @@
+package dev.dmsg.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code dmsg node --new-cluster NAME [--tokens N]} and {@code --join}: the refusals that stop a
+ * node before it starts (a node that starts runs until killed: CaProcessTest runs them whole).
+ */
+@Timeout(30)
+class NodeClusterOptionTest extends CliCapture {
+    @TempDir
+    Path tmp;
+
+    String[] node(String... more) {
+        String[] base = {"node", "--listen", "127.0.0.1:0", "--label", "x", "--data-dir", tmp.resolve("x").toString()};
+        String[] all = new String[base.length + more.length];
+        System.arraycopy(base, 0, all, 0, base.length);
+        System.arraycopy(more, 0, all, base.length, more.length);
+        return all;
+    }
+
+    @Test
+    void joiningAndStartingAClusterAtOnceAndTokensAloneAreUsageErrors() {
+        assertThat(run(node("--new-cluster", "prod", "--join", "dmsgjoin1.a.b.c@127.0.0.1:1"))).isEqualTo(2);
+        assertThat(err()).contains("--join and --new-cluster: a node joins a cluster or starts one, not both");
+        assertThat(run(node("--tokens", "3"))).isEqualTo(2);
+        assertThat(err()).contains("--tokens N: 0..1000, with --new-cluster");
+        assertThat(run(node("--new-cluster", "prod", "--tokens", "5000"))).isEqualTo(2);
+        assertThat(tmp.resolve("x").resolve("ca-root")).as("nothing made").doesNotExist();
+    }
+}
