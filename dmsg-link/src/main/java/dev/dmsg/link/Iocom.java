@@ -86,12 +86,23 @@ public final class Iocom implements Link {
 
     private final Circuit circuit0 = new Circuit(0);
     private final LongObjectHashMap<Circuit> circuits = new LongObjectHashMap<>();
+    /** Circuits detached here lately, for late messages on them; bounded: the oldest are forgotten. */
+    private final java.util.LinkedHashMap<Long, Boolean> recentlyDetached = new java.util.LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(java.util.Map.Entry<Long, Boolean> eldest) {
+            return size() > RECENTLY_DETACHED;
+        }
+    };
+    private static final int RECENTLY_DETACHED = 256;
+    private long lateOnDetached;
     /** msgids: a counter with a random start, never 0 and never reused on this link (PROFILE §2). */
     private final AtomicLong nextMsgid;
 
     private Txn ourConn;
     private Txn peerConnTxn;
     private volatile LnkConn peerConn;
+    /** The peer is a 2013 C node (docs/LEGACY.md): configured so, or marked when its LNK_CONN showed it. */
+    private volatile boolean legacy;
 
     // Keepalive, in clock nanos.
     private long lastSendNanos;
@@ -153,6 +164,7 @@ public final class Iocom implements Link {
 
     public Iocom(LinkConfig config, Services services, LinkListener listener, Transport transport) {
         this.config = config;
+        this.legacy = config.legacyPeer();
         this.services = services;
         this.listener = listener;
         this.transport = transport;
@@ -389,6 +401,11 @@ public final class Iocom implements Link {
         }
     }
 
+    /** Messages dropped as late on a circuit detached here ({@link #detachCircuit}). Event loop only. */
+    public long lateOnDetached() {
+        return lateOnDetached;
+    }
+
     /** Pauses not yet resumed (tests and status). Event loop only. */
     public int readPauses() {
         return readPauses;
@@ -402,6 +419,9 @@ public final class Iocom implements Link {
     public int detachCircuit(long id) {
         Circuit c = id == 0 ? null : circuits.remove(id);
         circuitPeers.remove(id);
+        if (c != null) {
+            recentlyDetached.put(id, Boolean.TRUE);
+        }
         return c == null ? 0 : abortCircuit(c, new java.util.HashMap<>());
     }
 
@@ -485,6 +505,12 @@ public final class Iocom implements Link {
             if (r != null) {
                 messagesRelayed++;
                 r.onMessage(this, m.retain());
+                return;
+            }
+            if (recentlyDetached.containsKey(m.circuit())) {
+                // The far end's answers still in flight when we closed the circuit (a transaction's
+                // closing reply, say): expected, dropped without counting a breach.
+                lateOnDetached++;
                 return;
             }
             violation(Violation.UNKNOWN_CIRCUIT, m);
@@ -724,12 +750,15 @@ public final class Iocom implements Link {
             return; // PROFILE §4: accepted and ignored
         }
         OneWayHandler h = services.oneWayHandler(m.cmd());
-        if (h == null && base == Dmsg.LNK_ERROR) {
+        if (base == Dmsg.LNK_ERROR) {
             // A 2013 C peer answers our one-way PING (and any one-way command it does not know)
             // with a one-way LNK_ERROR NOSUPP, and ends C shell output with one (reference §2.6,
-            // §7.1). Expected from such peers: counted, never answered, not logged as a breach.
+            // §7.1). Expected from such peers: counted, never answered, not logged as a breach;
+            // a C shell client (docs/LEGACY.md) may take it as its end of output.
             oneWayErrors++;
-            return;
+            if (h == null) {
+                return;
+            }
         }
         if (h == null) {
             violation(Violation.UNKNOWN_ONE_WAY, m); // counted and dropped, never answered
@@ -847,11 +876,11 @@ public final class Iocom implements Link {
         // A legacy peer is sent no PING (PROFILE §4) and never pings us: an idle link to it is
         // silent both ways by design, so silence proves nothing. Its death is TCP's to report
         // (EOF, a reset, SO_KEEPALIVE).
-        if (silent >= config.deadTimeoutNanos() && !config.legacyPeer()) {
+        if (silent >= config.deadTimeoutNanos() && !legacy) {
             fail(String.format("ping timeout: nothing received for %.1f s", silent / 1e9));
             return;
         }
-        if (!config.legacyPeer() && nowNanos - lastSendNanos >= config.pingIntervalNanos()) {
+        if (!legacy && nowNanos - lastSendNanos >= config.pingIntervalNanos()) {
             pingsSent++;
             sendNow(null, Message.of(Dmsg.LNK_PING, 0, 0, 0));
             flushNow();
@@ -1071,7 +1100,24 @@ public final class Iocom implements Link {
         }
         t.circuit.opened.put(t.msgid, t);
         openTransactions++;
+        if ((cmd & DELETE) != 0 && t.circuit.id == 0 && legacy) {
+            // docs/LEGACY.md: a 2013 libdmsg responder frees a transaction opened and closed in one
+            // message twice (double free); toward one, CREATE and DELETE go in messages of their own.
+            sendNow(t, Message.of((cmd & ~(DELETE | ABORT)) | CREATE, t.msgid, 0, 0, ext, aux));
+            sendNow(t, Message.of(Dmsg.LNK_ERROR | DELETE | (cmd & ABORT), t.msgid, 0, 0));
+            return;
+        }
         sendNow(t, Message.of(cmd | CREATE, t.msgid, t.circuit.id, 0, ext, aux));
+    }
+
+    @Override
+    public boolean legacyPeer() {
+        return legacy;
+    }
+
+    @Override
+    public void markLegacy() {
+        legacy = true;
     }
 
     @Override

@@ -84,6 +84,17 @@ public interface Link {
     dev.dmsg.link.tls.PeerIdentity circuitPeer(long id);
 
     /**
+     * Whether the peer is a 2013 C node — a configured legacy peer, a plaintext link the CLI made,
+     * or a peer whose LNK_CONN lacked our marker ({@link #markLegacy}): transactions opened toward
+     * it on circuit 0 are closed in a message of their own, and no PING is sent (docs/LEGACY.md).
+     * Any thread.
+     */
+    boolean legacyPeer();
+
+    /** From now on, treats the peer as a 2013 C node ({@link #legacyPeer}). Any thread. */
+    void markLegacy();
+
+    /**
      * Hands every message arriving on circuit {@code id} to {@code relay}, untracked: the circuit
      * passes through this node (reference §3.5). Event loop only.
      */

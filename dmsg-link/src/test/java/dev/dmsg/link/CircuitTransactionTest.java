@@ -158,4 +158,21 @@ class CircuitTransactionTest {
         assertThat(budget.open()).as("given back when the circuit goes").isZero();
         assertThat(s.link.circuitPeer(0x77)).isNull();
     }
+
+    @Test
+    void answersStillInFlightWhenWeClosedACircuitAreDroppedWithoutABreach() {
+        s.up();
+        s.link.attachCircuit(0x55);
+        Transaction t = s.link.open(0x55, ECHO, null, null, s.recorder("echo", got));
+        s.out();
+        assertThat(s.link.detachCircuit(0x55)).isEqualTo(1); // closed here: the LOSTLINK abort, at once
+        // the far end's reply crossed our close (a C relay forwards it until both sides closed)
+        s.in(ECHO | Dmsg.CREATE | Dmsg.DELETE | Dmsg.REPLY, t.msgid(), 0x55, 0, null);
+        assertThat(s.link.lateOnDetached()).isEqualTo(1);
+        assertThat(s.link.stats().violationCount()).isZero();
+        // a circuit never attached here is still a breach
+        s.in(ECHO | Dmsg.CREATE, 9, 0x66, 0, null);
+        assertThat(s.link.stats().violationCount()).isEqualTo(1);
+        assertThat(s.out()).isEmpty();
+    }
 }
