@@ -136,6 +136,9 @@ public final class MeshNode {
         return new LinkListener() {
             @Override
             public void onUp(Link link) {
+                if (!SpanExt.understoodBy(link.peerConn())) {
+                    link.markLegacy(); // a 2013 C node (or a CLI client): docs/LEGACY.md
+                }
                 LinkPort port = port(link);
                 executor.execute(() -> engine.connUp(port, link.peerConn()));
             }
