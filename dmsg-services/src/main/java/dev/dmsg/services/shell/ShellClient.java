@@ -16,15 +16,23 @@ import java.util.function.Consumer;
 /**
  * Runs shell commands on a node over a DMSG link: each command is a DBG_SHELL transaction whose
  * replies carry the output and whose final LNK_ERROR carries the status (see {@link ShellService}).
+ * A 2013 C node is spoken to in its own framing instead ({@link OneWayShell}, docs/LEGACY.md).
  * One client holds one link; close it when done.
  */
 public final class ShellClient implements AutoCloseable {
+    /** How long a plaintext client waits for the node's LNK_CONN, which says whether it is one of ours. */
+    private static final Duration CONN_WAIT = Duration.ofSeconds(3);
+
     private final LinkEndpoint endpoint;
     private final Link link;
+    private final OneWayShell oneWay;
+    private final boolean legacyNode;
 
-    private ShellClient(LinkEndpoint endpoint, Link link) {
+    private ShellClient(LinkEndpoint endpoint, Link link, OneWayShell oneWay, boolean legacyNode) {
         this.endpoint = endpoint;
         this.link = link;
+        this.oneWay = oneWay;
+        this.legacyNode = legacyNode;
     }
 
     /**
@@ -53,13 +61,40 @@ public final class ShellClient implements AutoCloseable {
         java.util.UUID nil = new java.util.UUID(0, 0);
         var conn = new dev.dmsg.wire.LnkConn(nil, nil, nil, 0L, Dmsg.PEER_NONE, Dmsg.PFSTYPE_NONE, Dmsg.SPAN_PROTO_1,
             0, 0, 0L, 0L, "", label);
-        LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label(label).conn(conn).tls(tls).build(),
-            new Services(), LinkListener.NONE, 1);
+        OneWayShell oneWay = new OneWayShell();
+        Services services = new Services();
+        oneWay.register(services);
+        java.util.concurrent.CompletableFuture<Void> up = new java.util.concurrent.CompletableFuture<>();
+        LinkListener listener = new LinkListener() {
+            @Override
+            public void onUp(Link link) {
+                up.complete(null);
+            }
+
+            @Override
+            public void onDown(Link link, String reason, int aborted) {
+                oneWay.lost("link to the node lost: " + reason);
+                up.complete(null);
+            }
+        };
+        // Without TLS the node may be a 2013 C node: speak only what it survives (docs/LEGACY.md).
+        LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label(label).conn(conn).tls(tls).legacyPeer(tls == null)
+            .build(), services, listener, 1);
         try {
             // With TLS the endpoint's own handshake timeout fires first and names what went unanswered.
             long waitMillis = timeout.toMillis() + (tls != null ? 500 : 0);
             Link l = ep.connect(host, port).get(waitMillis, TimeUnit.MILLISECONDS);
-            return new ShellClient(ep, l);
+            boolean legacyNode = false;
+            if (tls == null) {
+                // Every node sends its LNK_CONN first; ours carries a marker a 2013 node's lacks.
+                try {
+                    up.get(Math.min(CONN_WAIT.toMillis(), timeout.toMillis()), TimeUnit.MILLISECONDS);
+                } catch (TimeoutException e) {
+                    // no LNK_CONN: not one of ours; the C framing is the one every node understands
+                }
+                legacyNode = !dev.dmsg.mesh.SpanExt.understoodBy(l.peerConn());
+            }
+            return new ShellClient(ep, l, oneWay, legacyNode);
         } catch (ExecutionException e) {
             ep.close(Duration.ofSeconds(1));
             throw new ShellException("cannot reach node " + host + ":" + port + ": " + LinkEndpoint.describeConnectFailure(e));
@@ -77,8 +112,20 @@ public final class ShellClient implements AutoCloseable {
         return link;
     }
 
+    /**
+     * Whether the node is a 2013 C node (a plaintext link whose LNK_CONN lacked our marker): it
+     * runs only its own few commands ({@code help}, {@code tree}, …) and is spoken to in its own
+     * framing (docs/LEGACY.md).
+     */
+    public boolean legacyNode() {
+        return legacyNode;
+    }
+
     /** Runs {@code line}; {@code output} receives text as it arrives. Returns the command's status (0 = ok). */
     public int run(String line, Consumer<String> output, Duration timeout) throws ShellException {
+        if (legacyNode) {
+            return runOneWay(line, output, timeout);
+        }
         ShellCall.Call call = ShellCall.run(link::open, line, output,
             () -> "link to the node lost: " + link.closeReason());
         try {
@@ -90,6 +137,22 @@ public final class ShellClient implements AutoCloseable {
             throw new ShellException("'" + line + "': no answer after " + timeout.toMillis() + " ms");
         } catch (InterruptedException e) {
             call.abandon();
+            Thread.currentThread().interrupt();
+            throw new ShellException("interrupted");
+        }
+    }
+
+    private int runOneWay(String line, Consumer<String> output, Duration timeout) throws ShellException {
+        OneWayShell.Pending p = oneWay.send(link, line, output);
+        try {
+            return p.status.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof ShellException se ? se : new ShellException(String.valueOf(e.getCause()));
+        } catch (TimeoutException e) {
+            p.abandon(); // a 2013 shell cannot be told to stop; its late output is dropped
+            throw new ShellException("'" + line + "': no answer after " + timeout.toMillis() + " ms");
+        } catch (InterruptedException e) {
+            p.abandon();
             Thread.currentThread().interrupt();
             throw new ShellException("interrupted");
         }

@@ -88,7 +88,15 @@ import org.slf4j.LoggerFactory;
  * whose receive side is closed but whose transmit side is not are left to be closed by later
  * events, and counted), and fatal framing errors abort only the connection (libdmsg also
  * asserted on a bad hdr_crc). Not modelled at all: crypto (§5; as with a {@code .none} file),
- * the DBG shell (DBG gets NOSUPP here), media/VOLCONF (§3.6), the node callbacks.
+ * media/VOLCONF (§3.6), the node callbacks. The DBG shell is {@link LegacyCShell}.
+ *
+ * <p><b>Strict</b> (docs/LEGACY.md): every input the real code would not have survived — each
+ * place above, a §2.3 violation, an unknown circuit, a framing error, CREATE|DELETE toward it as
+ * responder (the double free), a one-way REPLY answering nothing it sent — and everything a 2013
+ * peer must never be sent (PING, PAD, AUTH and our LNK commands, span updates, seqno requests) is
+ * recorded; {@link #close} then throws, naming each, so the test that sent it fails.
+ * {@link #crashInputs} shows them earlier; {@link #tolerateCrashInputs} is for a test that sends
+ * such input on purpose.
  *
  * <p><b>Threads</b>: one reader and one writer thread per connection. All relay state (the span
  * database, every connection's state tables and circuits) is guarded by one lock, as libdmsg's
@@ -173,6 +181,8 @@ public final class LegacyCRelay implements AutoCloseable {
     private long teardownStalls;
 
     private final Object lock = new Object();
+    private final CrashLedger crashes = new CrashLedger();
+    private final LegacyCShell shell = new LegacyCShell(this);
     private final SpanCopy spanCopy;
     private final ServerSocket server;
     private final Thread acceptor;
@@ -246,6 +256,13 @@ public final class LegacyCRelay implements AutoCloseable {
             return new Stats(forwarded, cantcircSent, nosuppSent, pingsReceived, spansReceived, relaysOpened,
                 relaysDeleted, circuitsForged, extensionMessages, reservedFieldsSeen, unknownCircuit, cBugsAvoided,
                 violations, abortsDiscarded, sendsDiscarded, framingErrors, teardownStalls);
+        }
+    }
+
+    /** DBG_SHELL commands its shell ran ({@link LegacyCShell}). */
+    public long shellCommands() {
+        synchronized (lock) {
+            return shell.commands();
         }
     }
 
@@ -325,6 +342,20 @@ public final class LegacyCRelay implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        crashes.check("the scripted 2013 peer");
+    }
+
+    /**
+     * What it received that the real C code asserts or crashes on, or must never be sent (see
+     * {@link CrashLedger}); {@link #close} fails the test when this is not empty.
+     */
+    public List<String> crashInputs() {
+        return crashes.entries();
+    }
+
+    /** For a test that sends such input on purpose: {@link #close} then does not fail it. */
+    public void tolerateCrashInputs() {
+        crashes.tolerate();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -513,7 +544,7 @@ public final class LegacyCRelay implements AutoCloseable {
                         // A fixture bug, not C behaviour: counted (tests assert none) and survived.
                         log.error("fd {}: handling {} threw", c.fd, FrameLog.line(FrameLog.RECEIVED, m), e);
                         synchronized (lock) {
-                            cBugsAvoided++;
+                            bug("a fixture bug (the handler threw): " + e);
                         }
                     } finally {
                         m.release();
@@ -534,6 +565,7 @@ public final class LegacyCRelay implements AutoCloseable {
             synchronized (lock) {
                 framingErrors++;
             }
+            crashes.record("fd " + c.fd + ": framing error (" + e.kind() + "; a bad hdr_crc asserts): " + e.getMessage());
         } catch (IOException e) {
             error = c.cutHere ? IOQ_ERROR_EOF : IOQ_ERROR_SOCK;
         } finally {
@@ -574,7 +606,7 @@ public final class LegacyCRelay implements AutoCloseable {
     }
 
     /** libdmsg {@code dmsg_state}: one transaction on circuit 0 of one connection. */
-    private static final class State {
+    static final class State {
         final Connection conn;
         final long msgid;
         final int icmd;
@@ -677,9 +709,21 @@ public final class LegacyCRelay implements AutoCloseable {
                     abortsDiscarded++; // EALREADY
                     return;
                 }
+                if (reply && st == null) {
+                    // This relay sends no one-way message but its own NOSUPP and shell replies, so
+                    // a one-way REPLY answers nothing it sent (a 2013 kernel panics on one, §2.5).
+                    crashes.record("fd " + c.fd + ": a reply to a one-way message it never sent: "
+                        + FrameLog.line(FrameLog.RECEIVED, m));
+                }
                 break; // one-way (st null), streaming, or one-way inside a transaction
             case Dmsg.CREATE:
             case Dmsg.CREATE | Dmsg.DELETE:
+                if ((cmd & Dmsg.DELETE) != 0) {
+                    // Opened and closed in one message: the responder's handler replies and
+                    // closes, cleanuprx frees the state, and the reply path frees it again.
+                    crashes.record("fd " + c.fd + ": CREATE|DELETE toward a libdmsg responder (double free): "
+                        + FrameLog.line(FrameLog.RECEIVED, m));
+                }
                 if (st != null) {
                     violation(c, m, "duplicate transaction");
                     return;
@@ -742,9 +786,16 @@ public final class LegacyCRelay implements AutoCloseable {
         }
     }
 
+    /** A place where C dereferenced NULL or asserted: counted, recorded, survived. Under the lock. */
+    private void bug(String what) {
+        cBugsAvoided++;
+        crashes.record(what);
+    }
+
     private void violation(Connection c, Message m, String what) {
         // libdmsg: DMSG_IOQ_ERROR_TRANS, fatal for the link, and usually assert(0) (§2.3).
         violations++;
+        crashes.record("fd " + c.fd + ": " + what + " (TRANS + assert): " + FrameLog.line(FrameLog.RECEIVED, m));
         log.warn("fd {}: {} (C: TRANS + assert; dropped): {}", c.fd, what, FrameLog.line(FrameLog.RECEIVED, m));
     }
 
@@ -765,13 +816,30 @@ public final class LegacyCRelay implements AutoCloseable {
                     if ((icmd & Dmsg.BASECMDMASK) == Dmsg.LNK_PING) {
                         pingsReceived++;
                     }
+                    if (m.baseCmd() != Dmsg.LNK_ERROR) {
+                        // Declared in 2013 but never implemented (PING, PAD, AUTH), or ours (LNK_CRL …).
+                        crashes.record("fd " + c.fd + ": " + dev.dmsg.wire.Command.nameOf(m.cmd())
+                            + ", which a 2013 peer does not know: " + FrameLog.line(FrameLog.RECEIVED, m));
+                    }
                     nosupp(c, st, m);
                 }
             }
             return;
         }
-        // DBG went to dmsg_msg_dbg (the C debug shell; not modelled here), everything else NOSUPP.
-        nosupp(c, st, m);
+        if ((icmd & Dmsg.BASECMDMASK) == Dmsg.DBG_SHELL) {
+            shell.rx(c, st, m); // dmsg_msg_dbg
+            return;
+        }
+        nosupp(c, st, m); // every other protocol: NOSUPP, the 2013 answer, survived
+    }
+
+    /** For {@link LegacyCShell}: one-way output, then {@code msg_reply(msg, error)}. Under the lock. */
+    void shellReply(Connection c, State st, Message m, List<String> lines, int error) {
+        for (String line : lines) {
+            enqueue(c, Message.of(Dmsg.DBG_SHELL | Dmsg.REPLY, 0, m.circuit(), 0, null,
+                Unpooled.copiedBuffer(line + "\0", java.nio.charset.StandardCharsets.UTF_8)));
+        }
+        msgReply(c, st, m, error, true);
     }
 
     private void nosupp(Connection c, State st, Message m) {
@@ -906,7 +974,7 @@ public final class LegacyCRelay implements AutoCloseable {
     private void connTerminated(State st, Message m) {
         H2Conn h = st.h2conn;
         if (h == null) {
-            cBugsAvoided++; // C: assert(conn)
+            bug("C: assert(conn)");
             return;
         }
         while (!h.tree.isEmpty()) {
@@ -922,7 +990,7 @@ public final class LegacyCRelay implements AutoCloseable {
 
     private void lnkSpan(State st, Message m) {
         if (m.isReply()) {
-            cBugsAvoided++; // C: assert((cmd & REPLY) == 0)
+            bug("C: assert((cmd & REPLY) == 0)");
             return;
         }
         if (m.isCreate()) {
@@ -939,7 +1007,7 @@ public final class LegacyCRelay implements AutoCloseable {
         if (m.isDelete()) {
             SLink link = st.link;
             if (link == null) {
-                cBugsAvoided++; // C: assert(slink != NULL)
+                bug("C: assert(slink != NULL)");
                 return;
             }
             while (!link.relayq.isEmpty()) {
@@ -959,13 +1027,14 @@ public final class LegacyCRelay implements AutoCloseable {
         }
         if (!m.isCreate() && !m.isDelete()) {
             extensionMessages++; // a span update: dmsg_lnk_span has no branch for it
+            crashes.record("fd " + st.conn.fd + ": a span update (our extension): " + FrameLog.line(FrameLog.RECEIVED, m));
         }
     }
 
     /** dmsg_lnk_relay: messages on a SPAN we opened (only replies are expected). */
     private void lnkRelay(State st, Message m) {
         if (!m.isReply()) {
-            cBugsAvoided++; // C: assert(cmd & REPLY)
+            bug("C: assert(cmd & REPLY)");
             return;
         }
         if (m.isDelete()) {
@@ -977,6 +1046,7 @@ public final class LegacyCRelay implements AutoCloseable {
         } else {
             // A mid-stream reply (our extension's seqno request): dmsg_lnk_relay does nothing with it.
             extensionMessages++;
+            crashes.record("fd " + st.conn.fd + ": a seqno request (our extension): " + FrameLog.line(FrameLog.RECEIVED, m));
         }
     }
 
@@ -1114,7 +1184,7 @@ public final class LegacyCRelay implements AutoCloseable {
                 Circ circB = st.circ;
                 Circ circA = circB == null ? null : circB.peer;
                 if (circB == null || circA == null) {
-                    cBugsAvoided++; // C: assert(circB); assert(circA)
+                    bug("C: assert(circB); assert(circA)");
                     if (circB != null && m.isDelete()) {
                         circDeleteFromB(st, m);
                     }
@@ -1124,7 +1194,7 @@ public final class LegacyCRelay implements AutoCloseable {
                     if (circA.state != null) {
                         stateReply(circA.state, m.error(), false); // dmsg_state_result
                     } else {
-                        cBugsAvoided++; // C: dmsg_state_result(NULL, …)
+                        bug("C: dmsg_state_result(NULL, …)");
                     }
                     return;
                 }
@@ -1152,7 +1222,7 @@ public final class LegacyCRelay implements AutoCloseable {
         if (tx.relay == null) {
             // C: rx_state = tx_state->any.relay->source_rt with relay NULL (a relay deleted while
             // its SPAN transaction is still half-open): a NULL dereference. Refused instead.
-            cBugsAvoided++;
+            bug("C: a NULL relay dereferenced for a half-closed target span (dmsg_lnk_circ)");
             cantcircSent++;
             msgReply(a, st, m, Dmsg.ERR_CANTCIRC, true);
             return false;
@@ -1175,7 +1245,7 @@ public final class LegacyCRelay implements AutoCloseable {
         circA.peer = circB;
         circB.peer = circA;
         if (a.circuits.putIfAbsent(circA.msgid, circA) != null || b.circuits.putIfAbsent(circB.msgid, circB) != null) {
-            cBugsAvoided++; // C: if (RB_INSERT(...)) assert(0) — an id colliding in one iocom's tree
+            bug("C: if (RB_INSERT(...)) assert(0) — an id colliding in one iocom's tree");
         }
         circuitsForged++;
         log.info("fd {} -> fd {}: circuit {} -> {} (target span {} from fd {})", a.fd, b.fd,
@@ -1223,7 +1293,7 @@ public final class LegacyCRelay implements AutoCloseable {
     private void circDeleteFromB(State st, Message m) {
         Circ circB = st.circ;
         if (circB == null) {
-            cBugsAvoided++; // C: circA = circB->peer with circB NULL
+            bug("C: circA = circB->peer with circB NULL");
             return;
         }
         Circ circA = circB.peer;
@@ -1263,13 +1333,15 @@ public final class LegacyCRelay implements AutoCloseable {
         Circ circ = c.circuits.get(m.circuit());
         if (circ == null) {
             unknownCircuit++; // C: assert(circ)
+            crashes.record("fd " + c.fd + ": circuit " + Long.toHexString(m.circuit()) + " unknown (assert(circ)): "
+                + FrameLog.line(FrameLog.RECEIVED, m));
             log.warn("fd {}: circuit {} unknown (C: assert(circ)); dropped: {}", c.fd, Long.toHexString(m.circuit()),
                 FrameLog.line(FrameLog.RECEIVED, m));
             return;
         }
         Circ peer = circ.peer;
         if (peer == null) {
-            cBugsAvoided++; // C: dmsg_circuit_hold(NULL), then peer->iocom
+            bug("C: dmsg_circuit_hold(NULL), then peer->iocom");
             log.warn("fd {}: circuit {} has no peer (C: NULL dereference); dropped", c.fd, Long.toHexString(m.circuit()));
             return;
         }
@@ -1312,7 +1384,7 @@ public final class LegacyCRelay implements AutoCloseable {
         }
         teardownStalls += stalls;
         if (c.h2conn != null) {
-            cBugsAvoided++; // its LNK_CONN state should have torn it down
+            bug("a fixture bug: its LNK_CONN state should have torn it down");
             connq.remove(c.h2conn);
             c.h2conn = null;
         }

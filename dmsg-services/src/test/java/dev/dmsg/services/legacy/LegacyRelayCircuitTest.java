@@ -83,12 +83,13 @@ class LegacyRelayCircuitTest {
      * (docs/SECURITY.md §6): {@code legacy} is {@code 127.0.0.1:PORT=member} for the relay we dial,
      * or {@code 127.0.0.1=member} for a relay that dials us.
      */
-    Node start(String label, Duration ping, Duration dead, String legacy) throws Exception {
+    Node start(String label, Duration ping, Duration dead, String legacy, Node.Export... exports) throws Exception {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
         Node n = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), id, MeshConfig.defaults(),
             ping, dead, false).withSecurity(dev.dmsg.services.node.Security.defaults()
-                .withLegacy(List.of(dev.dmsg.services.node.Security.LegacyPeer.parse(legacy)))));
+                .withLegacy(List.of(dev.dmsg.services.node.Security.LegacyPeer.parse(legacy))))
+            .withExports(List.of(exports)));
         nodes.add(n);
         return n;
     }
@@ -104,11 +105,11 @@ class LegacyRelayCircuitTest {
         LegacyCRelay.Connection toZ;
         final NodeKey zKey;
 
-        Line(LegacyCRelay.SpanCopy mode) throws Exception {
+        Line(LegacyCRelay.SpanCopy mode, Node.Export... zExports) throws Exception {
             relay = new LegacyCRelay(mode);
             relays.add(relay);
             x = start("xray", Duration.ofSeconds(30), Duration.ofSeconds(60), "127.0.0.1:" + relay.port() + "=member");
-            z = start("zulu", Duration.ofSeconds(30), Duration.ofSeconds(60), "127.0.0.1=member");
+            z = start("zulu", Duration.ofSeconds(30), Duration.ofSeconds(60), "127.0.0.1=member", zExports);
             xLink = x.endpoint().connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
             toX = relay.takeAccepted(T); // X dials C (C's accept path) …
             connectZ(); // … and C dials Z (C's connect path)
@@ -457,6 +458,59 @@ class LegacyRelayCircuitTest {
         assertThat(st.pingsSent()).isZero();
         assertThat(relay.stats().pingsReceived()).isZero();
         assertThat(st.violationCount()).isZero();
+    }
+
+    /**
+     * docs/LEGACY.md: a C node in the middle of a circuit carrying BLK — X reads and writes Z's
+     * export through the relay, which forwards every BLK message untouched and is sent nothing it
+     * would not survive (the strict relay fails the test otherwise, at close).
+     */
+    @Test
+    void blkTrafficCrossesTheRelayInTheMiddleOfACircuit() throws Exception {
+        Path disk = tmp.resolve("disk0.img");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(disk.toFile(), "rw")) {
+            f.setLength(8 << 20);
+        }
+        // Through a 2013 relay the originator cannot be authenticated: Z sees the relay's configured role.
+        Line m = new Line(LegacyCRelay.SpanCopy.C_STRUCT_COPY, Node.Export.of("disk0", disk).withAllow("member"));
+        await("X sees zulu/disk0 through the relay", () -> {
+            for (JsonNode sp : m.x.status().get("spans")) {
+                if (sp.get("cl_label").asText().equals("zulu/disk0")) {
+                    return true;
+                }
+            }
+            return false;
+        });
+        long forwardedBefore = m.relay.stats().forwarded();
+        var d = dev.dmsg.services.blk.BlkClient.open(m.x.mesh(), "zulu/disk0", true,
+            dev.dmsg.services.blk.RemoteBlockDevice.Options.defaults()).get(T.toSeconds(), TimeUnit.SECONDS);
+        byte[] data = new byte[1 << 20]; // 16 requests of 64 KiB, several in flight at once
+        new java.util.Random(14).nextBytes(data);
+        try {
+            d.write(4096, Unpooled.wrappedBuffer(data), false).get(T.toSeconds(), TimeUnit.SECONDS);
+            d.flush().get(T.toSeconds(), TimeUnit.SECONDS);
+            ByteBuf back = d.read(4096, data.length).get(T.toSeconds(), TimeUnit.SECONDS);
+            try {
+                byte[] got = new byte[data.length];
+                back.getBytes(back.readerIndex(), got);
+                assertThat(java.util.Arrays.equals(got, data)).as("1 MiB read back through the C relay").isTrue();
+            } finally {
+                back.release();
+            }
+        } finally {
+            d.close();
+        }
+        byte[] onDisk = new byte[data.length];
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(disk.toFile(), "r")) {
+            f.seek(4096);
+            f.readFully(onDisk);
+        }
+        assertThat(java.util.Arrays.equals(onDisk, data)).as("Z's file holds what X wrote").isTrue();
+        LegacyCRelay.Stats s = m.relay.stats();
+        assertThat(s.forwarded() - forwardedBefore).as("BLK messages the relay forwarded").isGreaterThanOrEqualTo(32);
+        assertThat(s.circuitsForged()).isEqualTo(1);
+        assertThat(m.relay.crashInputs()).isEmpty();
+        assertNoViolations(m.xLink, m.zLink);
     }
 
     /** A relay that zeroes the reserved fields instead of copying them: spans without our extension, circuits alike. */

@@ -1,0 +1,281 @@
+package dev.dmsg.services.legacy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.dmsg.link.Link;
+import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.LinkListener;
+import dev.dmsg.link.Services;
+import dev.dmsg.link.netty.LinkEndpoint;
+import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.services.node.Node;
+import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.testkit.Await;
+import dev.dmsg.testkit.LeakDetector;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.FrameEncoder;
+import dev.dmsg.wire.LnkConn;
+import dev.dmsg.wire.Message;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * docs/LEGACY.md, the shell: our client against the scripted 2013 C node ({@link LegacyCRelay} and
+ * its {@link LegacyCShell}), which fails the test at close if it was sent anything the real one
+ * would not survive — the single CREATE|DELETE our shell client sent before this (which killed the
+ * real libdmsg with a double free) included; and a hostile "C node" that floods our client.
+ */
+@ExtendWith(LeakDetector.class)
+@Timeout(60)
+class LegacyShellTest {
+    static final Duration T = Duration.ofSeconds(10);
+
+    @TempDir
+    Path tmp;
+
+    final List<AutoCloseable> closing = new ArrayList<>();
+
+    @AfterEach
+    void stop() throws Exception {
+        Exception first = null;
+        for (int i = closing.size() - 1; i >= 0; i--) {
+            try {
+                closing.get(i).close(); // a relay's close() is the strict check: it may throw
+            } catch (Exception | AssertionError e) {
+                if (first == null) {
+                    first = e instanceof Exception ex ? ex : new Exception(e.getMessage(), e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    /** A relay whose tree holds zulu (a node of ours it dialled, as in the interop runs). */
+    LegacyCRelay relayWithZulu() throws Exception {
+        LegacyCRelay relay = new LegacyCRelay();
+        closing.add(relay);
+        Node.Identity id = new Node.Identity("zulu", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
+            UUID.nameUUIDFromBytes("zulu".getBytes(StandardCharsets.UTF_8)));
+        Node z = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), id, MeshConfig.defaults(),
+            Duration.ofSeconds(30), Duration.ofSeconds(60), false).withSecurity(dev.dmsg.services.node.Security.defaults()
+                .withLegacy(List.of(dev.dmsg.services.node.Security.LegacyPeer.parse("127.0.0.1=member")))));
+        closing.add(z);
+        relay.connect("127.0.0.1", z.address().getPort());
+        Await.until(() -> relay.tree().contains("(zulu)"), T, "the relay learns zulu's span");
+        return relay;
+    }
+
+    ShellClient client(int port) throws Exception {
+        ShellClient c = ShellClient.connect("127.0.0.1", port, "dmsg-cli", T);
+        closing.add(c);
+        return c;
+    }
+
+    @Test
+    void treeAgainstACNodePrintsItsTreeInItsOwnFraming() throws Exception {
+        LegacyCRelay relay = relayWithZulu();
+        ShellClient c = client(relay.port());
+        assertThat(c.legacyNode()).as("its LNK_CONN has no marker of ours").isTrue();
+        String tree = c.call("tree", T);
+        assertThat(tree).isEqualTo(relay.tree()).contains("Cluster ").contains("    Node ").contains("(zulu)")
+            .contains("\tSLink msgid ");
+        assertThat(c.call("help", T)).isEqualTo(String.join("", LegacyCShell.HELP));
+        // Ours are not its commands: it says so, and its status (the prompt's error) is 0, as C's was.
+        assertThat(c.call("status --json", T)).isEqualTo("Unrecognized command: status --json\n");
+        assertThat(relay.shellCommands()).isEqualTo(3);
+        assertThat(relay.crashInputs()).isEmpty();
+    }
+
+    @Test
+    void commandsQueueInOrderAndAnAbandonedOnesLateOutputIsDropped() throws Exception {
+        LegacyCRelay relay = relayWithZulu();
+        ShellClient c = client(relay.port());
+        List<CompletableFuture<String>> outs = new ArrayList<>();
+        List<Thread> threads = new ArrayList<>();
+        for (String line : List.of("help", "tree", "nonsense", "tree")) {
+            CompletableFuture<String> f = new CompletableFuture<>();
+            outs.add(f);
+            Thread t = new Thread(() -> {
+                try {
+                    f.complete(c.call(line, T));
+                } catch (Exception e) {
+                    f.completeExceptionally(e);
+                }
+            });
+            threads.add(t);
+            t.start();
+        }
+        for (Thread t : threads) {
+            t.join(T.toMillis());
+        }
+        assertThat(outs.get(0).get()).isEqualTo(String.join("", LegacyCShell.HELP));
+        assertThat(outs.get(1).get()).isEqualTo(relay.tree());
+        assertThat(outs.get(2).get()).isEqualTo("Unrecognized command: nonsense\n");
+        assertThat(outs.get(3).get()).isEqualTo(relay.tree());
+    }
+
+    @Test
+    void aLineTheCNodeCannotReadIsRefusedHereWithTheReason() throws Exception {
+        LegacyCRelay relay = relayWithZulu();
+        ShellClient c = client(relay.port());
+        assertThatThrownBy(() -> c.call("x".repeat(256), T)).isInstanceOf(ShellClient.ShellException.class)
+            .hasMessageContaining("at most 255 characters");
+        assertThatThrownBy(() -> c.call("tree\nhelp", T)).hasMessageContaining("without newlines");
+        assertThat(c.call("x".repeat(255), T)).startsWith("Unrecognized command: xxx"); // 255 is fine
+        assertThat(relay.shellCommands()).isEqualTo(1);
+    }
+
+    /**
+     * The strict peer is a checker, so it must be able to fail: a link that does not know the peer
+     * is a 2013 node (what our shell client was before) opens the command in one message, and the
+     * scripted node records the double free the real one died of.
+     */
+    @Test
+    void theStrictPeerCatchesTheOneMessageTransactionThatKilledTheRealOne() throws Exception {
+        LegacyCRelay relay = relayWithZulu();
+        LnkConn conn = LinkConfig.defaultConn("old-client");
+        LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label("old-client").conn(conn).build(), new Services(),
+            LinkListener.NONE, 1);
+        closing.add(() -> ep.close(Duration.ofSeconds(2)));
+        Link l = ep.connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
+        CompletableFuture<Integer> done = new CompletableFuture<>();
+        l.execute(() -> l.open(Dmsg.DBG_SHELL | Dmsg.DELETE, null, Unpooled.copiedBuffer("tree\0", StandardCharsets.UTF_8),
+            (t, m) -> {
+                if (m.isDelete()) {
+                    done.complete(m.error());
+                }
+            }));
+        assertThat(done.get(T.toSeconds(), TimeUnit.SECONDS)).isZero();
+        assertThat(relay.crashInputs()).singleElement().asString()
+            .contains("CREATE|DELETE toward a libdmsg responder (double free)");
+        relay.tolerateCrashInputs(); // this test sent it on purpose
+
+        // The same transaction from a link that knows: CREATE, then LNK_ERROR|DELETE; nothing recorded.
+        LegacyCRelay clean = relayWithZulu();
+        LinkEndpoint ep2 = new LinkEndpoint(LinkConfig.builder().label("new-client").conn(conn).legacyPeer(true).build(),
+            new Services(), LinkListener.NONE, 1);
+        closing.add(() -> ep2.close(Duration.ofSeconds(2)));
+        Link l2 = ep2.connect("127.0.0.1", clean.port()).get(T.toSeconds(), TimeUnit.SECONDS);
+        CompletableFuture<Integer> done2 = new CompletableFuture<>();
+        l2.execute(() -> l2.open(Dmsg.DBG_SHELL | Dmsg.DELETE, null, Unpooled.copiedBuffer("tree\0", StandardCharsets.UTF_8),
+            (t, m) -> {
+                if (m.isDelete()) {
+                    done2.complete(m.error());
+                }
+            }));
+        assertThat(done2.get(T.toSeconds(), TimeUnit.SECONDS)).isZero();
+        assertThat(clean.shellCommands()).isEqualTo(1);
+        assertThat(clean.crashInputs()).isEmpty();
+    }
+
+    /**
+     * Attack: a hostile plaintext "C node" floods our client with output and prompts nobody asked
+     * for, before and between commands. Unasked-for ones are dropped (nothing accumulates), and
+     * honest answers still reach the command that asked.
+     */
+    @Test
+    void aNodeFloodingUnaskedOutputAndPromptsCannotBloatOrConfuseTheClient() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 5, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<Void> served = CompletableFuture.runAsync(() -> hostile(server));
+            ShellClient c = client(server.getLocalPort());
+            assertThat(c.legacyNode()).isTrue();
+            // One-way framing has no msgid: a prompt crossing our command would end it early (the
+            // node can as well lie about its output). What must hold: the flood is dropped, not kept.
+            Link l = c.link();
+            Await.until(() -> msgsIn(l) >= 1 + 20_000 + 500, T, "the client read the whole flood");
+            assertThat(c.call("tree", T)).isEqualTo("honest answer\n");
+            assertThat(c.call("tree", T)).isEqualTo("honest answer\n");
+            served.get(T.toSeconds(), TimeUnit.SECONDS);
+            assertThat(l.state().isAlive()).isTrue();
+        }
+    }
+
+    static long msgsIn(Link l) {
+        CompletableFuture<Long> f = new CompletableFuture<>();
+        l.execute(() -> f.complete(l.stats().msgsIn()));
+        try {
+            return f.get(T.toSeconds(), TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Unmarked LNK_CONN, 20,000 unasked output messages and 500 prompts, then honest answers to two commands. */
+    private static void hostile(ServerSocket server) {
+        try (Socket s = server.accept()) {
+            FrameEncoder enc = new FrameEncoder();
+            OutputStream out = s.getOutputStream();
+            var in = s.getInputStream();
+            write(enc, out, Message.of(Dmsg.LNK_CONN | Dmsg.CREATE, 0x800, 0, 0, LinkConfig.defaultConn("evil"), null));
+            for (int i = 0; i < 20_000; i++) {
+                write(enc, out, Message.of(Dmsg.DBG_SHELL | Dmsg.REPLY, 0, 0, 0, null,
+                    Unpooled.copiedBuffer("junk " + i + "\n\0", StandardCharsets.UTF_8)));
+                if (i % 40 == 0) {
+                    write(enc, out, Message.of(Dmsg.LNK_ERROR | Dmsg.REPLY, 0, 0, 0));
+                }
+            }
+            out.flush();
+            var dec = new dev.dmsg.wire.FrameDecoder();
+            ByteBuf acc = Unpooled.buffer();
+            byte[] buf = new byte[4096];
+            int answered = 0;
+            try {
+                while (answered < 2) {
+                    int n = in.read(buf);
+                    if (n < 0) {
+                        return;
+                    }
+                    acc.writeBytes(buf, 0, n);
+                    Message m;
+                    while ((m = dec.decode(acc)) != null) {
+                        boolean command = m.cmd() == Dmsg.DBG_SHELL;
+                        m.release();
+                        if (command) {
+                            write(enc, out, Message.of(Dmsg.DBG_SHELL | Dmsg.REPLY, 0, 0, 0, null,
+                                Unpooled.copiedBuffer("honest answer\n\0", StandardCharsets.UTF_8)));
+                            write(enc, out, Message.of(Dmsg.LNK_ERROR | Dmsg.REPLY, 0, 0, 0));
+                            out.flush();
+                            answered++;
+                        }
+                    }
+                    acc.discardReadBytes();
+                }
+            } finally {
+                acc.release();
+            }
+        } catch (Exception e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    private static void write(FrameEncoder enc, OutputStream out, Message m) throws java.io.IOException {
+        ByteBuf b = Unpooled.buffer();
+        try {
+            enc.encode(m, b);
+            b.readBytes(out, b.readableBytes());
+        } finally {
+            b.release();
+            m.release();
+        }
+    }
+}
