@@ -96,12 +96,32 @@ final class AdminCommands {
         @Override
         public Integer call() {
             try (ShellClient c = open()) {
+                if (c.legacyNode()) {
+                    return legacyStatus(c);
+                }
                 System.out.print(c.call(json ? "status --json" : "status", TIMEOUT));
                 return 0;
             } catch (ShellClient.ShellException e) {
                 System.err.println("dmsg status: " + e.getMessage());
                 return 1;
             }
+        }
+
+        /**
+         * A 2013 C node has no status document (docs/LEGACY.md): say so, and show what its shell
+         * can tell — its span tree. With --json there is nothing to print: exit 1.
+         */
+        private int legacyStatus(ShellClient c) throws ShellClient.ShellException {
+            String what = node + " is a 2013 C node (libdmsg): it has no status document — no identity, links, "
+                + "VOLCONF table or counters to report; its shell knows only help, tree, span and circ";
+            if (json) {
+                System.err.println("dmsg status: " + what + ". Its span tree: dmsg shell --plaintext --node " + node
+                    + " -c tree");
+                return 1;
+            }
+            System.out.println(what + ". Its span tree ('tree'):");
+            System.out.print(c.call("tree", TIMEOUT));
+            return 0;
         }
     }
 
@@ -136,6 +156,13 @@ final class AdminCommands {
         String cmd = add ? "connect" : "disconnect";
         String path = "span:" + peer;
         try (ShellClient c = o.open()) {
+            if (c.legacyNode()) {
+                // Its shell has no volconf command: the change could be neither planned nor confirmed.
+                System.err.println("dmsg " + cmd + ": node " + o.node + " is a 2013 C node (libdmsg): its VOLCONF "
+                    + "table cannot be read over its shell, so a change could not be confirmed; nothing sent. "
+                    + "Use hammer2 " + cmd + " on that host (docs/LEGACY.md)");
+                return 1;
+            }
             JsonNode table = JSON.readTree(c.call("volconf --json", TIMEOUT));
             int index = -1;
             boolean used[] = new boolean[Dmsg.COPYID_COUNT];

@@ -123,8 +123,16 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
         String label = node.toString();
         List<String> commands = List.of();
         try {
-            label = status(c, quick).path("node").path("label").asText(label);
-            commands = ShellCompleter.commandNames(c.call("help", quick));
+            if (c.legacyNode()) {
+                // docs/LEGACY.md: a 2013 C node has no status document; its shell knows four commands
+                label = node + " (2013 C node)";
+                commands = List.of("help", "tree", "span", "circ");
+                err.println("dmsg shell: " + node + " is a 2013 C node: its commands are help, tree, span HOST "
+                    + "and circ MSGID");
+            } else {
+                label = status(c, quick).path("node").path("label").asText(label);
+                commands = ShellCompleter.commandNames(c.call("help", quick));
+            }
         } catch (ShellException | IOException e) {
             err.println("dmsg shell: " + e.getMessage() + " (no completion)");
         }
@@ -235,6 +243,9 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
     /** {@code spans[].fs_label} of the node's span tree, or none when it cannot be had. */
     static List<String> nodeLabels(ShellClient c, Duration timeout) {
         List<String> out = new ArrayList<>();
+        if (c.legacyNode()) {
+            return out; // no status document to read them from
+        }
         try {
             for (JsonNode s : status(c, timeout).path("spans")) {
                 String l = s.path("fs_label").asText("");
