@@ -880,7 +880,9 @@ public final class Iocom implements Link {
             fail(String.format("ping timeout: nothing received for %.1f s", silent / 1e9));
             return;
         }
-        if (!legacy && nowNanos - lastSendNanos >= config.pingIntervalNanos()) {
+        // Not before UP: until the peer's LNK_CONN arrives we cannot tell a 2013 node (which must
+        // not be sent PING) from one of ours (docs/LEGACY.md §1); our CONN went first anyway.
+        if (!legacy && state == LinkState.UP && nowNanos - lastSendNanos >= config.pingIntervalNanos()) {
             pingsSent++;
             sendNow(null, Message.of(Dmsg.LNK_PING, 0, 0, 0));
             flushNow();

@@ -128,7 +128,9 @@ class LinkLossTest {
         assertThat(got.get("on-77")).extracting(Message::cmd).containsExactly(ECHO | CREATE, SIM);
         assertThat(got.get("on-0")).extracting(Message::cmd).containsExactly(ECHO | CREATE);
         assertThat(s.link.state()).isEqualTo(LinkState.UP);
-        s.in(ECHO, 5, 0x77, 0, null); // the circuit is gone now
+        s.in(ECHO, 5, 0x77, 0, null); // the circuit is gone now: late, dropped without a breach
+        assertThat(s.link.lateOnDetached()).isEqualTo(1);
+        s.in(ECHO, 5, 0x78, 0, null); // never attached: a breach
         assertThat(s.link.stats().violations()).containsEntry(Violation.UNKNOWN_CIRCUIT, 1L);
     }
 

@@ -136,8 +136,10 @@ public final class MeshNode {
         return new LinkListener() {
             @Override
             public void onUp(Link link) {
-                if (!SpanExt.understoodBy(link.peerConn())) {
-                    link.markLegacy(); // a 2013 C node (or a CLI client): docs/LEGACY.md
+                if (link.security() == null && !SpanExt.understoodBy(link.peerConn())) {
+                    // plaintext without our marker: a 2013 C node, or a CLI client that takes us
+                    // for one (docs/LEGACY.md); a TLS peer is never a C node, and keeps its PING
+                    link.markLegacy();
                 }
                 LinkPort port = port(link);
                 executor.execute(() -> engine.connUp(port, link.peerConn()));

@@ -513,6 +513,31 @@ class LegacyRelayCircuitTest {
         assertNoViolations(m.xLink, m.zLink);
     }
 
+    /**
+     * docs/LEGACY.md §1: a plaintext node that was not told the relay is a 2013 node finds out from
+     * its LNK_CONN (no marker of ours), and from then on sends it no PING (the strict relay would
+     * fail the test at close) and does not take its silence for death.
+     */
+    @Test
+    void aPlaintextNodeTakesAPeerWithoutOurMarkerForA2013NodeAndNeverPingsIt() throws Exception {
+        LegacyCRelay relay = new LegacyCRelay();
+        relays.add(relay);
+        Node.Identity id = new Node.Identity("xray", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
+            UUID.nameUUIDFromBytes("xray".getBytes(StandardCharsets.UTF_8)));
+        Node x = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("xray"), id, MeshConfig.defaults(),
+            Duration.ofMillis(100), Duration.ofSeconds(1), false)
+            .withSecurity(dev.dmsg.services.node.Security.plaintextForTests()));
+        nodes.add(x);
+        Link l = x.endpoint().connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
+        await("the link is taken for a 2013 peer", l::legacyPeer);
+        long t0 = System.nanoTime();
+        await("two dead timeouts of silence", () -> System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(2));
+        assertThat(l.state()).isEqualTo(LinkState.UP);
+        assertThat(onLoop(l, l::stats).pingsSent()).isZero();
+        assertThat(relay.stats().pingsReceived()).isZero();
+        assertThat(relay.crashInputs()).isEmpty();
+    }
+
     /** A relay that zeroes the reserved fields instead of copying them: spans without our extension, circuits alike. */
     @Test
     void aRelayThatZeroesReservedFieldsCarriesCircuitsToo() throws Exception {
