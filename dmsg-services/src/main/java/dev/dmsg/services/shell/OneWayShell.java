@@ -10,7 +10,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.function.Consumer;
 
 /**
- * The client side of the 2013 shell framing, for a 2013 C node (reference §7.1, docs/LEGACY.md):
+ * The client side of the 2013 shell framing, for a 2013 C node (docs/LEGACY.md §2, §4):
  * each command goes out as a one-way DBG_SHELL (the line and its NUL, at most
  * {@value #MAX_LINE} characters, as {@code hammer2 shell} read them), its output comes back as
  * one-way DBG_SHELL|REPLY messages and a one-way LNK_ERROR|REPLY ends it (the prompt; a non-zero

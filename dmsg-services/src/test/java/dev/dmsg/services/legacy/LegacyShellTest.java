@@ -15,7 +15,6 @@ import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.FrameEncoder;
-import dev.dmsg.wire.LnkConn;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -153,9 +152,22 @@ class LegacyShellTest {
     @Test
     void theStrictPeerCatchesTheOneMessageTransactionThatKilledTheRealOne() throws Exception {
         LegacyCRelay relay = relayWithZulu();
-        LnkConn conn = LinkConfig.defaultConn("old-client");
-        LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label("old-client").conn(conn).build(), new Services(),
-            LinkListener.NONE, 1);
+        assertThat(treeAsOneTransaction(relay, false)).isZero();
+        assertThat(relay.crashInputs()).singleElement().asString()
+            .contains("CREATE|DELETE toward a libdmsg responder (double free)");
+        relay.tolerateCrashInputs(); // this test sent it on purpose
+
+        // The same transaction from a link that knows: CREATE, then LNK_ERROR|DELETE; nothing recorded.
+        LegacyCRelay clean = relayWithZulu();
+        assertThat(treeAsOneTransaction(clean, true)).isZero();
+        assertThat(clean.shellCommands()).isEqualTo(1);
+        assertThat(clean.crashInputs()).isEmpty();
+    }
+
+    /** Opens {@code tree} as a DBG_SHELL|DELETE transaction on a link that does or does not know; its status. */
+    int treeAsOneTransaction(LegacyCRelay relay, boolean knowsItIsLegacy) throws Exception {
+        LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label("client").conn(LinkConfig.defaultConn("client"))
+            .legacyPeer(knowsItIsLegacy).build(), new Services(), LinkListener.NONE, 1);
         closing.add(() -> ep.close(Duration.ofSeconds(2)));
         Link l = ep.connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
         CompletableFuture<Integer> done = new CompletableFuture<>();
@@ -165,27 +177,7 @@ class LegacyShellTest {
                     done.complete(m.error());
                 }
             }));
-        assertThat(done.get(T.toSeconds(), TimeUnit.SECONDS)).isZero();
-        assertThat(relay.crashInputs()).singleElement().asString()
-            .contains("CREATE|DELETE toward a libdmsg responder (double free)");
-        relay.tolerateCrashInputs(); // this test sent it on purpose
-
-        // The same transaction from a link that knows: CREATE, then LNK_ERROR|DELETE; nothing recorded.
-        LegacyCRelay clean = relayWithZulu();
-        LinkEndpoint ep2 = new LinkEndpoint(LinkConfig.builder().label("new-client").conn(conn).legacyPeer(true).build(),
-            new Services(), LinkListener.NONE, 1);
-        closing.add(() -> ep2.close(Duration.ofSeconds(2)));
-        Link l2 = ep2.connect("127.0.0.1", clean.port()).get(T.toSeconds(), TimeUnit.SECONDS);
-        CompletableFuture<Integer> done2 = new CompletableFuture<>();
-        l2.execute(() -> l2.open(Dmsg.DBG_SHELL | Dmsg.DELETE, null, Unpooled.copiedBuffer("tree\0", StandardCharsets.UTF_8),
-            (t, m) -> {
-                if (m.isDelete()) {
-                    done2.complete(m.error());
-                }
-            }));
-        assertThat(done2.get(T.toSeconds(), TimeUnit.SECONDS)).isZero();
-        assertThat(clean.shellCommands()).isEqualTo(1);
-        assertThat(clean.crashInputs()).isEmpty();
+        return done.get(T.toSeconds(), TimeUnit.SECONDS);
     }
 
     /**
