@@ -1,48 +1,58 @@
 package dev.dmsg.testkit;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 
 /**
- * The golden wire bytes captured from DragonFly's C implementation, in the read-only
- * {@code shared/vectors/} folder that sits beside the repository. Found by walking up from the
- * working directory, or from the {@code dmsg.shared} system property. A missing folder fails the
- * test: a test that silently skips its ground truth proves nothing.
+ * The golden wire bytes captured from DragonFly's C implementation, carried in this module's
+ * resources ({@code dev/dmsg/testkit/vectors/}, with their README). Read from the classpath; a
+ * missing file fails the test: a test that silently skips its ground truth proves nothing.
  */
 public final class Vectors {
+    private static final String DIR = "vectors/";
+
     private Vectors() {}
 
-    public static Path sharedDir() {
-        String prop = System.getProperty("dmsg.shared");
-        if (prop != null) {
-            return Paths.get(prop);
-        }
-        for (Path p = Paths.get("").toAbsolutePath(); p != null; p = p.getParent()) {
-            Path candidate = p.resolve("shared");
-            if (Files.isDirectory(candidate.resolve("vectors"))) {
-                return candidate;
-            }
-            Path sibling = p.resolveSibling("shared");
-            if (sibling != null && Files.isDirectory(sibling.resolve("vectors"))) {
-                return sibling;
-            }
-        }
-        throw new IllegalStateException("shared/vectors not found above " + Paths.get("").toAbsolutePath()
-            + "; set -Ddmsg.shared=/path/to/shared");
-    }
-
-    public static Path path(String name) {
-        return sharedDir().resolve("vectors").resolve(name);
-    }
-
+    /** The bytes of vector file {@code name}. */
     public static byte[] read(String name) {
-        try {
-            return Files.readAllBytes(path(name));
+        try (InputStream in = Vectors.class.getResourceAsStream(DIR + name)) {
+            if (in == null) {
+                throw new IllegalStateException("vector " + name + " is not on the classpath (dev/dmsg/testkit/"
+                    + DIR + name + " in dmsg-testkit)");
+            }
+            return in.readAllBytes();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Vector file {@code name} as a file, for tools that take a path: the resource itself when the
+     * classpath holds it as a file, else a copy in a temporary directory removed at exit.
+     */
+    public static synchronized Path path(String name) {
+        URL url = Vectors.class.getResource(DIR + name);
+        if (url == null) {
+            read(name); // throws, naming what is missing
+        }
+        try {
+            if ("file".equals(url.getProtocol())) {
+                return Paths.get(url.toURI());
+            }
+            Path copy = Files.createTempDirectory("dmsg-vectors").resolve(name);
+            Files.write(copy, read(name));
+            copy.toFile().deleteOnExit();
+            copy.getParent().toFile().deleteOnExit();
+            return copy;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalStateException(e);
         }
     }
 

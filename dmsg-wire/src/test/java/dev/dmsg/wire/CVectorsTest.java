@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * The real bytes of DragonFly's libdmsg (shared/vectors/libdmsg-run1-*.bin) decode frame by frame
+ * The real bytes of DragonFly's libdmsg (dmsg-testkit's vectors/libdmsg-run1-*.bin) decode frame by frame
  * with every CRC and sequence check passing, and our encoder reproduces every frame byte for byte
  * from the decoded field values and the captured salt.
  */

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * The one-line frame log (docs/PROTOCOL.md, "Frame log format") on the real C frames: cmd,
- * msgid and salt as the capture's annotation (shared/vectors/libdmsg-run1-annotated.txt) lists
+ * msgid and salt as the capture's annotation (dmsg-testkit's vectors/libdmsg-run1-annotated.txt) lists
  * them, exact strings. A command the wire layer does not know (DBG_ECHO is project-private,
  * defined in dmsg-services) is named by protocol, command and size: {@code DBG_0FE/1}.
  */

@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A node in-process on loopback: the shell and its status document, LNK_VOLCONF changing the
  * table live and persistently, bad VOLCONF ignored, and a 2013 C peer (the bytes of
- * shared/vectors) whose span is accepted and relayed without our extension traffic.
+ * the C-captured vectors in dmsg-testkit) whose span is accepted and relayed without our extension traffic.
  */
 class NodeTest {
     static final ObjectMapper JSON = new ObjectMapper();
