@@ -8,7 +8,7 @@
  * {@link dev.dmsg.wire.FrameEncoder}). It depends only on {@code netty-buffer}, so that aux data
  * is handed on as a slice and never copied.
  *
- * <p>Sources: the seed {@code sys/sys/dmsg.h} (Nov 2012), the project's
- * {@code spec/dmsg-2013-reference.md} §1 and {@code spec/PROFILE.md} §1.
+ * <p>Sources: DragonFly's {@code sys/sys/dmsg.h} (Nov 2012), docs/REFERENCE.md §1 and
+ * docs/PROFILE.md §1.
  */
 package dev.dmsg.wire;
