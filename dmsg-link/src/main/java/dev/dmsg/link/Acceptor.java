@@ -4,7 +4,7 @@ import dev.dmsg.wire.Message;
 
 /**
  * Accepts transactions the peer opens with one command ({@code icmd}). Registered in {@link
- * Services}; a transactional command with no acceptor is answered NOSUPP (PROFILE §2).
+ * Services}; a transactional command with no acceptor is answered NOSUPP (docs/PROFILE.md §2).
  */
 @FunctionalInterface
 public interface Acceptor {

@@ -40,14 +40,14 @@ import org.slf4j.LoggerFactory;
  * event loop in call order; before submitting, such a caller blocks while the link's outbound side
  * is over budget (see {@link Link}). Handlers are called on the event loop, never under a lock.
  *
- * <p><b>Receive rules</b> ({@link #receive}): reference §2.3, adjusted by PROFILE §2 — a peer's
+ * <p><b>Receive rules</b> ({@link #receive}): docs/REFERENCE.md §2.3, adjusted by docs/PROFILE.md §2 — a peer's
  * state violation is dropped and counted, never fatal; ABORT for an unknown or closed msgid is
  * discarded silently; one-way messages are never answered; a transaction opened with a command
  * no service accepts is answered {@code LNK_ERROR|CREATE|DELETE|REPLY} NOSUPP.
  *
  * <p><b>Link loss</b> ({@link #fail}): every transaction still in a table, on every circuit, gets
  * one simulated {@code LNK_ERROR|ABORT|DELETE} (+REPLY for ours, +CREATE when the peer never
- * answered; reference §2.7) with LOSTLINK through its handler, exactly once (PROFILE §3).
+ * answered; docs/REFERENCE.md §2.7) with LOSTLINK through its handler, exactly once (docs/PROFILE.md §3).
  *
  * <p>Time is read only through the injected clock, at batch boundaries ({@link #readComplete},
  * flush) and in {@link #tick(long)}, which the transport calls periodically.
@@ -95,7 +95,7 @@ public final class Iocom implements Link {
     };
     private static final int RECENTLY_DETACHED = 256;
     private long lateOnDetached;
-    /** msgids: a counter with a random start, never 0 and never reused on this link (PROFILE §2). */
+    /** msgids: a counter with a random start, never 0 and never reused on this link (docs/PROFILE.md §2). */
     private final AtomicLong nextMsgid;
 
     private Txn ourConn;
@@ -177,7 +177,7 @@ public final class Iocom implements Link {
     // ------------------------------------------------------------------------------------------
     // Lifecycle
 
-    /** Transport is up: opens our LNK_CONN (PROFILE §4). Event loop only. */
+    /** Transport is up: opens our LNK_CONN (docs/PROFILE.md §4). Event loop only. */
     public void start() {
         transition(LinkState.OPENING, "transport up");
         long now = config.clock().getAsLong();
@@ -296,7 +296,7 @@ public final class Iocom implements Link {
         return n;
     }
 
-    /** Delivers the simulated LOSTLINK abort to {@code t} (reference §2.7 flags). */
+    /** Delivers the simulated LOSTLINK abort to {@code t} (docs/REFERENCE.md §2.7 flags). */
     private void deliverLost(Txn t) {
         int cmd = Dmsg.LNK_ERROR | ABORT | DELETE;
         if (t.local) {
@@ -727,7 +727,7 @@ public final class Iocom implements Link {
             }
         }
         if (h == null) {
-            // No service for this command: NOSUPP, never for a one-way message (PROFILE §2).
+            // No service for this command: NOSUPP, never for a one-way message (docs/PROFILE.md §2).
             t.handler = TransactionHandler.CLOSE_ON_DELETE;
             t.state = t.state.received(m.cmd());
             nosuppSent++;
@@ -747,12 +747,12 @@ public final class Iocom implements Link {
             return;
         }
         if (base == Dmsg.LNK_PAD) {
-            return; // PROFILE §4: accepted and ignored
+            return; // docs/PROFILE.md §4: accepted and ignored
         }
         OneWayHandler h = services.oneWayHandler(m.cmd());
         if (base == Dmsg.LNK_ERROR) {
             // A 2013 C peer answers our one-way PING (and any one-way command it does not know)
-            // with a one-way LNK_ERROR NOSUPP, and ends C shell output with one (reference §2.6,
+            // with a one-way LNK_ERROR NOSUPP, and ends C shell output with one (docs/REFERENCE.md §2.6,
             // §7.1). Expected from such peers: counted, never answered, not logged as a breach;
             // a C shell client (docs/LEGACY.md) may take it as its end of output.
             oneWayErrors++;
@@ -797,7 +797,7 @@ public final class Iocom implements Link {
     }
 
     // ------------------------------------------------------------------------------------------
-    // LNK_CONN (PROFILE §4)
+    // LNK_CONN (docs/PROFILE.md §4)
 
     private void acceptConn(Txn t, Message m) {
         if (peerConnTxn != null) {
@@ -831,7 +831,7 @@ public final class Iocom implements Link {
             t.reply(0);
             return;
         }
-        // A one-way message inside the peer's LNK_CONN: LNK_VOLCONF (reference §3.6).
+        // A one-way message inside the peer's LNK_CONN: LNK_VOLCONF (docs/REFERENCE.md §3.6).
         if (m.isOneWay()) {
             OneWayHandler h = services.oneWayHandler(m.cmd());
             if (h != null) {
@@ -873,7 +873,7 @@ public final class Iocom implements Link {
         }
         lastBacklogBytes = backlog;
         long silent = nowNanos - lastLifeNanos;
-        // A legacy peer is sent no PING (PROFILE §4) and never pings us: an idle link to it is
+        // A legacy peer is sent no PING (docs/PROFILE.md §4) and never pings us: an idle link to it is
         // silent both ways by design, so silence proves nothing. Its death is TCP's to report
         // (EOF, a reset, SO_KEEPALIVE).
         if (silent >= config.deadTimeoutNanos() && !legacy) {

@@ -96,7 +96,7 @@ public interface Link {
 
     /**
      * Hands every message arriving on circuit {@code id} to {@code relay}, untracked: the circuit
-     * passes through this node (reference §3.5). Event loop only.
+     * passes through this node (docs/REFERENCE.md §3.5). Event loop only.
      */
     void relayCircuit(long id, CircuitRelay relay);
 
@@ -147,7 +147,7 @@ public interface Link {
 
     /**
      * Our LNK_CONN transaction, open for the life of the link: one-way messages inside it (LNK_VOLCONF,
-     * reference §3.6) go through {@link Transaction#sendOneWay}. {@code null} before {@code start}.
+     * docs/REFERENCE.md §3.6) go through {@link Transaction#sendOneWay}. {@code null} before {@code start}.
      */
     Transaction conn();
 

@@ -13,9 +13,9 @@ import java.util.function.LongSupplier;
  *
  * @param label this node's label, sent as the fs_label of our LNK_CONN
  * @param conn the LNK_CONN we open: our identity and the filter for SPANs relayed to us
- * @param pingIntervalNanos send LNK_PING after this long without sending (PROFILE §4: 1 s)
+ * @param pingIntervalNanos send LNK_PING after this long without sending (docs/PROFILE.md §4: 1 s)
  * @param deadTimeoutNanos the link is dead after this long without receiving (10 s)
- * @param legacyPeer legacy rules: no PING (nor PAD or AUTH) is sent (PROFILE §4)
+ * @param legacyPeer legacy rules: no PING (nor PAD or AUTH) is sent (docs/PROFILE.md §4)
  * @param maxQueuedBytes bound on bytes queued by other threads, not yet in the socket buffer
  * @param writeBufferLowBytes socket buffer low-water mark
  * @param writeBufferHighBytes socket buffer high-water mark
@@ -64,7 +64,7 @@ public record LinkConfig(
     public static final int DEFAULT_ABORT_BURST = 2000;
     public static final int DEFAULT_MAX_TRANSACTIONS_PER_PEER = 16384;
 
-    /** Our default LNK_CONN: a cluster controller that wants every SPAN (reference §3.2, libdmsg row). */
+    /** Our default LNK_CONN: a cluster controller that wants every SPAN (docs/REFERENCE.md §3.2, libdmsg row). */
     public static LnkConn defaultConn(String label) {
         UUID nil = new UUID(0, 0);
         return new LnkConn(nil, nil, nil, -1L, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, Dmsg.SPAN_PROTO_1,

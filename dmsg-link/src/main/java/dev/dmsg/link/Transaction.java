@@ -10,7 +10,7 @@ import io.netty.buffer.ByteBuf;
  *
  * <p>CREATE and REPLY are never given by the caller: the transaction sets REPLY when the peer
  * opened it and CREATE on the first message of our direction, exactly as the reply helpers of
- * reference §2.5 do.
+ * docs/REFERENCE.md §2.5 do.
  */
 public interface Transaction {
     Link link();
@@ -48,7 +48,7 @@ public interface Transaction {
 
     /**
      * Sends a one-way message inside this transaction: it carries our msgid but no CREATE,
-     * DELETE or ABORT, and does not change the state (LNK_VOLCONF inside LNK_CONN, reference §3.6).
+     * DELETE or ABORT, and does not change the state (LNK_VOLCONF inside LNK_CONN, docs/REFERENCE.md §3.6).
      */
     void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux);
 

@@ -11,7 +11,7 @@ import dev.dmsg.wire.Message;
  *
  * <p>Exactly one message with DELETE reaches the handler of every transaction, whatever happens:
  * the peer's own, or when the link dies a simulated {@code LNK_ERROR|ABORT|DELETE} (with REPLY
- * and CREATE as reference §2.7 computes them) carrying {@code LOSTLINK} (PROFILE §3).
+ * and CREATE as docs/REFERENCE.md §2.7 computes them) carrying {@code LOSTLINK} (docs/PROFILE.md §3).
  */
 @FunctionalInterface
 public interface TransactionHandler {

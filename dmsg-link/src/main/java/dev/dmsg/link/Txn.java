@@ -78,12 +78,12 @@ final class Txn implements Transaction {
 
     /**
      * Sends in our direction, computing CREATE (first message) and REPLY (the peer opened it),
-     * the way libdmsg's reply helpers do (reference §2.5).
+     * the way libdmsg's reply helpers do (docs/REFERENCE.md §2.5).
      */
     void sendOnLoop(int cmd, int error, ExtHeader ext, ByteBuf aux) {
         boolean abortDelete = (cmd & (ABORT | DELETE)) == (ABORT | DELETE);
         if (state.isClosed() || (state.tx == Phase.CLOSED && !abortDelete)) {
-            // Fully closed, or a second DELETE: the kernel's msgtx drops these (reference §2.4).
+            // Fully closed, or a second DELETE: the kernel's msgtx drops these (docs/REFERENCE.md §2.4).
             Iocom.releaseQuietly(aux);
             iocom.discardedSend();
             return;

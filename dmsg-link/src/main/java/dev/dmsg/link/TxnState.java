@@ -3,7 +3,7 @@ package dev.dmsg.link;
 /**
  * A transaction's state from this end: the phase of the direction we send ({@code tx}, libdmsg
  * {@code txcmd}) and the one we receive ({@code rx}, {@code rxcmd}). State is kept until DELETE has
- * been both sent and received (reference §2.1). Netty's {@code Http2Stream.State} is the model:
+ * been both sent and received (docs/REFERENCE.md §2.1). Netty's {@code Http2Stream.State} is the model:
  * constants carry their derived facts.
  */
 public enum TxnState {

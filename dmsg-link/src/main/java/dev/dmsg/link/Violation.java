@@ -1,7 +1,7 @@
 package dev.dmsg.link;
 
 /**
- * A peer's breach of the transaction rules (reference §2.3). Never fatal here (PROFILE §2: the C
+ * A peer's breach of the transaction rules (docs/REFERENCE.md §2.3). Never fatal here (docs/PROFILE.md §2: the C
  * service asserted on these; we drop the message, count it, and log it). Scope: the message only.
  */
 public enum Violation {

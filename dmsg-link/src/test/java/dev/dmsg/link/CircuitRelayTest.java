@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * The relay side of circuits (reference §3.5 "Forwarding"): messages on a relayed circuit go to
+ * The relay side of circuits (docs/REFERENCE.md §3.5 "Forwarding"): messages on a relayed circuit go to
  * its relay untracked, and {@link Link#forward} sends them on with only the circuit id changed.
  */
 @ExtendWith(LeakDetector.class)

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Transactions opened on a circuit attached to the link (the end-to-end API of virtual circuits,
- * PROFILE §6): same rules as circuit 0, their own tables, LOSTLINK when the circuit is not there.
+ * docs/PROFILE.md §6): same rules as circuit 0, their own tables, LOSTLINK when the circuit is not there.
  */
 @ExtendWith(LeakDetector.class)
 class CircuitTransactionTest {

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * LNK_CONN on start-up and the keepalive of PROFILE §4, on a fake clock: PING after 1 s without
+ * LNK_CONN on start-up and the keepalive of docs/PROFILE.md §4, on a fake clock: PING after 1 s without
  * sending, dead after 10 s without life; PING and PAD received are ignored; legacy peers get no
  * PING; an orderly close.
  */

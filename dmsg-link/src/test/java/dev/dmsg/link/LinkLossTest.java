@@ -18,9 +18,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * PROFILE §3: when a link dies, every open transaction — both directions, every state, circuit 0
+ * docs/PROFILE.md §3: when a link dies, every open transaction — both directions, every state, circuit 0
  * and attached circuits — gets exactly one simulated LNK_ERROR|ABORT|DELETE with LOSTLINK
- * (+REPLY for ours, +CREATE where the peer never answered; reference §2.7), and both tables end
+ * (+REPLY for ours, +CREATE where the peer never answered; docs/REFERENCE.md §2.7), and both tables end
  * empty.
  */
 @ExtendWith(LeakDetector.class)

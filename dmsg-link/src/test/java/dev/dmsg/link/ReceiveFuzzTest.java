@@ -31,7 +31,7 @@ import org.junit.jupiter.api.Test;
  *   <li>no handler gets anything after its final (DELETE) message, and after link loss every
  *       transaction's handler has had exactly one final;</li>
  *   <li>every REPLY we send answers a transaction the peer opened with CREATE on that circuit —
- *       never a reply to a one-way message (PROFILE §2);</li>
+ *       never a reply to a one-way message (docs/PROFILE.md §2);</li>
  *   <li>both tables end empty and every received message has been released.</li>
  * </ul>
  * {@link #fuzz} runs under Jazzer ({@code JAZZER_FUZZ=1 mvn test -pl dmsg-link

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * The receive table of reference §2.3 as PROFILE §2 adjusts it, row by row, for both tables:
+ * The receive table of docs/REFERENCE.md §2.3 as docs/PROFILE.md §2 adjusts it, row by row, for both tables:
  * transactions the peer opened (found by messages without REPLY) and ones we opened (found by
  * messages with REPLY). A violation is dropped and counted, never fatal, never answered.
  */
@@ -194,7 +194,7 @@ class TransactionRulesTest {
     void unknownOneWayCommandsAndOneWayErrorsAreNeverAnswered() {
         s.in(0x00300101, 0, 0);
         s.in(Dmsg.LNK_ERROR, 0, Dmsg.ERR_NOSUPP);
-        s.in(Dmsg.LNK_ERROR | REPLY, 0, Dmsg.ERR_NOSUPP); // the C ping-pong hazard, reference §2.6
+        s.in(Dmsg.LNK_ERROR | REPLY, 0, Dmsg.ERR_NOSUPP); // the C ping-pong hazard, docs/REFERENCE.md §2.6
         assertThat(s.out()).isEmpty();
         assertThat(stats().violations()).containsEntry(Violation.UNKNOWN_ONE_WAY, 1L);
         assertThat(stats().oneWayErrors()).as("a C peer's NOSUPP answers: expected, not breaches").isEqualTo(2);

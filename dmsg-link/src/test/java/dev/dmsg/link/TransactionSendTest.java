@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * What we send: the flags of the reply helpers (reference §2.5: REPLY when the peer opened the
+ * What we send: the flags of the reply helpers (docs/REFERENCE.md §2.5: REPLY when the peer opened the
  * transaction, CREATE on our first message, DELETE for reply/close), and the seed's four uses of
  * ABORT, sending and receiving.
  */

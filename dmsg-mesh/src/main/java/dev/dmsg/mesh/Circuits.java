@@ -21,7 +21,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Virtual circuits (reference §3.5, PROFILE §6, docs/CIRCUITS.md): forging hop by hop along
+ * Virtual circuits (docs/REFERENCE.md §3.5, docs/PROFILE.md §6, docs/CIRCUITS.md): forging hop by hop along
  * spans, relaying without tracking, and tear-down end to end when a hop's link dies, the span a
  * circuit rests on is withdrawn, or either side closes.
  *
@@ -253,7 +253,7 @@ final class Circuits {
         if (acc.answer() != null) {
             txnA.send(Dmsg.LNK_ERROR, 0, null, acc.answer().encode()); // msg_result(0) with our hello
         } else {
-            txnA.result(0); // reference §3.5 step 3: msg_result(0), the transaction stays open
+            txnA.result(0); // docs/REFERENCE.md §3.5 step 3: msg_result(0), the transaction stays open
         }
         return (t, m) -> {
             if (m.isDelete()) {

@@ -5,10 +5,10 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
- * How a node relays spans (PROFILE §5, docs/MESH.md).
+ * How a node relays spans (docs/PROFILE.md §5, docs/MESH.md).
  *
  * @param topN links relayed per node per connection (the seed's intent; C relayed 1)
- * @param maxDist links with a larger dist are not relayed (reference §3.4, DMSG_SPAN_MAXDIST)
+ * @param maxDist links with a larger dist are not relayed (docs/REFERENCE.md §3.4, DMSG_SPAN_MAXDIST)
  * @param loopFree the feasibility condition, span updates and seqno requests; {@code false}
  *     runs the C algorithm (best-only when {@code topN} is 1, a failed filter stops the node's
  *     scan) — kept for the simulator's comparison and for tests

@@ -199,7 +199,7 @@ public final class MeshNode {
 
     /**
      * Forges a circuit over the received span whose LNK_SPAN transaction has {@code spanMsgid}
-     * (the C shell's {@code circ}, reference §7.3; the msgids are in the status tree), whatever
+     * (the C shell's {@code circ}, docs/REFERENCE.md §7.3; the msgids are in the status tree), whatever
      * the best path is. Fails with a {@link CircuitException} if no such span is held.
      */
     public CompletableFuture<CircuitHandle> openCircuitOver(long spanMsgid) {

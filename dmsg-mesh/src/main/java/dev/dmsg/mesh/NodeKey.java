@@ -6,7 +6,7 @@ import java.util.UUID;
 
 /**
  * What a span advertises, as a destination: the cluster (peer_type, pfs_clid, cl_label) and the
- * node inside it (fs_label, pfs_fsid) — reference §3.4. pfs_type is not part of the key, as in C.
+ * node inside it (fs_label, pfs_fsid) — docs/REFERENCE.md §3.4. pfs_type is not part of the key, as in C.
  * Ordered like the C trees (cluster fields first), so a sorted map of keys is the span tree.
  */
 public record NodeKey(int peerType, UUID pfsClid, String clLabel, String fsLabel, UUID pfsFsid)

@@ -19,7 +19,7 @@ import java.util.function.LongSupplier;
 import dev.dmsg.mesh.auth.SpanTrust;
 
 /**
- * The span database and relay of one node (reference §3.4, PROFILE §5, docs/MESH.md): nodes, the
+ * The span database and relay of one node (docs/REFERENCE.md §3.4, docs/PROFILE.md §5, docs/MESH.md): nodes, the
  * links that reach them (one per received LNK_SPAN), the conns that subscribed with LNK_CONN, and
  * the relays we opened on them. Single-threaded and sans-IO: every method runs on the engine's
  * thread, and output goes through each link's {@link Port}.
@@ -97,7 +97,7 @@ public final class SpanEngine {
     /** A destination: what one node key advertises, and every path we know to it. */
     public final class Node {
         final NodeKey key;
-        /** Sorted by (dist, rnss, arrival): reference §3.4. */
+        /** Sorted by (dist, rnss, arrival): docs/REFERENCE.md §3.4. */
         final List<SpanLink> links = new ArrayList<>(2);
 
         Node(NodeKey key) {
@@ -711,7 +711,7 @@ public final class SpanEngine {
             }
             if (!passes(l, conn)) {
                 if (!config.loopFree()) {
-                    break; // C: any failure stops the scan for this node (reference §3.4 step 3)
+                    break; // C: any failure stops the scan for this node (docs/REFERENCE.md §3.4 step 3)
                 }
                 continue;
             }
@@ -720,7 +720,7 @@ public final class SpanEngine {
                 break;
             }
         }
-        // Make before break, as C does (reference §3.4 steps 4-5): the peer sees the new path
+        // Make before break, as C does (docs/REFERENCE.md §3.4 steps 4-5): the peer sees the new path
         // before the old one goes, so it is never left without one in between — which, with
         // feasibility, would make it withdraw and ask the origin for a new seqno.
         List<Relay> have = conn.relays.get(node);
@@ -799,7 +799,7 @@ public final class SpanEngine {
         }
     }
 
-    /** The receiving peer's LNK_CONN filter (reference §3.4 step 3 a–g; a is checked by the caller). */
+    /** The receiving peer's LNK_CONN filter (docs/REFERENCE.md §3.4 step 3 a–g; a is checked by the caller). */
     static boolean passes(SpanLink l, Conn conn) {
         if (l.from == conn.port) {
             return false; // split horizon

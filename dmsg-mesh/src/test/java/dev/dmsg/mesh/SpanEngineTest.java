@@ -13,7 +13,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * The relay rules of reference §3.4 with PROFILE §5's departures, on ports that record what the
+ * The relay rules of docs/REFERENCE.md §3.4 with docs/PROFILE.md §5's departures, on ports that record what the
  * engine asks them to send.
  */
 class SpanEngineTest {

@@ -28,7 +28,7 @@ public record AuthBody(int version, int role, int grants, int caps, byte[] keySh
     public static final int LABEL_OFFSET = 0x28;
     public static final int LABEL_BYTES = 24;
 
-    /** The sender keeps the link alive with LNK_PING (PROFILE §4). */
+    /** The sender keeps the link alive with LNK_PING (docs/PROFILE.md §4). */
     public static final int CAP_PING = 0x01;
     /** The sender uses the span extension (docs/MESH.md). */
     public static final int CAP_SPAN_EXT = 0x02;

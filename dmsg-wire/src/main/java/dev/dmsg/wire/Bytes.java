@@ -9,7 +9,7 @@ import java.util.UUID;
 
 /**
  * Field access with the byte order explicit on every call. Reads take {@code le}: the order the
- * frame's magic announced. Writes are always little-endian (PROFILE §1: send little-endian).
+ * frame's magic announced. Writes are always little-endian (docs/PROFILE.md §1: send little-endian).
  */
 final class Bytes {
     private Bytes() {}
@@ -33,7 +33,7 @@ final class Bytes {
     /**
      * A DragonFly {@code struct uuid} in host order: time_low u32, time_mid u16, time_hi u16 in the
      * sender's byte order, then clock_seq_hi, clock_seq_low and node[6] as bytes. Not RFC 4122
-     * order (reference §1.5). The Java UUID's text form then matches DragonFly's uuid_to_string.
+     * order (docs/REFERENCE.md §1.5). The Java UUID's text form then matches DragonFly's uuid_to_string.
      */
     static UUID uuid(ByteBuf b, int i, boolean le) {
         long timeLow = i32(b, i, le) & 0xFFFFFFFFL;

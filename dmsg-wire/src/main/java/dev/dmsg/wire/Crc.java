@@ -7,7 +7,7 @@ import java.util.zip.CRC32C;
 /**
  * The two CRCs of a frame, both CRC-32C (Castagnoli, reflected, init and final xor 0xFFFFFFFF;
  * {@code java.util.zip.CRC32C}, identical to libdmsg {@code dmsg_icrc32} and the kernel's
- * {@code iscsi_crc32}; reference §1.7).
+ * {@code iscsi_crc32}; docs/REFERENCE.md §1.7).
  *
  * <p>Not thread-safe: one instance per encoder or decoder.
  */

@@ -81,7 +81,7 @@ public final class Dmsg {
 
     public static final int CMDSWMASK = CMDS | SIZE | PROTOS | REPLY;
     public static final int BASECMDMASK = CMDS | SIZE | PROTOS;
-    /** ABORT is deliberately not part of TRANSMASK (reference §1.3). */
+    /** ABORT is deliberately not part of TRANSMASK (docs/REFERENCE.md §1.3). */
     public static final int TRANSMASK = CMDS | SIZE | PROTOS | REPLY | CREATE | DELETE;
 
     // ---- protocols ----
@@ -93,7 +93,7 @@ public final class Dmsg {
     public static final int PROTO_BLK = 0x00500000;
     public static final int PROTO_VOP = 0x00600000;
 
-    // ---- commands (sans flags), sizes from reference §1.4 ----
+    // ---- commands (sans flags), sizes from docs/REFERENCE.md §1.4 ----
     public static final int LNK_PAD = 0x00000001;
     public static final int LNK_PING = 0x00000101;
     public static final int LNK_AUTH = 0x00001002;
@@ -104,8 +104,8 @@ public final class Dmsg {
     public static final int LNK_ERROR = 0x000FFF01;
     public static final int DBG_SHELL = 0x00100101;
     // CAC_LOCK and QRM_COMMIT name structs the seed never defines, so they have no size byte
-    // and no cmd value (reference §8, PROFILE §8).
-    /** BLK numbering follows the seed, not DragonFly's renumbering of 2012-12-02 (PROFILE §1). */
+    // and no cmd value (docs/REFERENCE.md §8, docs/PROFILE.md §8).
+    /** BLK numbering follows the seed, not DragonFly's renumbering of 2012-12-02 (docs/PROFILE.md §1). */
     public static final int BLK_OPEN = 0x00500102;
     public static final int BLK_READ = 0x00500202;
     public static final int BLK_WRITE = 0x00500302;

@@ -2,8 +2,8 @@ package dev.dmsg.wire;
 
 /**
  * Error codes carried in {@code dmsg_hdr.error}. 0x01..0x1F are local iocom errors and are never
- * put on the wire by us (PROFILE §1); they are still named when a legacy peer leaks them
- * (reference §2.7).
+ * put on the wire by us (docs/PROFILE.md §1); they are still named when a legacy peer leaks them
+ * (docs/REFERENCE.md §2.7).
  */
 public enum ErrorCode {
     OK(0),
@@ -35,7 +35,7 @@ public enum ErrorCode {
         }
     }
 
-    /** libdmsg's local DMSG_IOQ_ERROR_* names, index = code (reference §2.8). */
+    /** libdmsg's local DMSG_IOQ_ERROR_* names, index = code (docs/REFERENCE.md §2.8). */
     private static final String[] LOCAL = {
         "OK", "SYNC", "EOF", "SOCK", "FIELD", "HCRC", "XCRC", "ACRC", "STATE", "NOPEER", "NORKEY",
         "NOLKEY", "KEYXCHGFAIL", "KEYFMT", "BADURANDOM", "MSGSEQ", "EALREADY", "TRANS", "IVWRAP",

@@ -4,7 +4,7 @@ import io.netty.buffer.ByteBuf;
 
 /**
  * The command-specific fields after the 64-byte core header: one record per struct of the seed.
- * Offsets are from the start of the message, as in reference §1.5. Header-only commands (PAD,
+ * Offsets are from the start of the message, as in docs/REFERENCE.md §1.5. Header-only commands (PAD,
  * PING, ERROR, DBG_SHELL) carry none; an unknown command with a larger header carries {@link RawExt}.
  */
 public sealed interface ExtHeader

@@ -9,10 +9,10 @@ import io.netty.buffer.ByteBuf;
  * returns {@code null} and consumes nothing ("need more bytes"), or throws. Sizes are checked from
  * the 64-byte core header <em>before</em> waiting for (and so buffering) the rest of the frame.
  * Checks, in the order libdmsg {@code dmsg_ioq_read} makes them: magic, header size, aux size,
- * hdr_crc, aux_crc, salt sequence (reference §1.9).
+ * hdr_crc, aux_crc, salt sequence (docs/REFERENCE.md §1.9).
  *
  * <p>A reversed magic (0x3248) means the sender is big-endian: the core header and every
- * extended field we know are read byte-swapped (PROFILE §1; the C code swapped only the core).
+ * extended field we know are read byte-swapped (docs/PROFILE.md §1; the C code swapped only the core).
  *
  * <p>Errors are sticky: after the first, every call discards all input and returns {@code null},
  * because framing is lost. Aux data is handed on as a retained slice of the input, not copied.

@@ -7,11 +7,11 @@ import java.util.function.IntSupplier;
 /**
  * Writes messages as frames: the extended header zero-padded to its size byte, then the aux
  * zero-padded to 64, always little-endian, with aux_crc computed before hdr_crc (hdr_crc covers
- * the aux_crc field; reference §1.7).
+ * the aux_crc field; docs/REFERENCE.md §1.7).
  *
  * <p>Owns one direction's transmit sequence: {@code salt = random << 8 | seq & 0xFF}. Call {@link
  * #encode(Message, ByteBuf)} at the moment the frame goes to the socket, never at queue time, so
- * that a dropped message can never leave a gap (reference §1.8, the kernel's bug).
+ * that a dropped message can never leave a gap (docs/REFERENCE.md §1.8, the kernel's bug).
  *
  * <p>Not thread-safe: one per link direction.
  */
@@ -39,7 +39,7 @@ public final class FrameEncoder {
         encode(m, nextSalt(), out);
     }
 
-    /** Random high 24 bits, this direction's sequence number in the low 8 (reference §1.8). */
+    /** Random high 24 bits, this direction's sequence number in the low 8 (docs/REFERENCE.md §1.8). */
     private int nextSalt() {
         return (saltRandom.getAsInt() << 8) | (txSeq++ & 0xFF);
     }

@@ -5,7 +5,7 @@ import io.netty.buffer.ByteBuf;
 /**
  * {@code struct dmsg_lnk_circ}: 80 bytes, padded to 128, size byte 2. {@code reserved01} u64 at
  * 0x40; {@code target} u64 at 0x48 = the msgid of a LNK_SPAN transaction that the receiver of this
- * CIRC sent to its sender (reference §3.5).
+ * CIRC sent to its sender (docs/REFERENCE.md §3.5).
  */
 public record LnkCirc(long reserved01, long target) implements ExtHeader {
     public static final int RESERVED01_OFFSET = 0x40;

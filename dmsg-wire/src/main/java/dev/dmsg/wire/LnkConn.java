@@ -4,7 +4,7 @@ import io.netty.buffer.ByteBuf;
 import java.util.UUID;
 
 /**
- * {@code struct dmsg_lnk_conn}: 456 bytes, padded to 512, size byte 8 (reference §1.5). Opens the
+ * {@code struct dmsg_lnk_conn}: 456 bytes, padded to 512, size byte 8 (docs/REFERENCE.md §1.5). Opens the
  * SPAN protocol on a link; its masks and labels are the <em>sender's</em> filter for the SPANs the
  * receiver relays to it.
  *

@@ -4,7 +4,7 @@ import io.netty.buffer.ByteBuf;
 import java.util.UUID;
 
 /**
- * {@code struct dmsg_lnk_span}: 432 bytes, padded to 448, size byte 7 (reference §1.5). An
+ * {@code struct dmsg_lnk_span}: 432 bytes, padded to 448, size byte 7 (docs/REFERENCE.md §1.5). An
  * advertisement: what a node is, how far away, through an open transaction on circuit 0.
  *
  * <pre>

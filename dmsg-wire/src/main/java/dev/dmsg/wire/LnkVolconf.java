@@ -5,7 +5,7 @@ import java.util.UUID;
 
 /**
  * {@code struct dmsg_lnk_volconf}: 472 bytes, padded to 512, size byte 8. Sent one-way inside an
- * open LNK_CONN to change one slot of a node's connection table (reference §3.6).
+ * open LNK_CONN to change one slot of a node's connection table (docs/REFERENCE.md §3.6).
  *
  * <pre>
  * 0x40 copy (dmsg_vol_data, 128 bytes)   0xC0 index i32   0xC4 unused01 i32

@@ -151,7 +151,7 @@ public final class Message implements ReferenceCounted {
     public boolean isDelete() { return (cmd & Dmsg.DELETE) != 0; }
     public boolean isReply() { return (cmd & Dmsg.REPLY) != 0; }
     public boolean isAbort() { return (cmd & Dmsg.ABORT) != 0; }
-    /** No CREATE, DELETE or ABORT: not part of a transaction's lifecycle (reference §2.1). */
+    /** No CREATE, DELETE or ABORT: not part of a transaction's lifecycle (docs/REFERENCE.md §2.1). */
     public boolean isOneWay() { return (cmd & (Dmsg.CREATE | Dmsg.DELETE | Dmsg.ABORT)) == 0; }
 
     /** The extended header as {@code type}, or an exception naming what it is instead. */
@@ -164,7 +164,7 @@ public final class Message implements ReferenceCounted {
 
     /**
      * The aux as text: up to the first NUL, at most {@code aux_bytes - 1} bytes when the last byte
-     * is not NUL (receivers overwrite the last aux byte with NUL; reference §1.6). UTF-8.
+     * is not NUL (receivers overwrite the last aux byte with NUL; docs/REFERENCE.md §1.6). UTF-8.
      */
     public String auxString() {
         if (aux == null) {

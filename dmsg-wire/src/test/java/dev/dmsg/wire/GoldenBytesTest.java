@@ -16,8 +16,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /**
  * Hand-written golden bytes, field by field from {@code seed/dmsg.h}, for every message type of
  * the seed: the encoder must produce exactly these bytes, the decoder must read every field
- * back, and each frame has the size of reference §1.4. The CRCs here are computed independently
- * with {@code java.util.zip.CRC32C} as reference §1.7 defines them; the three worked examples of
+ * back, and each frame has the size of docs/REFERENCE.md §1.4. The CRCs here are computed independently
+ * with {@code java.util.zip.CRC32C} as docs/REFERENCE.md §1.7 defines them; the three worked examples of
  * §1.7 pin them to published values.
  */
 @ExtendWith(LeakDetector.class)
@@ -294,7 +294,7 @@ class GoldenBytesTest {
             new BlkError(0x0123456789abcdefL, 512, "short read"), null), 9, g, 192).release();
     }
 
-    // ---- reference §1.7 worked examples: published CRCs ----
+    // ---- docs/REFERENCE.md §1.7 worked examples: published CRCs ----
 
     @Test
     void workedExampleADbgShellHelp() throws Exception {

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * A corpus of malformed frames (reference §1.9): each yields its specific {@link
+ * A corpus of malformed frames (docs/REFERENCE.md §1.9): each yields its specific {@link
  * DmsgProtocolException.Kind} and message, never an unchecked exception; size errors are caught
  * from the 64-byte core header, before the rest of the frame has arrived (so before anything is
  * allocated for it); an incomplete frame is "need more", not an error; errors are sticky.

@@ -12,8 +12,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * A big-endian peer's frames (magic reads 0x3248): PROFILE §1 accepts them by byte-swapping the
- * core header <em>and</em> the extended fields we know (reference §1.10: C swapped only the core
+ * A big-endian peer's frames (magic reads 0x3248): docs/PROFILE.md §1 accepts them by byte-swapping the
+ * core header <em>and</em> the extended fields we know (docs/REFERENCE.md §1.10: C swapped only the core
  * header). The frames here are written by hand, big-endian, field by field; both CRCs are
  * computed over the bytes as sent and stored big-endian.
  */

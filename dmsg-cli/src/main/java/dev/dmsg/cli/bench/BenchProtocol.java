@@ -37,7 +37,7 @@ final class BenchProtocol {
     /** Raw frames may be as large as a DMSG frame with the largest aux, and then some. */
     static final int RAW_MAX_FRAME = 1 << 20;
 
-    /** A text as aux: UTF-8 with the terminating NUL DMSG receivers expect (reference §1.6). */
+    /** A text as aux: UTF-8 with the terminating NUL DMSG receivers expect (docs/REFERENCE.md §1.6). */
     static ByteBuf text(String s) {
         return Unpooled.copiedBuffer(s + "\0", StandardCharsets.UTF_8);
     }

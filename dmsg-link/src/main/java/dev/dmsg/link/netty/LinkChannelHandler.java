@@ -573,7 +573,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
 
     /**
      * Encodes {@code m} now, as it joins the socket's byte stream, so the salt sequence can have
-     * no gap (reference §1.8). Small frames go back to back into one batch buffer that is handed
+     * no gap (docs/REFERENCE.md §1.8). Small frames go back to back into one batch buffer that is handed
      * to Netty on flush or when it fills: one buffer and one outbound entry per batch, not per
      * message. Aux of {@link #ZERO_COPY_AUX_BYTES} or more is not copied: the header goes into the
      * batch, then the aux itself and its zero padding follow as their own buffers.

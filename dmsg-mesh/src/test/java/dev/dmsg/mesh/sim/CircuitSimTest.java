@@ -21,7 +21,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Circuits in the simulator (PROFILE §6, reference §3.5): forged through 1, 2 and 5 relays,
+ * Circuits in the simulator (docs/PROFILE.md §6, docs/REFERENCE.md §3.5): forged through 1, 2 and 5 relays,
  * transactions both ways over them, CANTCIRC, and tear-down end to end — a cut link, a
  * withdrawn span — with exactly one LOSTLINK per open transaction and every table empty.
  */

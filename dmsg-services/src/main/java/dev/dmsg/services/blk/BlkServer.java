@@ -35,7 +35,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The BLK export server (docs/BLK.md "The wire", reference §6, PROFILE §7): serves a node's
+ * The BLK export server (docs/BLK.md "The wire", docs/REFERENCE.md §6, docs/PROFILE.md §7): serves a node's
  * exports to BLK_OPEN, BLK_READ, BLK_WRITE, BLK_FLUSH and BLK_FREEBLKS transactions on circuit 0
  * and on every circuit that ends at the node.
  *
@@ -76,7 +76,10 @@ public final class BlkServer {
     public static final int MAX_QUEUED = 1024;
     /** Write data those may hold (256 writes of 64 KiB); past this, LIMIT. */
     public static final int MAX_QUEUED_BYTES = 16 << 20;
-    /** The largest {@code bytes} of one request: DMSG_AUX_MAX (reference §6.3: C took 128 KiB and broke the link). */
+    /**
+     * The largest {@code bytes} of one request: DMSG_AUX_MAX (docs/REFERENCE.md §6.3: C took 128 KiB
+     * and broke the link).
+     */
     public static final int MAX_BYTES = Dmsg.AUX_MAX;
 
     /** Which export a circuit that ends here was forged to. */
@@ -490,7 +493,7 @@ public final class BlkServer {
             if (auxBytes == bytes) {
                 data = m.retainedAux();
             } else {
-                // reference §6.2: aux_bytes < bytes writes zeros for the tail, as C did
+                // docs/REFERENCE.md §6.2: aux_bytes < bytes writes zeros for the tail, as C did
                 data = PooledByteBufAllocator.DEFAULT.directBuffer((int) bytes, (int) bytes);
                 if (auxBytes > 0) {
                     data.writeBytes(m.aux());
@@ -580,7 +583,7 @@ public final class BlkServer {
                     o.who.reads.increment();
                     o.who.bytesRead.add(got);
                     if (got < r.bytes()) {
-                        // a short read: the aux holds what was read, resid the rest (reference §6.2)
+                        // a short read: the aux holds what was read, resid the rest (docs/REFERENCE.md §6.2)
                         r.txn.send(Dmsg.BLK_ERROR | Dmsg.DELETE, 0, new BlkError(r.io.keyid(), (int) (r.bytes() - got),
                             ""), data);
                     } else {

@@ -60,7 +60,7 @@ import org.slf4j.LoggerFactory;
 public final class RemoteBlockDevice implements BlockDevice {
     private static final Logger log = LoggerFactory.getLogger(RemoteBlockDevice.class);
 
-    /** The largest transfer of one BLK request (DMSG_AUX_MAX; reference §6.3). Larger requests are split. */
+    /** The largest transfer of one BLK request (DMSG_AUX_MAX; docs/REFERENCE.md §6.3). Larger requests are split. */
     public static final int MAX_IO = 65536;
     /** Issue-order slots per request: a range holds up to 2^23 pieces (512 GiB) after it. */
     private static final int PIECE_BITS = 23;

@@ -399,7 +399,7 @@ public final class Node implements AutoCloseable {
     }
 
     /**
-     * An export's span (docs/BLK.md "Exports", reference §3.3): PEER_BLOCK, PFSTYPE_SERVER,
+     * An export's span (docs/BLK.md "Exports", docs/REFERENCE.md §3.3): PEER_BLOCK, PFSTYPE_SERVER,
      * cl_label {@code LABEL/NAME}, fs_label the serial, the media union's bytes and blksize; the
      * UUIDs nil, as the C disk export sent them.
      */
@@ -600,7 +600,7 @@ public final class Node implements AutoCloseable {
         };
     }
 
-    /** LNK_VOLCONF inside a peer's LNK_CONN (reference §3.6): sets one slot of our table. */
+    /** LNK_VOLCONF inside a peer's LNK_CONN (docs/REFERENCE.md §3.6): sets one slot of our table. */
     private void onVolconf(Link link, Message m) {
         if (!access.allows(link, m.circuit(), Access.Level.CHANGE)) {
             link.denied("LNK_VOLCONF from " + access.who(link, m.circuit()) + ": changing the table needs the admin role");

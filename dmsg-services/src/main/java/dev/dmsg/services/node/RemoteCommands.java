@@ -20,7 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * The shell commands that reach across the mesh through circuits (PROFILE §6–7): {@code circuits},
+ * The shell commands that reach across the mesh through circuits (docs/PROFILE.md §6–7): {@code circuits},
  * {@code ping NODE}, and {@code @NODE COMMAND}, which runs COMMAND in the shell of another node.
  * Each remote command forges its own circuit and closes it afterwards: nothing is cached, so a
  * command always takes the best path the mesh offers at that moment (the price is one round
@@ -169,7 +169,7 @@ final class RemoteCommands {
     // ------------------------------------------------------------------------------------------
 
     /**
-     * The C shell's debug aid (reference §7.3, {@code circ <msgid-hex>}): forge a circuit over one
+     * The C shell's debug aid (docs/REFERENCE.md §7.3, {@code circ <msgid-hex>}): forge a circuit over one
      * particular received span, not the best path, and report. C left the circuit open with
      * nothing on it; we close it once forged.
      */

@@ -12,7 +12,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps up the outgoing links the VOLCONF table asks for (PROFILE §7): every ENABLED slot whose
+ * Keeps up the outgoing links the VOLCONF table asks for (docs/PROFILE.md §7): every ENABLED slot whose
  * path is {@code span:HOST[:PORT]} is a link, dialled again after any failure or drop with
  * jittered exponential backoff (1 s × 1.6 per failure, up to 120 s, ±20 %). C retried only until
  * the first success. A slot that changes or is disabled stops its dialler (and closes its link).

@@ -15,7 +15,7 @@ import java.util.List;
 import java.util.function.BiConsumer;
 
 /**
- * A node's VOLCONF table (reference §3.6, PROFILE §7): 256 {@code dmsg_vol_data} slots, persisted
+ * A node's VOLCONF table (docs/REFERENCE.md §3.6, docs/PROFILE.md §7): 256 {@code dmsg_vol_data} slots, persisted
  * in the data directory as {@code volconf.bin} — 256 × 128 bytes, each slot exactly as on the wire
  * — written to a temporary file and renamed over the old one, so a crash leaves the old table or
  * the new one, never half of each. Thread-safe; listeners run on the thread that made the change.

@@ -57,7 +57,7 @@ public final class ShellClient implements AutoCloseable {
 
     private static ShellClient connect(String host, int port, String label, dev.dmsg.link.tls.TlsConfig tls,
                                        Duration timeout) throws ShellException {
-        // A client subscribes to no spans: peer_mask and pfs_mask 0 filter out every relay (reference §3.4).
+        // A client subscribes to no spans: peer_mask and pfs_mask 0 filter out every relay (docs/REFERENCE.md §3.4).
         java.util.UUID nil = new java.util.UUID(0, 0);
         var conn = new dev.dmsg.wire.LnkConn(nil, nil, nil, 0L, Dmsg.PEER_NONE, Dmsg.PFSTYPE_NONE, Dmsg.SPAN_PROTO_1,
             0, 0, 0L, 0L, "", label);

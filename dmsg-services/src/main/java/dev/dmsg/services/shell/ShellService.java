@@ -24,7 +24,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The DBG shell (reference §7, PROFILE §7): a command line in the aux of DBG_SHELL, output as
+ * The DBG shell (docs/REFERENCE.md §7, docs/PROFILE.md §7): a command line in the aux of DBG_SHELL, output as
  * DBG_SHELL|REPLY text, end of output as LNK_ERROR|REPLY. Both forms C used are served:
  * <ul>
  *   <li>one-way DBG_SHELL (the C client, {@code hammer2 shell}): output in one-way

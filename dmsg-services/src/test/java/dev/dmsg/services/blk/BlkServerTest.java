@@ -357,7 +357,7 @@ class BlkServerTest {
         assertThat(w.error()).isZero();
         assertThat(blk.read(keyid, 128 * 1024, K64).aux()).isEqualTo(data);
 
-        // aux shorter than bytes: the tail is written as zeros (reference §6.2, as C did)
+        // aux shorter than bytes: the tail is written as zeros (docs/REFERENCE.md §6.2, as C did)
         byte[] head = new byte[4096];
         Arrays.fill(head, (byte) 0xAA);
         assertThat(blk.write(keyid, 128 * 1024, 8192, head).error()).isZero();

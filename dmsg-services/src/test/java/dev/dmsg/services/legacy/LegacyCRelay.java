@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * A 2013 libdmsg node ({@code hammer2 service}) acting as a relay, scripted from the reference, for
  * interoperability tests: it does on the wire what the C code did, and nothing of ours. It uses
  * only our pure codec ({@code dev.dmsg.wire}) for bytes — none of our transaction engine, links or
- * mesh. Sources: reference §1 (wire), §2.3–2.7 (transactions, reply helpers, link loss), §3.1–3.5
+ * mesh. Sources: docs/REFERENCE.md §1 (wire), §2.3–2.7 (transactions, reply helpers, link loss), §3.1–3.5
  * (set-up, LNK_CONN/LNK_SPAN contents, the SPAN relay, LNK_CIRC), and libdmsg {@code msg_lnk.c}
  * ({@code dmsg_lnk_conn}, {@code dmsg_lnk_span}, {@code dmsg_lnk_circ}, {@code dmsg_lnk_relay},
  * {@code dmsg_relay_scan_specific}, {@code dmsg_generate_relay}, {@code dmsg_circuit_route}) and
@@ -101,12 +101,12 @@ import org.slf4j.LoggerFactory;
  * <p><b>Threads</b>: one reader and one writer thread per connection. All relay state (the span
  * database, every connection's state tables and circuits) is guarded by one lock, as libdmsg's
  * {@code cluster_mtx}. Decisions are made under the lock; messages are queued to a connection's
- * writer, which assigns the salt sequence as it writes (reference §1.8). No I/O under the lock.
+ * writer, which assigns the salt sequence as it writes (docs/REFERENCE.md §1.8). No I/O under the lock.
  */
 public final class LegacyCRelay implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger("legacy-c-relay");
 
-    /** libdmsg local errors (reference §2.8) that a link loss carries. */
+    /** libdmsg local errors (docs/REFERENCE.md §2.8) that a link loss carries. */
     public static final int IOQ_ERROR_SYNC = 1;
     public static final int IOQ_ERROR_EOF = 2;
     public static final int IOQ_ERROR_SOCK = 3;
@@ -284,7 +284,7 @@ public final class LegacyCRelay implements AutoCloseable {
         }
     }
 
-    /** The span database as {@code hammer2 shell}'s {@code tree} printed it (reference §7.3). */
+    /** The span database as {@code hammer2 shell}'s {@code tree} printed it (docs/REFERENCE.md §7.3). */
     public String tree() {
         synchronized (lock) {
             StringBuilder b = new StringBuilder();
@@ -468,7 +468,7 @@ public final class LegacyCRelay implements AutoCloseable {
 
     private static final Message POISON = Message.of(Dmsg.LNK_PAD, 0, 0, 0);
 
-    /** The writer: assigns the salt sequence as it writes (reference §1.8), batches what is queued. */
+    /** The writer: assigns the salt sequence as it writes (docs/REFERENCE.md §1.8), batches what is queued. */
     private void writeLoop(Connection c, OutputStream os) {
         FrameEncoder enc = new FrameEncoder();
         List<Message> batch = new ArrayList<>();
@@ -598,7 +598,7 @@ public final class LegacyCRelay implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------------------------------
-    // Transactions (reference §2; libdmsg msg.c dmsg_state_msgrx / cleanuprx / cleanuptx)
+    // Transactions (docs/REFERENCE.md §2; libdmsg msg.c dmsg_state_msgrx / cleanuprx / cleanuptx)
 
     @FunctionalInterface
     private interface Func {
@@ -630,7 +630,7 @@ public final class LegacyCRelay implements AutoCloseable {
         }
     }
 
-    /** msg_alloc with CREATE and without REPLY: a state in statewr (reference §2.4). */
+    /** msg_alloc with CREATE and without REPLY: a state in statewr (docs/REFERENCE.md §2.4). */
     private State newLocalState(Connection c, int icmd, Func func) {
         long msgid = nextMsgid;
         nextMsgid += 0x80;
@@ -660,7 +660,7 @@ public final class LegacyCRelay implements AutoCloseable {
         enqueue(st.conn, m); // on a dead connection: discarded, which still closes the tx side (§2.7)
     }
 
-    /** dmsg_state_reply / dmsg_state_result (reference §2.5). */
+    /** dmsg_state_reply / dmsg_state_result (docs/REFERENCE.md §2.5). */
     private void stateReply(State st, int error, boolean delete) {
         if ((st.txcmd & Dmsg.DELETE) != 0) {
             return;
@@ -812,7 +812,7 @@ public final class LegacyCRelay implements AutoCloseable {
                 case Dmsg.LNK_SPAN -> lnkSpan(st, m);
                 case Dmsg.LNK_CIRC -> lnkCirc(st, m);
                 default -> {
-                    // PAD, PING, AUTH, a stray LNK_ERROR …: all NOSUPP in 2013 (reference §2.6).
+                    // PAD, PING, AUTH, a stray LNK_ERROR …: all NOSUPP in 2013 (docs/REFERENCE.md §2.6).
                     if ((icmd & Dmsg.BASECMDMASK) == Dmsg.LNK_PING) {
                         pingsReceived++;
                     }
@@ -1350,7 +1350,7 @@ public final class LegacyCRelay implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------------------------------
-    // Link loss (reference §2.7, dmsg_ioq_read's error path)
+    // Link loss (docs/REFERENCE.md §2.7, dmsg_ioq_read's error path)
 
     /**
      * The connection is dead: every open circuit-0 state gets one simulated received message

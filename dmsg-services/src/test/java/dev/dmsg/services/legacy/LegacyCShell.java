@@ -7,7 +7,7 @@ import java.util.List;
 
 /**
  * The 2013 debug shell of a {@link LegacyCRelay} ({@code dmsg_msg_dbg} and
- * {@code hammer2_shell_parse}, reference §7), scripted: a DBG_SHELL command — one-way, as
+ * {@code hammer2_shell_parse}, docs/REFERENCE.md §7), scripted: a DBG_SHELL command — one-way, as
  * {@code hammer2 shell} sends it, or a transaction — is parsed, its output goes out as one-way
  * DBG_SHELL|REPLY messages, one per {@code printf} line, and {@code msg_reply(msg, 0)} ends it:
  * a one-way LNK_ERROR|REPLY (the prompt) for a one-way command, the closing LNK_ERROR of a

@@ -53,8 +53,8 @@ import org.junit.jupiter.api.io.TempDir;
  * circuit toward X with its local EOF code, as libdmsg did — and X re-opens it once Z is back.
  *
  * <p>Keepalive: our links send LNK_PING after 1 s without sending and give a peer up after 10 s of
- * silence (PROFILE §4). A 2013 C node never pings; it answers each of our PINGs with a one-way
- * NOSUPP (reference §2.6), which keeps the link alive and is counted in {@code oneWayErrors}. So
+ * silence (docs/PROFILE.md §4). A 2013 C node never pings; it answers each of our PINGs with a one-way
+ * NOSUPP (docs/REFERENCE.md §2.6), which keeps the link alive and is counted in {@code oneWayErrors}. So
  * that the circuit tests see exact counters, their nodes ping only after 30 s idle and wait 60 s
  * (no test here lasts that long; the class timeout is 60 s);
  * {@link #ourPingsAreAnsweredWithNosuppWhichKeepsTheLinkToTheRelayAlive} runs the fast rhythm on
@@ -437,7 +437,7 @@ class LegacyRelayCircuitTest {
     }
 
     /**
-     * Legacy rules (docs/SECURITY.md §6, PROFILE §4): the relay is a configured legacy peer, so
+     * Legacy rules (docs/SECURITY.md §6, docs/PROFILE.md §4): the relay is a configured legacy peer, so
      * our link to it is plaintext, carries no LNK_AUTH and no PING, names the peer by address with
      * the configured role, and is not declared dead by the silence a C peer keeps (it never pings).
      */

@@ -158,7 +158,10 @@ class NodeTest {
         awaitStatus(b, x -> span(x, "serial-1") == null);
     }
 
-    /** hammer2 shell's framing (reference §7.1): one-way DBG_SHELL in, one-way DBG_SHELL|REPLY out, then the prompt. */
+    /**
+     * hammer2 shell's framing (docs/REFERENCE.md §7.1): one-way DBG_SHELL in, one-way DBG_SHELL|REPLY
+     * out, then the prompt.
+     */
     @Test
     void theCShellClientFramingIsServedToo() throws Exception {
         Node a = startWithLocalLegacy("alpha"); // hammer2 shell: plaintext, no AUTH
