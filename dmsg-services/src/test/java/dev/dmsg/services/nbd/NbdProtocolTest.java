@@ -10,17 +10,21 @@ import dev.dmsg.wire.Dmsg;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -299,7 +303,7 @@ class NbdProtocolTest {
             assertThat(c.call(Nbd.CMD_TRIM, 0, 0, 512, null).error()).isEqualTo(Nbd.EPERM);
             assertThat(c.call(Nbd.CMD_FLUSH, 0, 0, 0, null).error()).isZero();
             byte[] first = c.call(Nbd.CMD_READ, 0, 0, 512, null).data();
-            assertThat(first).isEqualTo(java.util.Arrays.copyOf(pattern(64 * 1024, 7), 512));
+            assertThat(first).isEqualTo(Arrays.copyOf(pattern(64 * 1024, 7), 512));
         }
     }
 
@@ -315,9 +319,9 @@ class NbdProtocolTest {
             assertThat(c.call(Nbd.CMD_TRIM, Nbd.CMD_FLAG_FUA, 8192 + 4096, 4096, null).error()).isZero();
             assertThat(c.call(Nbd.CMD_FLUSH, 0, 0, 0, null).error()).isZero();
             byte[] back = c.call(Nbd.CMD_READ, 0, 8192, data.length, null).data();
-            assertThat(java.util.Arrays.copyOfRange(back, 0, 8192)).containsOnly((byte) 0);
-            assertThat(java.util.Arrays.copyOfRange(back, 8192, 12288))
-                .isEqualTo(java.util.Arrays.copyOfRange(data, 8192, 12288));
+            assertThat(Arrays.copyOfRange(back, 0, 8192)).containsOnly((byte) 0);
+            assertThat(Arrays.copyOfRange(back, 8192, 12288))
+                .isEqualTo(Arrays.copyOfRange(data, 8192, 12288));
 
             // unaligned and odd-sized: the minimum block size is 1
             byte[] odd = pattern(7, 2);
@@ -365,7 +369,7 @@ class NbdProtocolTest {
                 c.request(Nbd.CMD_WRITE, 0, 1000 + i, (long) i * block, block, pattern(block, 1000 + i));
             }
             c.flush();
-            Map<Long, Integer> reads = new java.util.concurrent.ConcurrentHashMap<>();
+            Map<Long, Integer> reads = new ConcurrentHashMap<>();
             // the writes must be answered before the reads are sent, or a read may overtake its write
             for (int i = 0; i < n; i++) {
                 RawNbdClient.Reply r = c.readReply(x -> 0);
@@ -386,7 +390,7 @@ class NbdProtocolTest {
                     }
                     c.flush();
                 } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
+                    throw new UncheckedIOException(e);
                 }
             });
             int readReplies = 0;
@@ -507,7 +511,7 @@ class NbdProtocolTest {
     void slowHandshakesAndConnectionsOverTheLimitAreClosed() throws Exception {
         server.close();
         server = NbdServer.builder().export("disk0", disk0).maxConnections(1)
-            .handshakeTimeout(java.time.Duration.ofMillis(200)).bind("127.0.0.1", 0);
+            .handshakeTimeout(Duration.ofMillis(200)).bind("127.0.0.1", 0);
         try (RawNbdClient slow = connect()) {
             slow.handshake();
             assertThat(slow.closedByServer()).as("no option within 200 ms").isTrue();
