@@ -2,10 +2,15 @@ package dev.dmsg.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.link.tls.TrustStore;
+import dev.dmsg.services.node.NodeTrust;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkVolconf;
 import dev.dmsg.wire.VolData;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.UUID;
@@ -27,22 +32,22 @@ final class AdminCommands {
      * The CLI's TLS identity: the keys and trust store in {@code dir} (default $DMSG_IDENTITY, else
      * ~/.dmsg), made on first use with a notice saying what to trust where.
      */
-    static dev.dmsg.link.tls.TlsConfig clientTls(Path dir) throws ShellClient.ShellException {
+    static TlsConfig clientTls(Path dir) throws ShellClient.ShellException {
         Path d = dir != null ? dir : defaultIdentity();
         try {
-            dev.dmsg.link.tls.NodeKeys keys = identityKeys(d);
-            dev.dmsg.link.tls.TrustStore trust = dev.dmsg.link.tls.TrustStore.open(d);
-            return dev.dmsg.link.tls.TlsConfig.of(keys, dev.dmsg.services.node.NodeTrust.open(d, keys, trust, false));
-        } catch (java.io.IOException e) {
+            NodeKeys keys = identityKeys(d);
+            TrustStore trust = TrustStore.open(d);
+            return TlsConfig.of(keys, NodeTrust.open(d, keys, trust, false));
+        } catch (IOException e) {
             throw new ShellClient.ShellException("identity " + d + ": " + e.getMessage());
         }
     }
 
     /** The CLI's keys in {@code dir}, made on first use with a notice on stderr saying what to trust where. */
-    static dev.dmsg.link.tls.NodeKeys identityKeys(Path dir) throws java.io.IOException {
-        boolean fresh = !dev.dmsg.link.tls.NodeKeys.exists(dir);
+    static NodeKeys identityKeys(Path dir) throws IOException {
+        boolean fresh = !NodeKeys.exists(dir);
         String user = System.getProperty("user.name", "cli").replaceAll("[^A-Za-z0-9._-]", "_");
-        dev.dmsg.link.tls.NodeKeys keys = dev.dmsg.link.tls.NodeKeys.loadOrCreate(dir, "cli-" + user);
+        NodeKeys keys = NodeKeys.loadOrCreate(dir, "cli-" + user);
         if (fresh) {
             System.err.println("dmsg: made your key " + keys.fingerprint() + " (name '" + keys.label() + "') in " + dir
                 + "; a node accepts it after: dmsg trust add " + keys.label() + " " + keys.fingerprint()

@@ -11,6 +11,7 @@ import dev.dmsg.services.blk.BlockException;
 import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.node.GuestNode;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.wire.Dmsg;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
 import java.io.IOException;
@@ -30,6 +31,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -144,7 +146,7 @@ final class BlkCommand implements Runnable {
     }
 
     static Throwable unwrap(Throwable e) {
-        while ((e instanceof ExecutionException || e instanceof java.util.concurrent.CompletionException)
+        while ((e instanceof ExecutionException || e instanceof CompletionException)
             && e.getCause() != null) {
             e = e.getCause();
         }
@@ -457,7 +459,7 @@ final class BlkCommand implements Runnable {
                 throw c instanceof Exception ex ? ex : e; // BlockException: names the export and offset
             } catch (TimeoutException e) {
                 throw new BlockException("export " + x.label() + ": no answer" + (offset >= 0 ? " at offset " + offset
-                    : "") + " within " + chunkTimeoutMillis() / 1000 + " s", dev.dmsg.wire.Dmsg.ERR_IO);
+                    : "") + " within " + chunkTimeoutMillis() / 1000 + " s", Dmsg.ERR_IO);
             }
         }
 

@@ -7,21 +7,45 @@ import dev.dmsg.link.LinkStats;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.netty.LinkEndpoint;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.link.tls.TrustPolicy;
+import dev.dmsg.mesh.CircuitHandle;
+import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.blk.BlkClient;
 import dev.dmsg.services.blk.RemoteBlockDevice;
+import dev.dmsg.services.node.Node;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
 import dev.dmsg.wire.FrameLog;
 import dev.dmsg.wire.Message;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.io.PrintStream;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -181,8 +205,8 @@ final class DemoCommand implements Callable<Integer> {
     private int mesh() throws Exception {
         out.println("Part two: the mesh. Four nodes n1..n4 in a ring, each keeping a VOLCONF span: link to the next.");
         out.println();
-        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("dmsg-demo");
-        java.util.List<dev.dmsg.services.node.Node> nodes = new java.util.ArrayList<>();
+        Path dir = Files.createTempDirectory("dmsg-demo");
+        List<Node> nodes = new ArrayList<>();
         try {
             startNodes(dir, "n", 4, nodes);
             for (int i = 0; i < 4; i++) {
@@ -190,7 +214,7 @@ final class DemoCommand implements Callable<Integer> {
                 nodes.get(i).shell().execute("span 127.0.0.1:" + next);
                 say("n" + (i + 1), "VOLCONF slot: span:127.0.0.1:%d (n%d)", next, (i + 1) % 4 + 1);
             }
-            if (!awaitDists(nodes.get(0), java.util.Map.of("n2", 0, "n3", 1, "n4", 0))) {
+            if (!awaitDists(nodes.get(0), Map.of("n2", 0, "n3", 1, "n4", 0))) {
                 say("demo", "the ring did not converge within 10 s");
                 return 1;
             }
@@ -200,7 +224,7 @@ final class DemoCommand implements Callable<Integer> {
             out.println();
             say("demo", "n2 crashes: its links drop with no DELETE; every span through it is withdrawn");
             nodes.get(1).endpoint().abort("process killed");
-            if (!awaitDists(nodes.get(0), java.util.Map.of("n3", 1, "n4", 0))) {
+            if (!awaitDists(nodes.get(0), Map.of("n3", 1, "n4", 0))) {
                 say("demo", "n1 did not re-converge within 10 s");
                 return 1;
             }
@@ -223,8 +247,8 @@ final class DemoCommand implements Callable<Integer> {
             for (var n : nodes) {
                 n.close();
             }
-            try (var files = java.nio.file.Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            try (var files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
             }
         }
     }
@@ -234,10 +258,10 @@ final class DemoCommand implements Callable<Integer> {
      * a shell command on c4 through it, holds transactions open both ways; the first relay
      * crashes, both ends see their transactions aborted, and c1 re-opens the other way round.
      */
-    private int circuits(java.nio.file.Path dir) throws Exception {
+    private int circuits(Path dir) throws Exception {
         out.println("Part three: circuits. Six nodes c1..c6 in a ring; c1 talks to c4, two relays away either way.");
         out.println();
-        java.util.List<dev.dmsg.services.node.Node> nodes = new java.util.ArrayList<>();
+        List<Node> nodes = new ArrayList<>();
         try {
             startNodes(dir, "c", 6, nodes);
             for (int i = 0; i < 6; i++) {
@@ -245,13 +269,13 @@ final class DemoCommand implements Callable<Integer> {
             }
             var c1 = nodes.get(0);
             var c4 = nodes.get(3);
-            if (!awaitDists(c1, java.util.Map.of("c2", 0, "c3", 1, "c4", 2, "c5", 1, "c6", 0))) {
+            if (!awaitDists(c1, Map.of("c2", 0, "c3", 1, "c4", 2, "c5", 1, "c6", 0))) {
                 say("demo", "the ring did not converge within 10 s");
                 return 1;
             }
-            dev.dmsg.mesh.NodeKey k4 = c1.resolve("c4");
+            NodeKey k4 = c1.resolve("c4");
             long start = System.nanoTime();
-            dev.dmsg.mesh.CircuitHandle circ = c1.mesh().openCircuit(k4).get(10, TimeUnit.SECONDS);
+            CircuitHandle circ = c1.mesh().openCircuit(k4).get(10, TimeUnit.SECONDS);
             String relay = circ.link().peerLabel();
             say("c1", "forged a circuit to c4 via %s: LNK_CIRC|CREATE hop by hop along the spans, the acknowledgement "
                 + "back hop by hop, %d us; circuit id #%x on the first hop", relay, (System.nanoTime() - start) / 1000, circ.id());
@@ -302,7 +326,7 @@ final class DemoCommand implements Callable<Integer> {
 
             out.println();
             start = System.nanoTime();
-            dev.dmsg.mesh.CircuitHandle again = c1.mesh().openCircuit(k4, Duration.ofSeconds(5)).get(10, TimeUnit.SECONDS);
+            CircuitHandle again = c1.mesh().openCircuit(k4, Duration.ofSeconds(5)).get(10, TimeUnit.SECONDS);
             say("c1", "re-opens (waiting up to 5 s for a path): forged via %s in %d us, %d hops", again.link().peerLabel(),
                 (System.nanoTime() - start) / 1000, again.hops());
             CompletableFuture<String> ok = new CompletableFuture<>();
@@ -329,30 +353,30 @@ final class DemoCommand implements Callable<Integer> {
      * in its span table, opens it over a circuit, writes a pattern, reads it back and checks the
      * checksum, and b3's status shows what the export served.
      */
-    private int blocks(java.nio.file.Path dir) throws Exception {
+    private int blocks(Path dir) throws Exception {
         out.println("Part four: block devices. b1 - b2 - b3 in a line; b3 exports a 16 MiB image, b1 uses it through b2.");
         out.println();
-        java.nio.file.Path image = dir.resolve("b3-disk0.img");
-        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+        Path image = dir.resolve("b3-disk0.img");
+        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
             f.setLength(IMAGE_BYTES);
         }
-        java.util.List<dev.dmsg.services.node.Node> nodes = new java.util.ArrayList<>();
+        List<Node> nodes = new ArrayList<>();
         try {
             for (int i = 1; i <= 3; i++) {
-                var settings = dev.dmsg.services.node.Node.Settings.of("127.0.0.1", 0, dir.resolve("b" + i),
-                    dev.dmsg.services.node.Node.Identity.of("b" + i, "demo"));
-                nodes.add(dev.dmsg.services.node.Node.start(i < 3 ? settings
-                    : settings.withExports(java.util.List.of(dev.dmsg.services.node.Node.Export.of("disk0", image)
+                var settings = Node.Settings.of("127.0.0.1", 0, dir.resolve("b" + i),
+                    Node.Identity.of("b" + i, "demo"));
+                nodes.add(Node.start(i < 3 ? settings
+                    : settings.withExports(List.of(Node.Export.of("disk0", image)
                         .withAllow("b1"))))); // the export admits admins and b1 (docs/IDENTITY.md §5)
             }
             var b1 = nodes.get(0);
             var b3 = nodes.get(2);
             for (int i = 0; i < 2; i++) {
-                dev.dmsg.services.node.Node.trustEachOther(nodes.get(i), nodes.get(i + 1), dev.dmsg.link.tls.Role.MEMBER);
+                Node.trustEachOther(nodes.get(i), nodes.get(i + 1), Role.MEMBER);
                 nodes.get(i).shell().execute("span 127.0.0.1:" + nodes.get(i + 1).address().getPort());
             }
             // end to end: b3 authorises b1 itself, by its own pin, not because b2 vouches (docs/IDENTITY.md §4)
-            dev.dmsg.services.node.Node.trustEachOther(b1, b3, dev.dmsg.link.tls.Role.MEMBER);
+            Node.trustEachOther(b1, b3, Role.MEMBER);
             var served = b3.status().get("exports").get(0);
             say("b3", "exports disk0 (%s, %d bytes) as span b3/disk0: peer_type BLOCK, pfs_type SERVER, serial %s",
                 image.getFileName(), served.get("size").asLong(), served.get("serial").asText());
@@ -361,7 +385,7 @@ final class DemoCommand implements Callable<Integer> {
             try {
                 x = BlkClient.find(b1.mesh(), "b3/disk0", Duration.ofSeconds(10))
                     .get(15, TimeUnit.SECONDS);
-            } catch (java.util.concurrent.ExecutionException e) {
+            } catch (ExecutionException e) {
                 say("demo", "b1 did not learn of b3/disk0: %s", e.getCause().getMessage());
                 return 1;
             }
@@ -380,10 +404,10 @@ final class DemoCommand implements Callable<Integer> {
                     (System.nanoTime() - start) / 1_000_000);
 
                 byte[] pattern = new byte[IMAGE_BYTES];
-                new java.util.Random(20131103).nextBytes(pattern);
-                String want = hex(java.security.MessageDigest.getInstance("SHA-256").digest(pattern));
+                new Random(20131103).nextBytes(pattern);
+                String want = hex(MessageDigest.getInstance("SHA-256").digest(pattern));
                 start = System.nanoTime();
-                java.util.List<CompletableFuture<Void>> writes = new java.util.ArrayList<>();
+                List<CompletableFuture<Void>> writes = new ArrayList<>();
                 for (int at = 0; at < IMAGE_BYTES; at += 1 << 20) {
                     writes.add(disk.write(at, Unpooled.wrappedBuffer(pattern, at, 1 << 20), false));
                 }
@@ -394,15 +418,15 @@ final class DemoCommand implements Callable<Integer> {
                     (System.nanoTime() - start) / 1e6);
 
                 start = System.nanoTime();
-                java.util.List<CompletableFuture<io.netty.buffer.ByteBuf>> reads = new java.util.ArrayList<>();
+                List<CompletableFuture<ByteBuf>> reads = new ArrayList<>();
                 for (int at = 0; at < IMAGE_BYTES; at += 1 << 20) {
                     reads.add(disk.read(at, 1 << 20));
                 }
-                java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+                MessageDigest sha = MessageDigest.getInstance("SHA-256");
                 for (var r : reads) {
-                    io.netty.buffer.ByteBuf b = r.get(30, TimeUnit.SECONDS);
+                    ByteBuf b = r.get(30, TimeUnit.SECONDS);
                     try {
-                        for (java.nio.ByteBuffer part : b.nioBuffers()) {
+                        for (ByteBuffer part : b.nioBuffers()) {
                             sha.update(part);
                         }
                     } finally {
@@ -412,8 +436,8 @@ final class DemoCommand implements Callable<Integer> {
                 String got = hex(sha.digest());
                 say("b1", "read it back in %.0f ms: sha256 %s… %s", (System.nanoTime() - start) / 1e6,
                     got.substring(0, 16), got.equals(want) ? "— the same bytes" : "— DIFFERENT");
-                String onDisk = hex(java.security.MessageDigest.getInstance("SHA-256")
-                    .digest(java.nio.file.Files.readAllBytes(image)));
+                String onDisk = hex(MessageDigest.getInstance("SHA-256")
+                    .digest(Files.readAllBytes(image)));
                 say("b3", "its image file hashes to %s… %s", onDisk.substring(0, 16),
                     onDisk.equals(want) ? "too" : "— DIFFERENT");
                 if (!got.equals(want) || !onDisk.equals(want)) {
@@ -436,20 +460,20 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     private static String hex(byte[] b) {
-        return java.util.HexFormat.of().formatHex(b);
+        return HexFormat.of().formatHex(b);
     }
 
     /** Starts nodes PREFIX1..PREFIXn of cluster "demo" on loopback into {@code nodes} (closed by the caller). */
-    private void startNodes(java.nio.file.Path dir, String prefix, int n, java.util.List<dev.dmsg.services.node.Node> nodes)
+    private void startNodes(Path dir, String prefix, int n, List<Node> nodes)
             throws Exception {
         for (int i = 1; i <= n; i++) {
-            nodes.add(dev.dmsg.services.node.Node.start(dev.dmsg.services.node.Node.Settings.of("127.0.0.1", 0,
-                dir.resolve(prefix + i), dev.dmsg.services.node.Node.Identity.of(prefix + i, "demo"))));
+            nodes.add(Node.start(Node.Settings.of("127.0.0.1", 0,
+                dir.resolve(prefix + i), Node.Identity.of(prefix + i, "demo"))));
         }
         // What operators do with 'dmsg trust add' on each node: pin the other nodes' keys as members.
         for (int i = 0; i < n; i++) {
             for (int j = i + 1; j < n; j++) {
-                dev.dmsg.services.node.Node.trustEachOther(nodes.get(i), nodes.get(j), dev.dmsg.link.tls.Role.MEMBER);
+                Node.trustEachOther(nodes.get(i), nodes.get(j), Role.MEMBER);
             }
         }
         say("demo", "%s1..%s%d: each made its key (node.key, owner-only) and pins the others' as members; e.g. %s1 is %s",
@@ -457,11 +481,11 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /** Waits until {@code node} sees exactly {@code want} (label -> dist) besides itself. */
-    private static boolean awaitDists(dev.dmsg.services.node.Node node, java.util.Map<String, Integer> want)
+    private static boolean awaitDists(Node node, Map<String, Integer> want)
             throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (System.nanoTime() < deadline) {
-            java.util.Map<String, Integer> have = new java.util.HashMap<>();
+            Map<String, Integer> have = new HashMap<>();
             for (var sp : node.status().get("spans")) {
                 if (!sp.get("local").asBoolean()) {
                     have.put(sp.get("fs_label").asText(), sp.get("dist").asInt());
@@ -476,30 +500,30 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     private static String indent(String text) {
-        return text.lines().map(l -> "           " + l + "\n").collect(java.util.stream.Collectors.joining());
+        return text.lines().map(l -> "           " + l + "\n").collect(Collectors.joining());
     }
 
     /** Part one's keys: each endpoint has its own, and pins the other two's (docs/SECURITY.md). */
-    private final java.util.Map<String, dev.dmsg.link.tls.NodeKeys> keys = new java.util.LinkedHashMap<>();
+    private final Map<String, NodeKeys> keys = new LinkedHashMap<>();
 
     private LinkEndpoint node(String name, CountDownLatch up) {
         if (keys.isEmpty()) {
             for (String n : new String[] {"alpha", "beta", "gamma"}) {
-                keys.put(n, dev.dmsg.link.tls.NodeKeys.generate(n));
+                keys.put(n, NodeKeys.generate(n));
             }
         }
-        java.util.List<dev.dmsg.link.tls.PeerIdentity> others = new java.util.ArrayList<>();
+        List<PeerIdentity> others = new ArrayList<>();
         keys.forEach((n, k) -> {
             if (!n.equals(name)) {
-                others.add(new dev.dmsg.link.tls.PeerIdentity(n, k.fingerprint(), dev.dmsg.link.tls.Role.MEMBER, 0));
+                others.add(new PeerIdentity(n, k.fingerprint(), Role.MEMBER, 0));
             }
         });
         LinkConfig cfg = LinkConfig.builder().label(name)
-            .tls(dev.dmsg.link.tls.TlsConfig.of(keys.get(name), dev.dmsg.link.tls.TrustPolicy.of(others))).build();
+            .tls(TlsConfig.of(keys.get(name), TrustPolicy.of(others))).build();
         return new LinkEndpoint(cfg, EchoService.register(new Services()), new Voice(name, up), 1);
     }
 
-    private static io.netty.buffer.ByteBuf text(String s) {
+    private static ByteBuf text(String s) {
         return Unpooled.copiedBuffer(s + "\0", StandardCharsets.UTF_8);
     }
 }

@@ -1,6 +1,7 @@
 package dev.dmsg.cli;
 
 import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
 import org.slf4j.LoggerFactory;
 
 /** Log levels at run time (the CLI ships logback). */
@@ -8,6 +9,6 @@ final class Logging {
     private Logging() {}
 
     static void setLevel(String logger, String level) {
-        ((ch.qos.logback.classic.Logger) LoggerFactory.getLogger(logger)).setLevel(Level.toLevel(level));
+        ((Logger) LoggerFactory.getLogger(logger)).setLevel(Level.toLevel(level));
     }
 }

@@ -1,5 +1,6 @@
 package dev.dmsg.cli;
 
+import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.services.blk.BlockException;
 import dev.dmsg.services.blk.MeshDisk;
 import dev.dmsg.services.blk.RemoteBlockDevice;
@@ -128,7 +129,7 @@ final class NbdCommand extends AdminCommands.NodeOption implements Callable<Inte
 
     @Option(names = "--tls-provider", paramLabel = "JDK|OPENSSL|AUTO", defaultValue = "AUTO",
         description = "TLS implementation for the mesh link (default: ${DEFAULT-VALUE})")
-    dev.dmsg.link.tls.TlsConfig.Provider tlsProvider;
+    TlsConfig.Provider tlsProvider;
 
     @Option(names = {"-v", "--verbose"}, description = "log the mesh side too (the guest node's links, spans, circuits)")
     boolean verbose;

@@ -1,5 +1,14 @@
 package dev.dmsg.cli;
 
+import dev.dmsg.link.LogLimiter;
+import dev.dmsg.link.tls.CaIssuer;
+import dev.dmsg.link.tls.CertProfile;
+import dev.dmsg.link.tls.ClusterCa;
+import dev.dmsg.link.tls.JoinClient;
+import dev.dmsg.link.tls.JoinToken;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
@@ -13,10 +22,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Properties;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -101,7 +113,7 @@ final class NodeCommand implements Callable<Integer> {
     @Option(names = "--tls-provider", paramLabel = "JDK|OPENSSL|AUTO", defaultValue = "AUTO",
         description = "TLS implementation: the JDK's, BoringSSL (netty-tcnative), or BoringSSL where it loads, "
             + "else the JDK's (default: ${DEFAULT-VALUE}; BoringSSL measured faster, docs/BENCHMARKS.md)")
-    dev.dmsg.link.tls.TlsConfig.Provider tlsProvider;
+    TlsConfig.Provider tlsProvider;
 
     @Option(names = "--handshake-timeout", paramLabel = "DURATION", defaultValue = "10s", converter = Durations.class,
         description = "TLS and LNK_AUTH must complete within this (default: ${DEFAULT-VALUE})")
@@ -295,7 +307,7 @@ final class NodeCommand implements Callable<Integer> {
             if (t == UUID.class) return UUID.fromString(v);
             if (t.isEnum()) {
                 @SuppressWarnings({"unchecked", "rawtypes"})
-                Object e = Enum.valueOf((Class) t, v.toUpperCase(java.util.Locale.ROOT));
+                Object e = Enum.valueOf((Class) t, v.toUpperCase(Locale.ROOT));
                 return e;
             }
             return v;
@@ -315,9 +327,9 @@ final class NodeCommand implements Callable<Integer> {
         /** Makes the cluster unless it is made; returns the new join tokens (none if it was made already). */
         static List<String> make(String cluster, Path dir, String label, int tokens) throws IOException {
             Path root = dir.resolve(ROOT_DIR);
-            java.time.Clock clock = java.time.Clock.systemUTC();
-            if (java.nio.file.Files.exists(root.resolve(dev.dmsg.link.tls.ClusterCa.KEY_FILE))) {
-                dev.dmsg.link.tls.ClusterCa ca = dev.dmsg.link.tls.ClusterCa.load(root, clock);
+            Clock clock = Clock.systemUTC();
+            if (Files.exists(root.resolve(ClusterCa.KEY_FILE))) {
+                ClusterCa ca = ClusterCa.load(root, clock);
                 if (!ca.name().equals(cluster)) {
                     throw new IllegalArgumentException("this node's data directory holds cluster '" + ca.name() + "'");
                 }
@@ -325,17 +337,17 @@ final class NodeCommand implements Callable<Integer> {
                     ca.fingerprint(), root, dir);
                 return List.of();
             }
-            dev.dmsg.link.tls.ClusterCa ca = dev.dmsg.link.tls.ClusterCa.init(root, cluster, Duration.ofDays(3650), clock);
-            dev.dmsg.link.tls.NodeKeys k = ca.signNode(dir, label, dev.dmsg.link.tls.Role.MEMBER, 0,
-                dev.dmsg.link.tls.CertProfile.NODE_VALIDITY);
-            ca.installIssuer(dir, k.label(), dev.dmsg.link.tls.Role.MEMBER, 0, Duration.ofDays(365));
+            ClusterCa ca = ClusterCa.init(root, cluster, Duration.ofDays(3650), clock);
+            NodeKeys k = ca.signNode(dir, label, Role.MEMBER, 0,
+                CertProfile.NODE_VALIDITY);
+            ca.installIssuer(dir, k.label(), Role.MEMBER, 0, Duration.ofDays(365));
             log.info("made cluster '{}' ({}): its root in {} (online; revoke with dmsg ca revoke --ca-dir {}), this node "
                 + "its issuer", cluster, ca.fingerprint(), root, root);
             List<String> out = new ArrayList<>();
             if (tokens > 0) {
-                try (dev.dmsg.link.tls.CaIssuer issuer = dev.dmsg.link.tls.CaIssuer.open(dir, clock, () -> null,
-                        java.util.Set.of(), dev.dmsg.link.LogLimiter.perMinute())) {
-                    for (dev.dmsg.link.tls.JoinToken t : issuer.createTokens(dev.dmsg.link.tls.Role.MEMBER, 0,
+                try (CaIssuer issuer = CaIssuer.open(dir, clock, () -> null,
+                        Set.of(), LogLimiter.perMinute())) {
+                    for (JoinToken t : issuer.createTokens(Role.MEMBER, 0,
                             Duration.ofHours(1), tokens)) {
                         out.add(t.format());
                     }
@@ -353,16 +365,16 @@ final class NodeCommand implements Callable<Integer> {
             if (at <= 0) {
                 throw new IllegalArgumentException("--join: expected TOKEN@HOST:PORT");
             }
-            dev.dmsg.link.tls.JoinToken token = dev.dmsg.link.tls.JoinToken.parse(spec.substring(0, at));
+            JoinToken token = JoinToken.parse(spec.substring(0, at));
             HostPort hp = HostPort.parse(spec.substring(at + 1));
-            if (dev.dmsg.link.tls.JoinClient.joined(dir, token)) {
+            if (JoinClient.joined(dir, token)) {
                 log.info("joined the cluster of {} already ({}): not using {} again", token.caFingerprint(), dir, token);
                 return hp;
             }
-            dev.dmsg.link.tls.JoinClient.Result r = dev.dmsg.link.tls.JoinClient.joinAndInstall(dir, label, token,
+            JoinClient.Result r = JoinClient.joinAndInstall(dir, label, token,
                 hp.host(), hp.port(), Duration.ofSeconds(15));
             log.info("joined cluster '{}' ({}) as {} ({}) through {} ({}) in {} ms; certificate until {}",
-                dev.dmsg.link.tls.NodeKeys.commonNameOrEmpty(r.root()), token.caFingerprint(), r.keys().label(),
+                NodeKeys.commonNameOrEmpty(r.root()), token.caFingerprint(), r.keys().label(),
                 r.claim().describe(), hp, r.listener() == null ? "?" : r.listener().name(), r.tookNanos() / 1_000_000,
                 r.keys().certificate().getNotAfter().toInstant());
             return hp;

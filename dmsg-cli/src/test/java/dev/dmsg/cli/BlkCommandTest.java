@@ -4,13 +4,20 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.node.Node;
+import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
@@ -275,7 +282,7 @@ class BlkCommandTest extends CliCapture {
         long seed = System.nanoTime();
         new Random(seed).nextBytes(data);
         Files.write(image, data);
-        List<Node> square = new java.util.ArrayList<>();
+        List<Node> square = new ArrayList<>();
         try {
             for (String l : new String[] {"f0", "f1", "f2", "f3"}) {
                 Node.Settings st = Node.Settings.of("127.0.0.1", 0, tmp.resolve(l), Node.Identity.of(l, ""));
@@ -292,8 +299,8 @@ class BlkCommandTest extends CliCapture {
             Path fifo = tmp.resolve("copy.fifo");
             assertThat(new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor()).isZero();
             // read-write: opening does not wait for the writer, and a read blocked on it ends when we close it
-            try (java.nio.channels.FileChannel in = java.nio.channels.FileChannel.open(fifo,
-                    java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+            try (FileChannel in = FileChannel.open(fifo,
+                    StandardOpenOption.READ, StandardOpenOption.WRITE)) {
                 CompletableFuture<Integer> cli = new CompletableFuture<>();
                 Thread t = new Thread(() -> cli.complete(run("blk", "cp", "mesh:f2/disk", fifo.toString(), "--node",
                     "127.0.0.1:" + f0.address().getPort(), "--identity", tmp.resolve("f0").toString())), "blk-cp");
@@ -301,12 +308,12 @@ class BlkCommandTest extends CliCapture {
                 cli.whenComplete((status, e) -> {
                     try {
                         in.close(); // it ended: a read still waiting fails rather than hanging
-                    } catch (java.io.IOException ignored) {
+                    } catch (IOException ignored) {
                         // closing
                     }
                 });
                 MessageDigest sha = MessageDigest.getInstance("SHA-256");
-                java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(1 << 16);
+                ByteBuffer buf = ByteBuffer.allocate(1 << 16);
                 long got = readInto(in, sha, buf, 1 << 20);
                 // f0 relays the guest's circuit; the second relay is f1 or f3
                 Node relay = List.of(square.get(1), square.get(3)).stream().filter(n -> n.mesh().circuits().stream()
@@ -331,7 +338,7 @@ class BlkCommandTest extends CliCapture {
     }
 
     /** Reads {@code n} bytes from {@code in} into {@code sha}. */
-    static long readInto(java.nio.channels.FileChannel in, MessageDigest sha, java.nio.ByteBuffer buf, long n)
+    static long readInto(FileChannel in, MessageDigest sha, ByteBuffer buf, long n)
             throws Exception {
         long got = 0;
         while (got < n) {
@@ -432,7 +439,7 @@ class BlkCommandTest extends CliCapture {
     @Test
     void aKeyTheNodeDoesNotTrustIsOneClearLineAndExitOne() throws Exception {
         Path stranger = tmp.resolve("stranger");
-        dev.dmsg.link.tls.NodeKeys.generate("stranger").write(stranger, false);
+        NodeKeys.generate("stranger").write(stranger, false);
         assertThat(run("blk", "ls", "--node", "127.0.0.1:" + n0.address().getPort(), "--identity", stranger.toString(),
             "--wait", "1s")).isEqualTo(1);
         assertThat(out()).isEmpty();
@@ -444,7 +451,7 @@ class BlkCommandTest extends CliCapture {
     @Test
     void anUnreachableNodeIsOneClearLineAndExitOne() throws Exception {
         int port;
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = s.getLocalPort(); // free once closed: nothing listens there
         }
         assertThat(run("blk", "ls", "--node", "127.0.0.1:" + port, "--identity", tmp.resolve("n0").toString(),

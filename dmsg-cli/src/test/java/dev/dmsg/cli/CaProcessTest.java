@@ -16,6 +16,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A cluster CA with real processes (docs/IDENTITY.md §2, docs/OPERATIONS.md "A cluster CA"): the
@@ -33,7 +34,7 @@ class CaProcessTest extends CliCapture {
     static final ObjectMapper JSON = new ObjectMapper();
     static final List<String> NODES = List.of("n1", "n2", "n3", "n4", "n5");
 
-    @org.junit.jupiter.api.io.TempDir
+    @TempDir
     Path tmp;
 
     @Test

@@ -8,6 +8,7 @@ import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.wire.Dmsg;
+import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -68,7 +69,7 @@ class LegacyNodeCommandTest extends CliCapture {
 
     @Test
     void shellScriptRunsEachLineInTheCNodesFraming() {
-        System.setIn(new java.io.ByteArrayInputStream("help\ntree\nwhoami\n".getBytes(StandardCharsets.UTF_8)));
+        System.setIn(new ByteArrayInputStream("help\ntree\nwhoami\n".getBytes(StandardCharsets.UTF_8)));
         assertThat(run("shell", "--plaintext", "--node", node)).as(err()).isZero();
         assertThat(out()).contains("Dump spanning tree").contains(relay.tree())
             .endsWith("Unrecognized command: whoami\n");

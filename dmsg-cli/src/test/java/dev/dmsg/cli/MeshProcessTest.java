@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntBinaryOperator;
 import org.junit.jupiter.api.Test;
@@ -67,7 +68,7 @@ class MeshProcessTest {
                     continue;
                 }
                 Map<String, Integer> d = dists(i);
-                seen.append("n").append(i).append(" sees ").append(new java.util.TreeMap<>(d)).append('\n');
+                seen.append("n").append(i).append(" sees ").append(new TreeMap<>(d)).append('\n');
                 Map<String, Integer> expect = new HashMap<>();
                 for (int j = 0; j < N; j++) {
                     if (j != i && want.applyAsInt(i, j) >= 0) {

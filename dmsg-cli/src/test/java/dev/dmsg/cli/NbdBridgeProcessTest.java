@@ -4,26 +4,41 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.Processes;
+import java.io.BufferedOutputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.PrintStream;
+import java.io.RandomAccessFile;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -72,7 +87,7 @@ class NbdBridgeProcessTest {
         dir = Files.createTempDirectory(Files.isDirectory(shm) && Files.isWritable(shm) ? shm
             : Path.of(System.getProperty("java.io.tmpdir")), "nbd-bridge");
         disk0 = dir.resolve("disk0.img");
-        try (var f = new java.io.RandomAccessFile(disk0.toFile(), "rw")) {
+        try (var f = new RandomAccessFile(disk0.toFile(), "rw")) {
             f.setLength(DISK_BYTES);
         }
         Path iso = dir.resolve("iso.img");
@@ -108,7 +123,7 @@ class NbdBridgeProcessTest {
         }
         if (dir != null) {
             try (var files = Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
     }
@@ -207,15 +222,15 @@ class NbdBridgeProcessTest {
     @Order(50)
     void startupErrorsAreOneLineAndExitOne() throws Exception {
         int closedPort;
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             closedPort = s.getLocalPort(); // nothing listens there once closed
         }
         Path stranger = dir.resolve("stranger");
-        dev.dmsg.link.tls.NodeKeys keys = dev.dmsg.link.tls.NodeKeys.generate("stranger");
+        NodeKeys keys = NodeKeys.generate("stranger");
         keys.write(stranger, false);
         // the stranger trusts n0, so the refusal is n0's: it does not know the stranger's key
-        dev.dmsg.link.tls.TrustStore.open(stranger).add("n0",
-            dev.dmsg.link.tls.NodeKeys.loadOrCreate(dir.resolve("n0"), "n0").fingerprint(), dev.dmsg.link.tls.Role.MEMBER, 0);
+        TrustStore.open(stranger).add("n0",
+            NodeKeys.loadOrCreate(dir.resolve("n0"), "n0").fingerprint(), Role.MEMBER, 0);
         String node = "127.0.0.1:" + n0.port();
         String n0Identity = dir.resolve("n0").toString();
         long t0 = System.nanoTime();
@@ -263,10 +278,10 @@ class NbdBridgeProcessTest {
      * stderr, as {@code "STATUS LINE"}; fails if it said more or less than one such line.
      */
     static String inProcess(String... args) {
-        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
-        java.io.PrintStream saved = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream saved = System.err;
         int status;
-        System.setErr(new java.io.PrintStream(err, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
         try {
             status = Main.run(args);
         } finally {
@@ -416,7 +431,7 @@ class NbdBridgeProcessTest {
             for (int i = 0; i < 128; i++) {
                 Socket s = new Socket();
                 idle.add(s);
-                s.bind(new java.net.InetSocketAddress("127.0.0.3", 0));
+                s.bind(new InetSocketAddress("127.0.0.3", 0));
                 held += greeted(s) ? 1 : 0;
             }
             assertThat(held).as("idle connections held from 127.0.0.3").isEqualTo(16);
@@ -425,10 +440,10 @@ class NbdBridgeProcessTest {
                 Socket s = new Socket();
                 readers.add(s);
                 s.setReceiveBufferSize(16 << 10);
-                s.bind(new java.net.InetSocketAddress("127.0.0.4", 0));
+                s.bind(new InetSocketAddress("127.0.0.4", 0));
                 if (greeted(s)) {
                     readersHeld++;
-                    DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(s.getOutputStream()));
+                    DataOutputStream out = new DataOutputStream(new BufferedOutputStream(s.getOutputStream()));
                     out.writeInt(3);                      // C_FIXED_NEWSTYLE | C_NO_ZEROES
                     byte[] name = "disk0".getBytes(StandardCharsets.UTF_8);
                     out.writeLong(0x49484156454f5054L);   // IHAVEOPT
@@ -457,7 +472,7 @@ class NbdBridgeProcessTest {
             long rssDuring = rssBytes(pid);
             try (var in = Files.newInputStream(back)) {
                 byte[] head = in.readNBytes(32 << 20);
-                assertThat(java.util.Arrays.equals(head, Files.readAllBytes(src))).as("the first 32 MiB read back").isTrue();
+                assertThat(Arrays.equals(head, Files.readAllBytes(src))).as("the first 32 MiB read back").isTrue();
             }
             assertThat(rssDuring - rss0).as("the bridge's RSS growth under attack").isLessThan(256L << 20);
             for (Socket s : idle) {
@@ -499,7 +514,7 @@ class NbdBridgeProcessTest {
         String line = tlsBridge.await("dmsg nbd: serving", START);
         String uri = "nbds+unix:///disk0?socket=" + sock;
         assertThat(line).endsWith("on unix:" + sock + ": " + uri);
-        assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(sock)))
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock)))
             .isEqualTo("rw-------");
         String withCerts = uri + "&tls-certificates=" + tlsDir.resolve("clients/alice");
         JsonNode e = JSON.readTree(tool("nbdinfo", "--json", withCerts).output()).path("exports").get(0);
@@ -516,14 +531,14 @@ class NbdBridgeProcessTest {
     /** Connects {@code s} to the bridge; whether it was greeted (admitted) rather than closed or reset. */
     boolean greeted(Socket s) throws IOException {
         try {
-            s.connect(new java.net.InetSocketAddress("127.0.0.1", nbdPort), 5000);
+            s.connect(new InetSocketAddress("127.0.0.1", nbdPort), 5000);
             s.setSoTimeout(10_000);
             DataInputStream in = new DataInputStream(s.getInputStream());
             in.readLong();
             in.readLong();
             in.readUnsignedShort();
             return true;
-        } catch (java.io.EOFException | java.net.SocketException e) {
+        } catch (EOFException | SocketException e) {
             return false;
         }
     }
@@ -608,7 +623,7 @@ class NbdBridgeProcessTest {
     }
 
     /** Polls a node's status document until {@code ok}, for at most 30 s. */
-    void awaitStatus(NodeProcess p, String label, java.util.function.Predicate<JsonNode> ok, String what)
+    void awaitStatus(NodeProcess p, String label, Predicate<JsonNode> ok, String what)
             throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         JsonNode last = null;

@@ -2,6 +2,7 @@ package dev.dmsg.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.dmsg.services.node.Node;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -48,11 +49,11 @@ class NodeExportOptionTest extends CliCapture {
 
     @Test
     void anAccessListNamesRolesAndNodesAndTravelsWithItsExport() {
-        var e = dev.dmsg.services.node.Node.Export.parse("disk0=/srv/d.img,ro,allow=member+alpha");
+        var e = Node.Export.parse("disk0=/srv/d.img,ro,allow=member+alpha");
         assertThat(e.allow()).containsExactly("member", "alpha");
         assertThat(e.readOnly()).isTrue();
         assertThat(e.toString()).isEqualTo("disk0=/srv/d.img,ro,allow=member+alpha");
-        var list = dev.dmsg.services.node.Node.Export.parseList("a=/x,allow=beta,b=/y,ro");
+        var list = Node.Export.parseList("a=/x,allow=beta,b=/y,ro");
         assertThat(list.get(0).allow()).containsExactly("beta");
         assertThat(list.get(1).allow()).as("the default: admins only").isEmpty();
     }

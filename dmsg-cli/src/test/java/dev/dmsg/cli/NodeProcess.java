@@ -1,9 +1,14 @@
 package dev.dmsg.cli;
 
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.link.tls.TrustStore;
+import dev.dmsg.services.shell.ShellClient;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -11,6 +16,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A real {@code dmsg} process (the CLI's main class on this test's classpath, in a fresh JVM),
@@ -59,13 +66,13 @@ final class NodeProcess implements AutoCloseable {
      * Starts {@code dmsg node --label LABEL --data-dir DIR --listen 127.0.0.1:PORT [--connect
      * 127.0.0.1:CONNECT]} (port 0: any) and waits until it listens; {@link #port()} is where.
      */
-    static NodeProcess startNode(String label, java.nio.file.Path dataDir, int port, Integer connectPort,
+    static NodeProcess startNode(String label, Path dataDir, int port, Integer connectPort,
                                  Duration timeout) throws IOException, InterruptedException {
         return startNode(label, dataDir, port, connectPort == null ? List.of() : List.of(connectPort), timeout, List.of());
     }
 
-    /** {@link #startNode(String, java.nio.file.Path, int, Integer, Duration)} with more node options ({@code --export …}). */
-    static NodeProcess startNode(String label, java.nio.file.Path dataDir, int port, Integer connectPort,
+    /** {@link #startNode(String, Path, int, Integer, Duration)} with more node options ({@code --export …}). */
+    static NodeProcess startNode(String label, Path dataDir, int port, Integer connectPort,
                                  Duration timeout, String... more) throws IOException, InterruptedException {
         return startNode(label, dataDir, port, connectPort == null ? List.of() : List.of(connectPort), timeout, List.of(),
             more);
@@ -75,7 +82,7 @@ final class NodeProcess implements AutoCloseable {
      * Like the above, dialling every port in {@code connectPorts}, in a JVM with {@code jvmOptions},
      * with {@code extra} arguments (e.g. {@code --export}).
      */
-    static NodeProcess startNode(String label, java.nio.file.Path dataDir, int port, List<Integer> connectPorts,
+    static NodeProcess startNode(String label, Path dataDir, int port, List<Integer> connectPorts,
                                  Duration timeout, List<String> jvmOptions, String... extra)
         throws IOException, InterruptedException {
         List<String> args = new ArrayList<>(List.of("node", "--listen", "127.0.0.1:" + port, "--label", label,
@@ -87,7 +94,7 @@ final class NodeProcess implements AutoCloseable {
         args.addAll(List.of(extra));
         NodeProcess p = start(label, jvmOptions, args.toArray(String[]::new));
         String listening = p.await("listening on", timeout);
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(listening);
+        Matcher m = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(listening);
         if (!m.find()) {
             p.close();
             throw new AssertionError(label + ": no port in '" + listening + "'");
@@ -103,24 +110,24 @@ final class NodeProcess implements AutoCloseable {
      * every other as a member — what an operator does with {@code dmsg keygen} and {@code dmsg
      * trust add} before starting a mesh (docs/OPERATIONS.md, "Keys and trust").
      */
-    static void prepareMesh(java.nio.file.Path tmp, String... labels) throws IOException {
-        dev.dmsg.link.tls.NodeKeys[] keys = new dev.dmsg.link.tls.NodeKeys[labels.length];
+    static void prepareMesh(Path tmp, String... labels) throws IOException {
+        NodeKeys[] keys = new NodeKeys[labels.length];
         for (int i = 0; i < labels.length; i++) {
-            keys[i] = dev.dmsg.link.tls.NodeKeys.loadOrCreate(tmp.resolve(labels[i]), labels[i]);
+            keys[i] = NodeKeys.loadOrCreate(tmp.resolve(labels[i]), labels[i]);
         }
         for (int i = 0; i < labels.length; i++) {
-            dev.dmsg.link.tls.TrustStore t = dev.dmsg.link.tls.TrustStore.open(tmp.resolve(labels[i]));
+            TrustStore t = TrustStore.open(tmp.resolve(labels[i]));
             for (int j = 0; j < labels.length; j++) {
                 if (i != j) {
-                    t.add(labels[j], keys[j].fingerprint(), dev.dmsg.link.tls.Role.MEMBER, 0);
+                    t.add(labels[j], keys[j].fingerprint(), Role.MEMBER, 0);
                 }
             }
         }
     }
 
     /** A shell client acting as the node whose data directory is {@code dir} (its own key: an admin of it). */
-    static dev.dmsg.services.shell.ShellClient client(int port, java.nio.file.Path dir) throws Exception {
-        return dev.dmsg.services.shell.ShellClient.connect("127.0.0.1", port, AdminCommands.clientTls(dir),
+    static ShellClient client(int port, Path dir) throws Exception {
+        return ShellClient.connect("127.0.0.1", port, AdminCommands.clientTls(dir),
             Duration.ofSeconds(5));
     }
 

@@ -2,12 +2,14 @@ package dev.dmsg.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Two {@code dmsg node} processes on loopback: they link up, stay up through 15 s of idleness on
@@ -18,8 +20,8 @@ import org.junit.jupiter.api.Timeout;
 class NodeProcessTest {
     static final Duration START = Duration.ofSeconds(30);
 
-    @org.junit.jupiter.api.io.TempDir
-    java.nio.file.Path tmp;
+    @TempDir
+    Path tmp;
 
     @Test
     void twoNodesLinkUpSurviveIdleAndReportAKill() throws Exception {

@@ -2,14 +2,19 @@ package dev.dmsg.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -75,9 +80,9 @@ class ShellCommandTest {
      * Without a node, a key made beforehand (so no first-use notice).
      */
     String identity() throws Exception {
-        java.nio.file.Path d = tmp.resolve("alpha");
-        if (node == null && !dev.dmsg.link.tls.NodeKeys.exists(d)) {
-            dev.dmsg.link.tls.NodeKeys.generate("cli").write(d, false);
+        Path d = tmp.resolve("alpha");
+        if (node == null && !NodeKeys.exists(d)) {
+            NodeKeys.generate("cli").write(d, false);
         }
         return d.toString();
     }
@@ -125,7 +130,7 @@ class ShellCommandTest {
     @Test
     void aNodeThatCannotBeReachedExitsTwoNamingTheAddress() throws Exception {
         int port;
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = s.getLocalPort(); // free once closed: nothing listens there
         }
         String addr = "127.0.0.1:" + port;
@@ -140,11 +145,11 @@ class ShellCommandTest {
     void aKeyTheNodeRefusesIsNamedWithWhatToRun() throws Exception {
         String addr = startNode();
         Path stranger = tmp.resolve("stranger");
-        dev.dmsg.link.tls.NodeKeys keys = dev.dmsg.link.tls.NodeKeys.generate("stranger");
+        NodeKeys keys = NodeKeys.generate("stranger");
         keys.write(stranger, false);
         // we trust the node, so the refusal is the node's, not ours
-        dev.dmsg.link.tls.TrustStore.open(stranger).add("alpha", node.keys().fingerprint(),
-            dev.dmsg.link.tls.Role.MEMBER, 0);
+        TrustStore.open(stranger).add("alpha", node.keys().fingerprint(),
+            Role.MEMBER, 0);
         assertThat(Main.run("shell", "--node", addr, "--identity", stranger.toString(), "-c", "help")).isEqualTo(2);
         assertThat(err()).startsWith("dmsg shell: cannot reach node " + addr + ": TLS handshake with ")
             .contains("the peer refused our certificate").contains("dmsg trust add stranger " + keys.fingerprint());
@@ -154,7 +159,7 @@ class ShellCommandTest {
     /** The kernel completes the TCP handshake from the backlog; nothing ever answers. */
     @Test
     void aNodeThatNeverAnswersExitsTwoAfterTheTimeout() throws Exception {
-        try (ServerSocket hole = new ServerSocket(0, 5, java.net.InetAddress.getLoopbackAddress())) {
+        try (ServerSocket hole = new ServerSocket(0, 5, InetAddress.getLoopbackAddress())) {
             String addr = "127.0.0.1:" + hole.getLocalPort();
             assertThat(Main.run("shell", "--node", addr, "--identity", identity(), "--timeout", "500ms", "-c", "help")).isEqualTo(2);
             // TLS first: the handshake is what goes unanswered, within the same --timeout
@@ -165,12 +170,12 @@ class ShellCommandTest {
 
     @Test
     void aLinkLostMidScriptExitsTwoWithTheReason() throws Exception {
-        try (ServerSocket peer = new ServerSocket(0, 5, java.net.InetAddress.getLoopbackAddress())) {
+        try (ServerSocket peer = new ServerSocket(0, 5, InetAddress.getLoopbackAddress())) {
             String addr = "127.0.0.1:" + peer.getLocalPort();
             Thread closer = new Thread(() -> {
                 try {
                     peer.accept().close(); // the link goes down before any command is answered
-                } catch (java.io.IOException e) {
+                } catch (IOException e) {
                     // the test's own assertions report it
                 }
             });

@@ -4,6 +4,7 @@ import dev.dmsg.link.tls.Fingerprints;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.wire.AuthBody;
 import dev.dmsg.wire.LnkAuth;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
@@ -47,12 +48,12 @@ final class Auth {
 
     /** Labels longer than the field (23 bytes of UTF-8) are cut, the same way on both sides. */
     static String truncate(String label) {
-        byte[] b = label.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] b = label.getBytes(StandardCharsets.UTF_8);
         if (b.length <= AuthBody.LABEL_BYTES - 1) {
             return label;
         }
         String s = label;
-        while (s.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > AuthBody.LABEL_BYTES - 1) {
+        while (s.getBytes(StandardCharsets.UTF_8).length > AuthBody.LABEL_BYTES - 1) {
             s = s.substring(0, s.length() - 1);
         }
         return s;

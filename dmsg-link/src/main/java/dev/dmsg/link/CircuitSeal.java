@@ -1,5 +1,6 @@
 package dev.dmsg.link;
 
+import dev.dmsg.wire.Command;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
@@ -140,7 +141,7 @@ public final class CircuitSeal {
         } catch (GeneralSecurityException | RuntimeException e) {
             out.release();
             throw new Broken(String.format("message %d on the circuit (%s msgid %016x) failed authentication: %s",
-                seq, dev.dmsg.wire.Command.nameOf(m.cmd()), m.msgid(), e.getClass().getSimpleName()));
+                seq, Command.nameOf(m.cmd()), m.msgid(), e.getClass().getSimpleName()));
         }
     }
 

@@ -6,12 +6,17 @@ import static dev.dmsg.wire.Dmsg.CREATE;
 import static dev.dmsg.wire.Dmsg.DELETE;
 import static dev.dmsg.wire.Dmsg.REPLY;
 
+import dev.dmsg.link.tls.Fingerprints;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.wire.AuthBody;
 import dev.dmsg.wire.Command;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
 import dev.dmsg.wire.ExtHeader;
 import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.FrameLog;
+import dev.dmsg.wire.LnkAuth;
 import dev.dmsg.wire.LnkConn;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
@@ -19,12 +24,17 @@ import io.netty.util.collection.LongObjectHashMap;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.Condition;
@@ -87,9 +97,9 @@ public final class Iocom implements Link {
     private final Circuit circuit0 = new Circuit(0);
     private final LongObjectHashMap<Circuit> circuits = new LongObjectHashMap<>();
     /** Circuits detached here lately, for late messages on them; bounded: the oldest are forgotten. */
-    private final java.util.LinkedHashMap<Long, Boolean> recentlyDetached = new java.util.LinkedHashMap<>() {
+    private final LinkedHashMap<Long, Boolean> recentlyDetached = new LinkedHashMap<>() {
         @Override
-        protected boolean removeEldestEntry(java.util.Map.Entry<Long, Boolean> eldest) {
+        protected boolean removeEldestEntry(Map.Entry<Long, Boolean> eldest) {
             return size() > RECENTLY_DETACHED;
         }
     };
@@ -157,8 +167,8 @@ public final class Iocom implements Link {
     /** Circuits that pass through: their messages go to a relay, untracked. Event loop only. */
     private final LongObjectHashMap<CircuitRelay> relayed = new LongObjectHashMap<>();
     /** The far ends of the authenticated circuits ending here, for readers on other threads. */
-    private final java.util.concurrent.ConcurrentHashMap<Long, dev.dmsg.link.tls.PeerIdentity> circuitPeers =
-        new java.util.concurrent.ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Long, PeerIdentity> circuitPeers =
+        new ConcurrentHashMap<>();
     /** Messages on authenticated circuits that failed to open (docs/IDENTITY.md §4.2). Event loop only. */
     private long sealFailures;
 
@@ -185,13 +195,13 @@ public final class Iocom implements Link {
         lastLifeNanos = now;
         abortTokens = config.abortBurst();
         abortRefillNanos = now;
-        dev.dmsg.link.tls.PeerIdentity peer = transport.peer();
+        PeerIdentity peer = transport.peer();
         if (config.tls() != null && peer != null) {
             // After TLS: our LNK_AUTH, then at once our LNK_CONN; the stream is ordered, so the
             // peer checks our AUTH before it sees anything else of ours. A legacy peer's link has
             // a peer but a config without tls (LinkChannelHandler.forLegacyPeer): no AUTH either way.
             authPending = true;
-            byte[] ourKey = dev.dmsg.link.tls.Fingerprints.sha256(config.tls().keys().publicKey());
+            byte[] ourKey = Fingerprints.sha256(config.tls().keys().publicKey());
             // The label AUTH carries is the name in our certificate: the name peers trust our key as.
             sendNow(null, Message.of(Dmsg.LNK_AUTH, 0, 0, 0, Auth.ours(ourKey, config.tls().keys().label(), peer), null));
         }
@@ -265,7 +275,7 @@ public final class Iocom implements Link {
     }
 
     private int abortAll() {
-        Map<String, Integer> byCommand = new java.util.TreeMap<>();
+        Map<String, Integer> byCommand = new TreeMap<>();
         int n = 0;
         List<Circuit> all = new ArrayList<>(circuits.values());
         for (Circuit c : all) {
@@ -334,7 +344,7 @@ public final class Iocom implements Link {
     }
 
     @Override
-    public dev.dmsg.link.tls.PeerIdentity circuitPeer(long id) {
+    public PeerIdentity circuitPeer(long id) {
         return circuitPeers.get(id);
     }
 
@@ -422,7 +432,7 @@ public final class Iocom implements Link {
         if (c != null) {
             recentlyDetached.put(id, Boolean.TRUE);
         }
-        return c == null ? 0 : abortCircuit(c, new java.util.HashMap<>());
+        return c == null ? 0 : abortCircuit(c, new HashMap<>());
     }
 
     // ------------------------------------------------------------------------------------------
@@ -569,7 +579,7 @@ public final class Iocom implements Link {
     }
 
     /** The counter shared by the peer's links, looked up once (the peer is known from the start). */
-    private java.util.concurrent.atomic.AtomicInteger peerTransactionsCounter() {
+    private AtomicInteger peerTransactionsCounter() {
         if (!peerCounterLooked) {
             peerCounterLooked = true;
             peerCounter = transport.peerTransactions();
@@ -578,10 +588,10 @@ public final class Iocom implements Link {
     }
 
     private boolean peerCounterLooked;
-    private java.util.concurrent.atomic.AtomicInteger peerCounter;
+    private AtomicInteger peerCounter;
 
     private void releasePeerWide() {
-        java.util.concurrent.atomic.AtomicInteger c = peerTransactionsCounter();
+        AtomicInteger c = peerTransactionsCounter();
         if (c != null) {
             c.decrementAndGet();
         }
@@ -602,17 +612,17 @@ public final class Iocom implements Link {
             fail("traffic before AUTH: " + FrameLog.line(FrameLog.RECEIVED, m));
             return false;
         }
-        dev.dmsg.link.tls.PeerIdentity peer = transport.peer();
-        dev.dmsg.wire.LnkAuth auth = m.ext(dev.dmsg.wire.LnkAuth.class);
+        PeerIdentity peer = transport.peer();
+        LnkAuth auth = m.ext(LnkAuth.class);
         String refusal = auth == null ? "LNK_AUTH without its body" : Auth.refusal(auth, peer);
         if (refusal != null) {
             fail("LNK_AUTH refused: " + refusal);
             return false;
         }
         authPending = false;
-        dev.dmsg.wire.AuthBody b = dev.dmsg.wire.AuthBody.parse(auth);
+        AuthBody b = AuthBody.parse(auth);
         log.info("link {}: authenticated {}; it grants us {}", name, peer,
-            dev.dmsg.link.tls.Role.ofCode(b.role()).word());
+            Role.ofCode(b.role()).word());
         return false;
     }
 
@@ -682,7 +692,7 @@ public final class Iocom implements Link {
         }
         peerOpen++;
         t.countedOnLink = true;
-        java.util.concurrent.atomic.AtomicInteger acrossLinks = peerTransactionsCounter();
+        AtomicInteger acrossLinks = peerTransactionsCounter();
         int peerWide = acrossLinks == null ? 0 : acrossLinks.incrementAndGet();
         if (peerOpen > config.maxPeerTransactions() || peerWide > config.maxTransactionsPerPeer()) {
             refuseOverLimit(c, t, m, String.format("the peer holds %d transactions open here (limit %d), %d on all "
@@ -1211,7 +1221,7 @@ public final class Iocom implements Link {
     }
 
     @Override
-    public dev.dmsg.link.tls.PeerIdentity peer() {
+    public PeerIdentity peer() {
         return transport.peer();
     }
 

@@ -1,5 +1,7 @@
 package dev.dmsg.link;
 
+import dev.dmsg.link.tls.LegacyPeers;
+import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.wire.ExtHeader;
 import dev.dmsg.wire.LnkConn;
 import dev.dmsg.wire.Message;
@@ -23,10 +25,10 @@ public interface Link {
     /**
      * Who the peer is, from our trust store, once the TLS handshake has checked its pinned key
      * (docs/SECURITY.md §3); on a TLS endpoint's link with a configured legacy peer, that peer as
-     * {@link dev.dmsg.link.tls.LegacyPeers#identity} (its address and configured role, no key;
+     * {@link LegacyPeers#identity} (its address and configured role, no key;
      * §6); {@code null} on a plaintext endpoint's link or a test transport.
      */
-    dev.dmsg.link.tls.PeerIdentity peer();
+    PeerIdentity peer();
 
     /** The link's TLS: protocol, cipher suite and provider ("TLSv1.3 TLS_AES_128_GCM_SHA256 JDK"), or {@code null}. */
     String security();
@@ -81,7 +83,7 @@ public interface Link {
     void secureCircuit(long id, CircuitSecurity security);
 
     /** The authenticated far end of circuit {@code id} ending here, or {@code null}. Any thread. */
-    dev.dmsg.link.tls.PeerIdentity circuitPeer(long id);
+    PeerIdentity circuitPeer(long id);
 
     /**
      * Whether the peer is a 2013 C node — a configured legacy peer, a plaintext link the CLI made,

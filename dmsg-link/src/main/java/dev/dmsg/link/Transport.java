@@ -1,6 +1,9 @@
 package dev.dmsg.link;
 
+import dev.dmsg.link.tls.LegacyPeers;
+import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.wire.Message;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * What an {@link Iocom} needs from the connection under it: the seam between the transaction
@@ -38,9 +41,9 @@ public interface Transport {
 
     /**
      * The peer as the TLS handshake established it, a configured legacy peer
-     * ({@link dev.dmsg.link.tls.LegacyPeers#identity}), or {@code null} (plaintext endpoint).
+     * ({@link LegacyPeers#identity}), or {@code null} (plaintext endpoint).
      */
-    default dev.dmsg.link.tls.PeerIdentity peer() {
+    default PeerIdentity peer() {
         return null;
     }
 
@@ -48,7 +51,7 @@ public interface Transport {
      * The count of transactions this link's authenticated peer holds open across all its links
      * to our endpoint (docs/SECURITY.md §7), shared by those links; {@code null}: no such limit.
      */
-    default java.util.concurrent.atomic.AtomicInteger peerTransactions() {
+    default AtomicInteger peerTransactions() {
         return null;
     }
 

@@ -5,6 +5,7 @@ import static dev.dmsg.wire.Dmsg.CREATE;
 import static dev.dmsg.wire.Dmsg.DELETE;
 import static dev.dmsg.wire.Dmsg.REPLY;
 
+import dev.dmsg.wire.Command;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ExtHeader;
 import dev.dmsg.wire.Message;
@@ -203,7 +204,7 @@ final class Txn implements Transaction {
 
     @Override
     public String toString() {
-        return String.format("Txn[%016x %s %s %s]", msgid, dev.dmsg.wire.Command.nameOf(icmd),
+        return String.format("Txn[%016x %s %s %s]", msgid, Command.nameOf(icmd),
             local ? "local" : "remote", state);
     }
 }

@@ -1,5 +1,7 @@
 package dev.dmsg.link;
 
+import dev.dmsg.wire.Dmsg;
+
 /**
  * A transaction's state from this end: the phase of the direction we send ({@code tx}, libdmsg
  * {@code txcmd}) and the one we receive ({@code rx}, {@code rxcmd}). State is kept until DELETE has
@@ -66,10 +68,10 @@ public enum TxnState {
     }
 
     private static Phase advance(Phase p, int cmd) {
-        if ((cmd & dev.dmsg.wire.Dmsg.DELETE) != 0) {
+        if ((cmd & Dmsg.DELETE) != 0) {
             return Phase.CLOSED;
         }
-        if ((cmd & dev.dmsg.wire.Dmsg.CREATE) != 0 && p == Phase.IDLE) {
+        if ((cmd & Dmsg.CREATE) != 0 && p == Phase.IDLE) {
             return Phase.OPEN;
         }
         return p;

@@ -6,11 +6,15 @@ import static dev.dmsg.wire.Dmsg.DELETE;
 import static dev.dmsg.wire.Dmsg.REPLY;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
+import io.netty.buffer.Unpooled;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -98,7 +102,7 @@ class CircuitTransactionTest {
     void sendingOnATransactionWhoseCircuitWasDetachedIsDiscardedNotThrown() {
         s.up();
         s.link.attachCircuit(0x77);
-        java.util.concurrent.atomic.AtomicReference<Transaction> peers = new java.util.concurrent.atomic.AtomicReference<>();
+        AtomicReference<Transaction> peers = new AtomicReference<>();
         s.services.accept(ECHO, (t, m) -> {
             peers.set(t);
             return (tt, mm) -> { };
@@ -109,7 +113,7 @@ class CircuitTransactionTest {
         s.link.detachCircuit(0x77);
         assertThat(t.state()).isEqualTo(TxnState.CLOSED);
         long discarded = s.link.stats().sendsDiscarded();
-        t.send(ECHO, null, io.netty.buffer.Unpooled.buffer(8).writeLong(1)); // the late output
+        t.send(ECHO, null, Unpooled.buffer(8).writeLong(1)); // the late output
         t.reply(0);
         assertThat(s.out()).isEmpty();
         assertThat(s.link.stats().sendsDiscarded()).isEqualTo(discarded + 1);
@@ -133,8 +137,8 @@ class CircuitTransactionTest {
         s.services.accept(ECHO, (txn, create) -> (t, m) -> { });
         s.up(); // the peer's LNK_CONN: 1 of the link's 3
         s.link.attachCircuit(0x77);
-        dev.dmsg.link.tls.PeerIdentity far = new dev.dmsg.link.tls.PeerIdentity("far", "SHA256:" + "F".repeat(43),
-            dev.dmsg.link.tls.Role.MEMBER, 0);
+        PeerIdentity far = new PeerIdentity("far", "SHA256:" + "F".repeat(43),
+            Role.MEMBER, 0);
         CircuitSecurity.Budget budget = new CircuitSecurity.Budget(2);
         s.link.secureCircuit(0x77, new CircuitSecurity(far, null, why -> { }, budget));
         assertThat(s.link.circuitPeer(0x77)).isEqualTo(far);

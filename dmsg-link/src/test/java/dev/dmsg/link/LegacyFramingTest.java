@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
@@ -88,7 +90,7 @@ class LegacyFramingTest {
         s.services.oneWay(Dmsg.LNK_ERROR | Dmsg.REPLY, (l, m) -> got.add("prompt " + m.error()));
         s.up();
         s.link.receive(Message.of(Dmsg.DBG_SHELL | Dmsg.REPLY, 0, 0, 0, null,
-            io.netty.buffer.Unpooled.copiedBuffer("Cluster …\n\0", java.nio.charset.StandardCharsets.UTF_8)));
+            Unpooled.copiedBuffer("Cluster …\n\0", StandardCharsets.UTF_8)));
         s.in(Dmsg.LNK_ERROR | Dmsg.REPLY, 0, 0);
         s.in(Dmsg.LNK_ERROR, 0, Dmsg.ERR_NOSUPP); // not registered: counted, dropped, never answered
         assertThat(got).containsExactly("out Cluster …\n", "prompt 0");

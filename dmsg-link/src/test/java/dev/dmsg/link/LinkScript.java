@@ -9,6 +9,8 @@ import dev.dmsg.wire.LnkConn;
 import dev.dmsg.wire.Message;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
 
 /**
  * A scripted peer for one {@link Iocom}: {@code in(...)} delivers a message as if the peer sent it,
@@ -30,7 +32,7 @@ final class LinkScript implements AutoCloseable {
         this(b -> b);
     }
 
-    LinkScript(java.util.function.UnaryOperator<LinkConfig.Builder> config) {
+    LinkScript(UnaryOperator<LinkConfig.Builder> config) {
         LinkConfig cfg = config.apply(LinkConfig.builder().label("us").clock(clock)).build();
         link = new Iocom(cfg, services, new LinkListener() {
             @Override
@@ -62,7 +64,7 @@ final class LinkScript implements AutoCloseable {
     }
 
     long ourConnMsgid() {
-        return java.util.stream.Stream.concat(kept.stream(), transport.written.stream())
+        return Stream.concat(kept.stream(), transport.written.stream())
             .filter(m -> m.baseCmd() == Dmsg.LNK_CONN && m.isCreate() && !m.isReply()).findFirst()
             .map(Message::msgid).orElseGet(() -> {
                 throw new AssertionError("no LNK_CONN sent");

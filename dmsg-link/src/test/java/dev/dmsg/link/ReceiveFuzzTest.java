@@ -11,6 +11,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ExtHeader;
+import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.Unpooled;
 import java.util.ArrayList;
@@ -313,8 +315,8 @@ class ReceiveFuzzTest {
         int error = in.chance(80) ? 0 : in.pick(0x40);
         var aux = in.chance(20) ? Unpooled.buffer(8).writeLong(msgid) : null;
         int base = cmd & Dmsg.BASECMDMASK;
-        dev.dmsg.wire.ExtHeader ext = base == Dmsg.LNK_CONN ? LinkScript.conn()
-            : base == Dmsg.LNK_CIRC ? new dev.dmsg.wire.LnkCirc(0, msgid) : null;
+        ExtHeader ext = base == Dmsg.LNK_CONN ? LinkScript.conn()
+            : base == Dmsg.LNK_CIRC ? new LnkCirc(0, msgid) : null;
         return Message.of(cmd, msgid, circuit, error, ext, aux);
     }
 }

@@ -9,6 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dmsg.testkit.LeakDetector;
+import dev.dmsg.wire.BlkError;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
 import java.util.ArrayList;
@@ -73,11 +74,11 @@ class TransactionSendTest {
     void sendWithAnErrorCarriesTheErrorAndTheFields() {
         // a BLK_ERROR answer: the error code in the header, keyid/resid/buf in its fields (docs/BLK.md)
         s.in(ECHO | CREATE | DELETE, 5, 0);
-        accepted.get().send(Dmsg.BLK_ERROR | DELETE, Dmsg.ERR_PERM, new dev.dmsg.wire.BlkError(0, 0, "read-only"), null);
+        accepted.get().send(Dmsg.BLK_ERROR | DELETE, Dmsg.ERR_PERM, new BlkError(0, 0, "read-only"), null);
         Message m = s.out().get(0);
         assertThat(m.cmd()).isEqualTo(Dmsg.BLK_ERROR | CREATE | DELETE | REPLY);
         assertThat(m.error()).isEqualTo(Dmsg.ERR_PERM);
-        assertThat(m.ext(dev.dmsg.wire.BlkError.class).buf()).isEqualTo("read-only");
+        assertThat(m.ext(BlkError.class).buf()).isEqualTo("read-only");
         assertThat(accepted.get().state()).isEqualTo(TxnState.CLOSED);
     }
 

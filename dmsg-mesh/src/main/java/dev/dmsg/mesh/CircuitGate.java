@@ -3,12 +3,15 @@ package dev.dmsg.mesh;
 import dev.dmsg.link.CircuitSecurity;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LogLimiter;
+import dev.dmsg.link.Transaction;
+import dev.dmsg.link.TransactionHandler;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.mesh.auth.CircuitAuth;
 import dev.dmsg.mesh.auth.SpanTrust;
 import dev.dmsg.wire.CircHello;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.DmsgProtocolException;
+import dev.dmsg.wire.ErrorCode;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import java.security.GeneralSecurityException;
@@ -129,7 +132,7 @@ final class CircuitGate {
      * with the acknowledgement in hand.
      */
     String secureOrigin(CircuitAuth.Offer offer, Message ack, SpanEngine.SpanLink best, Link l, CircuitHandle h,
-                        dev.dmsg.link.Transaction t) {
+                        Transaction t) {
         CircuitAuth.Established est;
         try {
             est = finish(offer, ack, best, l);
@@ -266,10 +269,10 @@ final class CircuitGate {
     }
 
     /** Answers a refused LNK_CIRC with its error, counted and logged; the handler for what follows. */
-    dev.dmsg.link.TransactionHandler refuse(dev.dmsg.link.Transaction txnA, Link a, Refuse no) {
+    TransactionHandler refuse(Transaction txnA, Link a, Refuse no) {
         refused(a, no);
         txnA.reply(no.error());
-        return dev.dmsg.link.TransactionHandler.CLOSE_ON_DELETE;
+        return TransactionHandler.CLOSE_ON_DELETE;
     }
 
     /** Counts and logs (limited) a refused LNK_CIRC, naming the neighbour it came from. */
@@ -277,7 +280,7 @@ final class CircuitGate {
         refusedByNeighbour.merge(name(a), 1L, Long::sum);
         String more = refusals.admit();
         if (more != null) {
-            log.warn("LNK_CIRC from neighbour '{}' refused ({}): {}{}", name(a), dev.dmsg.wire.ErrorCode.nameOf(r.error()),
+            log.warn("LNK_CIRC from neighbour '{}' refused ({}): {}{}", name(a), ErrorCode.nameOf(r.error()),
                 r.why(), more);
         }
     }

@@ -3,12 +3,15 @@ package dev.dmsg.mesh;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
+import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.wire.ExtHeader;
 import io.netty.buffer.ByteBuf;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Consumer;
+import org.slf4j.LoggerFactory;
 
 /**
  * An open circuit from this node to another ({@link MeshNode#openCircuit}): transactions on it use
@@ -16,7 +19,7 @@ import java.util.function.Consumer;
  * withdrawn, the far end closed it — every transaction on it gets its LOSTLINK abort first
  * (exactly once, through its handler), then the {@link #onLost} callbacks run, once, on the
  * link's event loop. A lost circuit stays lost: open another ({@link MeshNode#openCircuit(NodeKey,
- * java.time.Duration)} waits for a path) to carry on.
+ * Duration)} waits for a path) to carry on.
  */
 public final class CircuitHandle {
     private final Link link;
@@ -28,7 +31,7 @@ public final class CircuitHandle {
     private final CompletableFuture<String> lostFuture = new CompletableFuture<>();
     private volatile String lost;
     /** The far end as authenticated (docs/IDENTITY.md §4), or null on an unauthenticated circuit. */
-    volatile dev.dmsg.link.tls.PeerIdentity peer;
+    volatile PeerIdentity peer;
     /** Whether its messages are sealed (false: direct, or unauthenticated). */
     volatile boolean sealed;
 
@@ -44,7 +47,7 @@ public final class CircuitHandle {
     }
 
     /** The far end as this node authenticated it (docs/IDENTITY.md §4), or null if it could not (a legacy target). */
-    public dev.dmsg.link.tls.PeerIdentity peer() {
+    public PeerIdentity peer() {
         return peer;
     }
 
@@ -132,7 +135,7 @@ public final class CircuitHandle {
             try {
                 c.accept(why);
             } catch (RuntimeException e) {
-                org.slf4j.LoggerFactory.getLogger(CircuitHandle.class).warn("onLost callback threw", e);
+                LoggerFactory.getLogger(CircuitHandle.class).warn("onLost callback threw", e);
             }
         }
         lostFuture.complete(why);

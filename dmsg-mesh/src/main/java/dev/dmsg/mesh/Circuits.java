@@ -1,6 +1,7 @@
 package dev.dmsg.mesh;
 
 import dev.dmsg.link.Link;
+import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
 import dev.dmsg.mesh.auth.CircuitAuth;
@@ -8,9 +9,12 @@ import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
 import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.Message;
+import io.netty.buffer.ByteBuf;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -44,7 +48,7 @@ final class Circuits {
         /** Circuit sides on this link: ends and relay halves. */
         int sides;
         /** Circuits that end here, accepted from the peer: their ids on this link, and which of our spans each was forged to. */
-        final Map<Long, NodeKey> endpoints = new java.util.LinkedHashMap<>();
+        final Map<Long, NodeKey> endpoints = new LinkedHashMap<>();
     }
 
     /** What a circuit is to this node. */
@@ -93,7 +97,7 @@ final class Circuits {
         PerLink p = perLink.get(l);
         if (p == null) {
             p = new PerLink();
-            if (l.state() != dev.dmsg.link.LinkState.CLOSED) {
+            if (l.state() != LinkState.CLOSED) {
                 PerLink had = perLink.putIfAbsent(l, p);
                 p = had != null ? had : p;
             }
@@ -133,7 +137,7 @@ final class Circuits {
                 p == null ? null : p.b.peerLabel(), p == null ? 0 : p.idB, e.open, now - e.openedNanos,
                 p == null ? 0 : p.towardB.count, p == null ? 0 : p.towardA.count));
         }
-        out.sort(java.util.Comparator.comparing(MeshNode.CircuitView::role).thenComparing(v -> v.target().fsLabel())
+        out.sort(Comparator.comparing(MeshNode.CircuitView::role).thenComparing(v -> v.target().fsLabel())
             .thenComparingLong(MeshNode.CircuitView::ageNanos));
         return out;
     }
@@ -425,7 +429,7 @@ final class Circuits {
 
     /** The circuit passes through: pair (a, idA) with a new LNK_CIRC on b toward the span's sender. */
     private TransactionHandler relay(Transaction txnA, Link a, long idA, long target, Link b, long spanMsgidOnB,
-                                     NodeKey key, String originatorKey, io.netty.buffer.ByteBuf hello) {
+                                     NodeKey key, String originatorKey, ByteBuf hello) {
         Pair p = new Pair(key, txnA, a, idA, target, b, spanMsgidOnB);
         p.originatorKey = originatorKey;
         entries.add(p);
@@ -443,7 +447,7 @@ final class Circuits {
                     a.execute(() -> p.closeA(err)); // libdmsg: state_reply on the peer circuit, same error
                 } else if (m.isCreate() && m.isReply()) {
                     int err = m.error();
-                    io.netty.buffer.ByteBuf answer = err == 0 ? CircuitGate.passOn(m, a) : null; // the endpoint's hello
+                    ByteBuf answer = err == 0 ? CircuitGate.passOn(m, a) : null; // the endpoint's hello
                     a.execute(() -> {
                         p.open = err == 0;
                         if (answer != null) {

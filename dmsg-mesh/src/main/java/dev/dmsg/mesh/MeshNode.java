@@ -5,13 +5,18 @@ import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkSpan;
 import dev.dmsg.wire.Message;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -46,7 +51,7 @@ public final class MeshNode {
     private final Map<Link, LinkPort> ports = new ConcurrentHashMap<>();
     private final Circuits circuits;
     /** Opens waiting for a path to their node; engine thread only. */
-    private final Map<NodeKey, List<Runnable>> waitingForPath = new java.util.HashMap<>();
+    private final Map<NodeKey, List<Runnable>> waitingForPath = new HashMap<>();
     /** Signs our spans and checks received ones (docs/IDENTITY.md §3); null on a node without TLS. */
     private final SpanAuth auth;
     private final SpanBudget spanBudget;
@@ -118,8 +123,8 @@ public final class MeshNode {
      * it is answered PERM and counted.
      */
     private static boolean meshPeer(Transaction txn, String what) {
-        dev.dmsg.link.tls.PeerIdentity p = txn.link().peer();
-        if (p == null || p.role() == dev.dmsg.link.tls.Role.MEMBER || p.role() == dev.dmsg.link.tls.Role.ADMIN) {
+        PeerIdentity p = txn.link().peer();
+        if (p == null || p.role() == Role.MEMBER || p.role() == Role.ADMIN) {
             return true;
         }
         txn.link().denied(what + " from '" + p.name() + "' (" + p.role().word() + "): mesh traffic needs the member role");
@@ -225,13 +230,13 @@ public final class MeshNode {
     /** How long a path whose far end failed a circuit's authentication is avoided for that node. */
     static final long SUSPECT_NANOS = TimeUnit.SECONDS.toNanos(60);
     /** Paths (the link, the node) whose circuits failed authentication, and until when they are avoided. Engine thread only. */
-    private final Map<Map.Entry<Port, NodeKey>, Long> suspects = new java.util.HashMap<>();
+    private final Map<Map.Entry<Port, NodeKey>, Long> suspects = new HashMap<>();
 
     /** The links to avoid toward {@code key} now. Engine thread only. */
-    private java.util.Set<Port> suspectPorts(NodeKey key) {
+    private Set<Port> suspectPorts(NodeKey key) {
         long now = executor.nanoTime();
         suspects.values().removeIf(until -> now - until >= 0);
-        java.util.Set<Port> out = new java.util.HashSet<>();
+        Set<Port> out = new HashSet<>();
         for (Map.Entry<Port, NodeKey> e : suspects.keySet()) {
             if (e.getValue().equals(key)) {
                 out.add(e.getKey());
@@ -261,7 +266,7 @@ public final class MeshNode {
 
         void attempt() {
             generation++;
-            java.util.Set<Port> avoid = suspectPorts(key);
+            Set<Port> avoid = suspectPorts(key);
             SpanEngine.SpanLink best = avoid.isEmpty() ? engine.bestLinkFor(key) : engine.pathFor(key, avoid);
             if (best == null) {
                 failOrWait(new CircuitException(engine.isLocal(key) ? describe(key) + " is this node"
@@ -442,7 +447,7 @@ public final class MeshNode {
 
     /** How {@code link}'s peer is trusted, for span checks: one of ours over TLS, or a configured legacy peer. */
     private static SpanAuth.From from(Link link) {
-        dev.dmsg.link.tls.PeerIdentity p = link.peer();
+        PeerIdentity p = link.peer();
         return new SpanAuth.From(p != null ? p.name() : link.peerLabel(), CircuitGate.legacy(link));
     }
 

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -15,6 +16,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import dev.dmsg.mesh.auth.SpanTrust;
 
@@ -40,10 +42,10 @@ public final class SpanEngine {
     private final Map<Source, Starved> starved = new HashMap<>();
     private final Map<Request, Long> requests = new HashMap<>();
     /** Nodes with a shorter path on an older seqno than their best: pulled again on each tick. */
-    private final Set<NodeKey> pullingNodes = new java.util.HashSet<>();
+    private final Set<NodeKey> pullingNodes = new HashSet<>();
     private long arrivals;
     private final Counters counters = new Counters();
-    private final List<java.util.function.Consumer<NodeKey>> onChange = new ArrayList<>(2);
+    private final List<Consumer<NodeKey>> onChange = new ArrayList<>(2);
     /** Makes the proofs of our own spans and the vouches for legacy ones (docs/IDENTITY.md §3); null: unsigned. */
     private Signer signer;
 
@@ -74,7 +76,7 @@ public final class SpanEngine {
      * Adds a listener called with each node key after it has been rescanned, on the engine's
      * thread (the simulator watches for loops; circuits waiting for a path retry).
      */
-    public void onChange(java.util.function.Consumer<NodeKey> listener) {
+    public void onChange(Consumer<NodeKey> listener) {
         onChange.add(listener);
     }
 
@@ -608,7 +610,7 @@ public final class SpanEngine {
             return;
         }
         Map<Integer, SpanLink> shortest = new LinkedHashMap<>();
-        Set<Integer> fed = new java.util.HashSet<>();
+        Set<Integer> fed = new HashSet<>();
         for (SpanLink l : node.links) {
             if (l.ext == null) {
                 continue;
@@ -867,7 +869,7 @@ public final class SpanEngine {
      * authentication, docs/IDENTITY.md §4): the first feasible one by dist, else the shortest. For
      * forging one circuit only — what is relayed still follows feasibility. Engine thread only.
      */
-    public SpanLink pathFor(NodeKey key, java.util.Set<Port> avoid) {
+    public SpanLink pathFor(NodeKey key, Set<Port> avoid) {
         Node node = nodes.get(key);
         if (node == null) {
             return null;

@@ -6,6 +6,7 @@ import dev.dmsg.testkit.FakeClock;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkConn;
 import dev.dmsg.wire.LnkSpan;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -353,7 +354,7 @@ class SpanEngineTest {
 
     @Test
     void aFeasibilityDistanceIsForgottenAfterTheHold() {
-        SpanEngine e = engine(MeshConfig.defaults().withFdHold(java.time.Duration.ofSeconds(60)));
+        SpanEngine e = engine(MeshConfig.defaults().withFdHold(Duration.ofSeconds(60)));
         RecPort near = new RecPort("near", false);
         RecPort far = new RecPort("far", false);
         RecPort out = new RecPort("out", false);

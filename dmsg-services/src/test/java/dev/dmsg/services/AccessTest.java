@@ -10,9 +10,11 @@ import dev.dmsg.services.shell.Delegation;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
 import java.lang.reflect.Proxy;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -142,11 +144,11 @@ class AccessTest {
     @Test
     void aDelegationSurvivesItsWireFormAndAMalformedOneIsRefusedNotRaised() {
         Delegation d = new Delegation("alpha", FP, Role.CLIENT, Grants.SHELL_RO | Grants.BLK_READ, 3);
-        byte[] aux = ("tree\0" + d.encode() + "\0").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] aux = ("tree\0" + d.encode() + "\0").getBytes(StandardCharsets.UTF_8);
         assertThat(Delegation.fromAux(aux)).isEqualTo(d);
         assertThat(Delegation.fromAux("tree\0".getBytes())).isNull();
         assertThat(Delegation.fromAux("tree".getBytes())).isNull();
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Delegation.parse("dmsg-on-behalf-of-v1 depth=x"))
+        Assertions.assertThatThrownBy(() -> Delegation.parse("dmsg-on-behalf-of-v1 depth=x"))
             .isInstanceOf(IllegalArgumentException.class);
         assertThat(new Delegation("bad name\n", FP, Role.MEMBER, 0, 1).name()).isEqualTo("bad_name_");
     }

@@ -1,5 +1,8 @@
 package dev.dmsg.testkit;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.buffer.UnpooledByteBufAllocator;
 import io.netty.util.ResourceLeakDetector;
 import io.netty.util.ResourceLeakDetectorFactory;
 import java.util.ArrayList;
@@ -54,9 +57,9 @@ public final class LeakDetector implements BeforeAllCallback, AfterEachCallback 
             System.gc();
             System.runFinalization();
             // Leak reports are emitted when a tracked object is next allocated after its collection.
-            io.netty.buffer.ByteBuf probe = io.netty.buffer.PooledByteBufAllocator.DEFAULT.buffer(1);
+            ByteBuf probe = PooledByteBufAllocator.DEFAULT.buffer(1);
             probe.release();
-            io.netty.buffer.ByteBuf probe2 = io.netty.buffer.UnpooledByteBufAllocator.DEFAULT.heapBuffer(1);
+            ByteBuf probe2 = UnpooledByteBufAllocator.DEFAULT.heapBuffer(1);
             probe2.release();
         }
         synchronized (LeakDetector.class) {

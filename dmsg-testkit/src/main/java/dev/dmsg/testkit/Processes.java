@@ -1,5 +1,6 @@
 package dev.dmsg.testkit;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -47,7 +48,7 @@ public final class Processes {
             ProcessBuilder pb = new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(out.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
             pb.environment().put("LC_ALL", "C");
             Process p = pb.start();
             boolean exited = p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);

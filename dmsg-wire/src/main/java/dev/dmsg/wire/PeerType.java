@@ -1,5 +1,8 @@
 package dev.dmsg.wire;
 
+import java.util.Arrays;
+import java.util.Locale;
+
 /** {@code DMSG_PEER_*}: what kind of node an LNK_CONN or LNK_SPAN describes. */
 public enum PeerType {
     NONE(Dmsg.PEER_NONE), CLUSTER(Dmsg.PEER_CLUSTER), BLOCK(Dmsg.PEER_BLOCK), HAMMER2(Dmsg.PEER_HAMMER2);
@@ -26,10 +29,10 @@ public enum PeerType {
             return code;
         } catch (NumberFormatException e) {
             try {
-                return valueOf(s.trim().toUpperCase(java.util.Locale.ROOT)).code;
+                return valueOf(s.trim().toUpperCase(Locale.ROOT)).code;
             } catch (IllegalArgumentException e2) {
                 throw new IllegalArgumentException("unknown PeerType '" + s + "'; one of "
-                    + java.util.Arrays.toString(values()) + " or a number 0..255");
+                    + Arrays.toString(values()) + " or a number 0..255");
             }
         }
     }

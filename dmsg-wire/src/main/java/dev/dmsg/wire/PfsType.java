@@ -1,5 +1,8 @@
 package dev.dmsg.wire;
 
+import java.util.Arrays;
+import java.util.Locale;
+
 /** {@code DMSG_PFSTYPE_*}. */
 public enum PfsType {
     NONE, ADMIN, CLIENT, CACHE, COPY, SLAVE, SOFT_SLAVE, SOFT_MASTER, MASTER, SERVER;
@@ -26,10 +29,10 @@ public enum PfsType {
             return code;
         } catch (NumberFormatException e) {
             try {
-                return valueOf(s.trim().toUpperCase(java.util.Locale.ROOT)).code();
+                return valueOf(s.trim().toUpperCase(Locale.ROOT)).code();
             } catch (IllegalArgumentException e2) {
                 throw new IllegalArgumentException("unknown PfsType '" + s + "'; one of "
-                    + java.util.Arrays.toString(values()) + " or a number 0..255");
+                    + Arrays.toString(values()) + " or a number 0..255");
             }
         }
     }

@@ -7,6 +7,7 @@ import dev.dmsg.testkit.Vectors;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
@@ -95,7 +96,7 @@ class CVectorsTest {
             Message fresh = Message.of(m.cmd(), m.msgid(), m.circuit(), m.error(), m.ext(), aux);
             ByteBuf out = Unpooled.buffer();
             new FrameEncoder().encode(fresh, m.salt(), out);
-            byte[] expected = java.util.Arrays.copyOfRange(stream, f.offset(), f.offset() + f.length());
+            byte[] expected = Arrays.copyOfRange(stream, f.offset(), f.offset() + f.length());
             byte[] actual = new byte[out.readableBytes()];
             out.readBytes(actual);
             assertThat(actual).as("frame at offset %d (%s)", f.offset(), FrameLog.line("", m)).isEqualTo(expected);

@@ -7,6 +7,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.dmsg.testkit.Vectors;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -83,7 +84,7 @@ class FrameDecoderFuzzTest {
                         b[r.nextInt(b.length)] = (byte) r.nextInt(256);
                     }
                 }
-                case 2 -> b = java.util.Arrays.copyOf(b, r.nextInt(b.length));
+                case 2 -> b = Arrays.copyOf(b, r.nextInt(b.length));
                 default -> {
                     byte[] junk = new byte[r.nextInt(2048)];
                     r.nextBytes(junk);

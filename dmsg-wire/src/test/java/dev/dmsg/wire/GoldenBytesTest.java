@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
 import java.util.UUID;
 import java.util.zip.CRC32C;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -348,7 +349,7 @@ class GoldenBytesTest {
     @Test
     void anOverlongLabelIsRefusedNotTruncated() {
         String tooLong = "x".repeat(128); // no room for the NUL
-        assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> new LnkSpan(U2, U3, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+        assertThat(Assertions.catchThrowable(() -> new LnkSpan(U2, U3, 0, 0, 1, 0, 0, 0, 0, 0, 0,
             tooLong, ""))).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("cl_label");
     }
 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
@@ -139,7 +140,7 @@ class IdentityAuxTest {
         CircHello e = new CircHello(CircHello.ENDPOINT, CircHello.SEALED, filled(4), filled(5), filled(6),
             List.of(CERT_A), SIG);
         byte[] signedE = e.signedBytes(o);
-        assertThat(new String(signedE, 0, 27, java.nio.charset.StandardCharsets.US_ASCII))
+        assertThat(new String(signedE, 0, 27, StandardCharsets.US_ASCII))
             .isEqualTo("dmsg-circ-hello-v1 endpoint");
         CircHello otherOriginator = new CircHello(CircHello.ORIGINATOR, 0, filled(9), filled(2), filled(3),
             List.of(CERT_B), SIG);

@@ -9,7 +9,9 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.UUID;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -109,7 +111,7 @@ class MalformedFrameTest {
     void headerSizeOverTheMaximumIsRejectedFromTheCoreHeaderAlone() {
         byte[] b = valid();
         le32(b, Dmsg.CMD_OFFSET, (Dmsg.DBG_SHELL & ~Dmsg.SIZE) | 0x3F | Dmsg.CREATE); // 63 * 64 bytes
-        byte[] head = java.util.Arrays.copyOf(b, Dmsg.HDR_SIZE); // only the core header has arrived
+        byte[] head = Arrays.copyOf(b, Dmsg.HDR_SIZE); // only the core header has arrived
         DmsgProtocolException e = decodeFails(head);
         assertThat(e.kind()).isEqualTo(DmsgProtocolException.Kind.HDR_SIZE);
         assertThat(e.getMessage()).isEqualTo("hdr_size 4032 > max " + Dmsg.HDR_MAX + " (cmd=8010013f)");
@@ -117,12 +119,12 @@ class MalformedFrameTest {
 
     @Test
     void auxOver64KiBIsRejectedFromTheCoreHeaderAlone() {
-        byte[] b = java.util.Arrays.copyOf(valid(), Dmsg.HDR_SIZE);
+        byte[] b = Arrays.copyOf(valid(), Dmsg.HDR_SIZE);
         le32(b, Dmsg.AUX_BYTES_OFFSET, 0x7fffffff); // a peer announcing 2 GiB gets nothing allocated
         DmsgProtocolException e = decodeFails(b);
         assertThat(e.kind()).isEqualTo(DmsgProtocolException.Kind.AUX_SIZE);
         assertThat(e.getMessage()).isEqualTo("aux_bytes 2147483647 (padded 2147483648) > max 65536");
-        b = java.util.Arrays.copyOf(valid(), Dmsg.HDR_SIZE);
+        b = Arrays.copyOf(valid(), Dmsg.HDR_SIZE);
         le32(b, Dmsg.AUX_BYTES_OFFSET, Dmsg.AUX_MAX + 1);
         assertThat(decodeFails(b).getMessage()).isEqualTo("aux_bytes 65537 (padded 65600) > max 65536");
     }
@@ -235,7 +237,7 @@ class MalformedFrameTest {
     /** Found by FrameDecoderFuzzTest: junk in a label used to escape as IllegalArgumentException. */
     @Test
     void malformedUtf8InALabelDecodesAsQuestionMarksThatStillFit() throws Exception {
-        LnkSpan span = new LnkSpan(new java.util.UUID(0, 0), new java.util.UUID(0, 0), 0, 1, 1, 0, 0, 0, 0, 0, 0, "x", "y");
+        LnkSpan span = new LnkSpan(new UUID(0, 0), new UUID(0, 0), 0, 1, 1, 0, 0, 0, 0, 0, 0, "x", "y");
         Message m = Message.of(Dmsg.LNK_SPAN | Dmsg.CREATE, 1, 0, 0, span, null);
         ByteBuf b = Unpooled.buffer();
         new FrameEncoder().encode(m, 0, b);

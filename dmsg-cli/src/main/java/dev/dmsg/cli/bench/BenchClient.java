@@ -13,6 +13,7 @@ import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.netty.LinkEndpoint;
 import io.netty.channel.EventLoopGroup;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -88,7 +89,7 @@ final class BenchClient implements AutoCloseable {
         try {
             config = LinkConfig.builder().label(BenchTls.CLIENT)
                 .tls(o.tls == BenchTls.Mode.OFF ? null : BenchTls.config(o.tlsDir, BenchTls.CLIENT, o.tls)).build();
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new IllegalStateException("bench TLS keys in " + o.tlsDir + ": " + e.getMessage(), e);
         }
         this.endpoint = new LinkEndpoint(config, new Services(), LinkListener.NONE, 1);

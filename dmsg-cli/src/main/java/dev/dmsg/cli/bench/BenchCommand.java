@@ -1,6 +1,7 @@
 package dev.dmsg.cli.bench;
 
 import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -46,8 +47,8 @@ public final class BenchCommand implements Runnable {
 
     /** Link up/down at INFO for every scenario's connection would drown the table. */
     static void quietLogs() {
-        ((ch.qos.logback.classic.Logger) LoggerFactory.getLogger("dev.dmsg")).setLevel(Level.WARN);
-        ((ch.qos.logback.classic.Logger) LoggerFactory.getLogger("dmsg.node")).setLevel(Level.WARN);
+        ((Logger) LoggerFactory.getLogger("dev.dmsg")).setLevel(Level.WARN);
+        ((Logger) LoggerFactory.getLogger("dmsg.node")).setLevel(Level.WARN);
     }
 
     static int exitStatus(BenchClient c, BenchOptions o) {
@@ -203,7 +204,7 @@ public final class BenchCommand implements Runnable {
         BenchTls.Mode tls;
 
         @Option(names = "--tls-dir", paramLabel = "DIR", description = "the key pairs 'bench all' made")
-        java.nio.file.Path tlsDir;
+        Path tlsDir;
 
         @Override
         public Integer call() throws Exception {

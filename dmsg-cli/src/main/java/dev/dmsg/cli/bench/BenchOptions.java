@@ -1,7 +1,10 @@
 package dev.dmsg.cli.bench;
 
 import dev.dmsg.cli.bench.Side.Producer;
+import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import picocli.CommandLine.Option;
 
 /** What to run and for how long; shared by {@code bench all} and {@code bench client}. */
@@ -58,7 +61,7 @@ final class BenchOptions {
 
     @Option(names = "--tls-dir", paramLabel = "DIR", hidden = true,
         description = "the two key pairs (made by 'bench all'; give it to 'bench client' run by hand)")
-    java.nio.file.Path tlsDir;
+    Path tlsDir;
 
     @Option(names = "--strict", description = "exit 3 when a scenario ran but missed its target")
     boolean strict;
@@ -80,7 +83,7 @@ final class BenchOptions {
     }
 
     /** Prints what is wrong with the options, if anything, and says whether they are usable. */
-    boolean valid(java.io.PrintStream err) {
+    boolean valid(PrintStream err) {
         try {
             check();
             return true;
@@ -103,7 +106,7 @@ final class BenchOptions {
     }
 
     String describe() {
-        return String.format(java.util.Locale.ROOT,
+        return String.format(Locale.ROOT,
             "reps %d, %.1f s measured + %.1f s warm-up each (%.1f s before the first), producer %s, batch %d, slow consumer %.0f s with %d-byte aux, TLS %s",
             reps, seconds, warmup, firstWarmup, producer, batch, slowSeconds, slowAux, tls);
     }

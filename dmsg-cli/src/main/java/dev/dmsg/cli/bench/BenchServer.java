@@ -8,11 +8,13 @@ import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.TransactionHandler;
 import dev.dmsg.link.netty.LinkEndpoint;
+import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.wire.Dmsg;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import java.io.PrintStream;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -58,14 +60,14 @@ final class BenchServer implements AutoCloseable {
     }
 
     /** @param tls the DMSG listener's TLS, or {@code null} for plaintext */
-    void start(String host, int wantDmsgPort, int wantRawPort, dev.dmsg.link.tls.TlsConfig tls) throws InterruptedException {
+    void start(String host, int wantDmsgPort, int wantRawPort, TlsConfig tls) throws InterruptedException {
         Services services = register(EchoService.register(new Services()));
         LinkConfig config = LinkConfig.builder().label(BenchTls.SERVER).tls(tls).build();
         dmsg = new LinkEndpoint(config, services, LinkListener.NONE, 1);
         dmsgPort = dmsg.listen(host, wantDmsgPort).getPort();
         rawGroup = RawNetty.group(1);
         rawServer = RawNetty.listen(rawGroup, host, wantRawPort, rawSink, text -> control(rawSink, text));
-        rawPort = ((java.net.InetSocketAddress) rawServer.localAddress()).getPort();
+        rawPort = ((InetSocketAddress) rawServer.localAddress()).getPort();
     }
 
     /**
@@ -131,7 +133,7 @@ final class BenchServer implements AutoCloseable {
     }
 
     static int run(String host, int dmsgPort, int rawPort, boolean watchStdin, PrintStream out,
-                   dev.dmsg.link.tls.TlsConfig tls) throws Exception {
+                   TlsConfig tls) throws Exception {
         BenchCommand.quietLogs();
         try (BenchServer s = new BenchServer()) {
             s.start(host, dmsgPort, rawPort, tls);

@@ -11,6 +11,7 @@ import dev.dmsg.services.blk.FileBlockDevice;
 import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.nbd.NbdServer;
 import dev.dmsg.services.node.GuestNode;
+import java.io.File;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
@@ -27,6 +28,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Callable;
@@ -263,7 +265,7 @@ public final class BlkBench implements Callable<Integer> {
             throw new IllegalArgumentException("--size '" + s + "': expected N, NK, NM or NG");
         }
         long n = Long.parseLong(m.group(1));
-        return switch (m.group(2).toUpperCase(java.util.Locale.ROOT)) {
+        return switch (m.group(2).toUpperCase(Locale.ROOT)) {
             case "K" -> n << 10;
             case "M" -> n << 20;
             case "G" -> n << 30;
@@ -333,7 +335,7 @@ public final class BlkBench implements Callable<Integer> {
     }
 
     private TlsConfig.Provider tlsMode() {
-        return switch (tls.toUpperCase(java.util.Locale.ROOT)) {
+        return switch (tls.toUpperCase(Locale.ROOT)) {
             case "OFF" -> null;
             case "AUTO" -> TlsConfig.Provider.AUTO;
             case "OPENSSL" -> TlsConfig.Provider.OPENSSL;
@@ -660,7 +662,7 @@ public final class BlkBench implements Callable<Integer> {
                 "--runtime=" + Math.max(1, Math.round(runSeconds * 1000)) + "ms",
                 "--ramp_time=" + Math.round(rampSeconds * 1000) + "ms", "--output-format=json", "--output=" + json);
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
             pb.environment().put("LC_ALL", "C");
             Process p = pb.start();
             try {
@@ -876,7 +878,7 @@ public final class BlkBench implements Callable<Integer> {
         root.put("reps", reps);
         root.put("rampSeconds", ramp);
         root.put("runtimeSeconds", runtime);
-        root.put("tls", tls.toUpperCase(java.util.Locale.ROOT));
+        root.put("tls", tls.toUpperCase(Locale.ROOT));
         root.put("meshLinks", s.linkSecurity);
         ObjectNode dist = root.putObject("exportDist");
         s.exportDist.forEach((k, v) -> dist.put(Integer.toString(k), v));

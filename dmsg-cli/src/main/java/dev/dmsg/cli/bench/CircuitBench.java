@@ -1,9 +1,14 @@
 package dev.dmsg.cli.bench;
 
 import dev.dmsg.link.Link;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.Role;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.node.Security;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -12,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -193,7 +199,7 @@ public final class CircuitBench implements Callable<Integer> {
                 o.close();
                 o.lostFuture().get(10, TimeUnit.SECONDS);
             }
-            java.util.Collections.sort(openMs);
+            Collections.sort(openMs);
             double openP50 = openMs.get(openMs.size() / 2);
             double openP90 = openMs.get((int) (openMs.size() * 0.9));
             out.printf("   circuit open: p50 %.2f ms, p90 %.2f ms (%d opens after %d unmeasured)%n", openP50, openP90,
@@ -303,15 +309,15 @@ public final class CircuitBench implements Callable<Integer> {
 
     /** Each node's data directory under {@code dir} with its key, trusting every other node as a member. */
     static void prepareMesh(Path dir, List<String> labels) throws IOException {
-        List<dev.dmsg.link.tls.NodeKeys> keys = new ArrayList<>();
+        List<NodeKeys> keys = new ArrayList<>();
         for (String l : labels) {
-            keys.add(dev.dmsg.link.tls.NodeKeys.loadOrCreate(dir.resolve(l), l));
+            keys.add(NodeKeys.loadOrCreate(dir.resolve(l), l));
         }
         for (int i = 0; i < labels.size(); i++) {
-            dev.dmsg.link.tls.TrustStore t = dev.dmsg.link.tls.TrustStore.open(dir.resolve(labels.get(i)));
+            TrustStore t = TrustStore.open(dir.resolve(labels.get(i)));
             for (int j = 0; j < labels.size(); j++) {
                 if (i != j) {
-                    t.add(labels.get(j), keys.get(j).fingerprint(), dev.dmsg.link.tls.Role.MEMBER, 0);
+                    t.add(labels.get(j), keys.get(j).fingerprint(), Role.MEMBER, 0);
                 }
             }
         }
@@ -398,7 +404,7 @@ public final class CircuitBench implements Callable<Integer> {
         List<String> exports = new ArrayList<>();
 
         @Option(names = "--tls-provider", defaultValue = "AUTO", description = "as dmsg node (default: ${DEFAULT-VALUE})")
-        dev.dmsg.link.tls.TlsConfig.Provider tlsProvider;
+        TlsConfig.Provider tlsProvider;
 
         @Option(names = "--plaintext", description = "no TLS (every node of the bench mesh must say so)")
         boolean plaintext;
@@ -410,8 +416,8 @@ public final class CircuitBench implements Callable<Integer> {
         public Integer call() throws Exception {
             BenchCommand.quietLogs();
             Node.Settings s = Node.Settings.of("127.0.0.1", 0, dir, Node.Identity.of(label, "bench"));
-            dev.dmsg.services.node.Security security = plaintext ? dev.dmsg.services.node.Security.plaintextForTests()
-                : new dev.dmsg.services.node.Security(true, tlsProvider, s.security().handshakeTimeout(), List.of());
+            Security security = plaintext ? Security.plaintextForTests()
+                : new Security(true, tlsProvider, s.security().handshakeTimeout(), List.of());
             try (Node n = Node.start(new Node.Settings(s.listenHost(), s.listenPort(), s.dataDir(), s.identity(),
                     s.mesh().withCircuitAuth(!circuitAuth.equals("off")),
                     s.pingInterval(), s.deadTimeout(), s.logFrames(), ioThreads, security,

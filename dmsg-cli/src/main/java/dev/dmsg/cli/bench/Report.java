@@ -4,6 +4,8 @@ import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.ExecutionException;
+import java.util.function.DoubleFunction;
 
 /** The results table and the number formats it uses. */
 final class Report {
@@ -18,7 +20,7 @@ final class Report {
     record Row(String scenario, String dmsg, String raw, String ratio, String target, Verdict verdict, String detail) {
         static Row failed(String scenario, String target, Throwable e) {
             Throwable c = e;
-            while (c.getCause() != null && (c.getMessage() == null || c instanceof java.util.concurrent.ExecutionException)) {
+            while (c.getCause() != null && (c.getMessage() == null || c instanceof ExecutionException)) {
                 c = c.getCause();
             }
             return new Row(scenario, "-", "-", "-", target, Verdict.FAILED, "failed to run: " + c);
@@ -71,7 +73,7 @@ final class Report {
         return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
     }
 
-    static String list(List<Double> xs, java.util.function.DoubleFunction<String> f) {
+    static String list(List<Double> xs, DoubleFunction<String> f) {
         StringBuilder sb = new StringBuilder();
         for (double x : xs) {
             sb.append(sb.length() == 0 ? "" : " ").append(f.apply(x));

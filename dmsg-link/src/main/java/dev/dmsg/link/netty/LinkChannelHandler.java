@@ -7,8 +7,10 @@ import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.Transport;
+import dev.dmsg.link.tls.JoinResponder;
 import dev.dmsg.link.tls.LegacyPeers;
 import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Refusal;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.FrameEncoder;
@@ -31,10 +33,13 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.channels.ClosedChannelException;
+import java.security.cert.X509Certificate;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLHandshakeException;
+import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -198,7 +203,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         long n = tls.stats.onOverCap();
         tls.refusals.warn(RefusalLog.Kind.OVER_CAP,
             "refused (" + n + " so far): connection from " + remote + ": " + why + " (docs/SECURITY.md §7)");
-        ready.completeExceptionally(new java.io.IOException("refused: too many unauthenticated connections"));
+        ready.completeExceptionally(new IOException("refused: too many unauthenticated connections"));
         ctx.close();
     }
 
@@ -284,7 +289,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
         try {
             peer = tls.identify(session, remote);
-        } catch (dev.dmsg.link.tls.Refusal r) {
+        } catch (Refusal r) {
             handshakeFailed(r.getMessage(), r, Failure.ERROR);
             return;
         }
@@ -308,11 +313,11 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
      * it closes); anywhere else, refused.
      */
     private void startJoin(SSLSession session) {
-        dev.dmsg.link.tls.JoinResponder r = config.tls() == null ? null : config.tls().trust().joinResponder();
-        java.security.cert.X509Certificate cert = null;
+        JoinResponder r = config.tls() == null ? null : config.tls().trust().joinResponder();
+        X509Certificate cert = null;
         try {
-            cert = (java.security.cert.X509Certificate) session.getPeerCertificates()[0];
-        } catch (javax.net.ssl.SSLPeerUnverifiedException | RuntimeException e) {
+            cert = (X509Certificate) session.getPeerCertificates()[0];
+        } catch (SSLPeerUnverifiedException | RuntimeException e) {
             // refused below
         }
         if (isClient() || r == null || cert == null) {
@@ -547,7 +552,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
                 peer = now;
             }
             return false;
-        } catch (dev.dmsg.link.tls.Refusal r) {
+        } catch (Refusal r) {
             log.warn("link {}: closed: its peer is no longer trusted: {}", name(), r.getMessage());
             failed = true;
             ctx.channel().config().setAutoRead(false);
@@ -567,7 +572,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     }
 
     @Override
-    public java.util.concurrent.atomic.AtomicInteger peerTransactions() {
+    public AtomicInteger peerTransactions() {
         return tls == null || peer == null ? null : tls.peerTransactions(peer);
     }
 

@@ -1,5 +1,6 @@
 package dev.dmsg.link.netty;
 
+import dev.dmsg.link.Iocom;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
@@ -7,6 +8,7 @@ import dev.dmsg.link.Services;
 import dev.dmsg.link.tls.LegacyPeers;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Role;
+import dev.dmsg.link.tls.TlsConfig;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -25,8 +27,11 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.resolver.DefaultAddressResolverGroup;
+import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,7 +39,9 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLHandshakeException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -46,7 +53,7 @@ import org.slf4j.LoggerFactory;
  * <p>With {@link LinkConfig#tls()} set, every link, accepted or made, runs TLS 1.3 with mutual
  * authentication and pinned keys first (docs/SECURITY.md §3); a peer that fails it never gets a
  * link. {@link #tlsStats()} counts the handshakes. The one exception is the configured legacy
- * peers ({@link dev.dmsg.link.tls.TlsConfig#legacy()}, docs/SECURITY.md §6): a connection whose
+ * peers ({@link TlsConfig#legacy()}, docs/SECURITY.md §6): a connection whose
  * first bytes are plaintext DMSG from such a source address, and one we dial to such an address,
  * run plaintext without LNK_AUTH or PING, the peer's role as configured; plaintext DMSG from any
  * other address is refused at once.
@@ -109,7 +116,7 @@ public final class LinkEndpoint implements AutoCloseable {
      * Binds a listening socket; blocks until bound.
      *
      * @return the bound address (useful with port 0)
-     * @throws java.io.IOException (sneakily, from Netty) if the address cannot be bound
+     * @throws IOException (sneakily, from Netty) if the address cannot be bound
      */
     public InetSocketAddress listen(String host, int port) throws InterruptedException {
         ServerBootstrap b = new ServerBootstrap()
@@ -145,14 +152,14 @@ public final class LinkEndpoint implements AutoCloseable {
      */
     public static String describeConnectFailure(Throwable t) {
         for (Throwable x = t; x != null; x = x.getCause()) {
-            if (x instanceof javax.net.ssl.SSLHandshakeException) {
+            if (x instanceof SSLHandshakeException) {
                 return x.getMessage(); // the link's own line (TlsSupport.describe)
             }
         }
         while (t.getCause() != null) {
             t = t.getCause();
         }
-        if (t instanceof java.nio.channels.ClosedChannelException) {
+        if (t instanceof ClosedChannelException) {
             return "the peer closed the connection before the link came up (not a DMSG node, or one that "
                 + "refused us: its log says why)";
         }
@@ -164,7 +171,7 @@ public final class LinkEndpoint implements AutoCloseable {
      * then OPENING; {@link LinkListener#onUp} follows when the peer's LNK_CONN arrives), or
      * exceptionally with the connect failure. With TLS it completes once the handshake is done
      * and the peer's first frame has shown that it accepted our key, or exceptionally with an
-     * {@link javax.net.ssl.SSLHandshakeException} saying why not (a refusal, the peer refusing
+     * {@link SSLHandshakeException} saying why not (a refusal, the peer refusing
      * us, the handshake timeout); it never waits longer than connect plus handshake timeout.
      * With TLS, {@code host} is resolved first; if the address it resolves to is a configured
      * legacy peer (docs/SECURITY.md §6), the link is plaintext with legacy rules instead, and
@@ -219,8 +226,8 @@ public final class LinkEndpoint implements AutoCloseable {
         });
     }
 
-    private static java.io.IOException connectFailed(String host, int port, Throwable cause) {
-        return new java.io.IOException("connect to " + host + ":" + port + " failed: " + cause.getMessage(), cause);
+    private static IOException connectFailed(String host, int port, Throwable cause) {
+        return new IOException("connect to " + host + ":" + port + " failed: " + cause.getMessage(), cause);
     }
 
     /**
@@ -246,7 +253,7 @@ public final class LinkEndpoint implements AutoCloseable {
         if (tls != null) {
             // Behind TLS the frames arrive in 16 KiB records: composing them, rather than copying
             // each into one cumulation buffer, saves a copy of every byte received.
-            decoder.setCumulator(io.netty.handler.codec.ByteToMessageDecoder.COMPOSITE_CUMULATOR);
+            decoder.setCumulator(ByteToMessageDecoder.COMPOSITE_CUMULATOR);
         }
         ch.pipeline()
             .addLast("frame-decoder", decoder)
@@ -276,7 +283,7 @@ public final class LinkEndpoint implements AutoCloseable {
                         f.completeExceptionally(e);
                     }
                 });
-            } catch (java.util.concurrent.RejectedExecutionException e) {
+            } catch (RejectedExecutionException e) {
                 f.complete(false); // shutting down
             }
         }
@@ -328,7 +335,7 @@ public final class LinkEndpoint implements AutoCloseable {
         }
         List<CompletableFuture<String>> closing = new ArrayList<>();
         for (Link l : links()) {
-            l.execute(() -> ((dev.dmsg.link.Iocom) l).fail(reason));
+            l.execute(() -> ((Iocom) l).fail(reason));
             closing.add(l.closeFuture());
         }
         CompletableFuture.allOf(closing.toArray(new CompletableFuture<?>[0])).orTimeout(5, TimeUnit.SECONDS)

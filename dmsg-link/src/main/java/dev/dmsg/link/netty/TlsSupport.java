@@ -2,9 +2,11 @@ package dev.dmsg.link.netty;
 
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.PinnedTrustManager;
+import dev.dmsg.link.tls.Refusal;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.FrameDecoder;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
@@ -18,6 +20,7 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
+import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -28,6 +31,9 @@ import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLPeerUnverifiedException;
@@ -54,17 +60,17 @@ final class TlsSupport {
     /** Accepted connections that have not finished TLS and their first frame (docs/SECURITY.md §7). */
     final HandshakeSlots slots;
     /** Transactions each authenticated peer holds open across its links here. */
-    private final java.util.concurrent.ConcurrentHashMap<String, java.util.concurrent.atomic.AtomicInteger> perPeer =
-        new java.util.concurrent.ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, AtomicInteger> perPeer =
+        new ConcurrentHashMap<>();
 
     /** The shared count of transactions {@code peer} holds open on this endpoint (keyed by name and key). */
-    java.util.concurrent.atomic.AtomicInteger peerTransactions(dev.dmsg.link.tls.PeerIdentity peer) {
+    AtomicInteger peerTransactions(PeerIdentity peer) {
         return perPeer.computeIfAbsent(peer.name() + " " + peer.fingerprint(),
-            k -> new java.util.concurrent.atomic.AtomicInteger());
+            k -> new AtomicInteger());
     }
 
     /** @param nanoClock the endpoint's clock ({@code LinkConfig.clock()}): paces the refusal log lines */
-    TlsSupport(TlsConfig config, java.util.function.LongSupplier nanoClock) {
+    TlsSupport(TlsConfig config, LongSupplier nanoClock) {
         this.config = config;
         this.refusals = new RefusalLog(nanoClock, stats);
         this.slots = new HandshakeSlots(config.maxUnauthenticated(), config.maxUnauthenticatedPerAddress());
@@ -141,7 +147,7 @@ final class TlsSupport {
      * The peer of a completed handshake, checked again from the session: a resumed session
      * skips the trust manager, and the trust store may have changed since the session began.
      */
-    PeerIdentity identify(SSLSession session, String remote) throws dev.dmsg.link.tls.Refusal {
+    PeerIdentity identify(SSLSession session, String remote) throws Refusal {
         Certificate[] certs;
         try {
             certs = session.getPeerCertificates();
@@ -183,7 +189,7 @@ final class TlsSupport {
         private static void check(Check c) throws CertificateException {
             try {
                 c.run();
-            } catch (dev.dmsg.link.tls.Refusal r) {
+            } catch (Refusal r) {
                 throw new OpenSslCertificateException(r.getMessage(), r, X509_V_ERR_CERT_UNTRUSTED);
             }
         }
@@ -238,7 +244,7 @@ final class TlsSupport {
      * loop only. Keeps them for the message when they are not TLS (BoringSSL's "not an SSL/TLS
      * record" does not include them). On a listener it also decides what the connection is
      * (docs/SECURITY.md §6): the DMSG magic in either byte order ({@code 32 48}, {@code 48 32}, as
-     * {@link dev.dmsg.wire.FrameDecoder} accepts them) is a plaintext peer, which
+     * {@link FrameDecoder} accepts them) is a plaintext peer, which
      * {@link LinkChannelHandler#plaintextDmsg} runs as a configured legacy peer (the SslHandler
      * leaves the pipeline) or refuses; anything else (a TLS record starts {@code 16 03}) goes to
      * the SslHandler as it came. Then this stage leaves the pipeline, handing on the bytes it
@@ -287,7 +293,7 @@ final class TlsSupport {
 
     /** Whether {@code cause} is our own trust manager refusing the peer's certificate. */
     static boolean isRefusal(Throwable cause) {
-        return find(cause, dev.dmsg.link.tls.Refusal.class) != null;
+        return find(cause, Refusal.class) != null;
     }
 
     /**
@@ -296,7 +302,7 @@ final class TlsSupport {
      * not speak TLS, or the TLS stack's own message.
      */
     String describe(Throwable cause, FirstBytes first) {
-        dev.dmsg.link.tls.Refusal refusal = find(cause, dev.dmsg.link.tls.Refusal.class);
+        Refusal refusal = find(cause, Refusal.class);
         if (refusal != null) {
             return refusal.getMessage();
         }
@@ -327,7 +333,7 @@ final class TlsSupport {
         if (find(cause, ClosedChannelException.class) != null) {
             return "the peer closed the connection during the TLS handshake";
         }
-        java.io.IOException io = find(cause, java.io.IOException.class);
+        IOException io = find(cause, IOException.class);
         if (io != null && String.valueOf(io.getMessage()).contains("reset by peer")) {
             return "the peer reset the connection during the TLS handshake";
         }

@@ -15,6 +15,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Date;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -243,7 +244,7 @@ public final class CaIssuer implements JoinResponder, AutoCloseable {
         }
         String name = NodeKeys.commonNameOrEmpty(joiner);
         String fp = Fingerprints.of(joiner.getPublicKey());
-        String id = java.util.HexFormat.of().formatHex(req.tokenId());
+        String id = HexFormat.of().formatHex(req.tokenId());
         Path tokens = caDir.resolve(TokenStore.FILE);
         long start = System.nanoTime();
         return CaFiles.locked(tokens, () -> {

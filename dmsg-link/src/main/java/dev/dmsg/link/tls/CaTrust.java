@@ -1,6 +1,7 @@
 package dev.dmsg.link.tls;
 
 import java.security.GeneralSecurityException;
+import java.security.cert.CertificateEncodingException;
 import java.security.cert.CertificateExpiredException;
 import java.security.cert.CertificateNotYetValidException;
 import java.security.cert.X509Certificate;
@@ -227,7 +228,7 @@ public final class CaTrust {
     private boolean isAnchor(X509Certificate c) {
         try {
             return Arrays.equals(c.getEncoded(), anchor.getEncoded());
-        } catch (java.security.cert.CertificateEncodingException e) {
+        } catch (CertificateEncodingException e) {
             return false;
         }
     }

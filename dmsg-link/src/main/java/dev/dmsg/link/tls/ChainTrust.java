@@ -1,7 +1,9 @@
 package dev.dmsg.link.tls;
 
+import java.nio.ByteBuffer;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -41,12 +43,12 @@ public final class ChainTrust {
     private record Key(byte[] hash) {
         @Override
         public boolean equals(Object o) {
-            return o instanceof Key k && java.util.Arrays.equals(hash, k.hash);
+            return o instanceof Key k && Arrays.equals(hash, k.hash);
         }
 
         @Override
         public int hashCode() {
-            return java.util.Arrays.hashCode(hash);
+            return Arrays.hashCode(hash);
         }
     }
 
@@ -113,7 +115,7 @@ public final class ChainTrust {
         for (byte[] d : der) {
             n += d.length + 4;
         }
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(n);
+        ByteBuffer b = ByteBuffer.allocate(n);
         for (byte[] d : der) {
             b.putInt(d.length).put(d);
         }

@@ -10,6 +10,7 @@ import java.security.KeyPairGenerator;
 import java.security.PrivateKey;
 import java.security.PublicKey;
 import java.security.SecureRandom;
+import java.security.cert.CRLException;
 import java.security.cert.X509CRL;
 import java.security.cert.X509Certificate;
 import java.security.spec.ECGenParameterSpec;
@@ -17,6 +18,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Date;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,6 +31,8 @@ import org.bouncycastle.asn1.x509.Extensions;
 import org.bouncycastle.cert.X509CRLHolder;
 import org.bouncycastle.cert.X509v2CRLBuilder;
 import org.bouncycastle.cert.jcajce.JcaX509CRLConverter;
+import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
+import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
@@ -82,7 +86,7 @@ public final class ClusterCa {
         KeyPair kp = newKeyPair();
         X509Certificate c = CertProfile.root(kp.getPublic(), kp.getPrivate(), name, clock.instant(), validity);
         CaFiles.ownerOnlyDir(dir);
-        CaFiles.replace(dir.resolve(KEY_FILE), CaFiles.pem(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(
+        CaFiles.replace(dir.resolve(KEY_FILE), CaFiles.pem(new JcaPKCS8Generator(
             kp.getPrivate(), null)), "rw-------");
         CaFiles.replace(dir.resolve(CERT_FILE), CaFiles.pem(c), "rw-r--r--");
         ClusterCa ca = new ClusterCa(dir, kp.getPrivate(), c, clock);
@@ -180,7 +184,7 @@ public final class ClusterCa {
         X509Certificate c = CertProfile.issuer(kp.getPublic(), name() + " issuer for " + nodeLabel, maxRole, maxGrants,
             now.plus(validity), cert, key, now);
         CaFiles.ownerOnlyDir(nodeDir);
-        CaFiles.replace(caDir.resolve(ISSUER_KEY_FILE), CaFiles.pem(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(
+        CaFiles.replace(caDir.resolve(ISSUER_KEY_FILE), CaFiles.pem(new JcaPKCS8Generator(
             kp.getPrivate(), null)), "rw-------");
         CaFiles.replace(caDir.resolve(ISSUER_CERT_FILE), CaFiles.pem(c, cert), "rw-r--r--");
         IssuedLog.append(dir.resolve(IssuedLog.FILE), IssuedLog.Entry.of(c, "issuer", now));
@@ -254,7 +258,7 @@ public final class ClusterCa {
         X509CRL x = CaFiles.readCrl(f, CaFiles.readIfExists(f));
         try {
             return Revocations.parse(x.getEncoded(), cert, f);
-        } catch (java.security.cert.CRLException e) {
+        } catch (CRLException e) {
             throw new IOException(f + ": " + e.getMessage(), e);
         }
     }
@@ -322,7 +326,7 @@ public final class ClusterCa {
                 Extensions ext = new Extensions(new Extension(CertProfile.REVOKED_KEY, false,
                     new DEROctetString(Fingerprints.bytes(r.fingerprint())).getEncoded()));
                 List<BigInteger> serials = r.serials().isEmpty()
-                    ? List.of(new BigInteger(1, java.util.Arrays.copyOf(Fingerprints.bytes(r.fingerprint()), 8)))
+                    ? List.of(new BigInteger(1, Arrays.copyOf(Fingerprints.bytes(r.fingerprint()), 8)))
                     : r.serials();
                 for (BigInteger s : serials) {
                     b.addCRLEntry(s, Date.from(now), ext);
@@ -330,7 +334,7 @@ public final class ClusterCa {
             }
             b.addExtension(Extension.cRLNumber, false, new CRLNumber(BigInteger.valueOf(number)));
             b.addExtension(Extension.authorityKeyIdentifier, false,
-                new org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils().createAuthorityKeyIdentifier(cert.getPublicKey()));
+                new JcaX509ExtensionUtils().createAuthorityKeyIdentifier(cert.getPublicKey()));
             X509CRLHolder h = b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(key));
             X509CRL x = new JcaX509CRLConverter().getCRL(h);
             byte[] der = x.getEncoded();

@@ -8,15 +8,18 @@ import java.security.Provider;
 import java.security.PublicKey;
 import java.security.SecureRandom;
 import java.security.Signature;
+import java.security.cert.CertificateEncodingException;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.io.ByteArrayInputStream;
+import java.util.ArrayList;
 import java.util.List;
 import org.bouncycastle.crypto.digests.SHA256Digest;
 import org.bouncycastle.crypto.generators.HKDFBytesGenerator;
 import org.bouncycastle.crypto.params.HKDFParameters;
 import org.bouncycastle.jce.provider.BouncyCastleProvider;
+import org.bouncycastle.math.ec.rfc7748.X25519;
 
 /**
  * The primitives of docs/IDENTITY.md, in one place: ECDSA P-256 signatures with the node key,
@@ -77,12 +80,12 @@ public final class Crypto {
     /** The DER of each certificate of {@code chain}. */
     public static List<byte[]> der(X509Certificate[] chain) {
         try {
-            java.util.ArrayList<byte[]> out = new java.util.ArrayList<>(chain.length);
+            ArrayList<byte[]> out = new ArrayList<>(chain.length);
             for (X509Certificate c : chain) {
                 out.add(c.getEncoded());
             }
             return out;
-        } catch (java.security.cert.CertificateEncodingException e) {
+        } catch (CertificateEncodingException e) {
             throw new IllegalStateException("cannot encode our own certificate: " + e, e);
         }
     }
@@ -107,14 +110,14 @@ public final class Crypto {
 
     /** An X25519 private key (32 bytes, clamped by the agreement). */
     public static byte[] x25519PrivateKey() {
-        byte[] k = new byte[org.bouncycastle.math.ec.rfc7748.X25519.SCALAR_SIZE];
-        org.bouncycastle.math.ec.rfc7748.X25519.generatePrivateKey(RANDOM, k);
+        byte[] k = new byte[X25519.SCALAR_SIZE];
+        X25519.generatePrivateKey(RANDOM, k);
         return k;
     }
 
     public static byte[] x25519PublicKey(byte[] privateKey) {
-        byte[] p = new byte[org.bouncycastle.math.ec.rfc7748.X25519.POINT_SIZE];
-        org.bouncycastle.math.ec.rfc7748.X25519.generatePublicKey(privateKey, 0, p, 0);
+        byte[] p = new byte[X25519.POINT_SIZE];
+        X25519.generatePublicKey(privateKey, 0, p, 0);
         return p;
     }
 
@@ -125,8 +128,8 @@ public final class Crypto {
      *     all zeros: RFC 7748 §6.1)
      */
     public static byte[] x25519(byte[] privateKey, byte[] publicKey) throws GeneralSecurityException {
-        byte[] s = new byte[org.bouncycastle.math.ec.rfc7748.X25519.POINT_SIZE];
-        if (!org.bouncycastle.math.ec.rfc7748.X25519.calculateAgreement(privateKey, 0, publicKey, 0, s, 0)) {
+        byte[] s = new byte[X25519.POINT_SIZE];
+        if (!X25519.calculateAgreement(privateKey, 0, publicKey, 0, s, 0)) {
             throw new GeneralSecurityException("the peer's X25519 key is a low-order point");
         }
         return s;

@@ -1,5 +1,6 @@
 package dev.dmsg.link.tls;
 
+import dev.dmsg.wire.Command;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.DmsgProtocolException;
 import dev.dmsg.wire.FrameDecoder;
@@ -201,7 +202,7 @@ public final class JoinClient {
                 if (m != null) {
                     try {
                         if (m.cmd() != (JoinMessages.LNK_JOIN | Dmsg.REPLY)) {
-                            throw new JoinException("join through " + at + ": it answered " + dev.dmsg.wire.Command.nameOf(
+                            throw new JoinException("join through " + at + ": it answered " + Command.nameOf(
                                 m.cmd()) + ", not LNK_JOIN|REPLY: it treats us as a peer (is our key pinned there?)",
                                 null, null);
                         }

@@ -4,10 +4,12 @@ import java.io.ByteArrayInputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.security.cert.CertificateEncodingException;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 
@@ -144,12 +146,12 @@ public final class JoinMessages {
                     ders.add(d);
                     size += 2 + d.length;
                 }
-            } catch (java.security.cert.CertificateEncodingException e) {
+            } catch (CertificateEncodingException e) {
                 throw new IllegalStateException(e);
             }
             byte[] t = text.getBytes(StandardCharsets.UTF_8);
             if (t.length > 4096) {
-                t = java.util.Arrays.copyOf(t, 4096);
+                t = Arrays.copyOf(t, 4096);
             }
             size += t.length;
             byte[] c = crl == null || size + crl.length > AUX_MAX ? new byte[0] : crl; // the list also comes by LNK_CRL

@@ -1,5 +1,6 @@
 package dev.dmsg.link.tls;
 
+import dev.dmsg.link.Link;
 import java.net.InetSocketAddress;
 
 /**
@@ -29,7 +30,7 @@ public interface LegacyPeers {
     /** Nobody: every link runs TLS. */
     LegacyPeers NONE = a -> null;
 
-    /** How a legacy peer appears as {@link dev.dmsg.link.Link#peer()}: no key, its address and role. */
+    /** How a legacy peer appears as {@link Link#peer()}: no key, its address and role. */
     static PeerIdentity identity(InetSocketAddress address, Role role) {
         return new PeerIdentity("legacy@" + address.getAddress().getHostAddress(), "none (plaintext)", role, 0);
     }

@@ -4,12 +4,14 @@ import java.io.IOException;
 import java.io.Reader;
 import java.io.StringWriter;
 import java.math.BigInteger;
+import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
@@ -18,13 +20,17 @@ import java.security.KeyPairGenerator;
 import java.security.PrivateKey;
 import java.security.PublicKey;
 import java.security.SecureRandom;
+import java.security.Signature;
 import java.security.cert.X509Certificate;
 import java.security.spec.ECGenParameterSpec;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Date;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
+import org.bouncycastle.asn1.DERUTF8String;
+import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.style.BCStyle;
 import org.bouncycastle.asn1.x500.style.IETFUtils;
@@ -37,6 +43,7 @@ import org.bouncycastle.openssl.PEMParser;
 import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
+import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
@@ -51,8 +58,8 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
  */
 public record NodeKeys(PrivateKey privateKey, X509Certificate certificate, List<X509Certificate> issuers) {
     public NodeKeys {
-        java.util.Objects.requireNonNull(privateKey, "privateKey");
-        java.util.Objects.requireNonNull(certificate, "certificate");
+        Objects.requireNonNull(privateKey, "privateKey");
+        Objects.requireNonNull(certificate, "certificate");
         issuers = List.copyOf(issuers);
     }
 
@@ -111,8 +118,8 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate, List<
     /** A self-signed certificate for {@code kp} with CN {@code label} (also used by tests for impostors). */
     public static X509Certificate selfSigned(KeyPair kp, String label) throws GeneralSecurityException,
             OperatorCreationException {
-        X500Name name = new X500Name(new org.bouncycastle.asn1.x500.RDN[] {
-            new org.bouncycastle.asn1.x500.RDN(BCStyle.CN, new org.bouncycastle.asn1.DERUTF8String(label))});
+        X500Name name = new X500Name(new RDN[] {
+            new RDN(BCStyle.CN, new DERUTF8String(label))});
         Instant now = Instant.now();
         JcaX509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(name,
             new BigInteger(64, new SecureRandom()).abs().add(BigInteger.ONE),
@@ -217,7 +224,7 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate, List<
         if (!overwrite && (Files.exists(keyFile) || Files.exists(certFile))) {
             throw new IOException(dir + " already holds a node key; not replaced (peers trust the old one)");
         }
-        writeAtomically(keyFile, pem(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(privateKey, null)),
+        writeAtomically(keyFile, pem(new JcaPKCS8Generator(privateKey, null)),
             "rw-------");
         writeAtomically(certFile, CaFiles.pem((Object[]) chain()), "rw-r--r--");
     }
@@ -247,7 +254,7 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate, List<
     }
 
     private static boolean posix(Path p) {
-        return p != null && Files.getFileAttributeView(p, java.nio.file.attribute.PosixFileAttributeView.class) != null;
+        return p != null && Files.getFileAttributeView(p, PosixFileAttributeView.class) != null;
     }
 
     private static void setPosix(Path p, String perms) throws IOException {
@@ -331,7 +338,7 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate, List<
         Object o;
         try (Reader r = Files.newBufferedReader(f, StandardCharsets.US_ASCII); PEMParser p = new PEMParser(r)) {
             o = p.readObject();
-        } catch (java.nio.charset.MalformedInputException e) {
+        } catch (MalformedInputException e) {
             throw new IOException(f + ": not a PEM file (binary content)", e);
         } catch (IOException e) {
             throw new IOException(f + ": cannot read: " + e.getMessage(), e);
@@ -352,7 +359,7 @@ public record NodeKeys(PrivateKey privateKey, X509Certificate certificate, List<
     static boolean matches(PrivateKey pk, PublicKey pub) {
         try {
             byte[] probe = "dmsg-key-check".getBytes(StandardCharsets.US_ASCII);
-            java.security.Signature s = java.security.Signature.getInstance("SHA256withECDSA");
+            Signature s = Signature.getInstance("SHA256withECDSA");
             s.initSign(pk);
             s.update(probe);
             byte[] sig = s.sign();

@@ -5,6 +5,7 @@ import java.net.Socket;
 import java.net.SocketAddress;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
+import java.util.Objects;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.X509ExtendedTrustManager;
 
@@ -29,7 +30,7 @@ public final class PinnedTrustManager extends X509ExtendedTrustManager {
     private final TrustPolicy trust;
 
     public PinnedTrustManager(TrustPolicy trust) {
-        this.trust = java.util.Objects.requireNonNull(trust, "trust");
+        this.trust = Objects.requireNonNull(trust, "trust");
     }
 
     /**

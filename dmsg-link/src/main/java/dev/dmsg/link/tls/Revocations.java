@@ -1,15 +1,20 @@
 package dev.dmsg.link.tls;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
 import java.security.cert.CRLException;
+import java.security.cert.CertificateFactory;
 import java.security.cert.X509CRL;
 import java.security.cert.X509CRLEntry;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Arrays;
+import java.util.Base64;
 import java.util.HashSet;
 import java.util.Objects;
 import java.util.Set;
@@ -179,7 +184,7 @@ public final class Revocations {
                     old.number());
                 return false;
             }
-            if (read.number() == old.number() && java.util.Arrays.equals(read.der(), old.der())) {
+            if (read.number() == old.number() && Arrays.equals(read.der(), old.der())) {
                 return false;
             }
             crl = read;
@@ -233,7 +238,7 @@ public final class Revocations {
     }
 
     static String pem(byte[] der) {
-        String b64 = java.util.Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(der);
+        String b64 = Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(der);
         return "-----BEGIN X509 CRL-----\n" + b64 + "\n-----END X509 CRL-----\n";
     }
 
@@ -246,9 +251,9 @@ public final class Revocations {
     public static Crl parse(byte[] der, X509Certificate anchor, Object where) throws IOException {
         X509CRL x;
         try {
-            x = (X509CRL) java.security.cert.CertificateFactory.getInstance("X.509")
-                .generateCRL(new java.io.ByteArrayInputStream(der));
-        } catch (java.security.GeneralSecurityException | RuntimeException e) {
+            x = (X509CRL) CertificateFactory.getInstance("X.509")
+                .generateCRL(new ByteArrayInputStream(der));
+        } catch (GeneralSecurityException | RuntimeException e) {
             throw new IOException(where + ": not an X.509 CRL: " + e.getMessage(), e);
         }
         if (!x.getIssuerX500Principal().equals(anchor.getSubjectX500Principal())) {
@@ -257,7 +262,7 @@ public final class Revocations {
         }
         try {
             x.verify(anchor.getPublicKey());
-        } catch (java.security.GeneralSecurityException e) {
+        } catch (GeneralSecurityException e) {
             throw new IOException(where + ": not signed by our cluster CA (" + Fingerprints.of(anchor.getPublicKey())
                 + "): " + e.getMessage(), e);
         }

@@ -1,10 +1,14 @@
 package dev.dmsg.link.tls;
 
+import com.sun.security.auth.module.UnixSystem;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.LinkedHashSet;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Who besides this node may change its files (docs/SECURITY.md §2), as OpenSSH's StrictModes
@@ -89,7 +93,7 @@ public final class StrictModes {
         }
         // above: the real directories, and those the path was given through (a symbolic link in a
         // directory others may write can be pointed elsewhere)
-        java.util.Set<Path> above = new java.util.LinkedHashSet<>();
+        Set<Path> above = new LinkedHashSet<>();
         for (Path up = top; up != null; up = up.getParent()) {
             above.add(up);
         }
@@ -152,7 +156,7 @@ public final class StrictModes {
         return g && o ? "group and others" : g ? "its group" : "others";
     }
 
-    /** "rwxr-x---", as {@link java.nio.file.attribute.PosixFilePermissions#toString} writes it. */
+    /** "rwxr-x---", as {@link PosixFilePermissions#toString} writes it. */
     private static String perms(int mode) {
         StringBuilder b = new StringBuilder(9);
         String letters = "rwx";
@@ -164,7 +168,7 @@ public final class StrictModes {
 
     private static int myUid() {
         try {
-            return (int) new com.sun.security.auth.module.UnixSystem().getUid();
+            return (int) new UnixSystem().getUid();
         } catch (LinkageError | RuntimeException e) { // not a Unix JDK, or the module left out of a trimmed runtime
             return UNKNOWN_UID;
         }

@@ -1,5 +1,10 @@
 package dev.dmsg.link.tls;
 
+import java.security.cert.X509Certificate;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.Map;
+
 /**
  * Which peers we trust, by pinned public key (docs/SECURITY.md §2). Implementations must be safe
  * to call from any thread (the TLS handshake runs on event loops).
@@ -20,8 +25,8 @@ public interface TrustPolicy {
      *     proof from beta"
      * @throws Refusal naming the rule that failed, the fingerprints, and the fix
      */
-    default PeerIdentity identify(java.security.cert.X509Certificate[] chain, String presentedBy) throws Refusal {
-        java.security.cert.X509Certificate cert = chain == null || chain.length == 0 ? null : chain[0];
+    default PeerIdentity identify(X509Certificate[] chain, String presentedBy) throws Refusal {
+        X509Certificate cert = chain == null || chain.length == 0 ? null : chain[0];
         if (cert == null) {
             throw new Refusal("refused: no certificate presented by " + presentedBy);
         }
@@ -56,9 +61,9 @@ public interface TrustPolicy {
     }
 
     /** A fixed set of peers (tests, and a node's in-memory view of its trust store). */
-    static TrustPolicy of(java.util.Collection<PeerIdentity> peers) {
-        java.util.Map<String, PeerIdentity> byFp = new java.util.HashMap<>();
-        java.util.Map<String, PeerIdentity> byName = new java.util.HashMap<>();
+    static TrustPolicy of(Collection<PeerIdentity> peers) {
+        Map<String, PeerIdentity> byFp = new HashMap<>();
+        Map<String, PeerIdentity> byName = new HashMap<>();
         for (PeerIdentity p : peers) {
             if (byFp.put(p.fingerprint(), p) != null || byName.put(p.name(), p) != null) {
                 throw new IllegalArgumentException("a key or a name is trusted twice: " + p);

@@ -1,5 +1,6 @@
 package dev.dmsg.link.tls;
 
+import dev.dmsg.link.LogLimiter;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -97,7 +98,7 @@ public final class TrustStore implements TrustPolicy {
      * A file that cannot even be looked at fails every check (once a second) the same way: one
      * line a minute, saying how many were left out (docs/SECURITY.md §7).
      */
-    private final dev.dmsg.link.LogLimiter checkFailures;
+    private final LogLimiter checkFailures;
 
     private TrustStore(Path dir, LongSupplier nanoClock, Duration checkInterval) {
         this.dir = dir;
@@ -105,7 +106,7 @@ public final class TrustStore implements TrustPolicy {
         this.nanoClock = nanoClock;
         this.checkIntervalNanos = checkInterval.toNanos();
         this.nextCheckNanos = new AtomicLong(nanoClock.getAsLong() + checkIntervalNanos);
-        this.checkFailures = new dev.dmsg.link.LogLimiter(1, Duration.ofMinutes(1), nanoClock);
+        this.checkFailures = new LogLimiter(1, Duration.ofMinutes(1), nanoClock);
     }
 
     /** The trust store of the data directory {@code dataDir}; a missing file (or directory) is an empty store. */

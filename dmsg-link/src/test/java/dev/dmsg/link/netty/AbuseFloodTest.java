@@ -19,19 +19,28 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
+import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.slf4j.Logger;
 
 /**
  * docs/SECURITY.md §7 on real sockets: a flood of connections that never handshake is capped (the
@@ -163,8 +172,8 @@ class AbuseFloodTest {
         int cap = TlsConfig.DEFAULT_MAX_UNAUTHENTICATED;
         LinkEndpoint b = beta();
         Link established = b.connect("127.0.0.1", port).get(10, SECONDS);
-        List<Socket> flood = new java.util.concurrent.CopyOnWriteArrayList<>();
-        java.util.concurrent.atomic.AtomicBoolean attacking = new java.util.concurrent.atomic.AtomicBoolean(true);
+        List<Socket> flood = new CopyOnWriteArrayList<>();
+        AtomicBoolean attacking = new AtomicBoolean(true);
         CompletableFuture<Void> attacker = new CompletableFuture<>();
         try {
             for (int i = 0; i < 200; i++) {
@@ -175,7 +184,7 @@ class AbuseFloodTest {
                 try {
                     for (int i = 0; attacking.get(); i++) {
                         flood.add(silent("127.0.0." + (2 + i % 199), port));
-                        java.util.concurrent.locks.LockSupport.parkNanos(10_000_000); // the attacker's rate
+                        LockSupport.parkNanos(10_000_000); // the attacker's rate
                     }
                     attacker.complete(null);
                 } catch (Exception e) {
@@ -225,16 +234,17 @@ class AbuseFloodTest {
         int port = TlsLinkTest.listen(a);
         Link honest = beta().connect("127.0.0.1", port).get(10, SECONDS);
         TlsStats st = a.tlsStats();
-        try (LogCapture all = LogCapture.of(org.slf4j.Logger.ROOT_LOGGER_NAME)) {
+        try (LogCapture all = LogCapture.of(Logger.ROOT_LOGGER_NAME)) {
             int cycles = 2000;
             for (int i = 0; i < cycles; i++) {
                 // from 50 source addresses: the point is the log, not the per-address cap
                 try (Socket s = new Socket()) {
-                    s.bind(new java.net.InetSocketAddress("127.0.0." + (2 + i % 50), 0));
-                    s.connect(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+                    s.bind(new InetSocketAddress("127.0.0." + (2 + i % 50), 0));
+                    s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
                     switch (i % 4) {
                         case 1 -> s.setSoLinger(true, 0); // RST instead of FIN
-                        case 2 -> s.getOutputStream().write("GET / HTTP/1.0\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                        case 2 -> s.getOutputStream()
+                            .write("GET / HTTP/1.0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
                         case 3 -> s.getOutputStream().write(new byte[] {0x32, 0x48, 0, 0}); // plaintext DMSG (LE magic)
                         default -> { } // close at once
                     }
@@ -273,22 +283,22 @@ class AbuseFloodTest {
     }
 
     /** Waits until {@code count} reaches at least {@code expected}: the listener sees closes after the client has made them. */
-    static void awaitCount(java.util.function.LongSupplier count, long expected) {
+    static void awaitCount(LongSupplier count, long expected) {
         long deadline = System.nanoTime() + TlsLinkTest.WAIT.toNanos();
         while (count.getAsLong() < expected) {
             if (System.nanoTime() - deadline > 0) {
                 throw new AssertionError("count " + count.getAsLong() + " != expected " + expected + " after "
                     + TlsLinkTest.WAIT);
             }
-            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000); // a poll: no event says "the listener is done"
+            LockSupport.parkNanos(1_000_000); // a poll: no event says "the listener is done"
         }
     }
 
     /** A connection from {@code localAddress} that says nothing. */
     static Socket silent(String localAddress, int port) throws Exception {
         Socket s = new Socket();
-        s.bind(new java.net.InetSocketAddress(localAddress, 0));
-        s.connect(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+        s.bind(new InetSocketAddress(localAddress, 0));
+        s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
         s.setSoTimeout(1000); // refused ones are closed at accept; held ones answer nothing
         return s;
     }
@@ -297,9 +307,9 @@ class AbuseFloodTest {
     static boolean closedAtOnce(Socket s) {
         try {
             return s.getInputStream().read() < 0;
-        } catch (java.net.SocketTimeoutException held) {
+        } catch (SocketTimeoutException held) {
             return false;
-        } catch (java.io.IOException reset) {
+        } catch (IOException reset) {
             return true;
         }
     }
@@ -334,13 +344,13 @@ class AbuseFloodTest {
         Link second = b.connect("127.0.0.1", port).get(10, SECONDS);
         // each link's LNK_CONN is one (2); four held ECHOs on the first make 6
         for (int i = 0; i < 4; i++) {
-            first.open(ECHO, null, Unpooled.copiedBuffer("held\0", java.nio.charset.StandardCharsets.UTF_8),
+            first.open(ECHO, null, Unpooled.copiedBuffer("held\0", StandardCharsets.UTF_8),
                 (t, m) -> { });
         }
         CompletableFuture<Integer> refused = new CompletableFuture<>();
         // the seventh, on the other link, is over beta's budget here
         TlsLinkTest.echo(first, "sync"); // the four are in before we go on (one-message echoes are not held)
-        second.open(ECHO, null, Unpooled.copiedBuffer("one too many\0", java.nio.charset.StandardCharsets.UTF_8),
+        second.open(ECHO, null, Unpooled.copiedBuffer("one too many\0", StandardCharsets.UTF_8),
             (t, m) -> {
                 if (m.isDelete()) {
                     refused.complete(m.error());

@@ -5,14 +5,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
+import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Services;
 import dev.dmsg.testkit.LeakDetector;
 import io.netty.buffer.Unpooled;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -30,8 +37,8 @@ class BackpressureTest {
 
     @Test
     void aProducerIsBlockedByAPeerThatDoesNotReadAndResumesWhenItDoes() throws Exception {
-        LinkConfig cfg = LinkConfig.builder().label("producer").deadTimeout(java.time.Duration.ofSeconds(30)).build();
-        try (ServerSocket server = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+        LinkConfig cfg = LinkConfig.builder().label("producer").deadTimeout(Duration.ofSeconds(30)).build();
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
              LinkEndpoint ep = new LinkEndpoint(cfg, new Services(), LinkListener.NONE, 1)) {
             server.setReceiveBufferSize(64 * 1024);
             Link link = ep.connect("127.0.0.1", server.getLocalPort()).get(5, TimeUnit.SECONDS);
@@ -53,13 +60,13 @@ class BackpressureTest {
             while (!(blocked = blockedInLink(producer)) && System.nanoTime() < deadline) {
                 // Poll, not spin: on 2 cores a spinning test thread competes with the event loop
                 // and the producer it is watching (one full-suite run here never saw it park).
-                java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+                LockSupport.parkNanos(200_000);
             }
             // Judged once, when seen: the producer wakes every 10 ms and may be briefly RUNNABLE
             // when looked at again (a second look made this test flaky on 2 cores).
             assertThat(blocked).as("producer blocked by backpressure; it is %s after %d frames, link %s writable=%s, at %s",
                 producer.getState(), handedOver.get(), link.state(), link.isWritable(),
-                java.util.Arrays.toString(producer.getStackTrace())).isTrue();
+                Arrays.toString(producer.getStackTrace())).isTrue();
             long bytes = handedOver.get() * FRAME;
             // Our bounds: queued (1 MiB) + socket high-water mark (1 MiB) + one frame, plus what the
             // kernel holds in the socket send and receive buffers on loopback.
@@ -87,15 +94,15 @@ class BackpressureTest {
      */
     @Test
     void anEventLoopProducerWaitsWithWhenWritable() throws Exception {
-        LinkConfig cfg = LinkConfig.builder().label("producer").deadTimeout(java.time.Duration.ofSeconds(30)).build();
-        try (ServerSocket server = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+        LinkConfig cfg = LinkConfig.builder().label("producer").deadTimeout(Duration.ofSeconds(30)).build();
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
              LinkEndpoint ep = new LinkEndpoint(cfg, new Services(), LinkListener.NONE, 1)) {
             Link link = ep.connect("127.0.0.1", server.getLocalPort()).get(5, TimeUnit.SECONDS);
             Socket peer = server.accept();
             long total = 400;
             AtomicLong sent = new AtomicLong();
             AtomicLong runs = new AtomicLong();
-            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+            CountDownLatch done = new CountDownLatch(1);
             Runnable[] produce = new Runnable[1];
             produce[0] = () -> {
                 runs.incrementAndGet();
@@ -103,7 +110,7 @@ class BackpressureTest {
                     link.sendOneWay(0x0010fd01, null, Unpooled.wrappedBuffer(new byte[AUX]));
                     sent.incrementAndGet();
                 }
-                if (sent.get() < total && link.state() != dev.dmsg.link.LinkState.CLOSED) {
+                if (sent.get() < total && link.state() != LinkState.CLOSED) {
                     link.whenWritable(produce[0]);
                 } else {
                     done.countDown();
@@ -137,13 +144,13 @@ class BackpressureTest {
 
     @Test
     void whenWritableTasksRunWhenTheLinkDies() throws Exception {
-        try (ServerSocket server = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
              LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label("p").build(), new Services(), LinkListener.NONE, 1)) {
             Link link = ep.connect("127.0.0.1", server.getLocalPort()).get(5, TimeUnit.SECONDS);
             Socket peer = server.accept();
             // Fill the link so it is not writable, register a waiter, then kill the peer.
             Thread producer = new Thread(() -> {
-                while (link.state() != dev.dmsg.link.LinkState.CLOSED) {
+                while (link.state() != LinkState.CLOSED) {
                     link.sendOneWay(0x0010fd01, null, Unpooled.wrappedBuffer(new byte[AUX]));
                 }
             }, "filler");
@@ -153,11 +160,11 @@ class BackpressureTest {
             while (link.isWritable() && System.nanoTime() < deadline) {
                 Thread.onSpinWait();
             }
-            java.util.concurrent.CompletableFuture<dev.dmsg.link.LinkState> ran = new java.util.concurrent.CompletableFuture<>();
+            CompletableFuture<LinkState> ran = new CompletableFuture<>();
             link.whenWritable(() -> ran.complete(link.state()));
             peer.setSoLinger(true, 0);
             peer.close(); // RST: the link dies
-            assertThat(ran.get(10, TimeUnit.SECONDS)).isEqualTo(dev.dmsg.link.LinkState.CLOSED);
+            assertThat(ran.get(10, TimeUnit.SECONDS)).isEqualTo(LinkState.CLOSED);
             producer.join(10_000);
             assertThat(producer.isAlive()).isFalse();
         }

@@ -24,6 +24,7 @@ import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TlsConfig.Provider;
 import dev.dmsg.link.tls.TrustPolicy;
+import dev.dmsg.testkit.FakeClock;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
@@ -35,6 +36,7 @@ import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.ZoneId;
 import java.time.ZoneOffset;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -45,6 +47,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -76,12 +79,12 @@ class CaJoinTest {
         }
 
         @Override
-        public java.time.ZoneId getZone() {
+        public ZoneId getZone() {
             return ZoneOffset.UTC;
         }
 
         @Override
-        public Clock withZone(java.time.ZoneId zone) {
+        public Clock withZone(ZoneId zone) {
             return this;
         }
     }
@@ -107,7 +110,7 @@ class CaJoinTest {
         n1 = NodeKeys.load(dir);
         revocations = Revocations.open(dir.resolve("ca/crl.pem"), ca.certificate());
         issuer = CaIssuer.open(dir, clock, () -> revocations.current().der(), Set.of("n1"),
-            new LogLimiter(10, Duration.ofMinutes(1), new dev.dmsg.testkit.FakeClock())); // refusal lines: 10, then counted
+            new LogLimiter(10, Duration.ofMinutes(1), new FakeClock())); // refusal lines: 10, then counted
         toClose.push(issuer);
     }
 
@@ -147,7 +150,7 @@ class CaJoinTest {
         return JoinClient.join(t, "127.0.0.1", port, keys, label, WAIT, null, Clock.systemUTC());
     }
 
-    static java.util.stream.Stream<Provider> providers() {
+    static Stream<Provider> providers() {
         return TlsLinkTest.providers();
     }
 

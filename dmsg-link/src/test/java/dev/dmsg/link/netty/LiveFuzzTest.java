@@ -13,14 +13,18 @@ import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ExtHeader;
 import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.LnkCirc;
+import dev.dmsg.wire.LnkSpan;
 import dev.dmsg.wire.Message;
+import dev.dmsg.wire.RawExt;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.Random;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -138,7 +142,7 @@ class LiveFuzzTest {
                     if (batch.readableBytes() > (1 << 19) || i == frames - 1) {
                         try {
                             out.write(batch.array(), batch.arrayOffset() + batch.readerIndex(), batch.readableBytes());
-                        } catch (java.io.IOException e) {
+                        } catch (IOException e) {
                             return i + 1; // the node closed the link (e.g. a frame it could not accept)
                         }
                         batch.clear();
@@ -158,15 +162,15 @@ class LiveFuzzTest {
         int flags = FLAGS[rnd.nextInt(FLAGS.length)];
         ExtHeader ext = switch (base) {
             case Dmsg.LNK_CONN -> LinkConfig.defaultConn("fuzz");
-            case Dmsg.LNK_SPAN -> new dev.dmsg.wire.LnkSpan(new java.util.UUID(rnd.nextLong(), rnd.nextLong()),
-                new java.util.UUID(0, 0), rnd.nextInt(10), rnd.nextInt(4), 1, 0, 0L, rnd.nextInt(20), rnd.nextInt(),
+            case Dmsg.LNK_SPAN -> new LnkSpan(new UUID(rnd.nextLong(), rnd.nextLong()),
+                new UUID(0, 0), rnd.nextInt(10), rnd.nextInt(4), 1, 0, 0L, rnd.nextInt(20), rnd.nextInt(),
                 0L, 0, "fuzz", "span");
             case Dmsg.LNK_CIRC -> new LnkCirc(0, msgids[rnd.nextInt(msgids.length)]);
             case Dmsg.BLK_READ, Dmsg.BLK_WRITE -> new BlkIo(rnd.nextLong(), rnd.nextLong(), rnd.nextInt(), 0);
             case 0x0010fe02 -> {
                 byte[] raw = new byte[64];
                 rnd.nextBytes(raw);
-                yield new dev.dmsg.wire.RawExt(raw);
+                yield new RawExt(raw);
             }
             default -> null;
         };

@@ -15,6 +15,7 @@ import dev.dmsg.wire.Message;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -48,7 +49,7 @@ class LnkAuthTest {
 
     @AfterEach
     void stop() {
-        alpha.close(java.time.Duration.ofSeconds(2));
+        alpha.close(Duration.ofSeconds(2));
         raw.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         logs.close();
     }

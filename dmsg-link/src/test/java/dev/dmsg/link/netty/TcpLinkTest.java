@@ -14,6 +14,7 @@ import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -91,7 +92,7 @@ class TcpLinkTest {
             TransactionHandler rec = (t, m) -> clientSide.add(m.retain());
             Transaction t1 = link.open(ECHO, rec);
             assertThat(serverGotCreate.await(5, TimeUnit.SECONDS)).isTrue();
-            a.close(java.time.Duration.ofSeconds(2)); // server side goes away: client sees EOF
+            a.close(Duration.ofSeconds(2)); // server side goes away: client sees EOF
             // The orderly close DELETEs both LNK_CONNs first, so only ECHO is left to abort.
             assertThat(down.get(5, TimeUnit.SECONDS)).isEqualTo("EOF from peer aborted=1");
             assertThat(clientSide).hasSize(1);

@@ -41,6 +41,8 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.security.KeyPair;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -51,6 +53,8 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 import javax.net.ssl.SSLHandshakeException;
 import org.junit.jupiter.api.AfterEach;
@@ -369,7 +373,7 @@ class TlsLinkTest {
         paused.get(WAIT.toSeconds(), SECONDS);
 
         int frames = 400; // x 64 KiB = 26 MB, far more than every buffer on the way
-        java.util.concurrent.atomic.AtomicInteger handedOver = new java.util.concurrent.atomic.AtomicInteger();
+        AtomicInteger handedOver = new AtomicInteger();
         Thread producer = new Thread(() -> {
             for (int i = 0; i < frames; i++) {
                 link.sendOneWay(0x0010fd01, null, Unpooled.wrappedBuffer(new byte[Dmsg.AUX_MAX]));
@@ -380,7 +384,7 @@ class TlsLinkTest {
         long deadline = System.nanoTime() + WAIT.toNanos();
         boolean blocked;
         while (!(blocked = BackpressureTest.blockedInLink(producer)) && System.nanoTime() < deadline) {
-            java.util.concurrent.locks.LockSupport.parkNanos(200_000); // polling a condition, not timing
+            LockSupport.parkNanos(200_000); // polling a condition, not timing
         }
         // judged once, when seen: a second look can catch the producer in its 10 ms wake-up
         assertThat(blocked).as("producer blocked after %d frames", handedOver.get()).isTrue();
@@ -484,9 +488,9 @@ class TlsLinkTest {
                 // whatever the listener says on its way out (an alert) is skipped
             }
             return true;
-        } catch (java.net.SocketTimeoutException e) {
+        } catch (SocketTimeoutException e) {
             return false;
-        } catch (java.net.SocketException e) {
+        } catch (SocketException e) {
             return true; // reset
         }
     }

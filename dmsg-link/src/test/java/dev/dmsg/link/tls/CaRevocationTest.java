@@ -4,12 +4,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dmsg.testkit.FakeClock;
+import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.Date;
 import java.util.List;
+import org.bouncycastle.asn1.DEROctetString;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x509.CRLNumber;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.Extensions;
+import org.bouncycastle.cert.X509v2CRLBuilder;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -134,15 +143,15 @@ class CaRevocationTest {
     /** A list signed by a {@link CaFixture}'s root. */
     static final class CrlFor {
         static byte[] revoking(CaFixture f, String fingerprint) throws Exception {
-            org.bouncycastle.cert.X509v2CRLBuilder b = new org.bouncycastle.cert.X509v2CRLBuilder(
-                org.bouncycastle.asn1.x500.X500Name.getInstance(f.root.getSubjectX500Principal().getEncoded()),
-                java.util.Date.from(CaFixture.T0));
-            b.addCRLEntry(java.math.BigInteger.TEN, java.util.Date.from(CaFixture.T0),
-                new org.bouncycastle.asn1.x509.Extensions(new org.bouncycastle.asn1.x509.Extension(CertProfile.REVOKED_KEY,
-                    false, new org.bouncycastle.asn1.DEROctetString(Fingerprints.bytes(fingerprint)).getEncoded())));
-            b.addExtension(org.bouncycastle.asn1.x509.Extension.cRLNumber, false,
-                new org.bouncycastle.asn1.x509.CRLNumber(java.math.BigInteger.valueOf(5)));
-            return b.build(new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withECDSA")
+            X509v2CRLBuilder b = new X509v2CRLBuilder(
+                X500Name.getInstance(f.root.getSubjectX500Principal().getEncoded()),
+                Date.from(CaFixture.T0));
+            b.addCRLEntry(BigInteger.TEN, Date.from(CaFixture.T0),
+                new Extensions(new Extension(CertProfile.REVOKED_KEY,
+                    false, new DEROctetString(Fingerprints.bytes(fingerprint)).getEncoded())));
+            b.addExtension(Extension.cRLNumber, false,
+                new CRLNumber(BigInteger.valueOf(5)));
+            return b.build(new JcaContentSignerBuilder("SHA256withECDSA")
                 .build(f.rootKeys.getPrivate())).getEncoded();
         }
     }

@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Date;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.Extension;
 import org.bouncycastle.cert.X509v3CertificateBuilder;
@@ -206,7 +207,7 @@ class CaTrustTest {
             }
 
             @Override
-            public java.util.concurrent.CompletableFuture<byte[]> answer(byte[] q, X509Certificate j, String from) {
+            public CompletableFuture<byte[]> answer(byte[] q, X509Certificate j, String from) {
                 return null;
             }
 

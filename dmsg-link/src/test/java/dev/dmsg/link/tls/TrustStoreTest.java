@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import dev.dmsg.testkit.FakeClock;
@@ -11,6 +12,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -103,9 +105,9 @@ class TrustStoreTest {
     void addingTheSameEntryAgainIsANoOpThatDoesNotWrite() throws IOException {
         TrustStore t = TrustStore.open(dir());
         t.add("beta", BETA, Role.MEMBER, 0);
-        Object inode = Files.readAttributes(file(), java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+        Object inode = Files.readAttributes(file(), BasicFileAttributes.class).fileKey();
         assertThat(t.add("beta", BETA, Role.MEMBER, 0)).isFalse();
-        assertThat(Files.readAttributes(file(), java.nio.file.attribute.BasicFileAttributes.class).fileKey())
+        assertThat(Files.readAttributes(file(), BasicFileAttributes.class).fileKey())
             .isEqualTo(inode);
         assertThat(t.list()).hasSize(1);
     }
@@ -150,11 +152,11 @@ class TrustStoreTest {
     void writesReplaceTheFileAtomicallyWithModeSixHundred() throws IOException {
         writeFile("beta " + BETA + " member\n");
         Files.setPosixFilePermissions(file(), PosixFilePermissions.fromString("rw-r--r--")); // readable: allowed
-        Object inode = Files.readAttributes(file(), java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+        Object inode = Files.readAttributes(file(), BasicFileAttributes.class).fileKey();
         TrustStore t = TrustStore.open(dir());
         t.add("root", ROOT, Role.ADMIN, 0);
         assertThat(mode(file())).isEqualTo("rw-------");
-        assertThat(Files.readAttributes(file(), java.nio.file.attribute.BasicFileAttributes.class).fileKey())
+        assertThat(Files.readAttributes(file(), BasicFileAttributes.class).fileKey())
             .isNotEqualTo(inode); // a new file renamed over the old one, not the old one rewritten
         try (Stream<Path> s = Files.list(dir())) {
             assertThat(s.map(p -> p.getFileName().toString())).noneMatch(n -> n.endsWith(".tmp"));
@@ -283,7 +285,7 @@ class TrustStoreTest {
         FakeClock clock = new FakeClock();
         TrustStore node = TrustStore.open(dir(), clock, Duration.ofSeconds(1));
         node.add("beta", BETA, Role.MEMBER, 0);
-        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) LoggerFactory.getLogger(TrustStore.class);
+        Logger logger = (Logger) LoggerFactory.getLogger(TrustStore.class);
         ListAppender<ILoggingEvent> logged = new ListAppender<>();
         logged.start();
         logger.addAppender(logged);
@@ -387,7 +389,7 @@ class TrustStoreTest {
         FakeClock clock = new FakeClock();
         TrustStore node = TrustStore.open(dir(), clock, Duration.ofSeconds(1));
         node.add("beta", BETA, Role.MEMBER, 0);
-        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) LoggerFactory.getLogger(TrustStore.class);
+        Logger logger = (Logger) LoggerFactory.getLogger(TrustStore.class);
         ListAppender<ILoggingEvent> logged = new ListAppender<>();
         logged.start();
         logger.addAppender(logged);
@@ -426,7 +428,7 @@ class TrustStoreTest {
         FakeClock clock = new FakeClock();
         TrustStore node = TrustStore.open(dir(), clock, Duration.ofSeconds(1));
         node.add("beta", BETA, Role.MEMBER, 0);
-        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) LoggerFactory.getLogger(TrustStore.class);
+        Logger logger = (Logger) LoggerFactory.getLogger(TrustStore.class);
         ListAppender<ILoggingEvent> logged = new ListAppender<>();
         logged.start();
         logger.addAppender(logged);

@@ -11,6 +11,7 @@ import dev.dmsg.wire.SpanProof;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.security.cert.CertificateException;
+import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -171,7 +172,7 @@ public final class SpanAuth {
 
     private boolean validSignature(ChainTrust.Answer who, SpanProof p, LnkSpan span) {
         byte[] signed = p.signedBytes(span);
-        String key = java.util.Base64.getEncoder().encodeToString(Crypto.sha256(signed, p.sig()));
+        String key = Base64.getEncoder().encodeToString(Crypto.sha256(signed, p.sig()));
         Boolean known = checked.get(key);
         if (known != null) {
             return known;

@@ -1,5 +1,7 @@
 package dev.dmsg.mesh.auth;
 
+import java.util.Locale;
+
 /**
  * What a node knows about who made a span (docs/IDENTITY.md §3.3), as the span table shows it.
  *
@@ -28,7 +30,7 @@ public record SpanTrust(Kind kind, String signer, String signerId) {
         }
 
         public String word() {
-            return name().toLowerCase(java.util.Locale.ROOT);
+            return name().toLowerCase(Locale.ROOT);
         }
     }
 

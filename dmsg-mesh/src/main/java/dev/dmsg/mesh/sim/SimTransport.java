@@ -4,6 +4,7 @@ import dev.dmsg.link.Iocom;
 import dev.dmsg.link.Transport;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
+import java.util.ArrayDeque;
 import java.util.SplittableRandom;
 
 /**
@@ -62,7 +63,7 @@ final class SimTransport implements Transport {
     }
 
     /** Arrived while reading was paused, in order. */
-    private final java.util.ArrayDeque<Message> held = new java.util.ArrayDeque<>();
+    private final ArrayDeque<Message> held = new ArrayDeque<>();
     private boolean readPaused;
 
     @Override

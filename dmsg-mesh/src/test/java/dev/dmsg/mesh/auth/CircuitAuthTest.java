@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dmsg.link.CircuitSeal;
 import dev.dmsg.link.tls.ChainTrust;
+import dev.dmsg.link.tls.Crypto;
 import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Role;
@@ -15,6 +16,7 @@ import dev.dmsg.wire.Message;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -30,7 +32,7 @@ class CircuitAuthTest {
     static final NodeKeys MALLORY = NodeKeys.generate("mallory");
 
     static CircuitAuth at(NodeKeys self, NodeKeys... trusted) {
-        List<PeerIdentity> pins = new java.util.ArrayList<>();
+        List<PeerIdentity> pins = new ArrayList<>();
         for (NodeKeys k : trusted) {
             pins.add(new PeerIdentity(k.label(), k.fingerprint(), k == ALPHA ? Role.ADMIN : Role.MEMBER, 0));
         }
@@ -76,7 +78,7 @@ class CircuitAuthTest {
         CircHello e = acc.hello();
         CircHello unsigned = new CircHello(CircHello.ENDPOINT, CircHello.DIRECT, e.nonce(), e.ephemeral(), e.peerId(),
             e.chain(), new byte[0]);
-        CircHello direct = unsigned.signed(dev.dmsg.link.tls.Crypto.sign(GAMMA.privateKey(), unsigned.signedBytes(offer.hello())));
+        CircHello direct = unsigned.signed(Crypto.sign(GAMMA.privateKey(), unsigned.signedBytes(offer.hello())));
         assertThat(alpha.finish(offer, direct, GAMMA.fingerprint()).seal()).as("gamma is our first hop").isNull();
         assertThatThrownBy(() -> alpha.finish(offer, direct, MALLORY.fingerprint()))
             .isInstanceOf(GeneralSecurityException.class)

@@ -11,6 +11,7 @@ import dev.dmsg.testkit.FakeClock;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkSpan;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
@@ -96,7 +97,7 @@ class SpanAuthTest {
         LnkSpan bigger = new LnkSpan(NIL, NIL, Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, 1, 0, 0, 0, 0, 1 << 30, 4096,
             "gamma/disk0", "serial-1");
         assertRefused(alpha.check(FROM_BETA, bigger, proof), "does not match the span");
-        byte[] cut = java.util.Arrays.copyOf(proof, proof.length - 3);
+        byte[] cut = Arrays.copyOf(proof, proof.length - 3);
         assertRefused(alpha.check(FROM_BETA, export("gamma/disk0", "serial-1"), cut), "span proof: sig_bytes");
     }
 

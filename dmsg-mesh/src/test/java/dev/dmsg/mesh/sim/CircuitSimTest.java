@@ -2,19 +2,25 @@ package dev.dmsg.mesh.sim;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.dmsg.link.Link;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
+import dev.dmsg.mesh.CircuitException;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.Message;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -188,7 +194,7 @@ class CircuitSimTest {
         long farId = farCircuitId(m, to);
         int baseA = first.ta.iocom.stats().openTransactions();
         int baseZ = last.tb.iocom.stats().openTransactions();
-        record End(dev.dmsg.link.Link link, long circuit) {}
+        record End(Link link, long circuit) {}
         for (End end : List.of(new End(first.ta.iocom, c.id()), new End(last.tb.iocom, farId))) {
             List<String> log = new ArrayList<>();
             TransactionHandler record = (t, msg) -> log.add(
@@ -346,7 +352,7 @@ class CircuitSimTest {
         assertThat(f).isNotDone();
         run(m, 2_000);
         assertThat(f).isCompletedExceptionally();
-        assertThat(failure(f)).isInstanceOf(dev.dmsg.mesh.CircuitException.class)
+        assertThat(failure(f)).isInstanceOf(CircuitException.class)
             .hasMessageContaining("no acknowledgement");
         assertThat(m.nodes().get(1).mesh.circuits()).isEmpty();
     }
@@ -358,7 +364,7 @@ class CircuitSimTest {
         SimMesh.SimNode lonely = m.addNode("lonely");
         CompletableFuture<CircuitHandle> now = m.nodes().get(0).mesh.openCircuit(lonely.key());
         run(m, 1);
-        assertThat(failure(now)).isInstanceOf(dev.dmsg.mesh.CircuitException.class)
+        assertThat(failure(now)).isInstanceOf(CircuitException.class)
             .hasMessageContaining("no path to node 'lonely'");
         CompletableFuture<CircuitHandle> later = m.nodes().get(0).mesh.openCircuit(lonely.key(), Duration.ofSeconds(2));
         run(m, 500);
@@ -366,7 +372,7 @@ class CircuitSimTest {
         CircuitHandle h = await(m, later);
         assertThat(h.hops()).isEqualTo(2);
         CompletableFuture<CircuitHandle> never = m.nodes().get(0).mesh.openCircuit(
-            new dev.dmsg.mesh.NodeKey(Dmsg.PEER_CLUSTER, new java.util.UUID(0, 0), "sim", "nobody", new java.util.UUID(1, 1)),
+            new NodeKey(Dmsg.PEER_CLUSTER, new UUID(0, 0), "sim", "nobody", new UUID(1, 1)),
             Duration.ofSeconds(3));
         run(m, 3_500);
         assertThat(failure(never)).hasMessageContaining("no path to node 'nobody'");
@@ -375,10 +381,10 @@ class CircuitSimTest {
 
     static Throwable failure(CompletableFuture<?> f) throws Exception {
         Throwable e = f.handle((h, x) -> x).get();
-        return e instanceof java.util.concurrent.CompletionException ce ? ce.getCause() : e;
+        return e instanceof CompletionException ce ? ce.getCause() : e;
     }
 
-    static io.netty.buffer.ByteBuf aux(String s) {
+    static ByteBuf aux(String s) {
         return Unpooled.copiedBuffer(s + "\0", StandardCharsets.US_ASCII);
     }
 }

@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.EnumSet;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
@@ -45,7 +46,7 @@ public final class FileBlockDevice implements BlockDevice {
     private final boolean inline;
 
     /** File systems whose files live in memory: their I/O never waits for a disk. */
-    static final java.util.Set<String> MEMORY_FILE_SYSTEMS = java.util.Set.of("tmpfs", "ramfs");
+    static final Set<String> MEMORY_FILE_SYSTEMS = Set.of("tmpfs", "ramfs");
 
     private FileBlockDevice(String name, Path path, FileChannel channel, long sizeBytes, int blockSize, boolean readOnly,
                             ExecutorService io, boolean inline) {

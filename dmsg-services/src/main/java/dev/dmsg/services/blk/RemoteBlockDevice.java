@@ -23,7 +23,11 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -114,7 +118,7 @@ public final class RemoteBlockDevice implements BlockDevice {
     private long supersede;
     private long lastPauseNanos;
     private long maxPauseNanos;
-    private java.util.function.Consumer<String> onFailover = m -> {};
+    private Consumer<String> onFailover = m -> {};
 
     /** One open of the export over one circuit. */
     private record Session(CircuitHandle circuit, long keyid, Transaction openTxn) {}
@@ -137,7 +141,7 @@ public final class RemoteBlockDevice implements BlockDevice {
         /** A range: where it ends (it stays at the queue's head until carved up); 0 for a request. */
         final long rangeEnd;
         /** A range: pieces not yet answered. */
-        final java.util.concurrent.atomic.AtomicLong piecesLeft;
+        final AtomicLong piecesLeft;
 
         Op(int cmd, long offset, int bytes, ByteBuf data) {
             this.seq = (nextSeq++) << PIECE_BITS;
@@ -157,7 +161,7 @@ public final class RemoteBlockDevice implements BlockDevice {
             this.bytes = (int) Math.min(MAX_IO, length);
             this.data = null;
             this.rangeEnd = offset + length;
-            this.piecesLeft = new java.util.concurrent.atomic.AtomicLong((length + MAX_IO - 1) / MAX_IO);
+            this.piecesLeft = new AtomicLong((length + MAX_IO - 1) / MAX_IO);
         }
 
         /** The next piece of {@code range}: its slot in issue order, its cmd, offset and bytes. */
@@ -290,14 +294,14 @@ public final class RemoteBlockDevice implements BlockDevice {
      * {@code listener} receives one line per failover event (lost, re-opened after N ms, gave up):
      * what {@code dmsg nbd} and {@code dmsg blk cp} print. Called outside the device's lock.
      */
-    public void onFailover(java.util.function.Consumer<String> listener) {
+    public void onFailover(Consumer<String> listener) {
         synchronized (lock) {
             onFailover = listener;
         }
     }
 
     private void report(String line) {
-        java.util.function.Consumer<String> l;
+        Consumer<String> l;
         synchronized (lock) {
             l = onFailover;
         }
@@ -328,7 +332,7 @@ public final class RemoteBlockDevice implements BlockDevice {
         return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).handle((v, e) -> {
             if (e != null) {
                 parts.forEach(p -> p.thenAccept(ByteBuf::release));
-                throw new java.util.concurrent.CompletionException(unwrap(e));
+                throw new CompletionException(unwrap(e));
             }
             if (parts.size() == 1) {
                 return parts.get(0).join();
@@ -400,7 +404,7 @@ public final class RemoteBlockDevice implements BlockDevice {
     /** FUA as the write, then a FLUSH: durable before it completes (BLK has no FUA bit). */
     private CompletableFuture<Void> thenFlushIf(boolean fua, CompletableFuture<Void> done) {
         CompletableFuture<Void> r = done.exceptionally(e -> {
-            throw new java.util.concurrent.CompletionException(unwrap(e));
+            throw new CompletionException(unwrap(e));
         });
         return fua ? r.thenCompose(v -> flush()) : r;
     }
@@ -413,7 +417,7 @@ public final class RemoteBlockDevice implements BlockDevice {
     }
 
     private static Throwable unwrap(Throwable e) {
-        return e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;
+        return e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -726,7 +730,7 @@ public final class RemoteBlockDevice implements BlockDevice {
             keyid.orTimeout(answerNanos, TimeUnit.NANOSECONDS).whenComplete((k, ke) -> {
                 if (ke != null) {
                     c.close();
-                    f.completeExceptionally(unwrap(ke) instanceof java.util.concurrent.TimeoutException
+                    f.completeExceptionally(unwrap(ke) instanceof TimeoutException
                         ? new BlockException("export " + name + ": no answer to BLK_OPEN within "
                             + TimeUnit.NANOSECONDS.toMillis(answerNanos) + " ms", Dmsg.ERR_LOSTLINK)
                         : unwrap(ke));

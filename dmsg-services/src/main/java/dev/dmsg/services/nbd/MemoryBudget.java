@@ -7,6 +7,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.Consumer;
 
 /**
  * The payload bytes every connection of a server may hold at once (docs/BLK.md "Memory"): READ
@@ -40,10 +41,10 @@ final class MemoryBudget {
     static final class Waiter {
         final Object client;
         final long bytes;
-        final java.util.function.Consumer<Waiter> onGranted;
+        final Consumer<Waiter> onGranted;
         boolean granted;
 
-        private Waiter(Object client, long bytes, java.util.function.Consumer<Waiter> onGranted) {
+        private Waiter(Object client, long bytes, Consumer<Waiter> onGranted) {
             this.client = client;
             this.bytes = bytes;
             this.onGranted = onGranted;
@@ -71,7 +72,7 @@ final class MemoryBudget {
      * Takes {@code bytes} for {@code client}: returns {@code null} if they were granted now, else
      * the waiter, whose {@code onGranted} runs (on whichever thread releases enough) once they are.
      */
-    Waiter acquire(Object client, long bytes, java.util.function.Consumer<Waiter> onGranted) {
+    Waiter acquire(Object client, long bytes, Consumer<Waiter> onGranted) {
         Objects.requireNonNull(client, "client");
         if (bytes < 0 || bytes > perClientBytes) {
             throw new IllegalArgumentException("a request of " + bytes + " bytes can never fit the budget of "

@@ -24,6 +24,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Date;
 import java.util.List;
+import org.bouncycastle.asn1.sec.ECPrivateKey;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.X500NameBuilder;
 import org.bouncycastle.asn1.x500.style.BCStyle;
@@ -34,6 +35,7 @@ import org.bouncycastle.asn1.x509.GeneralName;
 import org.bouncycastle.asn1.x509.GeneralNames;
 import org.bouncycastle.asn1.x509.KeyPurposeId;
 import org.bouncycastle.asn1.x509.KeyUsage;
+import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
 import org.bouncycastle.cert.X509CertificateHolder;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
@@ -45,6 +47,8 @@ import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
 import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.util.io.pem.PemObject;
+import org.bouncycastle.util.io.pem.PemWriter;
 
 /**
  * Makes a TLS directory for {@code dmsg nbd --tls require} and the client directories that go
@@ -204,14 +208,14 @@ public final class NbdCertificates {
 
     /** SEC1 ({@code EC PRIVATE KEY}) with the curve and the public key, as openssl and certtool write it. */
     private static String keyPem(KeyPair kp) throws IOException {
-        org.bouncycastle.asn1.x509.SubjectPublicKeyInfo spki =
-            org.bouncycastle.asn1.x509.SubjectPublicKeyInfo.getInstance(kp.getPublic().getEncoded());
-        java.math.BigInteger d = ((java.security.interfaces.ECPrivateKey) kp.getPrivate()).getS();
-        org.bouncycastle.asn1.sec.ECPrivateKey sec1 = new org.bouncycastle.asn1.sec.ECPrivateKey(256, d,
+        SubjectPublicKeyInfo spki =
+            SubjectPublicKeyInfo.getInstance(kp.getPublic().getEncoded());
+        BigInteger d = ((java.security.interfaces.ECPrivateKey) kp.getPrivate()).getS();
+        ECPrivateKey sec1 = new ECPrivateKey(256, d,
             spki.getPublicKeyData(), spki.getAlgorithm().getParameters());
         StringWriter s = new StringWriter();
-        try (org.bouncycastle.util.io.pem.PemWriter w = new org.bouncycastle.util.io.pem.PemWriter(s)) {
-            w.writeObject(new org.bouncycastle.util.io.pem.PemObject("EC PRIVATE KEY", sec1.getEncoded()));
+        try (PemWriter w = new PemWriter(s)) {
+            w.writeObject(new PemObject("EC PRIVATE KEY", sec1.getEncoded()));
         }
         return s.toString();
     }

@@ -10,8 +10,10 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.DecoderException;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.EventExecutor;
@@ -24,6 +26,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -182,8 +185,8 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof io.netty.handler.codec.DecoderException && cause.getCause() instanceof javax.net.ssl.SSLException
-                || cause instanceof javax.net.ssl.SSLException) {
+        if (cause instanceof DecoderException && cause.getCause() instanceof SSLException
+                || cause instanceof SSLException) {
             // a TLS failure: the handshake listener logs and counts it; after the handshake, a broken record
             log.debug("nbd client {}: TLS: {}", client, cause.toString());
             closeReason = "TLS: " + cause.getMessage();
@@ -962,7 +965,7 @@ final class NbdConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         long now = config.nanoClock.getAsLong();
-        io.netty.channel.ChannelOutboundBuffer out = ctx.channel().unsafe().outboundBuffer();
+        ChannelOutboundBuffer out = ctx.channel().unsafe().outboundBuffer();
         long pending = out == null ? 0 : out.totalPendingWriteBytes();
         if (unwrittenReplies == 0 || pending < lastPendingBytes) {
             lastWriteNanos = now;

@@ -23,9 +23,11 @@ import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.channel.unix.PeerCredentials;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collection;
@@ -108,7 +110,7 @@ public final class NbdServer implements AutoCloseable {
     record Client(Object key, String text, String host, int port) {
         /** The key as log lines say it: an address, or "uid 1000". */
         String keyText() {
-            return key instanceof java.net.InetAddress a ? a.getHostAddress() : key.toString();
+            return key instanceof InetAddress a ? a.getHostAddress() : key.toString();
         }
 
         static Client of(Channel ch) {
@@ -571,7 +573,7 @@ public final class NbdServer implements AutoCloseable {
         /**
          * Binds {@code host:port} (port 0: ephemeral) and starts serving; blocks until bound.
          *
-         * @throws java.io.IOException (sneakily, from Netty) if the address cannot be bound
+         * @throws IOException (sneakily, from Netty) if the address cannot be bound
          */
         public NbdServer bind(String host, int port) throws InterruptedException {
             return start((acceptor, g) -> {
@@ -592,7 +594,7 @@ public final class NbdServer implements AutoCloseable {
          * SO_PEERCRED names each client's user, the key of its caps and budget); on NIO, the
          * JDK's Unix sockets (all clients then share one key).
          *
-         * @throws java.io.IOException (sneakily) naming what is in the way, or why it cannot bind
+         * @throws IOException (sneakily) naming what is in the way, or why it cannot bind
          */
         public NbdServer bindUnix(UnixSocketFile socket) throws InterruptedException {
             return start((acceptor, g) -> {
@@ -684,7 +686,7 @@ public final class NbdServer implements AutoCloseable {
         }
 
         private static void checkName(String name) {
-            int bytes = name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            int bytes = name.getBytes(StandardCharsets.UTF_8).length;
             if (bytes < 1 || bytes > Nbd.MAX_NAME_BYTES) {
                 throw new IllegalArgumentException("export name must be 1.." + Nbd.MAX_NAME_BYTES
                     + " bytes of UTF-8, not " + bytes);

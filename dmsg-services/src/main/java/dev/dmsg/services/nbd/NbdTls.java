@@ -1,5 +1,6 @@
 package dev.dmsg.services.nbd;
 
+import dev.dmsg.link.tls.Grants;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.PinnedTrustManager;
 import dev.dmsg.link.tls.Refusal;
@@ -7,6 +8,7 @@ import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.link.tls.TrustStore;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.NotSslRecordException;
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.OpenSslCertificateException;
 import io.netty.handler.ssl.SslContext;
@@ -15,6 +17,7 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
 import java.io.IOException;
 import java.net.Socket;
+import java.nio.channels.ClosedChannelException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.cert.Certificate;
@@ -22,6 +25,7 @@ import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.regex.Matcher;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLPeerUnverifiedException;
@@ -170,7 +174,7 @@ public final class NbdTls {
     String describeFailure(Throwable cause) {
         // the trust policy's fix is written for node links; an NBD client is pinned in our directory
         return describe(cause).replaceAll("'dmsg trust add NAME (\\S+)'",
-            "'dmsg trust add NAME $1 --data-dir " + java.util.regex.Matcher.quoteReplacement(dir.toString())
+            "'dmsg trust add NAME $1 --data-dir " + Matcher.quoteReplacement(dir.toString())
                 + " --role client --grant blk-rw'");
     }
 
@@ -187,11 +191,11 @@ public final class NbdTls {
             return "refused: the client presented no certificate (TLS here needs a client certificate whose key "
                 + "is in the TLS directory's 'trusted' file, docs/BLK.md \"TLS\")";
         }
-        if (cause instanceof io.netty.handler.ssl.NotSslRecordException || lower.contains("not an ssl/tls record")) {
+        if (cause instanceof NotSslRecordException || lower.contains("not an ssl/tls record")) {
             return "the client does not speak TLS after NBD_OPT_STARTTLS";
         }
         for (Throwable t = cause; t != null; t = t.getCause()) {
-            if (t instanceof java.nio.channels.ClosedChannelException || String.valueOf(t.getMessage()).contains("closed")) {
+            if (t instanceof ClosedChannelException || String.valueOf(t.getMessage()).contains("closed")) {
                 return "the client closed the connection during the TLS handshake (it may have refused our certificate:"
                     + " its CA file must hold the TLS directory's ca-cert.pem, and the name it dialled be in"
                     + " server-cert.pem)";
@@ -207,8 +211,8 @@ public final class NbdTls {
         return switch (peer.role()) {
             case ADMIN, MEMBER -> Access.READ_WRITE;
             case NONE -> Access.NONE;
-            case CLIENT -> peer.granted(dev.dmsg.link.tls.Grants.BLK_RW) ? Access.READ_WRITE
-                : peer.granted(dev.dmsg.link.tls.Grants.BLK_READ) ? Access.READ_ONLY : Access.NONE;
+            case CLIENT -> peer.granted(Grants.BLK_RW) ? Access.READ_WRITE
+                : peer.granted(Grants.BLK_READ) ? Access.READ_ONLY : Access.NONE;
         };
     }
 

@@ -10,10 +10,12 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserPrincipalNotFoundException;
 import java.util.Objects;
 import java.util.Set;
 
@@ -120,13 +122,13 @@ public final class UnixSocketFile {
             GroupPrincipal g;
             try {
                 g = bound.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByGroupName(group);
-            } catch (java.nio.file.attribute.UserPrincipalNotFoundException e) {
+            } catch (UserPrincipalNotFoundException e) {
                 throw new IOException("socket group '" + group + "': no such group");
             }
             view.setGroup(g);
         }
         Files.createLink(path, bound); // fails if anything appeared at path since clear()
-        fileKey = Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class,
+        fileKey = Files.readAttributes(path, BasicFileAttributes.class,
             LinkOption.NOFOLLOW_LINKS).fileKey();
     }
 
@@ -146,7 +148,7 @@ public final class UnixSocketFile {
             return;
         }
         try {
-            Object now = Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class,
+            Object now = Files.readAttributes(path, BasicFileAttributes.class,
                 LinkOption.NOFOLLOW_LINKS).fileKey();
             if (fileKey.equals(now)) {
                 Files.delete(path);

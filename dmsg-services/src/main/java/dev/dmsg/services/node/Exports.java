@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -50,7 +51,7 @@ final class Exports implements AutoCloseable {
      *
      * @throws IOException naming the export and what is wrong with its path or its serial file
      */
-    static Exports open(Path dataDir, java.util.List<Node.Export> exports) throws IOException {
+    static Exports open(Path dataDir, List<Node.Export> exports) throws IOException {
         ThreadPoolExecutor pool = new ThreadPoolExecutor(IO_THREADS, IO_THREADS, 30, TimeUnit.SECONDS,
             new ArrayBlockingQueue<>(IO_QUEUE), r -> {
                 Thread t = new Thread(r, "blk-io");

@@ -1,6 +1,7 @@
 package dev.dmsg.services.node;
 
 import dev.dmsg.link.Link;
+import dev.dmsg.link.netty.LinkEndpoint;
 import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.mesh.MeshNode;
@@ -12,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -66,11 +68,11 @@ public final class GuestNode implements AutoCloseable {
         Security security;
         if (plaintext) {
             base = "guest";
-            security = new Security(false, provider, TlsConfig.DEFAULT_HANDSHAKE_TIMEOUT, java.util.List.of());
+            security = new Security(false, provider, TlsConfig.DEFAULT_HANDSHAKE_TIMEOUT, List.of());
         } else {
             base = NodeKeys.loadOrCreate(identity, "cli-" + System.getProperty("user.name", "guest")
                 .replaceAll("[^A-Za-z0-9._-]", "_")).label();
-            security = new Security(true, provider, TlsConfig.DEFAULT_HANDSHAKE_TIMEOUT, java.util.List.of(), identity);
+            security = new Security(true, provider, TlsConfig.DEFAULT_HANDSHAKE_TIMEOUT, List.of(), identity);
         }
         // unique in the mesh, so several tools (and the node whose directory we may borrow) coexist
         String label = base + "." + kind + "." + ProcessHandle.current().pid();
@@ -96,7 +98,8 @@ public final class GuestNode implements AutoCloseable {
             first = n.endpoint().connect(host, port).get(wait.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             g.close();
-            throw new IOException("cannot reach node " + host + ":" + port + ": " + dev.dmsg.link.netty.LinkEndpoint.describeConnectFailure(e), e);
+            throw new IOException("cannot reach node " + host + ":" + port + ": "
+                + LinkEndpoint.describeConnectFailure(e), e);
         } catch (TimeoutException e) {
             g.close();
             throw new IOException("cannot reach node " + host + ":" + port + ": no link after " + wait.toMillis()

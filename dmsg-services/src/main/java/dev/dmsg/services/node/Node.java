@@ -11,16 +11,21 @@ import dev.dmsg.link.LinkStats;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.netty.LinkEndpoint;
 import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.MeshNode;
+import dev.dmsg.mesh.MeshScheduler;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.mesh.SpanExt;
+import dev.dmsg.mesh.auth.SpanTrust;
 import dev.dmsg.services.Access;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.blk.BlkServer;
+import dev.dmsg.services.blk.ExportAccess;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
@@ -33,16 +38,29 @@ import dev.dmsg.wire.PfsType;
 import dev.dmsg.wire.VolData;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.UUID;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -79,11 +97,11 @@ public final class Node implements AutoCloseable {
      */
     public record Export(String name, Path path, boolean readOnly, int blockSize, List<String> allow) {
         public static final int DEFAULT_BLOCK_SIZE = 4096;
-        private static final java.util.regex.Pattern NAME = java.util.regex.Pattern.compile("[A-Za-z0-9._-]{1,64}");
+        private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
         public Export {
-            java.util.Objects.requireNonNull(name, "name");
-            java.util.Objects.requireNonNull(path, "path");
+            Objects.requireNonNull(name, "name");
+            Objects.requireNonNull(path, "path");
             if (!NAME.matcher(name).matches()) {
                 throw new IllegalArgumentException("export name '" + name + "': 1..64 of A-Z a-z 0-9 . _ -");
             }
@@ -91,7 +109,7 @@ public final class Node implements AutoCloseable {
                 throw new IllegalArgumentException("export " + name + ": blksize must be a power of two in 512..65536, "
                     + "not " + blockSize);
             }
-            allow = new dev.dmsg.services.blk.ExportAccess(allow == null ? List.of() : allow).allow(); // checked
+            allow = new ExportAccess(allow == null ? List.of() : allow).allow(); // checked
         }
 
         /** Admins only. */
@@ -150,7 +168,7 @@ public final class Node implements AutoCloseable {
          * them: {@code a=/x,ro,b=/y,blksize=512}. An option word belongs to the export before it.
          */
         public static List<Export> parseList(String value) {
-            List<String> specs = new java.util.ArrayList<>();
+            List<String> specs = new ArrayList<>();
             for (String part : value.split(",")) {
                 String p = part.trim();
                 if (p.isEmpty()) {
@@ -188,9 +206,9 @@ public final class Node implements AutoCloseable {
             if (ioThreads < 0) {
                 throw new IllegalArgumentException("ioThreads must be >= 0, not " + ioThreads);
             }
-            java.util.Objects.requireNonNull(security, "security");
+            Objects.requireNonNull(security, "security");
             exports = exports == null ? List.of() : List.copyOf(exports);
-            java.util.Set<String> names = new java.util.HashSet<>();
+            Set<String> names = new HashSet<>();
             for (Export e : exports) {
                 if (!names.add(e.name())) {
                     throw new IllegalArgumentException("export '" + e.name() + "' given twice");
@@ -247,7 +265,7 @@ public final class Node implements AutoCloseable {
     private final ScheduledExecutorService meshThread;
     private final ScheduledExecutorService admin;
     /** Shell commands: a few at once (a remote one waits for its circuit), a bounded queue behind them. */
-    private final java.util.concurrent.ThreadPoolExecutor shellPool;
+    private final ThreadPoolExecutor shellPool;
     private final SpanEngine engine;
     private final MeshNode mesh;
     private final ShellService shell;
@@ -270,7 +288,7 @@ public final class Node implements AutoCloseable {
     /** Each export's span key, to tell which export a circuit ending here was forged to. */
     private final Map<NodeKey, String> exportKeys = new ConcurrentHashMap<>();
     /** The exports' spans as advertised; mesh thread only. */
-    private final List<SpanEngine.SpanLink> exportSpans = new java.util.ArrayList<>();
+    private final List<SpanEngine.SpanLink> exportSpans = new ArrayList<>();
 
     private Node(Settings settings, VolconfTable volconf, NodeKeys keys, TrustStore trust, NodeTrust nodeTrust,
                  Exports exports) {
@@ -285,11 +303,11 @@ public final class Node implements AutoCloseable {
         ThreadLocalRandom r = ThreadLocalRandom.current();
         this.engine = new SpanEngine(settings.mesh(), System::nanoTime, r.nextInt() | 1, r.nextInt() | 1);
         // docs/IDENTITY.md §3: with keys, our spans are signed and every received one is checked
-        this.mesh = keys == null ? new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread))
-            : new MeshNode(engine, dev.dmsg.mesh.MeshScheduler.of(meshThread), keys,
+        this.mesh = keys == null ? new MeshNode(engine, MeshScheduler.of(meshThread))
+            : new MeshNode(engine, MeshScheduler.of(meshThread), keys,
                 nodeTrust != null ? nodeTrust : new NodeTrust(keys, trust)); // the same trust as the links
-        this.shellPool = new java.util.concurrent.ThreadPoolExecutor(SHELL_THREADS, SHELL_THREADS, 30, TimeUnit.SECONDS,
-            new java.util.concurrent.ArrayBlockingQueue<>(SHELL_QUEUE), named("shell"));
+        this.shellPool = new ThreadPoolExecutor(SHELL_THREADS, SHELL_THREADS, 30, TimeUnit.SECONDS,
+            new ArrayBlockingQueue<>(SHELL_QUEUE), named("shell"));
         shellPool.allowCoreThreadTimeOut(true);
         this.access = Access.plaintextAdmin(); // until TLS is on: every link is plaintext (docs/SECURITY.md)
         this.shell = new ShellService(shellPool, access).self(settings.identity().label(),
@@ -303,8 +321,8 @@ public final class Node implements AutoCloseable {
         if (exports.served.isEmpty()) {
             this.blk = null; // no BLK service: BLK_OPEN is answered NOSUPP by the link
         } else {
-            Map<String, dev.dmsg.services.blk.ExportAccess> acls = new java.util.HashMap<>();
-            exports.served.forEach((n, e) -> acls.put(n, new dev.dmsg.services.blk.ExportAccess(e.export().allow())));
+            Map<String, ExportAccess> acls = new HashMap<>();
+            exports.served.forEach((n, e) -> acls.put(n, new ExportAccess(e.export().allow())));
             this.blk = new BlkServer(access, exports.devices(), acls, (link, circuit) -> {
                 NodeKey k = mesh.circuitTarget(link, circuit);
                 return k == null ? null : exportKeys.get(k);
@@ -340,7 +358,7 @@ public final class Node implements AutoCloseable {
      */
     public static Node start(Settings settings) throws IOException, InterruptedException {
         for (Export e : settings.exports()) {
-            int bytes = (settings.identity().label() + "/" + e.name()).getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            int bytes = (settings.identity().label() + "/" + e.name()).getBytes(StandardCharsets.UTF_8).length;
             if (bytes > LnkSpan.LABEL_BYTES - 1) {
                 throw new IllegalArgumentException("export " + e.name() + ": its cl_label '" + settings.identity().label()
                     + "/" + e.name() + "' is " + bytes + " bytes; max " + (LnkSpan.LABEL_BYTES - 1));
@@ -355,7 +373,7 @@ public final class Node implements AutoCloseable {
         Node n;
         try {
             if (settings.security().tls()) {
-                java.nio.file.Path kd = settings.security().keyDir() != null ? settings.security().keyDir()
+                Path kd = settings.security().keyDir() != null ? settings.security().keyDir()
                     : settings.dataDir();
                 keys = NodeKeys.loadOrCreate(kd, settings.identity().label());
                 trust = TrustStore.open(kd);
@@ -423,8 +441,8 @@ public final class Node implements AutoCloseable {
      * Advertises a service of this node to the mesh (an export, a PFS …) as its own span (dist 0).
      * The future completes with the handle that {@link #withdraw} takes.
      */
-    public java.util.concurrent.CompletableFuture<SpanEngine.SpanLink> advertise(LnkSpan span) {
-        var f = new java.util.concurrent.CompletableFuture<SpanEngine.SpanLink>();
+    public CompletableFuture<SpanEngine.SpanLink> advertise(LnkSpan span) {
+        var f = new CompletableFuture<SpanEngine.SpanLink>();
         mesh.advertise(span, f::complete);
         return f;
     }
@@ -494,7 +512,7 @@ public final class Node implements AutoCloseable {
      *
      * @throws IllegalStateException if a name or key is already trusted differently
      */
-    public static void trustEachOther(Node a, Node b, dev.dmsg.link.tls.Role role) throws IOException {
+    public static void trustEachOther(Node a, Node b, Role role) throws IOException {
         if (a.keys == null || b.keys == null) {
             throw new IllegalStateException("trustEachOther: both nodes need TLS (Security.defaults())");
         }
@@ -521,7 +539,7 @@ public final class Node implements AutoCloseable {
      */
     public NodeKey resolve(String name) throws Exception {
         Map<NodeKey, Integer> ranks = meshThread.submit(() -> {
-            Map<NodeKey, Integer> m = new java.util.LinkedHashMap<>();
+            Map<NodeKey, Integer> m = new LinkedHashMap<>();
             engine.snapshot().forEach(v -> m.put(v.key(), v.trustRank()));
             return m;
         }).get(5, TimeUnit.SECONDS);
@@ -699,7 +717,7 @@ public final class Node implements AutoCloseable {
             sec.put("legacy_links", ts.legacy());
             sec.put("log_lines_suppressed", ts.logLinesSuppressed());
             ObjectNode refused = sec.putObject("spans_refused"); // docs/IDENTITY.md §3.3, by neighbour
-            new java.util.TreeMap<>(mesh.spansRefused()).forEach(refused::put);
+            new TreeMap<>(mesh.spansRefused()).forEach(refused::put);
             ObjectNode ca = nodeTrust.status();
             if (ca != null) {
                 root.set("ca", ca); // docs/IDENTITY.md §2
@@ -714,7 +732,7 @@ public final class Node implements AutoCloseable {
             Long since = upSince.get(l);
             o.put("peer", l.peerLabel());
             o.put("address", l.remoteAddress());
-            dev.dmsg.link.tls.PeerIdentity who = l.peer();
+            PeerIdentity who = l.peer();
             o.put("identity", who == null ? null : who.name());
             o.put("role", who == null ? "admin (plaintext)" : who.role().word());
             o.put("state", l.state().name());
@@ -753,7 +771,7 @@ public final class Node implements AutoCloseable {
                 x.put("dist", lv.dist());
                 x.put("via", lv.via());
                 x.put("feasible", lv.feasible());
-                if (lv.trust() != null && lv.trust().kind() != dev.dmsg.mesh.auth.SpanTrust.Kind.OPEN) {
+                if (lv.trust() != null && lv.trust().kind() != SpanTrust.Kind.OPEN) {
                     x.put("trust", lv.trust().kind().word()); // docs/IDENTITY.md §3.3
                     x.put("signer", lv.trust().signer());
                     x.put("signer_id", lv.trust().signerId());
@@ -793,7 +811,7 @@ public final class Node implements AutoCloseable {
             b.put("replies_discarded", blk.discardedReplies());
         }
         ArrayNode ex = root.putArray("exports");
-        Map<String, BlkServer.ExportStats> blkStats = new java.util.HashMap<>();
+        Map<String, BlkServer.ExportStats> blkStats = new HashMap<>();
         if (blk != null) {
             blk.stats().forEach(st -> blkStats.put(st.name(), st));
         }
@@ -850,7 +868,7 @@ public final class Node implements AutoCloseable {
         return root;
     }
 
-    private static java.util.concurrent.ThreadFactory named(String name) {
+    private static ThreadFactory named(String name) {
         return r -> {
             Thread t = new Thread(r, name);
             t.setDaemon(true);

@@ -4,6 +4,7 @@ import dev.dmsg.mesh.NodeKey;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * How people name nodes of the mesh in the shell ({@code @NODE}, {@code ping NODE}): by label
@@ -21,7 +22,7 @@ final class NodeNames {
      * a name held by a verified node and by unverified or legacy ones is the verified node's, so a
      * spoofed span cannot make a real name ambiguous.
      */
-    static NodeKey resolve(String name, java.util.Map<NodeKey, Integer> ranks) {
+    static NodeKey resolve(String name, Map<NodeKey, Integer> ranks) {
         List<NodeKey> keys = new ArrayList<>(ranks.keySet());
         try {
             return resolve(name, keys);

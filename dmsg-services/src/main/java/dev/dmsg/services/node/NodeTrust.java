@@ -19,10 +19,18 @@ import dev.dmsg.link.tls.TrustStore;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.security.GeneralSecurityException;
+import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A node's trust, in the order of docs/IDENTITY.md §1: its own key as an admin — whoever holds
@@ -37,7 +45,7 @@ import java.util.Set;
  * The anchor and the issuer are read at start.
  */
 public final class NodeTrust implements TrustPolicy, AutoCloseable {
-    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger("dmsg.node");
+    private static final Logger log = LoggerFactory.getLogger("dmsg.node");
     private final NodeKeys keys;
     private final PeerIdentity self;
     private final TrustStore store;
@@ -84,8 +92,8 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
 
     private static List<Object> stamp(Path f) {
         try {
-            var a = Files.readAttributes(f, java.nio.file.attribute.BasicFileAttributes.class);
-            return java.util.Arrays.asList(a.lastModifiedTime(), a.size(), a.fileKey());
+            var a = Files.readAttributes(f, BasicFileAttributes.class);
+            return Arrays.asList(a.lastModifiedTime(), a.size(), a.fileKey());
         } catch (IOException e) {
             return List.of(); // missing (or unreadable: the store says which)
         }
@@ -129,12 +137,12 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
         if (!keys.caSigned()) {
             return;
         }
-        java.time.Instant end = keys.certificate().getNotAfter().toInstant();
-        java.time.Duration left = java.time.Duration.between(java.time.Instant.now(), end);
+        Instant end = keys.certificate().getNotAfter().toInstant();
+        Duration left = Duration.between(Instant.now(), end);
         if (left.isNegative()) {
             log.error("this node's certificate from cluster CA '{}' expired at {}: nodes that do not pin its key "
                 + "refuse it; renew it with 'dmsg ca sign'", ca.name(), end);
-        } else if (left.compareTo(java.time.Duration.ofDays(30)) < 0) {
+        } else if (left.compareTo(Duration.ofDays(30)) < 0) {
             log.warn("this node's certificate from cluster CA '{}' expires at {} ({} days); renew it with 'dmsg ca sign'",
                 ca.name(), end, left.toDays());
         }
@@ -142,8 +150,8 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
 
     private static X509Certificate readCertificate(Path f) throws IOException {
         try (var in = Files.newInputStream(f)) {
-            return (X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in);
-        } catch (java.security.GeneralSecurityException e) {
+            return (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+        } catch (GeneralSecurityException e) {
             throw new IOException("not a certificate: " + e.getMessage(), e);
         }
     }

@@ -4,17 +4,20 @@ import dev.dmsg.mesh.CircuitException;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.shell.Delegation;
 import dev.dmsg.services.shell.ShellCall;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ErrorCode;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -142,7 +145,7 @@ final class RemoteCommands {
                 long rtt = System.nanoTime() - sent;
                 if (status != 0) {
                     out.append(String.format("seq=%d: %s%n", seq, status == -Dmsg.ERR_LOSTLINK
-                        ? "circuit lost: " + lostReason(c) : "error " + dev.dmsg.wire.ErrorCode.nameOf(Math.abs(status))));
+                        ? "circuit lost: " + lostReason(c) : "error " + ErrorCode.nameOf(Math.abs(status))));
                     if (!c.isOpen()) {
                         break;
                     }
@@ -230,7 +233,7 @@ final class RemoteCommands {
         CompletableFuture<ShellService.Result> done = new CompletableFuture<>();
         mesh.openCircuit(key, PATH_WAIT).orTimeout(openWaitMillis, TimeUnit.MILLISECONDS).whenComplete((c, e) -> {
             if (e != null) {
-                Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+                Throwable cause = e instanceof CompletionException && e.getCause() != null
                     ? e.getCause() : e;
                 String why = cause instanceof CircuitException ce ? ce.getMessage() : String.valueOf(cause);
                 done.complete(new ShellService.Result(Dmsg.ERR_CANTCIRC, "@" + name + ": " + why + "\n"));
@@ -245,7 +248,7 @@ final class RemoteCommands {
                     done.complete(new ShellService.Result(status, remoteOut.toString()));
                     return;
                 }
-                Throwable cause = ex instanceof java.util.concurrent.CompletionException && ex.getCause() != null
+                Throwable cause = ex instanceof CompletionException && ex.getCause() != null
                     ? ex.getCause() : ex;
                 if (cause instanceof ShellClient.ShellException se) {
                     done.complete(new ShellService.Result(Dmsg.ERR_LOSTLINK, remoteOut + se.getMessage() + "\n"));
@@ -264,10 +267,10 @@ final class RemoteCommands {
     /** Whether the node behind {@code key} is one of ours (its span carries our loop-freedom extension). */
     private boolean isOurs(NodeKey key) {
         try {
-            java.util.concurrent.CompletableFuture<Boolean> f = new java.util.concurrent.CompletableFuture<>();
+            CompletableFuture<Boolean> f = new CompletableFuture<>();
             mesh.execute(() -> {
                 var best = mesh.engine().bestLinkFor(key);
-                f.complete(best != null && dev.dmsg.mesh.SpanExt.of(best.span()) != null);
+                f.complete(best != null && SpanExt.of(best.span()) != null);
             });
             return f.get(5, TimeUnit.SECONDS);
         } catch (Exception e) {

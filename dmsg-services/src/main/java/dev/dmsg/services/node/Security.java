@@ -6,6 +6,7 @@ import dev.dmsg.link.tls.TlsConfig;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -21,7 +22,7 @@ import java.util.Objects;
  *     directory and the operator's identity ({@code ~/.dmsg}); {@code null}: the data directory
  */
 public record Security(boolean tls, TlsConfig.Provider provider, Duration handshakeTimeout, List<LegacyPeer> legacy,
-                       java.nio.file.Path keyDir) {
+                       Path keyDir) {
     public Security {
         Objects.requireNonNull(provider, "provider");
         Objects.requireNonNull(handshakeTimeout, "handshakeTimeout");
@@ -33,7 +34,7 @@ public record Security(boolean tls, TlsConfig.Provider provider, Duration handsh
     }
 
     /** Keys and trust from {@code dir} rather than the data directory. */
-    public Security withKeyDir(java.nio.file.Path dir) {
+    public Security withKeyDir(Path dir) {
         return new Security(tls, provider, handshakeTimeout, legacy, dir);
     }
 

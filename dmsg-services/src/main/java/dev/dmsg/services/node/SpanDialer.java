@@ -5,6 +5,8 @@ import dev.dmsg.link.netty.LinkEndpoint;
 import dev.dmsg.wire.VolData;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -145,7 +147,7 @@ public final class SpanDialer {
             if (!cancelled && !stopped) {
                 try {
                     timer.schedule(this::dial, millis, TimeUnit.MILLISECONDS);
-                } catch (java.util.concurrent.RejectedExecutionException e) {
+                } catch (RejectedExecutionException e) {
                     // shutting down
                 }
             }
@@ -161,7 +163,7 @@ public final class SpanDialer {
     }
 
     static String rootMessage(Throwable t) {
-        while (t.getCause() != null && (t.getMessage() == null || t instanceof java.util.concurrent.CompletionException)) {
+        while (t.getCause() != null && (t.getMessage() == null || t instanceof CompletionException)) {
             t = t.getCause();
         }
         return t.getMessage();

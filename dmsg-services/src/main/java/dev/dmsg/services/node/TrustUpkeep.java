@@ -5,6 +5,7 @@ import dev.dmsg.link.LogLimiter;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.netty.LinkEndpoint;
 import dev.dmsg.link.tls.Revocations;
+import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
@@ -118,7 +119,7 @@ final class TrustUpkeep {
     }
 
     private void send(Link l, byte[] der) {
-        if (der != null && eligible(l) && l.peerConn() != null && dev.dmsg.mesh.SpanExt.understoodBy(l.peerConn())) {
+        if (der != null && eligible(l) && l.peerConn() != null && SpanExt.understoodBy(l.peerConn())) {
             // a node of ours (it marks its LNK_CONN): a shell client would only count an unknown message
             try {
                 l.sendOneWay(Revocations.LNK_CRL, null, Unpooled.wrappedBuffer(der));

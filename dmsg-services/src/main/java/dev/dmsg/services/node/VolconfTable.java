@@ -3,6 +3,7 @@ package dev.dmsg.services.node;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.VolData;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -11,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.BiConsumer;
 
@@ -29,7 +31,7 @@ public final class VolconfTable {
 
     private VolconfTable(Path file) {
         this.file = file;
-        java.util.Arrays.fill(slots, VolData.EMPTY);
+        Arrays.fill(slots, VolData.EMPTY);
     }
 
     /** Loads the table from {@code dataDir}, or starts an empty one (written on the first change). */
@@ -112,7 +114,7 @@ public final class VolconfTable {
             }
             Files.createDirectories(file.getParent());
             Path tmp = file.resolveSibling(FILE + ".tmp");
-            Files.write(tmp, io.netty.buffer.ByteBufUtil.getBytes(b));
+            Files.write(tmp, ByteBufUtil.getBytes(b));
             try {
                 Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {

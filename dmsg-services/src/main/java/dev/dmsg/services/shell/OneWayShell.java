@@ -1,6 +1,7 @@
 package dev.dmsg.services.shell;
 
 import dev.dmsg.link.Link;
+import dev.dmsg.link.Services;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.Unpooled;
@@ -42,7 +43,7 @@ final class OneWayShell {
     private String lost;
 
     /** Registers the handlers on the client's services: call once, before connecting. */
-    void register(dev.dmsg.link.Services services) {
+    void register(Services services) {
         services.oneWay(Dmsg.DBG_SHELL | Dmsg.REPLY, this::output);
         services.oneWay(Dmsg.LNK_ERROR | Dmsg.REPLY, this::prompt);
     }

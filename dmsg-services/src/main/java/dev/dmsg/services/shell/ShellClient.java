@@ -5,9 +5,14 @@ import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.netty.LinkEndpoint;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
+import dev.dmsg.wire.LnkConn;
 import java.time.Duration;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -50,21 +55,21 @@ public final class ShellClient implements AutoCloseable {
      *
      * @throws ShellException naming the address and the reason (a TLS refusal says which key)
      */
-    public static ShellClient connect(String host, int port, dev.dmsg.link.tls.TlsConfig tls, Duration timeout)
+    public static ShellClient connect(String host, int port, TlsConfig tls, Duration timeout)
             throws ShellException {
         return connect(host, port, tls.keys().label(), tls, timeout);
     }
 
-    private static ShellClient connect(String host, int port, String label, dev.dmsg.link.tls.TlsConfig tls,
+    private static ShellClient connect(String host, int port, String label, TlsConfig tls,
                                        Duration timeout) throws ShellException {
         // A client subscribes to no spans: peer_mask and pfs_mask 0 filter out every relay (docs/REFERENCE.md §3.4).
-        java.util.UUID nil = new java.util.UUID(0, 0);
-        var conn = new dev.dmsg.wire.LnkConn(nil, nil, nil, 0L, Dmsg.PEER_NONE, Dmsg.PFSTYPE_NONE, Dmsg.SPAN_PROTO_1,
+        UUID nil = new UUID(0, 0);
+        var conn = new LnkConn(nil, nil, nil, 0L, Dmsg.PEER_NONE, Dmsg.PFSTYPE_NONE, Dmsg.SPAN_PROTO_1,
             0, 0, 0L, 0L, "", label);
         OneWayShell oneWay = new OneWayShell();
         Services services = new Services();
         oneWay.register(services);
-        java.util.concurrent.CompletableFuture<Void> up = new java.util.concurrent.CompletableFuture<>();
+        CompletableFuture<Void> up = new CompletableFuture<>();
         LinkListener listener = new LinkListener() {
             @Override
             public void onUp(Link link) {
@@ -92,7 +97,7 @@ public final class ShellClient implements AutoCloseable {
                 } catch (TimeoutException e) {
                     // no LNK_CONN: not one of ours; the C framing is the one every node understands
                 }
-                legacyNode = !dev.dmsg.mesh.SpanExt.understoodBy(l.peerConn());
+                legacyNode = !SpanExt.understoodBy(l.peerConn());
             }
             return new ShellClient(ep, l, oneWay, legacyNode);
         } catch (ExecutionException e) {

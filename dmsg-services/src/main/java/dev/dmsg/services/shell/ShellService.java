@@ -4,6 +4,7 @@ import dev.dmsg.link.Link;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.Access;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
@@ -20,6 +21,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -231,7 +233,7 @@ public final class ShellService {
     /** The caller as the command travels on: whom it is for, as this node sees them. */
     private Delegation delegationFor(Caller caller, int depth) {
         if (caller == null || caller.link() == null) {
-            return new Delegation(selfName, selfFingerprint, dev.dmsg.link.tls.Role.ADMIN, 0, depth);
+            return new Delegation(selfName, selfFingerprint, Role.ADMIN, 0, depth);
         }
         Access.Principal p = access.principal(caller.link(), caller.circuit(), caller.delegation());
         return new Delegation(p.name(), p.fingerprint(), p.role(), p.grants(), depth);
@@ -287,7 +289,7 @@ public final class ShellService {
                 d = Delegation.fromAux(m.auxCopy());
             } catch (IllegalArgumentException e) {
                 log.debug("shell from {}: ignoring a malformed delegation: {}", link.peerLabel(), e.getMessage());
-                d = new Delegation("malformed-delegation", "none", dev.dmsg.link.tls.Role.NONE, 0, Delegation.MAX_DEPTH);
+                d = new Delegation("malformed-delegation", "none", Role.NONE, 0, Delegation.MAX_DEPTH);
             }
         }
         return new Caller(link, m.circuit(), d);
@@ -318,7 +320,7 @@ public final class ShellService {
     }
 
     /** Runs a received line for {@code caller} within its per-caller limit; {@code then} gets the result. */
-    private void run(String line, Caller caller, java.util.function.Consumer<Result> then) {
+    private void run(String line, Caller caller, Consumer<Result> then) {
         Link link = caller.link();
         if (line.length() > MAX_LINE) {
             then.accept(new Result(ERR_USAGE, "command line of " + line.length() + " characters; max " + MAX_LINE + "\n"));

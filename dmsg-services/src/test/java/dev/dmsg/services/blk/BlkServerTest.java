@@ -28,9 +28,11 @@ import dev.dmsg.wire.BlkOpen;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ExtHeader;
 import dev.dmsg.wire.LnkConn;
+import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.buffer.Unpooled;
+import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -94,7 +96,7 @@ class BlkServerTest {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
         // the role rules are what these tests exercise: every role may be on the list (docs/IDENTITY.md §5)
-        List<Node.Export> any = java.util.Arrays.stream(exports)
+        List<Node.Export> any = Arrays.stream(exports)
             .map(e -> e.allow().isEmpty() ? e.withAllow("member", "client") : e).toList();
         Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(any));
         open.add(n);
@@ -194,7 +196,7 @@ class BlkServerTest {
             }
         }
 
-        static Reply reply(dev.dmsg.wire.Message m) {
+        static Reply reply(Message m) {
             return new Reply(m.cmd(), m.error(), m.ext() instanceof BlkError b ? b : null, m.auxCopy());
         }
 
@@ -618,10 +620,10 @@ class BlkServerTest {
     void aMissingFileADirectoryOrATooLongLabelStopsTheNodeAtStart() {
         Path missing = tmp.resolve("missing.img");
         assertThatThrownBy(() -> start("exp", Node.Export.of("disk0", missing)))
-            .isInstanceOf(java.io.IOException.class)
+            .isInstanceOf(IOException.class)
             .hasMessage("export disk0: " + missing + " does not exist");
         assertThatThrownBy(() -> start("exp", Node.Export.of("disk0", tmp)))
-            .isInstanceOf(java.io.IOException.class)
+            .isInstanceOf(IOException.class)
             .hasMessage("export disk0: " + tmp + " is a directory, not a file or a block device");
         assertThatThrownBy(() -> start("x".repeat(100), Node.Export.of("n".repeat(30), missing)))
             .isInstanceOf(IllegalArgumentException.class)

@@ -5,15 +5,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.dmsg.wire.Dmsg;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.AbstractExecutorService;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -78,9 +84,9 @@ class FileBlockDeviceTest {
         try (FileBlockDevice d = device(false)) {
             byte[] a = new byte[5000];
             byte[] b = new byte[3192];
-            java.util.Arrays.fill(a, (byte) 0x5a);
-            java.util.Arrays.fill(b, (byte) 0xa5);
-            io.netty.buffer.CompositeByteBuf data = Unpooled.compositeBuffer()
+            Arrays.fill(a, (byte) 0x5a);
+            Arrays.fill(b, (byte) 0xa5);
+            CompositeByteBuf data = Unpooled.compositeBuffer()
                 .addComponent(true, Unpooled.directBuffer(a.length).writeBytes(a))
                 .addComponent(true, Unpooled.wrappedBuffer(b));
             get(d.write(12288, data, false));
@@ -113,10 +119,10 @@ class FileBlockDeviceTest {
     @Test
     void aFileInMemoryDoesItsIoInTheCallAndAFileOnDiskOnThePool() throws Exception {
         Path shm = Path.of("/dev/shm");
-        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(shm) && FileBlockDevice.inMemory(shm),
+        Assumptions.assumeTrue(Files.isDirectory(shm) && FileBlockDevice.inMemory(shm),
             "no tmpfs at /dev/shm");
-        java.util.concurrent.atomic.AtomicInteger pooled = new java.util.concurrent.atomic.AtomicInteger();
-        ExecutorService counting = new java.util.concurrent.AbstractExecutorService() {
+        AtomicInteger pooled = new AtomicInteger();
+        ExecutorService counting = new AbstractExecutorService() {
             @Override
             public void execute(Runnable r) {
                 pooled.incrementAndGet();
@@ -127,8 +133,8 @@ class FileBlockDeviceTest {
             public void shutdown() {}
 
             @Override
-            public java.util.List<Runnable> shutdownNow() {
-                return java.util.List.of();
+            public List<Runnable> shutdownNow() {
+                return List.of();
             }
 
             @Override
@@ -162,7 +168,7 @@ class FileBlockDeviceTest {
             Files.deleteIfExists(f);
             Files.deleteIfExists(dir);
         }
-        org.junit.jupiter.api.Assumptions.assumeFalse(FileBlockDevice.inMemory(tmp), "the temp dir is in memory too");
+        Assumptions.assumeFalse(FileBlockDevice.inMemory(tmp), "the temp dir is in memory too");
         Path g = tmp.resolve("disk.img");
         Files.write(g, new byte[1 << 16]);
         try (FileBlockDevice d = FileBlockDevice.open("disk", g, false, 4096, counting)) {

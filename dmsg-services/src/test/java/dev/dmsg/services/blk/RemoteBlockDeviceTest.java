@@ -82,7 +82,7 @@ class RemoteBlockDeviceTest {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
         // members may open these exports (docs/IDENTITY.md §5: by default only admins may)
-        List<Node.Export> open = java.util.Arrays.stream(exports).map(e -> e.withAllow("member")).toList();
+        List<Node.Export> open = Arrays.stream(exports).map(e -> e.withAllow("member")).toList();
         Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(open));
         for (Node other : nodes) {
             Node.trustEachOther(n, other, Role.MEMBER); // a cluster whose nodes pin each other: circuits authenticate end to end

@@ -1,5 +1,6 @@
 package dev.dmsg.services.legacy;
 
+import dev.dmsg.wire.Command;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.DmsgProtocolException;
 import dev.dmsg.wire.FrameDecoder;
@@ -20,6 +21,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -818,7 +820,7 @@ public final class LegacyCRelay implements AutoCloseable {
                     }
                     if (m.baseCmd() != Dmsg.LNK_ERROR) {
                         // Declared in 2013 but never implemented (PING, PAD, AUTH), or ours (LNK_CRL …).
-                        crashes.record("fd " + c.fd + ": " + dev.dmsg.wire.Command.nameOf(m.cmd())
+                        crashes.record("fd " + c.fd + ": " + Command.nameOf(m.cmd())
                             + ", which a 2013 peer does not know: " + FrameLog.line(FrameLog.RECEIVED, m));
                     }
                     nosupp(c, st, m);
@@ -837,7 +839,7 @@ public final class LegacyCRelay implements AutoCloseable {
     void shellReply(Connection c, State st, Message m, List<String> lines, int error) {
         for (String line : lines) {
             enqueue(c, Message.of(Dmsg.DBG_SHELL | Dmsg.REPLY, 0, m.circuit(), 0, null,
-                Unpooled.copiedBuffer(line + "\0", java.nio.charset.StandardCharsets.UTF_8)));
+                Unpooled.copiedBuffer(line + "\0", StandardCharsets.UTF_8)));
         }
         msgReply(c, st, m, error, true);
     }

@@ -8,13 +8,17 @@ import dev.dmsg.link.LinkState;
 import dev.dmsg.link.LinkStats;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.services.EchoService;
+import dev.dmsg.services.blk.BlkClient;
+import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.node.Security;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkCirc;
@@ -23,12 +27,15 @@ import dev.dmsg.wire.LnkSpan;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.Random;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
@@ -87,8 +94,8 @@ class LegacyRelayCircuitTest {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
         Node n = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), id, MeshConfig.defaults(),
-            ping, dead, false).withSecurity(dev.dmsg.services.node.Security.defaults()
-                .withLegacy(List.of(dev.dmsg.services.node.Security.LegacyPeer.parse(legacy))))
+            ping, dead, false).withSecurity(Security.defaults()
+                .withLegacy(List.of(Security.LegacyPeer.parse(legacy))))
             .withExports(List.of(exports)));
         nodes.add(n);
         return n;
@@ -450,7 +457,7 @@ class LegacyRelayCircuitTest {
         Node x = start("xray", Duration.ofMillis(100), Duration.ofSeconds(1), "127.0.0.1:" + relay.port() + "=member");
         Link l = x.endpoint().connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
         assertThat(l.peer().name()).isEqualTo("legacy@127.0.0.1");
-        assertThat(l.peer().role()).isEqualTo(dev.dmsg.link.tls.Role.MEMBER);
+        assertThat(l.peer().role()).isEqualTo(Role.MEMBER);
         long t0 = System.nanoTime();
         await("two dead timeouts of silence", () -> System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(2));
         assertThat(l.state()).isEqualTo(LinkState.UP);
@@ -468,7 +475,7 @@ class LegacyRelayCircuitTest {
     @Test
     void blkTrafficCrossesTheRelayInTheMiddleOfACircuit() throws Exception {
         Path disk = tmp.resolve("disk0.img");
-        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(disk.toFile(), "rw")) {
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "rw")) {
             f.setLength(8 << 20);
         }
         // Through a 2013 relay the originator cannot be authenticated: Z sees the relay's configured role.
@@ -482,10 +489,10 @@ class LegacyRelayCircuitTest {
             return false;
         });
         long forwardedBefore = m.relay.stats().forwarded();
-        var d = dev.dmsg.services.blk.BlkClient.open(m.x.mesh(), "zulu/disk0", true,
-            dev.dmsg.services.blk.RemoteBlockDevice.Options.defaults()).get(T.toSeconds(), TimeUnit.SECONDS);
+        var d = BlkClient.open(m.x.mesh(), "zulu/disk0", true,
+            RemoteBlockDevice.Options.defaults()).get(T.toSeconds(), TimeUnit.SECONDS);
         byte[] data = new byte[1 << 20]; // 16 requests of 64 KiB, several in flight at once
-        new java.util.Random(14).nextBytes(data);
+        new Random(14).nextBytes(data);
         try {
             d.write(4096, Unpooled.wrappedBuffer(data), false).get(T.toSeconds(), TimeUnit.SECONDS);
             d.flush().get(T.toSeconds(), TimeUnit.SECONDS);
@@ -493,7 +500,7 @@ class LegacyRelayCircuitTest {
             try {
                 byte[] got = new byte[data.length];
                 back.getBytes(back.readerIndex(), got);
-                assertThat(java.util.Arrays.equals(got, data)).as("1 MiB read back through the C relay").isTrue();
+                assertThat(Arrays.equals(got, data)).as("1 MiB read back through the C relay").isTrue();
             } finally {
                 back.release();
             }
@@ -501,11 +508,11 @@ class LegacyRelayCircuitTest {
             d.close();
         }
         byte[] onDisk = new byte[data.length];
-        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(disk.toFile(), "r")) {
+        try (RandomAccessFile f = new RandomAccessFile(disk.toFile(), "r")) {
             f.seek(4096);
             f.readFully(onDisk);
         }
-        assertThat(java.util.Arrays.equals(onDisk, data)).as("Z's file holds what X wrote").isTrue();
+        assertThat(Arrays.equals(onDisk, data)).as("Z's file holds what X wrote").isTrue();
         LegacyCRelay.Stats s = m.relay.stats();
         assertThat(s.forwarded() - forwardedBefore).as("BLK messages the relay forwarded").isGreaterThanOrEqualTo(32);
         assertThat(s.circuitsForged()).isEqualTo(1);
@@ -526,7 +533,7 @@ class LegacyRelayCircuitTest {
             UUID.nameUUIDFromBytes("xray".getBytes(StandardCharsets.UTF_8)));
         Node x = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("xray"), id, MeshConfig.defaults(),
             Duration.ofMillis(100), Duration.ofSeconds(1), false)
-            .withSecurity(dev.dmsg.services.node.Security.plaintextForTests()));
+            .withSecurity(Security.plaintextForTests()));
         nodes.add(x);
         Link l = x.endpoint().connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
         await("the link is taken for a 2013 peer", l::legacyPeer);

@@ -10,14 +10,17 @@ import dev.dmsg.link.Services;
 import dev.dmsg.link.netty.LinkEndpoint;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.node.Security;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.FrameDecoder;
 import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -76,8 +79,8 @@ class LegacyShellTest {
         Node.Identity id = new Node.Identity("zulu", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes("zulu".getBytes(StandardCharsets.UTF_8)));
         Node z = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), id, MeshConfig.defaults(),
-            Duration.ofSeconds(30), Duration.ofSeconds(60), false).withSecurity(dev.dmsg.services.node.Security.defaults()
-                .withLegacy(List.of(dev.dmsg.services.node.Security.LegacyPeer.parse("127.0.0.1=member")))));
+            Duration.ofSeconds(30), Duration.ofSeconds(60), false).withSecurity(Security.defaults()
+                .withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member")))));
         closing.add(z);
         relay.connect("127.0.0.1", z.address().getPort());
         Await.until(() -> relay.tree().contains("(zulu)"), T, "the relay learns zulu's span");
@@ -227,7 +230,7 @@ class LegacyShellTest {
                 }
             }
             out.flush();
-            var dec = new dev.dmsg.wire.FrameDecoder();
+            var dec = new FrameDecoder();
             ByteBuf acc = Unpooled.buffer();
             byte[] buf = new byte[4096];
             int answered = 0;
@@ -260,7 +263,7 @@ class LegacyShellTest {
         }
     }
 
-    private static void write(FrameEncoder enc, OutputStream out, Message m) throws java.io.IOException {
+    private static void write(FrameEncoder enc, OutputStream out, Message m) throws IOException {
         ByteBuf b = Unpooled.buffer();
         try {
             enc.encode(m, b);

@@ -11,6 +11,8 @@ import dev.dmsg.testkit.LeakDetector;
 import io.netty.buffer.PooledByteBufAllocator;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
 import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
@@ -21,6 +23,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.ExecutorService;
@@ -62,7 +65,7 @@ class NbdAttackTest {
             : Path.of(System.getProperty("java.io.tmpdir")), "nbd-attack");
         io = Executors.newFixedThreadPool(4);
         Path d0 = dir.resolve("disk0.img");
-        try (var f = new java.io.RandomAccessFile(d0.toFile(), "rw")) {
+        try (var f = new RandomAccessFile(d0.toFile(), "rw")) {
             f.setLength(DISK_BYTES);
         }
         disk0 = FileBlockDevice.open("disk0", d0, false, 4096, io);
@@ -85,7 +88,7 @@ class NbdAttackTest {
         disk0.close();
         io.shutdownNow();
         try (var files = Files.walk(dir)) {
-            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }
     }
 
@@ -356,7 +359,7 @@ class NbdAttackTest {
                     }
                 }
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                throw new UncheckedIOException(e);
             }
             return new Memory(direct, PooledByteBufAllocator.DEFAULT.metric().usedDirectMemory(), rss);
         }

@@ -5,22 +5,27 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.dmsg.services.blk.BlockDevice;
 import dev.dmsg.services.blk.BlockException;
 import dev.dmsg.services.blk.FileBlockDevice;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -299,7 +304,7 @@ class NbdProtocolTest {
             assertThat(c.call(Nbd.CMD_TRIM, 0, 0, 512, null).error()).isEqualTo(Nbd.EPERM);
             assertThat(c.call(Nbd.CMD_FLUSH, 0, 0, 0, null).error()).isZero();
             byte[] first = c.call(Nbd.CMD_READ, 0, 0, 512, null).data();
-            assertThat(first).isEqualTo(java.util.Arrays.copyOf(pattern(64 * 1024, 7), 512));
+            assertThat(first).isEqualTo(Arrays.copyOf(pattern(64 * 1024, 7), 512));
         }
     }
 
@@ -315,9 +320,9 @@ class NbdProtocolTest {
             assertThat(c.call(Nbd.CMD_TRIM, Nbd.CMD_FLAG_FUA, 8192 + 4096, 4096, null).error()).isZero();
             assertThat(c.call(Nbd.CMD_FLUSH, 0, 0, 0, null).error()).isZero();
             byte[] back = c.call(Nbd.CMD_READ, 0, 8192, data.length, null).data();
-            assertThat(java.util.Arrays.copyOfRange(back, 0, 8192)).containsOnly((byte) 0);
-            assertThat(java.util.Arrays.copyOfRange(back, 8192, 12288))
-                .isEqualTo(java.util.Arrays.copyOfRange(data, 8192, 12288));
+            assertThat(Arrays.copyOfRange(back, 0, 8192)).containsOnly((byte) 0);
+            assertThat(Arrays.copyOfRange(back, 8192, 12288))
+                .isEqualTo(Arrays.copyOfRange(data, 8192, 12288));
 
             // unaligned and odd-sized: the minimum block size is 1
             byte[] odd = pattern(7, 2);
@@ -365,7 +370,7 @@ class NbdProtocolTest {
                 c.request(Nbd.CMD_WRITE, 0, 1000 + i, (long) i * block, block, pattern(block, 1000 + i));
             }
             c.flush();
-            Map<Long, Integer> reads = new java.util.concurrent.ConcurrentHashMap<>();
+            Map<Long, Integer> reads = new ConcurrentHashMap<>();
             // the writes must be answered before the reads are sent, or a read may overtake its write
             for (int i = 0; i < n; i++) {
                 RawNbdClient.Reply r = c.readReply(x -> 0);
@@ -386,7 +391,7 @@ class NbdProtocolTest {
                     }
                     c.flush();
                 } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
+                    throw new UncheckedIOException(e);
                 }
             });
             int readReplies = 0;
@@ -507,14 +512,14 @@ class NbdProtocolTest {
     void slowHandshakesAndConnectionsOverTheLimitAreClosed() throws Exception {
         server.close();
         server = NbdServer.builder().export("disk0", disk0).maxConnections(1)
-            .handshakeTimeout(java.time.Duration.ofMillis(200)).bind("127.0.0.1", 0);
+            .handshakeTimeout(Duration.ofMillis(200)).bind("127.0.0.1", 0);
         try (RawNbdClient slow = connect()) {
             slow.handshake();
             assertThat(slow.closedByServer()).as("no option within 200 ms").isTrue();
         }
         // The server lets go of the slow one on its own thread: wait for that, or 'first' would be
         // over the limit of one (a race this test used to lose now and then).
-        dev.dmsg.testkit.Await.until(() -> server.connections() == 0, java.time.Duration.ofSeconds(5),
+        Await.until(() -> server.connections() == 0, Duration.ofSeconds(5),
             "the server forgets the timed-out connection");
         try (RawNbdClient first = connectTo("disk0"); RawNbdClient second = connect()) {
             assertThat(second.closedByServer()).as("over maxConnections").isTrue();

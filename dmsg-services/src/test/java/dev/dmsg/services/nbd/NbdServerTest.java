@@ -10,11 +10,14 @@ import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.testkit.Processes;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
@@ -60,11 +63,11 @@ class NbdServerTest {
         io = Executors.newFixedThreadPool(4);
         Path d0 = dir.resolve("disk0.img");
         Path g = dir.resolve("golden.img");
-        try (var f = new java.io.RandomAccessFile(d0.toFile(), "rw")) {
+        try (var f = new RandomAccessFile(d0.toFile(), "rw")) {
             f.setLength(DISK_BYTES);
         }
-        Files.write(g, "golden, read-only\n".repeat(1000).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        try (var f = new java.io.RandomAccessFile(g.toFile(), "rw")) {
+        Files.write(g, "golden, read-only\n".repeat(1000).getBytes(StandardCharsets.UTF_8));
+        try (var f = new RandomAccessFile(g.toFile(), "rw")) {
             f.setLength(1 << 20);
         }
         disk0 = FileBlockDevice.open("disk0", d0, false, 4096, io);
@@ -81,7 +84,7 @@ class NbdServerTest {
         golden.close();
         io.shutdownNow();
         try (var files = Files.walk(dir)) {
-            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }
     }
 

@@ -7,6 +7,7 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dmsg.link.tls.Fingerprints;
 import dev.dmsg.link.tls.Grants;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TrustStore;
@@ -14,14 +15,20 @@ import dev.dmsg.services.blk.FileBlockDevice;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.testkit.Processes;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -66,7 +73,7 @@ class NbdTlsTest {
         alice = NbdCertificates.addClient(tlsDir, "alice", Role.CLIENT, Grants.BLK_RW);
         io = Executors.newFixedThreadPool(4);
         Path d0 = dir.resolve("disk0.img");
-        try (var f = new java.io.RandomAccessFile(d0.toFile(), "rw")) {
+        try (var f = new RandomAccessFile(d0.toFile(), "rw")) {
             f.setLength(DISK_BYTES);
         }
         disk0 = FileBlockDevice.open("disk0", d0, false, 4096, io);
@@ -96,7 +103,7 @@ class NbdTlsTest {
         disk0.close();
         io.shutdownNow();
         try (var files = Files.walk(dir)) {
-            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }
     }
 
@@ -146,7 +153,7 @@ class NbdTlsTest {
         run("qemu-img", "convert", "--object", creds, "--image-opts", opts, "-O", "raw", back.toString()).requireOk();
         byte[] want = Files.readAllBytes(src);
         byte[] got = Files.readAllBytes(back);
-        assertThat(java.util.Arrays.equals(java.util.Arrays.copyOf(got, want.length), want)).isTrue();
+        assertThat(Arrays.equals(Arrays.copyOf(got, want.length), want)).isTrue();
     }
 
     /**
@@ -157,7 +164,7 @@ class NbdTlsTest {
      */
     @Test
     void fioNbdEngineOverTls() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
             "needs root to run fio as another user");
         Path home = dir.resolve("home");
         Path pki = Files.createDirectories(home.resolve(".pki/libnbd"));
@@ -165,7 +172,7 @@ class NbdTlsTest {
             Files.copy(alice.resolve(f), pki.resolve(f));
         }
         Processes.run(TOOL_TIMEOUT, List.of("chown", "-R", "65534:65534", home.toString())).requireOk();
-        Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
         String uri = "nbds://127.0.0.1:" + server.localAddress().getPort() + "/disk0";
         Processes.Result r = Processes.run(TOOL_TIMEOUT, List.of("setpriv", "--reuid=65534", "--regid=65534",
             "--clear-groups", "env", "HOME=" + home, DebianTools.path("fio").toString(), "--name=tls",
@@ -183,7 +190,7 @@ class NbdTlsTest {
         Path mallory = NbdCertificates.addClient(tlsDir, "mallory", Role.CLIENT, Grants.BLK_RW);
         TrustStore.open(tlsDir).remove("mallory"); // a certificate from our own CA, but its key is not pinned
         restart();
-        String fp = dev.dmsg.link.tls.Fingerprints.of(NbdCertificates.readCertificate(
+        String fp = Fingerprints.of(NbdCertificates.readCertificate(
             mallory.resolve(NbdTls.CLIENT_CERT)).getPublicKey());
         Processes.Result r = run("nbdinfo", "--json", nbds(mallory));
         assertThat(r.ok()).as("mallory: %s", r.describe()).isFalse();
@@ -217,7 +224,7 @@ class NbdTlsTest {
             assertThat(reply.text()).isEqualTo("TLS is required: send NBD_OPT_STARTTLS first (an nbds:// URI)");
             c.sendOption(Nbd.OPT_LIST, new byte[0]);
             assertThat(c.readOptionReply().type()).isEqualTo(Nbd.REP_ERR_TLS_REQD);
-            c.sendOption(Nbd.OPT_EXPORT_NAME, "disk0".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            c.sendOption(Nbd.OPT_EXPORT_NAME, "disk0".getBytes(StandardCharsets.UTF_8));
             assertThat(c.closedByServer()).as("EXPORT_NAME cannot carry an error: closed").isTrue();
         }
         assertThat(server.stats().tlsRequired()).isEqualTo(2);

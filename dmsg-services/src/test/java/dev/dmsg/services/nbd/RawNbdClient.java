@@ -11,7 +11,16 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.function.LongToIntFunction;
+import javax.net.ssl.SSLSocket;
 
 /**
  * A hand-written NBD client for protocol tests: every field written and read by hand, nothing
@@ -20,7 +29,7 @@ import java.nio.charset.StandardCharsets;
  */
 final class RawNbdClient implements AutoCloseable {
     final Socket socket;
-    final java.nio.channels.SocketChannel unix;
+    final SocketChannel unix;
     DataInputStream in;
     DataOutputStream out;
 
@@ -64,16 +73,16 @@ final class RawNbdClient implements AutoCloseable {
     }
 
     /** Over a Unix socket (blocking channel streams; no read timeout: tests bound it with @Timeout). */
-    RawNbdClient(java.nio.file.Path socketPath) throws IOException {
+    RawNbdClient(Path socketPath) throws IOException {
         socket = null;
-        unix = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX);
-        unix.connect(java.net.UnixDomainSocketAddress.of(socketPath));
-        in = new DataInputStream(new BufferedInputStream(java.nio.channels.Channels.newInputStream(unix)));
-        out = new DataOutputStream(new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(unix), 1 << 16));
+        unix = SocketChannel.open(StandardProtocolFamily.UNIX);
+        unix.connect(UnixDomainSocketAddress.of(socketPath));
+        in = new DataInputStream(new BufferedInputStream(Channels.newInputStream(unix)));
+        out = new DataOutputStream(new BufferedOutputStream(Channels.newOutputStream(unix), 1 << 16));
     }
 
     /** From here on, reads and writes go through {@code tls} (after NBD_OPT_STARTTLS's ACK). */
-    void upgrade(javax.net.ssl.SSLSocket tls) throws IOException {
+    void upgrade(SSLSocket tls) throws IOException {
         tls.startHandshake();
         in = new DataInputStream(new BufferedInputStream(tls.getInputStream()));
         out = new DataOutputStream(new BufferedOutputStream(tls.getOutputStream(), 1 << 16));
@@ -115,7 +124,7 @@ final class RawNbdClient implements AutoCloseable {
     /** The data of NBD_OPT_INFO / NBD_OPT_GO. */
     static byte[] infoRequest(String name, int... infos) {
         byte[] n = name.getBytes(StandardCharsets.UTF_8);
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 + n.length + 2 + 2 * infos.length);
+        ByteBuffer b = ByteBuffer.allocate(4 + n.length + 2 + 2 * infos.length);
         b.putInt(n.length).put(n).putShort((short) infos.length);
         for (int i : infos) {
             b.putShort((short) i);
@@ -138,7 +147,7 @@ final class RawNbdClient implements AutoCloseable {
                 break;
             }
             assertThat(r.type()).as("reply type (%s)", r.text()).isEqualTo(Nbd.REP_INFO);
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(r.data());
+            ByteBuffer b = ByteBuffer.wrap(r.data());
             int info = b.getShort() & 0xffff;
             if (info == Nbd.INFO_EXPORT) {
                 size = b.getLong();
@@ -169,7 +178,7 @@ final class RawNbdClient implements AutoCloseable {
     }
 
     /** Reads one reply header; {@code dataBytes} of data follow it when the caller says so. */
-    Reply readReply(java.util.function.LongToIntFunction dataBytesFor) throws IOException {
+    Reply readReply(LongToIntFunction dataBytesFor) throws IOException {
         assertThat(in.readInt()).as("simple reply magic").isEqualTo(Nbd.SIMPLE_REPLY_MAGIC);
         int error = in.readInt();
         long cookie = in.readLong();
@@ -204,7 +213,7 @@ final class RawNbdClient implements AutoCloseable {
             }
         } catch (EOFException | SocketException e) {
             return true;
-        } catch (java.net.SocketTimeoutException e) {
+        } catch (SocketTimeoutException e) {
             return false;
         } catch (IOException e) {
             if (unix != null) {

@@ -38,12 +38,14 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -144,7 +146,7 @@ class MeshAttackTest {
             .get(20, TimeUnit.SECONDS);
         try {
             byte[] data = new byte[1 << 20];
-            new java.util.Random(7).nextBytes(data);
+            new Random(7).nextBytes(data);
             d.write(0, Unpooled.wrappedBuffer(data), false).get(20, TimeUnit.SECONDS);
             d.flush().get(20, TimeUnit.SECONDS);
             ByteBuf back = d.read(0, data.length).get(20, TimeUnit.SECONDS);
@@ -314,7 +316,7 @@ class MeshAttackTest {
         span(stray, beta);
         Await.until(() -> labels(stray).contains("gamma/disk0"), T, "stray sees the export");
         NodeKey disk = BlkClient.find(stray.mesh(), "gamma/disk0", T).get(10, TimeUnit.SECONDS).key();
-        ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+        ExecutionException e = Assertions.assertThrows(ExecutionException.class,
             () -> stray.mesh().openCircuit(disk).get(10, TimeUnit.SECONDS));
         assertThat(e.getCause()).isInstanceOf(CircuitException.class);
         assertThat(((CircuitException) e.getCause()).error()).isEqualTo(Dmsg.ERR_PERM);

@@ -5,12 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.Transaction;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -52,7 +54,7 @@ class NodeCircuitTest {
             UUID.nameUUIDFromBytes(label.getBytes()));
         Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id));
         for (Node other : nodes) {
-            Node.trustEachOther(n, other, dev.dmsg.link.tls.Role.MEMBER); // TLS: each pins the others' keys
+            Node.trustEachOther(n, other, Role.MEMBER); // TLS: each pins the others' keys
         }
         nodes.add(n);
         return n;
@@ -251,7 +253,7 @@ class NodeCircuitTest {
         }
     }
 
-    static io.netty.buffer.ByteBuf aux(String s) {
+    static ByteBuf aux(String s) {
         return Unpooled.copiedBuffer(s + "\0", StandardCharsets.UTF_8);
     }
 }

@@ -12,6 +12,7 @@ import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.LnkSpan;
 import dev.dmsg.wire.LnkVolconf;
 import dev.dmsg.wire.VolData;
@@ -150,7 +151,7 @@ class NodeRolesTest {
             });
         assertThat(span.get(5, TimeUnit.SECONDS)).isEqualTo(Dmsg.ERR_PERM);
         CompletableFuture<Integer> circ = new CompletableFuture<>();
-        c.link().open(Dmsg.LNK_CIRC, new dev.dmsg.wire.LnkCirc(0, 42), null, (t, m) -> {
+        c.link().open(Dmsg.LNK_CIRC, new LnkCirc(0, 42), null, (t, m) -> {
             if (m.isDelete()) {
                 circ.complete(m.error());
             }

@@ -9,14 +9,21 @@ import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.testkit.Vectors;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.FrameDecoder;
+import dev.dmsg.wire.FrameEncoder;
+import dev.dmsg.wire.LnkSpan;
 import dev.dmsg.wire.LnkVolconf;
 import dev.dmsg.wire.Message;
 import dev.dmsg.wire.VolData;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
+import io.netty.handler.ssl.OpenSsl;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -118,7 +125,7 @@ class NodeTest {
             // TLS by default: the node's key, and this client known by its key (the node's own: admin)
             assertThat(s.get("node").get("fingerprint").asText()).isEqualTo(a.keys().fingerprint());
             // AUTO: BoringSSL where netty-tcnative loads (it does on linux-x86_64), else the JDK's
-            String tls = "TLSv1.3 " + (io.netty.handler.ssl.OpenSsl.isAvailable() ? "OPENSSL" : "JDK");
+            String tls = "TLSv1.3 " + (OpenSsl.isAvailable() ? "OPENSSL" : "JDK");
             assertThat(s.get("node").get("tls").asText()).isEqualTo(tls);
             assertThat(s.get("links").get(0).get("identity").asText()).isEqualTo("alpha");
             assertThat(s.get("links").get(0).get("role").asText()).isEqualTo("admin");
@@ -143,7 +150,7 @@ class NodeTest {
         try (ShellClient c = client(b)) {
             c.call("span 127.0.0.1:" + a.address().getPort(), T);
         }
-        var disk = new dev.dmsg.wire.LnkSpan(new UUID(0, 0), new UUID(0, 0), Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, 1, 0,
+        var disk = new LnkSpan(new UUID(0, 0), new UUID(0, 0), Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, 1, 0,
             0, 0, 0, 1L << 30, 512, "alpha/disk0", "serial-1");
         var handle = a.advertise(disk).get(5, TimeUnit.SECONDS);
         JsonNode s = awaitStatus(b, x -> span(x, "serial-1") != null);
@@ -167,13 +174,13 @@ class NodeTest {
         Node a = startWithLocalLegacy("alpha"); // hammer2 shell: plaintext, no AUTH
         try (Socket s = new Socket("127.0.0.1", a.address().getPort())) {
             s.setSoTimeout(5000);
-            dev.dmsg.wire.FrameEncoder enc = new dev.dmsg.wire.FrameEncoder();
+            FrameEncoder enc = new FrameEncoder();
             ByteBuf out = Unpooled.buffer();
             Message m = Message.of(Dmsg.DBG_SHELL, 0, 0, 0, null,
-                Unpooled.copiedBuffer("help\0", java.nio.charset.StandardCharsets.US_ASCII));
+                Unpooled.copiedBuffer("help\0", StandardCharsets.US_ASCII));
             enc.encode(m, out); // like the C client: no LNK_CONN first
             m.release();
-            s.getOutputStream().write(io.netty.buffer.ByteBufUtil.getBytes(out));
+            s.getOutputStream().write(ByteBufUtil.getBytes(out));
             out.release();
             List<Message> got = readUntil(s, x -> x.cmd() == (Dmsg.LNK_ERROR | Dmsg.REPLY));
             StringBuilder text = new StringBuilder();
@@ -244,7 +251,7 @@ class NodeTest {
         try {
             VolconfTable.open(dir);
             throw new AssertionError("opened a 100-byte table");
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             assertThat(e.getMessage()).contains(VolconfTable.FILE).contains("100 bytes");
         }
     }
@@ -287,7 +294,7 @@ class NodeTest {
                 int n;
                 try {
                     n = in.read(buf);
-                } catch (java.net.SocketTimeoutException e) {
+                } catch (SocketTimeoutException e) {
                     break;
                 }
                 if (n < 0) {
