@@ -30,6 +30,11 @@ import dev.dmsg.mesh.auth.SpanTrust;
  * <p>Work is incremental: a change marks the one node it touches, and only that node is
  * rescanned against each conn (a new conn scans every node once, for that conn only). C rescans
  * everything on every change.
+ *
+ * <p>About 550 lines, above the house's 500: besides the table it holds the public types that
+ * ports, circuits and the status tree name as {@code SpanEngine.SpanLink}, {@code Relay},
+ * {@code NodeView}, {@code LinkView}, {@code Counters} and {@code Signer}; moving them out would
+ * rename them in every module above.
  */
 public final class SpanEngine {
     private final MeshConfig config;
@@ -394,15 +399,11 @@ public final class SpanEngine {
     /** The path in use: the first link, by dist, that is ours, from a C origin, or feasible. */
     SpanLink bestLink(Node node) {
         for (SpanLink l : node.links) {
-            if (isFeasible(node, l)) {
+            if (strategy.isFeasible(node, l)) {
                 return l;
             }
         }
         return null;
-    }
-
-    private boolean isFeasible(Node node, SpanLink l) {
-        return strategy.isFeasible(node, l);
     }
 
     /**
@@ -420,7 +421,7 @@ public final class SpanEngine {
             if (l.local() || avoid.contains(l.from)) {
                 continue;
             }
-            if (isFeasible(node, l)) {
+            if (strategy.isFeasible(node, l)) {
                 return l;
             }
             if (shortest == null) {
@@ -465,7 +466,7 @@ public final class SpanEngine {
                     to.add(r.conn.port.name() + " dist " + r.span.dist() + (id == 0 ? "" : String.format(" msgid %016x", id)));
                 }
                 links.add(new LinkView(l.local() ? "local" : l.from.name(), l.dist(),
-                    l.ext == null ? -1 : l.ext.seqno(), isFeasible(node, l), to,
+                    l.ext == null ? -1 : l.ext.seqno(), strategy.isFeasible(node, l), to,
                     l.local() ? 0 : l.from.msgidOf(l.token), l.trust));
             }
             LnkSpan s = node.links.isEmpty() ? null : node.links.get(0).span;
