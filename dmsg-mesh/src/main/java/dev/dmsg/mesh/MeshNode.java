@@ -9,7 +9,6 @@ import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkSpan;
-import dev.dmsg.wire.Message;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -21,7 +20,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
-import dev.dmsg.link.LogLimiter;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.tls.ChainTrust;
 import dev.dmsg.link.tls.NodeKeys;
@@ -36,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * A node's part in the mesh: runs the {@link SpanEngine} on one executor and connects it to the
  * node's links. It accepts LNK_SPAN transactions (registered in the node's {@link Services}),
  * turns link up/down into conn up/down ({@link #listener()}), and gives the engine a
- * {@link Port} per link that hands the work to that link's event loop.
+ * {@link Port} per link that hands the work to that link's event loop. Received spans are
+ * checked and budgeted by its {@link SpanIntake}; circuits are forged by its {@link Circuits}.
  *
  * <p>Threads: link events arrive on each link's event loop and are posted to the engine's
  * executor; the engine's sends are posted to the link's event loop ({@link Link#execute}), so
@@ -52,12 +51,8 @@ public final class MeshNode {
     private final Circuits circuits;
     /** Opens waiting for a path to their node; engine thread only. */
     private final Map<NodeKey, List<Runnable>> waitingForPath = new HashMap<>();
-    /** Signs our spans and checks received ones (docs/IDENTITY.md §3); null on a node without TLS. */
-    private final SpanAuth auth;
-    private final SpanBudget spanBudget;
-    /** Spans refused, by the neighbour that sent them (mesh thread writes; status reads). */
-    private final Map<String, Long> spansRefused = new ConcurrentHashMap<>();
-    private final LogLimiter refusalLog = LogLimiter.perMinute();
+    /** The LNK_SPAN transactions peers open to us: checked, budgeted, handed to the engine. */
+    private final SpanIntake intake;
 
     /** A node without TLS: spans are neither signed nor checked. @param executor the engine's one thread and its clock */
     public MeshNode(SpanEngine engine, MeshScheduler executor) {
@@ -85,8 +80,6 @@ public final class MeshNode {
     private MeshNode(SpanEngine engine, MeshScheduler executor, SpanAuth auth, CircuitAuth circuitAuth) {
         this.engine = engine;
         this.executor = executor;
-        this.auth = auth;
-        this.spanBudget = new SpanBudget(engine.config().maxSpansPerOrigin());
         if (auth != null) {
             engine.signer(new SpanEngine.Signer() {
                 @Override
@@ -102,6 +95,7 @@ public final class MeshNode {
         }
         this.circuits = new Circuits(executor, engine.config().circuitAckTimeoutNanos(), new CircuitGate(
             circuitAuth, engine.config().maxCircuitsPerOriginator(), LinkConfig.DEFAULT_MAX_PEER_TRANSACTIONS));
+        this.intake = new SpanIntake(engine, executor, circuits, auth);
         engine.onChange(key -> {
             List<Runnable> waiting = waitingForPath.remove(key);
             if (waiting != null) {
@@ -112,7 +106,7 @@ public final class MeshNode {
 
     /** Registers the LNK_SPAN acceptor in {@code services}; returns them. */
     public Services register(Services services) {
-        services.accept(Dmsg.LNK_SPAN, (txn, create) -> meshPeer(txn, "LNK_SPAN") ? acceptSpan(txn, create) : refused(txn));
+        services.accept(Dmsg.LNK_SPAN, (txn, create) -> meshPeer(txn, "LNK_SPAN") ? intake.accept(txn, create, port(txn.link())) : refused(txn));
         services.accept(Dmsg.LNK_CIRC, (txn, create) -> meshPeer(txn, "LNK_CIRC") ? circuits.accept(txn, create) : refused(txn));
         return services;
     }
@@ -383,91 +377,9 @@ public final class MeshNode {
         return ports.computeIfAbsent(link, LinkPort::new);
     }
 
-    /**
-     * A LNK_SPAN|CREATE from a peer: a path to what it advertises. Runs on the link's loop; the
-     * proof is checked and the originator's budget taken on the engine's thread (docs/IDENTITY.md
-     * §3.3, §6), where a refused span is answered and forgotten.
-     */
-    private TransactionHandler acceptSpan(Transaction txn, Message create) {
-        LnkSpan span = create.ext(LnkSpan.class);
-        byte[] proof = create.auxBytes() == 0 ? null : create.auxCopy();
-        LinkPort port = port(txn.link());
-        SpanAuth.From from = from(txn.link());
-        SpanEngine.SpanLink[] link = new SpanEngine.SpanLink[1]; // set and read on the engine's thread
-        String[] budgetKey = new String[1];
-        executor.execute(() -> {
-            if (auth == null) {
-                link[0] = engine.spanReceived(port, span, txn);
-                return;
-            }
-            SpanAuth.Verdict v = auth.check(from, span, proof);
-            if (v instanceof SpanAuth.Refused r) {
-                refuseSpan(txn, from, span, r.error(), r.why());
-                return;
-            }
-            SpanAuth.Accepted a = (SpanAuth.Accepted) v;
-            NodeKey key = NodeKey.of(span);
-            if (!spanBudget.admit(a.budgetKey(), key)) {
-                refuseSpan(txn, from, span, Dmsg.ERR_LIMIT, "its originator " + a.trust().describe() + " already has "
-                    + spanBudget.max() + " spans here (the limit per originator, docs/IDENTITY.md §6)");
-                return;
-            }
-            budgetKey[0] = a.budgetKey();
-            link[0] = engine.spanReceived(port, span, txn, a.trust(), proof);
-        });
-        return (t, m) -> {
-            if (m.isDelete()) {
-                circuits.spanClosed(t.link(), t.msgid()); // circuits resting on this span go first
-                executor.execute(() -> {
-                    if (link[0] != null) {
-                        engine.spanDeleted(link[0]);
-                        spanBudget.release(budgetKey[0], SpanEngine.keyOf(link[0]));
-                        link[0] = null;
-                    }
-                });
-                t.close(); // C: state_reply(0), LNK_ERROR|CREATE|DELETE|REPLY
-            } else if (m.baseCmd() == Dmsg.LNK_SPAN && !m.isCreate() && !m.isReply()) {
-                LnkSpan update = m.ext(LnkSpan.class);
-                byte[] updateProof = m.auxBytes() == 0 ? null : m.auxCopy();
-                executor.execute(() -> {
-                    if (link[0] == null) {
-                        return;
-                    }
-                    if (auth != null && !(auth.check(from, update, updateProof) instanceof SpanAuth.Accepted a
-                            && a.trust().signerId().equals(link[0].trust().signerId()))) {
-                        countRefused(from, "an update of the span for '" + SpanAuth.owner(update)
-                            + "' whose proof does not hold; the update is ignored");
-                        return;
-                    }
-                    engine.spanUpdated(link[0], update, updateProof);
-                });
-            }
-        };
-    }
-
-    /** How {@code link}'s peer is trusted, for span checks: one of ours over TLS, or a configured legacy peer. */
-    private static SpanAuth.From from(Link link) {
-        PeerIdentity p = link.peer();
-        return new SpanAuth.From(p != null ? p.name() : link.peerLabel(), CircuitGate.legacy(link));
-    }
-
-    /** Closes a refused span's transaction with {@code error}; counted per neighbour and logged (limited). Engine thread. */
-    private void refuseSpan(Transaction txn, SpanAuth.From from, LnkSpan span, int error, String why) {
-        countRefused(from, why);
-        txn.link().execute(() -> txn.reply(error));
-    }
-
-    private void countRefused(SpanAuth.From from, String why) {
-        spansRefused.merge(from.name(), 1L, Long::sum);
-        String more = refusalLog.admit();
-        if (more != null) {
-            log.warn("span from neighbour '{}' refused: {}{}", from.name(), why, more);
-        }
-    }
-
     /** Spans refused so far, by the neighbour that sent them (docs/IDENTITY.md §3.3). Any thread. */
     public Map<String, Long> spansRefused() {
-        return Map.copyOf(spansRefused);
+        return intake.spansRefused();
     }
 
     /** The engine's view of one link; every call is handed to the link's event loop. */

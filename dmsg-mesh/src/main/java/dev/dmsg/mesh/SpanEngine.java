@@ -1,21 +1,15 @@
 package dev.dmsg.mesh;
 
-import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkConn;
 import dev.dmsg.wire.LnkSpan;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.UUID;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import dev.dmsg.mesh.auth.SpanTrust;
@@ -26,25 +20,34 @@ import dev.dmsg.mesh.auth.SpanTrust;
  * the relays we opened on them. Single-threaded and sans-IO: every method runs on the engine's
  * thread, and output goes through each link's {@link Port}.
  *
+ * <p>Who does what: this class keeps the table (nodes and their links in relay order), takes the
+ * inputs, rescans marked nodes and answers the views; {@link SpanRelays} keeps the conns and
+ * syncs each node's relays on them; a {@link SpanStrategy} decides what the two algorithms decide
+ * differently — {@link CRelayStrategy} (the 2013 C relay) or {@link LoopFreeStrategy} (ours),
+ * chosen once from {@link MeshConfig#loopFree()}. The public types below are the ones ports,
+ * circuits and the status tree hold.
+ *
  * <p>Work is incremental: a change marks the one node it touches, and only that node is
  * rescanned against each conn (a new conn scans every node once, for that conn only). C rescans
  * everything on every change.
+ *
+ * <p>About 550 lines, above the house's 500: besides the table it holds the public types that
+ * ports, circuits and the status tree name as {@code SpanEngine.SpanLink}, {@code Relay},
+ * {@code NodeView}, {@code LinkView}, {@code Counters} and {@code Signer}; moving them out would
+ * rename them in every module above.
  */
 public final class SpanEngine {
     private final MeshConfig config;
     private final LongSupplier clock;
-    private final int rnssAdd;
     private final int origin;
     private final TreeMap<NodeKey, Node> nodes = new TreeMap<>();
-    private final Map<Port, Conn> conns = new LinkedHashMap<>();
-    private final Map<Source, Fd> fds = new HashMap<>();
     private final Set<Node> dirty = new LinkedHashSet<>();
-    private final Map<Source, Starved> starved = new HashMap<>();
-    private final Map<Request, Long> requests = new HashMap<>();
-    /** Nodes with a shorter path on an older seqno than their best: pulled again on each tick. */
-    private final Set<NodeKey> pullingNodes = new HashSet<>();
     private long arrivals;
     private final Counters counters = new Counters();
+    /** What the two algorithms decide differently: C's or ours (docs/MESH.md). */
+    private final SpanStrategy strategy;
+    /** The conns and what we relay on them. */
+    private final SpanRelays relays;
     private final List<Consumer<NodeKey>> onChange = new ArrayList<>(2);
     /** Makes the proofs of our own spans and the vouches for legacy ones (docs/IDENTITY.md §3); null: unsigned. */
     private Signer signer;
@@ -68,8 +71,10 @@ public final class SpanEngine {
         }
         this.config = config;
         this.clock = clock;
-        this.rnssAdd = rnssAdd == 0 ? 1 : rnssAdd;
         this.origin = origin;
+        this.strategy = config.loopFree() ? new LoopFreeStrategy(this, config, counters, origin)
+            : new CRelayStrategy(counters);
+        this.relays = new SpanRelays(this, config, strategy, counters, rnssAdd == 0 ? 1 : rnssAdd);
     }
 
     /**
@@ -91,6 +96,25 @@ public final class SpanEngine {
 
     public int origin() {
         return origin;
+    }
+
+    /** Marks {@code node} for the next {@link #rescan()}. */
+    void mark(Node node) {
+        dirty.add(node);
+    }
+
+    /** The node of {@code key}, or {@code null}. */
+    Node node(NodeKey key) {
+        return nodes.get(key);
+    }
+
+    /** The signer of our spans, {@code null} on an unsigned node. */
+    Signer signer() {
+        return signer;
+    }
+
+    long nanoTime() {
+        return clock.getAsLong();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -177,7 +201,7 @@ public final class SpanEngine {
     /** One LNK_SPAN transaction we opened on a conn, copied from a link. */
     public final class Relay {
         final Node node;
-        final Conn conn;
+        final SpanRelays.Conn conn;
         final SpanLink source;
         LnkSpan span;
         boolean open = true;
@@ -186,7 +210,7 @@ public final class SpanEngine {
         /** The port's handle (a transaction); written and read by the port only. */
         public volatile Object attachment;
 
-        Relay(Node node, Conn conn, SpanLink source, LnkSpan span) {
+        Relay(Node node, SpanRelays.Conn conn, SpanLink source, LnkSpan span) {
             this.node = node;
             this.conn = conn;
             this.source = source;
@@ -220,52 +244,9 @@ public final class SpanEngine {
         }
     }
 
-    /** A link whose peer sent LNK_CONN: the peer's filter, and what we relay to it. */
-    final class Conn {
-        final Port port;
-        final LnkConn filter;
-        final Map<Node, List<Relay>> relays = new HashMap<>();
-
-        Conn(Port port, LnkConn filter) {
-            this.port = port;
-            this.filter = filter;
-        }
-    }
-
-    record Source(NodeKey node, int origin) {}
-
-    record Request(Source source, int seqno, Port via) {}
-
-    /** The feasibility distance of one source: the best value this node has advertised for it. */
-    static final class Fd {
-        int seqno;
-        int dist;
-        /** When the source last had a feasible link here. */
-        long lastFeasibleNanos;
-
-        Fd(int seqno, int dist, long now) {
-            this.seqno = seqno;
-            this.dist = dist;
-            this.lastFeasibleNanos = now;
-        }
-    }
-
-    /** A source for which we have links but none feasible: waiting for a newer seqno. */
-    static final class Starved {
-        int wanted;
-    }
-
     static final Comparator<SpanLink> LINK_ORDER = Comparator.<SpanLink>comparingInt(l -> l.span.dist())
         .thenComparingInt(l -> l.span.rnss())
         .thenComparingLong(l -> l.arrival);
-
-    /** Value order: a newer seqno first, then a smaller dist. */
-    static boolean better(int seqA, int distA, int seqB, int distB) {
-        if (seqA != seqB) {
-            return SpanExt.newer(seqA, seqB);
-        }
-        return Integer.compareUnsigned(distA, distB) < 0;
-    }
 
     // ------------------------------------------------------------------------------------------
     // Inputs
@@ -282,8 +263,7 @@ public final class SpanEngine {
     public SpanLink spanReceived(Port from, LnkSpan span, Object token, SpanTrust trust, byte[] proof) {
         counters.spansReceived++;
         Node node = nodes.computeIfAbsent(NodeKey.of(span), Node::new);
-        SpanExt ext = config.loopFree() ? SpanExt.of(span) : null;
-        SpanLink link = new SpanLink(node, from, token, span, ext, trust, proof);
+        SpanLink link = new SpanLink(node, from, token, span, strategy.extOf(span), trust, proof);
         insert(node, link);
         dirty.add(node);
         rescan();
@@ -297,22 +277,7 @@ public final class SpanEngine {
 
     /** A span update with its new {@code proof} (checked by the caller; null keeps none). */
     public void spanUpdated(SpanLink link, LnkSpan span, byte[] proof) {
-        SpanExt e = config.loopFree() ? SpanExt.of(span) : null;
-        if (link.dead || link.ext == null || e == null || e.origin() != link.ext.origin() || e.isRequest()) {
-            counters.updatesIgnored++;
-            return;
-        }
-        if (!SpanExt.newer(e.seqno(), link.ext.seqno())) {
-            counters.updatesIgnored++;
-            return;
-        }
-        counters.updatesReceived++;
-        if (proof != null) {
-            link.proof = proof;
-        }
-        setSeqno(link, e.seqno());
-        dirty.add(link.node);
-        rescan();
+        strategy.spanUpdated(link, span, proof);
     }
 
     /** The span's transaction closed (DELETE, or the link died): the path is gone. */
@@ -329,98 +294,31 @@ public final class SpanEngine {
 
     /** The peer on {@code port} sent LNK_CONN: relay to it what {@code filter} lets through. */
     public void connUp(Port port, LnkConn filter) {
-        if (conns.containsKey(port)) {
+        SpanRelays.Conn conn = relays.connUp(port, filter);
+        if (conn == null) {
             return;
         }
-        Conn conn = new Conn(port, filter);
-        conns.put(port, conn);
         for (Node node : nodes.values()) {
-            sync(node, conn, feasible(node));
+            relays.sync(node, conn, strategy.relayable(node));
         }
         rescan();
     }
 
     /** The peer's LNK_CONN closed, or its link died: close what we relayed to it. */
     public void connDown(Port port) {
-        Conn conn = conns.remove(port);
-        if (conn == null) {
-            return;
+        if (relays.connDown(port)) {
+            pruneEmptyNodes();
         }
-        for (List<Relay> rs : conn.relays.values()) {
-            for (Relay r : rs) {
-                r.open = false;
-                r.source.relays.remove(r);
-                counters.relaysClosed++;
-                port.closeRelay(r);
-            }
-        }
-        conn.relays.clear();
-        pruneEmptyNodes();
     }
 
     /** The peer closed a relay we opened (DELETE on it), or its link died. */
     public void relayClosed(Relay r) {
-        if (!r.open) {
-            return;
-        }
-        r.open = false;
-        r.source.relays.remove(r);
-        List<Relay> rs = r.conn.relays.get(r.node);
-        if (rs != null) {
-            rs.remove(r);
-            if (rs.isEmpty()) {
-                r.conn.relays.remove(r.node);
-            }
-        }
-        counters.relaysClosedByPeer++;
-        // Not rescanned now: a peer that refuses a span would otherwise get it again at once.
-        // The relay comes back when the node next changes.
+        relays.closedByPeer(r);
     }
 
     /** A seqno request arrived on a relay we opened (mid-stream LNK_SPAN|REPLY). */
     public void seqnoRequested(Relay r, LnkSpan request) {
-        SpanExt e = SpanExt.of(request);
-        if (!config.loopFree() || e == null || !e.isRequest() || !r.open || r.source.dead) {
-            counters.requestsIgnored++;
-            return;
-        }
-        counters.requestsReceived++;
-        Node node = r.node;
-        SpanLink src = r.source;
-        if (r.wantSeqno < 0 || SpanExt.newer(e.seqno(), r.wantSeqno)) {
-            r.wantSeqno = e.seqno();
-        }
-        boolean sameSource = src.ext != null && src.ext.origin() == e.origin();
-        if (sameSource && src.local()) {
-            if (SpanExt.newer(e.seqno(), src.ext.seqno())) {
-                counters.seqnoBumps++;
-                setSeqno(src, e.seqno());
-            }
-            dirty.add(node); // the rescan sends the relay its update
-            rescan();
-            return;
-        }
-        if (sameSource && !SpanExt.newer(e.seqno(), src.ext.seqno())) {
-            dirty.add(node); // the path this relay comes from already has it
-            rescan();
-            return;
-        }
-        // Ask upstream, along the path this relay comes from (the requester's path to the
-        // origin), else along our shortest path from a peer that understands requests.
-        SpanLink toward = sameSource && !src.local() && src.from.extAware() ? src : null;
-        for (SpanLink l : node.links) {
-            if (toward != null) {
-                break;
-            }
-            if (l.ext != null && l.ext.origin() == e.origin() && !l.local() && l.from.extAware()
-                    && l.from != r.conn.port) {
-                toward = l; // links are sorted: the shortest
-            }
-        }
-        if (toward != null && mayRequest(new Request(new Source(node.key, e.origin()), e.seqno(), toward.from))) {
-            counters.requestsForwarded++;
-            toward.from.requestSeqno(toward, new SpanExt(SpanExt.SEQREQ, e.seqno(), e.origin()).applyTo(toward.span));
-        }
+        strategy.seqnoRequested(r, request);
     }
 
     /** Starts advertising {@code span} as this node's own (dist 0). */
@@ -428,9 +326,8 @@ public final class SpanEngine {
         LnkSpan s = new LnkSpan(span.pfsClid(), span.pfsFsid(), span.pfsType(), span.peerType(),
             span.protoVersion(), span.status(), 0, 0, 0, span.mediaBytes(), span.mediaBlksize(),
             span.clLabel(), span.fsLabel());
-        SpanExt ext = null;
-        if (config.loopFree()) {
-            ext = new SpanExt(0, 1, origin);
+        SpanExt ext = strategy.ownExt();
+        if (ext != null) {
             s = ext.applyTo(s);
         }
         Node node = nodes.computeIfAbsent(NodeKey.of(s), Node::new);
@@ -451,45 +348,7 @@ public final class SpanEngine {
 
     /** Timers: forgets old feasibility distances and re-sends seqno requests still unanswered. */
     public void tick(long now) {
-        if (!config.loopFree()) {
-            return;
-        }
-        // A source's FD is forgotten once it has had no feasible link for fdHold: its links are
-        // gone (nothing to protect), or the origin cannot be asked for a newer seqno (a path
-        // through a C relay, which forwards no requests) and the old paths become usable again.
-        Iterator<Map.Entry<Source, Fd>> it = fds.entrySet().iterator();
-        while (it.hasNext()) {
-            Map.Entry<Source, Fd> e = it.next();
-            Fd fd = e.getValue();
-            Node node = nodes.get(e.getKey().node());
-            if (node != null && hasFeasible(node, e.getKey().origin(), fd)) {
-                fd.lastFeasibleNanos = now;
-            } else if (now - fd.lastFeasibleNanos >= config.fdHoldNanos()) {
-                it.remove();
-                counters.fdExpired++;
-                if (node != null) {
-                    dirty.add(node);
-                }
-            }
-        }
-        requests.values().removeIf(t -> now - t >= config.requestHoldNanos());
-        for (NodeKey k : new ArrayList<>(pullingNodes)) {
-            Node node = nodes.get(k);
-            if (node != null) {
-                dirty.add(node);
-            } else {
-                pullingNodes.remove(k);
-            }
-        }
-        for (Source s : new ArrayList<>(starved.keySet())) {
-            Node node = nodes.get(s.node());
-            if (node != null) {
-                dirty.add(node);
-            } else {
-                starved.remove(s);
-            }
-        }
-        rescan();
+        strategy.tick(now);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -504,30 +363,18 @@ public final class SpanEngine {
         links.add(i, link);
     }
 
-    private void setSeqno(SpanLink link, int seqno) {
-        link.ext = link.ext.withSeqno(seqno);
-        link.span = link.ext.applyTo(link.span);
-        if (link.local() && signer != null) {
-            link.proof = signer.sign(link.span); // a new seqno needs a new proof (docs/IDENTITY.md §3.1)
-        }
-    }
-
-    private void rescan() {
+    /** Rescans every marked node: its relays on every conn, then its listeners. */
+    void rescan() {
         while (!dirty.isEmpty()) {
             Iterator<Node> it = dirty.iterator();
             Node node = it.next();
             it.remove();
             counters.nodeScans++;
-            List<SpanLink> feasible = feasible(node);
-            requestNewerSeqnos(node);
-            for (Conn conn : conns.values()) {
-                sync(node, conn, feasible);
-            }
-            if (node.links.isEmpty() && nodes.get(node.key) == node) {
-                boolean relayed = conns.values().stream().anyMatch(c -> c.relays.containsKey(node));
-                if (!relayed) {
-                    nodes.remove(node.key);
-                }
+            List<SpanLink> feasible = strategy.relayable(node);
+            strategy.scanning(node);
+            relays.syncAll(node, feasible);
+            if (node.links.isEmpty() && nodes.get(node.key) == node && !relays.isRelayed(node)) {
+                nodes.remove(node.key);
             }
             for (var l : onChange) {
                 l.accept(node.key);
@@ -536,300 +383,7 @@ public final class SpanEngine {
     }
 
     private void pruneEmptyNodes() {
-        nodes.values().removeIf(n -> n.links.isEmpty()
-            && conns.values().stream().noneMatch(c -> c.relays.containsKey(n)));
-    }
-
-    /**
-     * The links we may relay, in order. C: all of them. Loop-free: per source, its best link (the
-     * first feasible one by dist) and the other links as short as it; none while no link of the
-     * source is feasible. Our own advertisement outranks every echo of it; spans without our
-     * extension (from C origins) follow the C rules.
-     */
-    List<SpanLink> feasible(Node node) {
-        if (!config.loopFree()) {
-            return node.links;
-        }
-        List<SpanLink> out = new ArrayList<>(node.links.size());
-        Map<Integer, List<SpanLink>> bySource = new LinkedHashMap<>();
-        for (SpanLink l : node.links) {
-            bySource.computeIfAbsent(l.originId(), k -> new ArrayList<>(2)).add(l);
-        }
-        for (Map.Entry<Integer, List<SpanLink>> e : bySource.entrySet()) {
-            List<SpanLink> links = e.getValue();
-            if (e.getKey() == 0) {
-                out.addAll(links);
-                continue;
-            }
-            List<SpanLink> local = links.stream().filter(SpanLink::local).toList();
-            if (!local.isEmpty()) {
-                out.addAll(local);
-                continue;
-            }
-            SpanLink best = bestOf(node, links);
-            if (best == null) {
-                continue; // starved: nothing relayed until a newer seqno comes (requestNewerSeqnos)
-            }
-            // Relay the best and the paths as short as it, whatever their seqno. Only the best
-            // must be feasible (it is the next hop, invariant 2 in docs/MESH.md); an equal path
-            // advertises a value no better than FD and cannot grow anything. Not requiring the
-            // same seqno keeps a seqno update from closing and reopening relays while it spreads.
-            out.add(best);
-            for (SpanLink l : links) {
-                if (l != best && l.dist() == best.dist()) {
-                    out.add(l);
-                }
-            }
-        }
-        if (bySource.size() > 1) {
-            out.sort(LINK_ORDER);
-        }
-        return out;
-    }
-
-    /** The first feasible link of one source's {@code links} (sorted by dist, rnss, arrival). */
-    private SpanLink bestOf(Node node, List<SpanLink> links) {
-        Fd fd = null;
-        for (SpanLink l : links) {
-            if (fd == null) {
-                fd = fds.get(new Source(node.key, l.ext.origin()));
-            }
-            if (fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist)) {
-                return l;
-            }
-        }
-        return null;
-    }
-
-    /**
-     * For each source of {@code node} that has links but none feasible: ask for a newer seqno
-     * along the shortest path from a peer that understands requests (RFC 8966 §3.8.2).
-     */
-    private void requestNewerSeqnos(Node node) {
-        if (!config.loopFree()) {
-            return;
-        }
-        Map<Integer, SpanLink> shortest = new LinkedHashMap<>();
-        Set<Integer> fed = new HashSet<>();
-        for (SpanLink l : node.links) {
-            if (l.ext == null) {
-                continue;
-            }
-            if (l.local()) {
-                fed.add(l.ext.origin());
-                continue;
-            }
-            Fd fd = fds.get(new Source(node.key, l.ext.origin()));
-            if (fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist)) {
-                fed.add(l.ext.origin());
-            } else if (l.from.extAware()) {
-                shortest.putIfAbsent(l.ext.origin(), l);
-            }
-        }
-        for (Integer o : fed) {
-            starved.remove(new Source(node.key, o));
-        }
-        for (Map.Entry<Integer, SpanLink> e : shortest.entrySet()) {
-            if (fed.contains(e.getKey())) {
-                continue;
-            }
-            Source s = new Source(node.key, e.getKey());
-            Fd fd = fds.get(s);
-            int wanted = (fd.seqno + 1) & 0xFFFF;
-            starved.computeIfAbsent(s, k -> new Starved()).wanted = wanted;
-            SpanLink l = e.getValue();
-            if (mayRequest(new Request(s, wanted, l.from))) {
-                counters.requestsSent++;
-                l.from.requestSeqno(l, new SpanExt(SpanExt.SEQREQ, wanted, e.getKey()).applyTo(l.span));
-            }
-        }
-        starved.keySet().removeIf(s -> s.node().equals(node.key) && !shortest.containsKey(s.origin()));
-        if (!config.floodUpdates()) {
-            pullShorterPaths(node);
-        }
-    }
-
-    /**
-     * With targeted updates a node can hold the newer seqno on a longer path while a neighbour
-     * offers a shorter one still on the older seqno — unfeasible here, since our FD moved to the
-     * newer seqno, and never updated, since nobody asked that neighbour. Ask it: it sends its
-     * relay the newer seqno if it has it, else asks upstream; either way the shorter path comes
-     * back feasible. Repeated on each tick while such a path remains (as requests are).
-     */
-    private void pullShorterPaths(Node node) {
-        SpanLink best = bestLink(node);
-        boolean pulling = false;
-        if (best != null && best.ext != null && !best.local()) {
-            for (SpanLink l : node.links) {
-                if (l.dist() >= best.dist()) {
-                    break; // sorted by dist
-                }
-                if (l.local() || l.ext == null || l.ext.origin() != best.ext.origin() || !l.from.extAware()
-                        || !SpanExt.newer(best.ext.seqno(), l.ext.seqno())) {
-                    continue;
-                }
-                pulling = true;
-                Source s = new Source(node.key, l.ext.origin());
-                if (mayRequest(new Request(s, best.ext.seqno(), l.from))) {
-                    counters.requestsSent++;
-                    counters.pulls++;
-                    l.from.requestSeqno(l, new SpanExt(SpanExt.SEQREQ, best.ext.seqno(), l.ext.origin()).applyTo(l.span));
-                }
-            }
-        }
-        if (pulling) {
-            pullingNodes.add(node.key);
-        } else {
-            pullingNodes.remove(node.key);
-        }
-    }
-
-    private static boolean hasFeasible(Node node, int origin, Fd fd) {
-        for (SpanLink l : node.links) {
-            if (l.ext != null && l.ext.origin() == origin && !l.local()
-                    && better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private boolean mayRequest(Request r) {
-        long now = clock.getAsLong();
-        Long last = requests.get(r);
-        if (last != null && now - last < config.requestHoldNanos()) {
-            return false;
-        }
-        requests.put(r, now);
-        return true;
-    }
-
-    /** Makes the relays of {@code node} on {@code conn} the top N of {@code feasible} that pass its filter. */
-    private void sync(Node node, Conn conn, List<SpanLink> feasible) {
-        List<SpanLink> want = new ArrayList<>(config.topN());
-        for (SpanLink l : feasible) {
-            if (l.dist() > config.maxDist()) {
-                break; // sorted by dist
-            }
-            if (!passes(l, conn)) {
-                if (!config.loopFree()) {
-                    break; // C: any failure stops the scan for this node (docs/REFERENCE.md §3.4 step 3)
-                }
-                continue;
-            }
-            want.add(l);
-            if (want.size() == config.topN()) {
-                break;
-            }
-        }
-        // Make before break, as C does (docs/REFERENCE.md §3.4 steps 4-5): the peer sees the new path
-        // before the old one goes, so it is never left without one in between — which, with
-        // feasibility, would make it withdraw and ask the origin for a new seqno.
-        List<Relay> have = conn.relays.get(node);
-        List<Relay> stale = new ArrayList<>(2);
-        if (have != null) {
-            for (Relay r : have) {
-                if (!want.contains(r.source)) {
-                    stale.add(r);
-                }
-            }
-        }
-        for (SpanLink l : want) {
-            Relay r = null;
-            List<Relay> rs = conn.relays.get(node);
-            if (rs != null) {
-                for (Relay x : rs) {
-                    if (x.source == l) {
-                        r = x;
-                    }
-                }
-            }
-            if (r == null) {
-                openRelay(node, conn, l);
-            } else if (l.ext != null && !l.ext.equals(SpanExt.of(r.span)) && (config.floodUpdates()
-                    || (r.wantSeqno >= 0 && !SpanExt.newer(r.wantSeqno, l.ext.seqno())))) {
-                // Targeted (default): the newer seqno goes only where it was asked for, back down
-                // the request path; a relay left on an older seqno still advertises a value no
-                // better than our FD. Flooding (Babel) sends it down every relay.
-                r.wantSeqno = -1;
-                r.span = l.ext.applyTo(r.span);
-                noteAdvertised(l, r.span.dist());
-                if (conn.port.extAware()) {
-                    counters.updatesSent++;
-                    conn.port.updateRelay(r);
-                }
-            }
-        }
-        for (Relay r : stale) {
-            closeRelay(r);
-        }
-    }
-
-    private void openRelay(Node node, Conn conn, SpanLink l) {
-        LnkSpan s = l.local() ? l.span : l.span.relayed(rnssAdd);
-        Relay r = new Relay(node, conn, l, s);
-        conn.relays.computeIfAbsent(node, k -> new ArrayList<>(2)).add(r);
-        l.relays.add(r);
-        noteAdvertised(l, s.dist());
-        counters.relaysOpened++;
-        conn.port.openRelay(r);
-    }
-
-    private void closeRelay(Relay r) {
-        r.open = false;
-        r.source.relays.remove(r);
-        List<Relay> rs = r.conn.relays.get(r.node);
-        rs.remove(r);
-        if (rs.isEmpty()) {
-            r.conn.relays.remove(r.node);
-        }
-        counters.relaysClosed++;
-        r.conn.port.closeRelay(r);
-    }
-
-    private void noteAdvertised(SpanLink l, int dist) {
-        if (l.ext == null || l.local()) {
-            return;
-        }
-        Source s = new Source(l.node.key, l.ext.origin());
-        Fd fd = fds.get(s);
-        if (fd == null) {
-            fds.put(s, new Fd(l.ext.seqno(), dist, clock.getAsLong()));
-        } else if (better(l.ext.seqno(), dist, fd.seqno, fd.dist)) {
-            fd.seqno = l.ext.seqno();
-            fd.dist = dist;
-        }
-    }
-
-    /** The receiving peer's LNK_CONN filter (docs/REFERENCE.md §3.4 step 3 a–g; a is checked by the caller). */
-    static boolean passes(SpanLink l, Conn conn) {
-        if (l.from == conn.port) {
-            return false; // split horizon
-        }
-        LnkSpan s = l.span;
-        LnkConn f = conn.filter;
-        if (f == null) {
-            return true;
-        }
-        if (s.peerType() < 64 && ((1L << s.peerType()) & f.peerMask()) == 0) {
-            return false;
-        }
-        if (s.pfsType() < 64 && ((1L << s.pfsType()) & f.pfsMask()) == 0) {
-            return false;
-        }
-        if (f.pfsType() == Dmsg.PFSTYPE_CLIENT && s.pfsType() == Dmsg.PFSTYPE_CLIENT) {
-            return false; // clients never see clients
-        }
-        if (s.peerType() == f.peerType()) {
-            UUID nil = new UUID(0, 0);
-            if (!f.pfsClid().equals(nil) && !f.pfsClid().equals(s.pfsClid())) {
-                return false;
-            }
-            if (!f.clLabel().isEmpty() && !f.clLabel().equals(s.clLabel())) {
-                return false;
-            }
-        }
-        return true;
+        nodes.values().removeIf(n -> n.links.isEmpty() && !relays.isRelayed(n));
     }
 
     // ------------------------------------------------------------------------------------------
@@ -843,25 +397,13 @@ public final class SpanEngine {
     }
 
     /** The path in use: the first link, by dist, that is ours, from a C origin, or feasible. */
-    private SpanLink bestLink(Node node) {
+    SpanLink bestLink(Node node) {
         for (SpanLink l : node.links) {
-            if (isFeasible(node, l)) {
+            if (strategy.isFeasible(node, l)) {
                 return l;
             }
         }
         return null;
-    }
-
-    /** Whether {@code l} may be the next hop: ours, a C origin's (C rules), or strictly better than FD. */
-    private boolean isFeasible(Node node, SpanLink l) {
-        if (!config.loopFree() || l.local() || l.ext == null) {
-            return true;
-        }
-        if (node.links.stream().anyMatch(x -> x.local() && x.ext != null && x.ext.origin() == l.ext.origin())) {
-            return false; // an echo of our own span
-        }
-        Fd fd = fds.get(new Source(node.key, l.ext.origin()));
-        return fd == null || better(l.ext.seqno(), l.dist(), fd.seqno, fd.dist);
     }
 
     /**
@@ -879,7 +421,7 @@ public final class SpanEngine {
             if (l.local() || avoid.contains(l.from)) {
                 continue;
             }
-            if (isFeasible(node, l)) {
+            if (strategy.isFeasible(node, l)) {
                 return l;
             }
             if (shortest == null) {
@@ -924,7 +466,7 @@ public final class SpanEngine {
                     to.add(r.conn.port.name() + " dist " + r.span.dist() + (id == 0 ? "" : String.format(" msgid %016x", id)));
                 }
                 links.add(new LinkView(l.local() ? "local" : l.from.name(), l.dist(),
-                    l.ext == null ? -1 : l.ext.seqno(), isFeasible(node, l), to,
+                    l.ext == null ? -1 : l.ext.seqno(), strategy.isFeasible(node, l), to,
                     l.local() ? 0 : l.from.msgidOf(l.token), l.trust));
             }
             LnkSpan s = node.links.isEmpty() ? null : node.links.get(0).span;
