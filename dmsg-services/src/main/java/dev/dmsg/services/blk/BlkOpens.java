@@ -115,7 +115,8 @@ final class BlkOpens {
         String name;
         if (onCircuit != null) {
             if (!wanted.isEmpty() && !wanted.equals(onCircuit)) {
-                refusals.refuse(t, null, Dmsg.ERR_PARAM, 0, 0, "circuit is to export '" + onCircuit + "', not '" + wanted + "'");
+                refusals.refuse(t, null, Dmsg.ERR_PARAM, 0, 0,
+                    "circuit is to export '" + onCircuit + "', not '" + wanted + "'");
                 return null;
             }
             name = onCircuit;
@@ -167,14 +168,15 @@ final class BlkOpens {
         // sent under the new one.
         onLoopOf(old, () -> supersede(old));
         ServedOpen fresh = o;
-        old.drained.copy().orTimeout(BlkServer.DRAIN_WAIT_SECONDS, TimeUnit.SECONDS).whenComplete((v, err) -> link.execute(() -> {
+        int waitSeconds = BlkServer.DRAIN_WAIT_SECONDS;
+        old.drained.copy().orTimeout(waitSeconds, TimeUnit.SECONDS).whenComplete((v, err) -> link.execute(() -> {
             if (fresh.closed || !t.state().sendOpen()) {
                 return;
             }
             if (err != null) {
                 forget(fresh, "refused: the superseded open did not drain");
                 refusals.refuse(t, e, Dmsg.ERR_IO, 0, 0, String.format("open %016x still has requests running after %d s",
-                    old.keyid, BlkServer.DRAIN_WAIT_SECONDS));
+                    old.keyid, waitSeconds));
                 return;
             }
             t.send(Dmsg.BLK_ERROR, 0, answer, null);

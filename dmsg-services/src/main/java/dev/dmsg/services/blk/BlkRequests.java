@@ -81,7 +81,8 @@ final class BlkRequests {
         }
         if (op != Dmsg.BLK_FLUSH) {
             if (bytes < 1 || bytes > BlkServer.MAX_BYTES) {
-                refusals.refuse(t, e, Dmsg.ERR_PARAM, io.keyid(), resid, "bytes " + bytes + " not in 1.." + BlkServer.MAX_BYTES);
+                refusals.refuse(t, e, Dmsg.ERR_PARAM, io.keyid(), resid,
+                    "bytes " + bytes + " not in 1.." + BlkServer.MAX_BYTES);
                 return;
             }
             long size = e.device.sizeBytes();
@@ -179,7 +180,8 @@ final class BlkRequests {
             e.errors.increment();
             log.debug("BLK {} on export {}: {}", Command.nameOf(r.op), e.name, c.toString());
             r.txn.send(Dmsg.BLK_ERROR | Dmsg.DELETE, code, new BlkError(r.io.keyid(),
-                r.op == Dmsg.BLK_FLUSH ? 0 : r.io.bytes(), BlkRefusals.clip(c.getMessage() == null ? c.toString() : c.getMessage())),
+                r.op == Dmsg.BLK_FLUSH ? 0 : r.io.bytes(),
+                BlkRefusals.clip(c.getMessage() == null ? c.toString() : c.getMessage())),
                 null);
         } else {
             switch (r.op) {
