@@ -1,22 +1,15 @@
 package dev.dmsg.link.tls;
 
 import dev.dmsg.link.LogLimiter;
+import dev.dmsg.link.tls.TrustFile.Line;
+import dev.dmsg.link.tls.TrustFile.Stamp;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.PosixFileAttributes;
-import java.nio.file.attribute.FileAttribute;
-import java.nio.file.attribute.PosixFileAttributeView;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -27,7 +20,6 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
-import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -68,6 +60,10 @@ import org.slf4j.LoggerFactory;
  * admin. The owner and permissions are part of what a lookup compares, so a chown or chmod under
  * a running node is looked at within the check interval like an edit: a file that turned unsafe
  * keeps the last good snapshot, with one warning, as a malformed one does.
+ *
+ * <p>Who does what: this class holds the snapshot, answers lookups and serialises writers;
+ * {@link TrustFile} reads, parses and formats the file; {@link TrustRules} says what an entry
+ * may be.
  */
 public final class TrustStore implements TrustPolicy {
     private static final Logger log = LoggerFactory.getLogger(TrustStore.class);
@@ -77,10 +73,6 @@ public final class TrustStore implements TrustPolicy {
     public static final Duration DEFAULT_CHECK_INTERVAL = Duration.ofSeconds(1);
     public static final int MAX_NAME_CHARS = 63;
 
-    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._:-]{1," + MAX_NAME_CHARS + "}");
-    private static final Pattern COLUMNS = Pattern.compile("[ \t]+");
-    private static final String HEADER = "# dmsg trust store (docs/SECURITY.md §2): peers trusted by key.\n"
-        + "# NAME FINGERPRINT ROLE [GRANTS]   roles: admin member client; grants (client only): shell-ro,blk-read,blk-rw\n";
     /** Writers in this JVM: {@link FileLock} is per process and throws if two channels of one JVM overlap. */
     private static final Object JVM_WRITERS = new Object();
 
@@ -126,7 +118,7 @@ public final class TrustStore implements TrustPolicy {
             throw new IllegalArgumentException("check interval must not be negative: " + checkInterval);
         }
         TrustStore t = new TrustStore(dataDir, nanoClock, checkInterval);
-        t.snapshot = t.read(stamp(t.file));
+        t.snapshot = t.read(TrustFile.stamp(t.file));
         return t;
     }
 
@@ -137,7 +129,7 @@ public final class TrustStore implements TrustPolicy {
 
     /** Whether {@code name} may be a trusted name: 1..63 characters of {@code [A-Za-z0-9._:-]} (a colon for nodes named by their HOST:PORT). */
     public static boolean isName(String name) {
-        return name != null && NAME.matcher(name).matches();
+        return TrustRules.isName(name);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -176,7 +168,7 @@ public final class TrustStore implements TrustPolicy {
     private void refreshIfChanged() {
         Stamp now;
         try {
-            now = stamp(file);
+            now = TrustFile.stamp(file);
         } catch (IOException e) {
             String more = checkFailures.admit();
             if (more != null) {
@@ -217,7 +209,7 @@ public final class TrustStore implements TrustPolicy {
     public void reload() throws IOException {
         mutate.lock();
         try {
-            Stamp s = stamp(file);
+            Stamp s = TrustFile.stamp(file);
             try {
                 snapshot = read(s);
                 lastBad = null;
@@ -245,13 +237,13 @@ public final class TrustStore implements TrustPolicy {
      */
     public boolean add(String name, String fingerprint, Role role, int grants) throws IOException {
         PeerIdentity p = new PeerIdentity(name, fingerprint, role, grants);
-        String why = invalid(p);
+        String why = TrustRules.invalid(p);
         if (why != null) {
             throw new IllegalArgumentException(why);
         }
         return write(lines -> {
             for (Line l : lines) {
-                PeerIdentity q = l.peer;
+                PeerIdentity q = l.peer();
                 if (q == null) {
                     continue;
                 }
@@ -260,21 +252,21 @@ public final class TrustStore implements TrustPolicy {
                 }
                 if (q.name().equals(name) && !q.fingerprint().equals(fingerprint)) {
                     throw new IllegalStateException("'" + name + "' is already trusted with " + q.fingerprint()
-                        + ", not " + fingerprint + " (line " + l.number + " of " + file + "); if its key changed, "
+                        + ", not " + fingerprint + " (line " + l.number() + " of " + file + "); if its key changed, "
                         + "remove the old entry first: dmsg trust remove " + name);
                 }
                 if (q.fingerprint().equals(fingerprint) && !q.name().equals(name)) {
                     throw new IllegalStateException("key " + fingerprint + " is already trusted as '" + q.name()
-                        + "' (line " + l.number + " of " + file + "), so not as '" + name
+                        + "' (line " + l.number() + " of " + file + "), so not as '" + name
                         + "'; a key has one name: dmsg trust remove " + q.name() + " first to rename it");
                 }
                 if (q.name().equals(name)) {
                     throw new IllegalStateException("'" + name + "' is already trusted with this key as "
-                        + describe(q) + ", not " + describe(p) + " (line " + l.number + " of " + file
+                        + TrustRules.describe(q) + ", not " + TrustRules.describe(p) + " (line " + l.number() + " of " + file
                         + "); to change it: dmsg trust remove " + name + ", then add it again");
                 }
             }
-            lines.add(new Line(-1, format(p), p));
+            lines.add(new Line(-1, TrustFile.format(p), p));
             return true;
         });
     }
@@ -289,7 +281,7 @@ public final class TrustStore implements TrustPolicy {
         if (!Files.exists(file)) {
             return false; // nothing to remove, and nothing made (no directory, no lock file)
         }
-        return write(lines -> lines.removeIf(l -> l.peer != null && l.peer.name().equals(name)));
+        return write(lines -> lines.removeIf(l -> l.peer() != null && l.peer().name().equals(name)));
     }
 
     private interface Edit {
@@ -307,24 +299,24 @@ public final class TrustStore implements TrustPolicy {
             synchronized (JVM_WRITERS) {
                 if (!Files.isDirectory(dir)) {
                     Files.createDirectories(dir);
-                    setPosix(dir, "rwx------");
+                    TrustFile.setPosix(dir, "rwx------");
                 }
                 try (FileChannel lockChannel = FileChannel.open(dir.resolve(LOCK_FILE), Set.of(StandardOpenOption.CREATE,
-                        StandardOpenOption.WRITE), ownerOnly(dir));
+                        StandardOpenOption.WRITE), TrustFile.ownerOnly(dir));
                      FileLock ignored = lockChannel.lock()) {
-                    Stamp before = stamp(file);
-                    List<Line> lines = parse(readText(file), file);
+                    Stamp before = TrustFile.stamp(file);
+                    List<Line> lines = TrustFile.parse(TrustFile.readText(file), file);
                     if (!edit.apply(lines)) {
                         snapshot = snapshot(lines, before);
                         lastBad = null;
                         return false;
                     }
-                    StringBuilder text = new StringBuilder(before == Stamp.ABSENT ? HEADER : "");
+                    StringBuilder text = new StringBuilder(before == Stamp.ABSENT ? TrustFile.HEADER : "");
                     for (Line l : lines) {
-                        text.append(l.text).append('\n');
+                        text.append(l.text()).append('\n');
                     }
                     replace(text.toString());
-                    snapshot = snapshot(parse(text.toString(), file), stamp(file));
+                    snapshot = snapshot(TrustFile.parse(text.toString(), file), TrustFile.stamp(file));
                     lastBad = null;
                     return true;
                 }
@@ -340,173 +332,18 @@ public final class TrustStore implements TrustPolicy {
     }
 
     // ------------------------------------------------------------------------------------------
-    // The file
+    // Snapshots
 
     /** An immutable view of the file as read at {@link #stamp}. */
     private record Snapshot(List<PeerIdentity> peers, Map<String, PeerIdentity> byName,
                             Map<String, PeerIdentity> byFingerprint, Stamp stamp) {}
 
     /**
-     * What tells one version of the file from another: mtime, size, file key (inode: every
-     * rename makes a new one), and its owner and permissions, so that a chown or chmod alone is
-     * looked at too (neither changes the mtime).
-     */
-    private record Stamp(Object modified, long size, Object fileKey, Object owner, Object permissions) {
-        static final Stamp ABSENT = new Stamp(null, -1, null, null, null);
-    }
-
-    /** A line of the file: its text as written, and the peer on it (null for comments and blank lines). */
-    private record Line(int number, String text, PeerIdentity peer) {}
-
-    private static Stamp stamp(Path f) throws IOException {
-        try {
-            if (posix(f)) {
-                PosixFileAttributes a = Files.readAttributes(f, PosixFileAttributes.class);
-                return new Stamp(a.lastModifiedTime(), a.size(), a.fileKey(), a.owner(), a.permissions());
-            }
-            BasicFileAttributes a = Files.readAttributes(f, BasicFileAttributes.class);
-            return new Stamp(a.lastModifiedTime(), a.size(), a.fileKey(), null, null);
-        } catch (NoSuchFileException e) {
-            return Stamp.ABSENT;
-        }
-    }
-
-    /**
      * Reads and parses the file, which had {@code stamp} just before: a change racing the read
      * leaves the snapshot with the older stamp, so the next check reads the file again.
      */
     private Snapshot read(Stamp stamp) throws IOException {
-        return snapshot(parse(readText(file), file), stamp);
-    }
-
-    /**
-     * The file's text, or "" if it does not exist. Refused (StrictModes) if anyone but this
-     * node's user or root owns it, if group or others may write it, or if they may write its
-     * directory or move it (docs/SECURITY.md §2).
-     */
-    private static String readText(Path f) throws IOException {
-        StrictModes.checkDirectory(f.getParent(), "trust store directory",
-            "the trust store (" + f.getFileName() + ") and the node's key");
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(f);
-        } catch (NoSuchFileException e) {
-            return "";
-        }
-        StrictModes.checkFile(f, "trust themselves as admin", "600");
-        try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
-        } catch (CharacterCodingException e) {
-            throw new IOException(f + ": not a text file (invalid UTF-8)", e);
-        }
-    }
-
-    /**
-     * The lines of {@code text}, each peer line checked.
-     *
-     * @throws IOException {@code FILE:LINE: what is wrong}
-     */
-    private static List<Line> parse(String text, Path f) throws IOException {
-        List<Line> lines = new ArrayList<>();
-        Map<String, Integer> nameLine = new HashMap<>();
-        Map<String, Line> keyLine = new HashMap<>();
-        String[] raw = text.split("\r?\n", -1);
-        int count = raw.length > 0 && raw[raw.length - 1].isEmpty() ? raw.length - 1 : raw.length;
-        for (int i = 0; i < count; i++) {
-            int number = i + 1;
-            String t = raw[i];
-            int hash = t.indexOf('#');
-            String content = (hash >= 0 ? t.substring(0, hash) : t).strip();
-            if (content.isEmpty()) {
-                lines.add(new Line(number, t, null));
-                continue;
-            }
-            PeerIdentity p;
-            try {
-                p = parsePeer(COLUMNS.split(content));
-            } catch (IllegalArgumentException e) {
-                throw new IOException(f + ":" + number + ": " + e.getMessage());
-            }
-            Integer seen = nameLine.putIfAbsent(p.name(), number);
-            if (seen != null) {
-                throw new IOException(f + ":" + number + ": duplicate name '" + p.name() + "' (already on line " + seen
-                    + "; a name has one key)");
-            }
-            Line other = keyLine.putIfAbsent(p.fingerprint(), new Line(number, t, p));
-            if (other != null) {
-                throw new IOException(f + ":" + number + ": duplicate key " + p.fingerprint() + ": '" + p.name()
-                    + "' here, '" + other.peer.name() + "' on line " + other.number + " (a key has one name)");
-            }
-            lines.add(new Line(number, t, p));
-        }
-        return lines;
-    }
-
-    private static PeerIdentity parsePeer(String[] cols) {
-        if (cols.length < 3 || cols.length > 4) {
-            throw new IllegalArgumentException((cols.length < 3 ? "too few" : "too many") + " columns: " + cols.length
-                + " (NAME FINGERPRINT ROLE [GRANTS])");
-        }
-        String name = cols[0];
-        if (!isName(name)) {
-            throw new IllegalArgumentException(badName(name));
-        }
-        if (!Fingerprints.isFingerprint(cols[1])) {
-            throw new IllegalArgumentException(badFingerprint(cols[1]));
-        }
-        Role role;
-        try {
-            role = Role.parse(cols[2]);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown role '" + cols[2] + "' (roles: admin, member, client)");
-        }
-        int grants = cols.length == 4 ? Grants.parse(cols[3]) : 0;
-        PeerIdentity p = new PeerIdentity(name, cols[1], role, grants);
-        String why = invalid(p);
-        if (why != null) {
-            throw new IllegalArgumentException(why);
-        }
-        return p;
-    }
-
-    /** Why {@code p} cannot be in the store, or null. */
-    private static String invalid(PeerIdentity p) {
-        if (!isName(p.name())) {
-            return badName(p.name());
-        }
-        if (!Fingerprints.isFingerprint(p.fingerprint())) {
-            return badFingerprint(p.fingerprint());
-        }
-        if (p.role() == Role.NONE) {
-            return "role none is not a trust level (roles: admin, member, client)";
-        }
-        if ((p.grants() & ~(Grants.SHELL_RO | Grants.BLK_READ | Grants.BLK_RW)) != 0) {
-            return "unknown grant bits 0x" + Integer.toHexString(p.grants());
-        }
-        if (p.grants() != 0 && p.role() != Role.CLIENT) {
-            return "grants " + Grants.format(p.grants()) + " are only for role client, not " + p.role().word()
-                + " (admin and member may do what their role allows, docs/SECURITY.md §5)";
-        }
-        return null;
-    }
-
-    private static String badName(String name) {
-        return "bad name '" + name + "' (1.." + MAX_NAME_CHARS + " characters of A-Z a-z 0-9 . _ : -)";
-    }
-
-    private static String badFingerprint(String fp) {
-        return "bad fingerprint '" + fp + "' (SHA256: and 43 base64 characters, as 'dmsg keygen --show' prints)";
-    }
-
-    private static String describe(PeerIdentity p) {
-        return p.role().word() + (p.grants() == 0 ? "" : " " + Grants.format(p.grants()));
-    }
-
-    /** A peer's line as we write it: columns padded so that a hand-made file stays readable. */
-    static String format(PeerIdentity p) {
-        String s = String.format("%-16s %s  %-6s", p.name(), p.fingerprint(), p.role().word());
-        return p.grants() == 0 ? s.stripTrailing() : s + "  " + Grants.format(p.grants());
+        return snapshot(TrustFile.parse(TrustFile.readText(file), file), stamp);
     }
 
     private static Snapshot snapshot(List<Line> lines, Stamp stamp) {
@@ -514,29 +351,13 @@ public final class TrustStore implements TrustPolicy {
         Map<String, PeerIdentity> byName = new HashMap<>();
         Map<String, PeerIdentity> byFp = new HashMap<>();
         for (Line l : lines) {
-            if (l.peer != null) {
-                peers.add(l.peer);
-                byName.put(l.peer.name(), l.peer);
-                byFp.put(l.peer.fingerprint(), l.peer);
+            if (l.peer() != null) {
+                peers.add(l.peer());
+                byName.put(l.peer().name(), l.peer());
+                byFp.put(l.peer().fingerprint(), l.peer());
             }
         }
         return new Snapshot(List.copyOf(peers), Map.copyOf(byName), Map.copyOf(byFp), stamp);
-    }
-
-    private static boolean posix(Path p) {
-        return Files.getFileAttributeView(p, PosixFileAttributeView.class) != null;
-    }
-
-    private static FileAttribute<?>[] ownerOnly(Path dir) {
-        return posix(dir)
-            ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))}
-            : new FileAttribute<?>[0];
-    }
-
-    private static void setPosix(Path p, String perms) throws IOException {
-        if (posix(p)) {
-            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(perms));
-        }
     }
 
     @Override

@@ -1,32 +1,11 @@
 package dev.dmsg.services.nbd;
 
-import dev.dmsg.link.LogLimiter;
 import dev.dmsg.services.blk.BlockDevice;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.IoEventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.ServerChannel;
-import io.netty.channel.epoll.Epoll;
-import io.netty.channel.epoll.EpollDomainSocketChannel;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerDomainSocketChannel;
-import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.group.ChannelGroup;
-import io.netty.channel.group.DefaultChannelGroup;
-import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.nio.NioServerDomainSocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.channel.unix.DomainSocketAddress;
-import io.netty.channel.unix.PeerCredentials;
-import io.netty.util.concurrent.GlobalEventExecutor;
 import java.io.IOException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.SocketAddress;
-import java.net.UnixDomainSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -71,6 +50,10 @@ import org.slf4j.LoggerFactory;
  * {@link Builder#maxInFlightBytes} of payload, across connections a {@link MemoryBudget}
  * (requests beyond it wait, unallocated), and a stall timeout for clients that stop reading
  * their replies.
+ *
+ * <p>Parts: {@link NbdListener} binds the socket, {@link NbdAcceptor} admits or refuses each
+ * connection, an {@link NbdConnection} serves it; {@link NbdConfig} is what they share. This class
+ * is the public face: the builder, the counters, {@link #close}.
  */
 public final class NbdServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NbdServer.class);
@@ -78,16 +61,16 @@ public final class NbdServer implements AutoCloseable {
     /** The largest READ or WRITE payload we advertise and accept: the protocol's 2^25 interoperability bound. */
     public static final int MAX_PAYLOAD_BYTES = 32 << 20;
 
-    private final Config config;
+    private final NbdConfig config;
     private final IoEventLoopGroup group;
     private final boolean ownsGroup;
     private final Channel serverChannel;
     private final UnixSocketFile socketFile;
-    private final Acceptor acceptor;
+    private final NbdAcceptor acceptor;
     private final ChannelGroup connections;
 
-    private NbdServer(Config config, IoEventLoopGroup group, boolean ownsGroup, Channel serverChannel,
-                      UnixSocketFile socketFile, Acceptor acceptor) {
+    NbdServer(NbdConfig config, IoEventLoopGroup group, boolean ownsGroup, Channel serverChannel,
+              UnixSocketFile socketFile, NbdAcceptor acceptor) {
         this.config = config;
         this.acceptor = acceptor;
         this.connections = acceptor.connections;
@@ -104,83 +87,6 @@ public final class NbdServer implements AutoCloseable {
 
     private String where() {
         return socketFile != null ? "unix:" + socketFile.path() : String.valueOf(serverChannel.localAddress());
-    }
-
-    /** Who a connection comes from: the key its caps and budget are counted under, and how logs name it. */
-    record Client(Object key, String text, String host, int port) {
-        /** The key as log lines say it: an address, or "uid 1000". */
-        String keyText() {
-            return key instanceof InetAddress a ? a.getHostAddress() : key.toString();
-        }
-
-        static Client of(Channel ch) {
-            SocketAddress remote = ch.remoteAddress();
-            if (remote instanceof InetSocketAddress a) {
-                String host = a.getAddress().getHostAddress();
-                return new Client(a.getAddress(), host + ":" + a.getPort(), host, a.getPort());
-            }
-            // A Unix socket: SO_PEERCRED names the local user (epoll only); its connections share one budget.
-            if (ch instanceof EpollDomainSocketChannel d) {
-                try {
-                    PeerCredentials c = d.peerCredentials();
-                    return new Client("uid " + c.uid(), "unix uid " + c.uid() + " pid " + c.pid(), null, -1);
-                } catch (IOException e) {
-                    // fall through: unknown user
-                }
-            }
-            return new Client("unix", "unix socket client", null, -1);
-        }
-    }
-
-    /**
-     * Admits or refuses each accepted connection (caps, counters, the rate-limited refusal line)
-     * and keeps the open ones; exists before the listener is bound, so no connection can arrive
-     * before it. Runs on the event loop of the connection it is given.
-     */
-    static final class Acceptor {
-        final Config config;
-        final ChannelGroup connections = new DefaultChannelGroup("nbd", GlobalEventExecutor.INSTANCE);
-        volatile boolean closing;
-
-        Acceptor(Config config) {
-            this.config = config;
-        }
-
-        void accept(Channel ch) {
-            Client client = Client.of(ch);
-            if (closing) {
-                ch.close();
-                return;
-            }
-            ConnectionCaps.Refusal refused = config.caps.admit(client.key());
-            if (refused != null) {
-                String why;
-                if (refused == ConnectionCaps.Refusal.TOTAL) {
-                    config.stats.refusedTotalCap.increment();
-                    why = config.caps.open() + " connections open (limit " + config.caps.maxTotal() + ")";
-                } else {
-                    config.stats.refusedPerClientCap.increment();
-                    why = config.caps.openFrom(client.key()) + " connections from " + client.keyText() + " open (limit "
-                        + config.caps.maxPerClient() + " per client)";
-                }
-                long n = config.stats.refusedTotalCap.sum() + config.stats.refusedPerClientCap.sum();
-                String more = config.refusalLog.admit();
-                if (more != null) {
-                    log.warn("nbd: refused ({} so far): connection from {}: {}{}", n, client.text(), why, more);
-                }
-                ch.config().setOption(ChannelOption.SO_LINGER, 0); // a reset: no TIME_WAIT left per refusal
-                ch.close();
-                return;
-            }
-            config.stats.accepted.increment();
-            ch.closeFuture().addListener(f -> config.caps.release(client.key()));
-            connections.add(ch);
-            if (closing) { // close() may have looked at the connections before this one was added
-                ch.close();
-                return;
-            }
-            ch.pipeline().addLast(NbdConnection.NAME, new NbdConnection(config, client));
-    }
     }
 
     public static Builder builder() {
@@ -307,74 +213,6 @@ public final class NbdServer implements AutoCloseable {
         log.info("nbd: stopped serving on {}: {}", where(), stats().describe());
     }
 
-    /** Where exports come from: a lookup by name, and the names NBD_OPT_LIST shows. */
-    record Exports(Function<String, BlockDevice> lookup, Supplier<? extends Collection<String>> names,
-                   String defaultName) {
-        /** The export a client named, {@code ""} meaning the default; {@code null} if none. */
-        BlockDevice find(String name) {
-            String n = name.isEmpty() ? defaultName : name;
-            if (n == null || n.isEmpty()) {
-                return null;
-            }
-            return lookup.apply(n);
-        }
-    }
-
-    /** Settings and shared state of the connections: immutable, or thread-safe. */
-    static final class Config {
-        final Exports exports;
-        final int maxPayloadBytes;
-        final int maxInFlight;
-        final long maxInFlightBytes;
-        final Duration handshakeTimeout;
-        final Duration stallTimeout;
-        final Duration drainTimeout;
-        final boolean multiConn;
-        final NbdTls tls;
-        final ConnectionCaps caps;
-        final MemoryBudget budget;
-        final NbdStats stats = new NbdStats();
-        final LongSupplier nanoClock;
-        /** Connections refused at accept (caps). */
-        final LogLimiter refusalLog;
-        /** Misbehaving clients: malformed input, timeouts, TLS refusals, error replies. */
-        final LogLimiter misbehaviourLog;
-        /** Connections closing (INFO): a client cycling connections cannot flood the log either. */
-        final LogLimiter sessionLog;
-
-        Config(Builder b) {
-            this.exports = new Exports(b.lookup, b.names, b.defaultName);
-            this.maxPayloadBytes = b.maxPayloadBytes;
-            this.maxInFlight = b.maxInFlight;
-            this.maxInFlightBytes = b.maxInFlightBytes;
-            this.handshakeTimeout = b.handshakeTimeout;
-            this.stallTimeout = b.stallTimeout;
-            this.drainTimeout = b.drainTimeout;
-            this.multiConn = b.multiConn;
-            this.tls = b.tls;
-            this.caps = new ConnectionCaps(b.maxConnections, b.maxConnectionsPerClient);
-            if (b.budgetPerClientBytes < b.maxPayloadBytes) {
-                throw new IllegalArgumentException("memory budget per client " + b.budgetPerClientBytes
-                    + " < max payload " + b.maxPayloadBytes + ": a request of the largest size could never run");
-            }
-            this.budget = new MemoryBudget(b.budgetBytes, b.budgetPerClientBytes);
-            this.nanoClock = b.nanoClock;
-            this.refusalLog = new LogLimiter(10, Duration.ofMinutes(1), b.nanoClock);
-            this.misbehaviourLog = new LogLimiter(20, Duration.ofMinutes(1), b.nanoClock);
-            this.sessionLog = new LogLimiter(60, Duration.ofMinutes(1), b.nanoClock);
-        }
-
-        String describeExports() {
-            try {
-                Collection<String> names = exports.names().get();
-                return names.isEmpty() ? "no exports" : "exports " + String.join(", ", names);
-            } catch (RuntimeException e) {
-                return "exports (the list failed: " + e.getMessage() + ")";
-            }
-        }
-    }
-
-    /** Settings; {@link #bind} or {@link #bindUnix} starts the server. */
     public static final class Builder {
         /** docs/BLK.md "Limits": far more than honest clients open (nbdcopy: 4), far fewer than hurt. */
         public static final int DEFAULT_MAX_CONNECTIONS = 128;
@@ -385,25 +223,26 @@ public final class NbdServer implements AutoCloseable {
         public static final long DEFAULT_BUDGET_BYTES = 128L << 20;
         public static final long DEFAULT_BUDGET_PER_CLIENT_BYTES = 64L << 20;
 
-        private Function<String, BlockDevice> lookup;
-        private Supplier<? extends Collection<String>> names;
-        private final Map<String, BlockDevice> fixed = new TreeMap<>();
-        private String defaultName;
-        private IoEventLoopGroup group;
-        private int ioThreads = 1;
-        private int maxPayloadBytes = MAX_PAYLOAD_BYTES;
-        private int maxInFlight = 64;
-        private long maxInFlightBytes = DEFAULT_MAX_IN_FLIGHT_BYTES;
-        private int maxConnections = DEFAULT_MAX_CONNECTIONS;
-        private int maxConnectionsPerClient = DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
-        private long budgetBytes = DEFAULT_BUDGET_BYTES;
-        private long budgetPerClientBytes = DEFAULT_BUDGET_PER_CLIENT_BYTES;
-        private Duration handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT;
-        private Duration stallTimeout = DEFAULT_STALL_TIMEOUT;
-        private Duration drainTimeout = Duration.ofSeconds(10);
-        private boolean multiConn = true;
-        private NbdTls tls;
-        private LongSupplier nanoClock = System::nanoTime;
+        // package-private, not private: NbdConfig's constructor reads them
+        Function<String, BlockDevice> lookup;
+        Supplier<? extends Collection<String>> names;
+        final Map<String, BlockDevice> fixed = new TreeMap<>();
+        String defaultName;
+        IoEventLoopGroup group;
+        int ioThreads = 1;
+        int maxPayloadBytes = MAX_PAYLOAD_BYTES;
+        int maxInFlight = 64;
+        long maxInFlightBytes = DEFAULT_MAX_IN_FLIGHT_BYTES;
+        int maxConnections = DEFAULT_MAX_CONNECTIONS;
+        int maxConnectionsPerClient = DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
+        long budgetBytes = DEFAULT_BUDGET_BYTES;
+        long budgetPerClientBytes = DEFAULT_BUDGET_PER_CLIENT_BYTES;
+        Duration handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT;
+        Duration stallTimeout = DEFAULT_STALL_TIMEOUT;
+        Duration drainTimeout = Duration.ofSeconds(10);
+        boolean multiConn = true;
+        NbdTls tls;
+        LongSupplier nanoClock = System::nanoTime;
 
         private Builder() {}
 
@@ -576,15 +415,7 @@ public final class NbdServer implements AutoCloseable {
          * @throws IOException (sneakily, from Netty) if the address cannot be bound
          */
         public NbdServer bind(String host, int port) throws InterruptedException {
-            return start((acceptor, g) -> {
-                Class<? extends ServerChannel> channelClass = g.isIoType(EpollIoHandler.class)
-                    ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
-                ServerBootstrap b = bootstrap(acceptor, g, channelClass)
-                    .option(ChannelOption.SO_REUSEADDR, true)
-                    .childOption(ChannelOption.TCP_NODELAY, true)
-                    .childOption(ChannelOption.SO_KEEPALIVE, true);
-                return new Bound(b.bind(host, port).sync().channel(), null);
-            });
+            return start(NbdListener.tcp(host, port));
         }
 
         /**
@@ -597,51 +428,10 @@ public final class NbdServer implements AutoCloseable {
          * @throws IOException (sneakily) naming what is in the way, or why it cannot bind
          */
         public NbdServer bindUnix(UnixSocketFile socket) throws InterruptedException {
-            return start((acceptor, g) -> {
-                socket.clear();
-                Path dir = socket.bindDirectory();
-                Path bound = dir.resolve("s");
-                try {
-                    boolean epoll = g.isIoType(EpollIoHandler.class);
-                    Class<? extends ServerChannel> channelClass = epoll
-                        ? EpollServerDomainSocketChannel.class : NioServerDomainSocketChannel.class;
-                    SocketAddress address = epoll ? new DomainSocketAddress(bound.toString())
-                        : UnixDomainSocketAddress.of(bound);
-                    Channel ch = bootstrap(acceptor, g, channelClass).bind(address).sync().channel();
-                    try {
-                        socket.publish(bound);
-                    } catch (IOException | RuntimeException e) {
-                        ch.close().awaitUninterruptibly();
-                        throw e;
-                    }
-                    return new Bound(ch, socket);
-                } finally {
-                    UnixSocketFile.discard(dir, bound);
-                }
-            });
+            return start(NbdListener.unix(socket));
         }
 
-        private ServerBootstrap bootstrap(Acceptor acceptor, IoEventLoopGroup g,
-                                          Class<? extends ServerChannel> channelClass) {
-            return new ServerBootstrap()
-                .group(g)
-                .channel(channelClass)
-                .option(ChannelOption.SO_BACKLOG, 128)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        acceptor.accept(ch);
-                    }
-                });
-        }
-
-        private record Bound(Channel channel, UnixSocketFile socket) {}
-
-        private interface Binder {
-            Bound bind(Acceptor acceptor, IoEventLoopGroup group) throws Exception;
-        }
-
-        private NbdServer start(Binder binder) throws InterruptedException {
+        private NbdServer start(NbdListener.Binder binder) throws InterruptedException {
             if (lookup == null) {
                 if (fixed.isEmpty()) {
                     throw new IllegalStateException("no exports: call export(name, device) or exports(...) first");
@@ -654,27 +444,7 @@ public final class NbdServer implements AutoCloseable {
                     defaultName = list.get(0);
                 }
             }
-            Config config = new Config(this);
-            boolean owns = group == null;
-            IoEventLoopGroup g = owns ? new MultiThreadIoEventLoopGroup(ioThreads,
-                Epoll.isAvailable() && !"nio".equals(System.getProperty("dmsg.transport"))
-                    ? EpollIoHandler.newFactory() : NioIoHandler.newFactory()) : group;
-            Acceptor acceptor = new Acceptor(config);
-            try {
-                Bound bound = binder.bind(acceptor, g);
-                return new NbdServer(config, g, owns, bound.channel(), bound.socket(), acceptor);
-            } catch (InterruptedException | RuntimeException e) {
-                if (owns) {
-                    g.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-                }
-                throw e;
-            } catch (Exception e) {
-                // bind failures (java.net.BindException, a path in the way) arrive undeclared
-                if (owns) {
-                    g.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-                }
-                throw sneaky(e);
-            }
+            return NbdListener.start(new NbdConfig(this), group, ioThreads, binder);
         }
 
         private static Duration positive(Duration d, String what) {
@@ -691,11 +461,6 @@ public final class NbdServer implements AutoCloseable {
                 throw new IllegalArgumentException("export name must be 1.." + Nbd.MAX_NAME_BYTES
                     + " bytes of UTF-8, not " + bytes);
             }
-        }
-
-        @SuppressWarnings("unchecked")
-        private static <E extends Throwable> RuntimeException sneaky(Throwable e) throws E {
-            throw (E) e;
         }
     }
 }
