@@ -1,5 +1,9 @@
 package dev.dmsg.cli;
 
+import static dev.dmsg.cli.DemoNarrator.awaitDists;
+import static dev.dmsg.cli.DemoNarrator.indent;
+import static dev.dmsg.cli.DemoNarrator.text;
+
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
@@ -15,37 +19,24 @@ import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.EchoService;
-import dev.dmsg.services.blk.BlkClient;
-import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
 import dev.dmsg.wire.FrameLog;
 import dev.dmsg.wire.Message;
-import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
 import java.io.PrintStream;
-import java.io.RandomAccessFile;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -60,6 +51,9 @@ import picocli.CommandLine.Option;
  * transactions at both ends, and the circuit re-opened the other way round. Part four, block
  * devices: an export found two hops away, written and read back through a relay, and its
  * counters.
+ *
+ * <p>Parts one to three are here; part four is {@link DemoBlocks}; the narration and the node
+ * helpers the parts share are {@link DemoNarrator}.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = "Runs a narrated demo on loopback: three linked nodes (transactions, keepalive, a crash), "
@@ -71,11 +65,11 @@ final class DemoCommand implements Callable<Integer> {
         description = "how long to leave the links idle to show keepalive PINGs (default: ${DEFAULT-VALUE})")
     Duration idle;
 
-    private final PrintStream out = System.out;
-    private final long t0 = System.nanoTime();
+    private final DemoNarrator narrator = new DemoNarrator(System.out);
+    private final PrintStream out = narrator.out;
 
     void say(String who, String fmt, Object... args) {
-        out.printf("[%6.3fs] %-6s %s%n", (System.nanoTime() - t0) / 1e9, who, String.format(fmt, args));
+        narrator.say(who, fmt, args);
     }
 
     /** Narrates one node's link events. */
@@ -208,7 +202,7 @@ final class DemoCommand implements Callable<Integer> {
         Path dir = Files.createTempDirectory("dmsg-demo");
         List<Node> nodes = new ArrayList<>();
         try {
-            startNodes(dir, "n", 4, nodes);
+            narrator.startNodes(dir, "n", 4, nodes);
             for (int i = 0; i < 4; i++) {
                 int next = nodes.get((i + 1) % 4).address().getPort();
                 nodes.get(i).shell().execute("span 127.0.0.1:" + next);
@@ -242,7 +236,7 @@ final class DemoCommand implements Callable<Integer> {
                 return r;
             }
             out.println();
-            return blocks(dir);
+            return new DemoBlocks(narrator).run(dir);
         } finally {
             for (var n : nodes) {
                 n.close();
@@ -263,7 +257,7 @@ final class DemoCommand implements Callable<Integer> {
         out.println();
         List<Node> nodes = new ArrayList<>();
         try {
-            startNodes(dir, "c", 6, nodes);
+            narrator.startNodes(dir, "c", 6, nodes);
             for (int i = 0; i < 6; i++) {
                 nodes.get(i).shell().execute("span 127.0.0.1:" + nodes.get((i + 1) % 6).address().getPort());
             }
@@ -345,164 +339,6 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    /** Part four's image: small, so the demo stays a few seconds. */
-    static final int IMAGE_BYTES = 16 << 20;
-
-    /**
-     * Part four: block devices. b3 exports a 16 MiB image; b1, two hops away through b2, finds it
-     * in its span table, opens it over a circuit, writes a pattern, reads it back and checks the
-     * checksum, and b3's status shows what the export served.
-     */
-    private int blocks(Path dir) throws Exception {
-        out.println("Part four: block devices. b1 - b2 - b3 in a line; b3 exports a 16 MiB image, b1 uses it through b2.");
-        out.println();
-        Path image = dir.resolve("b3-disk0.img");
-        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
-            f.setLength(IMAGE_BYTES);
-        }
-        List<Node> nodes = new ArrayList<>();
-        try {
-            for (int i = 1; i <= 3; i++) {
-                var settings = Node.Settings.of("127.0.0.1", 0, dir.resolve("b" + i),
-                    Node.Identity.of("b" + i, "demo"));
-                nodes.add(Node.start(i < 3 ? settings
-                    : settings.withExports(List.of(Node.Export.of("disk0", image)
-                        .withAllow("b1"))))); // the export admits admins and b1 (docs/IDENTITY.md §5)
-            }
-            var b1 = nodes.get(0);
-            var b3 = nodes.get(2);
-            for (int i = 0; i < 2; i++) {
-                Node.trustEachOther(nodes.get(i), nodes.get(i + 1), Role.MEMBER);
-                nodes.get(i).shell().execute("span 127.0.0.1:" + nodes.get(i + 1).address().getPort());
-            }
-            // end to end: b3 authorises b1 itself, by its own pin, not because b2 vouches (docs/IDENTITY.md §4)
-            Node.trustEachOther(b1, b3, Role.MEMBER);
-            var served = b3.status().get("exports").get(0);
-            say("b3", "exports disk0 (%s, %d bytes) as span b3/disk0: peer_type BLOCK, pfs_type SERVER, serial %s",
-                image.getFileName(), served.get("size").asLong(), served.get("serial").asText());
-
-            BlkClient.RemoteExport x;
-            try {
-                x = BlkClient.find(b1.mesh(), "b3/disk0", Duration.ofSeconds(10))
-                    .get(15, TimeUnit.SECONDS);
-            } catch (ExecutionException e) {
-                say("demo", "b1 did not learn of b3/disk0: %s", e.getCause().getMessage());
-                return 1;
-            }
-            say("b1", "finds it in its span table (what `dmsg blk ls` shows):");
-            for (var e : BlkClient.list(b1.mesh()).get(5, TimeUnit.SECONDS)) {
-                out.printf("           %-10s %s  blksize %d  dist %d  serial %s%n", e.label(),
-                    BlkCommand.human(e.sizeBytes()), e.blockSize(), e.dist(), e.serial());
-            }
-
-            long start = System.nanoTime();
-            try (RemoteBlockDevice disk = BlkClient.open(b1.mesh(), x, true,
-                    RemoteBlockDevice.Options.defaults()).get(15, TimeUnit.SECONDS)) {
-                say("b1", "opened it read-write in %d ms: a circuit through b2 whose two ends authenticated each other "
-                    + "(sealed end to end; b2 relays what it cannot read), then BLK_OPEN, answered with a keyid "
-                    + "(b3 pins b1's key and its export admits b1: docs/IDENTITY.md)",
-                    (System.nanoTime() - start) / 1_000_000);
-
-                byte[] pattern = new byte[IMAGE_BYTES];
-                new Random(20131103).nextBytes(pattern);
-                String want = hex(MessageDigest.getInstance("SHA-256").digest(pattern));
-                start = System.nanoTime();
-                List<CompletableFuture<Void>> writes = new ArrayList<>();
-                for (int at = 0; at < IMAGE_BYTES; at += 1 << 20) {
-                    writes.add(disk.write(at, Unpooled.wrappedBuffer(pattern, at, 1 << 20), false));
-                }
-                CompletableFuture.allOf(writes.toArray(new CompletableFuture[0])).get(30, TimeUnit.SECONDS);
-                disk.flush().get(30, TimeUnit.SECONDS);
-                say("b1", "wrote a 16 MiB pattern (sha256 %s…) and flushed it: %d BLK_WRITEs of 64 KiB, 64 in flight, "
-                    + "%.0f ms", want.substring(0, 16), IMAGE_BYTES / RemoteBlockDevice.MAX_IO,
-                    (System.nanoTime() - start) / 1e6);
-
-                start = System.nanoTime();
-                List<CompletableFuture<ByteBuf>> reads = new ArrayList<>();
-                for (int at = 0; at < IMAGE_BYTES; at += 1 << 20) {
-                    reads.add(disk.read(at, 1 << 20));
-                }
-                MessageDigest sha = MessageDigest.getInstance("SHA-256");
-                for (var r : reads) {
-                    ByteBuf b = r.get(30, TimeUnit.SECONDS);
-                    try {
-                        for (ByteBuffer part : b.nioBuffers()) {
-                            sha.update(part);
-                        }
-                    } finally {
-                        b.release();
-                    }
-                }
-                String got = hex(sha.digest());
-                say("b1", "read it back in %.0f ms: sha256 %s… %s", (System.nanoTime() - start) / 1e6,
-                    got.substring(0, 16), got.equals(want) ? "— the same bytes" : "— DIFFERENT");
-                String onDisk = hex(MessageDigest.getInstance("SHA-256")
-                    .digest(Files.readAllBytes(image)));
-                say("b3", "its image file hashes to %s… %s", onDisk.substring(0, 16),
-                    onDisk.equals(want) ? "too" : "— DIFFERENT");
-                if (!got.equals(want) || !onDisk.equals(want)) {
-                    return 1;
-                }
-            }
-            var e = b3.status().get("exports").get(0);
-            say("b3", "`status` counts what disk0 served: %d reads (%d bytes), %d writes (%d bytes), %d flush(es), "
-                + "%d errors, %d refused", e.get("reads").asLong(), e.get("bytes_read").asLong(), e.get("writes").asLong(),
-                e.get("bytes_written").asLong(), e.get("flushes").asLong(), e.get("errors").asLong(),
-                e.get("refused").asLong());
-            out.println();
-            say("demo", "from a shell: `dmsg blk ls` and `dmsg blk cp FILE mesh:b3/disk0` (docs/BLK.md \"Tools\")");
-            return 0;
-        } finally {
-            for (var n : nodes) {
-                n.close();
-            }
-        }
-    }
-
-    private static String hex(byte[] b) {
-        return HexFormat.of().formatHex(b);
-    }
-
-    /** Starts nodes PREFIX1..PREFIXn of cluster "demo" on loopback into {@code nodes} (closed by the caller). */
-    private void startNodes(Path dir, String prefix, int n, List<Node> nodes)
-            throws Exception {
-        for (int i = 1; i <= n; i++) {
-            nodes.add(Node.start(Node.Settings.of("127.0.0.1", 0,
-                dir.resolve(prefix + i), Node.Identity.of(prefix + i, "demo"))));
-        }
-        // What operators do with 'dmsg trust add' on each node: pin the other nodes' keys as members.
-        for (int i = 0; i < n; i++) {
-            for (int j = i + 1; j < n; j++) {
-                Node.trustEachOther(nodes.get(i), nodes.get(j), Role.MEMBER);
-            }
-        }
-        say("demo", "%s1..%s%d: each made its key (node.key, owner-only) and pins the others' as members; e.g. %s1 is %s",
-            prefix, prefix, n, prefix, nodes.get(0).keys().fingerprint());
-    }
-
-    /** Waits until {@code node} sees exactly {@code want} (label -> dist) besides itself. */
-    private static boolean awaitDists(Node node, Map<String, Integer> want)
-            throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (System.nanoTime() < deadline) {
-            Map<String, Integer> have = new HashMap<>();
-            for (var sp : node.status().get("spans")) {
-                if (!sp.get("local").asBoolean()) {
-                    have.put(sp.get("fs_label").asText(), sp.get("dist").asInt());
-                }
-            }
-            if (have.equals(want)) {
-                return true;
-            }
-            Thread.sleep(50);
-        }
-        return false;
-    }
-
-    private static String indent(String text) {
-        return text.lines().map(l -> "           " + l + "\n").collect(Collectors.joining());
-    }
-
     /** Part one's keys: each endpoint has its own, and pins the other two's (docs/SECURITY.md). */
     private final Map<String, NodeKeys> keys = new LinkedHashMap<>();
 
@@ -521,9 +357,5 @@ final class DemoCommand implements Callable<Integer> {
         LinkConfig cfg = LinkConfig.builder().label(name)
             .tls(TlsConfig.of(keys.get(name), TrustPolicy.of(others))).build();
         return new LinkEndpoint(cfg, EchoService.register(new Services()), new Voice(name, up), 1);
-    }
-
-    private static ByteBuf text(String s) {
-        return Unpooled.copiedBuffer(s + "\0", StandardCharsets.UTF_8);
     }
 }

@@ -1,6 +1,6 @@
 package dev.dmsg.cli;
 
-import dev.dmsg.cli.bench.BenchCommand;
+import dev.dmsg.bench.driver.BenchCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 

@@ -1,4 +1,4 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
 import com.sun.management.GarbageCollectionNotificationInfo;
 import io.netty.buffer.PooledByteBufAllocator;

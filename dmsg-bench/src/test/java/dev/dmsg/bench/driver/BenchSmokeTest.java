@@ -1,8 +1,8 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.dmsg.cli.bench.Report.Verdict;
+import dev.dmsg.bench.driver.Report.Verdict;
 import dev.dmsg.testkit.LeakDetector;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;

@@ -1,4 +1,4 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
 import dev.dmsg.services.blk.BlockDevice;
 import io.netty.buffer.ByteBuf;
@@ -27,7 +27,7 @@ final class BlkLoad {
     record Result(double iops, double megabytesPerSecond, double p50Micros, double p99Micros) {}
 
     private final BlockDevice device;
-    private final BlkBench.Job job;
+    private final BlkJob job;
     private final long blocks;
     private final ByteBuf writeData;
     private final AtomicLong completed = new AtomicLong();
@@ -37,7 +37,7 @@ final class BlkLoad {
     private volatile boolean stop;
     private volatile Throwable failure;
 
-    private BlkLoad(BlockDevice device, BlkBench.Job job) {
+    private BlkLoad(BlockDevice device, BlkJob job) {
         this.device = device;
         this.job = job;
         this.blocks = device.sizeBytes() / job.blockBytes();
@@ -52,7 +52,7 @@ final class BlkLoad {
     }
 
     /** Runs {@code job} on {@code device}: {@code rampNanos} unmeasured, then {@code runNanos} measured. */
-    static Result run(BlockDevice device, BlkBench.Job job, long rampNanos, long runNanos) throws Exception {
+    static Result run(BlockDevice device, BlkJob job, long rampNanos, long runNanos) throws Exception {
         BlkLoad l = new BlkLoad(device, job);
         try {
             return l.run(rampNanos, runNanos);

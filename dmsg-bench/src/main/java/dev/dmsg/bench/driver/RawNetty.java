@@ -1,9 +1,9 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
-import static dev.dmsg.cli.bench.BenchProtocol.RAW_CTRL;
-import static dev.dmsg.cli.bench.BenchProtocol.RAW_DATA;
-import static dev.dmsg.cli.bench.BenchProtocol.RAW_ECHO;
-import static dev.dmsg.cli.bench.BenchProtocol.RAW_MAX_FRAME;
+import static dev.dmsg.bench.driver.BenchProtocol.RAW_CTRL;
+import static dev.dmsg.bench.driver.BenchProtocol.RAW_DATA;
+import static dev.dmsg.bench.driver.BenchProtocol.RAW_ECHO;
+import static dev.dmsg.bench.driver.BenchProtocol.RAW_MAX_FRAME;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;

@@ -1,4 +1,4 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
 import dev.dmsg.link.Link;
 import dev.dmsg.link.tls.NodeKeys;
@@ -341,8 +341,8 @@ public final class CircuitBench implements Callable<Integer> {
         cmd.addAll(jvmOpts);
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
-        cmd.add("dev.dmsg.cli.Main");
-        cmd.addAll(List.of("bench", "circuit-node", "--label", label, "--io-threads", Integer.toString(ioThreads),
+        cmd.add(BenchMain.class.getName());
+        cmd.addAll(List.of("circuit-node", "--label", label, "--io-threads", Integer.toString(ioThreads),
             "--data-dir", dir.resolve(label).toString()));
         if (connectTo != null) {
             cmd.addAll(List.of("--connect", "127.0.0.1:" + connectTo));

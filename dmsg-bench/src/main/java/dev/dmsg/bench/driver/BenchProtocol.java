@@ -1,4 +1,4 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;

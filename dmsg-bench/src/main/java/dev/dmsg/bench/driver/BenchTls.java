@@ -1,4 +1,4 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
 import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.PeerIdentity;

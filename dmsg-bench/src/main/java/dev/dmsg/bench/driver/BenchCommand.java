@@ -1,4 +1,4 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
@@ -115,8 +115,8 @@ public final class BenchCommand implements Runnable {
             cmd.addAll(serverJvmOpts);
             cmd.add("-cp");
             cmd.add(System.getProperty("java.class.path"));
-            cmd.add("dev.dmsg.cli.Main");
-            cmd.addAll(List.of("bench", "server", "--host", "127.0.0.1", "--dmsg-port", "0", "--raw-port", "0", "--watch-stdin"));
+            cmd.add(BenchMain.class.getName());
+            cmd.addAll(List.of("server", "--host", "127.0.0.1", "--dmsg-port", "0", "--raw-port", "0", "--watch-stdin"));
             if (o.tls != BenchTls.Mode.OFF) {
                 cmd.addAll(List.of("--tls", o.tls.name(), "--tls-dir", o.tlsDir.toString()));
             }

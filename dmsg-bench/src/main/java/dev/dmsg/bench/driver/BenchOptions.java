@@ -1,6 +1,6 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
-import dev.dmsg.cli.bench.Side.Producer;
+import dev.dmsg.bench.driver.Side.Producer;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;

@@ -1,7 +1,7 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
-import static dev.dmsg.cli.bench.BenchProtocol.RAW_DATA;
-import static dev.dmsg.cli.bench.BenchProtocol.RAW_ECHO;
+import static dev.dmsg.bench.driver.BenchProtocol.RAW_DATA;
+import static dev.dmsg.bench.driver.BenchProtocol.RAW_ECHO;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;

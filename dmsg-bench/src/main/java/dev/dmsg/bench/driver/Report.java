@@ -1,4 +1,4 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
 import java.io.PrintStream;
 import java.util.ArrayList;

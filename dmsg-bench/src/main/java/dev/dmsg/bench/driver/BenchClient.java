@@ -1,11 +1,11 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
-import static dev.dmsg.cli.bench.Report.fmt;
+import static dev.dmsg.bench.driver.Report.fmt;
 
-import dev.dmsg.cli.bench.Report.Row;
-import dev.dmsg.cli.bench.Report.Verdict;
-import dev.dmsg.cli.bench.Side.OneWay;
-import dev.dmsg.cli.bench.Side.Producer;
+import dev.dmsg.bench.driver.Report.Row;
+import dev.dmsg.bench.driver.Report.Verdict;
+import dev.dmsg.bench.driver.Side.OneWay;
+import dev.dmsg.bench.driver.Side.Producer;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;

@@ -1,7 +1,7 @@
-package dev.dmsg.cli.bench;
+package dev.dmsg.bench.driver;
 
-import static dev.dmsg.cli.bench.BenchProtocol.BENCH_CTRL;
-import static dev.dmsg.cli.bench.BenchProtocol.BENCH_SINK;
+import static dev.dmsg.bench.driver.BenchProtocol.BENCH_CTRL;
+import static dev.dmsg.bench.driver.BenchProtocol.BENCH_SINK;
 
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
