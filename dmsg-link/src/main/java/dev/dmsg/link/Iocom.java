@@ -65,25 +65,6 @@ import org.slf4j.LoggerFactory;
 public final class Iocom implements Link {
     private static final Logger log = LoggerFactory.getLogger(Iocom.class);
 
-    /** Both transaction tables of one circuit (libdmsg: staterd_tree / statewr_tree). */
-    static final class Circuit {
-        final long id;
-        /** Transactions we opened, found by received messages with REPLY (statewr). */
-        final LongObjectHashMap<Txn> opened = new LongObjectHashMap<>();
-        /** Transactions the peer opened, found by received messages without REPLY (staterd). */
-        final LongObjectHashMap<Txn> accepted = new LongObjectHashMap<>();
-        /** Who is at the far end, the seal, the budget (docs/IDENTITY.md §4); null: not authenticated. */
-        CircuitSecurity security;
-
-        Circuit(long id) {
-            this.id = id;
-        }
-
-        LongObjectHashMap<Txn> table(boolean local) {
-            return local ? opened : accepted;
-        }
-    }
-
     private final LinkConfig config;
     private final Services services;
     private final LinkListener listener;
@@ -312,10 +293,10 @@ public final class Iocom implements Link {
         if (t.local) {
             cmd |= REPLY;
         }
-        if (t.state.rx == Phase.IDLE) {
+        if (t.state().rx == Phase.IDLE) {
             cmd |= CREATE;
         }
-        t.state = TxnState.CLOSED;
+        t.on(TxnState.Event.LOST, 0);
         Message sim = Message.of(cmd, t.msgid, t.circuit.id, Dmsg.ERR_LOSTLINK);
         invoke(t, sim);
     }
@@ -536,7 +517,7 @@ public final class Iocom implements Link {
         if ((cmd & (CREATE | DELETE)) == 0) {
             if (abort) {
                 // Mid-stream ABORT: discard if nothing is open in that direction (EALREADY).
-                if (t == null || t.state.rx == Phase.IDLE) {
+                if (t == null || t.state().rx == Phase.IDLE) {
                     abortsDiscarded++;
                 } else {
                     deliver(t, m);
@@ -559,7 +540,7 @@ public final class Iocom implements Link {
                 }
             } else if (t == null) {
                 rejectOrDiscard(Violation.UNKNOWN_MSGID, m);
-            } else if (t.state.rx != Phase.IDLE) {
+            } else if (t.state().rx != Phase.IDLE) {
                 rejectOrDiscard(Violation.DUPLICATE_CREATE, m);
             } else {
                 deliver(t, m);
@@ -569,9 +550,9 @@ public final class Iocom implements Link {
         // DELETE without CREATE.
         if (t == null) {
             rejectOrDiscard(Violation.UNKNOWN_MSGID, m);
-        } else if (t.state.rx == Phase.IDLE) {
+        } else if (t.state().rx == Phase.IDLE) {
             rejectOrDiscard(Violation.DELETE_BEFORE_CREATE, m);
-        } else if (t.state.rx == Phase.CLOSED) {
+        } else if (t.state().rx == Phase.CLOSED) {
             rejectOrDiscard(Violation.DUPLICATE_DELETE, m);
         } else {
             deliver(t, m);
@@ -710,7 +691,7 @@ public final class Iocom implements Link {
             log.warn("link {}: refused {} ({} so far): {}", name, FrameLog.line(FrameLog.RECEIVED, m), refusedOverLimit, why);
         }
         t.handler = TransactionHandler.CLOSE_ON_DELETE;
-        t.state = t.state.received(m.cmd());
+        t.on(TxnState.Event.RECEIVED, m.cmd());
         t.replyOnLoop(Dmsg.ERR_LIMIT, true);
         // Forgotten at once, half-open or not: a peer past its cap that never sends DELETE must
         // not grow our tables. Its late DELETE is then an unknown msgid (counted, dropped).
@@ -731,7 +712,7 @@ public final class Iocom implements Link {
                 h = a.accept(t, m);
             } catch (RuntimeException e) {
                 t.handler = TransactionHandler.CLOSE_ON_DELETE;
-                t.state = t.state.received(m.cmd());
+                t.on(TxnState.Event.RECEIVED, m.cmd());
                 handlerFailed(t, e);
                 return;
             }
@@ -739,7 +720,7 @@ public final class Iocom implements Link {
         if (h == null) {
             // No service for this command: NOSUPP, never for a one-way message (docs/PROFILE.md §2).
             t.handler = TransactionHandler.CLOSE_ON_DELETE;
-            t.state = t.state.received(m.cmd());
+            t.on(TxnState.Event.RECEIVED, m.cmd());
             nosuppSent++;
             log.debug("link {}: NOSUPP for {}", name, FrameLog.line(FrameLog.RECEIVED, m));
             t.replyOnLoop(Dmsg.ERR_NOSUPP, true);
@@ -784,7 +765,7 @@ public final class Iocom implements Link {
 
     /** Applies a received message to {@code t}'s state and hands it to the handler. */
     private void deliver(Txn t, Message m) {
-        t.state = t.state.received(m.cmd());
+        t.on(TxnState.Event.RECEIVED, m.cmd());
         invoke(t, m);
         t.removeIfClosed();
     }
@@ -813,7 +794,7 @@ public final class Iocom implements Link {
         if (peerConnTxn != null) {
             violation(Violation.SECOND_CONN, m);
             t.handler = TransactionHandler.CLOSE_ON_DELETE;
-            t.state = t.state.received(m.cmd());
+            t.on(TxnState.Event.RECEIVED, m.cmd());
             t.replyOnLoop(Dmsg.ERR_PARAM, true);
             t.removeIfClosed();
             return;
@@ -914,7 +895,7 @@ public final class Iocom implements Link {
             return;
         }
         if (t != null) {
-            t.state = t.state.sent(m.cmd());
+            t.on(TxnState.Event.SENT, m.cmd());
         }
         if (m.circuit() != 0) {
             Circuit c = circuits.get(m.circuit());

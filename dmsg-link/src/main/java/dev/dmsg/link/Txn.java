@@ -13,19 +13,20 @@ import io.netty.buffer.ByteBuf;
 
 /**
  * A transaction (libdmsg {@code dmsg_state}). Its {@link #state} changes only on the link's event
- * loop, through {@link TxnState#sent} and {@link TxnState#received}; it is volatile so that other
- * threads can check it before submitting.
+ * loop and only in {@link #on}, which asks {@link TxnState#next} for the new state; it is volatile
+ * so that other threads can check it before submitting.
  */
 final class Txn implements Transaction {
     final Iocom iocom;
     /** Set before the transaction is used on the event loop; for an open on a circuit, by that open. */
-    Iocom.Circuit circuit;
+    Circuit circuit;
     final long circuitId;
     final long msgid;
     final int icmd;
     /** We sent the CREATE: the transaction lives in the circuit's {@code opened} table. */
     final boolean local;
-    volatile TxnState state = TxnState.IDLE;
+    /** Written only by {@link #on}. */
+    private volatile TxnState state = TxnState.IDLE;
     TransactionHandler handler;
     private volatile Object attachment;
     /** The originator budget a peer's transaction on an authenticated circuit counts against (docs/IDENTITY.md §6). */
@@ -33,7 +34,7 @@ final class Txn implements Transaction {
     /** A peer's transaction counted against its link (and the peer's links), until it is removed. */
     boolean countedOnLink;
 
-    Txn(Iocom iocom, Iocom.Circuit circuit, long msgid, int icmd, boolean local) {
+    Txn(Iocom iocom, Circuit circuit, long msgid, int icmd, boolean local) {
         this.iocom = iocom;
         this.circuit = circuit;
         this.circuitId = circuit.id;
@@ -153,6 +154,11 @@ final class Txn implements Transaction {
         if (!state.isClosed()) {
             sendOnLoop(Dmsg.LNK_ERROR | ABORT | DELETE, 0, null, null);
         }
+    }
+
+    /** The one place the state changes: {@code event} for a message with {@code cmd}'s flags. Event loop only. */
+    void on(TxnState.Event event, int cmd) {
+        state = state.next(event, cmd);
     }
 
     /** Removes the transaction from its table once DELETE has been both sent and received. */
