@@ -59,7 +59,7 @@ import org.slf4j.LoggerFactory;
  * <p>Time is read only through the injected clock, at batch boundaries ({@link #readComplete},
  * flush) and in {@link #tick(long)}, which the transport calls periodically.
  */
-public final class Iocom implements Link {
+final class Iocom implements Link, LinkDriver {
     private static final Logger log = LoggerFactory.getLogger(Iocom.class);
 
     private final LinkConfig config;
@@ -85,7 +85,7 @@ public final class Iocom implements Link {
     private final Keepalive keepalive;
     final Outbound outbound;
 
-    public Iocom(LinkConfig config, Services services, LinkListener listener, Transport transport) {
+    Iocom(LinkConfig config, Services services, LinkListener listener, Transport transport) {
         this.config = config;
         this.legacy = config.legacyPeer();
         this.services = services;
@@ -104,6 +104,7 @@ public final class Iocom implements Link {
     // Lifecycle (docs/PROFILE.md §3, §4)
 
     /** Transport is up: opens our LNK_CONN (docs/PROFILE.md §4). Event loop only. */
+    @Override
     public void start() {
         transition(LinkState.OPENING, "transport up");
         long now = config.clock().getAsLong();
@@ -163,6 +164,7 @@ public final class Iocom implements Link {
     }
 
     /** The transport has closed (EOF, reset, or our own close). Event loop only. */
+    @Override
     public void transportClosed(String why) {
         fail(closeReason != null ? closeReason : why);
     }
@@ -171,6 +173,7 @@ public final class Iocom implements Link {
      * The link is dead: abort every open transaction with LOSTLINK (exactly once each), close the
      * transport, and tell the listener. Idempotent. Event loop only.
      */
+    @Override
     public void fail(String reason) {
         if (state == LinkState.CLOSED) {
             return;
@@ -242,6 +245,7 @@ public final class Iocom implements Link {
      * A decoded message from the peer. Takes ownership; releases it after dispatch (handlers
      * retain to keep it). Event loop only.
      */
+    @Override
     public void receive(Message m) {
         try {
             if (state == LinkState.CLOSED || state == LinkState.NEW) {
@@ -269,6 +273,7 @@ public final class Iocom implements Link {
     }
 
     /** End of a batch of reads: counts as life, refills the abort budget, flushes replies. Event loop only. */
+    @Override
     public void readComplete() {
         outbound.inReadBatch = false;
         long now = config.clock().getAsLong();
@@ -541,6 +546,7 @@ public final class Iocom implements Link {
      * LNK_PING after {@link LinkConfig#pingIntervalNanos()} without sending; declares the link dead
      * after {@link LinkConfig#deadTimeoutNanos()} without life ({@link Keepalive#check}).
      */
+    @Override
     public void tick(long nowNanos) {
         if (!state.isAlive()) {
             return;
@@ -602,6 +608,7 @@ public final class Iocom implements Link {
     }
 
     /** The transport's outbound buffer crossed a water mark. Event loop only. */
+    @Override
     public void writabilityChanged(boolean writable) {
         outbound.writabilityChanged(writable);
     }
@@ -725,6 +732,11 @@ public final class Iocom implements Link {
     }
 
     @Override
+    public Link link() {
+        return this;
+    }
+
+    @Override
     public LinkCircuits circuits() {
         return circuits;
     }
@@ -824,7 +836,7 @@ public final class Iocom implements Link {
         transport.execute(task);
     }
 
-    public LinkConfig config() {
+    LinkConfig config() {
         return config;
     }
 

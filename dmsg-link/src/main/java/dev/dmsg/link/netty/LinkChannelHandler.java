@@ -1,8 +1,8 @@
 package dev.dmsg.link.netty;
 
-import dev.dmsg.link.Iocom;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.LinkDriver;
 import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Services;
@@ -13,9 +13,7 @@ import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Refusal;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.wire.Dmsg;
-import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.Message;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
@@ -45,7 +43,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The last stage of a link's pipeline: creates the {@link Iocom} once the connection is ready for
+ * The last stage of a link's pipeline: creates the link engine ({@link LinkDriver}) once the connection is ready for
  * it, feeds it decoded messages, read-batch boundaries, writability changes and timer ticks, and
  * is its {@link Transport}. Everything here runs on the channel's event loop.
  *
@@ -106,7 +104,9 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     /** Set on the event loop before the Iocom exists; read by {@link Link#peer()} from any thread. */
     private volatile PeerIdentity peer;
     private ChannelHandlerContext ctx;
-    private Iocom iocom;
+    private final FrameBatcher out = new FrameBatcher();
+    /** The link engine, once started. */
+    private LinkDriver iocom;
     private ScheduledFuture<?> ticker;
     private String remote = "?";
     /** The join exchange, in state JOIN only. */
@@ -135,7 +135,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
 
     /**
      * The config of a legacy peer's link (docs/SECURITY.md §6): without {@code tls}, so the Iocom
-     * neither sends nor waits for LNK_AUTH ({@link Iocom#start}), and with
+     * neither sends nor waits for LNK_AUTH ({@link LinkDriver#start}), and with
      * {@link LinkConfig#legacyPeer()}, so it sends no PING.
      */
     static LinkConfig forLegacyPeer(LinkConfig c) {
@@ -145,6 +145,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
         this.ctx = ctx;
+        out.bind(ctx);
         this.remote = format(ctx.channel().remoteAddress());
         if (handshake == Handshake.PLAINTEXT) {
             startIocom();
@@ -208,12 +209,12 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     }
 
     private void startIocom() {
-        iocom = new Iocom(config, services, listener, this);
+        iocom = LinkDriver.create(config, services, listener, this);
         iocom.start();
         long period = Math.max(TimeUnit.MILLISECONDS.toNanos(10), config.pingIntervalNanos() / 4);
         ticker = ctx.executor().scheduleAtFixedRate(
             () -> iocom.tick(config.clock().getAsLong()), period, period, TimeUnit.NANOSECONDS);
-        ready.complete(iocom);
+        ready.complete(iocom.link());
     }
 
     /** Runs the link in plaintext with legacy rules, {@code who} as its peer. */
@@ -518,10 +519,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         if (ticker != null) {
             ticker.cancel(false);
         }
-        if (batch != null) {
-            batch.release();
-            batch = null;
-        }
+        out.release();
         if (iocom != null) {
             iocom.transportClosed("EOF from peer");
         }
@@ -576,83 +574,21 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         return tls == null || peer == null ? null : tls.peerTransactions(peer);
     }
 
-    /**
-     * Encodes {@code m} now, as it joins the socket's byte stream, so the salt sequence can have
-     * no gap (docs/REFERENCE.md §1.8). Small frames go back to back into one batch buffer that is handed
-     * to Netty on flush or when it fills: one buffer and one outbound entry per batch, not per
-     * message. Aux of {@link #ZERO_COPY_AUX_BYTES} or more is not copied: the header goes into the
-     * batch, then the aux itself and its zero padding follow as their own buffers.
-     */
+    /** Encoded as it joins the byte stream, batched ({@link FrameBatcher}). */
     @Override
     public void write(Message m) {
-        try {
-            if (m.auxBytes() >= ZERO_COPY_AUX_BYTES) {
-                int hdrBytes = Dmsg.hdrBytes(m.cmd());
-                if (batch == null || batch.writableBytes() < hdrBytes) {
-                    // Not a whole batch buffer for one header: the aux follows at once anyway.
-                    handOverBatch();
-                    batch = ctx.alloc().ioBuffer(hdrBytes);
-                }
-                encoder.encodeHeader(m, batch);
-                handOverBatch();
-                ctx.write(m.retainedAux(), ctx.voidPromise());
-                int pad = FrameEncoder.padBytes(m);
-                if (pad > 0) {
-                    ctx.write(ZERO_PAD.retainedSlice(0, pad), ctx.voidPromise());
-                }
-            } else {
-                batch(FrameEncoder.frameBytes(m));
-                encoder.encode(m, batch);
-                if (batch.readableBytes() >= BATCH_BYTES) {
-                    handOverBatch();
-                }
-            }
-        } finally {
-            m.release();
-        }
+        out.write(m);
     }
 
     @Override
     public void flush() {
-        handOverBatch();
+        out.handOver();
         ctx.flush();
-    }
-
-    static final int BATCH_BYTES = 16 * 1024;
-    static final int ZERO_COPY_AUX_BYTES = 1024;
-    private static final ByteBuf ZERO_PAD =
-        Unpooled.unreleasableBuffer(Unpooled.directBuffer(Dmsg.ALIGN).writeZero(Dmsg.ALIGN)).asReadOnly();
-    private final FrameEncoder encoder = new FrameEncoder();
-    private ByteBuf batch;
-
-    /** Makes sure the batch buffer has room for {@code bytes} more. */
-    private void batch(int bytes) {
-        if (batch != null && batch.writableBytes() < bytes) {
-            handOverBatch();
-        }
-        if (batch == null) {
-            batch = ctx.alloc().ioBuffer(Math.max(BATCH_BYTES + 2048, bytes));
-        }
-    }
-
-    private void handOverBatch() {
-        if (batch != null) {
-            ByteBuf b = batch;
-            batch = null;
-            if (b.isReadable()) {
-                ctx.write(b, ctx.voidPromise());
-            } else {
-                b.release();
-            }
-        }
     }
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
-        if (batch != null) {
-            batch.release();
-            batch = null;
-        }
+        out.release();
     }
 
     /**
@@ -662,9 +598,9 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
      */
     @Override
     public void close() {
-        handOverBatch();
+        out.handOver();
         Channel ch = ctx.channel();
-        if (!ch.isActive() || iocom.state() == LinkState.CLOSED || !(ch instanceof DuplexChannel duplex)) {
+        if (!ch.isActive() || iocom.link().state() == LinkState.CLOSED || !(ch instanceof DuplexChannel duplex)) {
             ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
             return;
         }
