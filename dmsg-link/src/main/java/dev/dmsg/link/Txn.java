@@ -51,30 +51,30 @@ final class Txn implements Transaction {
     @Override
     public void send(int cmd, int error, ExtHeader ext, ByteBuf aux) {
         if ((cmd & (CREATE | REPLY)) != 0) {
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             throw new IllegalArgumentException(String.format(
                 "send: cmd %08x must not carry CREATE or REPLY; the transaction sets them", cmd));
         }
         boolean abortDelete = (cmd & (ABORT | DELETE)) == (ABORT | DELETE);
         if (iocom.state() == LinkState.CLOSED) {
             // The link is gone (perhaps this is a handler answering the LOSTLINK abort): discard.
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             iocom.discardedSend();
             return;
         }
         if (state.isClosed()) {
             // Closed both ways: the peer ended it, or a LOSTLINK abort did (its circuit detached) —
             // nothing the caller could have known when it decided to send. Discarded, as on a dead link.
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             iocom.discardedSend();
             return;
         }
         if (state.tx == Phase.CLOSED && !abortDelete) {
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             throw new IllegalStateException(String.format(
                 "transaction %016x already sent DELETE (state %s)", msgid, state));
         }
-        int bytes = Iocom.checkedSize(cmd | CREATE | REPLY, ext, aux);
+        int bytes = LocalSends.checkedSize(cmd | CREATE | REPLY, ext, aux);
         iocom.submit(bytes, () -> sendOnLoop(cmd, error, ext, aux));
     }
 
@@ -86,7 +86,7 @@ final class Txn implements Transaction {
         boolean abortDelete = (cmd & (ABORT | DELETE)) == (ABORT | DELETE);
         if (state.isClosed() || (state.tx == Phase.CLOSED && !abortDelete)) {
             // Fully closed, or a second DELETE: the kernel's msgtx drops these (docs/REFERENCE.md §2.4).
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             iocom.discardedSend();
             return;
         }
@@ -102,14 +102,14 @@ final class Txn implements Transaction {
     @Override
     public void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux) {
         if ((cmd & (CREATE | DELETE | ABORT | REPLY)) != 0) {
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             throw new IllegalArgumentException(String.format(
                 "sendOneWay: cmd %08x must carry no CREATE, DELETE, ABORT or REPLY", cmd));
         }
-        int bytes = Iocom.checkedSize(cmd, ext, aux);
+        int bytes = LocalSends.checkedSize(cmd, ext, aux);
         iocom.submit(bytes, () -> {
             if (state.isClosed()) {
-                Iocom.releaseQuietly(aux);
+                LocalSends.releaseQuietly(aux);
                 iocom.discardedSend();
                 return;
             }
