@@ -60,7 +60,7 @@ import org.slf4j.LoggerFactory;
  * {@link #forLegacyPeer the legacy config}: a listener's connection becomes one when its first
  * bytes are the DMSG magic from a configured address ({@link #plaintextDmsg}, any other address
  * is refused); a link we dial to a configured address is one from the start. The Iocom starts
- * at once then, and {@link #peer()} is {@link LegacyPeers#identity}.
+ * at once then, and its peer ({@link ChannelTransport#peer()}) is {@link LegacyPeers#identity}.
  */
 final class LinkChannelHandler extends ChannelDuplexHandler {
     private static final Logger log = LoggerFactory.getLogger(LinkChannelHandler.class);
@@ -438,7 +438,9 @@ final class LinkChannelHandler extends ChannelDuplexHandler {
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
         boolean writable = ctx.channel().isWritable();
-        io.writabilityChanged(writable);
+        if (io != null) {
+            io.writabilityChanged(writable);
+        }
         if (iocom != null) {
             iocom.writabilityChanged(writable);
         }
@@ -470,7 +472,11 @@ final class LinkChannelHandler extends ChannelDuplexHandler {
         } else {
             reason = "internal error: " + cause;
         }
-        io.stopReading();
+        if (io != null) {
+            io.stopReading();
+        } else {
+            ctx.channel().config().setAutoRead(false); // not active yet: nothing of the link exists
+        }
         if (iocom != null) {
             iocom.fail(reason);
         } else {
