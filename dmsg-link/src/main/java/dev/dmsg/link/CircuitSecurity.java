@@ -10,7 +10,7 @@ import java.util.function.Consumer;
  * far end, the seal its messages pass through (null on a direct circuit, which the link's TLS
  * protects), what to do when a message fails to open, and the transaction budget of its far end,
  * shared by all of that node's circuits to us ({@link Budget}). Set with
- * {@link Link#secureCircuit}.
+ * {@link LinkCircuits#secure}.
  *
  * @param peer the far end, as this node trusts it
  * @param onBroken called on the link's event loop, once, with the reason, when a message fails to

@@ -4,7 +4,6 @@ import dev.dmsg.link.tls.LegacyPeers;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.wire.ExtHeader;
 import dev.dmsg.wire.LnkConn;
-import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
 import java.util.concurrent.CompletableFuture;
 
@@ -61,26 +60,8 @@ public interface Link {
      */
     Transaction open(long circuit, int cmd, ExtHeader ext, ByteBuf aux, TransactionHandler handler);
 
-    /**
-     * Starts keeping transaction tables for circuit {@code id}, which ends at this node (the mesh
-     * does this when a circuit is forged). Event loop only.
-     *
-     * @throws IllegalStateException if the id is 0 or already attached or relayed
-     */
-    void attachCircuit(long id);
-
-    /** Stops circuit {@code id}: each transaction open on it gets one LOSTLINK abort; returns how many. Event loop only. */
-    int detachCircuit(long id);
-
-    /**
-     * Sets what the mesh established about circuit {@code id}, attached here (docs/IDENTITY.md
-     * §4): from now on its messages are sealed and opened with {@code security.seal()}, its peer's
-     * transactions count against {@code security.budget()}, and {@link #circuitPeer} names its far
-     * end. Event loop only.
-     *
-     * @throws IllegalStateException if the circuit is not attached or already secured
-     */
-    void secureCircuit(long id, CircuitSecurity security);
+    /** The mesh layer's hold on the link: circuits ending here and passing through. */
+    LinkCircuits circuits();
 
     /** The authenticated far end of circuit {@code id} ending here, or {@code null}. Any thread. */
     PeerIdentity circuitPeer(long id);
@@ -95,34 +76,6 @@ public interface Link {
 
     /** From now on, treats the peer as a 2013 C node ({@link #legacyPeer}). Any thread. */
     void markLegacy();
-
-    /**
-     * Hands every message arriving on circuit {@code id} to {@code relay}, untracked: the circuit
-     * passes through this node (docs/REFERENCE.md §3.5). Event loop only.
-     */
-    void relayCircuit(long id, CircuitRelay relay);
-
-    /** Stops relaying circuit {@code id}; its later messages are dropped and counted. Event loop only. */
-    void unrelayCircuit(long id);
-
-    /**
-     * Sends {@code m} (owned from now on) on this link with its circuit id replaced by
-     * {@code circuit}; msgid, flags, error and aux unchanged, salt and CRCs made anew. Outside
-     * every transaction table. Any thread; never blocks. Returns whether the link is still
-     * writable: a relay that gets {@code false} stops reading its source until
-     * {@link #whenWritable} (docs/CIRCUITS.md).
-     */
-    boolean forward(Message m, long circuit);
-
-    /**
-     * Stops reading from the peer until a matching {@link #resumeReading()}; pauses are counted, so
-     * several relays may hold one link. A relay whose target link is full pauses its source this
-     * way, so forwarded traffic is bounded by TCP, not queued (docs/CIRCUITS.md). Event loop only.
-     */
-    void pauseReading();
-
-    /** Ends one {@link #pauseReading()}; reading resumes when none is left. Event loop only. */
-    void resumeReading();
 
     default Transaction open(int cmd, TransactionHandler handler) {
         return open(cmd, null, null, handler);

@@ -11,7 +11,7 @@ import java.util.Map;
  * @param sendsDiscarded our messages dropped because the link or the transaction was already closed
  * @param handlerErrors exceptions thrown by handlers (the transaction was aborted, the link kept)
  * @param msgsRelayed messages received on circuits that pass through (handed to their relay)
- * @param msgsForwarded messages sent for circuits that pass through ({@link Link#forward})
+ * @param msgsForwarded messages sent for circuits that pass through ({@link LinkCircuits#forward})
  * @param oneWayErrors one-way LNK_ERRORs received and dropped: a C peer's NOSUPP answers to our
  *     PINGs and its shell prompts (never answered; life for the keepalive like any message)
  * @param denied requests refused because the peer's role does not allow them (docs/SECURITY.md §5)

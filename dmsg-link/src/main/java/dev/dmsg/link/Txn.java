@@ -13,19 +13,20 @@ import io.netty.buffer.ByteBuf;
 
 /**
  * A transaction (libdmsg {@code dmsg_state}). Its {@link #state} changes only on the link's event
- * loop, through {@link TxnState#sent} and {@link TxnState#received}; it is volatile so that other
- * threads can check it before submitting.
+ * loop and only in {@link #on}, which asks {@link TxnState#next} for the new state; it is volatile
+ * so that other threads can check it before submitting.
  */
 final class Txn implements Transaction {
     final Iocom iocom;
     /** Set before the transaction is used on the event loop; for an open on a circuit, by that open. */
-    Iocom.Circuit circuit;
+    Circuit circuit;
     final long circuitId;
     final long msgid;
     final int icmd;
     /** We sent the CREATE: the transaction lives in the circuit's {@code opened} table. */
     final boolean local;
-    volatile TxnState state = TxnState.IDLE;
+    /** Written only by {@link #on}. */
+    private volatile TxnState state = TxnState.IDLE;
     TransactionHandler handler;
     private volatile Object attachment;
     /** The originator budget a peer's transaction on an authenticated circuit counts against (docs/IDENTITY.md §6). */
@@ -33,7 +34,7 @@ final class Txn implements Transaction {
     /** A peer's transaction counted against its link (and the peer's links), until it is removed. */
     boolean countedOnLink;
 
-    Txn(Iocom iocom, Iocom.Circuit circuit, long msgid, int icmd, boolean local) {
+    Txn(Iocom iocom, Circuit circuit, long msgid, int icmd, boolean local) {
         this.iocom = iocom;
         this.circuit = circuit;
         this.circuitId = circuit.id;
@@ -50,30 +51,30 @@ final class Txn implements Transaction {
     @Override
     public void send(int cmd, int error, ExtHeader ext, ByteBuf aux) {
         if ((cmd & (CREATE | REPLY)) != 0) {
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             throw new IllegalArgumentException(String.format(
                 "send: cmd %08x must not carry CREATE or REPLY; the transaction sets them", cmd));
         }
         boolean abortDelete = (cmd & (ABORT | DELETE)) == (ABORT | DELETE);
         if (iocom.state() == LinkState.CLOSED) {
             // The link is gone (perhaps this is a handler answering the LOSTLINK abort): discard.
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             iocom.discardedSend();
             return;
         }
         if (state.isClosed()) {
             // Closed both ways: the peer ended it, or a LOSTLINK abort did (its circuit detached) —
             // nothing the caller could have known when it decided to send. Discarded, as on a dead link.
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             iocom.discardedSend();
             return;
         }
         if (state.tx == Phase.CLOSED && !abortDelete) {
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             throw new IllegalStateException(String.format(
                 "transaction %016x already sent DELETE (state %s)", msgid, state));
         }
-        int bytes = Iocom.checkedSize(cmd | CREATE | REPLY, ext, aux);
+        int bytes = LocalSends.checkedSize(cmd | CREATE | REPLY, ext, aux);
         iocom.submit(bytes, () -> sendOnLoop(cmd, error, ext, aux));
     }
 
@@ -85,7 +86,7 @@ final class Txn implements Transaction {
         boolean abortDelete = (cmd & (ABORT | DELETE)) == (ABORT | DELETE);
         if (state.isClosed() || (state.tx == Phase.CLOSED && !abortDelete)) {
             // Fully closed, or a second DELETE: the kernel's msgtx drops these (docs/REFERENCE.md §2.4).
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             iocom.discardedSend();
             return;
         }
@@ -101,14 +102,14 @@ final class Txn implements Transaction {
     @Override
     public void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux) {
         if ((cmd & (CREATE | DELETE | ABORT | REPLY)) != 0) {
-            Iocom.releaseQuietly(aux);
+            LocalSends.releaseQuietly(aux);
             throw new IllegalArgumentException(String.format(
                 "sendOneWay: cmd %08x must carry no CREATE, DELETE, ABORT or REPLY", cmd));
         }
-        int bytes = Iocom.checkedSize(cmd, ext, aux);
+        int bytes = LocalSends.checkedSize(cmd, ext, aux);
         iocom.submit(bytes, () -> {
             if (state.isClosed()) {
-                Iocom.releaseQuietly(aux);
+                LocalSends.releaseQuietly(aux);
                 iocom.discardedSend();
                 return;
             }
@@ -153,6 +154,11 @@ final class Txn implements Transaction {
         if (!state.isClosed()) {
             sendOnLoop(Dmsg.LNK_ERROR | ABORT | DELETE, 0, null, null);
         }
+    }
+
+    /** The one place the state changes: {@code event} for a message with {@code cmd}'s flags. Event loop only. */
+    void on(TxnState.Event event, int cmd) {
+        state = state.next(event, cmd);
     }
 
     /** Removes the transaction from its table once DELETE has been both sent and received. */

@@ -57,14 +57,41 @@ public enum TxnState {
         }
     }
 
+    /** What happened to a transaction; {@link #next} decides what it makes of the state. */
+    enum Event {
+        /** We sent a message of the transaction: CREATE opens our direction, DELETE closes it. */
+        SENT,
+        /** We received one: CREATE opens the peer's direction, DELETE closes it. */
+        RECEIVED,
+        /**
+         * The link or the circuit is gone, or the transaction was refused and forgotten: closed both
+         * ways at once, as the simulated LOSTLINK abort says (docs/PROFILE.md §3).
+         */
+        LOST
+    }
+
+    /**
+     * The one transition method (docs/REFERENCE.md §2.1): the state after {@code event}, for a
+     * message with {@code cmd}'s CREATE/DELETE flags. ABORT changes nothing by itself: ABORT|DELETE
+     * closes through DELETE, a mid-stream ABORT is delivered and leaves the state as it was.
+     */
+    TxnState next(Event event, int cmd) {
+        switch (event) {
+            case SENT: return of(advance(tx, cmd), rx);
+            case RECEIVED: return of(tx, advance(rx, cmd));
+            case LOST: return CLOSED;
+            default: throw new AssertionError(this + " on " + event);
+        }
+    }
+
     /** The state after we send a message with {@code cmd}'s CREATE/DELETE flags. */
     public TxnState sent(int cmd) {
-        return of(advance(tx, cmd), rx);
+        return next(Event.SENT, cmd);
     }
 
     /** The state after we receive a message with {@code cmd}'s CREATE/DELETE flags. */
     public TxnState received(int cmd) {
-        return of(tx, advance(rx, cmd));
+        return next(Event.RECEIVED, cmd);
     }
 
     private static Phase advance(Phase p, int cmd) {

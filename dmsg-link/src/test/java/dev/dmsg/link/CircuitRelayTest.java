@@ -20,7 +20,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * The relay side of circuits (docs/REFERENCE.md §3.5 "Forwarding"): messages on a relayed circuit go to
- * its relay untracked, and {@link Link#forward} sends them on with only the circuit id changed.
+ * its relay untracked, and {@link LinkCircuits#forward} sends them on with only the circuit id changed.
  */
 @ExtendWith(LeakDetector.class)
 class CircuitRelayTest {
@@ -40,7 +40,7 @@ class CircuitRelayTest {
         a.up();
         b.up();
         // circuit 0x77 on link a is paired with circuit 0x55 on link b
-        a.link.relayCircuit(0x77, (from, m) -> b.link.forward(m, 0x55));
+        a.link.circuits().relay(0x77, (from, m) -> b.link.circuits().forward(m, 0x55));
         a.in(ECHO | CREATE, 0x1234, 0x77, 0, null);
         a.link.receive(Message.of(ECHO | DELETE, 0x1234, 0x77, 0x21, null,
             Unpooled.copiedBuffer("payload\0", StandardCharsets.US_ASCII)));
@@ -63,7 +63,7 @@ class CircuitRelayTest {
     void replyDirectionTravelsBackTheSameWay() {
         a.up();
         b.up();
-        b.link.relayCircuit(0x55, (from, m) -> a.link.forward(m, 0x77));
+        b.link.circuits().relay(0x55, (from, m) -> a.link.circuits().forward(m, 0x77));
         b.in(ECHO | CREATE | DELETE | REPLY, 0x1234, 0x55, 0, null);
         List<Message> out = a.out();
         assertThat(out).hasSize(1);
@@ -74,9 +74,9 @@ class CircuitRelayTest {
     @Test
     void afterUnrelayTheCircuitIsUnknownAgain() {
         a.up();
-        a.link.relayCircuit(0x77, (from, m) -> relayedToUs.add(m));
+        a.link.circuits().relay(0x77, (from, m) -> relayedToUs.add(m));
         a.in(ECHO | CREATE, 1, 0x77, 0, null);
-        a.link.unrelayCircuit(0x77);
+        a.link.circuits().unrelay(0x77);
         a.in(ECHO | DELETE, 1, 0x77, 0, null);
         assertThat(relayedToUs).hasSize(1);
         assertThat(a.link.stats().violations().get(Violation.UNKNOWN_CIRCUIT)).isEqualTo(1L);
@@ -85,18 +85,18 @@ class CircuitRelayTest {
     @Test
     void anIdIsEitherAttachedOrRelayed() {
         a.up();
-        a.link.attachCircuit(0x77);
-        assertThat(catchThrowable(() -> a.link.relayCircuit(0x77, (f, m) -> m.release())))
+        a.link.circuits().attach(0x77);
+        assertThat(catchThrowable(() -> a.link.circuits().relay(0x77, (f, m) -> m.release())))
             .isInstanceOf(IllegalStateException.class);
-        a.link.relayCircuit(0x78, (f, m) -> m.release());
-        assertThat(catchThrowable(() -> a.link.attachCircuit(0x78))).isInstanceOf(IllegalStateException.class);
+        a.link.circuits().relay(0x78, (f, m) -> m.release());
+        assertThat(catchThrowable(() -> a.link.circuits().attach(0x78))).isInstanceOf(IllegalStateException.class);
     }
 
     @Test
     void forwardingOnADeadLinkDiscardsAndCounts() {
         a.up();
         a.link.fail("gone");
-        a.link.forward(Message.of(Dmsg.DBG_SHELL, 0, 0x77, 0, null,
+        a.link.circuits().forward(Message.of(Dmsg.DBG_SHELL, 0, 0x77, 0, null,
             Unpooled.copiedBuffer("x\0", StandardCharsets.US_ASCII)), 0x55);
         assertThat(a.out()).isEmpty();
         assertThat(a.link.stats().sendsDiscarded()).isEqualTo(1);

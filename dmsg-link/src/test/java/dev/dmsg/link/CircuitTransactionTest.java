@@ -36,7 +36,7 @@ class CircuitTransactionTest {
     @Test
     void aTransactionOnAnAttachedCircuitCarriesItsIdBothWays() {
         s.up();
-        s.link.attachCircuit(0x77);
+        s.link.circuits().attach(0x77);
         Transaction t = s.link.open(0x77, ECHO | DELETE, null, null, s.recorder("c77", got));
         List<Message> out = s.out();
         assertThat(out).hasSize(1);
@@ -66,11 +66,11 @@ class CircuitTransactionTest {
     @Test
     void detachingTheCircuitAbortsItsTransactionsOnly() {
         s.up();
-        s.link.attachCircuit(0x77);
+        s.link.circuits().attach(0x77);
         s.link.open(0x77, ECHO, null, null, s.recorder("c77", got));
         s.link.open(ECHO, s.recorder("c0", got));
         s.out();
-        assertThat(s.link.detachCircuit(0x77)).isEqualTo(1);
+        assertThat(s.link.circuits().detach(0x77)).isEqualTo(1);
         assertThat(got).containsExactly("c77: " + LinkScript.describe(
             Message.of(Dmsg.LNK_ERROR | Dmsg.ABORT | DELETE | REPLY | CREATE, 0, 0, Dmsg.ERR_LOSTLINK)));
         assertThat(s.link.stats().openTransactions()).isEqualTo(3); // c0 and both LNK_CONNs
@@ -79,14 +79,14 @@ class CircuitTransactionTest {
     @Test
     void aOneWayMessageOnACircuitCarriesItsIdAndMsgidZeroAndIsDroppedOnceDetached() {
         s.up();
-        s.link.attachCircuit(0x77);
+        s.link.circuits().attach(0x77);
         s.link.sendOneWay(0x77, ECHO, null, null);
         List<Message> out = s.out();
         assertThat(out).hasSize(1);
         assertThat(out.get(0).cmd()).isEqualTo(ECHO);
         assertThat(out.get(0).circuit()).isEqualTo(0x77);
         assertThat(out.get(0).msgid()).isZero();
-        s.link.detachCircuit(0x77);
+        s.link.circuits().detach(0x77);
         long discarded = s.link.stats().sendsDiscarded();
         s.link.sendOneWay(0x77, ECHO, null, null);
         assertThat(s.out()).isEmpty();
@@ -101,7 +101,7 @@ class CircuitTransactionTest {
     @Test
     void sendingOnATransactionWhoseCircuitWasDetachedIsDiscardedNotThrown() {
         s.up();
-        s.link.attachCircuit(0x77);
+        s.link.circuits().attach(0x77);
         AtomicReference<Transaction> peers = new AtomicReference<>();
         s.services.accept(ECHO, (t, m) -> {
             peers.set(t);
@@ -110,7 +110,7 @@ class CircuitTransactionTest {
         s.in(ECHO | CREATE | DELETE, 9, 0x77, 0, null);
         Transaction t = peers.get();
         s.out();
-        s.link.detachCircuit(0x77);
+        s.link.circuits().detach(0x77);
         assertThat(t.state()).isEqualTo(TxnState.CLOSED);
         long discarded = s.link.stats().sendsDiscarded();
         t.send(ECHO, null, Unpooled.buffer(8).writeLong(1)); // the late output
@@ -136,11 +136,11 @@ class CircuitTransactionTest {
     private static void budgetsOf(LinkScript s) {
         s.services.accept(ECHO, (txn, create) -> (t, m) -> { });
         s.up(); // the peer's LNK_CONN: 1 of the link's 3
-        s.link.attachCircuit(0x77);
+        s.link.circuits().attach(0x77);
         PeerIdentity far = new PeerIdentity("far", "SHA256:" + "F".repeat(43),
             Role.MEMBER, 0);
         CircuitSecurity.Budget budget = new CircuitSecurity.Budget(2);
-        s.link.secureCircuit(0x77, new CircuitSecurity(far, null, why -> { }, budget));
+        s.link.circuits().secure(0x77, new CircuitSecurity(far, null, why -> { }, budget));
         assertThat(s.link.circuitPeer(0x77)).isEqualTo(far);
         for (long id = 1; id <= 3; id++) {
             s.in(ECHO | CREATE, id, 0x77, 0, null);
@@ -158,7 +158,7 @@ class CircuitTransactionTest {
         assertThat(out).hasSize(1);
         assertThat(out.get(0).msgid()).isEqualTo(12);
         assertThat(out.get(0).error()).isEqualTo(Dmsg.ERR_LIMIT);
-        s.link.detachCircuit(0x77);
+        s.link.circuits().detach(0x77);
         assertThat(budget.open()).as("given back when the circuit goes").isZero();
         assertThat(s.link.circuitPeer(0x77)).isNull();
     }
@@ -166,10 +166,10 @@ class CircuitTransactionTest {
     @Test
     void answersStillInFlightWhenWeClosedACircuitAreDroppedWithoutABreach() {
         s.up();
-        s.link.attachCircuit(0x55);
+        s.link.circuits().attach(0x55);
         Transaction t = s.link.open(0x55, ECHO, null, null, s.recorder("echo", got));
         s.out();
-        assertThat(s.link.detachCircuit(0x55)).isEqualTo(1); // closed here: the LOSTLINK abort, at once
+        assertThat(s.link.circuits().detach(0x55)).isEqualTo(1); // closed here: the LOSTLINK abort, at once
         // the far end's reply crossed our close (a C relay forwards it until both sides closed)
         s.in(ECHO | Dmsg.CREATE | Dmsg.DELETE | Dmsg.REPLY, t.msgid(), 0x55, 0, null);
         assertThat(s.link.lateOnDetached()).isEqualTo(1);

@@ -62,7 +62,7 @@ class LegacyFramingTest {
         assertThat(s.out()).extracting(Message::cmd).containsExactly(Dmsg.DBG_SHELL | Dmsg.CREATE | Dmsg.DELETE);
         // a C relay forwards circuit traffic untouched (docs/REFERENCE.md §3.5): the far end is ours
         s.link.markLegacy();
-        s.link.attachCircuit(0x55);
+        s.link.circuits().attach(0x55);
         s.link.open(0x55, Dmsg.DBG_SHELL | Dmsg.DELETE, null, null, (t, m) -> { });
         assertThat(s.out()).extracting(Message::cmd).containsExactly(Dmsg.DBG_SHELL | Dmsg.CREATE | Dmsg.DELETE);
     }

@@ -52,7 +52,7 @@ class LinkLossTest {
         int[] nextRemote = {0};
         s.services.accept(ECHO, (txn, create) -> rec(remote[nextRemote[0]++]));
         s.up();
-        s.link.attachCircuit(0x77);
+        s.link.circuits().attach(0x77);
 
         Transaction localOpen = s.link.open(ECHO, rec("local-open"));                   // LOCAL_OPEN
         Transaction localAnswered = s.link.open(ECHO, rec("local-answered"));           // OPEN
@@ -105,7 +105,7 @@ class LinkLossTest {
     void transactionsOnAnAttachedCircuitAreAbortedWithTheirCircuitId() {
         s.services.accept(ECHO, (txn, create) -> rec("on-circuit"));
         s.up();
-        s.link.attachCircuit(0x77);
+        s.link.circuits().attach(0x77);
         s.in(ECHO | CREATE, 5, 0x77, 0, null);
         got.get("on-circuit").forEach(Message::release);
         got.get("on-circuit").clear();
@@ -121,10 +121,10 @@ class LinkLossTest {
         int[] n = {0};
         s.services.accept(ECHO, (txn, create) -> rec(labels[n[0]++]));
         s.up();
-        s.link.attachCircuit(0x77);
+        s.link.circuits().attach(0x77);
         s.in(ECHO | CREATE, 5, 0x77, 0, null);
         s.in(ECHO | CREATE, 5, 0, 0, null); // same msgid on circuit 0: separate tables
-        assertThat(s.link.detachCircuit(0x77)).isEqualTo(1);
+        assertThat(s.link.circuits().detach(0x77)).isEqualTo(1);
         assertThat(got.get("on-77")).extracting(Message::cmd).containsExactly(ECHO | CREATE, SIM);
         assertThat(got.get("on-0")).extracting(Message::cmd).containsExactly(ECHO | CREATE);
         assertThat(s.link.state()).isEqualTo(LinkState.UP);

@@ -153,7 +153,7 @@ class ReceiveFuzzTest {
             }
 
             long[] relayed = {0};
-            s.link.relayCircuit(0x99, (from, m) -> { // a circuit passing through: handed on, untracked
+            s.link.circuits().relay(0x99, (from, m) -> { // a circuit passing through: handed on, untracked
                 relayed[0]++;
                 m.release();
             });
@@ -177,10 +177,10 @@ class ReceiveFuzzTest {
                     s.link.tick(s.clock.nanoTime());
                 } else if (what < 90) {
                     if (attached) {
-                        s.link.detachCircuit(0x77);
+                        s.link.circuits().detach(0x77);
                         attached = false;
                     } else if (s.link.state() != LinkState.CLOSED) {
-                        s.link.attachCircuit(0x77);
+                        s.link.circuits().attach(0x77);
                         attached = true;
                     }
                 } else if (what < 92) {

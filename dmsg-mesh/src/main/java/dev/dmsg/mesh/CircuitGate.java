@@ -141,7 +141,7 @@ final class CircuitGate {
             return ex.getMessage();
         }
         if (est != null) {
-            l.secureCircuit(h.id, new CircuitSecurity(est.peer(), est.seal(), why -> {
+            l.circuits().secure(h.id, new CircuitSecurity(est.peer(), est.seal(), why -> {
                 h.lost(why);
                 t.reply(Dmsg.ERR_LOSTLINK);
             }, new CircuitSecurity.Budget(maxTransactionsPerOriginator)));

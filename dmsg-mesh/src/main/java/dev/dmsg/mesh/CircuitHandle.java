@@ -130,7 +130,7 @@ public final class CircuitHandle {
             cbs = List.copyOf(lostCallbacks);
             lostCallbacks.clear();
         }
-        link.detachCircuit(id);
+        link.circuits().detach(id);
         for (Consumer<String> c : cbs) {
             try {
                 c.accept(why);

@@ -219,7 +219,7 @@ final class Circuits {
         }
         CircuitGate.Accept acc = (CircuitGate.Accept) d;
         try {
-            a.attachCircuit(idA);
+            a.circuits().attach(idA);
         } catch (IllegalStateException e) {
             gate.release(acc.originatorKey());
             txnA.reply(Dmsg.ERR_PARAM);
@@ -239,7 +239,7 @@ final class Circuits {
                 pl.sides--;
                 pl.endpoints.remove(idA);
                 remove(pl.onRelayClose, target, withdrawn[0]);
-                a.detachCircuit(idA); // every transaction on it: one LOSTLINK abort
+                a.circuits().detach(idA); // every transaction on it: one LOSTLINK abort
                 gate.release(acc.originatorKey());
             }
         };
@@ -249,7 +249,7 @@ final class Circuits {
         };
         add(pl.onRelayClose, target, withdrawn[0]);
         if (acc.established() != null) {
-            a.secureCircuit(idA, gate.security(acc, why -> { // a message failed to open: end to end
+            a.circuits().secure(idA, gate.security(acc, why -> { // a message failed to open: end to end
                 down.run();
                 txnA.reply(Dmsg.ERR_LOSTLINK);
             }));
@@ -321,7 +321,7 @@ final class Circuits {
                 downA = true;
                 open = false;
                 plA.sides--;
-                a.unrelayCircuit(idA);
+                a.circuits().unrelay(idA);
                 remove(plA.onRelayClose, target, onRelayCloseA);
                 sideDown();
             }
@@ -339,7 +339,7 @@ final class Circuits {
                 open = false;
                 if (plB != null) {
                     plB.sides--;
-                    b.unrelayCircuit(idB);
+                    b.circuits().unrelay(idB);
                     remove(plB.onSpanClose, spanMsgidOnB, onSpanCloseB);
                 }
                 sideDown();
@@ -412,16 +412,16 @@ final class Circuits {
             boolean writable = true;
             long id = id();
             for (Message m : batch) {
-                writable = to.forward(m, id);
+                writable = to.circuits().forward(m, id);
             }
             count += batch.length;
             if (!writable && !pausedFrom) {
                 pausedFrom = true; // to is over its budget: stop reading from until it drains
                 Link from = from();
-                from.execute(from::pauseReading);
+                from.execute(from.circuits()::pauseReading);
                 to.whenWritable(() -> {
                     pausedFrom = false;
-                    from.execute(from::resumeReading);
+                    from.execute(from.circuits()::resumeReading);
                 });
             }
         }
@@ -435,7 +435,7 @@ final class Circuits {
         entries.add(p);
         p.plA.sides++;
         // Messages on idA go to b, in order after the LNK_CIRC below (one queue: b's loop).
-        a.relayCircuit(idA, (from, m) -> p.towardB.receive(m));
+        a.circuits().relay(idA, (from, m) -> p.towardB.receive(m));
         p.onRelayCloseA = () -> p.closeBoth(Dmsg.ERR_LOSTLINK); // the span we relayed to a is gone
         add(p.plA.onRelayClose, target, p.onRelayCloseA);
         b.execute(() -> {
@@ -471,7 +471,7 @@ final class Circuits {
             }
             p.plB = on(b);
             p.plB.sides++;
-            b.relayCircuit(p.idB, (from, m) -> p.towardA.receive(m));
+            b.circuits().relay(p.idB, (from, m) -> p.towardA.receive(m));
             p.onSpanCloseB = () -> p.closeBoth(Dmsg.ERR_LOSTLINK); // the span this circuit follows is withdrawn
             add(p.plB.onSpanClose, spanMsgidOnB, p.onSpanCloseB);
         });
@@ -545,7 +545,7 @@ final class Circuits {
             if (!t.state().sendOpen() || done.isDone()) {
                 return; // the link went while we opened: the handler above has failed it
             }
-            l.attachCircuit(h.id);
+            l.circuits().attach(h.id);
             entries.add(e);
             pl.sides++;
             withdrawn[0] = () -> {

@@ -1,10 +1,9 @@
 package dev.dmsg.link.netty;
 
-import dev.dmsg.link.Iocom;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.LinkDriver;
 import dev.dmsg.link.LinkListener;
-import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.Transport;
 import dev.dmsg.link.tls.JoinResponder;
@@ -12,17 +11,9 @@ import dev.dmsg.link.tls.LegacyPeers;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Refusal;
 import dev.dmsg.link.tls.Role;
-import dev.dmsg.wire.Dmsg;
-import dev.dmsg.wire.FrameEncoder;
 import dev.dmsg.wire.Message;
-import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelOutboundBuffer;
-import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
@@ -36,7 +27,6 @@ import java.nio.channels.ClosedChannelException;
 import java.security.cert.X509Certificate;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLHandshakeException;
 import javax.net.ssl.SSLPeerUnverifiedException;
@@ -45,9 +35,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The last stage of a link's pipeline: creates the {@link Iocom} once the connection is ready for
- * it, feeds it decoded messages, read-batch boundaries, writability changes and timer ticks, and
- * is its {@link Transport}. Everything here runs on the channel's event loop.
+ * The last stage of a link's pipeline: runs the TLS handshake's end (who the peer is, when the
+ * link may start), creates the link engine ({@link LinkDriver}, "the Iocom") once the connection
+ * is ready for it, and feeds it decoded messages, read-batch boundaries, writability changes and
+ * timer ticks. What the engine writes goes to a {@link ChannelTransport} (its {@link Transport}).
+ * Everything here runs on the channel's event loop.
+ *
+ * <p><b>Why ~550 lines.</b> The handshake's states ({@link Handshake}) decide what every channel
+ * event means (a read before the first frame, an exception during TLS, an EOF before the client's
+ * link started), so the states and the channel events stay together; the write path
+ * ({@link FrameBatcher}) and the engine's view of the channel ({@link ChannelTransport}) are
+ * their own classes.
  *
  * <p><b>When the Iocom starts.</b> Plaintext: when the channel becomes active. TLS
  * ({@link Handshake}): the server starts it when its handshake succeeds — it has then checked
@@ -62,9 +60,9 @@ import org.slf4j.LoggerFactory;
  * {@link #forLegacyPeer the legacy config}: a listener's connection becomes one when its first
  * bytes are the DMSG magic from a configured address ({@link #plaintextDmsg}, any other address
  * is refused); a link we dial to a configured address is one from the start. The Iocom starts
- * at once then, and {@link #peer()} is {@link LegacyPeers#identity}.
+ * at once then, and its peer ({@link ChannelTransport#peer()}) is {@link LegacyPeers#identity}.
  */
-final class LinkChannelHandler extends ChannelDuplexHandler implements Transport {
+final class LinkChannelHandler extends ChannelDuplexHandler {
     private static final Logger log = LoggerFactory.getLogger(LinkChannelHandler.class);
 
     /** Where a TLS link's handshake is; one transition method each, all on the event loop. */
@@ -103,10 +101,11 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private final PeerIdentity legacyPeer;
     private Handshake handshake;
     private ScheduledFuture<?> handshakeTimer;
-    /** Set on the event loop before the Iocom exists; read by {@link Link#peer()} from any thread. */
-    private volatile PeerIdentity peer;
     private ChannelHandlerContext ctx;
-    private Iocom iocom;
+    /** The channel as the link engine sees it; from channelActive on. */
+    private ChannelTransport io;
+    /** The link engine, once started. */
+    private LinkDriver iocom;
     private ScheduledFuture<?> ticker;
     private String remote = "?";
     /** The join exchange, in state JOIN only. */
@@ -135,7 +134,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
 
     /**
      * The config of a legacy peer's link (docs/SECURITY.md §6): without {@code tls}, so the Iocom
-     * neither sends nor waits for LNK_AUTH ({@link Iocom#start}), and with
+     * neither sends nor waits for LNK_AUTH ({@link LinkDriver#start}), and with
      * {@link LinkConfig#legacyPeer()}, so it sends no PING.
      */
     static LinkConfig forLegacyPeer(LinkConfig c) {
@@ -146,6 +145,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
         this.ctx = ctx;
         this.remote = format(ctx.channel().remoteAddress());
+        this.io = new ChannelTransport(ctx, remote, tls);
         if (handshake == Handshake.PLAINTEXT) {
             startIocom();
         } else if (handshake == Handshake.LEGACY) {
@@ -208,18 +208,19 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     }
 
     private void startIocom() {
-        iocom = new Iocom(config, services, listener, this);
+        iocom = LinkDriver.create(config, services, listener, io);
+        io.driver = iocom;
         iocom.start();
         long period = Math.max(TimeUnit.MILLISECONDS.toNanos(10), config.pingIntervalNanos() / 4);
         ticker = ctx.executor().scheduleAtFixedRate(
             () -> iocom.tick(config.clock().getAsLong()), period, period, TimeUnit.NANOSECONDS);
-        ready.complete(iocom);
+        ready.complete(iocom.link());
     }
 
     /** Runs the link in plaintext with legacy rules, {@code who} as its peer. */
     private void startLegacy(PeerIdentity who) {
         releaseSlot();
-        peer = who;
+        io.peer = who;
         config = forLegacyPeer(config);
         tls.stats.onLegacy();
         log.info("link {}: plaintext with legacy peer {}: no TLS, no LNK_AUTH, no PING (docs/SECURITY.md §6)",
@@ -288,13 +289,13 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     private void tlsDone() {
         SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
         try {
-            peer = tls.identify(session, remote);
+            io.peer = tls.identify(session, remote);
         } catch (Refusal r) {
             handshakeFailed(r.getMessage(), r, Failure.ERROR);
             return;
         }
         handshake = Handshake.FIRST_FRAME;
-        if (peer.role() == Role.NONE) { // a join-request certificate, let through by the trust policy
+        if (io.peer.role() == Role.NONE) { // a join-request certificate, let through by the trust policy
             startJoin(session); // keeps its unauthenticated slot (it may still give way) until it closes
             return;
         }
@@ -321,7 +322,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
             // refused below
         }
         if (isClient() || r == null || cert == null) {
-            handshakeFailed("refused: " + peer + " presented a join-request certificate, which opens no link", null, Failure.ERROR);
+            handshakeFailed("refused: " + io.peer + " presented a join-request certificate, which opens no link", null, Failure.ERROR);
             return;
         }
         handshake = Handshake.JOIN;
@@ -342,9 +343,9 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     }
 
     private void logUp(SSLSession s) {
-        security = s.getProtocol() + " " + s.getCipherSuite() + " " + tls.providerName();
+        io.security = s.getProtocol() + " " + s.getCipherSuite() + " " + tls.providerName();
         log.info("link {}: TLS up ({}, {}, {}): peer {}", name(), s.getProtocol(), s.getCipherSuite(),
-            tls.providerName(), peer);
+            tls.providerName(), io.peer);
     }
 
     private void handshakeTimedOut() {
@@ -403,8 +404,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
      */
     private void abandon(SSLHandshakeException e, String downReason) {
         ready.completeExceptionally(e);
-        failed = true;
-        ctx.channel().config().setAutoRead(false);
+        io.stopReading();
         if (iocom != null) {
             iocom.fail(downReason);
         } else {
@@ -438,31 +438,13 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
         boolean writable = ctx.channel().isWritable();
-        // Stop reading while our outbound side is full, so that replies to the peer's requests
-        // cannot pile up: the peer is slowed by TCP instead (STYLE: backpressure).
-        this.writable = writable;
-        updateAutoRead();
+        if (io != null) {
+            io.writabilityChanged(writable);
+        }
         if (iocom != null) {
             iocom.writabilityChanged(writable);
         }
         super.channelWritabilityChanged(ctx);
-    }
-
-    /** Reads only while our outbound side has room and no circuit relay has paused us. */
-    private void updateAutoRead() {
-        if (!failed) {
-            ctx.channel().config().setAutoRead(writable && !readPaused);
-        }
-    }
-
-    private boolean writable = true;
-    private boolean readPaused;
-    private boolean failed;
-
-    @Override
-    public void setReadPaused(boolean paused) {
-        readPaused = paused;
-        updateAutoRead();
     }
 
     @Override
@@ -490,8 +472,11 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         } else {
             reason = "internal error: " + cause;
         }
-        failed = true;
-        ctx.channel().config().setAutoRead(false);
+        if (io != null) {
+            io.stopReading();
+        } else {
+            ctx.channel().config().setAutoRead(false); // not active yet: nothing of the link exists
+        }
         if (iocom != null) {
             iocom.fail(reason);
         } else {
@@ -518,9 +503,8 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         if (ticker != null) {
             ticker.cancel(false);
         }
-        if (batch != null) {
-            batch.release();
-            batch = null;
+        if (io != null) {
+            io.release();
         }
         if (iocom != null) {
             iocom.transportClosed("EOF from peer");
@@ -538,7 +522,7 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
      * @return whether the link was closed
      */
     boolean revalidate() {
-        if (tls == null || iocom == null || failed || (handshake != Handshake.DONE && handshake != Handshake.FIRST_FRAME)) {
+        if (tls == null || iocom == null || io.failed() || (handshake != Handshake.DONE && handshake != Handshake.FIRST_FRAME)) {
             return false;
         }
         SslHandler ssl = ctx.pipeline().get(SslHandler.class);
@@ -547,178 +531,17 @@ final class LinkChannelHandler extends ChannelDuplexHandler implements Transport
         }
         try {
             PeerIdentity now = tls.identify(ssl.engine().getSession(), remote);
-            if (!now.equals(peer)) {
-                log.info("link {}: trust changed: peer now {} (was {})", name(), now, peer);
-                peer = now;
+            if (!now.equals(io.peer)) {
+                log.info("link {}: trust changed: peer now {} (was {})", name(), now, io.peer);
+                io.peer = now;
             }
             return false;
         } catch (Refusal r) {
             log.warn("link {}: closed: its peer is no longer trusted: {}", name(), r.getMessage());
-            failed = true;
-            ctx.channel().config().setAutoRead(false);
+            io.stopReading();
             iocom.fail("no longer trusted: " + r.getMessage());
             return true;
         }
-    }
-
-    // ---- Transport ----
-
-    /** "TLSv1.3 TLS_AES_128_GCM_SHA256 JDK" once TLS is up; null before and on plaintext. */
-    private volatile String security;
-
-    @Override
-    public String security() {
-        return security;
-    }
-
-    @Override
-    public AtomicInteger peerTransactions() {
-        return tls == null || peer == null ? null : tls.peerTransactions(peer);
-    }
-
-    /**
-     * Encodes {@code m} now, as it joins the socket's byte stream, so the salt sequence can have
-     * no gap (docs/REFERENCE.md §1.8). Small frames go back to back into one batch buffer that is handed
-     * to Netty on flush or when it fills: one buffer and one outbound entry per batch, not per
-     * message. Aux of {@link #ZERO_COPY_AUX_BYTES} or more is not copied: the header goes into the
-     * batch, then the aux itself and its zero padding follow as their own buffers.
-     */
-    @Override
-    public void write(Message m) {
-        try {
-            if (m.auxBytes() >= ZERO_COPY_AUX_BYTES) {
-                int hdrBytes = Dmsg.hdrBytes(m.cmd());
-                if (batch == null || batch.writableBytes() < hdrBytes) {
-                    // Not a whole batch buffer for one header: the aux follows at once anyway.
-                    handOverBatch();
-                    batch = ctx.alloc().ioBuffer(hdrBytes);
-                }
-                encoder.encodeHeader(m, batch);
-                handOverBatch();
-                ctx.write(m.retainedAux(), ctx.voidPromise());
-                int pad = FrameEncoder.padBytes(m);
-                if (pad > 0) {
-                    ctx.write(ZERO_PAD.retainedSlice(0, pad), ctx.voidPromise());
-                }
-            } else {
-                batch(FrameEncoder.frameBytes(m));
-                encoder.encode(m, batch);
-                if (batch.readableBytes() >= BATCH_BYTES) {
-                    handOverBatch();
-                }
-            }
-        } finally {
-            m.release();
-        }
-    }
-
-    @Override
-    public void flush() {
-        handOverBatch();
-        ctx.flush();
-    }
-
-    static final int BATCH_BYTES = 16 * 1024;
-    static final int ZERO_COPY_AUX_BYTES = 1024;
-    private static final ByteBuf ZERO_PAD =
-        Unpooled.unreleasableBuffer(Unpooled.directBuffer(Dmsg.ALIGN).writeZero(Dmsg.ALIGN)).asReadOnly();
-    private final FrameEncoder encoder = new FrameEncoder();
-    private ByteBuf batch;
-
-    /** Makes sure the batch buffer has room for {@code bytes} more. */
-    private void batch(int bytes) {
-        if (batch != null && batch.writableBytes() < bytes) {
-            handOverBatch();
-        }
-        if (batch == null) {
-            batch = ctx.alloc().ioBuffer(Math.max(BATCH_BYTES + 2048, bytes));
-        }
-    }
-
-    private void handOverBatch() {
-        if (batch != null) {
-            ByteBuf b = batch;
-            batch = null;
-            if (b.isReadable()) {
-                ctx.write(b, ctx.voidPromise());
-            } else {
-                b.release();
-            }
-        }
-    }
-
-    @Override
-    public void handlerRemoved(ChannelHandlerContext ctx) {
-        if (batch != null) {
-            batch.release();
-            batch = null;
-        }
-    }
-
-    /**
-     * Orderly close: flush what is queued, then half-close (FIN) so the peer reads our DELETEs and
-     * then a clean EOF; the channel closes fully when the peer closes its side, or after
-     * {@link #CLOSE_GRACE_MILLIS}. After a failure (the link is already CLOSED) close at once.
-     */
-    @Override
-    public void close() {
-        handOverBatch();
-        Channel ch = ctx.channel();
-        if (!ch.isActive() || iocom.state() == LinkState.CLOSED || !(ch instanceof DuplexChannel duplex)) {
-            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
-            return;
-        }
-        // Armed now, not when the flush completes: a peer that has stopped reading would
-        // otherwise keep the flush, and the connection, pending forever.
-        ctx.executor().schedule(() -> {
-            ctx.close();
-        }, CLOSE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
-        ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> {
-            if (!f.isSuccess()) {
-                return;
-            }
-            SslHandler ssl = ctx.pipeline().get(SslHandler.class);
-            if (ssl == null) {
-                duplex.shutdownOutput();
-            } else {
-                // close_notify after our last frames (already encrypted and written), then FIN: the
-                // peer sees a clean TLS end, not a truncation.
-                ssl.closeOutbound().addListener(g -> duplex.shutdownOutput());
-            }
-        });
-    }
-
-    static final long CLOSE_GRACE_MILLIS = 2000;
-
-    @Override
-    public boolean isWritable() {
-        return ctx.channel().isWritable();
-    }
-
-    @Override
-    public long outboundBacklogBytes() {
-        ChannelOutboundBuffer b = ctx.channel().unsafe().outboundBuffer();
-        return b == null ? 0 : b.totalPendingWriteBytes();
-    }
-
-    @Override
-    public boolean inEventLoop() {
-        return ctx.executor().inEventLoop();
-    }
-
-    @Override
-    public void execute(Runnable task) {
-        ctx.executor().execute(task);
-    }
-
-    @Override
-    public String remoteAddress() {
-        return remote;
-    }
-
-    @Override
-    public PeerIdentity peer() {
-        return peer;
     }
 
     private String ourFingerprint() {

@@ -1,6 +1,6 @@
 package dev.dmsg.link.netty;
 
-import dev.dmsg.link.Iocom;
+import dev.dmsg.link.LinkDriver;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
@@ -335,7 +335,7 @@ public final class LinkEndpoint implements AutoCloseable {
         }
         List<CompletableFuture<String>> closing = new ArrayList<>();
         for (Link l : links()) {
-            l.execute(() -> ((Iocom) l).fail(reason));
+            l.execute(() -> ((LinkDriver) l).fail(reason)); // our links are their own engines
             closing.add(l.closeFuture());
         }
         CompletableFuture.allOf(closing.toArray(new CompletableFuture<?>[0])).orTimeout(5, TimeUnit.SECONDS)

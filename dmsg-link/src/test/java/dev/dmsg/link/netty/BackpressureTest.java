@@ -170,7 +170,7 @@ class BackpressureTest {
         }
     }
 
-    /** Whether {@code t} is parked in the link's backpressure wait ({@code Iocom.awaitBudget}). */
+    /** Whether {@code t} is parked in the link's backpressure wait ({@code Outbound.awaitBudget}). */
     static boolean blockedInLink(Thread t) {
         if (t.getState() != Thread.State.TIMED_WAITING && t.getState() != Thread.State.WAITING) {
             return false;

@@ -11,7 +11,7 @@ import static dev.dmsg.link.netty.TlsLinkTest.listen;
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.dmsg.link.Iocom;
+import dev.dmsg.link.LinkDriver;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
@@ -135,7 +135,7 @@ class LegacyPeerTest {
     /** The link's PINGs sent after one keepalive tick at {@code clock}'s time. */
     static long pingsAfterTick(Link link, FakeClock clock) throws Exception {
         return onLoop(link, () -> {
-            ((Iocom) link).tick(clock.getAsLong());
+            ((LinkDriver) link).tick(clock.getAsLong());
             return link.stats().pingsSent();
         });
     }

@@ -367,7 +367,7 @@ class TlsLinkTest {
         Link served = ups.next();
         CompletableFuture<Void> paused = new CompletableFuture<>();
         served.execute(() -> {
-            served.pauseReading();
+            served.circuits().pauseReading();
             paused.complete(null);
         });
         paused.get(WAIT.toSeconds(), SECONDS);
@@ -395,7 +395,7 @@ class TlsLinkTest {
         assertThat((long) handedOver.get() * (64 + Dmsg.AUX_MAX)).as("bytes handed over, kernel buffers included")
             .isLessThan(bound);
 
-        served.execute(served::resumeReading);
+        served.execute(served.circuits()::resumeReading);
         producer.join(WAIT.toMillis() * 3);
         assertThat(producer.isAlive()).isFalse();
         assertThat(handedOver.get()).isEqualTo(frames);

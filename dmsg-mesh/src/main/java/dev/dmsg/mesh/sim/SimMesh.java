@@ -1,8 +1,8 @@
 package dev.dmsg.mesh.sim;
 
-import dev.dmsg.link.Iocom;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
+import dev.dmsg.link.LinkDriver;
 import dev.dmsg.link.Services;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.MeshNode;
@@ -28,7 +28,7 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 /**
- * An in-process mesh on simulated links: real {@link Iocom}s, real {@link SpanEngine}s and the
+ * An in-process mesh on simulated links: real link engines ({@link LinkDriver}), real {@link SpanEngine}s and the
  * real {@link MeshNode} glue, with the sockets replaced by {@link SimTransport}s (per-link delay,
  * loss as TCP would see it, cuts) and every clock by one {@link SimScheduler}. Each node
  * advertises itself ({@code fs_label} = its name). Used by tests and by {@code dmsg mesh sim}.
@@ -152,8 +152,8 @@ public final class SimMesh {
         tb.peer = ta;
         ta.iocom = iocom(a, ta);
         tb.iocom = iocom(b, tb);
-        remoteOf.put(ta.iocom, b);
-        remoteOf.put(tb.iocom, a);
+        remoteOf.put(ta.iocom.link(), b);
+        remoteOf.put(tb.iocom.link(), a);
         SimLink l = new SimLink(a, b, ta, tb);
         links.add(l);
         a.links.add(l);
@@ -163,7 +163,7 @@ public final class SimMesh {
         return l;
     }
 
-    private Iocom iocom(SimNode n, SimTransport t) {
+    private LinkDriver iocom(SimNode n, SimTransport t) {
         var conn = LinkConfig.defaultConn(n.name);
         LinkConfig cfg = LinkConfig.builder().label(n.name)
             .conn(config.loopFree() ? SpanExt.mark(conn) : conn)
@@ -171,7 +171,7 @@ public final class SimMesh {
             .pingInterval(Duration.ofHours(1)) // keepalive is not what the simulator measures
             .deadTimeout(Duration.ofHours(2))
             .build();
-        return new Iocom(cfg, n.services, n.mesh.listener(), t);
+        return LinkDriver.create(cfg, n.services, n.mesh.listener(), t);
     }
 
     /** Cuts a link: both ends see it die at once, every transaction on it is aborted. */

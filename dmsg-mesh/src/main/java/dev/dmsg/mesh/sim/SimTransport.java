@@ -1,6 +1,6 @@
 package dev.dmsg.mesh.sim;
 
-import dev.dmsg.link.Iocom;
+import dev.dmsg.link.LinkDriver;
 import dev.dmsg.link.Transport;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
@@ -8,7 +8,7 @@ import java.util.ArrayDeque;
 import java.util.SplittableRandom;
 
 /**
- * One direction-pair end of a simulated link: what the local {@link Iocom} writes arrives at the
+ * One direction-pair end of a simulated link: what the local link engine ({@link LinkDriver}) writes arrives at the
  * peer's after the link's delay. Delivery is in order, like TCP; a "lost" frame models TCP
  * recovering it: it (and everything behind it) arrives one retransmission timeout later.
  */
@@ -21,7 +21,7 @@ final class SimTransport implements Transport {
     final long rtoNanos;
     private final SplittableRandom random;
     SimTransport peer;
-    Iocom iocom;
+    LinkDriver iocom;
     private long lastDelivery;
     boolean closed;
 

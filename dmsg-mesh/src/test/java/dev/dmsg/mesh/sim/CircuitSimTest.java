@@ -71,7 +71,7 @@ class CircuitSimTest {
     static int relayedEverywhere(SimMesh m) {
         int n = 0;
         for (SimMesh.SimLink l : m.links()) {
-            n += l.a.mesh.circuitsOn(l.ta.iocom) + l.b.mesh.circuitsOn(l.tb.iocom);
+            n += l.a.mesh.circuitsOn(l.ta.iocom.link()) + l.b.mesh.circuitsOn(l.tb.iocom.link());
         }
         return n;
     }
@@ -99,7 +99,7 @@ class CircuitSimTest {
         SimMesh.SimLink last = m.links().get(m.links().size() - 1);
         long farId = farCircuitId(m, to);
         CompletableFuture<String> back = new CompletableFuture<>();
-        last.tb.iocom.open(farId, ECHO | Dmsg.DELETE, null, Unpooled.copiedBuffer("and back\0",
+        last.tb.iocom.link().open(farId, ECHO | Dmsg.DELETE, null, Unpooled.copiedBuffer("and back\0",
             StandardCharsets.US_ASCII), (t, msg) -> {
                 if (msg.isDelete()) {
                     back.complete(msg.auxString());
@@ -107,15 +107,15 @@ class CircuitSimTest {
             });
         assertThat(await(m, back)).isEqualTo("and back");
         for (SimMesh.SimLink l : m.links()) {
-            assertThat(l.ta.iocom.stats().violationCount()).isZero();
-            assertThat(l.tb.iocom.stats().violationCount()).isZero();
+            assertThat(l.ta.iocom.link().stats().violationCount()).isZero();
+            assertThat(l.tb.iocom.link().stats().violationCount()).isZero();
         }
     }
 
     /** The circuit id the far end uses: the one circuit ending there. */
     static long farCircuitId(SimMesh m, SimMesh.SimNode to) {
         SimMesh.SimLink last = m.links().get(m.links().size() - 1);
-        List<Long> ids = to.mesh.circuitsEndingOn(last.tb.iocom);
+        List<Long> ids = to.mesh.circuitsEndingOn(last.tb.iocom.link());
         assertThat(ids).hasSize(1);
         return ids.get(0);
     }
@@ -145,8 +145,8 @@ class CircuitSimTest {
             assertThat(relayedEverywhere(m)).isZero();
             for (SimMesh.SimLink l : m.links()) {
                 if (l.up) {
-                    assertThat(l.ta.iocom.stats().openTransactions()).as("ours: CONNs and SPANs only")
-                        .isEqualTo(l.tb.iocom.stats().openTransactions());
+                    assertThat(l.ta.iocom.link().stats().openTransactions()).as("ours: CONNs and SPANs only")
+                        .isEqualTo(l.tb.iocom.link().stats().openTransactions());
                 }
             }
         } finally {
@@ -172,7 +172,7 @@ class CircuitSimTest {
         SimMesh m = line(2);
         CompletableFuture<Integer> answer = new CompletableFuture<>();
         SimMesh.SimLink l = m.links().get(0);
-        l.ta.iocom.open(Dmsg.LNK_CIRC, new LnkCirc(0, 0xdeadL), null, (TransactionHandler) (t, msg) -> {
+        l.ta.iocom.link().open(Dmsg.LNK_CIRC, new LnkCirc(0, 0xdeadL), null, (TransactionHandler) (t, msg) -> {
             if (msg.isDelete()) {
                 answer.complete(msg.error());
             }
@@ -192,10 +192,10 @@ class CircuitSimTest {
         SimMesh.SimLink first = m.links().get(0);
         SimMesh.SimLink last = m.links().get(m.links().size() - 1);
         long farId = farCircuitId(m, to);
-        int baseA = first.ta.iocom.stats().openTransactions();
-        int baseZ = last.tb.iocom.stats().openTransactions();
+        int baseA = first.ta.iocom.link().stats().openTransactions();
+        int baseZ = last.tb.iocom.link().stats().openTransactions();
         record End(Link link, long circuit) {}
-        for (End end : List.of(new End(first.ta.iocom, c.id()), new End(last.tb.iocom, farId))) {
+        for (End end : List.of(new End(first.ta.iocom.link(), c.id()), new End(last.tb.iocom.link(), farId))) {
             List<String> log = new ArrayList<>();
             TransactionHandler record = (t, msg) -> log.add(
                 (msg.baseCmd() == ECHO ? "echo " + msg.auxString() : "error " + msg.error())
@@ -230,11 +230,11 @@ class CircuitSimTest {
             log.clear();
         }
         run(m, 50);
-        assertThat(first.ta.iocom.stats().openTransactions()).isEqualTo(baseA);
-        assertThat(last.tb.iocom.stats().openTransactions()).isEqualTo(baseZ);
+        assertThat(first.ta.iocom.link().stats().openTransactions()).isEqualTo(baseA);
+        assertThat(last.tb.iocom.link().stats().openTransactions()).isEqualTo(baseZ);
         for (SimMesh.SimLink l : m.links()) {
-            assertThat(l.ta.iocom.stats().violationCount()).isZero();
-            assertThat(l.tb.iocom.stats().violationCount()).isZero();
+            assertThat(l.ta.iocom.link().stats().violationCount()).isZero();
+            assertThat(l.tb.iocom.link().stats().violationCount()).isZero();
         }
         c.close();
         run(m, 50);
@@ -257,7 +257,7 @@ class CircuitSimTest {
         c.onLost(lost::add);
         for (int i = 0; i < 3; i++) {
             c.open(ECHO, null, aux("o" + i), (t, msg) -> atOrigin.add(msg.retain()));
-            last.tb.iocom.open(farId, ECHO, null, aux("f" + i), (t, msg) -> atFar.add(msg.retain()));
+            last.tb.iocom.link().open(farId, ECHO, null, aux("f" + i), (t, msg) -> atFar.add(msg.retain()));
         }
         run(m, 20);
         try {
@@ -326,7 +326,7 @@ class CircuitSimTest {
         CircuitHandle c = await(m, n0.mesh.openCircuit(n2.key()));
         List<String> lost = new ArrayList<>();
         c.onLost(lost::add);
-        SimMesh.SimLink firstHop = m.links().stream().filter(l -> l.ta.iocom == c.link() || l.tb.iocom == c.link())
+        SimMesh.SimLink firstHop = m.links().stream().filter(l -> l.ta.iocom.link() == c.link() || l.tb.iocom.link() == c.link())
             .findFirst().orElseThrow();
         m.cut(firstHop);
         CircuitHandle again = await(m, n0.mesh.openCircuit(n2.key(), Duration.ofSeconds(5)));
