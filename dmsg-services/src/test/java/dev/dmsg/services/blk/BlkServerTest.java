@@ -1,5 +1,8 @@
 package dev.dmsg.services.blk;
 
+import static dev.dmsg.services.testing.TestCluster.link;
+import static dev.dmsg.services.testing.TestCluster.span;
+import static dev.dmsg.services.testing.TestCluster.status;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -21,6 +24,8 @@ import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.Access;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.testing.TestCluster;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.BlkError;
 import dev.dmsg.wire.BlkIo;
@@ -49,7 +54,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -66,48 +70,31 @@ import org.junit.jupiter.api.io.TempDir;
 @ExtendWith(LeakDetector.class)
 class BlkServerTest {
     static final Duration T = Duration.ofSeconds(10);
+    static final Await WAIT = Await.atMost(T);
     static final long SIZE = 4L << 20;
     static final int K64 = 64 * 1024;
 
     @TempDir
     Path tmp;
 
-    final List<AutoCloseable> open = new ArrayList<>();
+    final TestCluster cluster = new TestCluster(() -> tmp);
 
     @AfterEach
     void stop() throws Exception {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            open.get(i).close();
-        }
+        cluster.close();
     }
 
     // ------------------------------------------------------------------------------------------
     // Fixtures
 
     Path disk(String name) throws Exception {
-        Path f = tmp.resolve(name);
-        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
-            r.setLength(SIZE);
-        }
-        return f;
+        return cluster.disk(name, SIZE);
     }
 
     Node start(String label, Node.Export... exports) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
         // the role rules are what these tests exercise: every role may be on the list (docs/IDENTITY.md §5)
-        List<Node.Export> any = Arrays.stream(exports)
-            .map(e -> e.allow().isEmpty() ? e.withAllow("member", "client") : e).toList();
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(any));
-        open.add(n);
-        return n;
-    }
-
-    /** {@code from} keeps a link to {@code to}; each trusts the other with {@code role}. */
-    static void link(Node from, Node to, Role role) throws Exception {
-        Node.trustEachOther(from, to, role);
-        var r = from.shell().execute("span 127.0.0.1:" + to.address().getPort());
-        assertThat(r.status()).as(r.output()).isZero();
+        return cluster.start(label, Arrays.stream(exports)
+            .map(e -> e.allow().isEmpty() ? e.withAllow("member", "client") : e).toArray(Node.Export[]::new));
     }
 
     /** A peer with its own key, trusted by {@code node} as {@code role} with {@code grants}, on a direct link. */
@@ -122,7 +109,7 @@ class BlkServerTest {
         LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label(name).conn(conn).tls(TlsConfig.of(keys, pins))
             .build(), new Services(), LinkListener.NONE, 1);
         Peer p = new Peer(ep, ep.connect("127.0.0.1", node.address().getPort()).get(10, TimeUnit.SECONDS));
-        open.add(p);
+        cluster.closing(p);
         return p;
     }
 
@@ -135,33 +122,6 @@ class BlkServerTest {
         public void close() {
             endpoint.close(Duration.ofSeconds(2));
         }
-    }
-
-    static void await(BooleanSupplier p, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + T.toNanos();
-        while (!p.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not reached within " + T + ": " + what);
-            }
-            TimeUnit.MILLISECONDS.sleep(20); // real sockets and threads; bounded by T
-        }
-    }
-
-    static JsonNode status(Node n) {
-        try {
-            return n.status();
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
-    }
-
-    static JsonNode span(Node n, String clLabel) {
-        for (JsonNode s : status(n).get("spans")) {
-            if (s.get("cl_label").asText().equals(clLabel)) {
-                return s;
-            }
-        }
-        return null;
     }
 
     static long denied(Link l) throws Exception {
@@ -276,7 +236,7 @@ class BlkServerTest {
         exp.trust().add("far", far.keys().fingerprint(), Role.MEMBER, 0);
         far.trust().add("exp", exp.keys().fingerprint(), Role.MEMBER, 0);
 
-        await(() -> span(far, "exp/disk0") != null, "far sees exp's export");
+        WAIT.until(() -> span(far, "exp/disk0") != null, "far sees exp's export");
         JsonNode s = span(far, "exp/disk0");
         assertThat(s.get("peer_type").asText()).isEqualTo("BLOCK");
         assertThat(s.get("pfs_type").asText()).isEqualTo("SERVER");
@@ -307,7 +267,7 @@ class BlkServerTest {
             | Dmsg.CREATE | Dmsg.REPLY);
         long keyid = rd.keyid();
         assertThat(keyid).isNotZero();
-        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open at exp");
+        WAIT.until(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open at exp");
 
         Blk.Reply read = blk.read(keyid, 1 << 20, K64);
         assertThat(read.cmd()).isEqualTo(Dmsg.LNK_ERROR | ANSWER);
@@ -340,7 +300,7 @@ class BlkServerTest {
         rd.txn().close();
         assertThat(rd.closed().get(10, TimeUnit.SECONDS).error()).isZero();
         assertThat(blk.read(keyid, 0, 4096).error()).isEqualTo(Dmsg.ERR_PARAM);
-        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "no open left at exp");
+        WAIT.until(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "no open left at exp");
         assertThat(exp.blk().refusals()).isEqualTo(9);
         assertThat(status(exp).get("blk").get("refused").asLong()).isEqualTo(9);
         c.close();
@@ -430,7 +390,7 @@ class BlkServerTest {
         JsonNode ex = status(exp).get("exports");
         assertThat(ex.get(1).get("read_only").asBoolean()).isTrue();
         assertThat(ex.get(1).get("blksize").asInt()).isEqualTo(512);
-        await(() -> span(exp, "exp/b") != null, "exp's own span for b");
+        WAIT.until(() -> span(exp, "exp/b") != null, "exp's own span for b");
         assertThat(span(exp, "exp/b").get("blksize").asInt()).isEqualTo(512);
         assertThat(span(exp, "exp/b").get("local").asBoolean()).isTrue();
     }
@@ -488,7 +448,7 @@ class BlkServerTest {
     void atMost64InFlightPerOpenThen1024QueuedThenLimitAndEveryOneCompletes() throws Exception {
         Node exp = start("exp");
         GatedDevice slow = new GatedDevice();
-        open.add(slow);
+        cluster.closing(slow);
         BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
         server.register(exp.services());
         Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
@@ -519,7 +479,7 @@ class BlkServerTest {
     void queuedWritesAreBoundedByTheirDataTooButReadsStillQueue() throws Exception {
         Node exp = start("exp");
         GatedDevice slow = new GatedDevice();
-        open.add(slow);
+        cluster.closing(slow);
         BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
         server.register(exp.services());
         Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
@@ -549,7 +509,7 @@ class BlkServerTest {
     void aLinkKilledMidFlightForgetsItsOpensAndEveryReplyAndBufferGoesIntoTheVoid() throws Exception {
         Node exp = start("exp");
         GatedDevice slow = new GatedDevice();
-        open.add(slow);
+        cluster.closing(slow);
         BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
         server.register(exp.services());
         Peer root = peer(exp, "root", Role.ADMIN, 0);
@@ -568,9 +528,9 @@ class BlkServerTest {
         for (CompletableFuture<Blk.Reply> f : sent) {
             assertThat(f.get(10, TimeUnit.SECONDS).error()).isEqualTo(Dmsg.ERR_LOSTLINK); // the client's own abort
         }
-        await(() -> server.opens() == 0, "the open forgotten");
+        WAIT.until(() -> server.opens() == 0, "the open forgotten");
         slow.release(); // the device finishes what it held: nobody to answer
-        await(() -> server.discardedReplies() == BlkServer.MAX_IN_FLIGHT, "64 replies discarded");
+        WAIT.until(() -> server.discardedReplies() == BlkServer.MAX_IN_FLIGHT, "64 replies discarded");
         assertThat(slow.pending.get()).isZero();
         assertThat(slow.maxPending.get()).as("the queued 36 never reached the device").isEqualTo(BlkServer.MAX_IN_FLIGHT);
         // LeakDetector: the 36 queued writes' data were released with their transactions
@@ -581,12 +541,12 @@ class BlkServerTest {
         Node exp = start("exp", Node.Export.of("disk0", disk("disk0.img")));
         Node far = start("far");
         link(far, exp, Role.MEMBER);
-        await(() -> span(far, "exp/disk0") != null, "far sees the export");
+        WAIT.until(() -> span(far, "exp/disk0") != null, "far sees the export");
         NodeKey key = far.resolve("exp/disk0/" + status(exp).get("exports").get(0).get("serial").asText());
         CircuitHandle c = far.mesh().openCircuit(key).get(10, TimeUnit.SECONDS);
         Blk blk = new Blk(c::open);
         long keyid = blk.open(Dmsg.BLKOPEN_RD, null).keyid();
-        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open");
+        WAIT.until(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open");
         List<CompletableFuture<Blk.Reply>> reads = new ArrayList<>();
         for (int i = 0; i < 200; i++) {
             reads.add(blk.send(Dmsg.BLK_READ, new BlkIo(keyid, (long) (i % 64) * K64, K64, 0), null));
@@ -595,8 +555,8 @@ class BlkServerTest {
         for (CompletableFuture<Blk.Reply> f : reads) {
             assertThat(f.get(10, TimeUnit.SECONDS).error()).isIn(0, Dmsg.ERR_LOSTLINK); // answered, or lost with the circuit
         }
-        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "the open forgotten at exp");
-        await(() -> exp.mesh().circuits().isEmpty(), "the circuit gone at exp");
+        WAIT.until(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "the open forgotten at exp");
+        WAIT.until(() -> exp.mesh().circuits().isEmpty(), "the circuit gone at exp");
     }
 
     @Test
@@ -606,13 +566,12 @@ class BlkServerTest {
         String s0 = status(first).get("exports").get(0).get("serial").asText();
         String s1 = status(first).get("exports").get(1).get("serial").asText();
         assertThat(s0).isNotEqualTo(s1).hasSize(36);
-        first.close();
-        open.remove(first);
+        cluster.stop(first);
         assertThat(Files.readString(tmp.resolve("exp").resolve("exports").resolve("disk0.serial")).trim()).isEqualTo(s0);
 
         Node again = start("exp", new Node.Export("disk0", f, true, 4096));
         assertThat(status(again).get("exports").get(0).get("serial").asText()).isEqualTo(s0);
-        await(() -> span(again, "exp/disk0") != null, "the span again");
+        WAIT.until(() -> span(again, "exp/disk0") != null, "the span again");
         assertThat(span(again, "exp/disk0").get("fs_label").asText()).isEqualTo(s0);
     }
 
@@ -634,7 +593,7 @@ class BlkServerTest {
     void aReOpenNamingTheOldKeyidKillsItDropsItsQueueAndIsAnsweredOnlyOnceItsRunningRequestsAreDone() throws Exception {
         Node exp = start("exp");
         GatedDevice slow = new GatedDevice();
-        open.add(slow);
+        cluster.closing(slow);
         BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
         server.register(exp.services());
         Blk before = peer(exp, "before", Role.ADMIN, 0).blk(); // the path that is failing
@@ -796,7 +755,7 @@ class BlkServerTest {
             exp.trust().add(n.identity().label(), n.keys().fingerprint(), Role.MEMBER, 0);
             n.trust().add("exp", exp.keys().fingerprint(), Role.MEMBER, 0);
         }
-        await(() -> span(far, "exp/members") != null && span(other, "exp/members") != null, "both see the exports");
+        WAIT.until(() -> span(far, "exp/members") != null && span(other, "exp/members") != null, "both see the exports");
 
         record Try(Node from, String export, boolean admitted) {}
         for (Try t : List.of(new Try(far, "locked", false), new Try(far, "named", true), new Try(far, "members", true),

@@ -3,13 +3,13 @@ package dev.dmsg.services.node;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.dmsg.wire.Dmsg;
+import dev.dmsg.services.testing.TestCluster;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.UUID;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -25,10 +25,11 @@ class DataDirCheckTest {
     @TempDir
     Path tmp;
 
-    static Node.Settings settings(Path dataDir) {
-        Node.Identity id = new Node.Identity("alpha", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes("alpha".getBytes()));
-        return Node.Settings.of("127.0.0.1", 0, dataDir, id);
+    final TestCluster cluster = new TestCluster(() -> tmp);
+
+    @AfterEach
+    void stop() throws Exception {
+        cluster.close(); // nothing, unless a node started after all
     }
 
     @Test
@@ -36,7 +37,7 @@ class DataDirCheckTest {
         Path data = tmp.resolve("alpha");
         Files.createDirectory(data);
         Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwxrwxrwx"));
-        assertThatThrownBy(() -> Node.start(settings(data))).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> cluster.start("alpha")).isInstanceOf(IOException.class)
             .hasMessage("data directory " + data + " is writable by group and others (mode rwxrwxrwx), who could replace"
                 + " the node's trust store, key and VOLCONF table in it; make it writable by its owner only: chmod go-w "
                 + data);
@@ -52,7 +53,7 @@ class DataDirCheckTest {
         Files.createDirectory(data);
         Files.setAttribute(data, "unix:uid", 65534);
         String owner = Files.getOwner(data).getName();
-        assertThatThrownBy(() -> Node.start(settings(data)))
+        assertThatThrownBy(() -> cluster.start("alpha"))
             .hasMessage("data directory " + data + " is owned by " + owner + " (uid 65534), not by this node's user"
                 + " (root, uid 0) or root; " + owner + " could replace the node's trust store, key and VOLCONF table in"
                 + " it; chown root " + data);

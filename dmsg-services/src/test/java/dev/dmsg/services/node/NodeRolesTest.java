@@ -11,6 +11,7 @@ import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.LnkSpan;
@@ -18,7 +19,6 @@ import dev.dmsg.wire.LnkVolconf;
 import dev.dmsg.wire.VolData;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -40,23 +40,16 @@ class NodeRolesTest {
     @TempDir
     Path tmp;
 
-    final List<AutoCloseable> open = new ArrayList<>();
+    final TestCluster cluster = new TestCluster(() -> tmp);
     Node alpha;
 
     @AfterEach
     void stop() throws Exception {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            open.get(i).close();
-        }
-        if (alpha != null) {
-            alpha.close();
-        }
+        cluster.close(); // the clients, then alpha
     }
 
     Node alpha() throws Exception {
-        Node.Identity id = new Node.Identity("alpha", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes("alpha".getBytes()));
-        alpha = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve("alpha"), id));
+        alpha = cluster.start("alpha");
         return alpha;
     }
 
@@ -66,7 +59,7 @@ class NodeRolesTest {
         alpha.trust().add(name, keys.fingerprint(), role, grants);
         TrustPolicy pinsAlpha = TrustPolicy.of(List.of(new PeerIdentity("alpha", alpha.keys().fingerprint(), Role.MEMBER, 0)));
         ShellClient c = ShellClient.connect("127.0.0.1", alpha.address().getPort(), TlsConfig.of(keys, pinsAlpha), T);
-        open.add(c);
+        cluster.closing(c);
         return c;
     }
 

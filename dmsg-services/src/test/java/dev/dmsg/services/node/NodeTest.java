@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.Vectors;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.FrameDecoder;
@@ -49,11 +50,11 @@ class NodeTest {
     @TempDir
     Path tmp;
 
-    final List<Node> nodes = new ArrayList<>();
+    final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER);
 
     @AfterEach
-    void stop() {
-        nodes.forEach(Node::close);
+    void stop() throws Exception {
+        cluster.close();
     }
 
     Node start(String label) throws Exception {
@@ -65,14 +66,7 @@ class NodeTest {
      * that trusts theirs: as operators would with {@code dmsg trust add} on each side.
      */
     Node start(String label, Security security) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes()));
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withSecurity(security));
-        for (Node other : nodes) {
-            Node.trustEachOther(n, other, Role.MEMBER);
-        }
-        nodes.add(n);
-        return n;
+        return cluster.start(cluster.settings(label).withSecurity(security));
     }
 
     /** A node that also takes 2013 C peers from 127.0.0.1 in plaintext (docs/SECURITY.md §6). */
@@ -92,17 +86,8 @@ class NodeTest {
     }
 
     /** Polls the node's own status document (in-process) until {@code p} holds. */
-    static JsonNode awaitStatus(Node n, Predicate<JsonNode> p) throws Exception {
-        long deadline = System.nanoTime() + T.toNanos();
-        JsonNode s = n.status();
-        while (!p.test(s)) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("condition not reached; status:\n" + s.toPrettyString());
-            }
-            TimeUnit.MILLISECONDS.sleep(50); // waiting on real sockets and threads, bounded by T
-            s = n.status();
-        }
-        return s;
+    JsonNode awaitStatus(Node n, Predicate<JsonNode> p) throws Exception {
+        return cluster.awaitStatus(n, p, "a condition on " + n.identity().label() + "'s status");
     }
 
     static JsonNode span(JsonNode status, String fsLabel) {

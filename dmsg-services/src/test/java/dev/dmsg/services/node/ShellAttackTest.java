@@ -9,14 +9,12 @@ import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.services.shell.ShellClient;
-import dev.dmsg.services.shell.ShellService;
-import dev.dmsg.testkit.Await;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.wire.Dmsg;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -42,7 +40,7 @@ class ShellAttackTest {
     @TempDir
     Path tmp;
 
-    final List<Node> nodes = new ArrayList<>();
+    final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER);
     final List<AutoCloseable> clients = new ArrayList<>();
     Node alpha;
     Node beta;
@@ -50,13 +48,12 @@ class ShellAttackTest {
 
     @BeforeEach
     void line() throws Exception {
-        alpha = start("alpha");
-        beta = start("beta");
-        gamma = start("gamma");
-        span(beta, alpha);
-        span(gamma, beta);
-        for (Node n : nodes) {
-            Await.until(() -> spans(n) == 3, T, "all three nodes in " + n.identity().label() + "'s tree");
+        List<Node> line = cluster.line("alpha", "beta", "gamma");
+        alpha = line.get(0);
+        beta = line.get(1);
+        gamma = line.get(2);
+        for (Node n : line) {
+            cluster.awaitSpans(n, 3);
         }
     }
 
@@ -65,31 +62,7 @@ class ShellAttackTest {
         for (AutoCloseable c : clients) {
             c.close();
         }
-        nodes.forEach(Node::close);
-    }
-
-    Node start(String label) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes()));
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id));
-        for (Node other : nodes) {
-            Node.trustEachOther(n, other, Role.MEMBER);
-        }
-        nodes.add(n);
-        return n;
-    }
-
-    static void span(Node from, Node to) {
-        ShellService.Result r = from.shell().execute("span 127.0.0.1:" + to.address().getPort());
-        assertThat(r.status()).as(r.output()).isZero();
-    }
-
-    static int spans(Node n) {
-        try {
-            return n.status().get("spans").size();
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
+        cluster.close();
     }
 
     /** A shell client with its own key, trusted by {@code at} as {@code role} with {@code grants}. */
@@ -187,7 +160,7 @@ class ShellAttackTest {
             for (ShellClient c : floods) {
                 answers.add(pool.submit(() -> run(c, "@gamma @beta @gamma @beta ping alpha 200")));
             }
-            for (Node n : nodes) {
+            for (Node n : cluster.nodes()) {
                 ShellClient op = operator(n);
                 long s0 = System.nanoTime();
                 Answer st = run(op, "status");
