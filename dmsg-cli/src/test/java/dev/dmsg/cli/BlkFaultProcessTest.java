@@ -11,7 +11,7 @@ import dev.dmsg.services.blk.BlockException;
 import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.node.GuestNode;
 import dev.dmsg.services.shell.ShellClient;
-import dev.dmsg.services.testing.TestCluster;
+import dev.dmsg.services.testing.Blocks;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.testkit.WriteModel;
@@ -56,6 +56,8 @@ class BlkFaultProcessTest {
     static final int N = 4;
     static final Duration START = Duration.ofSeconds(60);
     static final Duration CONVERGE = Duration.ofSeconds(40);
+    /** Polling real processes, each poll a TLS shell call: every 200 ms, bounded by CONVERGE. */
+    static final Await CONVERGING = Await.atMost(CONVERGE).every(Duration.ofMillis(200));
     static final long SIZE = 64L << 20;
     static final int K64 = 64 * 1024;
     static final ObjectMapper JSON = new ObjectMapper();
@@ -118,17 +120,7 @@ class BlkFaultProcessTest {
 
     /** Waits until node {@code i}'s status document satisfies {@code p}. */
     JsonNode awaitStatus(int i, Predicate<JsonNode> p, String what) throws Exception {
-        long deadline = System.nanoTime() + CONVERGE.toNanos();
-        JsonNode s = null;
-        while (System.nanoTime() < deadline) {
-            s = status(i);
-            if (p.test(s)) {
-                return s;
-            }
-            TimeUnit.MILLISECONDS.sleep(200); // polling real processes, bounded by CONVERGE
-        }
-        throw new AssertionError(what + ": not reached within " + CONVERGE + "; last status:\n"
-            + (s == null ? "-" : s.toPrettyString()));
+        return CONVERGING.untilValue(() -> status(i), p, what);
     }
 
     static JsonNode exportSpan(JsonNode status, String clLabel) {
@@ -224,7 +216,7 @@ class BlkFaultProcessTest {
 
             // 1. the relay on the path is killed mid-workload
             long seed = System.nanoTime();
-            WriteModel w = new WriteModel(TestCluster.writes(d), SIZE, seed, 96);
+            WriteModel w = new WriteModel(Blocks.writes(d), SIZE, seed, 96);
             Thread writer = new Thread(w, "workload");
             writer.start();
             long pauseMillis;
@@ -279,20 +271,7 @@ class BlkFaultProcessTest {
             }
             long killed = System.nanoTime();
             nodes[2].kill();
-            int lost = 0;
-            for (CompletableFuture<?> f : io) {
-                try {
-                    Object v = f.get(wait.toMillis() + 10_000, TimeUnit.MILLISECONDS);
-                    if (v instanceof ByteBuf b) {
-                        b.release();
-                    }
-                } catch (ExecutionException x) {
-                    BlockException be = (BlockException) x.getCause();
-                    assertThat(be.error()).as(be.getMessage()).isEqualTo(Dmsg.ERR_LOSTLINK);
-                    assertThat(be.getMessage()).startsWith("export n2/disk0: no path for 4 s (").contains("; failed: ");
-                    lost++;
-                }
-            }
+            int lost = Blocks.lostLinks(io, wait.plusSeconds(10), "export n2/disk0: no path for 4 s (");
             long failedMillis = (System.nanoTime() - killed) / 1_000_000;
             assertThat(lost).as("requests outstanding when n2 was killed").isGreaterThan(0);
             assertThat(failedMillis).isLessThan(wait.toMillis() + 10_000);

@@ -8,6 +8,7 @@ import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.Processes;
 import java.io.BufferedOutputStream;
@@ -623,18 +624,9 @@ class NbdBridgeProcessTest {
     }
 
     /** Polls a node's status document until {@code ok}, for at most 30 s. */
-    void awaitStatus(NodeProcess p, String label, Predicate<JsonNode> ok, String what)
-            throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        JsonNode last = null;
-        while (System.nanoTime() < deadline) {
-            last = status(p, label);
-            if (ok.test(last)) {
-                return;
-            }
-            TimeUnit.MILLISECONDS.sleep(50); // polling a real process's state, bounded by the deadline
-        }
-        throw new AssertionError(what + ": not within 30 s; last status of " + label + ":\n" + last.toPrettyString());
+    void awaitStatus(NodeProcess p, String label, Predicate<JsonNode> ok, String what) throws Exception {
+        Await.atMost(Duration.ofSeconds(30)).every(Duration.ofMillis(50)).untilValue(() -> status(p, label), ok,
+            what + " (status of " + label + ")");
     }
 
     long bytesWritten() throws Exception {

@@ -30,6 +30,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -46,6 +47,7 @@ class ShellCommandTest {
     PrintStream savedOut;
     PrintStream savedErr;
     InputStream savedIn;
+    @RegisterExtension
     final TestCluster cluster = new TestCluster(() -> tmp);
     Node node;
 
@@ -63,7 +65,6 @@ class ShellCommandTest {
         System.setOut(savedOut);
         System.setErr(savedErr);
         System.setIn(savedIn);
-        cluster.close();
     }
 
     String startNode() throws Exception {

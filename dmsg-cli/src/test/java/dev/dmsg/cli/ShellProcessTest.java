@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.testkit.Await;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -25,6 +25,8 @@ class ShellProcessTest {
     static final int N = 4;
     static final Duration START = Duration.ofSeconds(60);
     static final Duration CONVERGE = Duration.ofSeconds(40);
+    /** Polling real processes, each poll a TLS shell call: every 200 ms, bounded by CONVERGE. */
+    static final Await CONVERGING = Await.atMost(CONVERGE).every(Duration.ofMillis(200));
     /** "Fails within a few seconds": the command's whole run, JVM start included. */
     static final Duration FAIL_FAST = Duration.ofSeconds(15);
     static final ObjectMapper JSON = new ObjectMapper();
@@ -56,19 +58,11 @@ class ShellProcessTest {
 
     /** Waits until node {@code i}'s status document satisfies {@code p}. */
     void await(int i, Predicate<JsonNode> p, String what) throws Exception {
-        long deadline = System.nanoTime() + CONVERGE.toNanos();
-        JsonNode s = null;
-        while (System.nanoTime() < deadline) {
+        CONVERGING.untilValue(() -> {
             try (ShellClient c = NodeProcess.client(ports[i], tmp.resolve("n" + i))) {
-                s = JSON.readTree(c.call("status --json", Duration.ofSeconds(5)));
+                return JSON.readTree(c.call("status --json", Duration.ofSeconds(5)));
             }
-            if (p.test(s)) {
-                return;
-            }
-            TimeUnit.MILLISECONDS.sleep(200); // polling real processes, bounded by CONVERGE
-        }
-        throw new AssertionError(what + ": not reached within " + CONVERGE + "; last status:\n"
-            + (s == null ? "-" : s.toPrettyString()));
+        }, p, what);
     }
 
     static JsonNode span(JsonNode status, String label) {

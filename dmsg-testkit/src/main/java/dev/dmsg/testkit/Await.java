@@ -23,14 +23,21 @@ public final class Await {
     private static final long POLL_MILLIS = 20;
 
     private final Duration limit;
+    private final long pollMillis;
 
-    private Await(Duration limit) {
+    private Await(Duration limit, long pollMillis) {
         this.limit = Objects.requireNonNull(limit);
+        this.pollMillis = pollMillis;
     }
 
     /** A waiter with one limit, for a test class whose waits all share it: {@code WAIT.until(cond, what)}. */
     public static Await atMost(Duration limit) {
-        return new Await(limit);
+        return new Await(limit, POLL_MILLIS);
+    }
+
+    /** This waiter polling every {@code poll} instead: for a check that is itself costly (a process's status). */
+    public Await every(Duration poll) {
+        return new Await(limit, poll.toMillis());
     }
 
     public Duration limit() {
@@ -43,17 +50,29 @@ public final class Await {
 
     /** As {@link #until(BooleanSupplier, String)} for a condition that may throw (a status call). */
     public void untilCall(Callable<Boolean> condition, String what) throws Exception {
-        long deadline = System.nanoTime() + limit.toNanos();
-        while (!condition.call()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not reached within " + limit + ": " + what);
-            }
-            TimeUnit.MILLISECONDS.sleep(POLL_MILLIS); // bounded by limit; the condition is outside this JVM's control
-        }
+        untilValue(condition, Boolean::booleanValue, what);
     }
 
     public <T> T until(Supplier<T> observe, Predicate<? super T> done, String what) throws InterruptedException {
         return until(observe, done, limit, what);
+    }
+
+    /**
+     * Calls {@code observe} (which may throw: a status call over the wire) until {@code done}
+     * accepts its value, and returns that value; fails with the last value observed.
+     */
+    public <T> T untilValue(Callable<T> observe, Predicate<? super T> done, String what) throws Exception {
+        long deadline = System.nanoTime() + limit.toNanos();
+        while (true) {
+            T v = observe.call();
+            if (done.test(v)) {
+                return v;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("not reached within " + limit + ": " + what + "; last observed: " + v);
+            }
+            TimeUnit.MILLISECONDS.sleep(pollMillis); // bounded by limit; the state is outside this JVM's control
+        }
     }
 
     public static void until(BooleanSupplier condition, Duration limit, String what) throws InterruptedException {
@@ -72,16 +91,12 @@ public final class Await {
      */
     public static <T> T until(Supplier<T> observe, Predicate<? super T> done, Duration limit, String what)
         throws InterruptedException {
-        long deadline = System.nanoTime() + limit.toNanos();
-        while (true) {
-            T v = observe.get();
-            if (done.test(v)) {
-                return v;
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not reached within " + limit + ": " + what + "; last observed: " + v);
-            }
-            TimeUnit.MILLISECONDS.sleep(POLL_MILLIS); // bounded by limit
+        try {
+            return atMost(limit).untilValue(observe::get, done, what);
+        } catch (InterruptedException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("a Supplier threw a checked exception", e); // cannot happen
         }
     }
 

@@ -219,6 +219,11 @@ public final class SimMesh {
         return links;
     }
 
+    /** Runs the simulation for {@code d} of its time (a test's step). */
+    public void runFor(Duration d) {
+        sched.runUntil(sched.now() + d.toNanos());
+    }
+
     public SimScheduler scheduler() {
         return sched;
     }

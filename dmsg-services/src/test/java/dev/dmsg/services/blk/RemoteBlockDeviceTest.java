@@ -10,8 +10,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.testing.Blocks;
 import dev.dmsg.services.testing.TestCluster;
-import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.testkit.WriteModel;
 import dev.dmsg.wire.Dmsg;
@@ -34,6 +34,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -49,20 +50,19 @@ import org.junit.jupiter.params.provider.EnumSource;
 @ExtendWith(LeakDetector.class)
 class RemoteBlockDeviceTest {
     static final Duration T = Duration.ofSeconds(10);
-    static final Await WAIT = Await.atMost(T);
     static final long SIZE = 8L << 20;
     static final int K64 = 64 * 1024;
 
     @TempDir
     Path tmp;
 
+    @RegisterExtension
     final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER); // circuits authenticate end to end
     final List<RemoteBlockDevice> devices = new ArrayList<>();
 
     @AfterEach
     void stop() throws Exception {
         devices.forEach(RemoteBlockDevice::close);
-        cluster.close();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ class RemoteBlockDeviceTest {
         link(relay, exp);
         link(far, relay);
         String serial = export0(exp).get("serial").asText();
-        WAIT.until(() -> listed(far, "exp/disk0") != null && listed(far, "exp/tape") != null, "far lists exp's exports");
+        cluster.await(() -> listed(far, "exp/disk0") != null && listed(far, "exp/tape") != null, "far lists exp's exports");
 
         BlkClient.RemoteExport x = listed(far, "exp/disk0");
         assertThat(x.node()).isEqualTo("exp");
@@ -194,7 +194,7 @@ class RemoteBlockDeviceTest {
         // a second node exporting disk0: the bare name is ambiguous, NODE/NAME and the serial are not
         Node other = start("other", Node.Export.of("disk0", disk("other.img")));
         link(other, relay);
-        WAIT.until(() -> listed(far, "other/disk0") != null, "far lists other's disk0");
+        cluster.await(() -> listed(far, "other/disk0") != null, "far lists other's disk0");
         String otherSerial = export0(other).get("serial").asText();
         BlockException two = failure(BlkClient.find(far.mesh(), "disk0", wait), T);
         assertThat(two.error()).isEqualTo(Dmsg.ERR_PARAM);
@@ -218,13 +218,13 @@ class RemoteBlockDeviceTest {
         Node far = start("far");
         link(relay, exp);
         link(far, relay);
-        WAIT.until(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        cluster.await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
         RemoteBlockDevice d = open(far, "exp/disk0", true, RemoteBlockDevice.Options.defaults());
         assertThat(d.name()).isEqualTo("exp/disk0");
         assertThat(d.sizeBytes()).isEqualTo(SIZE);
         assertThat(d.blockSize()).isEqualTo(4096);
         assertThat(d.readOnly()).isFalse();
-        WAIT.until(() -> export0(exp).get("opens").asInt() == 1, "one open at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 1, "one open at exp");
 
         // a few MiB at odd offsets, sizes not multiples of 64 KiB, all in flight at once
         long seed = System.nanoTime();
@@ -298,9 +298,9 @@ class RemoteBlockDeviceTest {
         ro.flush().get(10, TimeUnit.SECONDS); // nothing written through it: done here, not refused by the server
         assertThat(counter(exp, "flushes")).isEqualTo(flushesNow);
         assertThat(export0(exp).get("refused").asLong()).isZero();
-        WAIT.until(() -> export0(exp).get("opens").asInt() == 2, "two opens at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 2, "two opens at exp");
         ro.close();
-        WAIT.until(() -> export0(exp).get("opens").asInt() == 1, "the read-only open gone at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 1, "the read-only open gone at exp");
         assertSameBytes(readAll(d), model, "unchanged by the refusals");
     }
 
@@ -310,7 +310,7 @@ class RemoteBlockDeviceTest {
         Node exp = start("exp", Node.Export.of("disk0", file));
         Node far = start("far");
         link(far, exp);
-        WAIT.until(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        cluster.await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
         // 128 pieces of 64 KiB through a window of 4, behind a queue of 2: queued one by one, it would be LIMIT
         RemoteBlockDevice d = open(far, "exp/disk0", true, options(Duration.ofSeconds(30), 4, 2));
         byte[] before = new byte[K64];
@@ -322,7 +322,7 @@ class RemoteBlockDeviceTest {
         CompletableFuture<Void> write = d.write(SIZE - 4096, buf(after), false); // issued after: lands after
         trim.get(10, TimeUnit.SECONDS);
         write.get(10, TimeUnit.SECONDS);
-        WAIT.until(() -> export0(exp).get("trims").asLong() == SIZE / K64, "every piece a BLK_FREEBLKS");
+        cluster.await(() -> export0(exp).get("trims").asLong() == SIZE / K64, "every piece a BLK_FREEBLKS");
         assertThat(read(d, 0, (int) SIZE - 4096)).containsOnly((byte) 0);
         assertThat(read(d, SIZE - 4096, 4096)).containsOnly((byte) 9);
         d.close();
@@ -333,10 +333,10 @@ class RemoteBlockDeviceTest {
         Node exp = start("exp", Node.Export.of("disk0", disk("disk0.img")));
         Node far = start("far");
         link(far, exp);
-        WAIT.until(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        cluster.await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
         // one request at a time: 300 reads take 300 round trips, far longer than issuing them and closing
         RemoteBlockDevice d = open(far, "disk0", true, options(Duration.ofSeconds(30), 1, 8192));
-        WAIT.until(() -> export0(exp).get("opens").asInt() == 1, "one open at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 1, "one open at exp");
         List<CompletableFuture<ByteBuf>> reads = new ArrayList<>();
         for (int i = 0; i < 300; i++) {
             reads.add(d.read((long) (i % 64) * K64, K64));
@@ -354,12 +354,12 @@ class RemoteBlockDeviceTest {
             }
         }
         assertThat(closed).as("queued reads failed by close").isGreaterThan(200);
-        WAIT.until(() -> export0(exp).get("opens").asInt() == 0, "the open forgotten at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 0, "the open forgotten at exp");
         BlockException after = failure(d.write(0, buf(new byte[512]), false), T);
         assertThat(after.error()).isEqualTo(Dmsg.ERR_IO);
         assertThat(after.getMessage()).isEqualTo("export exp/disk0: closed");
         d.close(); // twice: nothing
-        WAIT.until(() -> far.mesh().circuits().isEmpty() && exp.mesh().circuits().isEmpty(), "no circuit left");
+        cluster.await(() -> far.mesh().circuits().isEmpty() && exp.mesh().circuits().isEmpty(), "no circuit left");
     }
 
     @Test
@@ -368,7 +368,7 @@ class RemoteBlockDeviceTest {
         mute.services().accept(Dmsg.BLK_OPEN, (txn, create) -> (t, m) -> {}); // takes the open, never answers
         Node far = start("far");
         link(far, mute);
-        WAIT.until(() -> {
+        cluster.await(() -> {
             try {
                 far.resolve("mute");
                 return true;
@@ -383,7 +383,7 @@ class RemoteBlockDeviceTest {
         assertThat(e.error()).isEqualTo(Dmsg.ERR_LOSTLINK);
         assertThat(e.getMessage()).matches("export mute/x: no answer to BLK_OPEN within \\d+ ms");
         assertThat(millis).isBetween(RemoteBlockDevice.OPEN_ANSWER_MIN_MILLIS - 100, 5_000L);
-        WAIT.until(() -> far.mesh().circuits().isEmpty() && mute.mesh().circuits().isEmpty(), "the circuit closed");
+        cluster.await(() -> far.mesh().circuits().isEmpty() && mute.mesh().circuits().isEmpty(), "the circuit closed");
     }
 
     // ------------------------------------------------------------------------------------------
@@ -414,7 +414,7 @@ class RemoteBlockDeviceTest {
         link(r2, exp);
         link(client, r1);
         link(client, r2);
-        WAIT.until(() -> {
+        cluster.await(() -> {
             JsonNode s = span(client, "exp/disk0");
             return s != null && s.get("links").size() == 2;
         }, "two paths from client to exp/disk0");
@@ -428,20 +428,20 @@ class RemoteBlockDeviceTest {
         String other = via.equals("r1") ? "r2" : "r1";
 
         long seed = System.nanoTime();
-        WriteModel w = new WriteModel(TestCluster.writes(d), d.sizeBytes(), seed, 96);
+        WriteModel w = new WriteModel(Blocks.writes(d), d.sizeBytes(), seed, 96);
         Thread writer = new Thread(w, "workload");
         writer.start();
         try {
-            WAIT.until(() -> w.acked() >= 300, "300 writes acknowledged before the cut");
+            cluster.await(() -> w.acked() >= 300, "300 writes acknowledged before the cut");
             long beforeCut = w.acked();
             if (cut == Cut.CRASH) {
                 onPath.endpoint().abort("crashed by the test");
             } else {
                 cluster.stop(onPath);
             }
-            WAIT.until(() -> d.failoverStats().failovers() >= 1 && !d.failoverStats().waiting(), "re-opened");
+            cluster.await(() -> d.failoverStats().failovers() >= 1 && !d.failoverStats().waiting(), "re-opened");
             long reopened = w.acked();
-            WAIT.until(() -> w.acked() >= reopened + 300, "300 more writes after the re-open");
+            cluster.await(() -> w.acked() >= reopened + 300, "300 more writes after the re-open");
             assertThat(w.acked()).isGreaterThan(beforeCut);
         } finally {
             w.stop();
@@ -479,7 +479,7 @@ class RemoteBlockDeviceTest {
         Node far = start("far");
         link(relay, exp);
         link(far, relay);
-        WAIT.until(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        cluster.await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
         Duration wait = Duration.ofSeconds(2);
         int maxQueued = 400;
         RemoteBlockDevice d = open(far, "exp/disk0", true, options(wait, 64, maxQueued));
@@ -496,20 +496,7 @@ class RemoteBlockDeviceTest {
         }
         long t0 = System.nanoTime();
         cluster.stop(exp);
-        int lost = 0;
-        for (CompletableFuture<?> f : io) {
-            try {
-                Object v = f.get(wait.toMillis() + 10_000, TimeUnit.MILLISECONDS);
-                if (v instanceof ByteBuf b) {
-                    b.release();
-                }
-            } catch (ExecutionException e) {
-                BlockException be = (BlockException) e.getCause();
-                assertThat(be.error()).as(be.getMessage()).isEqualTo(Dmsg.ERR_LOSTLINK);
-                assertThat(be.getMessage()).startsWith("export exp/disk0: no path for 2 s (").contains("; failed: ");
-                lost++;
-            }
-        }
+        int lost = Blocks.lostLinks(io, wait.plusSeconds(10), "export exp/disk0: no path for 2 s (");
         long tookMillis = (System.nanoTime() - t0) / 1_000_000;
         assertThat(lost).as("requests outstanding when the exporter went").isGreaterThan(0);
         assertThat(tookMillis).as("waited for a path, boundedly").isBetween(wait.toMillis() - 200, wait.toMillis() + 10_000);

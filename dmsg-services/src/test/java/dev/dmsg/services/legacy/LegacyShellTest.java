@@ -33,10 +33,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -53,12 +53,8 @@ class LegacyShellTest {
     @TempDir
     Path tmp;
 
+    @RegisterExtension
     final TestCluster cluster = new TestCluster(() -> tmp);
-
-    @AfterEach
-    void stop() throws Exception {
-        cluster.close(); // a relay's close() is the strict check: it may throw
-    }
 
     /** A relay whose tree holds zulu (a node of ours it dialled, as in the interop runs). */
     LegacyCRelay relayWithZulu() throws Exception {

@@ -13,14 +13,13 @@ import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.testing.TestCluster;
-import dev.dmsg.testkit.Await;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -32,17 +31,12 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(60)
 class CaNodeTest {
     static final Duration T = Duration.ofSeconds(10);
-    static final Await WAIT = Await.atMost(T);
 
     @TempDir
     Path tmp;
 
+    @RegisterExtension
     final TestCluster cluster = new TestCluster(() -> tmp);
-
-    @AfterEach
-    void stop() throws Exception {
-        cluster.close();
-    }
 
     Node start(String label) throws Exception {
         return cluster.start(label);
@@ -71,7 +65,7 @@ class CaNodeTest {
         linkTo(beta, alpha);
         linkTo(gamma, alpha);
         linkTo(beta, gamma);
-        WAIT.until(() -> linkWith(alpha, "beta") != null && linkWith(alpha, "gamma") != null && linkWith(gamma, "beta") != null,
+        cluster.await(() -> linkWith(alpha, "beta") != null && linkWith(alpha, "gamma") != null && linkWith(gamma, "beta") != null,
             "alpha-beta, alpha-gamma, gamma-beta up");
         assertThat(linkWith(alpha, "beta").peer()).isEqualTo(
             new PeerIdentity("beta", beta.keys().fingerprint(), Role.MEMBER, 0)); // no pin anywhere
@@ -84,9 +78,9 @@ class CaNodeTest {
         byte[] list = ca.revoke(ca.resolve("beta", List.of()));
         long t0 = System.nanoTime();
         assertThat(ca.installCrl(tmp.resolve("alpha"), list)).isTrue();
-        WAIT.until(() -> linkWith(alpha, "beta") == null, "alpha closes beta's link");
+        cluster.await(() -> linkWith(alpha, "beta") == null, "alpha closes beta's link");
         long alphaMs = (System.nanoTime() - t0) / 1_000_000;
-        WAIT.until(() -> linkWith(gamma, "beta") == null, "gamma, told by alpha, closes beta's link");
+        cluster.await(() -> linkWith(gamma, "beta") == null, "gamma, told by alpha, closes beta's link");
         long gammaMs = (System.nanoTime() - t0) / 1_000_000;
         System.out.println("revocation: alpha closed beta's link " + alphaMs + " ms after its list changed, gamma "
             + gammaMs + " ms after");
@@ -104,10 +98,10 @@ class CaNodeTest {
         TrustPolicy pinsAlpha = TrustPolicy.of(List.of(new PeerIdentity("alpha", alpha.keys().fingerprint(), Role.MEMBER, 0)));
         ShellClient c = ShellClient.connect("127.0.0.1", alpha.address().getPort(), TlsConfig.of(keys, pinsAlpha), T);
         cluster.closing(c);
-        WAIT.until(() -> linkWith(alpha, "ops") != null, "alpha's side of the link"); // it sends before it lists it
+        cluster.await(() -> linkWith(alpha, "ops") != null, "alpha's side of the link"); // it sends before it lists it
         long t0 = System.nanoTime();
         alpha.trust().remove("ops");
-        WAIT.until(() -> linkWith(alpha, "ops") == null, "alpha closes the link of a key it no longer trusts");
+        cluster.await(() -> linkWith(alpha, "ops") == null, "alpha closes the link of a key it no longer trusts");
         System.out.println("pin removed: link closed after " + (System.nanoTime() - t0) / 1_000_000 + " ms");
     }
 }

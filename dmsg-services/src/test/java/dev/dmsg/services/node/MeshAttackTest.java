@@ -50,6 +50,7 @@ import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -69,6 +70,7 @@ class MeshAttackTest {
     @TempDir
     Path tmp;
 
+    @RegisterExtension
     final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER); // mallory is a trusted insider
     final List<AutoCloseable> others = new ArrayList<>();
     Node alpha;
@@ -98,7 +100,6 @@ class MeshAttackTest {
         for (AutoCloseable c : others) {
             c.close();
         }
-        cluster.close();
     }
 
     /** The labels in {@code n}'s span table: fs_label, and cl_label/… for exports. */

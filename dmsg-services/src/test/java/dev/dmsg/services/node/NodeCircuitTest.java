@@ -13,7 +13,6 @@ import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.testing.TestCluster;
-import dev.dmsg.testkit.Await;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
@@ -27,9 +26,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -41,17 +40,12 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(60)
 class NodeCircuitTest {
     static final Duration T = Duration.ofSeconds(10);
-    static final Await WAIT = Await.atMost(T);
 
     @TempDir
     Path tmp;
 
+    @RegisterExtension
     final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER); // TLS: each pins the others' keys
-
-    @AfterEach
-    void stop() throws Exception {
-        cluster.close();
-    }
 
     Node start(String label) throws Exception {
         return cluster.start(label);
@@ -108,7 +102,7 @@ class NodeCircuitTest {
         }
         // every command closed its circuit, at both ends and at the relays
         for (Node n : ns) {
-            WAIT.until(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
+            cluster.await(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
         }
     }
 
@@ -177,7 +171,7 @@ class NodeCircuitTest {
         // n1 goes (orderly: it withdraws its spans, which is what tears the circuit down)
         ns.get(1).close();
         assertThat(lost.get(5, TimeUnit.SECONDS)).isNotEmpty();
-        WAIT.until(() -> atOrigin.size() == 2 && atFar.size() == 2, "one LOSTLINK abort at each end");
+        cluster.await(() -> atOrigin.size() == 2 && atFar.size() == 2, "one LOSTLINK abort at each end");
         try {
             for (List<Message> ms : List.of(atOrigin, atFar)) {
                 Message abort = ms.get(1);
@@ -189,7 +183,7 @@ class NodeCircuitTest {
             atFar.forEach(Message::release);
         }
         for (Node n : List.of(n0, ns.get(2), n3)) {
-            WAIT.until(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
+            cluster.await(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
         }
         assertThat(atOrigin).hasSize(2);
         assertThat(atFar).hasSize(2);
@@ -203,7 +197,7 @@ class NodeCircuitTest {
     void inARingACommandReRoutesAroundADeadRelay() throws Exception {
         List<Node> ns = line(4);
         link(ns.get(0), ns.get(3)); // close the ring
-        WAIT.until(() -> NodeTest.span(status(ns.get(0)), "n2").get("links").size() == 2, "two paths to n2 at n0");
+        cluster.await(() -> NodeTest.span(status(ns.get(0)), "n2").get("links").size() == 2, "two paths to n2 at n0");
         assertThat(run(ns.get(0), "@n2 tree").output).contains("(n2) dist 0 [this node]");
         ns.get(1).close();
         var r = run(ns.get(0), "@n2 tree");

@@ -34,8 +34,8 @@ import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -50,12 +50,8 @@ class NodeTest {
     @TempDir
     Path tmp;
 
+    @RegisterExtension
     final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER);
-
-    @AfterEach
-    void stop() throws Exception {
-        cluster.close();
-    }
 
     Node start(String label) throws Exception {
         return start(label, Security.defaults());

@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -58,13 +57,9 @@ class ShellSimTest {
         return m;
     }
 
-    static void run(SimMesh m, long millis) {
-        m.scheduler().runUntil(m.scheduler().now() + TimeUnit.MILLISECONDS.toNanos(millis));
-    }
-
     /** Steps the simulator a millisecond at a time until {@code f} completes (at most 5 s of its time). */
     static <T> T await(SimMesh m, CompletableFuture<T> f, String what) throws Exception {
-        Await.stepping(() -> run(m, 1), 5000, f::isDone, what);
+        Await.stepping(() -> m.runFor(MS), 5000, f::isDone, what);
         return f.get();
     }
 
@@ -132,7 +127,7 @@ class ShellSimTest {
         for (int i = 0; i < ShellService.PER_CALLER; i++) {
             calls.add(ShellCall.run(c::open, "echo " + i, s -> { }, () -> "lost"));
         }
-        run(m, 50);
+        m.runFor(Duration.ofMillis(50));
         assertThat(held).hasSize(ShellService.PER_CALLER);
         Answer busy = call(m, c::open, "echo 4");
         assertThat(busy.status()).isEqualTo(Dmsg.ERR_LIMIT);
@@ -144,7 +139,7 @@ class ShellSimTest {
             assertThat(await(m, k.status(), "a held command")).isZero();
         }
         ShellCall.Call again = ShellCall.run(c::open, "echo 5", s -> { }, () -> "lost");
-        run(m, 50);
+        m.runFor(Duration.ofMillis(50));
         assertThat(held).as("a slot is free again").hasSize(1);
         m.scheduler().execute(held.poll());
         assertThat(await(m, again.status(), "echo 5")).isZero();
@@ -157,10 +152,10 @@ class ShellSimTest {
         SimMesh m = line(Role.MEMBER, held::add);
         CircuitHandle c = circuit(m);
         ShellCall.Call k = ShellCall.run(c::open, "echo never", s -> { }, () -> "lost with the circuit");
-        run(m, 50);
+        m.runFor(Duration.ofMillis(50));
         assertThat(held).hasSize(1);
         m.cut(m.links().get(1));
-        Await.stepping(() -> run(m, 1), 5000, k.status()::isDone, "the command ends with the cut");
+        Await.stepping(() -> m.runFor(MS), 5000, k.status()::isDone, "the command ends with the cut");
         assertThat(k.status()).isCompletedExceptionally();
         assertThat(k.status().handle((v, e) -> e.getMessage()).get()).isEqualTo("lost with the circuit");
     }

@@ -3,14 +3,16 @@ package dev.dmsg.services.testing;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.dmsg.link.tls.NodeKeys;
+import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Role;
-import dev.dmsg.services.blk.BlockDevice;
+import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.testkit.Await;
-import dev.dmsg.testkit.WriteModel;
 import dev.dmsg.wire.Dmsg;
-import io.netty.buffer.Unpooled;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
@@ -22,6 +24,8 @@ import java.util.UUID;
 import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * Real nodes in this JVM, over TLS on loopback: the one place tests construct a {@link Node}.
@@ -31,19 +35,20 @@ import java.util.function.Supplier;
  * closes everything it started or was handed, newest first.
  *
  * <p>For logic that is not about sockets, use the simulator instead (dmsg-mesh's {@code SimMesh}
- * with a {@code FakeClock}); see dmsg-testkit/README.md. For nodes as processes, dmsg-cli's tests
- * start {@code dmsg node} through testkit's {@code Processes}.
+ * and testkit's {@code Await.stepping}); see dmsg-testkit/README.md. Nodes as processes are
+ * dmsg-cli's {@code NodeProcess}: it runs the CLI's main class, which this module cannot see.
  *
- * <p>Typical use, with JUnit's {@code @TempDir Path tmp}:
+ * <p>Typical use, with JUnit's {@code @TempDir Path tmp}; registered as an extension it closes
+ * after each test (after the test's own {@code @AfterEach} methods):
  * <pre>{@code
+ * @RegisterExtension
  * final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER);
- * @AfterEach void stop() { cluster.close(); }
  * ...
  * List<Node> n = cluster.line("n0", "n1", "n2");
  * cluster.awaitSpans(n.get(0), 3);
  * }</pre>
  */
-public final class TestCluster implements AutoCloseable {
+public final class TestCluster implements AutoCloseable, AfterEachCallback {
     /** How long a test waits for real sockets and threads to converge. */
     public static final Duration T = Duration.ofSeconds(10);
 
@@ -58,7 +63,7 @@ public final class TestCluster implements AutoCloseable {
         this.root = root;
     }
 
-    /** Every node started from now on and every node already started pin each other's keys as {@code role}. */
+    /** Each node started from now on and every node already running pin each other's keys as {@code role}. */
     public TestCluster pinning(Role role) {
         this.pinning = role;
         return this;
@@ -134,6 +139,11 @@ public final class TestCluster implements AutoCloseable {
         return c;
     }
 
+    @Override
+    public void afterEach(ExtensionContext context) throws Exception {
+        close();
+    }
+
     /** Closes everything, newest first; the first failure (a scripted peer's strict check, say) is thrown at the end. */
     @Override
     public void close() throws Exception {
@@ -207,6 +217,33 @@ public final class TestCluster implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------------------------------
+    // Shell clients
+
+    /**
+     * A shell client with a key of its own named {@code name}, trusted by {@code at} as {@code role}
+     * with {@code grants} (docs/IDENTITY.md §5); it pins {@code at}'s key. Closed with the cluster.
+     */
+    public ShellClient shellAs(Node at, String name, Role role, int grants) throws Exception {
+        NodeKeys keys = NodeKeys.generate(name);
+        at.trust().add(name, keys.fingerprint(), role, grants);
+        TrustPolicy pins = TrustPolicy.of(List.of(new PeerIdentity(at.keys().label(), at.keys().fingerprint(),
+            Role.MEMBER, 0)));
+        return closing(ShellClient.connect("127.0.0.1", at.address().getPort(), TlsConfig.of(keys, pins), T));
+    }
+
+    /** Runs {@code line} through {@code c}: its status and its whole output. */
+    public static ShellService.Result call(ShellClient c, String line) throws Exception {
+        StringBuilder out = new StringBuilder();
+        int status = c.run(line, out::append, T);
+        return new ShellService.Result(status, out.toString());
+    }
+
+    /** {@code n}'s own operator: its own key, an admin of it. Closed with the cluster. */
+    public ShellClient operator(Node n) throws Exception {
+        return closing(ShellClient.connect("127.0.0.1", n.address().getPort(), n.clientTls(), T));
+    }
+
+    // ------------------------------------------------------------------------------------------
     // Cluster state
 
     /** {@code n}'s status document (in-process). */
@@ -257,11 +294,5 @@ public final class TestCluster implements AutoCloseable {
             r.setLength(sizeBytes);
         }
         return f;
-    }
-
-    /** A block device as testkit's write model drives it. */
-    public static WriteModel.Device writes(BlockDevice d) {
-        return (offset, length, data) -> data == null ? d.writeZeroes(offset, length, false)
-            : d.write(offset, Unpooled.wrappedBuffer(data), false);
     }
 }
