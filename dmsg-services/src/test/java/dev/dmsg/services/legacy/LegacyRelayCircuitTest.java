@@ -1,5 +1,6 @@
 package dev.dmsg.services.legacy;
 
+import static dev.dmsg.services.testing.TestCluster.nodeSpan;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -118,7 +119,7 @@ class LegacyRelayCircuitTest {
             xLink = x.endpoint().connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
             toX = relay.takeAccepted(T); // X dials C (C's accept path) …
             connectZ(); // … and C dials Z (C's connect path)
-            WAIT.untilCall(() -> span(x.status(), "zulu") != null && span(z.status(), "xray") != null, "X sees zulu and Z sees xray");
+            WAIT.untilCall(() -> nodeSpan(x.status(), "zulu") != null && nodeSpan(z.status(), "xray") != null, "X sees zulu and Z sees xray");
             zKey = x.resolve("zulu");
         }
 
@@ -144,14 +145,14 @@ class LegacyRelayCircuitTest {
     @Test
     void xSeesZThroughTheRelayWhichIgnoresOurExtensionFields() throws Exception {
         Line m = new Line(LegacyCRelay.SpanCopy.C_STRUCT_COPY);
-        JsonNode zulu = span(m.x.status(), "zulu");
+        JsonNode zulu = nodeSpan(m.x.status(), "zulu");
         // dist counts relays: Z advertises 0, C adds 1 — two hops, X -> C -> Z.
         assertThat(zulu.get("dist").asInt()).isEqualTo(1);
         assertThat(zulu.get("links")).hasSize(1);
         assertThat(zulu.get("links").get(0).get("via").asText()).contains(m.xLink.remoteAddress());
         // C copies the received span struct when it relays: Z's seqno/origin rode through unread.
         assertThat(zulu.get("links").get(0).has("seqno")).isTrue();
-        assertThat(span(m.z.status(), "xray").get("dist").asInt()).isEqualTo(1);
+        assertThat(nodeSpan(m.z.status(), "xray").get("dist").asInt()).isEqualTo(1);
 
         // What C said about itself: the libdmsg LNK_CONN (§3.2), no extension marker.
         LnkConn c = m.xLink.peerConn();
@@ -338,7 +339,7 @@ class LegacyRelayCircuitTest {
         // X's link: our CONN, C's CONN and our span to C; zulu's span from C is gone with the cut.
         WAIT.untilCall(() -> onLoop(m.xLink, m.xLink::stats).openTransactions() == xBase - 1, "X's link is back to CONN and SPAN");
         assertThat(onLoop(oldZLink, oldZLink::stats).openTransactions()).isZero();
-        assertThat(span(m.x.status(), "zulu")).isNull();
+        assertThat(nodeSpan(m.x.status(), "zulu")).isNull();
         // C's circB: its rx side closed by the simulated abort, its tx side only by X's DELETE on
         // circA — libdmsg's link-loss loop would have slept and retried on it until then.
         assertThat(m.relay.stats().teardownStalls()).isEqualTo(1);
@@ -416,7 +417,7 @@ class LegacyRelayCircuitTest {
         LnkSpan disk = new LnkSpan(nil, nil, Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, Dmsg.SPAN_PROTO_1, 0, 0, 0, 0,
             1L << 30, 512, "zulu/disk0", "serial-1");
         SpanEngine.SpanLink handle = m.z.advertise(disk).get(T.toSeconds(), TimeUnit.SECONDS);
-        WAIT.untilCall(() -> span(m.x.status(), "serial-1") != null, "X sees Z's disk");
+        WAIT.untilCall(() -> nodeSpan(m.x.status(), "serial-1") != null, "X sees Z's disk");
         CircuitHandle c = m.x.mesh().openCircuit(m.x.resolve("serial-1"), Duration.ofSeconds(5))
             .get(T.toSeconds(), TimeUnit.SECONDS);
         Recorder held = new Recorder();
@@ -430,8 +431,8 @@ class LegacyRelayCircuitTest {
         assertThat(c.lostFuture().get(T.toSeconds(), TimeUnit.SECONDS)).isNotEmpty();
         WAIT.untilCall(() -> m.x.mesh().circuits().isEmpty() && m.z.mesh().circuits().isEmpty()
             && m.relay.circuitCount() == 0, "no circuit left at X, C or Z");
-        WAIT.untilCall(() -> span(m.x.status(), "serial-1") == null, "C forgot the disk");
-        assertThat(span(m.x.status(), "zulu")).as("Z itself is still there").isNotNull();
+        WAIT.untilCall(() -> nodeSpan(m.x.status(), "serial-1") == null, "C forgot the disk");
+        assertThat(nodeSpan(m.x.status(), "zulu")).as("Z itself is still there").isNotNull();
         LegacyCRelay.Stats s = m.relay.stats();
         assertThat(s.cBugsAvoided()).isZero();
         assertThat(s.unknownCircuit()).isZero();
@@ -543,7 +544,7 @@ class LegacyRelayCircuitTest {
     @Test
     void aRelayThatZeroesReservedFieldsCarriesCircuitsToo() throws Exception {
         Line m = new Line(LegacyCRelay.SpanCopy.ZERO_RESERVED);
-        JsonNode zulu = span(m.x.status(), "zulu");
+        JsonNode zulu = nodeSpan(m.x.status(), "zulu");
         assertThat(zulu.get("dist").asInt()).isEqualTo(1);
         assertThat(zulu.get("links").get(0).has("seqno")).as("no extension: C rules").isFalse();
         CircuitHandle c = m.x.mesh().openCircuit(m.zKey, Duration.ofSeconds(5)).get(T.toSeconds(), TimeUnit.SECONDS);
@@ -610,14 +611,5 @@ class LegacyRelayCircuitTest {
             }
         });
         return f.get(T.toSeconds(), TimeUnit.SECONDS);
-    }
-
-    static JsonNode span(JsonNode status, String fsLabel) {
-        for (JsonNode s : status.get("spans")) {
-            if (s.get("fs_label").asText().equals(fsLabel)) {
-                return s;
-            }
-        }
-        return null;
     }
 }

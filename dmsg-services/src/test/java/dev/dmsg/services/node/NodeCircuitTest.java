@@ -92,7 +92,7 @@ class NodeCircuitTest {
             assertThat(c.run("@nobody tree", out::append, T)).isEqualTo(Dmsg.ERR_CANTCIRC);
             assertThat(out).contains("no node 'nobody' in the mesh (known: ").contains("n3 (");
             // C's debug aid: forge over one particular received span, by the msgid 'tree' shows
-            String msgid = NodeTest.span(NodeTest.JSON.readTree(c.call("status --json", T)), "n3")
+            String msgid = TestCluster.nodeSpan(NodeTest.JSON.readTree(c.call("status --json", T)), "n3")
                 .get("links").get(0).get("msgid").asText();
             assertThat(c.call("tree", T)).contains("SLink msgid " + msgid + " dist=2");
             assertThat(c.call("circ " + msgid, T)).contains("to node 'n3'").contains("acknowledged (result 0)");
@@ -197,7 +197,7 @@ class NodeCircuitTest {
     void inARingACommandReRoutesAroundADeadRelay() throws Exception {
         List<Node> ns = line(4);
         link(ns.get(0), ns.get(3)); // close the ring
-        cluster.await(() -> NodeTest.span(status(ns.get(0)), "n2").get("links").size() == 2, "two paths to n2 at n0");
+        cluster.await(() -> TestCluster.nodeSpan(status(ns.get(0)), "n2").get("links").size() == 2, "two paths to n2 at n0");
         assertThat(run(ns.get(0), "@n2 tree").output).contains("(n2) dist 0 [this node]");
         ns.get(1).close();
         var r = run(ns.get(0), "@n2 tree");

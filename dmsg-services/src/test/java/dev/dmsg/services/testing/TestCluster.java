@@ -265,6 +265,16 @@ public final class TestCluster implements AutoCloseable, AfterEachCallback {
         return null;
     }
 
+    /** The node span with this {@code fs_label} in a status document (the node's name), or null. */
+    public static JsonNode nodeSpan(JsonNode status, String fsLabel) {
+        for (JsonNode s : status.get("spans")) {
+            if (s.get("fs_label").asText().equals(fsLabel)) {
+                return s;
+            }
+        }
+        return null;
+    }
+
     /** How many spans {@code n} knows (itself included). */
     public static int spans(Node n) {
         return status(n).get("spans").size();
