@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.testing.TestCluster;
+import dev.dmsg.testkit.Await;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.net.InetAddress;
@@ -17,14 +19,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
-import java.util.ArrayList;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -44,6 +45,7 @@ import org.junit.jupiter.api.io.TempDir;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class BlkCommandTest extends CliCapture {
+    static final Await WAIT = Await.atMost(Duration.ofSeconds(15));
     static final long DISK_BYTES = 32L << 20;
     static final long RO_BYTES = 1L << 20;
     static final byte FILL = (byte) 0xAB;
@@ -52,6 +54,7 @@ class BlkCommandTest extends CliCapture {
     @TempDir
     static Path tmp;
 
+    final TestCluster cluster = new TestCluster(() -> tmp);
     Node n0;
     Node n1;
     Node n2;
@@ -62,34 +65,24 @@ class BlkCommandTest extends CliCapture {
     void mesh() throws Exception {
         disk = filled(tmp.resolve("disk.img"), DISK_BYTES);
         ro = filled(tmp.resolve("ro.img"), RO_BYTES);
-        n0 = start("n0");
-        n1 = start("n1");
-        n2 = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve("n2"), Node.Identity.of("n2", ""))
-            .withExports(List.of(Node.Export.of("disk", disk).withAllow("member"),
+        n0 = cluster.start("n0");
+        n1 = cluster.start("n1");
+        n2 = cluster.start(cluster.settings("n2").withExports(List.of(Node.Export.of("disk", disk).withAllow("member"),
                 new Node.Export("ro", ro, true, 4096).withAllow("member"))));
         link(n0, n1);
         link(n1, n2);
         Node.trustEachOther(n0, n2, Role.MEMBER); // end to end: n2 authorises the CLI's key (n0's) itself
-        await(() -> dist(n0, "n2/disk") == 1 && dist(n0, "n2/ro") == 1, "n0 sees n2's exports at dist 1");
+        WAIT.until(() -> dist(n0, "n2/disk") == 1 && dist(n0, "n2/ro") == 1, "n0 sees n2's exports at dist 1");
     }
 
     @AfterAll
-    void stop() {
-        for (Node n : new Node[] {n0, n1, n2}) {
-            if (n != null) {
-                n.close();
-            }
-        }
+    void stop() throws Exception {
+        cluster.close();
     }
 
-    Node start(String label) throws Exception {
-        return Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), Node.Identity.of(label, "")));
-    }
-
+    /** {@code from} keeps a link to {@code to}, each trusting the other as a member. */
     static void link(Node from, Node to) throws Exception {
-        Node.trustEachOther(from, to, Role.MEMBER);
-        var r = from.shell().execute("span 127.0.0.1:" + to.address().getPort());
-        assertThat(r.status()).as(r.output()).isZero();
+        TestCluster.link(from, to, Role.MEMBER);
     }
 
     static Path filled(Path f, long bytes) throws Exception {
@@ -140,16 +133,6 @@ class BlkCommandTest extends CliCapture {
             }
         }
         throw new AssertionError("no export " + name);
-    }
-
-    static void await(BooleanSupplier p, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-        while (!p.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not reached within 15 s: " + what);
-            }
-            TimeUnit.MILLISECONDS.sleep(20); // real sockets and threads; bounded
-        }
     }
 
     static String sha256(Path f, long offset, long length) throws Exception {
@@ -282,19 +265,18 @@ class BlkCommandTest extends CliCapture {
         long seed = System.nanoTime();
         new Random(seed).nextBytes(data);
         Files.write(image, data);
-        List<Node> square = new ArrayList<>();
-        try {
+        try (TestCluster ring = new TestCluster(() -> tmp)) {
             for (String l : new String[] {"f0", "f1", "f2", "f3"}) {
-                Node.Settings st = Node.Settings.of("127.0.0.1", 0, tmp.resolve(l), Node.Identity.of(l, ""));
-                square.add(Node.start(l.equals("f2") ? st.withExports(List.of(Node.Export.of("disk", image)
-                    .withAllow("member"))) : st));
+                Node.Settings st = ring.settings(l);
+                ring.start(l.equals("f2") ? st.withExports(List.of(Node.Export.of("disk", image).withAllow("member"))) : st);
             }
+            List<Node> square = ring.nodes();
             Node f0 = square.get(0);
             for (int i = 0; i < 4; i++) {
                 link(square.get(i), square.get((i + 1) % 4));
             }
             Node.trustEachOther(f0, square.get(2), Role.MEMBER); // end to end: f2 authorises f0's key itself
-            await(() -> dist(f0, "f2/disk") == 1 && paths(f0, "f2/disk") == 2, "f0 has two paths to f2/disk");
+            WAIT.until(() -> dist(f0, "f2/disk") == 1 && paths(f0, "f2/disk") == 2, "f0 has two paths to f2/disk");
 
             Path fifo = tmp.resolve("copy.fifo");
             assertThat(new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor()).isZero();
@@ -332,8 +314,6 @@ class BlkCommandTest extends CliCapture {
                         + "to 30 s for another path")
                     .containsPattern("dmsg blk cp: export f2/disk: re-opened via f0 \\(\\d hops\\) after a \\d+ ms pause");
             }
-        } finally {
-            square.forEach(Node::close);
         }
     }
 
@@ -420,7 +400,7 @@ class BlkCommandTest extends CliCapture {
 
     @Test
     void aMeshWithoutExportsListsNone() throws Exception {
-        Node lone = start("lone");
+        Node lone = cluster.start("lone");
         try {
             String[] args = {"blk", "ls", "--node", "127.0.0.1:" + lone.address().getPort(), "--identity",
                 tmp.resolve("lone").toString()};
@@ -432,7 +412,7 @@ class BlkCommandTest extends CliCapture {
             assertThat(new ObjectMapper().readTree(out()).isArray()).isTrue();
             assertThat(new ObjectMapper().readTree(out()).size()).isZero();
         } finally {
-            lone.close();
+            cluster.stop(lone);
         }
     }
 

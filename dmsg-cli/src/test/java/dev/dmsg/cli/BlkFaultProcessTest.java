@@ -11,7 +11,10 @@ import dev.dmsg.services.blk.BlockException;
 import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.node.GuestNode;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.services.testing.Blocks;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
+import dev.dmsg.testkit.WriteModel;
 import dev.dmsg.wire.Dmsg;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -22,18 +25,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -58,6 +56,8 @@ class BlkFaultProcessTest {
     static final int N = 4;
     static final Duration START = Duration.ofSeconds(60);
     static final Duration CONVERGE = Duration.ofSeconds(40);
+    /** Polling real processes, each poll a TLS shell call: every 200 ms, bounded by CONVERGE. */
+    static final Await CONVERGING = Await.atMost(CONVERGE).every(Duration.ofMillis(200));
     static final long SIZE = 64L << 20;
     static final int K64 = 64 * 1024;
     static final ObjectMapper JSON = new ObjectMapper();
@@ -120,27 +120,7 @@ class BlkFaultProcessTest {
 
     /** Waits until node {@code i}'s status document satisfies {@code p}. */
     JsonNode awaitStatus(int i, Predicate<JsonNode> p, String what) throws Exception {
-        long deadline = System.nanoTime() + CONVERGE.toNanos();
-        JsonNode s = null;
-        while (System.nanoTime() < deadline) {
-            s = status(i);
-            if (p.test(s)) {
-                return s;
-            }
-            TimeUnit.MILLISECONDS.sleep(200); // polling real processes, bounded by CONVERGE
-        }
-        throw new AssertionError(what + ": not reached within " + CONVERGE + "; last status:\n"
-            + (s == null ? "-" : s.toPrettyString()));
-    }
-
-    static void await(BooleanSupplier p, Duration within, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + within.toNanos();
-        while (!p.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not reached within " + within + ": " + what);
-            }
-            TimeUnit.MILLISECONDS.sleep(20); // real processes; bounded
-        }
+        return CONVERGING.untilValue(() -> status(i), p, what);
     }
 
     static JsonNode exportSpan(JsonNode status, String clLabel) {
@@ -207,85 +187,6 @@ class BlkFaultProcessTest {
         }
     }
 
-    /**
-     * Writes from one thread (issue order = program order), the model taking each when issued; a
-     * quarter overwrite part of the previous write while it is in flight, a tenth are zeroings.
-     * As RemoteBlockDeviceTest's.
-     */
-    static final class Workload implements Runnable {
-        final RemoteBlockDevice dev;
-        final byte[] model = new byte[(int) SIZE];
-        final Random rnd;
-        final Semaphore slots;
-        final List<CompletableFuture<Void>> issued = Collections.synchronizedList(new ArrayList<>());
-        final AtomicLong acked = new AtomicLong();
-        final List<Throwable> errors = new CopyOnWriteArrayList<>();
-        volatile boolean stop;
-        long lastOffset;
-        int lastLength;
-
-        Workload(RemoteBlockDevice dev, long seed, int depth) {
-            this.dev = dev;
-            this.rnd = new Random(seed);
-            this.slots = new Semaphore(depth);
-        }
-
-        @Override
-        public void run() {
-            try {
-                while (!stop) {
-                    slots.acquire();
-                    issueOne();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-
-        void issueOne() {
-            int kind = rnd.nextInt(100);
-            long offset;
-            int length;
-            if (kind < 25 && lastLength > 0) {
-                offset = Math.max(0, lastOffset + rnd.nextInt(4096) - 2048);
-                length = 1 + rnd.nextInt(lastLength + 4096);
-            } else {
-                offset = rnd.nextInt(model.length);
-                length = 1 + rnd.nextInt(2 * K64 + 5000);
-            }
-            length = (int) Math.min(length, model.length - offset);
-            CompletableFuture<Void> f;
-            if (kind >= 90) {
-                Arrays.fill(model, (int) offset, (int) offset + length, (byte) 0);
-                f = dev.writeZeroes(offset, length, false);
-            } else {
-                byte[] b = new byte[length];
-                rnd.nextBytes(b);
-                System.arraycopy(b, 0, model, (int) offset, length);
-                f = dev.write(offset, Unpooled.wrappedBuffer(b), false);
-            }
-            lastOffset = offset;
-            lastLength = length;
-            issued.add(f);
-            f.whenComplete((v, e) -> {
-                if (e != null) {
-                    errors.add(e);
-                }
-                acked.incrementAndGet();
-                slots.release();
-            });
-        }
-
-        void awaitAll() throws Exception {
-            List<CompletableFuture<Void>> all;
-            synchronized (issued) {
-                all = new ArrayList<>(issued);
-            }
-            CompletableFuture.allOf(all.toArray(new CompletableFuture[0])).exceptionally(e -> null)
-                .get(60, TimeUnit.SECONDS);
-        }
-    }
-
     @Test
     void aWorkloadSurvivesTheRelayKilledAndEverythingFailsBoundedlyWhenTheExporterIsKilled() throws Exception {
         Path disk = tmp.resolve("disk0.img");
@@ -315,23 +216,23 @@ class BlkFaultProcessTest {
 
             // 1. the relay on the path is killed mid-workload
             long seed = System.nanoTime();
-            Workload w = new Workload(d, seed, 96);
+            WriteModel w = new WriteModel(Blocks.writes(d), SIZE, seed, 96);
             Thread writer = new Thread(w, "workload");
             writer.start();
             long pauseMillis;
             try {
-                await(() -> w.acked.get() >= 200, Duration.ofSeconds(30), "200 writes acknowledged before the kill");
+                Await.until(() -> w.acked() >= 200, Duration.ofSeconds(30), "200 writes acknowledged before the kill");
                 nodes[victim].kill();
-                await(() -> d.failoverStats().failovers() >= 1 && !d.failoverStats().waiting(), Duration.ofSeconds(20),
+                Await.until(() -> d.failoverStats().failovers() >= 1 && !d.failoverStats().waiting(), Duration.ofSeconds(20),
                     "re-opened after " + relay + " was killed");
-                long reopened = w.acked.get();
-                await(() -> w.acked.get() >= reopened + 200, Duration.ofSeconds(30), "200 more writes after the re-open");
+                long reopened = w.acked();
+                Await.until(() -> w.acked() >= reopened + 200, Duration.ofSeconds(30), "200 more writes after the re-open");
             } finally {
-                w.stop = true;
+                w.stop();
                 writer.join(10_000);
             }
-            w.awaitAll();
-            assertThat(w.errors).as("every write succeeded (seed %d)", seed).isEmpty();
+            w.awaitAll(Duration.ofSeconds(60));
+            assertThat(w.errors()).as("every write succeeded (seed %d)", seed).isEmpty();
             RemoteBlockDevice.FailoverStats st = d.failoverStats();
             assertThat(st.failovers()).isEqualTo(1);
             assertThat(st.waiting()).isFalse();
@@ -348,10 +249,10 @@ class BlkFaultProcessTest {
 
             long t2 = System.nanoTime();
             d.flush().get(30, TimeUnit.SECONDS);
-            long[] want = crcs(w.model);
+            long[] want = crcs(w.model());
             assertSameBlocks(crcs(readFile(disk)), want, "the exported file (seed " + seed + ")");
             System.out.printf("relay %s killed: pause %d ms, %d writes (seed %d); checked in %d ms%n", relay, pauseMillis,
-                w.issued.size(), seed, (System.nanoTime() - t2) / 1_000_000);
+                w.issuedCount(), seed, (System.nanoTime() - t2) / 1_000_000);
             d.close();
 
             // 2. the exporting node is killed with I/O outstanding
@@ -370,20 +271,7 @@ class BlkFaultProcessTest {
             }
             long killed = System.nanoTime();
             nodes[2].kill();
-            int lost = 0;
-            for (CompletableFuture<?> f : io) {
-                try {
-                    Object v = f.get(wait.toMillis() + 10_000, TimeUnit.MILLISECONDS);
-                    if (v instanceof ByteBuf b) {
-                        b.release();
-                    }
-                } catch (ExecutionException x) {
-                    BlockException be = (BlockException) x.getCause();
-                    assertThat(be.error()).as(be.getMessage()).isEqualTo(Dmsg.ERR_LOSTLINK);
-                    assertThat(be.getMessage()).startsWith("export n2/disk0: no path for 4 s (").contains("; failed: ");
-                    lost++;
-                }
-            }
+            int lost = Blocks.lostLinks(io, wait.plusSeconds(10), "export n2/disk0: no path for 4 s (");
             long failedMillis = (System.nanoTime() - killed) / 1_000_000;
             assertThat(lost).as("requests outstanding when n2 was killed").isGreaterThan(0);
             assertThat(failedMillis).isLessThan(wait.toMillis() + 10_000);

@@ -6,14 +6,13 @@ import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.legacy.LegacyCRelay;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.Await;
-import dev.dmsg.wire.Dmsg;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -32,6 +31,7 @@ class LegacyNodeCommandTest extends CliCapture {
     @TempDir
     Path tmp;
 
+    final TestCluster cluster = new TestCluster(() -> tmp);
     LegacyCRelay relay;
     Node zulu;
     String node;
@@ -40,10 +40,8 @@ class LegacyNodeCommandTest extends CliCapture {
     void start() throws Exception {
         Logging.setLevel("legacy-c-relay", "WARN"); // the CLI's stdout is what is checked
         relay = new LegacyCRelay();
-        Node.Identity id = new Node.Identity("zulu", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes("zulu".getBytes(StandardCharsets.UTF_8)));
-        zulu = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), id, MeshConfig.defaults(),
-            Duration.ofSeconds(30), Duration.ofSeconds(60), false)
+        zulu = cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), TestCluster.identity("zulu"),
+            MeshConfig.defaults(), Duration.ofSeconds(30), Duration.ofSeconds(60), false)
             .withSecurity(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member")))));
         relay.connect("127.0.0.1", zulu.address().getPort());
         Await.until(() -> relay.tree().contains("(zulu)"), Duration.ofSeconds(10), "the C node learns zulu");
@@ -51,9 +49,9 @@ class LegacyNodeCommandTest extends CliCapture {
     }
 
     @AfterEach
-    void stop() {
+    void stop() throws Exception {
         try {
-            zulu.close();
+            cluster.close();
         } finally {
             relay.close(); // strict: throws, failing the test, if it was sent what would crash it
         }

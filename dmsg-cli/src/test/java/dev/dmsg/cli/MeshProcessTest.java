@@ -31,19 +31,11 @@ class MeshProcessTest {
     @TempDir
     Path tmp;
 
-    final NodeProcess[] nodes = new NodeProcess[N];
-    final int[] ports = new int[N];
-
-    NodeProcess startNode(int i, int port, Integer connectTo) throws Exception {
-        NodeProcess p = NodeProcess.startNode("n" + i, tmp.resolve("n" + i), port,
-            connectTo == null ? null : ports[connectTo], START);
-        ports[i] = p.port();
-        return p;
-    }
+    final ProcessNodes mesh = new ProcessNodes(() -> tmp, N, START);
 
     /** n → (label → best dist) from the node's status document. */
     Map<String, Integer> dists(int i) throws Exception {
-        try (ShellClient c = NodeProcess.client(ports[i], tmp.resolve("n" + i))) {
+        try (ShellClient c = mesh.client(i)) {
             JsonNode s = JSON.readTree(c.call("status --json", Duration.ofSeconds(5)));
             Map<String, Integer> out = new HashMap<>();
             for (JsonNode span : s.get("spans")) {
@@ -90,35 +82,31 @@ class MeshProcessTest {
     void aLineThenARingConvergeAndHealAroundAKilledNode() throws Exception {
         try {
             NodeProcess.prepareMesh(tmp, "n0", "n1", "n2", "n3", "n4");
-            nodes[0] = startNode(0, 0, null);
+            mesh.start(0, 0, null);
             for (int i = 1; i < N; i++) {
-                nodes[i] = startNode(i, 0, i - 1); // a line: n1 -> n0, n2 -> n1, ...
+                mesh.start(i, 0, i - 1); // a line: n1 -> n0, n2 -> n1, ...
             }
             boolean[] all = {true, true, true, true, true};
             awaitDistances(all, (i, j) -> Math.abs(i - j) - 1, "line");
 
             // Close the ring with the CLI: n4 keeps a link to n0 (LNK_VOLCONF into n4's table).
-            NodeProcess connect = NodeProcess.start("connect", "connect", "127.0.0.1:" + ports[0],
-                "--node", "127.0.0.1:" + ports[4], "--identity", tmp.resolve("n4").toString());
+            NodeProcess connect = NodeProcess.start("connect", "connect", "127.0.0.1:" + mesh.ports[0],
+                "--node", "127.0.0.1:" + mesh.ports[4], "--identity", tmp.resolve("n4").toString());
             assertThat(connect.waitFor(Duration.ofSeconds(30))).as(connect.output()).isZero();
             awaitDistances(all, (i, j) -> ringHops(i, j, N) - 1, "ring");
 
             // Kill the middle node: it is withdrawn everywhere, the others route around it.
-            nodes[2].kill();
+            mesh.nodes[2].kill();
             boolean[] without2 = {true, true, false, true, true};
             // what is left is the line n3 - n4 - n0 - n1
             int[] pos = {2, 3, -1, 0, 1};
             awaitDistances(without2, (i, j) -> j == 2 ? -1 : Math.abs(pos[i] - pos[j]) - 1, "ring without n2");
 
             // Restart it on the same port and data dir: n3 redials it (backoff), it redials n1 (its slot).
-            nodes[2] = startNode(2, ports[2], null);
+            mesh.start(2, mesh.ports[2], null);
             awaitDistances(all, (i, j) -> ringHops(i, j, N) - 1, "ring after restart");
         } finally {
-            for (NodeProcess p : nodes) {
-                if (p != null) {
-                    p.close();
-                }
-            }
+            mesh.close();
         }
     }
 

@@ -8,6 +8,8 @@ import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.services.testing.Blocks;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.Processes;
 import java.io.BufferedOutputStream;
@@ -16,7 +18,6 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.RandomAccessFile;
 import java.net.InetAddress;
@@ -28,14 +29,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -163,9 +161,9 @@ class NbdBridgeProcessTest {
         tool("qemu-img", "convert", "-f", "raw", "-O", "raw", uri(), back.toString());
         long out = ms(t0);
         log("qemu-img 256 MiB in: %d ms (%.1f MB/s), out: %d ms (%.1f MB/s)", in, mbps(in), out, mbps(out));
-        String want = sha256(src);
-        assertThat(sha256(disk0)).as("the exported file on n2's disk").isEqualTo(want);
-        assertThat(sha256(back)).as("read back through the bridge").isEqualTo(want);
+        String want = Blocks.sha256(src);
+        assertThat(Blocks.sha256(disk0)).as("the exported file on n2's disk").isEqualTo(want);
+        assertThat(Blocks.sha256(back)).as("read back through the bridge").isEqualTo(want);
         Files.delete(src);
         Files.delete(back);
     }
@@ -184,9 +182,9 @@ class NbdBridgeProcessTest {
         tool("nbdcopy", uri(), back.toString());
         long out = ms(t0);
         log("nbdcopy 256 MiB in: %d ms (%.1f MB/s), out: %d ms (%.1f MB/s)", in, mbps(in), out, mbps(out));
-        String want = sha256(src);
-        assertThat(sha256(disk0)).as("the exported file on n2's disk").isEqualTo(want);
-        assertThat(sha256(back)).as("read back through the bridge").isEqualTo(want);
+        String want = Blocks.sha256(src);
+        assertThat(Blocks.sha256(disk0)).as("the exported file on n2's disk").isEqualTo(want);
+        assertThat(Blocks.sha256(back)).as("read back through the bridge").isEqualTo(want);
         Files.delete(src);
         Files.delete(back);
     }
@@ -314,7 +312,7 @@ class NbdBridgeProcessTest {
     @Test
     @Order(60)
     void aReadOnlyBridgeRefusesWrites() throws Exception {
-        String before = sha256(disk0);
+        String before = Blocks.sha256(disk0);
         NodeProcess ro = other("nbd-ro", "nbd", "--export", "n2/disk0", "--read-only", "--node",
             "127.0.0.1:" + n0.port(), "--identity", dir.resolve("n0").toString(), "--listen", "127.0.0.1:0");
         Matcher m = serving(ro);
@@ -329,7 +327,7 @@ class NbdBridgeProcessTest {
             src.toString(), roUri);
         Processes.Result w = Processes.run(TOOL_TIMEOUT, cmd);
         assertThat(w.ok()).as("writing to a read-only bridge: %s", w.describe()).isFalse();
-        assertThat(sha256(disk0)).as("n2's file untouched").isEqualTo(before);
+        assertThat(Blocks.sha256(disk0)).as("n2's file untouched").isEqualTo(before);
         assertThat(ro.terminate(Duration.ofSeconds(30))).as(ro.output()).isIn(0, 143);
         Files.delete(src);
     }
@@ -368,9 +366,9 @@ class NbdBridgeProcessTest {
 
         Files.createFile(back);
         tool("nbdcopy", uri(), back.toString());
-        String want = sha256(src);
-        assertThat(sha256(disk0)).as("the exported file on n2's disk").isEqualTo(want);
-        assertThat(sha256(back)).as("read back through the bridge, now via n3").isEqualTo(want);
+        String want = Blocks.sha256(src);
+        assertThat(Blocks.sha256(disk0)).as("the exported file on n2's disk").isEqualTo(want);
+        assertThat(Blocks.sha256(back)).as("read back through the bridge, now via n3").isEqualTo(want);
         Files.delete(src);
         Files.delete(back);
     }
@@ -593,27 +591,7 @@ class NbdBridgeProcessTest {
     }
 
     Path randomImage(String name, long seed, long bytes) throws IOException {
-        Path p = dir.resolve(name);
-        Random random = new Random(seed);
-        byte[] chunk = new byte[1 << 20];
-        try (var out = Files.newOutputStream(p)) {
-            for (long done = 0; done < bytes; done += chunk.length) {
-                random.nextBytes(chunk);
-                out.write(chunk);
-            }
-        }
-        return p;
-    }
-
-    static String sha256(Path p) throws Exception {
-        MessageDigest md = MessageDigest.getInstance("SHA-256");
-        byte[] buf = new byte[1 << 20];
-        try (InputStream in = Files.newInputStream(p)) {
-            for (int n; (n = in.read(buf)) > 0; ) {
-                md.update(buf, 0, n);
-            }
-        }
-        return HexFormat.of().formatHex(md.digest());
+        return Blocks.randomFile(dir.resolve(name), seed, bytes);
     }
 
     JsonNode status(NodeProcess p, String label) throws Exception {
@@ -623,18 +601,9 @@ class NbdBridgeProcessTest {
     }
 
     /** Polls a node's status document until {@code ok}, for at most 30 s. */
-    void awaitStatus(NodeProcess p, String label, Predicate<JsonNode> ok, String what)
-            throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        JsonNode last = null;
-        while (System.nanoTime() < deadline) {
-            last = status(p, label);
-            if (ok.test(last)) {
-                return;
-            }
-            TimeUnit.MILLISECONDS.sleep(50); // polling a real process's state, bounded by the deadline
-        }
-        throw new AssertionError(what + ": not within 30 s; last status of " + label + ":\n" + last.toPrettyString());
+    void awaitStatus(NodeProcess p, String label, Predicate<JsonNode> ok, String what) throws Exception {
+        Await.atMost(Duration.ofSeconds(30)).every(Duration.ofMillis(50)).untilValue(() -> status(p, label), ok,
+            what + " (status of " + label + ")");
     }
 
     long bytesWritten() throws Exception {

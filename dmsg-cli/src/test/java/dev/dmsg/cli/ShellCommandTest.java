@@ -7,6 +7,7 @@ import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
 import java.io.ByteArrayInputStream;
@@ -20,16 +21,16 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-import org.jline.reader.impl.DefaultParser;
 import org.jline.reader.ParsedLine;
 import org.jline.reader.Parser;
+import org.jline.reader.impl.DefaultParser;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -46,6 +47,8 @@ class ShellCommandTest {
     PrintStream savedOut;
     PrintStream savedErr;
     InputStream savedIn;
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp);
     Node node;
 
     @BeforeEach
@@ -58,20 +61,15 @@ class ShellCommandTest {
     }
 
     @AfterEach
-    void restore() {
+    void restore() throws Exception {
         System.setOut(savedOut);
         System.setErr(savedErr);
         System.setIn(savedIn);
-        if (node != null) {
-            node.close();
-        }
     }
 
     String startNode() throws Exception {
-        Node.Identity id = new Node.Identity("alpha", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes("alpha".getBytes(StandardCharsets.UTF_8)));
-        node = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("alpha"), id, MeshConfig.defaults(),
-            Duration.ofSeconds(1), Duration.ofSeconds(10), false));
+        node = cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("alpha"), TestCluster.identity("alpha"),
+            MeshConfig.defaults(), Duration.ofSeconds(1), Duration.ofSeconds(10), false));
         return "127.0.0.1:" + node.address().getPort();
     }
 

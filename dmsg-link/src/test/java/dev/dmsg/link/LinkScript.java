@@ -16,10 +16,13 @@ import java.util.stream.Stream;
  * A scripted peer for one {@link Iocom}: {@code in(...)} delivers a message as if the peer sent it,
  * {@code out()} returns what the link sent since. Handlers registered through {@link #recorder}
  * keep every message they receive (retained; released by {@link #close}).
+ *
+ * <p>Exported in dmsg-link's test-jar so mesh and services tests can script a peer too; this
+ * package's tests reach the fields directly, others through the accessors.
  */
-final class LinkScript implements AutoCloseable {
-    static final int ECHO = 0x0010fe01;
-    static final int OPAQUE = 0x0010fd01;
+public final class LinkScript implements AutoCloseable {
+    public static final int ECHO = 0x0010fe01;
+    public static final int OPAQUE = 0x0010fd01;
 
     final FakeClock clock = new FakeClock();
     final TestTransport transport = new TestTransport();
@@ -28,11 +31,11 @@ final class LinkScript implements AutoCloseable {
     final List<Message> kept = new ArrayList<>();
     final Iocom link;
 
-    LinkScript() {
+    public LinkScript() {
         this(b -> b);
     }
 
-    LinkScript(UnaryOperator<LinkConfig.Builder> config) {
+    public LinkScript(UnaryOperator<LinkConfig.Builder> config) {
         LinkConfig cfg = config.apply(LinkConfig.builder().label("us").clock(clock)).build();
         link = new Iocom(cfg, services, new LinkListener() {
             @Override
@@ -53,7 +56,7 @@ final class LinkScript implements AutoCloseable {
     }
 
     /** Starts the link and brings it UP with the peer's LNK_CONN; drops the frames that took. */
-    LinkScript up() {
+    public LinkScript up() {
         link.start();
         in(Dmsg.LNK_CONN | Dmsg.CREATE, 0x7777, LinkConfig.defaultConn("peer"));
         in(Dmsg.LNK_ERROR | Dmsg.CREATE | Dmsg.REPLY, ourConnMsgid(), 0);
@@ -63,7 +66,7 @@ final class LinkScript implements AutoCloseable {
         return this;
     }
 
-    long ourConnMsgid() {
+    public long ourConnMsgid() {
         return Stream.concat(kept.stream(), transport.written.stream())
             .filter(m -> m.baseCmd() == Dmsg.LNK_CONN && m.isCreate() && !m.isReply()).findFirst()
             .map(Message::msgid).orElseGet(() -> {
@@ -72,21 +75,21 @@ final class LinkScript implements AutoCloseable {
     }
 
     /** The peer sends {@code cmd} (flags included) on circuit 0. */
-    void in(int cmd, long msgid, int error) {
+    public void in(int cmd, long msgid, int error) {
         in(cmd, msgid, 0, error, null);
     }
 
-    void in(int cmd, long msgid, ExtHeader ext) {
+    public void in(int cmd, long msgid, ExtHeader ext) {
         in(cmd, msgid, 0, 0, ext);
     }
 
-    void in(int cmd, long msgid, long circuit, int error, ExtHeader ext) {
+    public void in(int cmd, long msgid, long circuit, int error, ExtHeader ext) {
         link.receive(Message.of(cmd, msgid, circuit, error, ext, null));
         link.readComplete();
     }
 
     /** What the link sent since the last call (retained until close). */
-    List<Message> out() {
+    public List<Message> out() {
         transport.runPending();
         List<Message> out = transport.take();
         kept.addAll(out);
@@ -94,19 +97,40 @@ final class LinkScript implements AutoCloseable {
     }
 
     /** A handler that records "label: <frame>" for each message, and keeps the message. */
-    TransactionHandler recorder(String label, List<String> into) {
+    public TransactionHandler recorder(String label, List<String> into) {
         return (t, m) -> {
             into.add(label + ": " + describe(m));
             kept.add(m.retain());
         };
     }
 
-    static String describe(Message m) {
+    public static String describe(Message m) {
         return String.format("%08x err=%x", m.cmd(), m.error());
     }
 
-    static LnkConn conn() {
+    public static LnkConn conn() {
         return LinkConfig.defaultConn("peer");
+    }
+
+    public Iocom link() {
+        return link;
+    }
+
+    public FakeClock clock() {
+        return clock;
+    }
+
+    public Services services() {
+        return services;
+    }
+
+    public TestTransport transport() {
+        return transport;
+    }
+
+    /** "up", "conn-result N", "down REASON aborted=N", in order. */
+    public List<String> events() {
+        return events;
     }
 
     @Override

@@ -8,9 +8,9 @@ import java.util.List;
 /**
  * A {@link Transport} for driving an {@link Iocom} from a test, on the test's thread: it is the
  * event loop. Written messages are kept (retained until {@link #release}); executed tasks queue
- * until {@link #runPending()}, so flush batching is observable.
+ * until {@link #runPending()}, so flush batching is observable. Exported in dmsg-link's test-jar.
  */
-final class TestTransport implements Transport {
+public final class TestTransport implements Transport {
     final List<Message> written = new ArrayList<>();
     final ArrayDeque<Runnable> tasks = new ArrayDeque<>();
     int flushes;
@@ -65,7 +65,7 @@ final class TestTransport implements Transport {
         return "peer:1";
     }
 
-    void runPending() {
+    public void runPending() {
         Runnable r;
         while ((r = tasks.poll()) != null) {
             r.run();
@@ -73,13 +73,13 @@ final class TestTransport implements Transport {
     }
 
     /** Removes and returns what was written since the last call. */
-    List<Message> take() {
+    public List<Message> take() {
         List<Message> out = new ArrayList<>(written);
         written.clear();
         return out;
     }
 
-    void release() {
+    public void release() {
         written.forEach(Message::release);
         written.clear();
     }

@@ -98,6 +98,16 @@ public final class SimMesh {
         public NodeKey key() {
             return key;
         }
+
+        /** Where a test registers the services this node runs (a shell, a BLK server …). */
+        public Services services() {
+            return services;
+        }
+
+        /** The node's mesh glue: circuits are opened here. */
+        public MeshNode mesh() {
+            return mesh;
+        }
     }
 
     /** One simulated link between two nodes. */
@@ -129,6 +139,11 @@ public final class SimMesh {
         /** Whether {@code at}'s end has stopped reading (a relay paused it). */
         public boolean readPaused(SimNode at) {
             return (at == a ? ta : tb).readPaused();
+        }
+
+        /** {@code at}'s end of this link (requests on circuit 0 go here). */
+        public Link end(SimNode at) {
+            return (at == a ? ta : tb).iocom;
         }
 
         /** Frames that arrived at {@code at}'s end but wait unread. */
@@ -202,6 +217,11 @@ public final class SimMesh {
 
     public List<SimLink> links() {
         return links;
+    }
+
+    /** Runs the simulation for {@code d} of its time (a test's step). */
+    public void runFor(Duration d) {
+        sched.runUntil(sched.now() + d.toNanos());
     }
 
     public SimScheduler scheduler() {

@@ -9,6 +9,7 @@ import dev.dmsg.mesh.CircuitException;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.Message;
@@ -60,11 +61,9 @@ class CircuitSimTest {
         m.scheduler().runUntil(m.scheduler().now() + TimeUnit.MILLISECONDS.toNanos(millis));
     }
 
+    /** Steps the simulation a millisecond at a time until {@code f} completes, at most a second of its time. */
     static <T> T await(SimMesh m, CompletableFuture<T> f) throws Exception {
-        for (int i = 0; i < 1000 && !f.isDone(); i++) {
-            run(m, 1);
-        }
-        assertThat(f).isDone();
+        Await.stepping(() -> run(m, 1), 1000, f::isDone, "a future of the simulation");
         return f.get();
     }
 

@@ -1,5 +1,8 @@
 package dev.dmsg.services.blk;
 
+import static dev.dmsg.services.testing.TestCluster.link;
+import static dev.dmsg.services.testing.TestCluster.span;
+import static dev.dmsg.services.testing.TestCluster.status;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -8,8 +11,6 @@ import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.Services;
-import dev.dmsg.link.Transaction;
-import dev.dmsg.link.TransactionHandler;
 import dev.dmsg.link.netty.LinkEndpoint;
 import dev.dmsg.link.tls.Grants;
 import dev.dmsg.link.tls.NodeKeys;
@@ -21,20 +22,13 @@ import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.Access;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.LeakDetector;
-import dev.dmsg.wire.BlkError;
 import dev.dmsg.wire.BlkIo;
-import dev.dmsg.wire.BlkOpen;
 import dev.dmsg.wire.Dmsg;
-import dev.dmsg.wire.ExtHeader;
 import dev.dmsg.wire.LnkConn;
-import dev.dmsg.wire.Message;
-import io.netty.buffer.ByteBuf;
-import io.netty.buffer.PooledByteBufAllocator;
-import io.netty.buffer.Unpooled;
 import java.io.IOException;
 import java.io.RandomAccessFile;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -44,23 +38,19 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The BLK export server on real nodes over TLS on loopback (docs/BLK.md "Exports" and "The
  * wire"): the export's span two hops away, raw BLK transactions over a circuit and over a direct
- * link, every refusal with its code, the roles of docs/SECURITY.md §5, the bounds on requests in
- * flight and queued, and what a dead link or circuit leaves behind (nothing: no open, no buffer).
+ * link, every refusal with its code, the roles of docs/SECURITY.md §5, and what a dead link or
+ * circuit leaves behind (nothing: no open, no buffer).
+ * The bounds on requests in flight and queued per open run on the simulator: BlkSimTest.
  */
 @Timeout(60)
 @ExtendWith(LeakDetector.class)
@@ -72,42 +62,20 @@ class BlkServerTest {
     @TempDir
     Path tmp;
 
-    final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void stop() throws Exception {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            open.get(i).close();
-        }
-    }
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp);
 
     // ------------------------------------------------------------------------------------------
     // Fixtures
 
     Path disk(String name) throws Exception {
-        Path f = tmp.resolve(name);
-        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
-            r.setLength(SIZE);
-        }
-        return f;
+        return cluster.disk(name, SIZE);
     }
 
     Node start(String label, Node.Export... exports) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
         // the role rules are what these tests exercise: every role may be on the list (docs/IDENTITY.md §5)
-        List<Node.Export> any = Arrays.stream(exports)
-            .map(e -> e.allow().isEmpty() ? e.withAllow("member", "client") : e).toList();
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(any));
-        open.add(n);
-        return n;
-    }
-
-    /** {@code from} keeps a link to {@code to}; each trusts the other with {@code role}. */
-    static void link(Node from, Node to, Role role) throws Exception {
-        Node.trustEachOther(from, to, role);
-        var r = from.shell().execute("span 127.0.0.1:" + to.address().getPort());
-        assertThat(r.status()).as(r.output()).isZero();
+        return cluster.start(label, Arrays.stream(exports)
+            .map(e -> e.allow().isEmpty() ? e.withAllow("member", "client") : e).toArray(Node.Export[]::new));
     }
 
     /** A peer with its own key, trusted by {@code node} as {@code role} with {@code grants}, on a direct link. */
@@ -122,7 +90,7 @@ class BlkServerTest {
         LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label(name).conn(conn).tls(TlsConfig.of(keys, pins))
             .build(), new Services(), LinkListener.NONE, 1);
         Peer p = new Peer(ep, ep.connect("127.0.0.1", node.address().getPort()).get(10, TimeUnit.SECONDS));
-        open.add(p);
+        cluster.closing(p);
         return p;
     }
 
@@ -135,33 +103,6 @@ class BlkServerTest {
         public void close() {
             endpoint.close(Duration.ofSeconds(2));
         }
-    }
-
-    static void await(BooleanSupplier p, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + T.toNanos();
-        while (!p.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not reached within " + T + ": " + what);
-            }
-            TimeUnit.MILLISECONDS.sleep(20); // real sockets and threads; bounded by T
-        }
-    }
-
-    static JsonNode status(Node n) {
-        try {
-            return n.status();
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
-    }
-
-    static JsonNode span(Node n, String clLabel) {
-        for (JsonNode s : status(n).get("spans")) {
-            if (s.get("cl_label").asText().equals(clLabel)) {
-                return s;
-            }
-        }
-        return null;
     }
 
     static long denied(Link l) throws Exception {
@@ -181,76 +122,6 @@ class BlkServerTest {
             b[i] = (byte) (i * 31 + seed * 7 + 1);
         }
         return b;
-    }
-
-    /** Raw BLK transactions, on circuit 0 of a link or on a circuit ({@code Link::open} or {@code CircuitHandle::open}). */
-    record Blk(Opener opener) {
-        interface Opener {
-            Transaction open(int cmd, ExtHeader ext, ByteBuf aux, TransactionHandler handler);
-        }
-
-        /** The answer that closed a request (or the first answer to an open). */
-        record Reply(int cmd, int error, BlkError blk, byte[] aux) {
-            String buf() {
-                return blk == null ? "" : blk.buf();
-            }
-        }
-
-        static Reply reply(Message m) {
-            return new Reply(m.cmd(), m.error(), m.ext() instanceof BlkError b ? b : null, m.auxCopy());
-        }
-
-        /** A one-message request ({@code cmd|DELETE}); completes with the answer's DELETE. */
-        CompletableFuture<Reply> send(int cmd, ExtHeader ext, byte[] aux) {
-            CompletableFuture<Reply> f = new CompletableFuture<>();
-            opener.open(cmd | Dmsg.DELETE, ext, aux == null ? null : Unpooled.wrappedBuffer(aux), (t, m) -> {
-                if (m.isDelete()) {
-                    f.complete(reply(m));
-                }
-            });
-            return f;
-        }
-
-        Reply call(int cmd, ExtHeader ext, byte[] aux) throws Exception {
-            return send(cmd, ext, aux).get(10, TimeUnit.SECONDS);
-        }
-
-        Reply read(long keyid, long offset, int bytes) throws Exception {
-            return call(Dmsg.BLK_READ, new BlkIo(keyid, offset, bytes, 0), null);
-        }
-
-        Reply write(long keyid, long offset, int bytes, byte[] aux) throws Exception {
-            return call(Dmsg.BLK_WRITE, new BlkIo(keyid, offset, bytes, 0), aux);
-        }
-
-        /** BLK_OPEN held open; {@code export} in the aux, or none. */
-        Opened open(int modes, String export) throws Exception {
-            return openLater(modes, export).get(10, TimeUnit.SECONDS);
-        }
-
-        /** BLK_OPEN held open, {@code aux} its text (or none); completes with its first answer. */
-        CompletableFuture<Opened> openLater(int modes, String aux) {
-            CompletableFuture<Reply> first = new CompletableFuture<>();
-            CompletableFuture<Reply> closed = new CompletableFuture<>();
-            Transaction txn = opener.open(Dmsg.BLK_OPEN, new BlkOpen(modes),
-                aux == null ? null : Unpooled.copiedBuffer(aux + "\0", StandardCharsets.UTF_8), (t, m) -> {
-                    if (!first.isDone()) {
-                        first.complete(reply(m));
-                    }
-                    if (m.isDelete()) {
-                        closed.complete(reply(m));
-                        t.close(); // our side too (after a refusal); nothing if already closed
-                    }
-                });
-            return first.thenApply(f -> new Opened(txn, f, closed));
-        }
-    }
-
-    record Opened(Transaction txn, Blk.Reply first, CompletableFuture<Blk.Reply> closed) {
-        long keyid() {
-            assertThat(first.error()).as("open refused: %s", first.buf()).isZero();
-            return first.blk().keyid();
-        }
     }
 
     static final int ANSWER = Dmsg.REPLY | Dmsg.CREATE | Dmsg.DELETE;
@@ -276,7 +147,7 @@ class BlkServerTest {
         exp.trust().add("far", far.keys().fingerprint(), Role.MEMBER, 0);
         far.trust().add("exp", exp.keys().fingerprint(), Role.MEMBER, 0);
 
-        await(() -> span(far, "exp/disk0") != null, "far sees exp's export");
+        cluster.await(() -> span(far, "exp/disk0") != null, "far sees exp's export");
         JsonNode s = span(far, "exp/disk0");
         assertThat(s.get("peer_type").asText()).isEqualTo("BLOCK");
         assertThat(s.get("pfs_type").asText()).isEqualTo("SERVER");
@@ -294,7 +165,7 @@ class BlkServerTest {
         assertThat(c.peer().name()).as("far authenticated exp end to end").isEqualTo("exp");
         assertThat(c.sealed()).as("through a relay: sealed").isTrue();
         // far, a member of exp by exp's own pin, may write
-        Opened rw = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null);
+        Blk.Opened rw = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null);
         assertThat(rw.first().cmd()).isEqualTo(Dmsg.BLK_ERROR | Dmsg.CREATE | Dmsg.REPLY);
         assertThat(blk.write(rw.keyid(), 0, 4096, pattern(4096, 9)).error()).isZero();
         assertThat(blk.read(rw.keyid(), 0, 4096).aux()).isEqualTo(pattern(4096, 9));
@@ -302,12 +173,12 @@ class BlkServerTest {
         assertThat(rw.closed().get(10, TimeUnit.SECONDS).error()).isZero();
         assertThat(denied(relaySide)).isZero();
 
-        Opened rd = blk.open(Dmsg.BLKOPEN_RD, null);
+        Blk.Opened rd = blk.open(Dmsg.BLKOPEN_RD, null);
         assertThat(rd.first().cmd()).as("open: BLK_ERROR|CREATE|REPLY, held open").isEqualTo(Dmsg.BLK_ERROR
             | Dmsg.CREATE | Dmsg.REPLY);
         long keyid = rd.keyid();
         assertThat(keyid).isNotZero();
-        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open at exp");
+        cluster.await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open at exp");
 
         Blk.Reply read = blk.read(keyid, 1 << 20, K64);
         assertThat(read.cmd()).isEqualTo(Dmsg.LNK_ERROR | ANSWER);
@@ -340,7 +211,7 @@ class BlkServerTest {
         rd.txn().close();
         assertThat(rd.closed().get(10, TimeUnit.SECONDS).error()).isZero();
         assertThat(blk.read(keyid, 0, 4096).error()).isEqualTo(Dmsg.ERR_PARAM);
-        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "no open left at exp");
+        cluster.await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "no open left at exp");
         assertThat(exp.blk().refusals()).isEqualTo(9);
         assertThat(status(exp).get("blk").get("refused").asLong()).isEqualTo(9);
         c.close();
@@ -411,11 +282,11 @@ class BlkServerTest {
         Node exp = start("exp", Node.Export.of("a", disk("a.img")),
             new Node.Export("b", disk("b.img"), true, 512));
         Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
-        Opened which = blk.open(Dmsg.BLKOPEN_RD, null);
+        Blk.Opened which = blk.open(Dmsg.BLKOPEN_RD, null);
         assertThat(which.first().error()).isEqualTo(Dmsg.ERR_PARAM);
         assertThat(which.first().buf()).isEqualTo("which export? name it in the BLK_OPEN aux");
         assertThat(blk.open(Dmsg.BLKOPEN_RD, "nosuch").first().buf()).isEqualTo("no export 'nosuch' here");
-        Opened rw = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, "b");
+        Blk.Opened rw = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, "b");
         assertThat(rw.first().error()).isEqualTo(Dmsg.ERR_PERM);
         assertThat(rw.first().buf()).isEqualTo("export 'b' is read-only");
         assertThat(blk.open(0, "a").first().error()).isEqualTo(Dmsg.ERR_PARAM);
@@ -430,7 +301,7 @@ class BlkServerTest {
         JsonNode ex = status(exp).get("exports");
         assertThat(ex.get(1).get("read_only").asBoolean()).isTrue();
         assertThat(ex.get(1).get("blksize").asInt()).isEqualTo(512);
-        await(() -> span(exp, "exp/b") != null, "exp's own span for b");
+        cluster.await(() -> span(exp, "exp/b") != null, "exp's own span for b");
         assertThat(span(exp, "exp/b").get("blksize").asInt()).isEqualTo(512);
         assertThat(span(exp, "exp/b").get("local").asBoolean()).isTrue();
     }
@@ -441,7 +312,7 @@ class BlkServerTest {
         int rdwr = Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR;
 
         Blk nothing = peer(exp, "ops", Role.CLIENT, Grants.SHELL_RO).blk();
-        Opened refused = nothing.open(Dmsg.BLKOPEN_RD, null);
+        Blk.Opened refused = nothing.open(Dmsg.BLKOPEN_RD, null);
         assertThat(refused.first().error()).isEqualTo(Dmsg.ERR_PERM);
         assertThat(refused.first().buf()).isEqualTo("open needs admin, member, or a client with blk-read");
         assertThat(denied(sideOf(exp, "ops"))).isEqualTo(1);
@@ -485,71 +356,10 @@ class BlkServerTest {
     }
 
     @Test
-    void atMost64InFlightPerOpenThen1024QueuedThenLimitAndEveryOneCompletes() throws Exception {
-        Node exp = start("exp");
-        GatedDevice slow = new GatedDevice();
-        open.add(slow);
-        BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
-        server.register(exp.services());
-        Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
-        long keyid = blk.open(Dmsg.BLKOPEN_RD, null).keyid();
-
-        int served = BlkServer.MAX_IN_FLIGHT + BlkServer.MAX_QUEUED;
-        List<CompletableFuture<Blk.Reply>> reads = new ArrayList<>();
-        for (int i = 0; i < served + 1; i++) {
-            reads.add(blk.send(Dmsg.BLK_READ, new BlkIo(keyid, i * 512L, 512, 0), null));
-        }
-        // the link is ordered: once the last is answered LIMIT, every earlier one is running or queued
-        Blk.Reply limit = reads.get(served).get(10, TimeUnit.SECONDS);
-        assertThat(limit.error()).isEqualTo(Dmsg.ERR_LIMIT);
-        assertThat(limit.buf()).isEqualTo(String.format("open %016x: 1088 requests outstanding", keyid));
-        assertThat(slow.pending.get()).isEqualTo(BlkServer.MAX_IN_FLIGHT);
-        assertThat(reads.subList(0, served)).noneMatch(CompletableFuture::isDone);
-
-        slow.release();
-        for (int i = 0; i < served; i++) {
-            Blk.Reply r = reads.get(i).get(10, TimeUnit.SECONDS);
-            assertThat(r.error()).isZero();
-            assertThat(r.aux()).isEqualTo(GatedDevice.contents(i * 512L, 512));
-        }
-        assertThat(slow.maxPending.get()).isEqualTo(BlkServer.MAX_IN_FLIGHT);
-    }
-
-    @Test
-    void queuedWritesAreBoundedByTheirDataTooButReadsStillQueue() throws Exception {
-        Node exp = start("exp");
-        GatedDevice slow = new GatedDevice();
-        open.add(slow);
-        BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
-        server.register(exp.services());
-        Blk blk = peer(exp, "root", Role.ADMIN, 0).blk();
-        long keyid = blk.open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null).keyid();
-        int fits = BlkServer.MAX_IN_FLIGHT + BlkServer.MAX_QUEUED_BYTES / K64; // 64 running, 256 queued
-        List<CompletableFuture<Blk.Reply>> writes = new ArrayList<>();
-        for (int i = 0; i <= fits; i++) {
-            writes.add(blk.send(Dmsg.BLK_WRITE, new BlkIo(keyid, (long) (i % 64) * K64, K64, 0), pattern(K64, i)));
-        }
-        Blk.Reply limit = writes.get(fits).get(10, TimeUnit.SECONDS);
-        assertThat(limit.error()).isEqualTo(Dmsg.ERR_LIMIT);
-        assertThat(limit.buf()).isEqualTo(String.format("open %016x: 16 MiB of writes queued", keyid));
-        CompletableFuture<Blk.Reply> read = blk.send(Dmsg.BLK_READ, new BlkIo(keyid, 0, 512, 0), null);
-        CompletableFuture<Blk.Reply> flush = blk.send(Dmsg.BLK_FLUSH, new BlkIo(keyid, 0, 0, 0), null);
-        assertThat(blk.read(keyid + 1, 0, 512).error()).isEqualTo(Dmsg.ERR_PARAM); // everything before has arrived
-        assertThat(read).isNotDone();
-        assertThat(flush).isNotDone();
-        slow.release();
-        for (int i = 0; i < fits; i++) {
-            assertThat(writes.get(i).get(10, TimeUnit.SECONDS).error()).isZero();
-        }
-        assertThat(read.get(10, TimeUnit.SECONDS).aux()).isEqualTo(GatedDevice.contents(0, 512));
-        assertThat(flush.get(10, TimeUnit.SECONDS).error()).isZero();
-    }
-
-    @Test
     void aLinkKilledMidFlightForgetsItsOpensAndEveryReplyAndBufferGoesIntoTheVoid() throws Exception {
         Node exp = start("exp");
         GatedDevice slow = new GatedDevice();
-        open.add(slow);
+        cluster.closing(slow);
         BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
         server.register(exp.services());
         Peer root = peer(exp, "root", Role.ADMIN, 0);
@@ -568,9 +378,9 @@ class BlkServerTest {
         for (CompletableFuture<Blk.Reply> f : sent) {
             assertThat(f.get(10, TimeUnit.SECONDS).error()).isEqualTo(Dmsg.ERR_LOSTLINK); // the client's own abort
         }
-        await(() -> server.opens() == 0, "the open forgotten");
+        cluster.await(() -> server.opens() == 0, "the open forgotten");
         slow.release(); // the device finishes what it held: nobody to answer
-        await(() -> server.discardedReplies() == BlkServer.MAX_IN_FLIGHT, "64 replies discarded");
+        cluster.await(() -> server.discardedReplies() == BlkServer.MAX_IN_FLIGHT, "64 replies discarded");
         assertThat(slow.pending.get()).isZero();
         assertThat(slow.maxPending.get()).as("the queued 36 never reached the device").isEqualTo(BlkServer.MAX_IN_FLIGHT);
         // LeakDetector: the 36 queued writes' data were released with their transactions
@@ -581,12 +391,12 @@ class BlkServerTest {
         Node exp = start("exp", Node.Export.of("disk0", disk("disk0.img")));
         Node far = start("far");
         link(far, exp, Role.MEMBER);
-        await(() -> span(far, "exp/disk0") != null, "far sees the export");
+        cluster.await(() -> span(far, "exp/disk0") != null, "far sees the export");
         NodeKey key = far.resolve("exp/disk0/" + status(exp).get("exports").get(0).get("serial").asText());
         CircuitHandle c = far.mesh().openCircuit(key).get(10, TimeUnit.SECONDS);
         Blk blk = new Blk(c::open);
         long keyid = blk.open(Dmsg.BLKOPEN_RD, null).keyid();
-        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open");
+        cluster.await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 1, "one open");
         List<CompletableFuture<Blk.Reply>> reads = new ArrayList<>();
         for (int i = 0; i < 200; i++) {
             reads.add(blk.send(Dmsg.BLK_READ, new BlkIo(keyid, (long) (i % 64) * K64, K64, 0), null));
@@ -595,8 +405,8 @@ class BlkServerTest {
         for (CompletableFuture<Blk.Reply> f : reads) {
             assertThat(f.get(10, TimeUnit.SECONDS).error()).isIn(0, Dmsg.ERR_LOSTLINK); // answered, or lost with the circuit
         }
-        await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "the open forgotten at exp");
-        await(() -> exp.mesh().circuits().isEmpty(), "the circuit gone at exp");
+        cluster.await(() -> status(exp).get("exports").get(0).get("opens").asInt() == 0, "the open forgotten at exp");
+        cluster.await(() -> exp.mesh().circuits().isEmpty(), "the circuit gone at exp");
     }
 
     @Test
@@ -606,13 +416,12 @@ class BlkServerTest {
         String s0 = status(first).get("exports").get(0).get("serial").asText();
         String s1 = status(first).get("exports").get(1).get("serial").asText();
         assertThat(s0).isNotEqualTo(s1).hasSize(36);
-        first.close();
-        open.remove(first);
+        cluster.stop(first);
         assertThat(Files.readString(tmp.resolve("exp").resolve("exports").resolve("disk0.serial")).trim()).isEqualTo(s0);
 
         Node again = start("exp", new Node.Export("disk0", f, true, 4096));
         assertThat(status(again).get("exports").get(0).get("serial").asText()).isEqualTo(s0);
-        await(() -> span(again, "exp/disk0") != null, "the span again");
+        cluster.await(() -> span(again, "exp/disk0") != null, "the span again");
         assertThat(span(again, "exp/disk0").get("fs_label").asText()).isEqualTo(s0);
     }
 
@@ -634,7 +443,7 @@ class BlkServerTest {
     void aReOpenNamingTheOldKeyidKillsItDropsItsQueueAndIsAnsweredOnlyOnceItsRunningRequestsAreDone() throws Exception {
         Node exp = start("exp");
         GatedDevice slow = new GatedDevice();
-        open.add(slow);
+        cluster.closing(slow);
         BlkServer server = new BlkServer(Access.plaintextAdmin(), Map.of("slow", slow), (l, c) -> null);
         server.register(exp.services());
         Blk before = peer(exp, "before", Role.ADMIN, 0).blk(); // the path that is failing
@@ -648,7 +457,7 @@ class BlkServerTest {
         assertThat(before.read(old + 1, 0, 512).error()).isEqualTo(Dmsg.ERR_PARAM); // the 100 have arrived
         assertThat(slow.pending.get()).isEqualTo(BlkServer.MAX_IN_FLIGHT);
 
-        CompletableFuture<Opened> reopen = after.openLater(rdwr, String.format("supersedes=%016x", old));
+        CompletableFuture<Blk.Opened> reopen = after.openLater(rdwr, String.format("supersedes=%016x", old));
         // the 36 queued are refused at once, on the old path that is still up; later ones name a dead keyid
         for (int i = BlkServer.MAX_IN_FLIGHT; i < 100; i++) {
             Blk.Reply r = stale.get(i).get(10, TimeUnit.SECONDS);
@@ -671,109 +480,9 @@ class BlkServerTest {
         // nothing left of the old keyid: naming it again (or one never seen) is answered at once
         assertThat(after.openLater(Dmsg.BLKOPEN_RD, String.format("supersedes=%016x", old)).get(10, TimeUnit.SECONDS)
             .keyid()).isNotZero();
-        Opened bad = after.open(Dmsg.BLKOPEN_RD, "supersedes=xyz");
+        Blk.Opened bad = after.open(Dmsg.BLKOPEN_RD, "supersedes=xyz");
         assertThat(bad.first().error()).isEqualTo(Dmsg.ERR_PARAM);
         assertThat(bad.first().buf()).isEqualTo("BLK_OPEN aux: bad supersedes=xyz");
-    }
-
-    /** Holds every operation until {@link #release()}; reads return {@link #contents}. */
-    static final class GatedDevice implements BlockDevice {
-        final AtomicInteger pending = new AtomicInteger();
-        final AtomicInteger maxPending = new AtomicInteger();
-        final ConcurrentLinkedQueue<Runnable> held = new ConcurrentLinkedQueue<>();
-        final ExecutorService exec = Executors.newSingleThreadExecutor();
-        volatile boolean open;
-
-        static byte[] contents(long offset, int length) {
-            byte[] b = new byte[length];
-            for (int i = 0; i < length; i++) {
-                b[i] = (byte) ((offset + i) * 13 + 5);
-            }
-            return b;
-        }
-
-        private void hold(Runnable r) {
-            maxPending.accumulateAndGet(pending.incrementAndGet(), Math::max);
-            held.add(r);
-            if (open) {
-                drain();
-            }
-        }
-
-        private void drain() {
-            for (Runnable r; (r = held.poll()) != null; ) {
-                Runnable run = r;
-                exec.execute(() -> {
-                    pending.decrementAndGet();
-                    run.run();
-                });
-            }
-        }
-
-        void release() {
-            open = true;
-            drain();
-        }
-
-        @Override
-        public String name() {
-            return "slow";
-        }
-
-        @Override
-        public long sizeBytes() {
-            return SIZE;
-        }
-
-        @Override
-        public int blockSize() {
-            return 512;
-        }
-
-        @Override
-        public boolean readOnly() {
-            return false;
-        }
-
-        @Override
-        public CompletableFuture<ByteBuf> read(long offset, int length) {
-            CompletableFuture<ByteBuf> f = new CompletableFuture<>();
-            hold(() -> f.complete(PooledByteBufAllocator.DEFAULT.directBuffer(length).writeBytes(contents(offset, length))));
-            return f;
-        }
-
-        @Override
-        public CompletableFuture<Void> write(long offset, ByteBuf data, boolean fua) {
-            CompletableFuture<Void> f = new CompletableFuture<>();
-            hold(() -> {
-                data.release();
-                f.complete(null);
-            });
-            return f;
-        }
-
-        @Override
-        public CompletableFuture<Void> flush() {
-            CompletableFuture<Void> f = new CompletableFuture<>();
-            hold(() -> f.complete(null));
-            return f;
-        }
-
-        @Override
-        public CompletableFuture<Void> trim(long offset, long length) {
-            return flush();
-        }
-
-        @Override
-        public CompletableFuture<Void> writeZeroes(long offset, long length, boolean fua) {
-            return flush();
-        }
-
-        @Override
-        public void close() {
-            release();
-            exec.shutdown();
-        }
     }
 
     /**
@@ -796,14 +505,14 @@ class BlkServerTest {
             exp.trust().add(n.identity().label(), n.keys().fingerprint(), Role.MEMBER, 0);
             n.trust().add("exp", exp.keys().fingerprint(), Role.MEMBER, 0);
         }
-        await(() -> span(far, "exp/members") != null && span(other, "exp/members") != null, "both see the exports");
+        cluster.await(() -> span(far, "exp/members") != null && span(other, "exp/members") != null, "both see the exports");
 
         record Try(Node from, String export, boolean admitted) {}
         for (Try t : List.of(new Try(far, "locked", false), new Try(far, "named", true), new Try(far, "members", true),
                 new Try(other, "locked", false), new Try(other, "named", false), new Try(other, "members", true))) {
             String serial = span(t.from(), "exp/" + t.export()).get("fs_label").asText();
             CircuitHandle c = t.from().mesh().openCircuit(t.from().resolve(serial)).get(10, TimeUnit.SECONDS);
-            Opened o = new Blk(c::open).open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null);
+            Blk.Opened o = new Blk(c::open).open(Dmsg.BLKOPEN_RD | Dmsg.BLKOPEN_WR, null);
             if (t.admitted()) {
                 assertThat(o.first().error()).as("%s", t).isZero();
                 o.txn().close();

@@ -1,5 +1,8 @@
 package dev.dmsg.services.blk;
 
+import static dev.dmsg.services.testing.TestCluster.link;
+import static dev.dmsg.services.testing.TestCluster.span;
+import static dev.dmsg.services.testing.TestCluster.status;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
@@ -7,34 +10,31 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.testing.Blocks;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.LeakDetector;
+import dev.dmsg.testkit.WriteModel;
 import dev.dmsg.wire.Dmsg;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import java.io.RandomAccessFile;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.List;
 import java.util.Random;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -56,69 +56,25 @@ class RemoteBlockDeviceTest {
     @TempDir
     Path tmp;
 
-    final List<Node> nodes = new ArrayList<>();
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER); // circuits authenticate end to end
     final List<RemoteBlockDevice> devices = new ArrayList<>();
 
     @AfterEach
-    void stop() {
+    void stop() throws Exception {
         devices.forEach(RemoteBlockDevice::close);
-        for (int i = nodes.size() - 1; i >= 0; i--) {
-            nodes.get(i).close();
-        }
     }
 
     // ------------------------------------------------------------------------------------------
-    // Fixtures (as BlkServerTest's)
+    // Fixtures
 
     Path disk(String name) throws Exception {
-        Path f = tmp.resolve(name);
-        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
-            r.setLength(SIZE);
-        }
-        return f;
+        return cluster.disk(name, SIZE);
     }
 
     Node start(String label, Node.Export... exports) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
         // members may open these exports (docs/IDENTITY.md §5: by default only admins may)
-        List<Node.Export> open = Arrays.stream(exports).map(e -> e.withAllow("member")).toList();
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(open));
-        for (Node other : nodes) {
-            Node.trustEachOther(n, other, Role.MEMBER); // a cluster whose nodes pin each other: circuits authenticate end to end
-        }
-        nodes.add(n);
-        return n;
-    }
-
-    /** {@code from} keeps a link to {@code to} (every node of a test pins every other as a member, who may write). */
-    static void link(Node from, Node to) throws Exception {
-        var r = from.shell().execute("span 127.0.0.1:" + to.address().getPort());
-        assertThat(r.status()).as(r.output()).isZero();
-    }
-
-    /** Stops {@code n} now (and not again after the test). */
-    void closeNode(Node n) {
-        nodes.remove(n);
-        n.close();
-    }
-
-    static void await(BooleanSupplier p, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + T.toNanos();
-        while (!p.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not reached within " + T + ": " + what);
-            }
-            TimeUnit.MILLISECONDS.sleep(20); // real sockets and threads; bounded by T
-        }
-    }
-
-    static JsonNode status(Node n) {
-        try {
-            return n.status();
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
+        return cluster.start(label, Arrays.stream(exports).map(e -> e.withAllow("member")).toArray(Node.Export[]::new));
     }
 
     static JsonNode export0(Node n) {
@@ -211,7 +167,7 @@ class RemoteBlockDeviceTest {
         link(relay, exp);
         link(far, relay);
         String serial = export0(exp).get("serial").asText();
-        await(() -> listed(far, "exp/disk0") != null && listed(far, "exp/tape") != null, "far lists exp's exports");
+        cluster.await(() -> listed(far, "exp/disk0") != null && listed(far, "exp/tape") != null, "far lists exp's exports");
 
         BlkClient.RemoteExport x = listed(far, "exp/disk0");
         assertThat(x.node()).isEqualTo("exp");
@@ -238,7 +194,7 @@ class RemoteBlockDeviceTest {
         // a second node exporting disk0: the bare name is ambiguous, NODE/NAME and the serial are not
         Node other = start("other", Node.Export.of("disk0", disk("other.img")));
         link(other, relay);
-        await(() -> listed(far, "other/disk0") != null, "far lists other's disk0");
+        cluster.await(() -> listed(far, "other/disk0") != null, "far lists other's disk0");
         String otherSerial = export0(other).get("serial").asText();
         BlockException two = failure(BlkClient.find(far.mesh(), "disk0", wait), T);
         assertThat(two.error()).isEqualTo(Dmsg.ERR_PARAM);
@@ -262,13 +218,13 @@ class RemoteBlockDeviceTest {
         Node far = start("far");
         link(relay, exp);
         link(far, relay);
-        await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        cluster.await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
         RemoteBlockDevice d = open(far, "exp/disk0", true, RemoteBlockDevice.Options.defaults());
         assertThat(d.name()).isEqualTo("exp/disk0");
         assertThat(d.sizeBytes()).isEqualTo(SIZE);
         assertThat(d.blockSize()).isEqualTo(4096);
         assertThat(d.readOnly()).isFalse();
-        await(() -> export0(exp).get("opens").asInt() == 1, "one open at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 1, "one open at exp");
 
         // a few MiB at odd offsets, sizes not multiples of 64 KiB, all in flight at once
         long seed = System.nanoTime();
@@ -342,9 +298,9 @@ class RemoteBlockDeviceTest {
         ro.flush().get(10, TimeUnit.SECONDS); // nothing written through it: done here, not refused by the server
         assertThat(counter(exp, "flushes")).isEqualTo(flushesNow);
         assertThat(export0(exp).get("refused").asLong()).isZero();
-        await(() -> export0(exp).get("opens").asInt() == 2, "two opens at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 2, "two opens at exp");
         ro.close();
-        await(() -> export0(exp).get("opens").asInt() == 1, "the read-only open gone at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 1, "the read-only open gone at exp");
         assertSameBytes(readAll(d), model, "unchanged by the refusals");
     }
 
@@ -354,7 +310,7 @@ class RemoteBlockDeviceTest {
         Node exp = start("exp", Node.Export.of("disk0", file));
         Node far = start("far");
         link(far, exp);
-        await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        cluster.await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
         // 128 pieces of 64 KiB through a window of 4, behind a queue of 2: queued one by one, it would be LIMIT
         RemoteBlockDevice d = open(far, "exp/disk0", true, options(Duration.ofSeconds(30), 4, 2));
         byte[] before = new byte[K64];
@@ -366,7 +322,7 @@ class RemoteBlockDeviceTest {
         CompletableFuture<Void> write = d.write(SIZE - 4096, buf(after), false); // issued after: lands after
         trim.get(10, TimeUnit.SECONDS);
         write.get(10, TimeUnit.SECONDS);
-        await(() -> export0(exp).get("trims").asLong() == SIZE / K64, "every piece a BLK_FREEBLKS");
+        cluster.await(() -> export0(exp).get("trims").asLong() == SIZE / K64, "every piece a BLK_FREEBLKS");
         assertThat(read(d, 0, (int) SIZE - 4096)).containsOnly((byte) 0);
         assertThat(read(d, SIZE - 4096, 4096)).containsOnly((byte) 9);
         d.close();
@@ -377,10 +333,10 @@ class RemoteBlockDeviceTest {
         Node exp = start("exp", Node.Export.of("disk0", disk("disk0.img")));
         Node far = start("far");
         link(far, exp);
-        await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        cluster.await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
         // one request at a time: 300 reads take 300 round trips, far longer than issuing them and closing
         RemoteBlockDevice d = open(far, "disk0", true, options(Duration.ofSeconds(30), 1, 8192));
-        await(() -> export0(exp).get("opens").asInt() == 1, "one open at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 1, "one open at exp");
         List<CompletableFuture<ByteBuf>> reads = new ArrayList<>();
         for (int i = 0; i < 300; i++) {
             reads.add(d.read((long) (i % 64) * K64, K64));
@@ -398,12 +354,12 @@ class RemoteBlockDeviceTest {
             }
         }
         assertThat(closed).as("queued reads failed by close").isGreaterThan(200);
-        await(() -> export0(exp).get("opens").asInt() == 0, "the open forgotten at exp");
+        cluster.await(() -> export0(exp).get("opens").asInt() == 0, "the open forgotten at exp");
         BlockException after = failure(d.write(0, buf(new byte[512]), false), T);
         assertThat(after.error()).isEqualTo(Dmsg.ERR_IO);
         assertThat(after.getMessage()).isEqualTo("export exp/disk0: closed");
         d.close(); // twice: nothing
-        await(() -> far.mesh().circuits().isEmpty() && exp.mesh().circuits().isEmpty(), "no circuit left");
+        cluster.await(() -> far.mesh().circuits().isEmpty() && exp.mesh().circuits().isEmpty(), "no circuit left");
     }
 
     @Test
@@ -412,7 +368,7 @@ class RemoteBlockDeviceTest {
         mute.services().accept(Dmsg.BLK_OPEN, (txn, create) -> (t, m) -> {}); // takes the open, never answers
         Node far = start("far");
         link(far, mute);
-        await(() -> {
+        cluster.await(() -> {
             try {
                 far.resolve("mute");
                 return true;
@@ -427,7 +383,7 @@ class RemoteBlockDeviceTest {
         assertThat(e.error()).isEqualTo(Dmsg.ERR_LOSTLINK);
         assertThat(e.getMessage()).matches("export mute/x: no answer to BLK_OPEN within \\d+ ms");
         assertThat(millis).isBetween(RemoteBlockDevice.OPEN_ANSWER_MIN_MILLIS - 100, 5_000L);
-        await(() -> far.mesh().circuits().isEmpty() && mute.mesh().circuits().isEmpty(), "the circuit closed");
+        cluster.await(() -> far.mesh().circuits().isEmpty() && mute.mesh().circuits().isEmpty(), "the circuit closed");
     }
 
     // ------------------------------------------------------------------------------------------
@@ -439,88 +395,6 @@ class RemoteBlockDeviceTest {
         CRASH,
         /** Node.close(): its spans withdrawn first, then its links closed in order. */
         CLOSE
-    }
-
-    /**
-     * Writes issued from one thread, so issue order is program order; the model takes each write
-     * when it is issued. Every write must succeed, and the client sends overlapping writes in issue
-     * order (docs/BLK.md), so in the end the device must equal the model byte for byte. A quarter of
-     * the writes overwrite part of the previous one while it is still in flight.
-     */
-    static final class Workload implements Runnable {
-        final BlockDevice dev;
-        final byte[] model;
-        final Random rnd;
-        final Semaphore slots;
-        final List<CompletableFuture<Void>> issued = Collections.synchronizedList(new ArrayList<>());
-        final AtomicLong acked = new AtomicLong();
-        final List<Throwable> errors = new CopyOnWriteArrayList<>();
-        volatile boolean stop;
-        long lastOffset;
-        int lastLength;
-
-        Workload(BlockDevice dev, long seed, int depth) {
-            this.dev = dev;
-            this.model = new byte[(int) dev.sizeBytes()];
-            this.rnd = new Random(seed);
-            this.slots = new Semaphore(depth);
-        }
-
-        @Override
-        public void run() {
-            try {
-                while (!stop) {
-                    slots.acquire();
-                    issueOne();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-
-        void issueOne() {
-            int kind = rnd.nextInt(100);
-            long offset;
-            int length;
-            if (kind < 25 && lastLength > 0) { // over the previous write, shifted a little
-                offset = Math.max(0, lastOffset + rnd.nextInt(4096) - 2048);
-                length = 1 + rnd.nextInt(lastLength + 4096);
-            } else {
-                offset = rnd.nextInt(model.length);
-                length = 1 + rnd.nextInt(2 * K64 + 5000);
-            }
-            length = (int) Math.min(length, model.length - offset);
-            CompletableFuture<Void> f;
-            if (kind >= 90) {
-                Arrays.fill(model, (int) offset, (int) offset + length, (byte) 0);
-                f = dev.writeZeroes(offset, length, false);
-            } else {
-                byte[] b = new byte[length];
-                rnd.nextBytes(b);
-                System.arraycopy(b, 0, model, (int) offset, length);
-                f = dev.write(offset, Unpooled.wrappedBuffer(b), false);
-            }
-            lastOffset = offset;
-            lastLength = length;
-            issued.add(f);
-            f.whenComplete((v, e) -> {
-                if (e != null) {
-                    errors.add(e);
-                }
-                acked.incrementAndGet();
-                slots.release();
-            });
-        }
-
-        /** Waits for every write issued; the test's deadline bounds it. */
-        void awaitAll() throws Exception {
-            List<CompletableFuture<Void>> all;
-            synchronized (issued) {
-                all = new ArrayList<>(issued);
-            }
-            CompletableFuture.allOf(all.toArray(new CompletableFuture[0])).exceptionally(e -> null)
-                .get(30, TimeUnit.SECONDS);
-        }
     }
 
     static String originLink(Node client) {
@@ -540,8 +414,8 @@ class RemoteBlockDeviceTest {
         link(r2, exp);
         link(client, r1);
         link(client, r2);
-        await(() -> {
-            JsonNode s = BlkServerTest.span(client, "exp/disk0");
+        cluster.await(() -> {
+            JsonNode s = span(client, "exp/disk0");
             return s != null && s.get("links").size() == 2;
         }, "two paths from client to exp/disk0");
 
@@ -554,27 +428,27 @@ class RemoteBlockDeviceTest {
         String other = via.equals("r1") ? "r2" : "r1";
 
         long seed = System.nanoTime();
-        Workload w = new Workload(d, seed, 96);
+        WriteModel w = new WriteModel(Blocks.writes(d), d.sizeBytes(), seed, 96);
         Thread writer = new Thread(w, "workload");
         writer.start();
         try {
-            await(() -> w.acked.get() >= 300, "300 writes acknowledged before the cut");
-            long beforeCut = w.acked.get();
+            cluster.await(() -> w.acked() >= 300, "300 writes acknowledged before the cut");
+            long beforeCut = w.acked();
             if (cut == Cut.CRASH) {
                 onPath.endpoint().abort("crashed by the test");
             } else {
-                closeNode(onPath);
+                cluster.stop(onPath);
             }
-            await(() -> d.failoverStats().failovers() >= 1 && !d.failoverStats().waiting(), "re-opened");
-            long reopened = w.acked.get();
-            await(() -> w.acked.get() >= reopened + 300, "300 more writes after the re-open");
-            assertThat(w.acked.get()).isGreaterThan(beforeCut);
+            cluster.await(() -> d.failoverStats().failovers() >= 1 && !d.failoverStats().waiting(), "re-opened");
+            long reopened = w.acked();
+            cluster.await(() -> w.acked() >= reopened + 300, "300 more writes after the re-open");
+            assertThat(w.acked()).isGreaterThan(beforeCut);
         } finally {
-            w.stop = true;
+            w.stop();
             writer.join(T.toMillis());
         }
-        w.awaitAll();
-        assertThat(w.errors).as("every write succeeded (seed %d)", seed).isEmpty();
+        w.awaitAll(Duration.ofSeconds(30));
+        assertThat(w.errors()).as("every write succeeded (seed %d)", seed).isEmpty();
         assertThat(originLink(client)).isEqualTo(other);
 
         RemoteBlockDevice.FailoverStats st = d.failoverStats();
@@ -588,11 +462,11 @@ class RemoteBlockDeviceTest {
         assertThat(m.matches()).as(events.get(1)).isTrue();
         assertThat(Long.parseLong(m.group(1))).isEqualTo(st.lastPauseMillis());
         System.out.printf("failover (%s): pause %d ms, %d writes (seed %d)%n", cut, st.lastPauseMillis(),
-            w.issued.size(), seed);
+            w.issuedCount(), seed);
 
         d.flush().get(10, TimeUnit.SECONDS);
-        assertSameBytes(readAll(d), w.model, "read back through the client (seed " + seed + ")");
-        assertSameBytes(Files.readAllBytes(file), w.model, "the exported file (seed " + seed + ")");
+        assertSameBytes(readAll(d), w.model(), "read back through the client (seed " + seed + ")");
+        assertSameBytes(Files.readAllBytes(file), w.model(), "the exported file (seed " + seed + ")");
     }
 
     // ------------------------------------------------------------------------------------------
@@ -605,7 +479,7 @@ class RemoteBlockDeviceTest {
         Node far = start("far");
         link(relay, exp);
         link(far, relay);
-        await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        cluster.await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
         Duration wait = Duration.ofSeconds(2);
         int maxQueued = 400;
         RemoteBlockDevice d = open(far, "exp/disk0", true, options(wait, 64, maxQueued));
@@ -621,21 +495,8 @@ class RemoteBlockDeviceTest {
             io.add(i % 2 == 0 ? d.read(at, K64) : d.write(at, buf(data), false));
         }
         long t0 = System.nanoTime();
-        closeNode(exp);
-        int lost = 0;
-        for (CompletableFuture<?> f : io) {
-            try {
-                Object v = f.get(wait.toMillis() + 10_000, TimeUnit.MILLISECONDS);
-                if (v instanceof ByteBuf b) {
-                    b.release();
-                }
-            } catch (ExecutionException e) {
-                BlockException be = (BlockException) e.getCause();
-                assertThat(be.error()).as(be.getMessage()).isEqualTo(Dmsg.ERR_LOSTLINK);
-                assertThat(be.getMessage()).startsWith("export exp/disk0: no path for 2 s (").contains("; failed: ");
-                lost++;
-            }
-        }
+        cluster.stop(exp);
+        int lost = Blocks.lostLinks(io, wait.plusSeconds(10), "export exp/disk0: no path for 2 s (");
         long tookMillis = (System.nanoTime() - t0) / 1_000_000;
         assertThat(lost).as("requests outstanding when the exporter went").isGreaterThan(0);
         assertThat(tookMillis).as("waited for a path, boundedly").isBetween(wait.toMillis() - 200, wait.toMillis() + 10_000);

@@ -1,5 +1,6 @@
 package dev.dmsg.services.legacy;
 
+import static dev.dmsg.services.testing.TestCluster.nodeSpan;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -19,6 +20,8 @@ import dev.dmsg.services.blk.BlkClient;
 import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
+import dev.dmsg.services.testing.TestCluster;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkCirc;
@@ -38,7 +41,6 @@ import java.util.List;
 import java.util.Random;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -71,17 +73,18 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(60)
 class LegacyRelayCircuitTest {
     static final Duration T = Duration.ofSeconds(10);
+    static final Await WAIT = Await.atMost(T);
     static final int ECHO = EchoService.DBG_ECHO;
 
     @TempDir
     Path tmp;
 
-    final List<Node> nodes = new ArrayList<>();
+    final TestCluster cluster = new TestCluster(() -> tmp);
     final List<LegacyCRelay> relays = new ArrayList<>();
 
     @AfterEach
-    void stop() {
-        nodes.forEach(Node::close);
+    void stop() throws Exception {
+        cluster.close();
         relays.forEach(LegacyCRelay::close);
     }
 
@@ -91,14 +94,10 @@ class LegacyRelayCircuitTest {
      * or {@code 127.0.0.1=member} for a relay that dials us.
      */
     Node start(String label, Duration ping, Duration dead, String legacy, Node.Export... exports) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
-        Node n = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), id, MeshConfig.defaults(),
-            ping, dead, false).withSecurity(Security.defaults()
-                .withLegacy(List.of(Security.LegacyPeer.parse(legacy))))
+        return cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), TestCluster.identity(label),
+            MeshConfig.defaults(), ping, dead, false)
+            .withSecurity(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse(legacy))))
             .withExports(List.of(exports)));
-        nodes.add(n);
-        return n;
     }
 
     /** X — C — Z, converged: each node sees the other through the relay. */
@@ -120,15 +119,15 @@ class LegacyRelayCircuitTest {
             xLink = x.endpoint().connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
             toX = relay.takeAccepted(T); // X dials C (C's accept path) …
             connectZ(); // … and C dials Z (C's connect path)
-            await("X sees zulu and Z sees xray", () -> span(x.status(), "zulu") != null && span(z.status(), "xray") != null);
+            WAIT.untilCall(() -> nodeSpan(x.status(), "zulu") != null && nodeSpan(z.status(), "xray") != null, "X sees zulu and Z sees xray");
             zKey = x.resolve("zulu");
         }
 
         void connectZ() throws Exception {
             List<Link> before = z.endpoint().links();
             toZ = relay.connect("127.0.0.1", z.address().getPort());
-            await("Z's link to the relay is up", () -> z.endpoint().links().stream()
-                .anyMatch(l -> !before.contains(l) && l.state() == LinkState.UP));
+            WAIT.untilCall(() -> z.endpoint().links().stream()
+                .anyMatch(l -> !before.contains(l) && l.state() == LinkState.UP), "Z's link to the relay is up");
             zLink = z.endpoint().links().stream().filter(l -> !before.contains(l)).findFirst().orElseThrow();
         }
 
@@ -146,14 +145,14 @@ class LegacyRelayCircuitTest {
     @Test
     void xSeesZThroughTheRelayWhichIgnoresOurExtensionFields() throws Exception {
         Line m = new Line(LegacyCRelay.SpanCopy.C_STRUCT_COPY);
-        JsonNode zulu = span(m.x.status(), "zulu");
+        JsonNode zulu = nodeSpan(m.x.status(), "zulu");
         // dist counts relays: Z advertises 0, C adds 1 — two hops, X -> C -> Z.
         assertThat(zulu.get("dist").asInt()).isEqualTo(1);
         assertThat(zulu.get("links")).hasSize(1);
         assertThat(zulu.get("links").get(0).get("via").asText()).contains(m.xLink.remoteAddress());
         // C copies the received span struct when it relays: Z's seqno/origin rode through unread.
         assertThat(zulu.get("links").get(0).has("seqno")).isTrue();
-        assertThat(span(m.z.status(), "xray").get("dist").asInt()).isEqualTo(1);
+        assertThat(nodeSpan(m.z.status(), "xray").get("dist").asInt()).isEqualTo(1);
 
         // What C said about itself: the libdmsg LNK_CONN (§3.2), no extension marker.
         LnkConn c = m.xLink.peerConn();
@@ -255,10 +254,9 @@ class LegacyRelayCircuitTest {
 
         // Closing the circuit at X: C propagates the DELETE to Z, Z's answer comes back, every table empties.
         c.close();
-        await("the circuit is gone at X, C and Z", () -> m.x.mesh().circuits().isEmpty()
-            && m.z.mesh().circuits().isEmpty() && m.relay.circuitCount() == 0);
-        await("X's link and C's state tables are back to CONN and SPAN",
-            () -> onLoop(m.xLink, m.xLink::stats).openTransactions() == xBase && m.relay.openStates(m.toX) == cBase);
+        WAIT.untilCall(() -> m.x.mesh().circuits().isEmpty()
+            && m.z.mesh().circuits().isEmpty() && m.relay.circuitCount() == 0, "the circuit is gone at X, C and Z");
+        WAIT.untilCall(() -> onLoop(m.xLink, m.xLink::stats).openTransactions() == xBase && m.relay.openStates(m.toX) == cBase, "X's link and C's state tables are back to CONN and SPAN");
         assertThat(c.lostReason()).isEqualTo("closed here");
         LegacyCRelay.Stats s = m.relay.stats();
         assertThat(s.unknownCircuit()).isZero();
@@ -294,8 +292,8 @@ class LegacyRelayCircuitTest {
             assertThat(g.error).isEqualTo(Dmsg.ERR_CANTCIRC);
         }
         assertThat(m.relay.stats().cantcircSent()).isEqualTo(3);
-        await("no half-closed LNK_CIRC left at C or X", () -> m.relay.openStates(m.toX) == cBase
-            && onLoop(m.xLink, m.xLink::stats).openTransactions() == xBase);
+        WAIT.untilCall(() -> m.relay.openStates(m.toX) == cBase
+            && onLoop(m.xLink, m.xLink::stats).openTransactions() == xBase, "no half-closed LNK_CIRC left at C or X");
         assertThat(m.relay.circuitCount()).isZero();
         assertThat(m.relay.stats().circuitsForged()).isZero();
         assertThat(m.relay.stats().cBugsAvoided()).isZero();
@@ -336,12 +334,12 @@ class LegacyRelayCircuitTest {
         }
         assertThat(c.lostFuture().get(T.toSeconds(), TimeUnit.SECONDS)).isNotEmpty();
         oldZLink.closeFuture().get(T.toSeconds(), TimeUnit.SECONDS);
-        await("no circuit left at X, C or Z", () -> m.x.mesh().circuits().isEmpty() && m.z.mesh().circuits().isEmpty()
-            && m.relay.circuitCount() == 0);
+        WAIT.untilCall(() -> m.x.mesh().circuits().isEmpty() && m.z.mesh().circuits().isEmpty()
+            && m.relay.circuitCount() == 0, "no circuit left at X, C or Z");
         // X's link: our CONN, C's CONN and our span to C; zulu's span from C is gone with the cut.
-        await("X's link is back to CONN and SPAN", () -> onLoop(m.xLink, m.xLink::stats).openTransactions() == xBase - 1);
+        WAIT.untilCall(() -> onLoop(m.xLink, m.xLink::stats).openTransactions() == xBase - 1, "X's link is back to CONN and SPAN");
         assertThat(onLoop(oldZLink, oldZLink::stats).openTransactions()).isZero();
-        assertThat(span(m.x.status(), "zulu")).isNull();
+        assertThat(nodeSpan(m.x.status(), "zulu")).isNull();
         // C's circB: its rx side closed by the simulated abort, its tx side only by X's DELETE on
         // circA — libdmsg's link-loss loop would have slept and retried on it until then.
         assertThat(m.relay.stats().teardownStalls()).isEqualTo(1);
@@ -396,10 +394,10 @@ class LegacyRelayCircuitTest {
             assertThat(abort.error).isEqualTo(Dmsg.ERR_LOSTLINK);
         }
         c.lostFuture().get(T.toSeconds(), TimeUnit.SECONDS);
-        await("no circuit left at X, C or Z", () -> m.x.mesh().circuits().isEmpty() && m.z.mesh().circuits().isEmpty()
-            && m.relay.circuitCount() == 0);
+        WAIT.untilCall(() -> m.x.mesh().circuits().isEmpty() && m.z.mesh().circuits().isEmpty()
+            && m.relay.circuitCount() == 0, "no circuit left at X, C or Z");
         // Z's link: the LNK_CIRC, z1 and X's x1 are gone; xray's span too.
-        await("Z's link is back to CONN and SPAN", () -> onLoop(m.zLink, m.zLink::stats).openTransactions() == zBase - 4);
+        WAIT.untilCall(() -> onLoop(m.zLink, m.zLink::stats).openTransactions() == zBase - 4, "Z's link is back to CONN and SPAN");
         assertThat(m.relay.stats().teardownStalls()).isEqualTo(1); // circA, until Z's DELETE|REPLY
         assertThat(m.relay.stats().cBugsAvoided()).isZero();
         assertNoViolations(m.zLink);
@@ -419,7 +417,7 @@ class LegacyRelayCircuitTest {
         LnkSpan disk = new LnkSpan(nil, nil, Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, Dmsg.SPAN_PROTO_1, 0, 0, 0, 0,
             1L << 30, 512, "zulu/disk0", "serial-1");
         SpanEngine.SpanLink handle = m.z.advertise(disk).get(T.toSeconds(), TimeUnit.SECONDS);
-        await("X sees Z's disk", () -> span(m.x.status(), "serial-1") != null);
+        WAIT.untilCall(() -> nodeSpan(m.x.status(), "serial-1") != null, "X sees Z's disk");
         CircuitHandle c = m.x.mesh().openCircuit(m.x.resolve("serial-1"), Duration.ofSeconds(5))
             .get(T.toSeconds(), TimeUnit.SECONDS);
         Recorder held = new Recorder();
@@ -431,10 +429,10 @@ class LegacyRelayCircuitTest {
         assertThat(abort.cmd & (Dmsg.ABORT | Dmsg.DELETE)).isEqualTo(Dmsg.ABORT | Dmsg.DELETE);
         assertThat(abort.error).isEqualTo(Dmsg.ERR_LOSTLINK);
         assertThat(c.lostFuture().get(T.toSeconds(), TimeUnit.SECONDS)).isNotEmpty();
-        await("no circuit left at X, C or Z", () -> m.x.mesh().circuits().isEmpty() && m.z.mesh().circuits().isEmpty()
-            && m.relay.circuitCount() == 0);
-        await("C forgot the disk", () -> span(m.x.status(), "serial-1") == null);
-        assertThat(span(m.x.status(), "zulu")).as("Z itself is still there").isNotNull();
+        WAIT.untilCall(() -> m.x.mesh().circuits().isEmpty() && m.z.mesh().circuits().isEmpty()
+            && m.relay.circuitCount() == 0, "no circuit left at X, C or Z");
+        WAIT.untilCall(() -> nodeSpan(m.x.status(), "serial-1") == null, "C forgot the disk");
+        assertThat(nodeSpan(m.x.status(), "zulu")).as("Z itself is still there").isNotNull();
         LegacyCRelay.Stats s = m.relay.stats();
         assertThat(s.cBugsAvoided()).isZero();
         assertThat(s.unknownCircuit()).isZero();
@@ -459,7 +457,7 @@ class LegacyRelayCircuitTest {
         assertThat(l.peer().name()).isEqualTo("legacy@127.0.0.1");
         assertThat(l.peer().role()).isEqualTo(Role.MEMBER);
         long t0 = System.nanoTime();
-        await("two dead timeouts of silence", () -> System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(2));
+        WAIT.untilCall(() -> System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(2), "two dead timeouts of silence");
         assertThat(l.state()).isEqualTo(LinkState.UP);
         LinkStats st = onLoop(l, l::stats);
         assertThat(st.pingsSent()).isZero();
@@ -480,14 +478,14 @@ class LegacyRelayCircuitTest {
         }
         // Through a 2013 relay the originator cannot be authenticated: Z sees the relay's configured role.
         Line m = new Line(LegacyCRelay.SpanCopy.C_STRUCT_COPY, Node.Export.of("disk0", disk).withAllow("member"));
-        await("X sees zulu/disk0 through the relay", () -> {
+        WAIT.untilCall(() -> {
             for (JsonNode sp : m.x.status().get("spans")) {
                 if (sp.get("cl_label").asText().equals("zulu/disk0")) {
                     return true;
                 }
             }
             return false;
-        });
+        }, "X sees zulu/disk0 through the relay");
         long forwardedBefore = m.relay.stats().forwarded();
         var d = BlkClient.open(m.x.mesh(), "zulu/disk0", true,
             RemoteBlockDevice.Options.defaults()).get(T.toSeconds(), TimeUnit.SECONDS);
@@ -529,16 +527,13 @@ class LegacyRelayCircuitTest {
     void aPlaintextNodeTakesAPeerWithoutOurMarkerForA2013NodeAndNeverPingsIt() throws Exception {
         LegacyCRelay relay = new LegacyCRelay();
         relays.add(relay);
-        Node.Identity id = new Node.Identity("xray", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes("xray".getBytes(StandardCharsets.UTF_8)));
-        Node x = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("xray"), id, MeshConfig.defaults(),
-            Duration.ofMillis(100), Duration.ofSeconds(1), false)
+        Node x = cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("xray"), TestCluster.identity("xray"),
+            MeshConfig.defaults(), Duration.ofMillis(100), Duration.ofSeconds(1), false)
             .withSecurity(Security.plaintextForTests()));
-        nodes.add(x);
         Link l = x.endpoint().connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
-        await("the link is taken for a 2013 peer", l::legacyPeer);
+        WAIT.untilCall(l::legacyPeer, "the link is taken for a 2013 peer");
         long t0 = System.nanoTime();
-        await("two dead timeouts of silence", () -> System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(2));
+        WAIT.untilCall(() -> System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(2), "two dead timeouts of silence");
         assertThat(l.state()).isEqualTo(LinkState.UP);
         assertThat(onLoop(l, l::stats).pingsSent()).isZero();
         assertThat(relay.stats().pingsReceived()).isZero();
@@ -549,7 +544,7 @@ class LegacyRelayCircuitTest {
     @Test
     void aRelayThatZeroesReservedFieldsCarriesCircuitsToo() throws Exception {
         Line m = new Line(LegacyCRelay.SpanCopy.ZERO_RESERVED);
-        JsonNode zulu = span(m.x.status(), "zulu");
+        JsonNode zulu = nodeSpan(m.x.status(), "zulu");
         assertThat(zulu.get("dist").asInt()).isEqualTo(1);
         assertThat(zulu.get("links").get(0).has("seqno")).as("no extension: C rules").isFalse();
         CircuitHandle c = m.x.mesh().openCircuit(m.zKey, Duration.ofSeconds(5)).get(T.toSeconds(), TimeUnit.SECONDS);
@@ -557,7 +552,7 @@ class LegacyRelayCircuitTest {
         c.open(ECHO | Dmsg.DELETE, null, text("plain"), r);
         assertThat(r.next().aux).isEqualTo("plain");
         c.close();
-        await("the circuit is gone everywhere", () -> m.relay.circuitCount() == 0 && m.z.mesh().circuits().isEmpty());
+        WAIT.untilCall(() -> m.relay.circuitCount() == 0 && m.z.mesh().circuits().isEmpty(), "the circuit is gone everywhere");
         assertNoViolations(m.xLink, m.zLink);
     }
 
@@ -616,25 +611,5 @@ class LegacyRelayCircuitTest {
             }
         });
         return f.get(T.toSeconds(), TimeUnit.SECONDS);
-    }
-
-    /** Polls {@code done} until it holds; fails after {@link #T}. */
-    static void await(String what, Callable<Boolean> done) throws Exception {
-        long deadline = System.nanoTime() + T.toNanos();
-        while (!done.call()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(what + ": not within " + T);
-            }
-            TimeUnit.MILLISECONDS.sleep(20); // real sockets and threads: poll, bounded by T, never a fixed wait
-        }
-    }
-
-    static JsonNode span(JsonNode status, String fsLabel) {
-        for (JsonNode s : status.get("spans")) {
-            if (s.get("fs_label").asText().equals(fsLabel)) {
-                return s;
-            }
-        }
-        return null;
     }
 }

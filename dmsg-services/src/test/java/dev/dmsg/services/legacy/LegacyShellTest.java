@@ -12,6 +12,7 @@ import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
@@ -30,13 +31,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -53,35 +53,16 @@ class LegacyShellTest {
     @TempDir
     Path tmp;
 
-    final List<AutoCloseable> closing = new ArrayList<>();
-
-    @AfterEach
-    void stop() throws Exception {
-        Exception first = null;
-        for (int i = closing.size() - 1; i >= 0; i--) {
-            try {
-                closing.get(i).close(); // a relay's close() is the strict check: it may throw
-            } catch (Exception | AssertionError e) {
-                if (first == null) {
-                    first = e instanceof Exception ex ? ex : new Exception(e.getMessage(), e);
-                }
-            }
-        }
-        if (first != null) {
-            throw first;
-        }
-    }
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp);
 
     /** A relay whose tree holds zulu (a node of ours it dialled, as in the interop runs). */
     LegacyCRelay relayWithZulu() throws Exception {
         LegacyCRelay relay = new LegacyCRelay();
-        closing.add(relay);
-        Node.Identity id = new Node.Identity("zulu", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes("zulu".getBytes(StandardCharsets.UTF_8)));
-        Node z = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), id, MeshConfig.defaults(),
-            Duration.ofSeconds(30), Duration.ofSeconds(60), false).withSecurity(Security.defaults()
-                .withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member")))));
-        closing.add(z);
+        cluster.closing(relay);
+        Node z = cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), TestCluster.identity("zulu"),
+            MeshConfig.defaults(), Duration.ofSeconds(30), Duration.ofSeconds(60), false)
+            .withSecurity(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member")))));
         relay.connect("127.0.0.1", z.address().getPort());
         Await.until(() -> relay.tree().contains("(zulu)"), T, "the relay learns zulu's span");
         return relay;
@@ -89,7 +70,7 @@ class LegacyShellTest {
 
     ShellClient client(int port) throws Exception {
         ShellClient c = ShellClient.connect("127.0.0.1", port, "dmsg-cli", T);
-        closing.add(c);
+        cluster.closing(c);
         return c;
     }
 
@@ -171,7 +152,7 @@ class LegacyShellTest {
     int treeAsOneTransaction(LegacyCRelay relay, boolean knowsItIsLegacy) throws Exception {
         LinkEndpoint ep = new LinkEndpoint(LinkConfig.builder().label("client").conn(LinkConfig.defaultConn("client"))
             .legacyPeer(knowsItIsLegacy).build(), new Services(), LinkListener.NONE, 1);
-        closing.add(() -> ep.close(Duration.ofSeconds(2)));
+        cluster.closing(() -> ep.close(Duration.ofSeconds(2)));
         Link l = ep.connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
         CompletableFuture<Integer> done = new CompletableFuture<>();
         l.execute(() -> l.open(Dmsg.DBG_SHELL | Dmsg.DELETE, null, Unpooled.copiedBuffer("tree\0", StandardCharsets.UTF_8),

@@ -6,6 +6,7 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import dev.dmsg.services.blk.FileBlockDevice;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.FakeClock;
 import dev.dmsg.testkit.LeakDetector;
 import io.netty.buffer.PooledByteBufAllocator;
@@ -29,7 +30,6 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -47,6 +47,7 @@ import org.slf4j.LoggerFactory;
 @ExtendWith(LeakDetector.class)
 @Timeout(120)
 class NbdAttackTest {
+    static final Await WAIT = Await.atMost(Duration.ofSeconds(30));
     static final int DISK_BYTES = 64 << 20;
     static final int BIG = 32 << 20;
     static final String HONEST = "127.0.0.2";
@@ -170,7 +171,7 @@ class NbdAttackTest {
         for (int i = 0; i < 64; i++) {
             attackers.add(bigReader(server.localAddress(), "127.0.0.1", 4));
         }
-        await(() -> server.stats().budgetWaiting() == 62, "62 connections wait for budget, 2 hold it");
+        WAIT.until(() -> server.stats().budgetWaiting() == 62, "62 connections wait for budget, 2 hold it");
         NbdServer.Stats s = server.stats();
         assertThat(s.budgetUsedBytes()).isEqualTo(share);
 
@@ -191,8 +192,8 @@ class NbdAttackTest {
             a.close();
         }
         attackers.clear();
-        await(() -> server.connections() == 0 && server.stats().budgetUsedBytes() == 0, "the attackers are gone");
-        await(() -> Memory.now().direct - before.direct < (8 << 20), "direct memory given back");
+        WAIT.until(() -> server.connections() == 0 && server.stats().budgetUsedBytes() == 0, "the attackers are gone");
+        WAIT.until(() -> Memory.now().direct - before.direct < (8 << 20), "direct memory given back");
         Memory after = Memory.now();
         System.out.printf("[NbdAttackTest] 64 x 4 unread 32 MiB reads: budget peak %d MiB, %d waits; direct memory "
                 + "%d -> %d -> %d MiB, pooled allocator %d -> %d -> %d MiB, RSS %d -> %d -> %d MiB; honest client "
@@ -218,19 +219,19 @@ class NbdAttackTest {
                 attackers.add(bigReader(server.localAddress(), "127.0.0." + a, 2));
             }
         }
-        await(() -> server.stats().budgetUsedBytes() == NbdServer.Builder.DEFAULT_BUDGET_BYTES, "the budget is taken");
+        WAIT.until(() -> server.stats().budgetUsedBytes() == NbdServer.Builder.DEFAULT_BUDGET_BYTES, "the budget is taken");
         try (RawNbdClient honest = new RawNbdClient(server.localAddress(), HONEST)) {
             honest.handshake();
             honest.go("disk0");
             honest.request(Nbd.CMD_READ, 0, 99, 0, 65536, null);
             honest.flush();
-            await(() -> server.stats().budgetWaiting() == 1, "the honest read waits for budget");
+            WAIT.until(() -> server.stats().budgetWaiting() == 1, "the honest read waits for budget");
             for (int a = 5; a < 7; a++) {
                 for (int i = 0; i < 2; i++) {
                     attackers.add(bigReader(server.localAddress(), "127.0.0." + a, 2));
                 }
             }
-            await(() -> server.stats().budgetWaiting() == 5, "four more attackers wait behind it");
+            WAIT.until(() -> server.stats().budgetWaiting() == 5, "four more attackers wait behind it");
 
             clock.advance(29, TimeUnit.SECONDS);
             server.checkStalls();
@@ -247,7 +248,7 @@ class NbdAttackTest {
             a.close();
         }
         attackers.clear();
-        await(() -> server.stats().budgetUsedBytes() == 0, "all budget given back");
+        WAIT.until(() -> server.stats().budgetUsedBytes() == 0, "all budget given back");
     }
 
     /** A flood of malformed connections: each is counted, the log holds at most 20 lines a minute. */
@@ -260,7 +261,7 @@ class NbdAttackTest {
                 assertThat(bad.closedByServer()).isTrue();
             }
         }
-        await(() -> server.stats().malformed() == 100, "100 counted");
+        WAIT.until(() -> server.stats().malformed() == 100, "100 counted");
         assertThat(lines("unknown bits")).hasSize(20);
         try (RawNbdClient honest = new RawNbdClient(server.localAddress(), HONEST)) {
             honest.handshake();
@@ -329,17 +330,6 @@ class NbdAttackTest {
 
     List<String> lines(String containing) {
         return logged.list.stream().map(ILoggingEvent::getFormattedMessage).filter(m -> m.contains(containing)).toList();
-    }
-
-    /** Waits for a condition of the server (its counters move on its event loop), at most 30 s. */
-    static void await(BooleanSupplier ok, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!ok.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(what + ": not within 30 s");
-            }
-            TimeUnit.MILLISECONDS.sleep(5); // polling another thread's state, bounded by the deadline
-        }
     }
 
     /** Direct memory (the JDK's count, which Netty's buffers go through here), the pooled allocator's, RSS. */

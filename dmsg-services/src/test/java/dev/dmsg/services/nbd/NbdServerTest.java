@@ -5,22 +5,19 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dmsg.services.blk.FileBlockDevice;
+import dev.dmsg.services.testing.Blocks;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.testkit.Processes;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.regex.Matcher;
@@ -100,31 +97,7 @@ class NbdServerTest {
     }
 
     Path randomImage(String name, long seed) throws IOException {
-        return randomFile(dir.resolve(name), seed, DISK_BYTES);
-    }
-
-    /** {@code bytes} (a multiple of 1 MiB) of seeded random data in {@code p}. */
-    static Path randomFile(Path p, long seed, long bytes) throws IOException {
-        Random random = new Random(seed);
-        byte[] chunk = new byte[1 << 20];
-        try (var out = Files.newOutputStream(p)) {
-            for (long done = 0; done < bytes; done += chunk.length) {
-                random.nextBytes(chunk);
-                out.write(chunk);
-            }
-        }
-        return p;
-    }
-
-    static String sha256(Path p) throws Exception {
-        MessageDigest md = MessageDigest.getInstance("SHA-256");
-        byte[] buf = new byte[1 << 20];
-        try (InputStream in = Files.newInputStream(p)) {
-            for (int n; (n = in.read(buf)) > 0; ) {
-                md.update(buf, 0, n);
-            }
-        }
-        return HexFormat.of().formatHex(md.digest());
+        return Blocks.randomFile(dir.resolve(name), seed, DISK_BYTES);
     }
 
     @Test
@@ -166,7 +139,7 @@ class NbdServerTest {
         // -n: the target exists (the export); -W: out-of-order writes, many in flight
         tool("qemu-img", "convert", "-n", "-W", "-f", "raw", "-O", "raw", src.toString(), uri("disk0"));
         tool("qemu-img", "convert", "-f", "raw", "-O", "raw", uri("disk0"), back.toString());
-        assertThat(sha256(back)).isEqualTo(sha256(src)).isEqualTo(sha256(disk0.path()));
+        assertThat(Blocks.sha256(back)).isEqualTo(Blocks.sha256(src)).isEqualTo(Blocks.sha256(disk0.path()));
     }
 
     @Test
@@ -178,7 +151,7 @@ class NbdServerTest {
         // flight on each; it deals out 128 MiB pieces, so here one carries the data and all flush
         tool("nbdcopy", "--flush", "--connections=4", "--threads=4", src.toString(), uri("disk0"));
         tool("nbdcopy", "--connections=4", "--threads=4", uri("disk0"), back.toString());
-        assertThat(sha256(back)).isEqualTo(sha256(src)).isEqualTo(sha256(disk0.path()));
+        assertThat(Blocks.sha256(back)).isEqualTo(Blocks.sha256(src)).isEqualTo(Blocks.sha256(disk0.path()));
     }
 
     @Test

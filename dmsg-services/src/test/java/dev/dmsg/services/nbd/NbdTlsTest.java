@@ -12,6 +12,7 @@ import dev.dmsg.link.tls.Grants;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.services.blk.FileBlockDevice;
+import dev.dmsg.services.testing.Blocks;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.testkit.Processes;
@@ -130,19 +131,19 @@ class NbdTlsTest {
         assertThat(e.path("export-size").asLong()).isEqualTo(DISK_BYTES);
         assertThat(e.path("is_read_only").asBoolean()).isFalse();
 
-        Path src = NbdServerTest.randomFile(dir.resolve("src.img"), 0x746c73L, DISK_BYTES);
+        Path src = Blocks.randomFile(dir.resolve("src.img"), 0x746c73L, DISK_BYTES);
         Path back = dir.resolve("back.img");
         Files.createFile(back);
         run("nbdcopy", "--flush", src.toString(), nbds(alice)).requireOk();
         run("nbdcopy", nbds(alice), back.toString()).requireOk();
-        assertThat(NbdServerTest.sha256(back)).isEqualTo(NbdServerTest.sha256(src)).isEqualTo(NbdServerTest.sha256(disk0.path()));
+        assertThat(Blocks.sha256(back)).isEqualTo(Blocks.sha256(src)).isEqualTo(Blocks.sha256(disk0.path()));
         assertThat(server.stats().tlsSessions()).isGreaterThanOrEqualTo(3);
         assertThat(server.stats().tlsFailed()).isZero();
     }
 
     @Test
     void qemuImgOverTlsWithTlsCredsX509() throws Exception {
-        Path src = NbdServerTest.randomFile(dir.resolve("src.img"), 0x71656d75L, 8 << 20);
+        Path src = Blocks.randomFile(dir.resolve("src.img"), 0x71656d75L, 8 << 20);
         String opts = "driver=nbd,host=127.0.0.1,port=" + server.localAddress().getPort() + ",export=disk0,tls-creds=tls0";
         String creds = "tls-creds-x509,id=tls0,endpoint=client,dir=" + alice;
         Processes.Result info = run("qemu-img", "info", "--object", creds, "--image-opts", opts).requireOk();

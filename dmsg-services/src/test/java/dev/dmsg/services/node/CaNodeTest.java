@@ -12,18 +12,14 @@ import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.services.shell.ShellClient;
-import dev.dmsg.wire.Dmsg;
+import dev.dmsg.services.testing.TestCluster;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
-import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -39,21 +35,11 @@ class CaNodeTest {
     @TempDir
     Path tmp;
 
-    final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void stop() throws Exception {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            open.get(i).close();
-        }
-    }
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp);
 
     Node start(String label) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes()));
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id));
-        open.add(n);
-        return n;
+        return cluster.start(label);
     }
 
     static void linkTo(Node from, Node to) throws Exception {
@@ -65,16 +51,6 @@ class CaNodeTest {
     static Link linkWith(Node n, String peer) {
         return n.endpoint().links().stream().filter(l -> l.peer() != null && l.peer().name().equals(peer)).findFirst()
             .orElse(null);
-    }
-
-    static void await(BooleanSupplier p, String what) throws Exception {
-        long deadline = System.nanoTime() + T.toNanos();
-        while (!p.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not within " + T + ": " + what);
-            }
-            TimeUnit.MILLISECONDS.sleep(10); // waiting on real sockets and threads, bounded by T
-        }
     }
 
     @Test
@@ -89,7 +65,7 @@ class CaNodeTest {
         linkTo(beta, alpha);
         linkTo(gamma, alpha);
         linkTo(beta, gamma);
-        await(() -> linkWith(alpha, "beta") != null && linkWith(alpha, "gamma") != null && linkWith(gamma, "beta") != null,
+        cluster.await(() -> linkWith(alpha, "beta") != null && linkWith(alpha, "gamma") != null && linkWith(gamma, "beta") != null,
             "alpha-beta, alpha-gamma, gamma-beta up");
         assertThat(linkWith(alpha, "beta").peer()).isEqualTo(
             new PeerIdentity("beta", beta.keys().fingerprint(), Role.MEMBER, 0)); // no pin anywhere
@@ -102,9 +78,9 @@ class CaNodeTest {
         byte[] list = ca.revoke(ca.resolve("beta", List.of()));
         long t0 = System.nanoTime();
         assertThat(ca.installCrl(tmp.resolve("alpha"), list)).isTrue();
-        await(() -> linkWith(alpha, "beta") == null, "alpha closes beta's link");
+        cluster.await(() -> linkWith(alpha, "beta") == null, "alpha closes beta's link");
         long alphaMs = (System.nanoTime() - t0) / 1_000_000;
-        await(() -> linkWith(gamma, "beta") == null, "gamma, told by alpha, closes beta's link");
+        cluster.await(() -> linkWith(gamma, "beta") == null, "gamma, told by alpha, closes beta's link");
         long gammaMs = (System.nanoTime() - t0) / 1_000_000;
         System.out.println("revocation: alpha closed beta's link " + alphaMs + " ms after its list changed, gamma "
             + gammaMs + " ms after");
@@ -121,11 +97,11 @@ class CaNodeTest {
         alpha.trust().add("ops", keys.fingerprint(), Role.MEMBER, 0);
         TrustPolicy pinsAlpha = TrustPolicy.of(List.of(new PeerIdentity("alpha", alpha.keys().fingerprint(), Role.MEMBER, 0)));
         ShellClient c = ShellClient.connect("127.0.0.1", alpha.address().getPort(), TlsConfig.of(keys, pinsAlpha), T);
-        open.add(c);
-        await(() -> linkWith(alpha, "ops") != null, "alpha's side of the link"); // it sends before it lists it
+        cluster.closing(c);
+        cluster.await(() -> linkWith(alpha, "ops") != null, "alpha's side of the link"); // it sends before it lists it
         long t0 = System.nanoTime();
         alpha.trust().remove("ops");
-        await(() -> linkWith(alpha, "ops") == null, "alpha closes the link of a key it no longer trusts");
+        cluster.await(() -> linkWith(alpha, "ops") == null, "alpha closes the link of a key it no longer trusts");
         System.out.println("pin removed: link closed after " + (System.nanoTime() - t0) / 1_000_000 + " ms");
     }
 }

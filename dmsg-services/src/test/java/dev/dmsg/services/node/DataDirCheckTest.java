@@ -3,16 +3,16 @@ package dev.dmsg.services.node;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.dmsg.wire.Dmsg;
+import dev.dmsg.services.testing.TestCluster;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.UUID;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -25,18 +25,15 @@ class DataDirCheckTest {
     @TempDir
     Path tmp;
 
-    static Node.Settings settings(Path dataDir) {
-        Node.Identity id = new Node.Identity("alpha", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes("alpha".getBytes()));
-        return Node.Settings.of("127.0.0.1", 0, dataDir, id);
-    }
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp);
 
     @Test
     void aNodeRefusesADataDirectoryOthersCanWrite() throws IOException {
         Path data = tmp.resolve("alpha");
         Files.createDirectory(data);
         Files.setPosixFilePermissions(data, PosixFilePermissions.fromString("rwxrwxrwx"));
-        assertThatThrownBy(() -> Node.start(settings(data))).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> cluster.start("alpha")).isInstanceOf(IOException.class)
             .hasMessage("data directory " + data + " is writable by group and others (mode rwxrwxrwx), who could replace"
                 + " the node's trust store, key and VOLCONF table in it; make it writable by its owner only: chmod go-w "
                 + data);
@@ -52,7 +49,7 @@ class DataDirCheckTest {
         Files.createDirectory(data);
         Files.setAttribute(data, "unix:uid", 65534);
         String owner = Files.getOwner(data).getName();
-        assertThatThrownBy(() -> Node.start(settings(data)))
+        assertThatThrownBy(() -> cluster.start("alpha"))
             .hasMessage("data directory " + data + " is owned by " + owner + " (uid 65534), not by this node's user"
                 + " (root, uid 0) or root; " + owner + " could replace the node's trust store, key and VOLCONF table in"
                 + " it; chown root " + data);

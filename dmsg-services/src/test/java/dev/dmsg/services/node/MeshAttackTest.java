@@ -1,5 +1,6 @@
 package dev.dmsg.services.node;
 
+import static dev.dmsg.services.testing.TestCluster.link;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -24,6 +25,7 @@ import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.services.blk.BlkClient;
 import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.shell.ShellService;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.wire.CircHello;
 import dev.dmsg.wire.Dmsg;
@@ -31,7 +33,6 @@ import dev.dmsg.wire.LnkConn;
 import dev.dmsg.wire.LnkSpan;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import java.io.RandomAccessFile;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -49,6 +50,7 @@ import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -68,7 +70,8 @@ class MeshAttackTest {
     @TempDir
     Path tmp;
 
-    final List<Node> nodes = new ArrayList<>();
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER); // mallory is a trusted insider
     final List<AutoCloseable> others = new ArrayList<>();
     Node alpha;
     Node beta;
@@ -77,18 +80,15 @@ class MeshAttackTest {
 
     @BeforeEach
     void mesh() throws Exception {
-        Path disk = tmp.resolve("disk0.img");
-        try (RandomAccessFile r = new RandomAccessFile(disk.toFile(), "rw")) {
-            r.setLength(SIZE);
-        }
-        alpha = start("alpha");
-        beta = start("beta");
-        gamma = start("gamma", Node.Export.of("disk0", disk).withAllow("alpha")); // the honest user, by name
-        mallory = start("mallory");
-        span(beta, alpha);
-        span(gamma, beta);
-        span(mallory, beta);
-        for (Node n : nodes) {
+        Path disk = cluster.disk("disk0.img", SIZE);
+        alpha = cluster.start("alpha");
+        beta = cluster.start("beta");
+        gamma = cluster.start("gamma", Node.Export.of("disk0", disk).withAllow("alpha")); // the honest user, by name
+        mallory = cluster.start("mallory");
+        link(beta, alpha);
+        link(gamma, beta);
+        link(mallory, beta);
+        for (Node n : cluster.nodes()) {
             Await.until(() -> labels(n).containsAll(List.of("alpha", "beta", "gamma", "mallory")), T,
                 "every node in " + n.identity().label() + "'s tree");
         }
@@ -100,26 +100,6 @@ class MeshAttackTest {
         for (AutoCloseable c : others) {
             c.close();
         }
-        for (int i = nodes.size() - 1; i >= 0; i--) {
-            nodes.get(i).close();
-        }
-    }
-
-    /** A node every other node of the test pins as a member: mallory is a trusted insider. */
-    Node start(String label, Node.Export... exports) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes()));
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withExports(List.of(exports)));
-        for (Node other : nodes) {
-            Node.trustEachOther(n, other, Role.MEMBER);
-        }
-        nodes.add(n);
-        return n;
-    }
-
-    static void span(Node from, Node to) {
-        ShellService.Result r = from.shell().execute("span 127.0.0.1:" + to.address().getPort());
-        assertThat(r.status()).as(r.output()).isZero();
     }
 
     /** The labels in {@code n}'s span table: fs_label, and cl_label/… for exports. */
@@ -160,7 +140,7 @@ class MeshAttackTest {
         } finally {
             d.close();
         }
-        for (Node n : nodes) {
+        for (Node n : cluster.nodes()) {
             assertThat(n.shell().execute("status").status()).as("status on " + n.identity().label()).isZero();
         }
     }
@@ -309,11 +289,10 @@ class MeshAttackTest {
 
     @Test
     void anOriginatorTheExporterDoesNotTrustIsRefusedWhileTrustedOnesAreServed() throws Exception {
-        Node stray = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve("stray"),
+        Node stray = cluster.startUnpinned(Node.Settings.of("127.0.0.1", 0, tmp.resolve("stray"),
             Node.Identity.of("stray", "")));
-        others.add(stray);
         Node.trustEachOther(stray, beta, Role.MEMBER); // only its neighbour knows it
-        span(stray, beta);
+        link(stray, beta);
         Await.until(() -> labels(stray).contains("gamma/disk0"), T, "stray sees the export");
         NodeKey disk = BlkClient.find(stray.mesh(), "gamma/disk0", T).get(10, TimeUnit.SECONDS).key();
         ExecutionException e = Assertions.assertThrows(ExecutionException.class,

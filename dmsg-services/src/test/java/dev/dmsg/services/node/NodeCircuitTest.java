@@ -1,5 +1,7 @@
 package dev.dmsg.services.node;
 
+import static dev.dmsg.services.testing.TestCluster.link;
+import static dev.dmsg.services.testing.TestCluster.spans;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -10,6 +12,7 @@ import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
 import io.netty.buffer.ByteBuf;
@@ -19,14 +22,13 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
-import org.junit.jupiter.api.AfterEach;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -42,28 +44,11 @@ class NodeCircuitTest {
     @TempDir
     Path tmp;
 
-    final List<Node> nodes = new ArrayList<>();
-
-    @AfterEach
-    void stop() {
-        nodes.forEach(Node::close);
-    }
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER); // TLS: each pins the others' keys
 
     Node start(String label) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes()));
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id));
-        for (Node other : nodes) {
-            Node.trustEachOther(n, other, Role.MEMBER); // TLS: each pins the others' keys
-        }
-        nodes.add(n);
-        return n;
-    }
-
-    /** {@code from} keeps a link to {@code to} (a VOLCONF span: slot, as {@code span HOST:PORT} does). */
-    static void link(Node from, Node to) {
-        ShellServiceResult r = run(from, "span 127.0.0.1:" + to.address().getPort());
-        assertThat(r.status).as(r.output).isZero();
+        return cluster.start(label);
     }
 
     record ShellServiceResult(int status, String output) {}
@@ -75,35 +60,11 @@ class NodeCircuitTest {
 
     /** n0 - n1 - n2 - n3, converged: every node sees every other. */
     List<Node> line(int n) throws Exception {
-        List<Node> ns = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            ns.add(start("n" + i));
-        }
-        for (int i = 0; i + 1 < n; i++) {
-            link(ns.get(i + 1), ns.get(i));
-        }
+        List<Node> ns = cluster.line(IntStream.range(0, n).mapToObj(i -> "n" + i).toArray(String[]::new));
         for (Node x : ns) {
-            await(() -> spans(x) == n, "every node in " + x.identity().label() + "'s tree");
+            cluster.awaitSpans(x, n);
         }
         return ns;
-    }
-
-    static int spans(Node n) {
-        try {
-            return n.status().get("spans").size();
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
-    }
-
-    static void await(BooleanSupplier p, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + T.toNanos();
-        while (!p.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not reached within " + T + ": " + what);
-            }
-            TimeUnit.MILLISECONDS.sleep(20); // real sockets and threads; bounded by T
-        }
     }
 
     static int circuitsAt(Node n) {
@@ -131,7 +92,7 @@ class NodeCircuitTest {
             assertThat(c.run("@nobody tree", out::append, T)).isEqualTo(Dmsg.ERR_CANTCIRC);
             assertThat(out).contains("no node 'nobody' in the mesh (known: ").contains("n3 (");
             // C's debug aid: forge over one particular received span, by the msgid 'tree' shows
-            String msgid = NodeTest.span(NodeTest.JSON.readTree(c.call("status --json", T)), "n3")
+            String msgid = TestCluster.nodeSpan(NodeTest.JSON.readTree(c.call("status --json", T)), "n3")
                 .get("links").get(0).get("msgid").asText();
             assertThat(c.call("tree", T)).contains("SLink msgid " + msgid + " dist=2");
             assertThat(c.call("circ " + msgid, T)).contains("to node 'n3'").contains("acknowledged (result 0)");
@@ -141,7 +102,7 @@ class NodeCircuitTest {
         }
         // every command closed its circuit, at both ends and at the relays
         for (Node n : ns) {
-            await(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
+            cluster.await(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
         }
     }
 
@@ -210,7 +171,7 @@ class NodeCircuitTest {
         // n1 goes (orderly: it withdraws its spans, which is what tears the circuit down)
         ns.get(1).close();
         assertThat(lost.get(5, TimeUnit.SECONDS)).isNotEmpty();
-        await(() -> atOrigin.size() == 2 && atFar.size() == 2, "one LOSTLINK abort at each end");
+        cluster.await(() -> atOrigin.size() == 2 && atFar.size() == 2, "one LOSTLINK abort at each end");
         try {
             for (List<Message> ms : List.of(atOrigin, atFar)) {
                 Message abort = ms.get(1);
@@ -222,7 +183,7 @@ class NodeCircuitTest {
             atFar.forEach(Message::release);
         }
         for (Node n : List.of(n0, ns.get(2), n3)) {
-            await(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
+            cluster.await(() -> circuitsAt(n) == 0, "no circuit left at " + n.identity().label());
         }
         assertThat(atOrigin).hasSize(2);
         assertThat(atFar).hasSize(2);
@@ -236,7 +197,7 @@ class NodeCircuitTest {
     void inARingACommandReRoutesAroundADeadRelay() throws Exception {
         List<Node> ns = line(4);
         link(ns.get(0), ns.get(3)); // close the ring
-        await(() -> NodeTest.span(status(ns.get(0)), "n2").get("links").size() == 2, "two paths to n2 at n0");
+        cluster.await(() -> TestCluster.nodeSpan(status(ns.get(0)), "n2").get("links").size() == 2, "two paths to n2 at n0");
         assertThat(run(ns.get(0), "@n2 tree").output).contains("(n2) dist 0 [this node]");
         ns.get(1).close();
         var r = run(ns.get(0), "@n2 tree");

@@ -1,16 +1,16 @@
 package dev.dmsg.services.node;
 
+import static dev.dmsg.services.testing.TestCluster.call;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkState;
 import dev.dmsg.link.tls.Grants;
-import dev.dmsg.link.tls.NodeKeys;
-import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Role;
-import dev.dmsg.link.tls.TlsConfig;
-import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.services.shell.ShellService;
+import dev.dmsg.services.testing.TestCluster;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.LnkSpan;
@@ -18,14 +18,12 @@ import dev.dmsg.wire.LnkVolconf;
 import dev.dmsg.wire.VolData;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -40,42 +38,18 @@ class NodeRolesTest {
     @TempDir
     Path tmp;
 
-    final List<AutoCloseable> open = new ArrayList<>();
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp);
     Node alpha;
 
-    @AfterEach
-    void stop() throws Exception {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            open.get(i).close();
-        }
-        if (alpha != null) {
-            alpha.close();
-        }
-    }
-
     Node alpha() throws Exception {
-        Node.Identity id = new Node.Identity("alpha", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes("alpha".getBytes()));
-        alpha = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve("alpha"), id));
+        alpha = cluster.start("alpha");
         return alpha;
     }
 
     /** A peer named {@code name} with its own key, trusted by alpha with {@code role}; it pins alpha's key. */
     ShellClient as(String name, Role role, int grants) throws Exception {
-        NodeKeys keys = NodeKeys.generate(name);
-        alpha.trust().add(name, keys.fingerprint(), role, grants);
-        TrustPolicy pinsAlpha = TrustPolicy.of(List.of(new PeerIdentity("alpha", alpha.keys().fingerprint(), Role.MEMBER, 0)));
-        ShellClient c = ShellClient.connect("127.0.0.1", alpha.address().getPort(), TlsConfig.of(keys, pinsAlpha), T);
-        open.add(c);
-        return c;
-    }
-
-    record Answer(int status, String output) {}
-
-    static Answer run(ShellClient c, String line) throws Exception {
-        StringBuilder out = new StringBuilder();
-        int status = c.run(line, out::append, T);
-        return new Answer(status, out.toString());
+        return cluster.shellAs(alpha, name, role, grants);
     }
 
     static long denied(Link l) throws Exception {
@@ -94,9 +68,9 @@ class NodeRolesTest {
     void aClientWithoutShellReadOnlyIsRefusedEvenStatusAndTheLinkStaysUp() throws Exception {
         alpha();
         ShellClient c = as("ops", Role.CLIENT, Grants.BLK_READ);
-        Answer a = run(c, "status");
-        assertThat(a.status).isEqualTo(Dmsg.ERR_PERM);
-        assertThat(a.output).isEqualTo("status: refused: needs the admin or member role, or a client granted shell-ro; "
+        ShellService.Result a = call(c, "status");
+        assertThat(a.status()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(a.output()).isEqualTo("status: refused: needs the admin or member role, or a client granted shell-ro; "
             + "'ops' (client) may not\n");
         assertThat(denied(alphaSide("ops"))).isEqualTo(1);
         assertThat(c.link().state()).isEqualTo(LinkState.UP);
@@ -106,10 +80,10 @@ class NodeRolesTest {
     void aClientWithShellReadOnlyReadsButMayNotChangeTheNode() throws Exception {
         alpha();
         ShellClient c = as("ops", Role.CLIENT, Grants.SHELL_RO);
-        assertThat(run(c, "tree").status).isZero();
-        Answer a = run(c, "span 127.0.0.1:1");
-        assertThat(a.status).isEqualTo(Dmsg.ERR_PERM);
-        assertThat(a.output).contains("span: refused: needs the admin role (it changes this node); 'ops' (client) may not");
+        assertThat(call(c, "tree").status()).isZero();
+        ShellService.Result a = call(c, "span 127.0.0.1:1");
+        assertThat(a.status()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(a.output()).contains("span: refused: needs the admin role (it changes this node); 'ops' (client) may not");
         assertThat(alpha.volconf().firstFree()).as("no slot was taken").isEqualTo(1);
     }
 
@@ -117,15 +91,13 @@ class NodeRolesTest {
     void aMemberReadsAndRelaysButMayNotChangeTheTableEvenWithVolconf() throws Exception {
         alpha();
         ShellClient c = as("beta", Role.MEMBER, 0);
-        assertThat(run(c, "status").status).isZero();
-        assertThat(run(c, "span 127.0.0.1:1").status).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(call(c, "status").status()).isZero();
+        assertThat(call(c, "span 127.0.0.1:1").status()).isEqualTo(Dmsg.ERR_PERM);
         VolData v = new VolData(5, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", "span:127.0.0.1:1");
         c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, 5, new UUID(0, 0)), null);
         Link side = alphaSide("beta");
-        long deadline = System.nanoTime() + T.toNanos();
-        while (denied(side) < 2 && System.nanoTime() < deadline) {
-            TimeUnit.MILLISECONDS.sleep(20); // the one-way VOLCONF is refused without an answer: poll the count
-        }
+        // the one-way VOLCONF is refused without an answer: poll the count
+        Await.atMost(T).untilValue(() -> denied(side), d -> d >= 2, "the span command and the VOLCONF denied");
         assertThat(denied(side)).isEqualTo(2); // the span command and the VOLCONF
         assertThat(alpha.volconf().get(5)).isEqualTo(VolData.EMPTY);
         assertThat(c.link().state()).isEqualTo(LinkState.UP);
@@ -135,7 +107,7 @@ class NodeRolesTest {
     void anAdminMayChangeTheNode() throws Exception {
         alpha();
         ShellClient c = as("root", Role.ADMIN, 0);
-        assertThat(run(c, "span 127.0.0.1:1").output).isEqualTo("slot 1: span:127.0.0.1:1\n");
+        assertThat(call(c, "span 127.0.0.1:1").output()).isEqualTo("slot 1: span:127.0.0.1:1\n");
     }
 
     @Test

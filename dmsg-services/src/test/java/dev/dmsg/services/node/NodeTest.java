@@ -1,11 +1,13 @@
 package dev.dmsg.services.node;
 
+import static dev.dmsg.services.testing.TestCluster.nodeSpan;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.shell.ShellClient;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.Vectors;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.FrameDecoder;
@@ -33,8 +35,8 @@ import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -49,12 +51,8 @@ class NodeTest {
     @TempDir
     Path tmp;
 
-    final List<Node> nodes = new ArrayList<>();
-
-    @AfterEach
-    void stop() {
-        nodes.forEach(Node::close);
-    }
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER);
 
     Node start(String label) throws Exception {
         return start(label, Security.defaults());
@@ -65,14 +63,7 @@ class NodeTest {
      * that trusts theirs: as operators would with {@code dmsg trust add} on each side.
      */
     Node start(String label, Security security) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes()));
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id).withSecurity(security));
-        for (Node other : nodes) {
-            Node.trustEachOther(n, other, Role.MEMBER);
-        }
-        nodes.add(n);
-        return n;
+        return cluster.start(cluster.settings(label).withSecurity(security));
     }
 
     /** A node that also takes 2013 C peers from 127.0.0.1 in plaintext (docs/SECURITY.md §6). */
@@ -92,26 +83,8 @@ class NodeTest {
     }
 
     /** Polls the node's own status document (in-process) until {@code p} holds. */
-    static JsonNode awaitStatus(Node n, Predicate<JsonNode> p) throws Exception {
-        long deadline = System.nanoTime() + T.toNanos();
-        JsonNode s = n.status();
-        while (!p.test(s)) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("condition not reached; status:\n" + s.toPrettyString());
-            }
-            TimeUnit.MILLISECONDS.sleep(50); // waiting on real sockets and threads, bounded by T
-            s = n.status();
-        }
-        return s;
-    }
-
-    static JsonNode span(JsonNode status, String fsLabel) {
-        for (JsonNode s : status.get("spans")) {
-            if (s.get("fs_label").asText().equals(fsLabel)) {
-                return s;
-            }
-        }
-        return null;
+    JsonNode awaitStatus(Node n, Predicate<JsonNode> p) throws Exception {
+        return cluster.awaitStatus(n, p, "a condition on " + n.identity().label() + "'s status");
     }
 
     @Test
@@ -120,7 +93,7 @@ class NodeTest {
         try (ShellClient c = client(a)) {
             JsonNode s = JSON.readTree(c.call("status --json", T));
             assertThat(s.get("node").get("label").asText()).isEqualTo("alpha");
-            assertThat(span(s, "alpha").get("local").asBoolean()).isTrue();
+            assertThat(nodeSpan(s, "alpha").get("local").asBoolean()).isTrue();
             assertThat(s.get("links")).hasSize(1); // this client
             // TLS by default: the node's key, and this client known by its key (the node's own: admin)
             assertThat(s.get("node").get("fingerprint").asText()).isEqualTo(a.keys().fingerprint());
@@ -153,8 +126,8 @@ class NodeTest {
         var disk = new LnkSpan(new UUID(0, 0), new UUID(0, 0), Dmsg.PFSTYPE_SERVER, Dmsg.PEER_BLOCK, 1, 0,
             0, 0, 0, 1L << 30, 512, "alpha/disk0", "serial-1");
         var handle = a.advertise(disk).get(5, TimeUnit.SECONDS);
-        JsonNode s = awaitStatus(b, x -> span(x, "serial-1") != null);
-        JsonNode d = span(s, "serial-1");
+        JsonNode s = awaitStatus(b, x -> nodeSpan(x, "serial-1") != null);
+        JsonNode d = nodeSpan(s, "serial-1");
         assertThat(d.get("peer_type").asText()).isEqualTo("BLOCK");
         assertThat(d.get("pfs_type").asText()).isEqualTo("SERVER");
         assertThat(d.get("cl_label").asText()).isEqualTo("alpha/disk0");
@@ -162,7 +135,7 @@ class NodeTest {
         assertThat(d.get("bytes").asLong()).isEqualTo(1L << 30);
         assertThat(d.get("blksize").asInt()).isEqualTo(512);
         a.withdraw(handle);
-        awaitStatus(b, x -> span(x, "serial-1") == null);
+        awaitStatus(b, x -> nodeSpan(x, "serial-1") == null);
     }
 
     /**
@@ -230,8 +203,8 @@ class NodeTest {
             c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, 300, new UUID(0, 0)), null);
             c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, 6, UUID.randomUUID()), null);
         }
-        JsonNode s = awaitStatus(a, st -> span(st, "beta") != null);
-        assertThat(span(s, "beta").get("dist").asInt()).isZero();
+        JsonNode s = awaitStatus(a, st -> nodeSpan(st, "beta") != null);
+        assertThat(nodeSpan(s, "beta").get("dist").asInt()).isZero();
         assertThat(s.get("volconf")).hasSize(1);
         assertThat(s.get("volconf").get(0).get("index").asInt()).isEqualTo(5);
         assertThat(a.volconf().get(6)).isEqualTo(VolData.EMPTY);
@@ -276,12 +249,12 @@ class NodeTest {
             OutputStream out = s.getOutputStream();
             out.write(firstThree);
             out.flush();
-            JsonNode st = awaitStatus(a, x -> span(x, "nodeB") != null);
-            JsonNode nodeB = span(st, "nodeB");
+            JsonNode st = awaitStatus(a, x -> nodeSpan(x, "nodeB") != null);
+            JsonNode nodeB = nodeSpan(st, "nodeB");
             assertThat(nodeB.get("cl_label").asText()).isEqualTo("interop");
             assertThat(nodeB.get("peer_type").asText()).isEqualTo("HAMMER2");
             assertThat(nodeB.get("links").get(0).has("seqno")).as("a C span has no seqno").isFalse();
-            awaitStatus(b, x -> span(x, "nodeB") != null && span(x, "nodeB").get("dist").asInt() == 1);
+            awaitStatus(b, x -> nodeSpan(x, "nodeB") != null && nodeSpan(x, "nodeB").get("dist").asInt() == 1);
 
             // What the node sent the C peer: CONN, the answer to its CONN, spans — never mid-stream LNK_SPAN.
             List<Message> got = new ArrayList<>();
@@ -318,7 +291,7 @@ class NodeTest {
             got.forEach(Message::release);
         }
         // The C peer is gone: nodeB is withdrawn here and at beta.
-        awaitStatus(a, x -> span(x, "nodeB") == null);
-        awaitStatus(b, x -> span(x, "nodeB") == null);
+        awaitStatus(a, x -> nodeSpan(x, "nodeB") == null);
+        awaitStatus(b, x -> nodeSpan(x, "nodeB") == null);
     }
 }

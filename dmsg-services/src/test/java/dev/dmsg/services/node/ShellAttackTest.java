@@ -1,5 +1,6 @@
 package dev.dmsg.services.node;
 
+import static dev.dmsg.services.testing.TestCluster.call;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.dmsg.link.tls.Grants;
@@ -10,22 +11,21 @@ import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.shell.ShellService;
-import dev.dmsg.testkit.Await;
+import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.wire.Dmsg;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -42,79 +42,30 @@ class ShellAttackTest {
     @TempDir
     Path tmp;
 
-    final List<Node> nodes = new ArrayList<>();
-    final List<AutoCloseable> clients = new ArrayList<>();
+    @RegisterExtension
+    final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER);
     Node alpha;
     Node beta;
     Node gamma;
 
     @BeforeEach
     void line() throws Exception {
-        alpha = start("alpha");
-        beta = start("beta");
-        gamma = start("gamma");
-        span(beta, alpha);
-        span(gamma, beta);
-        for (Node n : nodes) {
-            Await.until(() -> spans(n) == 3, T, "all three nodes in " + n.identity().label() + "'s tree");
-        }
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        for (AutoCloseable c : clients) {
-            c.close();
-        }
-        nodes.forEach(Node::close);
-    }
-
-    Node start(String label) throws Exception {
-        Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
-            UUID.nameUUIDFromBytes(label.getBytes()));
-        Node n = Node.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve(label), id));
-        for (Node other : nodes) {
-            Node.trustEachOther(n, other, Role.MEMBER);
-        }
-        nodes.add(n);
-        return n;
-    }
-
-    static void span(Node from, Node to) {
-        ShellService.Result r = from.shell().execute("span 127.0.0.1:" + to.address().getPort());
-        assertThat(r.status()).as(r.output()).isZero();
-    }
-
-    static int spans(Node n) {
-        try {
-            return n.status().get("spans").size();
-        } catch (Exception e) {
-            throw new AssertionError(e);
+        List<Node> line = cluster.line("alpha", "beta", "gamma");
+        alpha = line.get(0);
+        beta = line.get(1);
+        gamma = line.get(2);
+        for (Node n : line) {
+            cluster.awaitSpans(n, 3);
         }
     }
 
     /** A shell client with its own key, trusted by {@code at} as {@code role} with {@code grants}. */
     ShellClient attacker(Node at, String name, Role role, int grants) throws Exception {
-        NodeKeys keys = NodeKeys.generate(name);
-        at.trust().add(name, keys.fingerprint(), role, grants);
-        TrustPolicy pins = TrustPolicy.of(List.of(new PeerIdentity(at.keys().label(), at.keys().fingerprint(), Role.MEMBER, 0)));
-        ShellClient c = ShellClient.connect("127.0.0.1", at.address().getPort(), TlsConfig.of(keys, pins), T);
-        clients.add(c);
-        return c;
+        return cluster.shellAs(at, name, role, grants);
     }
 
-    /** The node's own operator: its key, an admin of it. */
     ShellClient operator(Node n) throws Exception {
-        ShellClient c = ShellClient.connect("127.0.0.1", n.address().getPort(), n.clientTls(), T);
-        clients.add(c);
-        return c;
-    }
-
-    record Answer(int status, String output) {}
-
-    static Answer run(ShellClient c, String line) throws Exception {
-        StringBuilder out = new StringBuilder();
-        int status = c.run(line, out::append, T);
-        return new Answer(status, out.toString());
+        return cluster.operator(n);
     }
 
     /** VOLCONF slots in use on {@code n}. */
@@ -128,17 +79,17 @@ class ShellAttackTest {
         ShellClient member = attacker(beta, "mal", Role.MEMBER, 0);
         ShellClient client = attacker(beta, "peek", Role.CLIENT, Grants.SHELL_RO);
         for (ShellClient c : List.of(member, client)) {
-            Answer a = run(c, "@beta span 127.0.0.1:1");
-            assertThat(a.status).as(a.output).isEqualTo(Dmsg.ERR_PERM);
-            assertThat(a.output).contains("span: refused: needs the admin role (it changes this node)");
-            assertThat(run(c, "@beta @beta @beta span 127.0.0.1:2").status).isEqualTo(Dmsg.ERR_PERM);
-            assertThat(run(c, "@beta tree").status).as("reading through @self still works").isZero();
+            ShellService.Result a = call(c, "@beta span 127.0.0.1:1");
+            assertThat(a.status()).as(a.output()).isEqualTo(Dmsg.ERR_PERM);
+            assertThat(a.output()).contains("span: refused: needs the admin role (it changes this node)");
+            assertThat(call(c, "@beta @beta @beta span 127.0.0.1:2").status()).isEqualTo(Dmsg.ERR_PERM);
+            assertThat(call(c, "@beta tree").status()).as("reading through @self still works").isZero();
         }
-        Answer who = run(client, "@beta span 127.0.0.1:1");
-        assertThat(who.output).contains("'peek' (client) may not");
+        ShellService.Result who = call(client, "@beta span 127.0.0.1:1");
+        assertThat(who.output()).contains("'peek' (client) may not");
         assertThat(slots(beta)).as("no slot was added").isEqualTo(slots);
         // the operator of beta may: @self is the caller's own rights, not less either
-        assertThat(run(operator(beta), "@beta span 127.0.0.1:3").status).isZero();
+        assertThat(call(operator(beta), "@beta span 127.0.0.1:3").status()).isZero();
         assertThat(slots(beta)).isEqualTo(slots + 1);
     }
 
@@ -146,13 +97,13 @@ class ShellAttackTest {
     void atTheFarNodeOnItselfRunsForTheCallerNotAsThatNode() throws Exception {
         int slots = slots(gamma);
         ShellClient member = attacker(beta, "mal", Role.MEMBER, 0);
-        Answer a = run(member, "@gamma @gamma span 127.0.0.1:1");
-        assertThat(a.status).as(a.output).isEqualTo(Dmsg.ERR_PERM);
-        assertThat(a.output).contains("span: refused: needs the admin role").contains("for 'mal' via beta");
-        assertThat(run(member, "@gamma @gamma links").status).as("reading is allowed").isZero();
+        ShellService.Result a = call(member, "@gamma @gamma span 127.0.0.1:1");
+        assertThat(a.status()).as(a.output()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(a.output()).contains("span: refused: needs the admin role").contains("for 'mal' via beta");
+        assertThat(call(member, "@gamma @gamma links").status()).as("reading is allowed").isZero();
         assertThat(slots(gamma)).as("gamma's table unchanged").isEqualTo(slots);
         // beta's own operator is an admin of beta, but beta is only a member of gamma: gamma refuses too
-        assertThat(run(operator(beta), "@gamma span 127.0.0.1:1").status).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(call(operator(beta), "@gamma span 127.0.0.1:1").status()).isEqualTo(Dmsg.ERR_PERM);
         assertThat(slots(gamma)).isEqualTo(slots);
     }
 
@@ -164,11 +115,11 @@ class ShellAttackTest {
             deep.append(i % 2 == 0 ? "@gamma " : "@beta ");
         }
         long t0 = System.nanoTime();
-        Answer a = run(member, deep + "tree");
-        assertThat(a.status).isEqualTo(Dmsg.ERR_PARAM);
-        assertThat(a.output).contains("refused: @ nesting deeper than 4");
+        ShellService.Result a = call(member, deep + "tree");
+        assertThat(a.status()).isEqualTo(Dmsg.ERR_PARAM);
+        assertThat(a.output()).contains("refused: @ nesting deeper than 4");
         assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
-        assertThat(run(member, "@gamma @beta @gamma @beta tree").status).as("depth 4 is allowed").isZero();
+        assertThat(call(member, "@gamma @beta @gamma @beta tree").status()).as("depth 4 is allowed").isZero();
 
         // A flood of the deepest chains allowed, from one member on many connections at once: it gets
         // at most its share, the rest are answered busy, and every node's operator is answered meanwhile.
@@ -178,32 +129,32 @@ class ShellAttackTest {
         TrustPolicy pins = TrustPolicy.of(List.of(new PeerIdentity("beta", beta.keys().fingerprint(), Role.MEMBER, 0)));
         for (int i = 0; i < 12; i++) {
             ShellClient c = ShellClient.connect("127.0.0.1", beta.address().getPort(), TlsConfig.of(malKeys, pins), T);
-            clients.add(c);
+            cluster.closing(c);
             floods.add(c);
         }
         ExecutorService pool = Executors.newFixedThreadPool(floods.size());
         try {
-            List<Future<Answer>> answers = new ArrayList<>();
+            List<Future<ShellService.Result>> answers = new ArrayList<>();
             for (ShellClient c : floods) {
-                answers.add(pool.submit(() -> run(c, "@gamma @beta @gamma @beta ping alpha 200")));
+                answers.add(pool.submit(() -> call(c, "@gamma @beta @gamma @beta ping alpha 200")));
             }
-            for (Node n : nodes) {
+            for (Node n : cluster.nodes()) {
                 ShellClient op = operator(n);
                 long s0 = System.nanoTime();
-                Answer st = run(op, "status");
-                assertThat(st.status).isZero();
+                ShellService.Result st = call(op, "status");
+                assertThat(st.status()).isZero();
                 assertThat(Duration.ofNanos(System.nanoTime() - s0)).as("status on %s during the flood",
                     n.identity().label()).isLessThan(Duration.ofSeconds(3));
             }
             int busy = 0;
             int ran = 0;
-            for (Future<Answer> f : answers) {
-                Answer x = f.get(60, TimeUnit.SECONDS);
-                if (x.status == Dmsg.ERR_LIMIT) {
-                    assertThat(x.output).startsWith("busy: 'mal2' (member").contains("has 4 shell commands in progress");
+            for (Future<ShellService.Result> f : answers) {
+                ShellService.Result x = f.get(60, TimeUnit.SECONDS);
+                if (x.status() == Dmsg.ERR_LIMIT) {
+                    assertThat(x.output()).startsWith("busy: 'mal2' (member").contains("has 4 shell commands in progress");
                     busy++;
                 } else {
-                    assertThat(x.status).as(x.output).isZero();
+                    assertThat(x.status()).as(x.output()).isZero();
                     ran++;
                 }
             }
