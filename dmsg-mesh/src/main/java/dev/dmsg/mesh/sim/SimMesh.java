@@ -143,7 +143,7 @@ public final class SimMesh {
 
         /** {@code at}'s end of this link (requests on circuit 0 go here). */
         public Link end(SimNode at) {
-            return (at == a ? ta : tb).iocom;
+            return (at == a ? ta : tb).iocom.link();
         }
 
         /** Frames that arrived at {@code at}'s end but wait unread. */
