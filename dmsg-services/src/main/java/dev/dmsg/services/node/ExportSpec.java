@@ -1,8 +1,11 @@
 package dev.dmsg.services.node;
 
+import dev.dmsg.services.blk.ExportAccess;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
+import java.util.regex.Pattern;
 
 /**
  * The text form of an export (docs/BLK.md "Exports"): {@code NAME=PATH[,ro|rw][,blksize=N][,allow=WHO+…]},
@@ -70,6 +73,28 @@ public final class ExportSpec {
             }
         }
         return specs.stream().map(ExportSpec::parse).toList();
+    }
+
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+
+    /**
+     * Checks an export's fields ({@link Node.Export}'s constructor): the name 1..64 of
+     * {@code A-Z a-z 0-9 . _ -}, the blksize a power of two in 512..65536, the allow list of roles
+     * and labels (docs/IDENTITY.md §5).
+     *
+     * @return the allow list, checked and copied
+     */
+    static List<String> check(String name, Path path, int blockSize, List<String> allow) {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(path, "path");
+        if (!NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("export name '" + name + "': 1..64 of A-Z a-z 0-9 . _ -");
+        }
+        if (blockSize < 512 || blockSize > 65536 || Integer.bitCount(blockSize) != 1) {
+            throw new IllegalArgumentException("export " + name + ": blksize must be a power of two in 512..65536, "
+                + "not " + blockSize);
+        }
+        return new ExportAccess(allow == null ? List.of() : allow).allow();
     }
 
     /** The inverse of {@link #parse}: defaults left out. */

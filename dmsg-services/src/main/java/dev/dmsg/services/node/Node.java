@@ -18,15 +18,10 @@ import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.services.Access;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.blk.BlkServer;
-import dev.dmsg.services.blk.ExportAccess;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkConn;
 import dev.dmsg.wire.LnkSpan;
-import dev.dmsg.wire.LnkVolconf;
-import dev.dmsg.wire.Message;
-import dev.dmsg.wire.PeerType;
-import dev.dmsg.wire.PfsType;
 import dev.dmsg.wire.VolData;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -34,18 +29,13 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
-import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -88,19 +78,9 @@ public final class Node implements AutoCloseable {
      */
     public record Export(String name, Path path, boolean readOnly, int blockSize, List<String> allow) {
         public static final int DEFAULT_BLOCK_SIZE = 4096;
-        private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
         public Export {
-            Objects.requireNonNull(name, "name");
-            Objects.requireNonNull(path, "path");
-            if (!NAME.matcher(name).matches()) {
-                throw new IllegalArgumentException("export name '" + name + "': 1..64 of A-Z a-z 0-9 . _ -");
-            }
-            if (blockSize < 512 || blockSize > 65536 || Integer.bitCount(blockSize) != 1) {
-                throw new IllegalArgumentException("export " + name + ": blksize must be a power of two in 512..65536, "
-                    + "not " + blockSize);
-            }
-            allow = new ExportAccess(allow == null ? List.of() : allow).allow(); // checked
+            allow = ExportSpec.check(name, path, blockSize, allow);
         }
 
         /** Admins only. */
@@ -151,17 +131,7 @@ public final class Node implements AutoCloseable {
                            Duration pingInterval, Duration deadTimeout, boolean logFrames, int ioThreads,
                            Security security, List<Export> exports) {
         public Settings {
-            if (ioThreads < 0) {
-                throw new IllegalArgumentException("ioThreads must be >= 0, not " + ioThreads);
-            }
-            Objects.requireNonNull(security, "security");
-            exports = exports == null ? List.of() : List.copyOf(exports);
-            Set<String> names = new HashSet<>();
-            for (Export e : exports) {
-                if (!names.add(e.name())) {
-                    throw new IllegalArgumentException("export '" + e.name() + "' given twice");
-                }
-            }
+            exports = SettingsBuilder.check(ioThreads, security, exports);
         }
 
         /**
@@ -237,21 +207,17 @@ public final class Node implements AutoCloseable {
     /** The services, in start order ({@link NodeServices}); those started, to stop in reverse. */
     private final List<NodeService> nodeServices;
     private final List<NodeService> started = Collections.synchronizedList(new ArrayList<>());
-    private final ShellNodeService shellService;
-    private final BlkNodeService blkService;
     /** The spans this node and its services advertised; mesh thread only. */
     private final List<SpanEngine.SpanLink> ownSpans = new ArrayList<>();
     private InetSocketAddress bound;
 
-    private Node(Settings settings, List<NodeService> nodeServices, VolconfTable volconf, NodeKeys keys,
-                 TrustStore trust, NodeTrust nodeTrust, NodeExecutors executors) {
+    private Node(Settings settings, List<NodeService> nodeServices, VolconfTable volconf, NodeTrust nodeTrust,
+                 NodeExecutors executors) {
         this.settings = settings;
         this.nodeServices = nodeServices;
-        this.shellService = find(nodeServices, ShellNodeService.class);
-        this.blkService = find(nodeServices, BlkNodeService.class);
         this.volconf = volconf;
-        this.keys = keys;
-        this.trust = trust;
+        this.keys = nodeTrust == null ? null : nodeTrust.keys();
+        this.trust = nodeTrust == null ? null : nodeTrust.store();
         this.nodeTrust = nodeTrust;
         this.executors = executors;
         ThreadLocalRandom r = ThreadLocalRandom.current();
@@ -259,20 +225,16 @@ public final class Node implements AutoCloseable {
         MeshScheduler meshThread = MeshScheduler.of(executors.mesh());
         // docs/IDENTITY.md §3: with keys, our spans are signed and every received one is checked
         this.mesh = keys == null ? new MeshNode(engine, meshThread)
-            : new MeshNode(engine, meshThread, keys, nodeTrust != null ? nodeTrust : new NodeTrust(keys, trust));
+            : new MeshNode(engine, meshThread, keys, nodeTrust); // the same trust as the links
         this.access = Access.plaintextAdmin(); // until TLS is on: every link is plaintext (docs/SECURITY.md)
         this.services = EchoService.register(new Services());
         mesh.register(services);
-        services.oneWay(Dmsg.LNK_VOLCONF, this::onVolconf);
-        Security sec = settings.security();
+        services.oneWay(Dmsg.LNK_VOLCONF, new VolconfUpdates(volconf, access, executors.admin())::onVolconf);
         LinkConfig config = LinkConfig.builder().label(settings.identity().label())
             .conn(SpanExt.mark(conn(settings.identity())))
             .pingInterval(settings.pingInterval()).deadTimeout(settings.deadTimeout())
             .logFrames(settings.logFrames())
-            .tls(keys == null ? null : new TlsConfig(keys, nodeTrust, sec.provider(),
-                sec.handshakeTimeout(), sec.legacyPeers(), TlsConfig.DEFAULT_MAX_UNAUTHENTICATED,
-                TlsConfig.DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS))
-            .build();
+            .tls(settings.security().tlsConfig(keys, nodeTrust)).build();
         this.links = new LinkWatch(mesh.listener());
         this.endpoint = new LinkEndpoint(config, services, links,
             settings.ioThreads() == 0 ? Settings.autoIoThreads() : settings.ioThreads());
@@ -302,15 +264,8 @@ public final class Node implements AutoCloseable {
         NodeTrust nodeTrust = null;
         Node n;
         try {
-            NodeKeys keys = null;
-            TrustStore trust = null;
-            if (settings.security().tls()) {
-                Path kd = settings.security().keyDir() != null ? settings.security().keyDir() : settings.dataDir();
-                keys = NodeKeys.loadOrCreate(kd, settings.identity().label());
-                trust = TrustStore.open(kd);
-                nodeTrust = NodeTrust.open(kd, keys, trust, settings.security().keyDir() == null);
-            }
-            n = new Node(settings, nodeServices, volconf, keys, trust, nodeTrust, executors);
+            nodeTrust = NodeTrust.load(settings.security(), settings.dataDir(), settings.identity().label());
+            n = new Node(settings, nodeServices, volconf, nodeTrust, executors);
         } catch (IOException | RuntimeException e) {
             if (nodeTrust != null) {
                 nodeTrust.close();
@@ -387,7 +342,8 @@ public final class Node implements AutoCloseable {
 
     /** The BLK export server (docs/BLK.md), or {@code null} if this node exports nothing. */
     public BlkServer blk() {
-        return blkService == null ? null : blkService.server();
+        BlkNodeService b = find(BlkNodeService.class);
+        return b == null ? null : b.server();
     }
 
     public InetSocketAddress address() {
@@ -399,7 +355,8 @@ public final class Node implements AutoCloseable {
     }
 
     public ShellService shell() {
-        return shellService == null ? null : shellService.shell();
+        ShellNodeService s = find(ShellNodeService.class);
+        return s == null ? null : s.shell();
     }
 
     public LinkEndpoint endpoint() {
@@ -484,12 +441,8 @@ public final class Node implements AutoCloseable {
      * @throws IllegalArgumentException naming the nodes known when there is none or more than one
      */
     public NodeKey resolve(String name) throws Exception {
-        Map<NodeKey, Integer> ranks = executors.mesh().submit(() -> {
-            Map<NodeKey, Integer> m = new LinkedHashMap<>();
-            engine.snapshot().forEach(v -> m.put(v.key(), v.trustRank()));
-            return m;
-        }).get(5, TimeUnit.SECONDS);
-        return NodeNames.resolve(name, ranks);
+        return NodeNames.resolve(name, executors.mesh().submit(() -> NodeNames.ranks(engine.snapshot()))
+            .get(5, TimeUnit.SECONDS));
     }
 
     /** The status document (docs/STATUS.md) as a tree. */
@@ -497,35 +450,10 @@ public final class Node implements AutoCloseable {
         return (ObjectNode) NodeStatus.tree(statusDocument());
     }
 
-    /**
-     * The status document (docs/STATUS.md): the node's own sections ({@link NodeStatus}), each
-     * service's ({@link NodeService#status}), then the VOLCONF table; in that order.
-     */
+    /** The status document (docs/STATUS.md) as Jackson serialises it ({@link NodeStatus#document}). */
     Map<String, Object> statusDocument() throws Exception {
         List<SpanEngine.NodeView> spans = executors.mesh().submit(engine::snapshot).get(5, TimeUnit.SECONDS);
-        Map<String, Object> doc = new LinkedHashMap<>();
-        Identity id = settings.identity();
-        doc.put("node", new NodeStatus.NodeInfo(id.label(), bound.getHostString() + ":" + bound.getPort(),
-            PeerType.nameOf(id.peerType()), PfsType.nameOf(id.pfsType()), id.clLabel(), id.pfsClid().toString(),
-            id.pfsFsid().toString(), String.format("%08x", engine.origin()), settings.dataDir().toString(),
-            keys == null ? null : keys.fingerprint(), keys == null ? "off" : "TLSv1.3 " + endpoint.tlsProvider()));
-        if (keys != null) {
-            doc.put("security", NodeStatus.SecurityInfo.of(endpoint.tlsStats(), mesh.spansRefused()));
-            ObjectNode ca = nodeTrust.status();
-            if (ca != null) {
-                doc.put("ca", ca); // docs/IDENTITY.md §2
-            }
-        }
-        long now = System.nanoTime();
-        doc.put("links", endpoint.links().stream().map(l -> NodeStatus.LinkInfo.of(l, links.upSinceNanos(l), now))
-            .toList());
-        doc.put("spans", spans.stream().map(NodeStatus.SpanInfo::of).toList());
-        doc.put("circuits", mesh.circuits().stream().map(NodeStatus.CircuitInfo::of).toList());
-        for (NodeService s : nodeServices) {
-            s.status().forEach(section -> doc.put(section.name(), section.value()));
-        }
-        doc.put("volconf", NodeStatus.volconf(volconf.slots(), dialer.links()));
-        return doc;
+        return NodeStatus.document(this, engine.origin(), spans, links, nodeServices, dialer.links());
     }
 
     /**
@@ -568,38 +496,13 @@ public final class Node implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------------
 
-    private static <T extends NodeService> T find(List<NodeService> all, Class<T> type) {
-        return all.stream().filter(type::isInstance).map(type::cast).findFirst().orElse(null);
+    private <T extends NodeService> T find(Class<T> type) {
+        return nodeServices.stream().filter(type::isInstance).map(type::cast).findFirst().orElse(null);
     }
 
     private static LnkConn conn(Identity id) {
         UUID nil = new UUID(0, 0);
         return new LnkConn(nil, id.pfsClid(), id.pfsFsid(), -1L, id.peerType(), id.pfsType(), Dmsg.SPAN_PROTO_1,
             0, 0, 0, -1L, id.clLabel(), id.label());
-    }
-
-    /** LNK_VOLCONF inside a peer's LNK_CONN (docs/REFERENCE.md §3.6): sets one slot of our table. */
-    private void onVolconf(Link link, Message m) {
-        if (!access.allows(link, m.circuit(), Access.Level.CHANGE)) {
-            link.denied("LNK_VOLCONF from " + access.who(link, m.circuit()) + ": changing the table needs the admin role");
-            return; // one-way: counted and logged, never answered
-        }
-        LnkVolconf v = m.ext(LnkVolconf.class);
-        if (v == null || v.index() < 0 || v.index() >= Dmsg.COPYID_COUNT) {
-            log.warn("LNK_VOLCONF from {}: index {} is not 0..255; ignored", link.peerLabel(), v == null ? "?" : v.index());
-            return;
-        }
-        if (!v.mediaid().equals(new UUID(0, 0))) {
-            log.warn("LNK_VOLCONF from {}: mediaid {} is not this node's table (nil); ignored", link.peerLabel(), v.mediaid());
-            return;
-        }
-        executors.admin().execute(() -> {
-            try {
-                volconf.set(v.index(), v.copy());
-                log.info("volconf slot {} set by {}: {}", v.index(), link.peerLabel(), v.copy().describe());
-            } catch (IOException e) {
-                log.error("volconf slot {}: cannot persist the table: {}", v.index(), e.getMessage());
-            }
-        });
     }
 }

@@ -6,9 +6,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkStats;
 import dev.dmsg.link.netty.TlsStats;
+import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.mesh.NodeKey;
@@ -18,7 +20,9 @@ import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.PeerType;
 import dev.dmsg.wire.PfsType;
 import dev.dmsg.wire.VolData;
+import java.net.InetSocketAddress;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
@@ -128,6 +132,40 @@ final class NodeStatus {
                 l == null ? null : l.state().name()));
         }
         return out;
+    }
+
+    /**
+     * The whole document: the node's own sections, each service's ({@link NodeService#status}) in
+     * service order, then the VOLCONF table.
+     *
+     * @param spans the span engine's snapshot, taken on the mesh thread
+     */
+    static Map<String, Object> document(Node n, int origin, List<SpanEngine.NodeView> spans, LinkWatch watch,
+                                        List<NodeService> services, Map<Integer, Link> dialled) {
+        Map<String, Object> doc = new LinkedHashMap<>();
+        Node.Identity id = n.identity();
+        InetSocketAddress bound = n.address();
+        NodeKeys keys = n.keys();
+        doc.put("node", new NodeInfo(id.label(), bound.getHostString() + ":" + bound.getPort(),
+            PeerType.nameOf(id.peerType()), PfsType.nameOf(id.pfsType()), id.clLabel(), id.pfsClid().toString(),
+            id.pfsFsid().toString(), String.format("%08x", origin), n.settings().dataDir().toString(),
+            keys == null ? null : keys.fingerprint(), keys == null ? "off" : "TLSv1.3 " + n.endpoint().tlsProvider()));
+        if (keys != null) {
+            doc.put("security", SecurityInfo.of(n.endpoint().tlsStats(), n.mesh().spansRefused()));
+            ObjectNode ca = n.trustPolicy().status();
+            if (ca != null) {
+                doc.put("ca", ca); // docs/IDENTITY.md §2
+            }
+        }
+        long now = System.nanoTime();
+        doc.put("links", n.endpoint().links().stream().map(l -> LinkInfo.of(l, watch.upSinceNanos(l), now)).toList());
+        doc.put("spans", spans.stream().map(SpanInfo::of).toList());
+        doc.put("circuits", n.mesh().circuits().stream().map(CircuitInfo::of).toList());
+        for (NodeService s : services) {
+            s.status().forEach(section -> doc.put(section.name(), section.value()));
+        }
+        doc.put("volconf", volconf(n.volconf().slots(), dialled));
+        return doc;
     }
 
     /** The document as a tree, for the text forms ({@link StatusText}) and callers that read it. */

@@ -100,6 +100,28 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
     }
 
     /**
+     * The trust a node starts with: its key (made on first start) and trust store from the key
+     * directory, or the data directory ({@link Security#keyDir()}), and what {@link #open} adds; the
+     * node's issuer only in its own data directory. {@code null} without TLS.
+     */
+    static NodeTrust load(Security security, Path dataDir, String label) throws IOException {
+        if (!security.tls()) {
+            return null;
+        }
+        Path kd = security.keyDir() != null ? security.keyDir() : dataDir;
+        NodeKeys keys = NodeKeys.loadOrCreate(kd, label);
+        return open(kd, keys, TrustStore.open(kd), security.keyDir() == null);
+    }
+
+    NodeKeys keys() {
+        return keys;
+    }
+
+    TrustStore store() {
+        return store;
+    }
+
+    /**
      * The trust of the node whose keys and trust store live in {@code dir}: with the cluster CA
      * of {@code dir/ca/} if it has one, and, if {@code issue}, its issuer answering join requests.
      *

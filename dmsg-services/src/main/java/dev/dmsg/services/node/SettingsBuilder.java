@@ -3,7 +3,10 @@ package dev.dmsg.services.node;
 import dev.dmsg.mesh.MeshConfig;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Objects;
+import java.util.Set;
 
 /**
  * Builds {@link Node.Settings}: where the node listens, where it keeps its data and who it is are
@@ -97,6 +100,27 @@ public final class SettingsBuilder {
     public SettingsBuilder exports(List<Node.Export> e) {
         this.exports = e;
         return this;
+    }
+
+    /**
+     * Checks the settings ({@link Node.Settings}'s constructor): ioThreads not negative, a
+     * security, export names unique.
+     *
+     * @return the exports, copied
+     */
+    static List<Node.Export> check(int ioThreads, Security security, List<Node.Export> exports) {
+        if (ioThreads < 0) {
+            throw new IllegalArgumentException("ioThreads must be >= 0, not " + ioThreads);
+        }
+        Objects.requireNonNull(security, "security");
+        List<Node.Export> copy = exports == null ? List.of() : List.copyOf(exports);
+        Set<String> names = new HashSet<>();
+        for (Node.Export e : copy) {
+            if (!names.add(e.name())) {
+                throw new IllegalArgumentException("export '" + e.name() + "' given twice");
+            }
+        }
+        return copy;
     }
 
     /** @throws IllegalArgumentException as {@link Node.Settings} does (negative ioThreads, an export twice) */
