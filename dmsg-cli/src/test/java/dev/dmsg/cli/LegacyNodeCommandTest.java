@@ -2,7 +2,6 @@ package dev.dmsg.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.legacy.LegacyCRelay;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
@@ -42,9 +41,10 @@ class LegacyNodeCommandTest extends CliCapture {
         relay = new LegacyCRelay();
         Node.Identity id = new Node.Identity("zulu", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes("zulu".getBytes(StandardCharsets.UTF_8)));
-        zulu = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), id, MeshConfig.defaults(),
-            Duration.ofSeconds(30), Duration.ofSeconds(60), false)
-            .withSecurity(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member")))));
+        zulu = Node.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve("zulu"), id)
+            .pingInterval(Duration.ofSeconds(30)).deadTimeout(Duration.ofSeconds(60))
+            .security(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member"))))
+            .build());
         relay.connect("127.0.0.1", zulu.address().getPort());
         Await.until(() -> relay.tree().contains("(zulu)"), Duration.ofSeconds(10), "the C node learns zulu");
         node = "127.0.0.1:" + relay.port();

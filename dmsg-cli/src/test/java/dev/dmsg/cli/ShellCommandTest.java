@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TrustStore;
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
@@ -70,8 +69,8 @@ class ShellCommandTest {
     String startNode() throws Exception {
         Node.Identity id = new Node.Identity("alpha", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes("alpha".getBytes(StandardCharsets.UTF_8)));
-        node = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("alpha"), id, MeshConfig.defaults(),
-            Duration.ofSeconds(1), Duration.ofSeconds(10), false));
+        node = Node.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve("alpha"), id)
+            .pingInterval(Duration.ofSeconds(1)).deadTimeout(Duration.ofSeconds(10)).build());
         return "127.0.0.1:" + node.address().getPort();
     }
 

@@ -195,9 +195,8 @@ public final class Node implements AutoCloseable {
     private final MeshNode mesh;
     private final Services services;
     private final Access access;
-    /** TLS identity and trust; null on a plaintext node (tests of other layers only). */
+    /** TLS identity; null on a plaintext node (tests of other layers only). */
     private final NodeKeys keys;
-    private final TrustStore trust;
     /** Own key, store, cluster CA, issuer (docs/IDENTITY.md §1–2); with the upkeep of links when they change. */
     private final NodeTrust nodeTrust;
     private final TrustUpkeep upkeep;
@@ -217,7 +216,6 @@ public final class Node implements AutoCloseable {
         this.nodeServices = nodeServices;
         this.volconf = volconf;
         this.keys = nodeTrust == null ? null : nodeTrust.keys();
-        this.trust = nodeTrust == null ? null : nodeTrust.store();
         this.nodeTrust = nodeTrust;
         this.executors = executors;
         ThreadLocalRandom r = ThreadLocalRandom.current();
@@ -405,7 +403,7 @@ public final class Node implements AutoCloseable {
 
     /** The peers this node trusts (DATA/trusted), or {@code null} without TLS. */
     public TrustStore trust() {
-        return trust;
+        return nodeTrust == null ? null : nodeTrust.store();
     }
 
     /**
@@ -419,8 +417,8 @@ public final class Node implements AutoCloseable {
         if (a.keys == null || b.keys == null) {
             throw new IllegalStateException("trustEachOther: both nodes need TLS (Security.defaults())");
         }
-        a.trust.add(b.keys.label(), b.keys.fingerprint(), role, 0);
-        b.trust.add(a.keys.label(), a.keys.fingerprint(), role, 0);
+        a.trust().add(b.keys.label(), b.keys.fingerprint(), role, 0);
+        b.trust().add(a.keys.label(), a.keys.fingerprint(), role, 0);
     }
 
     /**

@@ -1,5 +1,7 @@
 package dev.dmsg.services.node;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -43,6 +45,9 @@ public final class NodeExecutors implements AutoCloseable {
     private final ScheduledExecutorService admin = Executors.newSingleThreadScheduledExecutor(named("admin"));
     private final ThreadPoolExecutor shell = bounded("shell", SHELL_THREADS, SHELL_QUEUE);
     private final ThreadPoolExecutor blkIo = bounded("blk-io", BLK_IO_THREADS, BLK_IO_QUEUE);
+    /** Threads made for services ({@link #newThread}); guarded by {@code this}. */
+    private final List<ExecutorService> more = new ArrayList<>();
+    private boolean closed;
 
     NodeExecutors() {}
 
@@ -67,6 +72,21 @@ public final class NodeExecutors implements AutoCloseable {
     }
 
     /**
+     * A thread of its own for a service that must not share one (a quorum's log, a lock
+     * service's leases), named {@code name}; shut down with the others.
+     *
+     * @throws IllegalStateException once the node is closing
+     */
+    public synchronized ScheduledExecutorService newThread(String name) {
+        if (closed) {
+            throw new IllegalStateException("node closed: no thread " + name);
+        }
+        ScheduledExecutorService e = Executors.newSingleThreadScheduledExecutor(named(name));
+        more.add(e);
+        return e;
+    }
+
+    /**
      * Lets the block I/O pool finish what it holds, 5 s at most, then stops it. Call after the
      * links are closed and before the devices are.
      */
@@ -86,6 +106,10 @@ public final class NodeExecutors implements AutoCloseable {
     /** Stops every thread now. */
     @Override
     public void close() {
+        synchronized (this) {
+            closed = true;
+            more.forEach(ExecutorService::shutdownNow);
+        }
         mesh.shutdownNow();
         admin.shutdownNow();
         shell.shutdownNow();

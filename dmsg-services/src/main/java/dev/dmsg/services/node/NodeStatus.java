@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.LinkStats;
 import dev.dmsg.link.netty.TlsStats;
@@ -152,7 +151,7 @@ final class NodeStatus {
             keys == null ? null : keys.fingerprint(), keys == null ? "off" : "TLSv1.3 " + n.endpoint().tlsProvider()));
         if (keys != null) {
             doc.put("security", SecurityInfo.of(n.endpoint().tlsStats(), n.mesh().spansRefused()));
-            ObjectNode ca = n.trustPolicy().status();
+            NodeTrust.CaStatus ca = n.trustPolicy().status();
             if (ca != null) {
                 doc.put("ca", ca); // docs/IDENTITY.md §2
             }

@@ -10,7 +10,6 @@ import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.mesh.CircuitHandle;
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.mesh.SpanExt;
@@ -93,10 +92,10 @@ class LegacyRelayCircuitTest {
     Node start(String label, Duration ping, Duration dead, String legacy, Node.Export... exports) throws Exception {
         Node.Identity id = new Node.Identity(label, Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes(label.getBytes(StandardCharsets.UTF_8)));
-        Node n = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), id, MeshConfig.defaults(),
-            ping, dead, false).withSecurity(Security.defaults()
-                .withLegacy(List.of(Security.LegacyPeer.parse(legacy))))
-            .withExports(List.of(exports)));
+        Node n = Node.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve(label), id)
+            .pingInterval(ping).deadTimeout(dead)
+            .security(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse(legacy))))
+            .exports(List.of(exports)).build());
         nodes.add(n);
         return n;
     }
@@ -531,9 +530,9 @@ class LegacyRelayCircuitTest {
         relays.add(relay);
         Node.Identity id = new Node.Identity("xray", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes("xray".getBytes(StandardCharsets.UTF_8)));
-        Node x = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("xray"), id, MeshConfig.defaults(),
-            Duration.ofMillis(100), Duration.ofSeconds(1), false)
-            .withSecurity(Security.plaintextForTests()));
+        Node x = Node.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve("xray"), id)
+            .pingInterval(Duration.ofMillis(100)).deadTimeout(Duration.ofSeconds(1))
+            .security(Security.plaintextForTests()).build());
         nodes.add(x);
         Link l = x.endpoint().connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
         await("the link is taken for a 2013 peer", l::legacyPeer);

@@ -8,7 +8,6 @@ import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.netty.LinkEndpoint;
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
 import dev.dmsg.services.shell.ShellClient;
@@ -78,9 +77,10 @@ class LegacyShellTest {
         closing.add(relay);
         Node.Identity id = new Node.Identity("zulu", Dmsg.PEER_CLUSTER, Dmsg.PFSTYPE_NONE, "", new UUID(0, 0),
             UUID.nameUUIDFromBytes("zulu".getBytes(StandardCharsets.UTF_8)));
-        Node z = Node.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), id, MeshConfig.defaults(),
-            Duration.ofSeconds(30), Duration.ofSeconds(60), false).withSecurity(Security.defaults()
-                .withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member")))));
+        Node z = Node.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve("zulu"), id)
+            .pingInterval(Duration.ofSeconds(30)).deadTimeout(Duration.ofSeconds(60))
+            .security(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member"))))
+            .build());
         closing.add(z);
         relay.connect("127.0.0.1", z.address().getPort());
         Await.until(() -> relay.tree().contains("(zulu)"), T, "the relay learns zulu's span");

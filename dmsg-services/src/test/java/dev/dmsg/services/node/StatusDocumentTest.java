@@ -3,18 +3,26 @@ package dev.dmsg.services.node;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.dmsg.link.tls.CertProfile;
+import dev.dmsg.link.tls.ClusterCa;
+import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.blk.BlkClient;
 import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.shell.ShellClient;
 import java.io.RandomAccessFile;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -42,7 +50,11 @@ class StatusDocumentTest {
         "security.handshakes_completed number", "security.handshakes_failed number", "security.keys_refused number",
         "security.handshakes_timed_out number", "security.connections_over_cap number",
         "security.handshakes_evicted number", "security.plaintext_refused number", "security.legacy_links number",
-        "security.log_lines_suppressed number", "security.spans_refused object",
+        "security.log_lines_suppressed number", "security.spans_refused object", "security.spans_refused{} number",
+        "ca object", "ca.name string", "ca.fingerprint string", "ca.crl_number number", "ca.revoked_keys number",
+        "ca.certificate string", "ca.issuer object", "ca.issuer.maximum string", "ca.issuer.not_after string",
+        "ca.joins object", "ca.joins.requests number", "ca.joins.issued number", "ca.joins.refused number",
+        "ca.joins.abandoned number", "ca.joins.log_lines_suppressed number",
         "links array", "links[] object",
         "links[].peer string", "links[].address string", "links[].identity string", "links[].role string",
         "links[].state string", "links[].age_s number", "links[].msgs_in number", "links[].msgs_out number",
@@ -77,6 +89,9 @@ class StatusDocumentTest {
         "volconf[].index number", "volconf[].copyid number", "volconf[].flags number", "volconf[].enabled boolean",
         "volconf[].path string", "volconf[].label string", "volconf[].link string");
 
+    /** Documented, but only there after an attack (MeshAttackTest reads it). */
+    static final Set<String> NOT_SEEN_HERE = Set.of("security.spans_refused{} number");
+
     /** Objects whose keys are names (neighbours, originators), not fields. */
     static final Set<String> KEYED_BY_NAME = Set.of("security.spans_refused", "exports[].by_originator");
 
@@ -110,13 +125,18 @@ class StatusDocumentTest {
 
     @Test
     void everyFieldKeepsItsNameTypeAndPlace() throws Exception {
+        // delta: signed by a cluster CA and its issuer, for the ca part
+        ClusterCa ca = ClusterCa.init(tmp.resolve("ca"), "prod", CertProfile.ROOT_VALIDITY, Clock.systemUTC());
+        NodeKeys k = ca.signNode(tmp.resolve("delta"), "delta", Role.MEMBER, 0, CertProfile.NODE_VALIDITY);
+        ca.installIssuer(tmp.resolve("delta"), k.label(), Role.MEMBER, 0, Duration.ofDays(365));
+        Node delta = start("delta");
         Node alpha = start("alpha", Node.Export.of("disk0", disk("disk0.img")).withAllow("member"),
             new Node.Export("tape", disk("tape.img"), true, 512).withAllow("member"));
         Node beta = start("beta");
         Node gamma = start("gamma");
         NodeCircuitTest.link(beta, alpha);
         NodeCircuitTest.link(gamma, beta);
-        for (Node n : nodes) {
+        for (Node n : List.of(alpha, beta, gamma)) {
             NodeCircuitTest.await(() -> NodeCircuitTest.spans(n) == 5, "5 spans at " + n.identity().label());
         }
         RemoteBlockDevice d = BlkClient.open(gamma.mesh(), "alpha/disk0", true, RemoteBlockDevice.Options.defaults())
@@ -130,7 +150,10 @@ class StatusDocumentTest {
                     shape("", NodeTest.JSON.readTree(c.call("status --json", NodeTest.T)), seen);
                 }
             }
-            assertThat(seen).containsExactlyInAnyOrderElementsOf(GOLDEN);
+            assertThat(seen).isSubsetOf(GOLDEN);
+            assertThat(GOLDEN.stream().filter(g -> !seen.contains(g)).toList()).as("not seen")
+                .isSubsetOf(NOT_SEEN_HERE);
+            assertThat(delta.status().get("ca").get("name").asText()).isEqualTo("prod");
         } finally {
             d.close();
         }
@@ -152,6 +175,20 @@ class StatusDocumentTest {
             assertThat(n.status().get("node").get("tls").asText()).isEqualTo("off");
             assertThat(n.status().get("links").get(0).get("role").asText()).isEqualTo("admin (plaintext)");
         }
+    }
+
+    /** docs/STATUS.md lists every field of {@link #GOLDEN}, with its type, in the same order. */
+    @Test
+    void theDocumentedFieldsAreTheSerialisedOnes() throws Exception {
+        List<String> documented = new ArrayList<>();
+        Pattern row = Pattern.compile("^\\| `([^`]+)` \\| (\\w+) \\|.*");
+        for (String line : Files.readAllLines(Path.of("..", "docs", "STATUS.md"))) {
+            Matcher m = row.matcher(line);
+            if (m.matches()) {
+                documented.add(m.group(1) + " " + m.group(2));
+            }
+        }
+        assertThat(documented).containsExactlyElementsOf(GOLDEN);
     }
 
     /**
