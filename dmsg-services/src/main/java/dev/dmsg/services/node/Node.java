@@ -52,9 +52,7 @@ import org.slf4j.LoggerFactory;
  * document (docs/STATUS.md) from {@link NodeStatus} records and the services' sections.
  * {@link #close} undoes it in reverse.
  *
- * <p>Threads ({@link NodeExecutors}): Netty's event loops run the links; {@code mesh} runs the
- * span engine; {@code admin} runs VOLCONF changes and dialling; {@code shell} the shell commands;
- * {@code blk-io} the exports' disk I/O (docs/BLK.md).
+ * <p>Threads: Netty's event loops run the links, {@link NodeExecutors} says what runs where else.
  */
 public final class Node implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger("dmsg.node");
@@ -108,7 +106,7 @@ public final class Node implements AutoCloseable {
             return ExportSpec.parse(spec);
         }
 
-        /** Several exports in one comma-separated value, as a config file's {@code export=} gives them ({@link ExportSpec#parseList}). */
+        /** Several exports in one value, as a config file's {@code export=} gives them ({@link ExportSpec#parseList}). */
         public static List<Export> parseList(String value) {
             return ExportSpec.parseList(value);
         }
@@ -340,7 +338,7 @@ public final class Node implements AutoCloseable {
 
     /** The BLK export server (docs/BLK.md), or {@code null} if this node exports nothing. */
     public BlkServer blk() {
-        BlkNodeService b = find(BlkNodeService.class);
+        BlkNodeService b = NodeServices.find(nodeServices, BlkNodeService.class);
         return b == null ? null : b.server();
     }
 
@@ -353,7 +351,7 @@ public final class Node implements AutoCloseable {
     }
 
     public ShellService shell() {
-        ShellNodeService s = find(ShellNodeService.class);
+        ShellNodeService s = NodeServices.find(nodeServices, ShellNodeService.class);
         return s == null ? null : s.shell();
     }
 
@@ -490,12 +488,6 @@ public final class Node implements AutoCloseable {
         if (nodeTrust != null) {
             nodeTrust.close();
         }
-    }
-
-    // ------------------------------------------------------------------------------------------
-
-    private <T extends NodeService> T find(Class<T> type) {
-        return nodeServices.stream().filter(type::isInstance).map(type::cast).findFirst().orElse(null);
     }
 
     private static LnkConn conn(Identity id) {

@@ -16,4 +16,9 @@ final class NodeServices {
     static List<NodeService> of(Node.Settings settings) {
         return List.of(new ShellNodeService(), new BlkNodeService(settings));
     }
+
+    /** The first service of {@code type} in {@code services}, or null. */
+    static <T extends NodeService> T find(List<NodeService> services, Class<T> type) {
+        return services.stream().filter(type::isInstance).map(type::cast).findFirst().orElse(null);
+    }
 }
