@@ -10,6 +10,7 @@ import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.services.node.ExportSpec;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
 import dev.dmsg.services.node.SpanDialer;
@@ -152,7 +153,7 @@ final class NodeCommand implements Callable<Integer> {
         @Override
         public Node.Export convert(String value) {
             try {
-                return Node.Export.parse(value);
+                return ExportSpec.parse(value);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.TypeConversionException(e.getMessage());
             }
@@ -201,14 +202,7 @@ final class NodeCommand implements Callable<Integer> {
         }
         Node node;
         try {
-            UUID fsid = pfsFsid != null ? pfsFsid : Identity.fsid(dir);
-            Node.Identity id = new Node.Identity(name, PeerType.parse(peerType), PfsType.parse(pfsType), cluster,
-                pfsClid != null ? pfsClid : new UUID(0, 0), fsid);
-            Node.Settings s = new Node.Settings(listen.host(), listen.port(), dir, id,
-                MeshConfig.defaults().withTopN(topN), pingInterval, deadTimeout, logFrames, ioThreads,
-                new Security(true, tlsProvider, handshakeTimeout, legacy.stream().map(Security.LegacyPeer::parse).toList()),
-                exports);
-            node = Node.start(s);
+            node = Node.start(settings(dir, name));
             for (HostPort peer : connect) {
                 ensureSlot(node.volconf(), peer);
             }
@@ -229,6 +223,26 @@ final class NodeCommand implements Callable<Integer> {
         }, "shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The node's settings from the options, as given on the command line or, where not, in the
+     * --config file ({@link #applyConfigFile}): the one place where options become settings.
+     *
+     * @throws IOException if the pfs_fsid kept in {@code dir} cannot be read or made
+     * @throws IllegalArgumentException for a bad peer or PFS type, legacy peer or export
+     */
+    Node.Settings settings(Path dir, String name) throws IOException {
+        UUID fsid = pfsFsid != null ? pfsFsid : Identity.fsid(dir);
+        Node.Identity id = new Node.Identity(name, PeerType.parse(peerType), PfsType.parse(pfsType), cluster,
+            pfsClid != null ? pfsClid : new UUID(0, 0), fsid);
+        return Node.Settings.builder(listen.host(), listen.port(), dir, id)
+            .mesh(MeshConfig.defaults().withTopN(topN))
+            .pingInterval(pingInterval).deadTimeout(deadTimeout).logFrames(logFrames).ioThreads(ioThreads)
+            .security(new Security(true, tlsProvider, handshakeTimeout,
+                legacy.stream().map(Security.LegacyPeer::parse).toList()))
+            .exports(exports)
+            .build();
     }
 
     /** An enabled {@code span:HOST:PORT} slot for {@code peer}: the one already there, or the first free. */
@@ -276,7 +290,7 @@ final class NodeCommand implements Callable<Integer> {
             if (!parsed.hasMatchedOption(o)) {
                 String v = p.getProperty(key).trim();
                 if (key.equals("export")) {
-                    exports.addAll(Node.Export.parseList(v)); // "a=/x,ro,b=/y": options stay with their export
+                    exports.addAll(ExportSpec.parseList(v)); // "a=/x,ro,b=/y": options stay with their export
                 } else if (o.typeInfo().isMultiValue()) {
                     for (String part : v.split(",")) {
                         Object x;

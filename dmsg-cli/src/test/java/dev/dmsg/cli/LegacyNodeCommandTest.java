@@ -2,7 +2,6 @@ package dev.dmsg.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.legacy.LegacyCRelay;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
@@ -40,9 +39,10 @@ class LegacyNodeCommandTest extends CliCapture {
     void start() throws Exception {
         Logging.setLevel("legacy-c-relay", "WARN"); // the CLI's stdout is what is checked
         relay = new LegacyCRelay();
-        zulu = cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), TestCluster.identity("zulu"),
-            MeshConfig.defaults(), Duration.ofSeconds(30), Duration.ofSeconds(60), false)
-            .withSecurity(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member")))));
+        zulu = cluster.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve("zulu"), TestCluster.identity("zulu"))
+            .pingInterval(Duration.ofSeconds(30)).deadTimeout(Duration.ofSeconds(60))
+            .security(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member"))))
+            .build());
         relay.connect("127.0.0.1", zulu.address().getPort());
         Await.until(() -> relay.tree().contains("(zulu)"), Duration.ofSeconds(10), "the C node learns zulu");
         node = "127.0.0.1:" + relay.port();

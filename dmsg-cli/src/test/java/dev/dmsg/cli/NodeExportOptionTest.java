@@ -2,7 +2,6 @@ package dev.dmsg.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.dmsg.services.node.Node;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -13,7 +12,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code dmsg node --export NAME=PATH[,ro]} (and {@code export=} in a config file): a path that
  * does not exist stops the node at start with exit 1, a malformed value is a usage error (2).
  * A node that starts runs until killed, so only the refusals are tested here; the served
- * exports are BlkServerTest's.
+ * exports are BlkServerTest's, the parsing itself ExportSpecTest's (dmsg-services).
  */
 @Timeout(30)
 class NodeExportOptionTest extends CliCapture {
@@ -45,17 +44,6 @@ class NodeExportOptionTest extends CliCapture {
         assertThat(err()).contains("blksize must be a power of two in 512..65536, not 1000");
         assertThat(run(node("--export", "disk0=/x,allow=alpha+bad/name"))).isEqualTo(2);
         assertThat(err()).contains("allow: 'bad/name' is neither a role nor a node label");
-    }
-
-    @Test
-    void anAccessListNamesRolesAndNodesAndTravelsWithItsExport() {
-        var e = Node.Export.parse("disk0=/srv/d.img,ro,allow=member+alpha");
-        assertThat(e.allow()).containsExactly("member", "alpha");
-        assertThat(e.readOnly()).isTrue();
-        assertThat(e.toString()).isEqualTo("disk0=/srv/d.img,ro,allow=member+alpha");
-        var list = Node.Export.parseList("a=/x,allow=beta,b=/y,ro");
-        assertThat(list.get(0).allow()).containsExactly("beta");
-        assertThat(list.get(1).allow()).as("the default: admins only").isEmpty();
     }
 
     @Test

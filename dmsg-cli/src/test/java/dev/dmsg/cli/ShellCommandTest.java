@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TrustStore;
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.wire.Dmsg;
@@ -68,8 +67,8 @@ class ShellCommandTest {
     }
 
     String startNode() throws Exception {
-        node = cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("alpha"), TestCluster.identity("alpha"),
-            MeshConfig.defaults(), Duration.ofSeconds(1), Duration.ofSeconds(10), false));
+        node = cluster.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve("alpha"), TestCluster.identity("alpha"))
+            .pingInterval(Duration.ofSeconds(1)).deadTimeout(Duration.ofSeconds(10)).build());
         return "127.0.0.1:" + node.address().getPort();
     }
 

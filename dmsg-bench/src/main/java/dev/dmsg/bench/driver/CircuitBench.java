@@ -6,7 +6,9 @@ import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.mesh.CircuitHandle;
+import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.services.node.ExportSpec;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
 import java.io.BufferedReader;
@@ -166,11 +168,9 @@ public final class CircuitBench implements Callable<Integer> {
 
     /** A client node linked to {@code entryPort}; circuit to the far node k relays away (and the link itself at k = 0). */
     private void measure(Path dir, int k, int entryPort, List<Result> results, boolean auth) throws Exception {
-        Node.Settings d = Node.Settings.of("127.0.0.1", 0, dir.resolve("bench-client-" + k),
-            Node.Identity.of("bench-client-" + k, "bench"));
-        try (Node client = Node.start(new Node.Settings(d.listenHost(), d.listenPort(), d.dataDir(), d.identity(),
-                d.mesh().withCircuitAuth(auth), d.pingInterval(), d.deadTimeout(), d.logFrames(), d.ioThreads(),
-                d.security()))) {
+        try (Node client = Node.start(Node.Settings.builder("127.0.0.1", 0, dir.resolve("bench-client-" + k),
+                Node.Identity.of("bench-client-" + k, "bench")).mesh(MeshConfig.defaults().withCircuitAuth(auth))
+                .build())) {
             client.shell().execute("span 127.0.0.1:" + entryPort);
             NodeKey far = awaitFar(client, k);
             Link first = client.endpoint().links().get(0);
@@ -415,13 +415,12 @@ public final class CircuitBench implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             BenchCommand.quietLogs();
-            Node.Settings s = Node.Settings.of("127.0.0.1", 0, dir, Node.Identity.of(label, "bench"));
+            Node.Settings s = Node.Settings.builder("127.0.0.1", 0, dir, Node.Identity.of(label, "bench"))
+                .mesh(MeshConfig.defaults().withCircuitAuth(!circuitAuth.equals("off"))).ioThreads(ioThreads)
+                .exports(exports.stream().map(ExportSpec::parse).toList()).build();
             Security security = plaintext ? Security.plaintextForTests()
                 : new Security(true, tlsProvider, s.security().handshakeTimeout(), List.of());
-            try (Node n = Node.start(new Node.Settings(s.listenHost(), s.listenPort(), s.dataDir(), s.identity(),
-                    s.mesh().withCircuitAuth(!circuitAuth.equals("off")),
-                    s.pingInterval(), s.deadTimeout(), s.logFrames(), ioThreads, security,
-                    exports.stream().map(Node.Export::parse).toList()))) {
+            try (Node n = Node.start(s.withSecurity(security))) {
                 new BenchServer().register(n.services());
                 if (connect != null) {
                     n.shell().execute("span " + connect);

@@ -11,38 +11,26 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ExecutorService;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * A node's exports (docs/BLK.md "Exports"): each file opened as a {@link FileBlockDevice} on the
- * node's bounded BLK I/O pool, with its serial — made once per export name and kept in
+ * node's bounded BLK I/O pool ({@link NodeExecutors#blkIo()}), with its serial — made once per export name and kept in
  * {@code DATA/exports/NAME.serial}, so a client that reconnects (even to a restarted node) finds
  * the same disk, as xdisk found {@code /dev/serno/…}.
  */
 final class Exports implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger("dmsg.node");
 
-    /** Threads doing export I/O: positional reads and writes run in parallel on one file. */
-    static final int IO_THREADS = 8;
-    /**
-     * Device operations waiting for a thread. Each open has at most 64 in flight (BlkServer), so
-     * this holds 64 busy opens; past it a request is answered LIMIT, never queued without bound.
-     */
-    static final int IO_QUEUE = 4096;
-
     /** One export being served. */
     record Served(Node.Export export, FileBlockDevice device, String serial) {}
 
-    final ThreadPoolExecutor pool;
     /** By name, in the order given. */
     final Map<String, Served> served;
 
-    private Exports(ThreadPoolExecutor pool, Map<String, Served> served) {
-        this.pool = pool;
+    private Exports(Map<String, Served> served) {
         this.served = served;
     }
 
@@ -51,16 +39,9 @@ final class Exports implements AutoCloseable {
      *
      * @throws IOException naming the export and what is wrong with its path or its serial file
      */
-    static Exports open(Path dataDir, List<Node.Export> exports) throws IOException {
-        ThreadPoolExecutor pool = new ThreadPoolExecutor(IO_THREADS, IO_THREADS, 30, TimeUnit.SECONDS,
-            new ArrayBlockingQueue<>(IO_QUEUE), r -> {
-                Thread t = new Thread(r, "blk-io");
-                t.setDaemon(true);
-                return t;
-            });
-        pool.allowCoreThreadTimeOut(true);
+    static Exports open(Path dataDir, List<Node.Export> exports, ExecutorService pool) throws IOException {
         Map<String, Served> served = new LinkedHashMap<>();
-        Exports ex = new Exports(pool, served);
+        Exports ex = new Exports(served);
         try {
             for (Node.Export e : exports) {
                 FileBlockDevice d = FileBlockDevice.open(e.name(), e.path(), e.readOnly(), e.blockSize(), pool);
@@ -108,22 +89,9 @@ final class Exports implements AutoCloseable {
         return m;
     }
 
-    /**
-     * Lets the pool finish what it holds (each completion then finds its link gone and releases its
-     * buffer), then closes the files. Call after the links are closed.
-     */
+    /** Closes the files. Call once the links are closed and the I/O pool drained ({@link NodeExecutors#drainBlkIo}). */
     @Override
     public void close() {
-        pool.shutdown();
-        try {
-            if (!pool.awaitTermination(5, TimeUnit.SECONDS)) {
-                log.warn("export I/O still running after 5 s; closing the files under it");
-                pool.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            pool.shutdownNow();
-        }
         served.values().forEach(s -> s.device().close());
     }
 }

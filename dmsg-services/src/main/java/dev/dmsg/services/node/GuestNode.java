@@ -82,11 +82,10 @@ public final class GuestNode implements AutoCloseable {
         Path scratch = Files.createTempDirectory("dmsg-" + kind + "-");
         Node n;
         try {
-            Node.Settings d = Node.Settings.of("127.0.0.1", 0, scratch, Node.Identity.of(label, ""));
             // one event loop: a guest has one link, and a server sharing it (eventLoops()) then
             // runs on the same thread as that link
-            n = Node.start(new Node.Settings(d.listenHost(), d.listenPort(), d.dataDir(), d.identity(), d.mesh(),
-                d.pingInterval(), d.deadTimeout(), d.logFrames(), 1, security));
+            n = Node.start(Node.Settings.builder("127.0.0.1", 0, scratch, Node.Identity.of(label, "")).ioThreads(1)
+                .security(security).build());
         } catch (IOException | RuntimeException e) {
             deleteTree(scratch);
             throw e;

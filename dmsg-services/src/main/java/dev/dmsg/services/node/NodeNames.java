@@ -1,7 +1,9 @@
 package dev.dmsg.services.node;
 
 import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.mesh.SpanEngine;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -16,6 +18,13 @@ final class NodeNames {
 
     /** The shortest fsid prefix accepted: 8 hex digits (the first group of the UUID). */
     static final int MIN_FSID_PREFIX = 8;
+
+    /** Each node of a span engine's snapshot with its trust rank (docs/IDENTITY.md §3.5), in tree order. */
+    static Map<NodeKey, Integer> ranks(List<SpanEngine.NodeView> snapshot) {
+        Map<NodeKey, Integer> m = new LinkedHashMap<>();
+        snapshot.forEach(v -> m.put(v.key(), v.trustRank()));
+        return m;
+    }
 
     /**
      * {@link #resolve(String, List)} among the best-known nodes that fit (docs/IDENTITY.md §3.5):

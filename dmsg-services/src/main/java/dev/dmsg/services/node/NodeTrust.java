@@ -1,7 +1,6 @@
 package dev.dmsg.services.node;
 
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.dmsg.link.LogLimiter;
 import dev.dmsg.link.tls.CaIssuer;
 import dev.dmsg.link.tls.CaTrust;
@@ -97,6 +96,28 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
         } catch (IOException e) {
             return List.of(); // missing (or unreadable: the store says which)
         }
+    }
+
+    /**
+     * The trust a node starts with: its key (made on first start) and trust store from the key
+     * directory, or the data directory ({@link Security#keyDir()}), and what {@link #open} adds; the
+     * node's issuer only in its own data directory. {@code null} without TLS.
+     */
+    static NodeTrust load(Security security, Path dataDir, String label) throws IOException {
+        if (!security.tls()) {
+            return null;
+        }
+        Path kd = security.keyDir() != null ? security.keyDir() : dataDir;
+        NodeKeys keys = NodeKeys.loadOrCreate(kd, label);
+        return open(kd, keys, TrustStore.open(kd), security.keyDir() == null);
+    }
+
+    NodeKeys keys() {
+        return keys;
+    }
+
+    TrustStore store() {
+        return store;
     }
 
     /**
@@ -222,33 +243,32 @@ public final class NodeTrust implements TrustPolicy, AutoCloseable {
         return new Change(pinsChanged, listChanged);
     }
 
+    /**
+     * The {@code ca} part of the status document (docs/STATUS.md): the cluster, its revocation
+     * list, this node's certificate; {@code issuer} and {@code joins} only on an issuer.
+     */
+    public record CaStatus(String name, String fingerprint, long crlNumber, int revokedKeys, String certificate,
+                           @JsonInclude(JsonInclude.Include.NON_NULL) IssuerStatus issuer,
+                           @JsonInclude(JsonInclude.Include.NON_NULL) CaIssuer.Stats joins) {}
+
+    /** What the issuer may grant, and until when. */
+    public record IssuerStatus(String maximum, String notAfter) {}
+
     /** The {@code ca} part of the status document, or {@code null} without a CA. */
-    public ObjectNode status() {
+    public CaStatus status() {
         if (ca == null) {
             return null;
         }
-        ObjectNode o = JsonNodeFactory.instance.objectNode();
-        o.put("name", ca.name());
-        o.put("fingerprint", ca.fingerprint());
         Revocations.Crl crl = revocations.current();
-        o.put("crl_number", crl.number());
-        o.put("revoked_keys", crl.keys().size());
         CertProfile.Claim mine = keys.caSigned() ? safeClaim(keys.certificate()) : null;
-        o.put("certificate", mine == null ? "self-signed (pinned only)" : mine.describe() + " until "
-            + keys.certificate().getNotAfter().toInstant());
-        if (issuer != null) {
-            ObjectNode i = o.putObject("issuer");
-            i.put("maximum", issuer.maximum() == null ? "admin" : issuer.maximum().describe());
-            i.put("not_after", issuer.certificate().getNotAfter().toInstant().toString());
-            CaIssuer.Stats s = issuer.stats();
-            ObjectNode j = o.putObject("joins");
-            j.put("requests", s.requests());
-            j.put("issued", s.issued());
-            j.put("refused", s.refused());
-            j.put("abandoned", s.abandoned());
-            j.put("log_lines_suppressed", s.logLinesSuppressed());
+        String certificate = mine == null ? "self-signed (pinned only)" : mine.describe() + " until "
+            + keys.certificate().getNotAfter().toInstant();
+        if (issuer == null) {
+            return new CaStatus(ca.name(), ca.fingerprint(), crl.number(), crl.keys().size(), certificate, null, null);
         }
-        return o;
+        return new CaStatus(ca.name(), ca.fingerprint(), crl.number(), crl.keys().size(), certificate,
+            new IssuerStatus(issuer.maximum() == null ? "admin" : issuer.maximum().describe(),
+                issuer.certificate().getNotAfter().toInstant().toString()), issuer.stats());
     }
 
     private static CertProfile.Claim safeClaim(X509Certificate c) {

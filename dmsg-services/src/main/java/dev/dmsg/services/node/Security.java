@@ -1,8 +1,10 @@
 package dev.dmsg.services.node;
 
 import dev.dmsg.link.tls.LegacyPeers;
+import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
+import dev.dmsg.link.tls.TrustPolicy;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -117,6 +119,12 @@ public record Security(boolean tls, TlsConfig.Provider provider, Duration handsh
         public String toString() {
             return address.getHostAddress() + (port == 0 ? "" : ":" + port) + "=" + role.word();
         }
+    }
+
+    /** The link layer's TLS settings for a node with {@code keys} and {@code trust}; {@code null} without keys. */
+    TlsConfig tlsConfig(NodeKeys keys, TrustPolicy trust) {
+        return keys == null ? null : new TlsConfig(keys, trust, provider, handshakeTimeout, legacyPeers(),
+            TlsConfig.DEFAULT_MAX_UNAUTHENTICATED, TlsConfig.DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS);
     }
 
     /** The legacy peers as the link layer asks for them. */

@@ -11,7 +11,6 @@ import dev.dmsg.link.Transaction;
 import dev.dmsg.link.TransactionHandler;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.mesh.CircuitHandle;
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.mesh.SpanExt;
@@ -94,10 +93,10 @@ class LegacyRelayCircuitTest {
      * or {@code 127.0.0.1=member} for a relay that dials us.
      */
     Node start(String label, Duration ping, Duration dead, String legacy, Node.Export... exports) throws Exception {
-        return cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve(label), TestCluster.identity(label),
-            MeshConfig.defaults(), ping, dead, false)
-            .withSecurity(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse(legacy))))
-            .withExports(List.of(exports)));
+        return cluster.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve(label), TestCluster.identity(label))
+            .pingInterval(ping).deadTimeout(dead)
+            .security(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse(legacy))))
+            .exports(List.of(exports)).build());
     }
 
     /** X — C — Z, converged: each node sees the other through the relay. */
@@ -527,9 +526,9 @@ class LegacyRelayCircuitTest {
     void aPlaintextNodeTakesAPeerWithoutOurMarkerForA2013NodeAndNeverPingsIt() throws Exception {
         LegacyCRelay relay = new LegacyCRelay();
         relays.add(relay);
-        Node x = cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("xray"), TestCluster.identity("xray"),
-            MeshConfig.defaults(), Duration.ofMillis(100), Duration.ofSeconds(1), false)
-            .withSecurity(Security.plaintextForTests()));
+        Node x = cluster.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve("xray"), TestCluster.identity("xray"))
+            .pingInterval(Duration.ofMillis(100)).deadTimeout(Duration.ofSeconds(1))
+            .security(Security.plaintextForTests()).build());
         Link l = x.endpoint().connect("127.0.0.1", relay.port()).get(T.toSeconds(), TimeUnit.SECONDS);
         WAIT.untilCall(l::legacyPeer, "the link is taken for a 2013 peer");
         long t0 = System.nanoTime();

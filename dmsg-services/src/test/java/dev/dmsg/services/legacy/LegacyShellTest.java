@@ -8,7 +8,6 @@ import dev.dmsg.link.LinkConfig;
 import dev.dmsg.link.LinkListener;
 import dev.dmsg.link.Services;
 import dev.dmsg.link.netty.LinkEndpoint;
-import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
 import dev.dmsg.services.shell.ShellClient;
@@ -60,9 +59,10 @@ class LegacyShellTest {
     LegacyCRelay relayWithZulu() throws Exception {
         LegacyCRelay relay = new LegacyCRelay();
         cluster.closing(relay);
-        Node z = cluster.start(new Node.Settings("127.0.0.1", 0, tmp.resolve("zulu"), TestCluster.identity("zulu"),
-            MeshConfig.defaults(), Duration.ofSeconds(30), Duration.ofSeconds(60), false)
-            .withSecurity(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member")))));
+        Node z = cluster.start(Node.Settings.builder("127.0.0.1", 0, tmp.resolve("zulu"), TestCluster.identity("zulu"))
+            .pingInterval(Duration.ofSeconds(30)).deadTimeout(Duration.ofSeconds(60))
+            .security(Security.defaults().withLegacy(List.of(Security.LegacyPeer.parse("127.0.0.1=member"))))
+            .build());
         relay.connect("127.0.0.1", z.address().getPort());
         Await.until(() -> relay.tree().contains("(zulu)"), T, "the relay learns zulu's span");
         return relay;

@@ -1,0 +1,86 @@
+package dev.dmsg.services.node;
+
+import dev.dmsg.services.Access;
+import dev.dmsg.services.shell.ShellService;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.VolData;
+import java.io.IOException;
+import java.util.UUID;
+
+/**
+ * The node's shell as a {@link NodeService} (docs/OPERATIONS.md "Shell"): DBG_SHELL on the
+ * node's shell threads, with the node's own commands ({@code status}, {@code tree},
+ * {@code links}, {@code volconf}, {@code span}) and the mesh's ({@link RemoteCommands}).
+ */
+final class ShellNodeService implements NodeService {
+    private volatile ShellService shell;
+
+    @Override
+    public String name() {
+        return "shell";
+    }
+
+    @Override
+    public void start(NodeContext ctx) {
+        ShellService s = new ShellService(ctx.executors().shell(), ctx.access()).self(ctx.identity().label(),
+            ctx.keys() == null ? null : ctx.keys().fingerprint());
+        Node node = ctx.node();
+        addCommands(s, node);
+        new RemoteCommands(node, ctx.mesh()).addTo(s);
+        s.register(ctx.services());
+        shell = s;
+    }
+
+    /** The shell, once started. */
+    ShellService shell() {
+        return shell;
+    }
+
+    @Override
+    public void stop() {
+        // its threads are the node's (NodeExecutors); nothing of its own to release
+    }
+
+    private static void addCommands(ShellService shell, Node node) {
+        shell.add("status", "status [--json]           identity, links, span tree and VOLCONF table", (args, out) -> {
+            Object doc = node.statusDocument();
+            out.append(args.contains("--json") ? NodeStatus.JSON.writeValueAsString(doc) + "\n"
+                : StatusText.render(NodeStatus.tree(doc)));
+            return 0;
+        });
+        shell.add("tree", "tree                      the span tree", (args, out) -> {
+            out.append(StatusText.tree(node.status()));
+            return 0;
+        });
+        shell.add("links", "links                     this node's links", (args, out) -> {
+            out.append(StatusText.links(node.status()));
+            return 0;
+        });
+        shell.add("volconf", "volconf [--json]          the VOLCONF table (slots in use)", (args, out) -> {
+            var s = node.status();
+            out.append(args.contains("--json") ? NodeStatus.JSON.writeValueAsString(s.get("volconf")) + "\n"
+                : StatusText.volconf(s));
+            return 0;
+        });
+        shell.add("span", "span HOST[:PORT]          keep a link to HOST (a VOLCONF slot)", Access.Level.CHANGE, (args, out) -> {
+            if (args.size() != 1 || SpanDialer.Target.parse("span:" + args.get(0)) == null) {
+                throw new IllegalArgumentException("expected one HOST[:PORT]");
+            }
+            VolconfTable volconf = node.volconf();
+            synchronized (volconf) { // shell commands run on several threads: pick and fill a slot at once
+                return addSpanSlot(volconf, args.get(0), out);
+            }
+        });
+    }
+
+    private static int addSpanSlot(VolconfTable volconf, String hostPort, StringBuilder out) throws IOException {
+        int i = volconf.firstFree();
+        if (i < 0) {
+            out.append("VOLCONF table full\n");
+            return Dmsg.ERR_IO;
+        }
+        volconf.set(i, new VolData(i, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", "span:" + hostPort));
+        out.append("slot ").append(i).append(": span:").append(hostPort).append('\n');
+        return 0;
+    }
+}
