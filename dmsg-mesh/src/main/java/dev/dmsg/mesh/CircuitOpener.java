@@ -102,12 +102,12 @@ final class CircuitOpener {
                     : "the link to " + l.peerLabel() + " was lost (" + l.closeReason() + ")");
                 t.reply(Dmsg.ERR_LOSTLINK);
             };
-            CircuitRegistry.add(pl.onSpanClose, target, withdrawn[0]);
+            CircuitRegistry.addTearDown(pl.onSpanClose, target, withdrawn[0]);
             h.onLost(why -> {
                 registry.remove(e);
                 e.open = false;
                 pl.sides--;
-                CircuitRegistry.remove(pl.onSpanClose, target, withdrawn[0]);
+                CircuitRegistry.removeTearDown(pl.onSpanClose, target, withdrawn[0]);
             });
             scheduler.schedule(ackTimeoutNanos, () -> l.execute(() -> {
                 if (!done.isDone()) {

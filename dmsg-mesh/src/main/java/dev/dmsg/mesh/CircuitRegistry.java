@@ -152,12 +152,12 @@ final class CircuitRegistry {
     }
 
     /** Registers tear-down {@code r} under {@code key} in one of a {@link PerLink}'s tear-down tables. */
-    static void add(Map<Long, List<Runnable>> m, long key, Runnable r) {
+    static void addTearDown(Map<Long, List<Runnable>> m, long key, Runnable r) {
         m.computeIfAbsent(key, k -> new ArrayList<>(1)).add(r);
     }
 
     /** Forgets tear-down {@code r} under {@code key} (its circuit went first). */
-    static void remove(Map<Long, List<Runnable>> m, long key, Runnable r) {
+    static void removeTearDown(Map<Long, List<Runnable>> m, long key, Runnable r) {
         List<Runnable> rs = m.get(key);
         if (rs != null && rs.remove(r) && rs.isEmpty()) {
             m.remove(key);

@@ -158,7 +158,7 @@ final class Circuits {
                 registry.remove(e);
                 pl.sides--;
                 pl.endpoints.remove(idA);
-                CircuitRegistry.remove(pl.onRelayClose, target, withdrawn[0]);
+                CircuitRegistry.removeTearDown(pl.onRelayClose, target, withdrawn[0]);
                 a.circuits().detach(idA); // every transaction on it: one LOSTLINK abort
                 gate.release(acc.originatorKey());
             }
@@ -167,7 +167,7 @@ final class Circuits {
             down.run();
             txnA.reply(Dmsg.ERR_LOSTLINK);
         };
-        CircuitRegistry.add(pl.onRelayClose, target, withdrawn[0]);
+        CircuitRegistry.addTearDown(pl.onRelayClose, target, withdrawn[0]);
         if (acc.established() != null) {
             a.circuits().secure(idA, gate.security(acc, why -> { // a message failed to open: end to end
                 down.run();

@@ -75,7 +75,7 @@ final class RelayPair extends CircuitRegistry.Entry {
             open = false;
             plA.sides--;
             a.circuits().unrelay(idA);
-            CircuitRegistry.remove(plA.onRelayClose, target, onRelayCloseA);
+            CircuitRegistry.removeTearDown(plA.onRelayClose, target, onRelayCloseA);
             sideDown();
         }
         txnA.reply(error); // nothing once our side is closed
@@ -93,7 +93,7 @@ final class RelayPair extends CircuitRegistry.Entry {
             if (plB != null) {
                 plB.sides--;
                 b.circuits().unrelay(idB);
-                CircuitRegistry.remove(plB.onSpanClose, spanMsgidOnB, onSpanCloseB);
+                CircuitRegistry.removeTearDown(plB.onSpanClose, spanMsgidOnB, onSpanCloseB);
             }
             sideDown();
         }
@@ -193,7 +193,7 @@ final class RelayPair extends CircuitRegistry.Entry {
         // Messages on idA go to b, in order after the LNK_CIRC below (one queue: b's loop).
         a.circuits().relay(idA, (from, m) -> p.towardB.receive(m));
         p.onRelayCloseA = () -> p.closeBoth(Dmsg.ERR_LOSTLINK); // the span we relayed to a is gone
-        CircuitRegistry.add(p.plA.onRelayClose, target, p.onRelayCloseA);
+        CircuitRegistry.addTearDown(p.plA.onRelayClose, target, p.onRelayCloseA);
         b.execute(() -> {
             Transaction tb = b.open(Dmsg.LNK_CIRC, new LnkCirc(0, spanMsgidOnB), hello, (t, m) -> {
                 if (m.isDelete()) {
@@ -229,7 +229,7 @@ final class RelayPair extends CircuitRegistry.Entry {
             p.plB.sides++;
             b.circuits().relay(p.idB, (from, m) -> p.towardA.receive(m));
             p.onSpanCloseB = () -> p.closeBoth(Dmsg.ERR_LOSTLINK); // the span this circuit follows is withdrawn
-            CircuitRegistry.add(p.plB.onSpanClose, spanMsgidOnB, p.onSpanCloseB);
+            CircuitRegistry.addTearDown(p.plB.onSpanClose, spanMsgidOnB, p.onSpanCloseB);
         });
         return (t, m) -> {
             if (m.isDelete()) {
