@@ -11,7 +11,7 @@ import java.util.List;
 
 /**
  * The inbound wire codec as a Netty pipeline stage, one per channel. Outbound encoding is done by
- * {@link LinkChannelHandler#write}, which batches frames.
+ * {@link FrameBatcher}, which batches frames.
  */
 final class FrameCodec {
     private FrameCodec() {}
