@@ -31,6 +31,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -172,7 +173,10 @@ class LegacyShellTest {
     @Test
     void aNodeFloodingUnaskedOutputAndPromptsCannotBloatOrConfuseTheClient() throws Exception {
         try (ServerSocket server = new ServerSocket(0, 5, InetAddress.getLoopbackAddress())) {
-            CompletableFuture<Void> served = CompletableFuture.runAsync(() -> hostile(server));
+            // The node holds its socket open until the link's liveness is checked: its close would
+            // otherwise race the check (the client sees EOF and, rightly, ends the link).
+            CountDownLatch checked = new CountDownLatch(1);
+            CompletableFuture<Void> served = CompletableFuture.runAsync(() -> hostile(server, checked));
             ShellClient c = client(server.getLocalPort());
             assertThat(c.legacyNode()).isTrue();
             // One-way framing has no msgid: a prompt crossing our command would end it early (the
@@ -181,8 +185,9 @@ class LegacyShellTest {
             Await.until(() -> msgsIn(l) >= 1 + 20_000 + 500, T, "the client read the whole flood");
             assertThat(c.call("tree", T)).isEqualTo("honest answer\n");
             assertThat(c.call("tree", T)).isEqualTo("honest answer\n");
-            served.get(T.toSeconds(), TimeUnit.SECONDS);
             assertThat(l.state().isAlive()).isTrue();
+            checked.countDown();
+            served.get(T.toSeconds(), TimeUnit.SECONDS);
         }
     }
 
@@ -197,7 +202,7 @@ class LegacyShellTest {
     }
 
     /** Unmarked LNK_CONN, 20,000 unasked output messages and 500 prompts, then honest answers to two commands. */
-    private static void hostile(ServerSocket server) {
+    private static void hostile(ServerSocket server, CountDownLatch checked) {
         try (Socket s = server.accept()) {
             FrameEncoder enc = new FrameEncoder();
             OutputStream out = s.getOutputStream();
@@ -238,6 +243,9 @@ class LegacyShellTest {
                 }
             } finally {
                 acc.release();
+            }
+            if (!checked.await(T.toSeconds(), TimeUnit.SECONDS)) {
+                throw new IllegalStateException("the test never checked the link");
             }
         } catch (Exception e) {
             throw new RuntimeException(e);
