@@ -3,6 +3,7 @@ package dev.dmsg.cli;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 
@@ -45,5 +46,14 @@ abstract class CliCapture {
     /** The stderr the test runner shows, for a line meant for the test log. */
     PrintStream realErr() {
         return savedErr;
+    }
+
+    /** {@code dmsg node} on any loopback port, label {@code x}, data in {@code dataDir}, then {@code more}. */
+    static String[] nodeArgs(Path dataDir, String... more) {
+        String[] base = {"node", "--listen", "127.0.0.1:0", "--label", "x", "--data-dir", dataDir.toString()};
+        String[] all = new String[base.length + more.length];
+        System.arraycopy(base, 0, all, 0, base.length);
+        System.arraycopy(more, 0, all, base.length, more.length);
+        return all;
     }
 }

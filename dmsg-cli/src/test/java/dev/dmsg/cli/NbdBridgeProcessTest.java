@@ -12,6 +12,7 @@ import dev.dmsg.services.testing.Blocks;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.Processes;
+import dev.dmsg.testkit.TempFiles;
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -19,7 +20,6 @@ import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.RandomAccessFile;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -32,7 +32,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -81,13 +80,9 @@ class NbdBridgeProcessTest {
     @BeforeAll
     void startMeshAndBridge() throws Exception {
         DebianTools.require("qemu-img", "nbdinfo", "nbdcopy", "fio");
-        Path shm = Path.of("/dev/shm");
-        dir = Files.createTempDirectory(Files.isDirectory(shm) && Files.isWritable(shm) ? shm
-            : Path.of(System.getProperty("java.io.tmpdir")), "nbd-bridge");
+        dir = TempFiles.tmpfsDir("nbd-bridge");
         disk0 = dir.resolve("disk0.img");
-        try (var f = new RandomAccessFile(disk0.toFile(), "rw")) {
-            f.setLength(DISK_BYTES);
-        }
+        TempFiles.sized(disk0, DISK_BYTES);
         Path iso = dir.resolve("iso.img");
         Files.write(iso, new byte[1 << 20]);
         NodeProcess.prepareMesh(dir, "n0", "n1", "n2", "n3"); // n3 joins later, for the failover test
@@ -120,9 +115,7 @@ class NbdBridgeProcessTest {
             }
         }
         if (dir != null) {
-            try (var files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            TempFiles.deleteTree(dir);
         }
     }
 
@@ -580,10 +573,7 @@ class NbdBridgeProcessTest {
     }
 
     static Processes.Result tool(String... command) {
-        List<String> cmd = new ArrayList<>(command.length);
-        cmd.add(DebianTools.path(command[0]).toString());
-        cmd.addAll(List.of(command).subList(1, command.length));
-        return Processes.run(TOOL_TIMEOUT, cmd).requireOk();
+        return DebianTools.run(TOOL_TIMEOUT, command).requireOk();
     }
 
     Path randomImage(String name, long seed) throws IOException {

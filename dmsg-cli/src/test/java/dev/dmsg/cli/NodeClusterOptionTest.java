@@ -17,11 +17,7 @@ class NodeClusterOptionTest extends CliCapture {
     Path tmp;
 
     String[] node(String... more) {
-        String[] base = {"node", "--listen", "127.0.0.1:0", "--label", "x", "--data-dir", tmp.resolve("x").toString()};
-        String[] all = new String[base.length + more.length];
-        System.arraycopy(base, 0, all, 0, base.length);
-        System.arraycopy(more, 0, all, base.length, more.length);
-        return all;
+        return nodeArgs(tmp.resolve("x"), more);
     }
 
     @Test

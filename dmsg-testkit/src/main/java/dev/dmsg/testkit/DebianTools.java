@@ -87,6 +87,16 @@ public final class DebianTools {
         return p;
     }
 
+    /**
+     * Runs {@code command}, its first word a tool's name ({@link #require} it first), with
+     * {@code timeout}; the caller checks the result ({@link Processes.Result#requireOk}).
+     */
+    public static Processes.Result run(Duration timeout, String... command) {
+        List<String> cmd = new ArrayList<>(List.of(command));
+        cmd.set(0, path(command[0]).toString());
+        return Processes.run(timeout, cmd);
+    }
+
     private static Path find(String tool) {
         List<Path> dirs = new ArrayList<>(BIN_DIRS);
         String pathEnv = System.getenv("PATH");

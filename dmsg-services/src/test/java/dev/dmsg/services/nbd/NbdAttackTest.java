@@ -9,10 +9,10 @@ import dev.dmsg.services.blk.FileBlockDevice;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.FakeClock;
 import dev.dmsg.testkit.LeakDetector;
+import dev.dmsg.testkit.TempFiles;
 import io.netty.buffer.PooledByteBufAllocator;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
 import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
@@ -24,7 +24,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.ExecutorService;
@@ -61,14 +60,10 @@ class NbdAttackTest {
 
     @BeforeEach
     void start() throws Exception {
-        Path shm = Path.of("/dev/shm");
-        dir = Files.createTempDirectory(Files.isDirectory(shm) && Files.isWritable(shm) ? shm
-            : Path.of(System.getProperty("java.io.tmpdir")), "nbd-attack");
+        dir = TempFiles.tmpfsDir("nbd-attack");
         io = Executors.newFixedThreadPool(4);
         Path d0 = dir.resolve("disk0.img");
-        try (var f = new RandomAccessFile(d0.toFile(), "rw")) {
-            f.setLength(DISK_BYTES);
-        }
+        TempFiles.sized(d0, DISK_BYTES);
         disk0 = FileBlockDevice.open("disk0", d0, false, 4096, io);
         logged = new ListAppender<>();
         logged.start();
@@ -88,9 +83,7 @@ class NbdAttackTest {
         ((Logger) LoggerFactory.getLogger(NbdConnection.class)).detachAppender(logged);
         disk0.close();
         io.shutdownNow();
-        try (var files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        TempFiles.deleteTree(dir);
     }
 
     // ------------------------------------------------------------------ connection caps

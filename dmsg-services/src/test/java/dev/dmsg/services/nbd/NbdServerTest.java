@@ -9,6 +9,7 @@ import dev.dmsg.services.testing.Blocks;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.testkit.Processes;
+import dev.dmsg.testkit.TempFiles;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
@@ -16,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -54,15 +54,11 @@ class NbdServerTest {
 
     @BeforeEach
     void start() throws Exception {
-        Path shm = Path.of("/dev/shm");
-        dir = Files.createTempDirectory(Files.isDirectory(shm) && Files.isWritable(shm) ? shm
-            : Path.of(System.getProperty("java.io.tmpdir")), "nbd-test");
+        dir = TempFiles.tmpfsDir("nbd-test");
         io = Executors.newFixedThreadPool(4);
         Path d0 = dir.resolve("disk0.img");
         Path g = dir.resolve("golden.img");
-        try (var f = new RandomAccessFile(d0.toFile(), "rw")) {
-            f.setLength(DISK_BYTES);
-        }
+        TempFiles.sized(d0, DISK_BYTES);
         Files.write(g, "golden, read-only\n".repeat(1000).getBytes(StandardCharsets.UTF_8));
         try (var f = new RandomAccessFile(g.toFile(), "rw")) {
             f.setLength(1 << 20);
@@ -80,9 +76,7 @@ class NbdServerTest {
         disk0.close();
         golden.close();
         io.shutdownNow();
-        try (var files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        TempFiles.deleteTree(dir);
     }
 
     String uri(String export) {
@@ -90,10 +84,7 @@ class NbdServerTest {
     }
 
     static Processes.Result tool(String... command) {
-        List<String> cmd = new ArrayList<>(command.length);
-        cmd.add(DebianTools.path(command[0]).toString());
-        cmd.addAll(List.of(command).subList(1, command.length));
-        return Processes.run(TOOL_TIMEOUT, cmd).requireOk();
+        return DebianTools.run(TOOL_TIMEOUT, command).requireOk();
     }
 
     Path randomImage(String name, long seed) throws IOException {

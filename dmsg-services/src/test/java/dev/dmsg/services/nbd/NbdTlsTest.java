@@ -16,15 +16,13 @@ import dev.dmsg.services.testing.Blocks;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.testkit.Processes;
-import java.io.RandomAccessFile;
+import dev.dmsg.testkit.TempFiles;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -66,17 +64,13 @@ class NbdTlsTest {
 
     @BeforeEach
     void start() throws Exception {
-        Path shm = Path.of("/dev/shm");
-        dir = Files.createTempDirectory(Files.isDirectory(shm) && Files.isWritable(shm) ? shm
-            : Path.of(System.getProperty("java.io.tmpdir")), "nbd-tls");
+        dir = TempFiles.tmpfsDir("nbd-tls");
         tlsDir = dir.resolve("tls");
         NbdCertificates.init(tlsDir, List.of("localhost", "127.0.0.1"));
         alice = NbdCertificates.addClient(tlsDir, "alice", Role.CLIENT, Grants.BLK_RW);
         io = Executors.newFixedThreadPool(4);
         Path d0 = dir.resolve("disk0.img");
-        try (var f = new RandomAccessFile(d0.toFile(), "rw")) {
-            f.setLength(DISK_BYTES);
-        }
+        TempFiles.sized(d0, DISK_BYTES);
         disk0 = FileBlockDevice.open("disk0", d0, false, 4096, io);
         logged = new ListAppender<>();
         logged.start();
@@ -103,9 +97,7 @@ class NbdTlsTest {
         ((Logger) LoggerFactory.getLogger(NbdConnection.class)).detachAppender(logged);
         disk0.close();
         io.shutdownNow();
-        try (var files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        TempFiles.deleteTree(dir);
     }
 
     String nbds(Path clientDir) {
@@ -113,10 +105,7 @@ class NbdTlsTest {
     }
 
     static Processes.Result run(String... command) {
-        List<String> cmd = new ArrayList<>(command.length);
-        cmd.add(DebianTools.path(command[0]).toString());
-        cmd.addAll(List.of(command).subList(1, command.length));
-        return Processes.run(TOOL_TIMEOUT, cmd);
+        return DebianTools.run(TOOL_TIMEOUT, command);
     }
 
     List<String> lines(String containing) {

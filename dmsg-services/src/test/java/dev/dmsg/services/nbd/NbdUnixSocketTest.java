@@ -11,7 +11,7 @@ import dev.dmsg.services.blk.FileBlockDevice;
 import dev.dmsg.testkit.DebianTools;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.testkit.Processes;
-import java.io.RandomAccessFile;
+import dev.dmsg.testkit.TempFiles;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ServerSocketChannel;
@@ -22,8 +22,6 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -62,9 +60,7 @@ class NbdUnixSocketTest {
         sock = dir.resolve("nbd.sock");
         io = Executors.newFixedThreadPool(2);
         Path d0 = dir.resolve("disk0.img");
-        try (var f = new RandomAccessFile(d0.toFile(), "rw")) {
-            f.setLength(DISK_BYTES);
-        }
+        TempFiles.sized(d0, DISK_BYTES);
         disk0 = FileBlockDevice.open("disk0", d0, false, 4096, io);
     }
 
@@ -75,9 +71,7 @@ class NbdUnixSocketTest {
         }
         disk0.close();
         io.shutdownNow();
-        try (var files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        TempFiles.deleteTree(dir);
     }
 
     NbdServer serve(UnixSocketFile socket) throws InterruptedException {
@@ -85,9 +79,7 @@ class NbdUnixSocketTest {
     }
 
     static Processes.Result run(String... command) {
-        List<String> cmd = new ArrayList<>(List.of(command));
-        cmd.set(0, DebianTools.path(command[0]).toString());
-        return Processes.run(TOOL_TIMEOUT, cmd);
+        return DebianTools.run(TOOL_TIMEOUT, command);
     }
 
     @Test
