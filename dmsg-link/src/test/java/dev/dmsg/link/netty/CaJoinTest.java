@@ -25,6 +25,7 @@ import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TlsConfig.Provider;
 import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.testkit.FakeClock;
+import dev.dmsg.testkit.FakeWallClock;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.Message;
@@ -36,8 +37,6 @@ import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -69,30 +68,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 class CaJoinTest {
     static final Duration WAIT = Duration.ofSeconds(10);
 
-    /** A wall clock the test moves (token expiry). */
-    static final class MovableClock extends Clock {
-        volatile Instant now = Instant.now();
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            return this;
-        }
-    }
-
     @TempDir
     Path tmp;
 
-    final MovableClock clock = new MovableClock();
+    final FakeWallClock clock = new FakeWallClock(); // token expiry
     private final Deque<AutoCloseable> toClose = new ArrayDeque<>();
     private LogCapture joinLog;
     ClusterCa ca;
@@ -210,7 +189,7 @@ class CaJoinTest {
     void anExpiredTokenAndARoleAboveTheIssuersAreRefused() throws Exception {
         int port = listener(Provider.JDK, LinkListener.NONE).listen("127.0.0.1", 0).getPort();
         JoinToken token = issuer.createTokens(Role.MEMBER, 0, Duration.ofMinutes(10), 1).get(0);
-        clock.now = clock.now.plus(Duration.ofMinutes(10));
+        clock.advance(Duration.ofMinutes(10));
         assertThatThrownBy(() -> join(token, port, NodeKeys.generate("n2"), "n2"))
             .isInstanceOfSatisfying(JoinClient.JoinException.class,
                 e -> assertThat(e.status()).isEqualTo(JoinMessages.Status.EXPIRED))

@@ -1,5 +1,6 @@
 package dev.dmsg.link.tls;
 
+import dev.dmsg.testkit.FakeWallClock;
 import java.security.KeyPair;
 import java.security.PrivateKey;
 import java.security.PublicKey;
@@ -7,8 +8,6 @@ import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.List;
 
 /**
@@ -16,37 +15,9 @@ import java.util.List;
  * the test moves (validity dates are wall-clock, so the fake is a {@link Clock}).
  */
 final class CaFixture {
-    /** A wall clock that moves only when the test moves it. */
-    static final class MutableClock extends Clock {
-        private volatile Instant now;
-
-        MutableClock(Instant start) {
-            this.now = start;
-        }
-
-        void advance(Duration d) {
-            now = now.plus(d);
-        }
-
-        @Override
-        public Instant instant() {
-            return now;
-        }
-
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            return this;
-        }
-    }
-
     static final Instant T0 = Instant.parse("2026-12-07T12:00:00Z");
 
-    final MutableClock clock = new MutableClock(T0);
+    final FakeWallClock clock = new FakeWallClock(T0);
     final KeyPair rootKeys = ClusterCa.newKeyPair();
     final X509Certificate root;
     final KeyPair issuerKeys = ClusterCa.newKeyPair();

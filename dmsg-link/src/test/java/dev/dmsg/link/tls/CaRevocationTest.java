@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dmsg.testkit.FakeClock;
+import dev.dmsg.testkit.FakeWallClock;
 import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,7 +32,7 @@ class CaRevocationTest {
     @TempDir
     Path tmp;
 
-    final CaFixture.MutableClock wall = new CaFixture.MutableClock(CaFixture.T0);
+    final FakeWallClock wall = new FakeWallClock(CaFixture.T0);
 
     @Test
     void initSignAndIssuerWriteWhatANodeNeeds() throws Exception {
