@@ -84,16 +84,6 @@ public enum TxnState {
         }
     }
 
-    /** The state after we send a message with {@code cmd}'s CREATE/DELETE flags. */
-    public TxnState sent(int cmd) {
-        return next(Event.SENT, cmd);
-    }
-
-    /** The state after we receive a message with {@code cmd}'s CREATE/DELETE flags. */
-    public TxnState received(int cmd) {
-        return next(Event.RECEIVED, cmd);
-    }
-
     private static Phase advance(Phase p, int cmd) {
         if ((cmd & Dmsg.DELETE) != 0) {
             return Phase.CLOSED;
