@@ -159,4 +159,23 @@ class LinkLossTest {
         assertThat(t.state()).isEqualTo(TxnState.CLOSED);
         assertThat(s.out()).isEmpty();
     }
+
+    @Test
+    void waitersForWritabilityRunOnceWhenTheLinkDies() {
+        s.up();
+        s.transport.writable = false;
+        s.link.writabilityChanged(false);
+        List<LinkState> ran = new ArrayList<>();
+        s.link.whenWritable(() -> ran.add(s.link.state()));
+        s.transport.runPending();
+        assertThat(ran).as("parked while the link is not writable").isEmpty();
+
+        s.link.transportClosed("connection reset");
+        s.transport.runPending();
+        assertThat(ran).containsExactly(LinkState.CLOSED);
+
+        s.link.whenWritable(() -> ran.add(s.link.state())); // after the death: at once
+        s.transport.runPending();
+        assertThat(ran).containsExactly(LinkState.CLOSED, LinkState.CLOSED);
+    }
 }
