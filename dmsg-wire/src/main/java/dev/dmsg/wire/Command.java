@@ -21,12 +21,17 @@ public enum Command {
     BLK_WRITE(Dmsg.BLK_WRITE, Layout.BLK_IO),
     BLK_FLUSH(Dmsg.BLK_FLUSH, Layout.BLK_IO),
     BLK_FREEBLKS(Dmsg.BLK_FREEBLKS, Layout.BLK_IO),
-    BLK_ERROR(Dmsg.BLK_ERROR, Layout.BLK_ERROR);
+    BLK_ERROR(Dmsg.BLK_ERROR, Layout.BLK_ERROR),
+    QRM_COMMIT(Dmsg.QRM_COMMIT, Layout.QRM),
+    QRM_READ(Dmsg.QRM_READ, Layout.QRM),
+    QRM_WATCH(Dmsg.QRM_WATCH, Layout.QRM),
+    QRM_ADMIN(Dmsg.QRM_ADMIN, Layout.QRM),
+    QRM_RAFT(Dmsg.QRM_RAFT, Layout.QRM);
 
     /** The extended-header layout a command carries. */
     public enum Layout {
         HEADER_ONLY(64), LNK_AUTH(128), LNK_CONN(456), LNK_SPAN(432), LNK_CIRC(80),
-        LNK_VOLCONF(472), BLK_OPEN(72), BLK_IO(96), BLK_ERROR(144);
+        LNK_VOLCONF(472), BLK_OPEN(72), BLK_IO(96), BLK_ERROR(144), QRM(128);
 
         /** {@code sizeof} the C struct, before padding to 64. */
         public final int structBytes;
@@ -68,6 +73,11 @@ public enum Command {
             case Dmsg.BLK_FLUSH: return BLK_FLUSH;
             case Dmsg.BLK_FREEBLKS: return BLK_FREEBLKS;
             case Dmsg.BLK_ERROR: return BLK_ERROR;
+            case Dmsg.QRM_COMMIT: return QRM_COMMIT;
+            case Dmsg.QRM_READ: return QRM_READ;
+            case Dmsg.QRM_WATCH: return QRM_WATCH;
+            case Dmsg.QRM_ADMIN: return QRM_ADMIN;
+            case Dmsg.QRM_RAFT: return QRM_RAFT;
             default: return null;
         }
     }

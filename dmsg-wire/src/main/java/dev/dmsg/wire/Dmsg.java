@@ -103,8 +103,13 @@ public final class Dmsg {
     public static final int LNK_VOLCONF = 0x00002008;
     public static final int LNK_ERROR = 0x000FFF01;
     public static final int DBG_SHELL = 0x00100101;
-    // CAC_LOCK and QRM_COMMIT name structs the seed never defines, so they have no size byte
-    // and no cmd value (docs/REFERENCE.md §8, docs/PROFILE.md §8).
+    // CAC_LOCK and QRM_COMMIT name structs the seed never defines (docs/REFERENCE.md §8); we
+    // define the QRM ones (docs/QUORUM.md §3: struct dmsg_qrm_commit, 128 bytes, size byte 2).
+    public static final int QRM_COMMIT = 0x00400102;
+    public static final int QRM_READ = 0x00400202;
+    public static final int QRM_WATCH = 0x00400302;
+    public static final int QRM_ADMIN = 0x00400402;
+    public static final int QRM_RAFT = 0x00401002;
     /** BLK numbering follows the seed, not DragonFly's renumbering of 2012-12-02 (docs/PROFILE.md §1). */
     public static final int BLK_OPEN = 0x00500102;
     public static final int BLK_READ = 0x00500202;
@@ -130,6 +135,14 @@ public final class Dmsg {
     public static final int ERR_PERM = 0x25;
     /** Not ours (docs/SECURITY.md §7): a per-link or per-peer limit refused the request. */
     public static final int ERR_LIMIT = 0x26;
+    /** Not ours (docs/QUORUM.md §3.2): a key is reserved by another prepared batch. */
+    public static final int ERR_CONFLICT = 0x27;
+    /** Not ours (docs/QUORUM.md §3.2): COMMIT for a batch that is not (or no longer) prepared. */
+    public static final int ERR_NOTPREPARED = 0x28;
+    /** Not ours (docs/QUORUM.md §3.2): no leader reachable within the request's wait. */
+    public static final int ERR_NOLEADER = 0x29;
+    /** Not ours (docs/QUORUM.md §3.2): a watch from a revision no longer kept. */
+    public static final int ERR_COMPACTED = 0x2A;
 
     // ---- PFS and peer types ----
     public static final int PFSTYPE_NONE = 0;

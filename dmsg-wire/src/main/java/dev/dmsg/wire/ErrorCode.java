@@ -13,7 +13,11 @@ public enum ErrorCode {
     PARAM(Dmsg.ERR_PARAM),
     CANTCIRC(Dmsg.ERR_CANTCIRC),
     PERM(Dmsg.ERR_PERM),
-    LIMIT(Dmsg.ERR_LIMIT);
+    LIMIT(Dmsg.ERR_LIMIT),
+    CONFLICT(Dmsg.ERR_CONFLICT),
+    NOTPREPARED(Dmsg.ERR_NOTPREPARED),
+    NOLEADER(Dmsg.ERR_NOLEADER),
+    COMPACTED(Dmsg.ERR_COMPACTED);
 
     public final int code;
 
@@ -31,6 +35,10 @@ public enum ErrorCode {
             case Dmsg.ERR_CANTCIRC: return CANTCIRC;
             case Dmsg.ERR_PERM: return PERM;
             case Dmsg.ERR_LIMIT: return LIMIT;
+            case Dmsg.ERR_CONFLICT: return CONFLICT;
+            case Dmsg.ERR_NOTPREPARED: return NOTPREPARED;
+            case Dmsg.ERR_NOLEADER: return NOLEADER;
+            case Dmsg.ERR_COMPACTED: return COMPACTED;
             default: return null;
         }
     }

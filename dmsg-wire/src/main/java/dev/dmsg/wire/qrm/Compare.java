@@ -1,0 +1,69 @@
+package dev.dmsg.wire.qrm;
+
+/**
+ * One condition of a batch (docs/QUORUM.md §3.3): {@code target(key) result operand}. The operand
+ * is {@code value} for {@link Target#VALUE} ({@code null}: the key is absent), else {@code number}.
+ */
+public record Compare(Target target, Result result, Blob key, Blob value, long number) {
+    public enum Target {
+        VALUE(1), VERSION(2), CREATE_REVISION(3), MOD_REVISION(4);
+
+        public final int code;
+
+        Target(int code) {
+            this.code = code;
+        }
+
+        /** The target with wire code {@code c}, or {@code null}. */
+        public static Target of(int c) {
+            for (Target t : values()) {
+                if (t.code == c) {
+                    return t;
+                }
+            }
+            return null;
+        }
+    }
+
+    public enum Result {
+        EQUAL(1), NOT_EQUAL(2), LESS(3), GREATER(4);
+
+        public final int code;
+
+        Result(int code) {
+            this.code = code;
+        }
+
+        /** The result with wire code {@code c}, or {@code null}. */
+        public static Result of(int c) {
+            for (Result r : values()) {
+                if (r.code == c) {
+                    return r;
+                }
+            }
+            return null;
+        }
+
+        /** Whether {@code cmp} (a compareTo of actual against operand) satisfies this result. */
+        public boolean holds(int cmp) {
+            switch (this) {
+                case EQUAL: return cmp == 0;
+                case NOT_EQUAL: return cmp != 0;
+                case LESS: return cmp < 0;
+                case GREATER: return cmp > 0;
+                default: throw new AssertionError(this);
+            }
+        }
+    }
+
+    public static Compare value(Blob key, Result r, Blob value) {
+        return new Compare(Target.VALUE, r, key, value, 0);
+    }
+
+    public static Compare number(Target t, Blob key, Result r, long n) {
+        if (t == Target.VALUE) {
+            throw new IllegalArgumentException("VALUE compares a value, not a number");
+        }
+        return new Compare(t, r, key, null, n);
+    }
+}

@@ -1,0 +1,4 @@
+package dev.dmsg.wire.qrm;
+
+/** A key as the store holds it (docs/QUORUM.md §2): its value and etcd-style counters. */
+public record KeyValue(Blob key, Blob value, long createRevision, long modRevision, long version) {}
