@@ -55,7 +55,8 @@ public final class RegisterModel implements Model<RegisterModel.Value> {
                 arity(op, 2);
                 boolean matches = Objects.equals(state.value(), op.arg(0));
                 if (unknown) {
-                    return matches ? new Value(op.arg(1)) : state;
+                    // One that could not swap changed nothing: leaving it out says the same, with less search.
+                    return matches ? new Value(op.arg(1)) : null;
                 }
                 if (!(result instanceof Boolean swapped)) {
                     return null;
