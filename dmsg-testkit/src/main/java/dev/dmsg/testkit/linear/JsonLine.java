@@ -111,10 +111,17 @@ final class JsonLine {
             while (pos < s.length() && Character.isDigit(s.charAt(pos))) {
                 pos++;
             }
+            if (pos < s.length() && ".eE".indexOf(s.charAt(pos)) >= 0) {
+                String text = s.substring(start, pos + 1);
+                pos = start; // point at the number
+                throw error("not an integer: " + text + "…");
+            }
             try {
                 return Long.parseLong(s.substring(start, pos));
             } catch (NumberFormatException e) {
-                throw error("not an integer of 64 bits: " + s.substring(start, pos));
+                String text = s.substring(start, pos);
+                pos = start;
+                throw error("not an integer of 64 bits: " + text);
             }
         }
         for (String word : new String[] {"true", "false", "null"}) {
