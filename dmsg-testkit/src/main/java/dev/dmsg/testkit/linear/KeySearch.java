@@ -2,22 +2,37 @@ package dev.dmsg.testkit.linear;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
+import java.util.HashMap;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 import java.util.function.LongSupplier;
 
 /**
- * The search for one key: Wing &amp; Gong's backtracking with Lowe's memoisation, ported from
- * Porcupine's {@code checkSingle}. The history is a doubly linked list of call and return
- * entries in time order; linearizing an operation lifts its call and return out of the list,
- * backtracking puts them back. Reaching a return means its operation should have been placed
- * already: undo the last choice and try the next call instead. A cache of (set of linearized
- * operations, model state) prunes every configuration already explored.
+ * The search for one key: Wing &amp; Gong's backtracking with Lowe's memoisation, after
+ * Porcupine's {@code checkSingle}. The history is a doubly linked list of call and return entries
+ * in time order; placing (linearizing) an operation lifts its call and return out of the list,
+ * undoing it puts them back. In a configuration, any call before the first return may come next,
+ * and the first return's operation must come by then: if none of those calls leads anywhere,
+ * undo the last placement. A cache of (operations placed, model state) skips every
+ * configuration already explored.
  *
  * <p>Unknown operations (Jepsen's {@code :info}) return at +infinity and need not be placed: the
- * search succeeds once every completed operation is linearized, whatever unknown ones are left,
- * which is the same as placing them never. Single-threaded; one instance per check.
+ * search succeeds once every completed operation is, whatever unknown ones are left — the same as
+ * placing them never. Two departures from Porcupine keep them cheap, which they were not (one
+ * key with a hundred of them gave up on a linearizable history; sixteen concurrent ones made a
+ * failing history exponential):
+ * <ul>
+ *   <li>a configuration with an extra unknown operation placed can do nothing that the one
+ *       without it cannot (that one may still leave it out), so the cache also skips a
+ *       configuration when it holds one with the same completed operations and state and a
+ *       <em>subset</em> of its unknown ones;
+ *   <li>a configuration remembers all its successors before exploring the first, so that below
+ *       one unknown operation, placing a second finds the configuration where only the second
+ *       was placed, and stops there.
+ * </ul>
+ * The cache's bitsets are compact: completed operations are numbered among themselves and
+ * stored from the first word not all placed, unknown ones numbered among themselves.
+ * Single-threaded; one instance per check.
  */
 final class KeySearch<S> {
     /** An entry of the list: a call ({@code match} is its return) or a return ({@code match} null). */
@@ -33,21 +48,26 @@ final class KeySearch<S> {
         }
     }
 
-    /** A memoised configuration: which operations are linearized, and the state they lead to. */
+    /**
+     * The completed operations placed, as the count of leading words all placed and the words
+     * after them, and the state they lead to: a cache key.
+     */
     private static final class Seen {
-        final long[] linearized;
+        final int fullWords;
+        final long[] rest;
         final Object state;
         final int hash;
 
-        Seen(long[] linearized, Object state) {
-            this.linearized = linearized;
+        Seen(int fullWords, long[] rest, Object state) {
+            this.fullWords = fullWords;
+            this.rest = rest;
             this.state = state;
-            this.hash = 31 * Arrays.hashCode(linearized) + state.hashCode();
+            this.hash = (31 * fullWords + Arrays.hashCode(rest)) * 31 + state.hashCode();
         }
 
         @Override
         public boolean equals(Object o) {
-            return o instanceof Seen s && hash == s.hash && Arrays.equals(linearized, s.linearized)
+            return o instanceof Seen s && hash == s.hash && fullWords == s.fullWords && Arrays.equals(rest, s.rest)
                 && state.equals(s.state);
         }
 
@@ -57,12 +77,25 @@ final class KeySearch<S> {
         }
     }
 
+    /** How often the time budget is looked at, in steps: reading a clock costs more than a step. */
+    static final int CLOCK_EVERY_STEPS = 4096;
+
     private final Model<S> model;
     private final String key;
     private final List<Operation> ops;
     private final long maxSteps;
     private final long budgetNanos;
     private final LongSupplier clock;
+
+    /** Per operation: completed (else unknown), and its number among its kind. */
+    private final boolean[] definite;
+    private final int[] slot;
+    private final int completed;
+    /** The placed operations: completed ones, unknown ones, each by slot. */
+    private final long[] done;
+    private final long[] unknown;
+    /** Per (completed placed, state): the sets of unknown operations placed with them that were seen. */
+    private final Map<Seen, List<long[]>> cache = new HashMap<>();
 
     KeySearch(Model<S> model, String key, List<Operation> ops, long maxSteps, long budgetNanos, LongSupplier clock) {
         this.model = model;
@@ -71,24 +104,37 @@ final class KeySearch<S> {
         this.maxSteps = maxSteps;
         this.budgetNanos = budgetNanos;
         this.clock = clock;
+        int n = ops.size();
+        definite = new boolean[n];
+        slot = new int[n];
+        int ok = 0;
+        for (int i = 0; i < n; i++) {
+            definite[i] = ops.get(i).outcome() == Operation.Outcome.OK;
+            slot[i] = definite[i] ? ok++ : i - ok;
+        }
+        completed = ok;
+        done = new long[(ok + 63) >>> 6];
+        unknown = new long[(n - ok + 63) >>> 6];
     }
 
     KeyResult run() {
         int n = ops.size();
-        int completed = 0;
-        for (Operation o : ops) {
-            completed += o.outcome() == Operation.Outcome.OK ? 1 : 0;
-        }
         Node head = link();
-        long[] linearized = new long[(n + 63) >>> 6];
-        Set<Seen> cache = new HashSet<>();
-        Node[] stackEntry = new Node[n];
-        Object[] stackState = new Object[n];
+        // Frame d is the configuration after d placements: the calls worth placing there, each
+        // with the state it leads to, which of them is next, and the placement that left it.
+        @SuppressWarnings("unchecked")
+        List<Node>[] children = new List[n + 1];
+        @SuppressWarnings("unchecked")
+        List<S>[] childStates = new List[n + 1];
+        int[] cursor = new int[n + 1];
+        Node[] placedEntry = new Node[n];
+        Object[] placedFrom = new Object[n];
         int depth = 0;
-        int placed = 0; // completed operations linearized
+        int placed = 0; // completed operations placed
         S state = model.initial();
         long start = clock.getAsLong();
         long steps = 0;
+        long nextClockStep = CLOCK_EVERY_STEPS;
 
         int bestPlaced = -1;
         int[] bestPrefix = new int[0];
@@ -96,54 +142,118 @@ final class KeySearch<S> {
         int blocked = -1;
         List<Integer> alsoTried = List.of();
 
-        Node entry = head.next;
         while (placed < completed) {
-            if (++steps > maxSteps || ((steps & 0xfff) == 0 && clock.getAsLong() - start > budgetNanos)) {
-                String why = steps > maxSteps ? "step budget " + maxSteps : "time budget " + budgetNanos / 1_000_000 + " ms";
-                return KeyResult.gaveUp(key, ops, steps - 1, why, bestPrefix, bestPlaced, completed);
+            boolean late = false;
+            if (++steps >= nextClockStep) {
+                nextClockStep = steps + CLOCK_EVERY_STEPS;
+                late = clock.getAsLong() - start > budgetNanos;
             }
-            if (entry != null && entry.match != null) {
-                Operation o = ops.get(entry.op);
-                S next = model.step(state, o.op(), o.outcome() == Operation.Outcome.OK ? o.result() : Model.UNKNOWN);
-                if (next != null) {
-                    linearized[entry.op >>> 6] |= 1L << entry.op;
-                    if (cache.add(new Seen(linearized.clone(), next))) {
-                        stackEntry[depth] = entry;
-                        stackState[depth++] = state;
-                        state = next;
-                        placed += o.outcome() == Operation.Outcome.OK ? 1 : 0;
-                        lift(entry);
-                        entry = head.next;
-                        continue;
+            if (steps > maxSteps || late) {
+                String why = steps > maxSteps ? "step budget " + maxSteps : "time budget " + budgetNanos / 1_000_000 + " ms";
+                return KeyResult.gaveUp(key, ops, Math.min(steps - 1, maxSteps), why, bestPrefix, bestPlaced, completed);
+            }
+            if (children[depth] == null) {
+                // A configuration reached for the first time: remember each new successor.
+                List<Node> calls = new ArrayList<>();
+                List<S> states = new ArrayList<>();
+                Node e = head.next;
+                for (; e != null && e.match != null; e = e.next) {
+                    Operation o = ops.get(e.op);
+                    S after = model.step(state, o.op(), definite[e.op] ? o.result() : Model.UNKNOWN);
+                    if (after != null && remember(e.op, after)) {
+                        calls.add(e);
+                        states.add(after);
                     }
-                    linearized[entry.op >>> 6] &= ~(1L << entry.op);
                 }
-                entry = entry.next;
+                steps += calls.size(); // a step per configuration remembered: the budget bounds the cache too
+                if (placed > bestPlaced && e != null) {
+                    bestPlaced = placed;
+                    bestPrefix = prefix(placedEntry, depth);
+                    bestState = state;
+                    blocked = e.op;
+                    alsoTried = callsBefore(head, e);
+                }
+                children[depth] = calls;
+                childStates[depth] = states;
+                cursor[depth] = 0;
+            }
+            if (cursor[depth] < children[depth].size()) {
+                Node next = children[depth].get(cursor[depth]);
+                S after = childStates[depth].get(cursor[depth]++);
+                placedEntry[depth] = next;
+                placedFrom[depth++] = state;
+                state = after;
+                mark(next.op, true);
+                placed += definite[next.op] ? 1 : 0;
+                lift(next);
                 continue;
             }
-            // A return (or the end): its operation had to be placed by now.
-            if (placed > bestPlaced && entry != null) {
-                bestPlaced = placed;
-                bestPrefix = prefix(stackEntry, depth);
-                bestState = state;
-                blocked = entry.op;
-                alsoTried = callsBefore(head, entry);
-            }
+            // Nothing left to try here: undo the placement that led here.
+            children[depth] = null;
+            childStates[depth] = null;
             if (depth == 0) {
                 return KeyResult.notLinearizable(key, ops, steps, bestPrefix, model.describe(bestState), blocked,
                     alsoTried, completed);
             }
-            entry = stackEntry[--depth];
+            Node undo = placedEntry[--depth];
             @SuppressWarnings("unchecked")
-            S previous = (S) stackState[depth];
+            S previous = (S) placedFrom[depth];
             state = previous;
-            stackState[depth] = null;
-            linearized[entry.op >>> 6] &= ~(1L << entry.op);
-            placed -= ops.get(entry.op).outcome() == Operation.Outcome.OK ? 1 : 0;
-            unlift(entry);
-            entry = entry.next;
+            placedFrom[depth] = null;
+            mark(undo.op, false);
+            placed -= definite[undo.op] ? 1 : 0;
+            unlift(undo);
         }
-        return KeyResult.linearizable(key, ops, steps, prefix(stackEntry, depth));
+        return KeyResult.linearizable(key, ops, steps, prefix(placedEntry, depth));
+    }
+
+    private void mark(int op, boolean on) {
+        long[] bits = definite[op] ? done : unknown;
+        int s = slot[op];
+        if (on) {
+            bits[s >>> 6] |= 1L << s;
+        } else {
+            bits[s >>> 6] &= ~(1L << s);
+        }
+    }
+
+    /**
+     * Whether placing {@code op} now, to reach {@code state}, makes a configuration not seen yet
+     * (nor one it is dominated by: same completed operations and state, a subset of its unknown
+     * ones); if so it is remembered.
+     */
+    private boolean remember(int op, Object state) {
+        mark(op, true);
+        try {
+            int full = 0;
+            while (full < done.length && done[full] == -1L) {
+                full++;
+            }
+            int end = done.length;
+            while (end > full && done[end - 1] == 0) {
+                end--;
+            }
+            List<long[]> seen = cache.computeIfAbsent(new Seen(full, Arrays.copyOfRange(done, full, end), state),
+                k -> new ArrayList<>(1));
+            for (long[] other : seen) {
+                if (subset(other, unknown)) {
+                    return false;
+                }
+            }
+            seen.add(unknown.clone());
+            return true;
+        } finally {
+            mark(op, false);
+        }
+    }
+
+    private static boolean subset(long[] a, long[] b) {
+        for (int w = 0; w < a.length; w++) {
+            if ((a[w] & ~b[w]) != 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The list of entries behind a head sentinel: by time, calls before returns at the same time. */
@@ -156,7 +266,7 @@ final class KeySearch<S> {
             order[2 * i] = 2 * i;
             order[2 * i + 1] = 2 * i + 1;
             times[2 * i] = o.invokeNanos();
-            times[2 * i + 1] = o.outcome() == Operation.Outcome.OK ? o.completeNanos() : Long.MAX_VALUE;
+            times[2 * i + 1] = definite[i] ? o.completeNanos() : Long.MAX_VALUE;
         }
         // Equal times overlap (calls first): the conservative reading of a clock too coarse to order them.
         Arrays.sort(order, (a, b) -> times[a] != times[b] ? Long.compare(times[a], times[b])

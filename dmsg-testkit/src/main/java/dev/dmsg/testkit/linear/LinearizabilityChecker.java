@@ -57,7 +57,7 @@ public final class LinearizabilityChecker<S> {
         return new LinearizabilityChecker<>(model, steps, budgetNanos, clock);
     }
 
-    /** This checker with at most {@code budget} of {@code clock}'s time per key (read every 4096 steps). */
+    /** This checker with at most {@code budget} of {@code clock}'s time per key (read every few thousand steps). */
     public LinearizabilityChecker<S> timeBudgetPerKey(Duration budget, LongSupplier clock) {
         if (budget.isNegative() || budget.isZero()) {
             throw new IllegalArgumentException("timeBudgetPerKey " + budget + " not positive");

@@ -137,6 +137,39 @@ class LinearizabilityCheckerTest {
     }
 
     @Test
+    void anUnknownWriteMayLandAfterWritesThatCompletedLater() {
+        Script s = new Script();
+        History.Call u = s.invoke(0, 1, write("x", "a"));
+        s.op(10, 20, 2, write("x", "b"), null).op(30, 40, 3, read("x"), "a").op(50, 60, 3, read("x"), "a");
+        s.unknown(70, u);
+        CheckResult r = s.check();
+        assertThat(r.verdict()).isEqualTo(Verdict.LINEARIZABLE);
+        assertThat(r.key("x").linearization()).extracting(Operation::id).containsExactly(1, 0, 2, 3);
+    }
+
+    @Test
+    void anUnknownWriteTakesEffectOnce() {
+        Script s = new Script();
+        History.Call u = s.invoke(0, 1, write("x", "a"));
+        s.op(10, 20, 2, read("x"), "a").op(30, 40, 2, write("x", "b"), null).op(50, 60, 3, read("x"), "a");
+        s.unknown(70, u);
+        assertThat(s.check().verdict()).isEqualTo(Verdict.NOT_LINEARIZABLE);
+    }
+
+    @Test
+    void manyConcurrentUnknownWritesAreRefutedWithoutExhaustingTheirOrders() {
+        // Porcupine's search tries every order of every subset of the unknown writes here (2^24).
+        Script s = new Script();
+        for (int i = 0; i < 24; i++) {
+            s.unknown(50 + i, s.invoke(i, i, write("x", (long) i)));
+        }
+        s.op(100, 110, 30, write("x", "w"), null).op(200, 210, 30, read("x"), "never written");
+        CheckResult r = new LinearizabilityChecker<>(new RegisterModel()).maxStepsPerKey(10_000).check(s.history);
+        assertThat(r.verdict()).isEqualTo(Verdict.NOT_LINEARIZABLE);
+        assertThat(r.key("x").unplaced().get(0).op()).isEqualTo(read("x"));
+    }
+
+    @Test
     void anUnknownWriteCannotTakeEffectBeforeItsInvocation() {
         Script s = new Script().op(0, 5, 2, read("x"), "a");
         s.unknown(20, s.invoke(10, 1, write("x", "a")));

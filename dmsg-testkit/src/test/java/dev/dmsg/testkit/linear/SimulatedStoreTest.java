@@ -44,6 +44,18 @@ class SimulatedStoreTest {
     }
 
     @Test
+    void oneHotKeyWithManyUnknownOperationsIsStillDecided() {
+        // 3000 ops on one key, 5% unknown: each stays a candidate to the end of the history.
+        History h = new SimStore(11, 8, 1, Fault.NONE, 40, 0.05, 0.02).run(3000);
+        CheckResult r = CHECKER.check(h);
+        assertThat(r.verdict()).as("%s", r).isEqualTo(Verdict.LINEARIZABLE);
+        for (long seed = 1; seed <= 5; seed++) {
+            History broken = new SimStore(seed, 8, 1, Fault.STALE_READS, 40, 0.05, 0.02).run(3000);
+            assertThat(CHECKER.check(broken).verdict()).as("seed %d", seed).isEqualTo(Verdict.NOT_LINEARIZABLE);
+        }
+    }
+
+    @Test
     void aReplicaThatDoesNotLagIsNotBroken() {
         // The fault needs the lag: with none, the "replica" is the primary and the checker must agree.
         History h = new SimStore(7, 6, 3, Fault.STALE_READS, 0, 0.05, 0.05).run(1500);
