@@ -80,6 +80,17 @@ final class KeySearch<S> {
     /** How often the time budget is looked at, in steps: reading a clock costs more than a step. */
     static final int CLOCK_EVERY_STEPS = 4096;
 
+    /**
+     * The configuration after some placements, once reached: the calls worth placing there, each
+     * with the state it leads to, the next to try, and its own state while one is tried.
+     */
+    private static final class Frame<S> {
+        List<Node> calls;
+        List<S> states;
+        int cursor;
+        S state;
+    }
+
     private final Model<S> model;
     private final String key;
     private final List<Operation> ops;
@@ -120,15 +131,11 @@ final class KeySearch<S> {
     KeyResult run() {
         int n = ops.size();
         Node head = link();
-        // Frame d is the configuration after d placements: the calls worth placing there, each
-        // with the state it leads to, which of them is next, and the placement that left it.
-        @SuppressWarnings("unchecked")
-        List<Node>[] children = new List[n + 1];
-        @SuppressWarnings("unchecked")
-        List<S>[] childStates = new List[n + 1];
-        int[] cursor = new int[n + 1];
+        List<Frame<S>> frames = new ArrayList<>(n + 1);
+        for (int i = 0; i <= n; i++) {
+            frames.add(new Frame<>());
+        }
         Node[] placedEntry = new Node[n];
-        Object[] placedFrom = new Object[n];
         int depth = 0;
         int placed = 0; // completed operations placed
         S state = model.initial();
@@ -152,7 +159,8 @@ final class KeySearch<S> {
                 String why = steps > maxSteps ? "step budget " + maxSteps : "time budget " + budgetNanos / 1_000_000 + " ms";
                 return KeyResult.gaveUp(key, ops, Math.min(steps - 1, maxSteps), why, bestPrefix, bestPlaced, completed);
             }
-            if (children[depth] == null) {
+            Frame<S> frame = frames.get(depth);
+            if (frame.calls == null) {
                 // A configuration reached for the first time: remember each new successor.
                 List<Node> calls = new ArrayList<>();
                 List<S> states = new ArrayList<>();
@@ -173,15 +181,15 @@ final class KeySearch<S> {
                     blocked = e.op;
                     alsoTried = callsBefore(head, e);
                 }
-                children[depth] = calls;
-                childStates[depth] = states;
-                cursor[depth] = 0;
+                frame.calls = calls;
+                frame.states = states;
+                frame.cursor = 0;
             }
-            if (cursor[depth] < children[depth].size()) {
-                Node next = children[depth].get(cursor[depth]);
-                S after = childStates[depth].get(cursor[depth]++);
-                placedEntry[depth] = next;
-                placedFrom[depth++] = state;
+            if (frame.cursor < frame.calls.size()) {
+                Node next = frame.calls.get(frame.cursor);
+                S after = frame.states.get(frame.cursor++);
+                frame.state = state;
+                placedEntry[depth++] = next;
                 state = after;
                 mark(next.op, true);
                 placed += definite[next.op] ? 1 : 0;
@@ -189,17 +197,16 @@ final class KeySearch<S> {
                 continue;
             }
             // Nothing left to try here: undo the placement that led here.
-            children[depth] = null;
-            childStates[depth] = null;
+            frame.calls = null;
+            frame.states = null;
             if (depth == 0) {
                 return KeyResult.notLinearizable(key, ops, steps, bestPrefix, model.describe(bestState), blocked,
                     alsoTried, completed);
             }
             Node undo = placedEntry[--depth];
-            @SuppressWarnings("unchecked")
-            S previous = (S) placedFrom[depth];
-            state = previous;
-            placedFrom[depth] = null;
+            Frame<S> back = frames.get(depth);
+            state = back.state;
+            back.state = null;
             mark(undo.op, false);
             placed -= definite[undo.op] ? 1 : 0;
             unlift(undo);

@@ -1,5 +1,7 @@
 package dev.dmsg.testkit.linear;
 
+import java.util.Objects;
+
 /**
  * One operation of a history, its invocation joined with its completion: what the checker
  * orders. {@code completeNanos} is {@link Long#MAX_VALUE} for an operation still open when the
@@ -7,6 +9,16 @@ package dev.dmsg.testkit.linear;
  */
 public record Operation(int id, int client, Op op, long invokeNanos, Outcome outcome, long completeNanos,
                         Object result) {
+    /** Checks what the search relies on: an operation completes no earlier than it was invoked. */
+    public Operation {
+        Objects.requireNonNull(op, "op");
+        Objects.requireNonNull(outcome, "outcome");
+        if (completeNanos < invokeNanos) {
+            throw new IllegalArgumentException("op #" + id + ": completeNanos " + completeNanos + " < invokeNanos "
+                + invokeNanos);
+        }
+    }
+
     /** How an operation ended, as the client saw it (Jepsen's {@code :ok}, {@code :fail}, {@code :info}). */
     public enum Outcome {
         /** It took effect, once, between invocation and completion; {@code result} is its answer. */

@@ -246,6 +246,12 @@ class LinearizabilityCheckerTest {
     }
 
     @Test
+    void anOperationCannotCompleteBeforeItIsInvoked() {
+        assertThatThrownBy(() -> new Operation(3, 1, read("x"), 20, Operation.Outcome.OK, 10, null))
+            .isInstanceOf(IllegalArgumentException.class).hasMessage("op #3: completeNanos 10 < invokeNanos 20");
+    }
+
+    @Test
     void aCallCompletesOnce() {
         Script s = new Script();
         History.Call c = s.invoke(0, 1, read("x"));
