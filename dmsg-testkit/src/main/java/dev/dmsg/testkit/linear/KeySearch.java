@@ -19,8 +19,8 @@ import java.util.function.LongSupplier;
  * <p>Unknown operations (Jepsen's {@code :info}) return at +infinity and need not be placed: the
  * search succeeds once every completed operation is, whatever unknown ones are left — the same as
  * placing them never. Two departures from Porcupine keep them cheap, which they were not (one
- * key with a hundred of them gave up on a linearizable history; sixteen concurrent ones made a
- * failing history exponential):
+ * key with 10,000 operations, 500 of them unknown, gave up on a linearizable history; sixteen
+ * concurrent ones made a failing history exponential):
  * <ul>
  *   <li>a configuration with an extra unknown operation placed can do nothing that the one
  *       without it cannot (that one may still leave it out), so the cache also skips a

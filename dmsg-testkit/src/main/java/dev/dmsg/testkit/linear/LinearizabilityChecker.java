@@ -13,8 +13,9 @@ import java.util.function.LongSupplier;
  * operations, each placed between its invocation and its completion, that the model accepts?
  * Linearizability is local (Herlihy &amp; Wing's P-compositionality), so the history is split by
  * key and each key searched on its own, with Wing &amp; Gong's search and Lowe's memoisation as in
- * Porcupine. Failed operations are dropped; unknown ones may take effect at any time after their
- * invocation, or never.
+ * Porcupine (and two prunings of its own for unknown operations: {@code KeySearch}). Failed
+ * operations are dropped; unknown ones may take effect at any time after their invocation, or
+ * never.
  *
  * <p>The search is exponential in the worst case, so each key has a step budget and a time
  * budget; out of either, the key's verdict is {@link Verdict#GAVE_UP}, never a hang. Immutable;
