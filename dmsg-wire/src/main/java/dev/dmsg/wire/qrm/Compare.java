@@ -1,10 +1,22 @@
 package dev.dmsg.wire.qrm;
 
+import java.util.Objects;
+
 /**
  * One condition of a batch (docs/QUORUM.md §3.3): {@code target(key) result operand}. The operand
  * is {@code value} for {@link Target#VALUE} ({@code null}: the key is absent), else {@code number}.
  */
 public record Compare(Target target, Result result, Blob key, Blob value, long number) {
+    public Compare {
+        Objects.requireNonNull(target, "target");
+        Objects.requireNonNull(result, "result");
+        Objects.requireNonNull(key, "key");
+        if (target == Target.VALUE ? number != 0 : value != null) {
+            throw new IllegalArgumentException(target == Target.VALUE
+                ? "a VALUE compare has no number" : target + " compares a number, not a value");
+        }
+    }
+
     public enum Target {
         VALUE(1), VERSION(2), CREATE_REVISION(3), MOD_REVISION(4);
 
@@ -56,6 +68,7 @@ public record Compare(Target target, Result result, Blob key, Blob value, long n
         }
     }
 
+    /** {@code value(key) r value}; a {@code null} value is "absent" (the key does not exist). */
     public static Compare value(Blob key, Result r, Blob value) {
         return new Compare(Target.VALUE, r, key, value, 0);
     }
