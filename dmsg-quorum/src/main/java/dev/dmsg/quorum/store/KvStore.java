@@ -174,8 +174,9 @@ final class KvStore {
 
     /**
      * One GET: the key, or every key with the prefix in key order up to the limit. {@code more}
-     * when the limit or the reply budget cut the range; a GET always returns at least its first
-     * key so that a reader paging on makes progress.
+     * when the limit or the reply budget cut it (docs/QUORUM.md §3.3: a reply is cut at whole
+     * kvs). The first kv of the whole reply is always taken, so a reader paging on makes progress
+     * (QrmCodec's value limit makes any one kv fit a reply).
      */
     private OpResult get(Op op, Budget budget) {
         budget.add(1 + 4 + 1);
@@ -184,21 +185,20 @@ final class KvStore {
             if (e == null) {
                 return OpResult.got(List.of(), false);
             }
-            budget.add(kvBytes(op.key(), e));
+            if (!budget.take(kvBytes(op.key(), e))) {
+                return OpResult.got(List.of(), true);
+            }
             return OpResult.got(List.of(kv(op.key(), e)), false);
         }
-        long asked = Integer.toUnsignedLong(op.limit());
-        int limit = asked == 0 ? DEFAULT_LIMIT : (int) Math.min(asked, MAX_LIMIT);
+        int limit = op.limit() == 0 ? DEFAULT_LIMIT : Math.min(op.limit(), MAX_LIMIT);
         List<KeyValue> kvs = new ArrayList<>();
         for (Map.Entry<Blob, Entry> me : map.tailMap(op.key(), true).entrySet()) {
             if (!me.getKey().startsWith(op.key())) {
                 break;
             }
-            int bytes = kvBytes(me.getKey(), me.getValue());
-            if (kvs.size() == limit || (!kvs.isEmpty() && !budget.fits(bytes))) {
+            if (kvs.size() == limit || !budget.take(kvBytes(me.getKey(), me.getValue()))) {
                 return OpResult.got(kvs, true);
             }
-            budget.add(bytes);
             kvs.add(kv(me.getKey(), me.getValue()));
         }
         return OpResult.got(kvs, false);
@@ -220,13 +220,20 @@ final class KvStore {
     /** The running size of the encoded results: version, succeeded, n_results, then per result. */
     private static final class Budget {
         private long used = 4;
-
-        boolean fits(int bytes) {
-            return used + bytes <= MAX_RESULTS_BYTES;
-        }
+        private int kvs;
 
         void add(int bytes) {
             used += bytes;
+        }
+
+        /** Takes a kv of {@code bytes} if it fits, or if it is the reply's first. */
+        boolean take(int bytes) {
+            if (kvs > 0 && used + bytes > MAX_RESULTS_BYTES) {
+                return false;
+            }
+            used += bytes;
+            kvs++;
+            return true;
         }
     }
 
