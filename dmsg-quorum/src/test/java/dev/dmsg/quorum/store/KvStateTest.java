@@ -1,6 +1,7 @@
 package dev.dmsg.quorum.store;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
@@ -273,7 +274,7 @@ class KvStateTest {
     @Test
     void readRefusesWrites() {
         KvState s = new KvState();
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> s.read(Batch.of(put("/a", "1"))))
+        assertThatThrownBy(() -> s.read(Batch.of(put("/a", "1"))))
             .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("PUT");
     }
 
