@@ -120,7 +120,7 @@ final class KvStore {
                         ? new Entry(op.value(), next, next, 1)
                         : new Entry(op.value(), old.createRevision(), next, old.version() + 1);
                     map.put(op.key(), e);
-                    events.add(new WatchEvent(WatchEvent.Kind.PUT, next, kv(op.key(), e)));
+                    events.add(WatchEvent.put(next, kv(op.key(), e)));
                     results.add(OpResult.put(next));
                     budget.add(1 + 8);
                     break;
@@ -135,11 +135,11 @@ final class KvStore {
                                 break;
                             }
                             it.remove();
-                            events.add(deleted(me.getKey(), next));
+                            events.add(WatchEvent.delete(next, me.getKey()));
                             n++;
                         }
                     } else if (map.remove(op.key()) != null) {
-                        events.add(deleted(op.key(), next));
+                        events.add(WatchEvent.delete(next, op.key()));
                         n = 1;
                     }
                     results.add(OpResult.deleted(n));
@@ -206,10 +206,6 @@ final class KvStore {
 
     private static KeyValue kv(Blob key, Entry e) {
         return new KeyValue(key, e.value(), e.createRevision(), e.modRevision(), e.version());
-    }
-
-    private static WatchEvent deleted(Blob key, long revision) {
-        return new WatchEvent(WatchEvent.Kind.DELETE, revision, new KeyValue(key, Blob.EMPTY, 0, 0, 0));
     }
 
     /** A kv's size in the results encoding (docs/QUORUM.md §3.3). */
