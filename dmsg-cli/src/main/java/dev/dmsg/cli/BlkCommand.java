@@ -58,31 +58,9 @@ final class BlkCommand implements Runnable {
     static final Duration SETTLE_TICK = Duration.ofMillis(250);
 
     /** The options every blk subcommand shares: where to join, as whom. */
-    abstract static class GuestOptions extends AdminCommands.NodeOption {
-        /**
-         * When the wait for the link and the spans ends: {@code wait} after the guest node has
-         * started (its own start-up, a JVM's first TLS context, is not waiting for the mesh).
-         */
-        long deadlineNanos;
-
-        /**
-         * Joins through {@code --node} (returns once the link is up, or throws naming why not: the
-         * handshake timeout bounds it) and sets {@link #deadlineNanos} for the span wait.
-         */
+    abstract static class Guest extends GuestOptions {
         GuestNode join(Duration wait) throws IOException, InterruptedException, ShellClient.ShellException {
-            // The guest's own log would only repeat what the command prints (dial retries: the error
-            // line says why; failover: printed as it happens) or be noise at close (a circuit's last
-            // DELETE crossing ours is dropped as UNKNOWN_CIRCUIT).
-            Logging.setLevel("dev.dmsg", "ERROR");
-            Logging.setLevel("dmsg.node", "ERROR");
-            Path id = null;
-            if (!plaintext) {
-                id = identity != null ? identity : AdminCommands.defaultIdentity();
-                AdminCommands.clientTls(id); // makes ~/.dmsg on first use, with the notice saying what to trust
-            }
-            GuestNode g = GuestNode.join("blk", node.host(), node.port(), id, plaintext, TlsConfig.Provider.AUTO);
-            deadlineNanos = System.nanoTime() + wait.toNanos(); // join returned with the link up
-            return g;
+            return join("blk", wait);
         }
     }
 
@@ -136,7 +114,7 @@ final class BlkCommand implements Runnable {
             + "0 for exports of the --node itself, 1 for its neighbours', ...), SERIAL.",
             "Waits until the span table stops changing (or --wait). Exit 0 (also with no exports), 1 if the node "
                 + "cannot be reached."})
-    static final class Ls extends GuestOptions implements Callable<Integer> {
+    static final class Ls extends Guest implements Callable<Integer> {
         @Option(names = "--json", description = "a JSON array of {node, name, label, serial, bytes, blksize, dist}")
         boolean json;
 
@@ -204,7 +182,7 @@ final class BlkCommand implements Runnable {
                 + "then flushed. From an export: the whole export (or --length bytes) is written to the file.",
             "1 MiB chunks, 16 in flight. Prints 'sha256 HEX  N bytes' of the bytes copied. Exit 0 done, 1 failed, "
                 + "2 usage."})
-    static final class Cp extends GuestOptions implements Callable<Integer> {
+    static final class Cp extends Guest implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
 

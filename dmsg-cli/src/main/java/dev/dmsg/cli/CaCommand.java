@@ -135,7 +135,7 @@ final class CaCommand implements Runnable {
         String maxRole;
 
         @Option(names = "--max-grant", split = ",", paramLabel = "GRANT",
-            description = "with --max-role client: the grants it may give (shell-ro, blk-read, blk-rw)")
+            description = "with --max-role client: the grants it may give (shell-ro, blk-read, blk-rw, kv-read, kv-write)")
         List<String> maxGrant = new ArrayList<>();
 
         @Option(names = "--role", defaultValue = "member", description = "the node's own role (default: ${DEFAULT-VALUE})")
@@ -185,7 +185,7 @@ final class CaCommand implements Runnable {
         @Option(names = "--role", defaultValue = "member", description = "admin, member or client (default: ${DEFAULT-VALUE})")
         String role;
 
-        @Option(names = "--grant", split = ",", paramLabel = "GRANT", description = "for role client: shell-ro, blk-read, blk-rw")
+        @Option(names = "--grant", split = ",", paramLabel = "GRANT", description = "for role client: shell-ro, blk-read, blk-rw, kv-read, kv-write")
         List<String> grant = new ArrayList<>();
 
         @Option(names = "--days", defaultValue = "365", description = "validity (default: ${DEFAULT-VALUE})")
@@ -224,7 +224,7 @@ final class CaCommand implements Runnable {
         @Option(names = "--role", defaultValue = "member", description = "what the joining node becomes (default: ${DEFAULT-VALUE})")
         String role;
 
-        @Option(names = "--grant", split = ",", paramLabel = "GRANT", description = "for role client: shell-ro, blk-read, blk-rw")
+        @Option(names = "--grant", split = ",", paramLabel = "GRANT", description = "for role client: shell-ro, blk-read, blk-rw, kv-read, kv-write")
         List<String> grant = new ArrayList<>();
 
         @Option(names = "--ttl", defaultValue = "1h", converter = Durations.class,

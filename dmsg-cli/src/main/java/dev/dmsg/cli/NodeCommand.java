@@ -10,6 +10,7 @@ import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.quorum.GroupSpec;
 import dev.dmsg.services.node.ExportSpec;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
@@ -128,6 +129,13 @@ final class NodeCommand implements Callable<Integer> {
             + "at start (exit 1)")
     List<Node.Export> exports = new ArrayList<>();
 
+    @Option(names = "--quorum", paramLabel = "NAME=LABEL,LABEL,…", converter = QuorumConverter.class,
+        description = "be a member of the quorum group NAME (docs/QUORUM.md §1): its replicated store, kept in "
+            + "DATA/quorum/NAME; the labels are the group's initial members, this node among them (used only when the "
+            + "group's storage is first made; later membership changes go through 'dmsg quorum add|remove'); "
+            + "repeatable. Config file: quorum.NAME=LABEL,LABEL,…")
+    List<GroupSpec> quorums = new ArrayList<>();
+
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")
     boolean logFrames;
 
@@ -147,6 +155,18 @@ final class NodeCommand implements Callable<Integer> {
     @Option(names = "--tokens", paramLabel = "N", defaultValue = "0",
         description = "with --new-cluster: one-use join tokens to print (role member, valid 1 h; default: ${DEFAULT-VALUE})")
     int tokens;
+
+    /** {@code NAME=LABEL,LABEL,…}: the commas belong to the group, so the option is never split on them. */
+    static final class QuorumConverter implements CommandLine.ITypeConverter<GroupSpec> {
+        @Override
+        public GroupSpec convert(String value) {
+            try {
+                return GroupSpec.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
 
     /** {@code NAME=PATH[,ro][,blksize=N]}; commas belong to the export, so the option is never split on them. */
     static final class ExportConverter implements CommandLine.ITypeConverter<Node.Export> {
@@ -242,6 +262,7 @@ final class NodeCommand implements Callable<Integer> {
             .security(new Security(true, tlsProvider, handshakeTimeout,
                 legacy.stream().map(Security.LegacyPeer::parse).toList()))
             .exports(exports)
+            .quorums(quorums)
             .build();
     }
 
@@ -281,7 +302,14 @@ final class NodeCommand implements Callable<Integer> {
             p.load(in);
         }
         CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
+        boolean quorumsGiven = parsed.hasMatchedOption("--quorum");
         for (String key : p.stringPropertyNames()) {
+            if (key.startsWith("quorum.")) { // quorum.NAME=alpha,beta,gamma
+                if (!quorumsGiven) {
+                    quorums.add(GroupSpec.of(key.substring("quorum.".length()), p.getProperty(key)));
+                }
+                continue;
+            }
             CommandLine.Model.OptionSpec o = spec.findOption("--" + key);
             if (o == null || key.equals("config")) {
                 throw new IllegalArgumentException("unknown key '" + key + "' (options: "

@@ -84,8 +84,19 @@ public final class LinkScript implements AutoCloseable {
     }
 
     public void in(int cmd, long msgid, long circuit, int error, ExtHeader ext) {
-        link.receive(Message.of(cmd, msgid, circuit, error, ext, null));
+        in(Message.of(cmd, msgid, circuit, error, ext, null));
+    }
+
+    /** The peer sends {@code m} (aux and all; the link owns it from now on). */
+    public void in(Message m) {
+        link.receive(m);
         link.readComplete();
+    }
+
+    /** The connection dies under the link ({@code why}: as the transport would say). */
+    public void lose(String why) {
+        link.transportClosed(why);
+        transport.runPending();
     }
 
     /** What the link sent since the last call (retained until close). */

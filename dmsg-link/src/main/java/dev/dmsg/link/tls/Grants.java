@@ -5,7 +5,7 @@ import java.util.List;
 
 /**
  * Services granted to a {@link Role#CLIENT} (docs/SECURITY.md §5): bits of the {@code grants}
- * byte of LNK_AUTH, written {@code shell-ro,blk-read,blk-rw} in the trust store.
+ * byte of LNK_AUTH, written {@code shell-ro,blk-read,blk-rw,kv-read,kv-write} in the trust store.
  */
 public final class Grants {
     private Grants() {}
@@ -13,8 +13,12 @@ public final class Grants {
     public static final int SHELL_RO = 0x01;
     public static final int BLK_READ = 0x02;
     public static final int BLK_RW = 0x04;
+    /** Reads and watches of a quorum group's store (docs/QUORUM.md §6). */
+    public static final int KV_READ = 0x08;
+    /** Writes to a quorum group's store, one- and two-phase (docs/QUORUM.md §6). */
+    public static final int KV_WRITE = 0x10;
 
-    private static final String[] WORDS = {"shell-ro", "blk-read", "blk-rw"};
+    private static final String[] WORDS = {"shell-ro", "blk-read", "blk-rw", "kv-read", "kv-write"};
 
     /** {@code "shell-ro,blk-rw"} to bits; empty or "-" is none. */
     public static int parse(String s) {
@@ -26,7 +30,7 @@ public final class Grants {
             String t = w.trim();
             int i = List.of(WORDS).indexOf(t);
             if (i < 0) {
-                throw new IllegalArgumentException("unknown grant '" + t + "' (grants: shell-ro, blk-read, blk-rw)");
+                throw new IllegalArgumentException("unknown grant '" + t + "' (grants: shell-ro, blk-read, blk-rw, kv-read, kv-write)");
             }
             bits |= 1 << i;
         }

@@ -15,6 +15,7 @@ import dev.dmsg.mesh.MeshScheduler;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.mesh.SpanExt;
+import dev.dmsg.quorum.GroupSpec;
 import dev.dmsg.services.Access;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.blk.BlkServer;
@@ -127,9 +128,10 @@ public final class Node implements AutoCloseable {
      */
     public record Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
                            Duration pingInterval, Duration deadTimeout, boolean logFrames, int ioThreads,
-                           Security security, List<Export> exports) {
+                           Security security, List<Export> exports, List<GroupSpec> quorums) {
         public Settings {
             exports = SettingsBuilder.check(ioThreads, security, exports);
+            quorums = SettingsBuilder.checkQuorums(identity.label(), quorums);
         }
 
         /**

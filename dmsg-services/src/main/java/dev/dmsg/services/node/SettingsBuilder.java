@@ -1,6 +1,7 @@
 package dev.dmsg.services.node;
 
 import dev.dmsg.mesh.MeshConfig;
+import dev.dmsg.quorum.GroupSpec;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashSet;
@@ -25,6 +26,7 @@ public final class SettingsBuilder {
     private int ioThreads;
     private Security security = Security.defaults();
     private List<Node.Export> exports = List.of();
+    private List<GroupSpec> quorums = List.of();
 
     SettingsBuilder(String listenHost, int listenPort, Path dataDir, Node.Identity identity) {
         this.listenHost = listenHost;
@@ -42,6 +44,7 @@ public final class SettingsBuilder {
         ioThreads = s.ioThreads();
         security = s.security();
         exports = s.exports();
+        quorums = s.quorums();
     }
 
     public SettingsBuilder listen(String host, int port) {
@@ -102,6 +105,31 @@ public final class SettingsBuilder {
         return this;
     }
 
+    /** The quorum groups this node is a member of (docs/QUORUM.md §1); default none. */
+    public SettingsBuilder quorums(List<GroupSpec> q) {
+        this.quorums = q;
+        return this;
+    }
+
+    /**
+     * The quorum groups, copied: each name once, and each naming this node ({@code label}) among
+     * its initial members, or the node would serve a group it can never join by itself.
+     */
+    static List<GroupSpec> checkQuorums(String label, List<GroupSpec> quorums) {
+        List<GroupSpec> copy = quorums == null ? List.of() : List.copyOf(quorums);
+        Set<String> names = new HashSet<>();
+        for (GroupSpec g : copy) {
+            if (!names.add(g.name())) {
+                throw new IllegalArgumentException("quorum group '" + g.name() + "' given twice");
+            }
+            if (!g.hasMember(label)) {
+                throw new IllegalArgumentException("quorum " + g + ": this node ('" + label
+                    + "') is not in the list; a node joining a group lists the members and itself (docs/QUORUM.md §1)");
+            }
+        }
+        return copy;
+    }
+
     /**
      * Checks the settings ({@link Node.Settings}'s constructor): ioThreads not negative, a
      * security, export names unique.
@@ -126,6 +154,6 @@ public final class SettingsBuilder {
     /** @throws IllegalArgumentException as {@link Node.Settings} does (negative ioThreads, an export twice) */
     public Node.Settings build() {
         return new Node.Settings(listenHost, listenPort, dataDir, identity, mesh, pingInterval, deadTimeout,
-            logFrames, ioThreads, security, exports);
+            logFrames, ioThreads, security, exports, quorums);
     }
 }

@@ -1,0 +1,50 @@
+package dev.dmsg.services.quorum;
+
+import dev.dmsg.link.Transaction;
+import dev.dmsg.quorum.store.Outcome;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.QrmHeader;
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * A QRM refusal (docs/QUORUM.md §3.2): the error code in the header and a one-line reason, at most
+ * 256 bytes, as the aux of the transaction's last message.
+ */
+record Refusal(int error, String reason) {
+    static final int MAX_REASON_BYTES = 256;
+
+    /** What an outcome that is not a success means to the initiator. */
+    static Refusal of(Outcome o) {
+        if (o instanceof Outcome.Conflict c) {
+            return new Refusal(Dmsg.ERR_CONFLICT, "key \"" + c.key() + "\": reserved by a prepared transaction (index "
+                + c.otherIndex() + ")");
+        }
+        if (o instanceof Outcome.NotPrepared) {
+            return new Refusal(Dmsg.ERR_NOTPREPARED, "the batch is not prepared (aborted, or its lease expired)");
+        }
+        if (o instanceof Outcome.Limit) {
+            return new Refusal(Dmsg.ERR_LIMIT, "the group holds its maximum of prepared batches; retry later");
+        }
+        if (o instanceof Outcome.Aborted) {
+            return new Refusal(Dmsg.ERR_NOTPREPARED, "the batch was aborted");
+        }
+        if (o instanceof Outcome.Invalid i) {
+            return new Refusal(Dmsg.ERR_PARAM, i.reason());
+        }
+        return new Refusal(Dmsg.ERR_IO, "unexpected outcome " + o);
+    }
+
+    /** Ends {@code t} with {@code error} and {@code reason} (NUL-terminated, cut to 256 bytes). */
+    static void send(Transaction t, int cmd, String group, int error, String reason) {
+        byte[] b = reason.getBytes(StandardCharsets.UTF_8);
+        int n = Math.min(b.length, MAX_REASON_BYTES - 1);
+        while (n > 0 && n < b.length && (b[n] & 0xC0) == 0x80) {
+            n--; // do not cut a UTF-8 sequence
+        }
+        byte[] aux = Arrays.copyOf(b, n + 1);
+        aux[n] = 0;
+        t.send(cmd | Dmsg.DELETE, error, QrmHeader.of(0, group.isEmpty() ? "" : group), Unpooled.wrappedBuffer(aux));
+    }
+}

@@ -1,0 +1,99 @@
+package dev.dmsg.services.quorum;
+
+import dev.dmsg.quorum.store.KvState;
+import dev.dmsg.quorum.store.LogEntry;
+import dev.dmsg.quorum.store.Outcome;
+import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.qrm.Batch;
+import dev.dmsg.wire.qrm.Blob;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * A {@link GroupEngine} over a bare {@link KvState}, for the request handlers' tests: proposals
+ * queue until {@link #applyAll()} (so a test sees the window between proposing and applying), or
+ * are applied at once when {@code immediate}. Every proposed entry is kept, in order.
+ */
+final class LocalEngine implements GroupEngine {
+    final KvState state = new KvState();
+    final List<LogEntry> log = new ArrayList<>();
+    private final ArrayDeque<Runnable> pending = new ArrayDeque<>();
+    boolean immediate = true;
+    /** When set, proposals fail with NOLEADER. */
+    boolean noLeader;
+    private long index;
+
+    @Override
+    public String name() {
+        return "g";
+    }
+
+    @Override
+    public synchronized CompletableFuture<Applied> propose(LogEntry entry) {
+        if (noLeader) {
+            return CompletableFuture.failedFuture(new QuorumException(Dmsg.ERR_NOLEADER, "no leader (test)"));
+        }
+        CompletableFuture<Applied> f = new CompletableFuture<>();
+        Runnable apply = () -> {
+            Applied a;
+            synchronized (this) {
+                log.add(entry);
+                long i = ++index;
+                a = new Applied(state.apply(i, entry), i, 1);
+            }
+            f.complete(a);
+        };
+        if (immediate) {
+            apply.run();
+        } else {
+            pending.add(apply);
+        }
+        return f;
+    }
+
+    /** Applies what was proposed while not {@link #immediate}. */
+    void applyAll() {
+        Runnable r;
+        while (true) {
+            synchronized (this) {
+                r = pending.poll();
+            }
+            if (r == null) {
+                return;
+            }
+            r.run();
+        }
+    }
+
+    @Override
+    public synchronized CompletableFuture<Outcome.Done> read(Batch batch, boolean serializable) {
+        return CompletableFuture.completedFuture(state.read(batch));
+    }
+
+    @Override
+    public boolean isMember(String label) {
+        return true;
+    }
+
+    @Override
+    public WatchHandle watch(Blob key, boolean prefix, long fromRevision, WatchSink sink) throws QuorumException {
+        throw new QuorumException(Dmsg.ERR_NOSUPP, "no watches in LocalEngine");
+    }
+
+    @Override
+    public GroupStatus status() {
+        return new GroupStatus("g", "self", "LEADER", "self", 1, index, index, 0, state.revision(),
+            state.preparedCount(), List.of(new GroupStatus.MemberStatus("self", true, index, 0)));
+    }
+
+    @Override
+    public CompletableFuture<String> change(String op, String label) {
+        return CompletableFuture.completedFuture(op + " " + label + " (test)");
+    }
+
+    synchronized List<LogEntry> entries() {
+        return List.copyOf(log);
+    }
+}
