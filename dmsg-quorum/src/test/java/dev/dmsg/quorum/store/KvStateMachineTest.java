@@ -16,7 +16,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.ratis.proto.RaftProtos.LogEntryProto;
 import org.apache.ratis.proto.RaftProtos.RaftPeerRole;
 import org.apache.ratis.proto.RaftProtos.StateMachineLogEntryProto;
@@ -238,5 +240,38 @@ class KvStateMachineTest {
         assertThat(rec.events).extracting(WatchEvent::kind, e -> e.kv().key().utf8())
             .containsExactly(tuple(WatchEvent.Kind.PUT, "/w/1"), tuple(WatchEvent.Kind.PUT, "/w/2"),
                 tuple(WatchEvent.Kind.DELETE, "/w/1"));
+    }
+
+    /** Reads on other threads see whole revisions, never half a batch, and never go back. */
+    @Test
+    void readsDuringAppliesSeeWholeRevisions() throws Exception {
+        KvStateMachine m = machine();
+        int writes = 3000;
+        List<String> problems = Collections.synchronizedList(new ArrayList<>());
+        AtomicBoolean done = new AtomicBoolean();
+        Thread reader = new Thread(() -> {
+            long last = 0;
+            while (!done.get()) {
+                Outcome.Done d = m.read(Batch.of(Op.get(Blob.utf8("/x")), Op.get(Blob.utf8("/y"))));
+                List<KeyValue> x = d.results().results().get(0).kvs();
+                List<KeyValue> y = d.results().results().get(1).kvs();
+                if (d.revision() < last) {
+                    problems.add("revision went back " + last + " -> " + d.revision());
+                }
+                last = d.revision();
+                if (x.size() != y.size() || (!x.isEmpty() && !x.get(0).value().equals(y.get(0).value()))) {
+                    problems.add("half a batch at revision " + d.revision());
+                }
+            }
+        });
+        reader.start();
+        for (int i = 1; i <= writes; i++) {
+            apply(m, new LogEntry.Write(Batch.of(put("/x", "v" + i), put("/y", "v" + i))));
+        }
+        done.set(true);
+        reader.join(20_000);
+        assertThat(reader.isAlive()).isFalse();
+        assertThat(problems).isEmpty();
+        assertThat(m.revision()).isEqualTo(writes);
     }
 }
