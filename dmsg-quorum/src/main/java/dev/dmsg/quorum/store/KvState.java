@@ -124,7 +124,10 @@ public final class KvState {
         return applyBranch(p.branch(), p.held());
     }
 
-    /** The initiator's ABORT, or its member's on losing it: keys released, nothing written. */
+    /**
+     * The initiator's ABORT, or its member's on losing it: keys released, nothing written.
+     * {@code why} changes nothing here; it stays in the log for whoever reads it later.
+     */
     public Outcome abort(Txid txid, LogEntry.Why why) {
         return drop(txid);
     }
