@@ -103,10 +103,14 @@ public final class KvState {
         if (o != null) {
             return new Outcome.Conflict(o.ownerIndex(), o.key());
         }
-        int lease = leaseMs == 0 ? DEFAULT_LEASE_MS : Math.min(leaseMs, MAX_LEASE_MS);
-        prepared.put(txid, new Prepared(txid, index, lease, held, batch, claims));
+        prepared.put(txid, new Prepared(txid, index, lease(leaseMs), held, batch, claims));
         reservations.reserve(claims, index);
         return new Outcome.Prepared(held, index);
+    }
+
+    /** A PREPARE's lease_ms as applied: 0 is the default, and no more than the maximum. */
+    static int lease(int leaseMs) {
+        return leaseMs <= 0 ? DEFAULT_LEASE_MS : Math.min(leaseMs, MAX_LEASE_MS);
     }
 
     /** Phase 2: the prepared branch is applied as one revision and its keys released. */
@@ -120,7 +124,10 @@ public final class KvState {
         return applyBranch(p.branch(), p.held());
     }
 
-    /** The initiator's ABORT, or its member's on losing it: keys released, nothing written. */
+    /**
+     * The initiator's ABORT, or its member's on losing it: keys released, nothing written.
+     * {@code why} changes nothing here; it stays in the log for whoever reads it later.
+     */
     public Outcome abort(Txid txid, LogEntry.Why why) {
         return drop(txid);
     }

@@ -120,7 +120,7 @@ final class KvStore {
                         ? new Entry(op.value(), next, next, 1)
                         : new Entry(op.value(), old.createRevision(), next, old.version() + 1);
                     map.put(op.key(), e);
-                    events.add(new WatchEvent(WatchEvent.Kind.PUT, next, kv(op.key(), e)));
+                    events.add(WatchEvent.put(next, kv(op.key(), e)));
                     results.add(OpResult.put(next));
                     budget.add(1 + 8);
                     break;
@@ -135,11 +135,11 @@ final class KvStore {
                                 break;
                             }
                             it.remove();
-                            events.add(deleted(me.getKey(), next));
+                            events.add(WatchEvent.delete(next, me.getKey()));
                             n++;
                         }
                     } else if (map.remove(op.key()) != null) {
-                        events.add(deleted(op.key(), next));
+                        events.add(WatchEvent.delete(next, op.key()));
                         n = 1;
                     }
                     results.add(OpResult.deleted(n));
@@ -174,8 +174,9 @@ final class KvStore {
 
     /**
      * One GET: the key, or every key with the prefix in key order up to the limit. {@code more}
-     * when the limit or the reply budget cut the range; a GET always returns at least its first
-     * key so that a reader paging on makes progress.
+     * when the limit or the reply budget cut it (docs/QUORUM.md §3.3: a reply is cut at whole
+     * kvs). The first kv of the whole reply is always taken, so a reader paging on makes progress
+     * (QrmCodec's value limit makes any one kv fit a reply).
      */
     private OpResult get(Op op, Budget budget) {
         budget.add(1 + 4 + 1);
@@ -184,21 +185,20 @@ final class KvStore {
             if (e == null) {
                 return OpResult.got(List.of(), false);
             }
-            budget.add(kvBytes(op.key(), e));
+            if (!budget.take(kvBytes(op.key(), e))) {
+                return OpResult.got(List.of(), true);
+            }
             return OpResult.got(List.of(kv(op.key(), e)), false);
         }
-        long asked = Integer.toUnsignedLong(op.limit());
-        int limit = asked == 0 ? DEFAULT_LIMIT : (int) Math.min(asked, MAX_LIMIT);
+        int limit = op.limit() == 0 ? DEFAULT_LIMIT : Math.min(op.limit(), MAX_LIMIT);
         List<KeyValue> kvs = new ArrayList<>();
         for (Map.Entry<Blob, Entry> me : map.tailMap(op.key(), true).entrySet()) {
             if (!me.getKey().startsWith(op.key())) {
                 break;
             }
-            int bytes = kvBytes(me.getKey(), me.getValue());
-            if (kvs.size() == limit || (!kvs.isEmpty() && !budget.fits(bytes))) {
+            if (kvs.size() == limit || !budget.take(kvBytes(me.getKey(), me.getValue()))) {
                 return OpResult.got(kvs, true);
             }
-            budget.add(bytes);
             kvs.add(kv(me.getKey(), me.getValue()));
         }
         return OpResult.got(kvs, false);
@@ -206,10 +206,6 @@ final class KvStore {
 
     private static KeyValue kv(Blob key, Entry e) {
         return new KeyValue(key, e.value(), e.createRevision(), e.modRevision(), e.version());
-    }
-
-    private static WatchEvent deleted(Blob key, long revision) {
-        return new WatchEvent(WatchEvent.Kind.DELETE, revision, new KeyValue(key, Blob.EMPTY, 0, 0, 0));
     }
 
     /** A kv's size in the results encoding (docs/QUORUM.md §3.3). */
@@ -220,13 +216,20 @@ final class KvStore {
     /** The running size of the encoded results: version, succeeded, n_results, then per result. */
     private static final class Budget {
         private long used = 4;
-
-        boolean fits(int bytes) {
-            return used + bytes <= MAX_RESULTS_BYTES;
-        }
+        private int kvs;
 
         void add(int bytes) {
             used += bytes;
+        }
+
+        /** Takes a kv of {@code bytes} if it fits, or if it is the reply's first. */
+        boolean take(int bytes) {
+            if (kvs > 0 && used + bytes > MAX_RESULTS_BYTES) {
+                return false;
+            }
+            used += bytes;
+            kvs++;
+            return true;
         }
     }
 

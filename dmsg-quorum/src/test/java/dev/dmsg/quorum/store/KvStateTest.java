@@ -1,6 +1,7 @@
 package dev.dmsg.quorum.store;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
@@ -240,8 +241,8 @@ class KvStateTest {
         OpResult exact = s.read(Batch.of(Op.getPrefix(b("/k/0000"), 10))).results().results().get(0);
         assertThat(exact.kvs()).hasSize(10);
         assertThat(exact.more()).as("exactly the limit: nothing cut").isFalse();
-        // u32 limits above 10,000 are capped; here the 64 KiB reply budget cuts first (38 bytes a kv)
-        OpResult max = s.read(Batch.of(Op.getPrefix(b("/k/"), -1))).results().results().get(0);
+        // limits above 10,000 are capped; here the 64 KiB reply budget cuts first (38 bytes a kv)
+        OpResult max = s.read(Batch.of(Op.getPrefix(b("/k/"), Integer.MAX_VALUE))).results().results().get(0);
         assertThat(max.kvs()).hasSize((KvStore.MAX_RESULTS_BYTES - 4 - 6) / 38);
         assertThat(max.more()).isTrue();
     }
@@ -255,15 +256,25 @@ class KvStateTest {
         OpResult r = s.read(Batch.of(Op.getPrefix(b("/b/"), 0))).results().results().get(0);
         assertThat(r.kvs()).hasSize(2);
         assertThat(r.more()).isTrue();
-        // a page that starts over budget still returns its first key
-        OpResult page = s.read(Batch.of(Op.getPrefix(b("/b/"), 0), Op.getPrefix(b("/b/3"), 0))).results().results().get(1);
-        assertThat(page.kvs()).hasSize(1);
+        // later GETs of a full reply get nothing, with more set; exact GETs too
+        List<OpResult> two = s.read(Batch.of(Op.getPrefix(b("/b/"), 0), Op.getPrefix(b("/b/3"), 0), Op.get(b("/b/3"))))
+            .results().results();
+        assertThat(two.get(1).kvs()).isEmpty();
+        assertThat(two.get(1).more()).isTrue();
+        assertThat(two.get(2).kvs()).isEmpty();
+        assertThat(two.get(2).more()).isTrue();
+        // the first kv of a reply is always taken, however large
+        String huge = "h".repeat(64_448);
+        done(s.write(Batch.of(put("/h", huge))));
+        OpResult h = s.read(Batch.of(Op.getPrefix(b("/h"), 0))).results().results().get(0);
+        assertThat(h.kvs()).hasSize(1);
+        assertThat(h.more()).isFalse();
     }
 
     @Test
     void readRefusesWrites() {
         KvState s = new KvState();
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> s.read(Batch.of(put("/a", "1"))))
+        assertThatThrownBy(() -> s.read(Batch.of(put("/a", "1"))))
             .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("PUT");
     }
 
