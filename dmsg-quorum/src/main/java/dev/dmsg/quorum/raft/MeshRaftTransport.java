@@ -15,6 +15,7 @@ import dev.dmsg.wire.QrmHeader;
 import io.netty.buffer.Unpooled;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -305,11 +306,15 @@ public final class MeshRaftTransport implements RaftTransport {
         return new Inbound(new RaftOrigin(p.name(), p.role()));
     }
 
-    /** Ends the peer's transaction with {@code error} and a one-line reason (docs/QUORUM.md §3.2). */
+    /**
+     * Ends the peer's transaction with {@code error} and a one-line reason (docs/QUORUM.md §3.2),
+     * NUL-terminated as DMSG's text aux is (a receiver reads up to the NUL: docs/REFERENCE.md §1.6).
+     */
     static void refuse(Transaction txn, int error, String why) {
-        byte[] b = why.getBytes(StandardCharsets.UTF_8);
-        QrmHeader h = QrmHeader.of(QrmHeader.RAFT, "");
-        txn.send(Dmsg.QRM_RAFT | Dmsg.DELETE, error, h, Unpooled.wrappedBuffer(b, 0, Math.min(b.length, REASON_BYTES)));
+        byte[] text = why.getBytes(StandardCharsets.UTF_8);
+        int n = Math.min(text.length, REASON_BYTES - 1);
+        byte[] aux = Arrays.copyOf(text, n + 1);
+        txn.send(Dmsg.QRM_RAFT | Dmsg.DELETE, error, QrmHeader.of(QrmHeader.RAFT, ""), Unpooled.wrappedBuffer(aux));
     }
 
     /** One request being received: event loop only, but the reply goes out from the handler's thread. */
