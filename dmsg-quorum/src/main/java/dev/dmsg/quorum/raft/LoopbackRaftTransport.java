@@ -22,7 +22,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * authenticated as what, as a trust store would. Faults, per node or per direction: a node
  * {@link Network#cutOff cut off} fails every call to or from it at once with an
  * {@link IOException}, as a lost circuit does; {@link Network#dropNext dropped} requests are never
- * answered (the caller's timeout ends them); a {@link Network#delay delay} holds every request and
+ * answered (the caller's timeout ends them, or closing the sender); a {@link Network#delay delay} holds every request and
  * every reply.
  *
  * <p>Threads: requests and replies are delivered on the network's one scheduler thread, and the
@@ -136,11 +136,11 @@ public final class LoopbackRaftTransport implements RaftTransport {
             f.completeExceptionally(down);
             return f;
         }
-        if (network.takeDrop(label, peerLabel)) {
-            return f; // lost on the way: only the caller's timeout ends it
-        }
         pending.add(f);
         f.whenComplete((r, e) -> pending.remove(f));
+        if (network.takeDrop(label, peerLabel)) {
+            return f; // lost on the way: only the caller's timeout (or closing this transport) ends it
+        }
         byte[] copy = request.clone();
         RaftOrigin origin = new RaftOrigin(label, role);
         network.later(() -> {

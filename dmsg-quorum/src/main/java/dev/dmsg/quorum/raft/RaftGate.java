@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  *       (no member can speak for another); a client request carries a random client id, so for
  *       it only the originator counts;</li>
  *   <li>come from a peer of the group's configuration as this node knows it (current or, during
- *       a change, the old one; listeners included);</li>
+ *       a change, the old one; listeners included) — for a group this node does not serve (yet)
+ *       Ratis itself answers GroupMismatch, which is nobody's fault and not counted;</li>
  *   <li>not be group management: which groups a node serves is its own configuration, never a
  *       peer's request.</li>
  * </ul>
@@ -69,7 +70,7 @@ final class RaftGate {
         try {
             conf = server.getDivision(expected).getRaftConf();
         } catch (IOException e) {
-            return "this node does not serve group '" + groupName + "'";
+            return null; // not (yet) serving it: Ratis answers that itself, and it is no one's fault
         }
         if (conf.getPeer(RaftPeerId.valueOf(origin.label()), RaftPeerRole.FOLLOWER, RaftPeerRole.LISTENER) == null) {
             return origin + " is not a member of group '" + groupName + "'";
