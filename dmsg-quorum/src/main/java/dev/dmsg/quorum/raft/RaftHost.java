@@ -1,6 +1,5 @@
 package dev.dmsg.quorum.raft;
 
-import dev.dmsg.link.tls.Role;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -276,7 +275,7 @@ public final class RaftHost implements AutoCloseable {
      * Requests go to the leader it learns of; it retries for about 10 s (docs/QUORUM.md §3.2).
      */
     public RaftClient client(String group) throws IOException {
-        RaftGroupId gid = id(group);
+        id(group); // refuses a group this node does not serve before anything is built
         RaftClient c = clients.get(group);
         if (c == null) {
             RaftClient made = clientBuilder(group).build();
