@@ -147,6 +147,10 @@ public final class MeshRaftTransport implements RaftTransport {
                 new Outbound(c, groupName, peerLabel, request, result).send();
             }
         });
+        // the caller gave up (its timeout): a late reply is dropped. Our side of the transaction is
+        // already closed (DELETE with the last chunk), so the peer's ends when it answers — Ratis
+        // answers every request, if only with an error — without costing every call a message
+        out.whenComplete((b, e) -> result.completeExceptionally(new IOException("abandoned by the caller")));
         return out;
     }
 
@@ -256,10 +260,7 @@ public final class MeshRaftTransport implements RaftTransport {
         @Override
         public void onMessage(Transaction t, Message m) {
             if (result.isDone()) {
-                if (m.isDelete()) {
-                    t.abortClose();
-                }
-                return;
+                return; // abandoned, or already failed: the rest of the reply has no one to go to
             }
             if (m.isAbort() && m.isDelete() && m.error() == Dmsg.ERR_LOSTLINK) {
                 result.completeExceptionally(new IOException("circuit to '" + peer + "' for group '" + group + "' lost"
@@ -277,7 +278,6 @@ public final class MeshRaftTransport implements RaftTransport {
                     : reply.add(m, h.has(QrmHeader.MORE));
                 if (bad != null) {
                     result.completeExceptionally(new IOException("bad Raft reply from '" + peer + "': " + bad));
-                    t.abortClose();
                     return;
                 }
             }

@@ -4,13 +4,16 @@ import static dev.dmsg.quorum.raft.RaftTestCluster.GROUP;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.dmsg.link.Link;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.mesh.CircuitHandle;
+import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.QrmHeader;
 import io.netty.buffer.Unpooled;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -18,6 +21,7 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -97,6 +101,37 @@ class MeshRaftTransportTest {
             .hasMessageContaining("beta is not serving quorum group 'g1'");
         assertThatThrownBy(() -> alpha.transport.call(GROUP, "beta", new byte[MeshRaftTransport.MAX_MESSAGE_BYTES + 1])
             .get(5, TimeUnit.SECONDS)).cause().isInstanceOf(IOException.class).hasMessageContaining("over 4194304");
+    }
+
+    @Test
+    void aCallItsCallerAbandonsEndsLocallyAndAtTheFarEndWhenItAnswers() throws Exception {
+        List<CompletableFuture<byte[]>> unanswered = new ArrayList<>();
+        beta.transport.serve((g, o, r) -> {
+            if (r.length == 1) {
+                return CompletableFuture.completedFuture(new byte[0]);
+            }
+            CompletableFuture<byte[]> f = new CompletableFuture<>();
+            synchronized (unanswered) {
+                unanswered.add(f);
+            }
+            return f;
+        });
+        assertThat(alpha.transport.call(GROUP, "beta", new byte[1]).get(10, TimeUnit.SECONDS)).isEmpty(); // circuit up
+        Link atBeta = beta.endpoint.links().get(0);
+        int before = atBeta.stats().openTransactions();
+        for (int i = 0; i < 5; i++) {
+            CompletableFuture<byte[]> f = alpha.transport.call(GROUP, "beta", new byte[10]).orTimeout(200, TimeUnit.MILLISECONDS);
+            assertThatThrownBy(() -> f.get(10, TimeUnit.SECONDS)).cause().isInstanceOf(TimeoutException.class);
+        }
+        Await.until(() -> atBeta.stats().openTransactions() == before + 5, Duration.ofSeconds(10),
+            "the five abandoned calls wait for beta's answers");
+        synchronized (unanswered) {
+            assertThat(unanswered).hasSize(5);
+            unanswered.forEach(f -> f.complete(new byte[3])); // late answers close them, and go nowhere
+        }
+        Await.until(() -> atBeta.stats().openTransactions() == before, Duration.ofSeconds(10),
+            "beta's transactions of the abandoned calls are gone");
+        assertThat(new String(alpha.transport.call(GROUP, "beta", new byte[1]).get(10, TimeUnit.SECONDS))).isEmpty();
     }
 
     /** What beta answered a raw transaction: the error code (0: none), the reason or reply bytes. */
