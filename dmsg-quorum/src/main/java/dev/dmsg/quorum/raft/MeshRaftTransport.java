@@ -25,6 +25,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -140,13 +141,21 @@ public final class MeshRaftTransport implements RaftTransport {
         }
         NodeKey key = QuorumIds.memberKey(groupName, peerLabel);
         PeerCircuit pc = circuits.computeIfAbsent(key, k -> new PeerCircuit(k, peerLabel));
-        pc.circuit().whenComplete((c, e) -> {
+        CompletableFuture<CircuitHandle> circuit = pc.circuit();
+        BiConsumer<CircuitHandle, Throwable> go = (c, e) -> {
             if (e != null) {
                 result.completeExceptionally(RaftCalls.ioException(e));
             } else {
                 new Outbound(c, groupName, peerLabel, request, result).send();
             }
-        });
+        };
+        if (circuit.isDone()) {
+            circuit.whenComplete(go); // here, on the caller's thread
+        } else {
+            // not on the thread that completes the forging (the mesh's, or an event loop): a send
+            // may wait for backpressure, which neither may do
+            circuit.whenCompleteAsync(go, this::complete);
+        }
         // the caller gave up (its timeout): a late reply is dropped. Our side of the transaction is
         // already closed (DELETE with the last chunk), so the peer's ends when it answers — Ratis
         // answers every request, if only with an error — without costing every call a message

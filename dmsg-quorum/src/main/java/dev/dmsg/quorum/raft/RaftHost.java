@@ -240,8 +240,11 @@ public final class RaftHost implements AutoCloseable {
         return TimeDuration.valueOf(d.toMillis(), TimeUnit.MILLISECONDS);
     }
 
-    /** Peers with id = address = label (docs/QUORUM.md §1): the transport turns a label into a path. */
-    static List<RaftPeer> peers(Collection<String> labels) {
+    /**
+     * Raft peers for {@code labels}, id = address = label (docs/QUORUM.md §1; the transport turns
+     * a label into a path): what {@code client(group).admin().setConfiguration(...)} takes.
+     */
+    public static List<RaftPeer> peers(Collection<String> labels) {
         List<RaftPeer> out = new ArrayList<>();
         for (String l : labels) {
             out.add(RaftPeer.newBuilder().setId(l).setAddress(l).build());

@@ -94,6 +94,23 @@ class LoopbackRaftTest {
     }
 
     @Test
+    void aNodeStartedToJoinIsAddedByAConfigurationChange() throws Exception {
+        cluster(RaftTestCluster.testSettings());
+        String leader = cluster.awaitLeader();
+        cluster.write(leader, items("a", 5));
+        List<String> four = List.of("alpha", "beta", "gamma", "delta");
+        cluster.start("delta", four); // waits, refused by the members, until they add it
+        RaftClientReply r = cluster.hosts.get(cluster.follower(leader)).client(GROUP).admin()
+            .setConfiguration(RaftHost.peers(four));
+        assertThat(r.isSuccess()).as("%s", r.getException()).isTrue();
+        cluster.awaitSize("delta", 5);
+        assertThat(cluster.machines.get("delta").items()).isEqualTo(items("a", 5));
+        assertThat(cluster.hosts.get(leader).status(GROUP).members()).containsExactly("alpha", "beta", "delta", "gamma");
+        assertThat(cluster.write("delta", items("b", 2))).containsExactly(6, 7);
+        cluster.awaitSize("alpha", 7);
+    }
+
+    @Test
     void aRestartedMemberKeepsItsLogAndCatchesUp() throws Exception {
         cluster(RaftTestCluster.testSettings());
         String leader = cluster.awaitLeader();

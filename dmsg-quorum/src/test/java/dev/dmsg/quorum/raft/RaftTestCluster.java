@@ -54,9 +54,14 @@ final class RaftTestCluster implements AutoCloseable {
     }
 
     RaftHost start(String m) throws IOException {
+        return start(m, members);
+    }
+
+    /** Starts {@code m} with {@code initial} as the group's initial members (a node joining lists itself). */
+    RaftHost start(String m, List<String> initial) throws IOException {
         ListStateMachine sm = new ListStateMachine();
-        RaftHost h = RaftHost.start(transports.apply(m), dirs.get(m),
-            List.of(new RaftHost.GroupSpec(GROUP, members, () -> sm)), settings);
+        RaftHost h = RaftHost.start(transports.apply(m), dirs.computeIfAbsent(m, root::resolve),
+            List.of(new RaftHost.GroupSpec(GROUP, initial, () -> sm)), settings);
         hosts.put(m, h);
         machines.put(m, sm);
         return h;
