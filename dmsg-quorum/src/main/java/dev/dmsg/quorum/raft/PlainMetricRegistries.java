@@ -1,4 +1,4 @@
-package dev.dmsg.quorum;
+package dev.dmsg.quorum.raft;
 
 import java.util.Collection;
 import java.util.List;
@@ -17,17 +17,18 @@ import org.apache.ratis.metrics.Timekeeper;
 import org.apache.ratis.util.TimeDuration;
 
 /**
- * Ratis's metrics, kept in memory and reported nowhere. A Ratis server cannot start without an
- * implementation of {@link MetricRegistries} (it loads one through {@code ServiceLoader}, else
- * {@code ratis-metrics-default}, which needs Dropwizard and is not among our dependencies); this
- * is ours, named in {@code META-INF/services}. Counters count, so that a status page may read
- * them later; timers and gauges are kept as given, no reporter runs.
+ * The metrics Ratis's server insists on having, without Dropwizard: Ratis 3.1.3 fails to start a
+ * server unless some {@link MetricRegistries} is on the class path, and its default one
+ * (ratis-metrics-default) is not a dependency of ours. Found by Ratis through
+ * {@code META-INF/services}. Counters count (cheap, and readable in a debugger); timers and gauges
+ * are dropped — the node's status (docs/QUORUM.md §7) reads Ratis's state directly instead.
+ * Public only because ServiceLoader needs it so.
  */
-public final class RatisMetricRegistries extends MetricRegistries {
+public final class PlainMetricRegistries extends MetricRegistries {
     private final Map<MetricRegistryInfo, RatisMetricRegistry> registries = new ConcurrentHashMap<>();
 
-    /** For {@code ServiceLoader}. */
-    public RatisMetricRegistries() {}
+    /** For ServiceLoader. */
+    public PlainMetricRegistries() {}
 
     @Override
     public void clear() {
@@ -62,7 +63,6 @@ public final class RatisMetricRegistries extends MetricRegistries {
     @Override
     public void addReporterRegistration(Consumer<RatisMetricRegistry> reporterRegistration,
                                         Consumer<RatisMetricRegistry> stopReporter) {
-        // No reporters: nothing is exported.
     }
 
     @Override
@@ -74,9 +74,9 @@ public final class RatisMetricRegistries extends MetricRegistries {
     }
 
     private static final class Registry implements RatisMetricRegistry {
+        private static final Timekeeper.Context NO_TIME = () -> 0;
         private final MetricRegistryInfo info;
-        private final Map<String, LongCounter> counters = new ConcurrentHashMap<>();
-        private final Map<String, Supplier<Supplier<?>>> gauges = new ConcurrentHashMap<>();
+        private final Map<String, Counter> counters = new ConcurrentHashMap<>();
 
         Registry(MetricRegistryInfo info) {
             this.info = info;
@@ -84,7 +84,7 @@ public final class RatisMetricRegistries extends MetricRegistries {
 
         @Override
         public Timekeeper timer(String name) {
-            return () -> () -> 0L;
+            return () -> NO_TIME;
         }
 
         @Override
@@ -94,13 +94,11 @@ public final class RatisMetricRegistries extends MetricRegistries {
 
         @Override
         public boolean remove(String name) {
-            return counters.remove(name) != null | gauges.remove(name) != null;
+            return counters.remove(name) != null;
         }
 
         @Override
-        @SuppressWarnings({"unchecked", "rawtypes"})
         public <T> void gauge(String name, Supplier<Supplier<T>> gaugeSupplier) {
-            gauges.put(name, (Supplier) gaugeSupplier);
         }
 
         @Override
@@ -113,13 +111,13 @@ public final class RatisMetricRegistries extends MetricRegistries {
         private final AtomicLong n = new AtomicLong();
 
         @Override
-        public void inc(long d) {
-            n.addAndGet(d);
+        public void inc(long by) {
+            n.addAndGet(by);
         }
 
         @Override
-        public void dec(long d) {
-            n.addAndGet(-d);
+        public void dec(long by) {
+            n.addAndGet(-by);
         }
 
         @Override

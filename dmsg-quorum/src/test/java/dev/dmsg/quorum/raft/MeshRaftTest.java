@@ -1,0 +1,74 @@
+package dev.dmsg.quorum.raft;
+
+import static dev.dmsg.quorum.raft.RaftTestCluster.GROUP;
+import static dev.dmsg.quorum.raft.RaftTestCluster.items;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.dmsg.testkit.LeakDetector;
+import java.util.List;
+import java.util.Map;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientReply;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Ratis over real circuits (docs/QUORUM.md §5, §8): three nodes with TLS on loopback in a line,
+ * alpha - beta - gamma, so that alpha and gamma talk through beta on a relayed, sealed circuit.
+ * Each advertises its quorum span; the group elects and commits over QRM_RAFT transactions, and a
+ * 200 KiB write — more than three chunks each way — arrives whole everywhere.
+ */
+@ExtendWith(LeakDetector.class)
+@Timeout(60)
+class MeshRaftTest {
+    static final List<String> LABELS = List.of("alpha", "beta", "gamma");
+    final MeshTestNet net = new MeshTestNet();
+    final Map<String, MeshTestNet.Node> nodes = net.nodes;
+    RaftTestCluster cluster;
+
+    @AfterEach
+    void close() {
+        if (cluster != null) {
+            cluster.close();
+        }
+        net.close();
+    }
+
+    @Test
+    void aGroupElectsAndCommitsOverCircuitsAndA200KiBWriteArrivesWhole() throws Exception {
+        net.line(LABELS);
+        cluster = new RaftTestCluster(LABELS, l -> nodes.get(l).transport, RaftTestCluster.testSettings()).startAll();
+        String leader = cluster.awaitLeader();
+        String follower = cluster.follower(leader);
+        assertThat(cluster.write(follower, items("m", 5))).containsExactly(1, 2, 3, 4, 5);
+        String big = "z".repeat(200 << 10); // > 3 chunks of 60 KiB: the client request, then each append
+        assertThat(cluster.write(follower, List.of(big))).containsExactly(6);
+        for (String m : LABELS) {
+            cluster.awaitSize(m, 6);
+            assertThat(cluster.machines.get(m).items().get(5)).isEqualTo(big);
+        }
+        RaftClientReply r = cluster.hosts.get(follower).client(GROUP).io()
+            .sendReadOnly(Message.valueOf("size"), RaftPeerId.valueOf(follower));
+        assertThat(r.getMessage().getContent().toStringUtf8()).isEqualTo("6:" + big.length());
+        assertThat(cluster.hosts.values().stream().mapToLong(RaftHost::refusals).sum()).isZero();
+        // leadership moved to alpha (an admin request on our client RPC); alpha and gamma are not
+        // neighbours, so from now on the leader's appends to gamma cross beta on a relayed circuit
+        if (!leader.equals("alpha")) {
+            RaftClientReply t = cluster.hosts.get("gamma").client(GROUP).admin()
+                .transferLeadership(RaftPeerId.valueOf("alpha"), 10_000);
+            assertThat(t.isSuccess()).as("%s", t.getException()).isTrue();
+        }
+        assertThat(cluster.awaitLeader()).isEqualTo("alpha");
+        assertThat(cluster.write("gamma", items("n", 3))).containsExactly(7, 8, 9);
+        cluster.awaitSize("gamma", 9);
+        assertThat(nodes.get("alpha").mesh.circuits()).anySatisfy(c -> {
+            assertThat(c.role()).isEqualTo("origin");
+            assertThat(c.target()).isEqualTo(QuorumIds.memberKey(GROUP, "gamma"));
+        });
+        assertThat(nodes.get("beta").mesh.circuits()).as("beta relays it").anySatisfy(c ->
+            assertThat(c.target()).isEqualTo(QuorumIds.memberKey(GROUP, "gamma")));
+    }
+}
