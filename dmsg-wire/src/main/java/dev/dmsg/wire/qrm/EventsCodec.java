@@ -74,7 +74,8 @@ final class EventsCodec {
                 throw new IllegalArgumentException("event " + i + ": " + b + " bytes; a message of "
                     + maxBytes + " holds " + (maxBytes - EVENTS_HEADER_BYTES));
             }
-            if (size + b > maxBytes || i - from == MAX_EVENTS) {
+            // Bytes bind before the u16 count can: an event is at least 40 bytes, so at most 1,638 fit.
+            if (size + b > maxBytes) {
                 out.add(encode(events.subList(from, i)));
                 from = i;
                 size = EVENTS_HEADER_BYTES;

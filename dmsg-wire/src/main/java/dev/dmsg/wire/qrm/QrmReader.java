@@ -34,7 +34,7 @@ final class QrmReader {
 
     private void need(String where, String field, int n) throws QrmFormatException {
         if (b.readableBytes() < n) {
-            throw fail(where, "cut short at " + field + " (" + n + " bytes needed, " + b.readableBytes() + " left)");
+            throw fail(where, "cut short at " + field + " (" + n + "-byte field, " + b.readableBytes() + " bytes left)");
         }
     }
 
