@@ -46,6 +46,9 @@ public record QrmHeader(int version, int phase, int flags, int leaseMs, long ind
         "EVENTS", "ADMIN", "RAFT"};
 
     public QrmHeader {
+        Checks.u8("version", version);
+        Checks.u8("phase", phase);
+        Checks.u16("flags", flags);
         Bytes.utf8(group, GROUP_BYTES, "group");
     }
 
