@@ -7,10 +7,14 @@ import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.Op;
+import dev.dmsg.wire.qrm.OpResult;
 import dev.dmsg.wire.qrm.QrmCodec;
+import dev.dmsg.wire.qrm.Results;
+import dev.dmsg.wire.qrm.WatchEvent;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -133,5 +137,53 @@ class QrmHeaderTest {
         assertThat(m.ext(QrmHeader.class)).isEqualTo(QrmHeader.of(QrmHeader.COMMITTED, "kv")
             .withFlags(QrmHeader.SERIALIZABLE).withLease(500).withLog(0x0a0b0c0d0e0f1011L, 9).withRevision(77));
         m.release();
+    }
+
+    static String fields(int cmd, QrmHeader h, int error, byte[] aux) {
+        Message m = Message.of(cmd, 9, 0x77, error, h, Unpooled.wrappedBuffer(aux));
+        try {
+            String f = FrameLog.fields(m);
+            assertThat(f).startsWith(Command.nameOf(cmd) + " " + h.describe() + "\n");
+            return f.substring(f.indexOf('\n') + 1);
+        } finally {
+            m.release();
+        }
+    }
+
+    @Test
+    void theFrameLogShowsAQrmAuxDecodedAsItsPhaseSays() {
+        QrmHeader prepare = QrmHeader.of(QrmHeader.PREPARE, "kv");
+        assertThat(fields(Dmsg.QRM_COMMIT | Dmsg.CREATE, prepare, 0, QrmCodec.encodeBatch(BATCH)))
+            .isEqualTo("aux: compares=[] success=[PUT /a (5 bytes)] failure=[]");
+        assertThat(fields(Dmsg.QRM_COMMIT | Dmsg.CREATE | Dmsg.REPLY, QrmHeader.of(QrmHeader.PREPARED, "kv"), 0,
+            new byte[] {1})).isEqualTo("aux: held=1");
+        assertThat(fields(Dmsg.QRM_COMMIT | Dmsg.REPLY | Dmsg.DELETE, QrmHeader.of(QrmHeader.COMMITTED, "kv"), 0,
+            QrmCodec.encodeResults(new Results(true, List.of(OpResult.put(8))))))
+            .isEqualTo("aux: succeeded=1 results=[PUT revision=8]");
+        assertThat(fields(Dmsg.QRM_READ | Dmsg.CREATE | Dmsg.DELETE, QrmHeader.of(QrmHeader.READ, "kv"), 0,
+            QrmCodec.encodeBatch(Batch.of(Op.getPrefix(Blob.utf8("/p/"), 0)))))
+            .isEqualTo("aux: compares=[] success=[GET prefix=/p/] failure=[]");
+        assertThat(fields(Dmsg.QRM_READ | Dmsg.CREATE | Dmsg.DELETE | Dmsg.REPLY, QrmHeader.of(QrmHeader.READ, "kv"), 0,
+            QrmCodec.encodeResults(new Results(true, List.of(OpResult.got(List.of(), false))))))
+            .isEqualTo("aux: succeeded=1 results=[GET []]");
+        assertThat(fields(Dmsg.QRM_WATCH | Dmsg.CREATE, QrmHeader.of(QrmHeader.WATCHING, "kv"), 0,
+            QrmCodec.encodeBatch(Batch.of(Op.getPrefix(Blob.utf8("/p/"), 0)))))
+            .isEqualTo("aux: compares=[] success=[GET prefix=/p/] failure=[]");
+        assertThat(fields(Dmsg.QRM_WATCH | Dmsg.REPLY, QrmHeader.of(QrmHeader.EVENTS, "kv"), 0,
+            QrmCodec.encodeEvents(List.of(WatchEvent.delete(12, Blob.utf8("/p/x"))))))
+            .isEqualTo("aux: events=[DELETE /p/x revision=12]");
+
+        // what does not parse is shown with the reason a member would give
+        assertThat(fields(Dmsg.QRM_COMMIT | Dmsg.CREATE, prepare, 0, new byte[] {1, 0, 0}))
+            .isEqualTo("aux: 3 bytes, not batch: batch: cut short at n_compares (2-byte field, 1 bytes left)");
+        // an error's reason, ADMIN's JSON: text (the frame log reads aux text as C does: up to a
+        // NUL, never the last byte, docs/REFERENCE.md §1.6); RAFT's protobuf: bytes
+        assertThat(fields(Dmsg.QRM_COMMIT | Dmsg.REPLY | Dmsg.DELETE, QrmHeader.of(QrmHeader.COMMITTED, "kv"),
+            Dmsg.ERR_CONFLICT, "key \"/a\": reserved\0".getBytes(StandardCharsets.UTF_8)))
+            .isEqualTo("aux: \"key \\\"/a\\\": reserved\"");
+        assertThat(fields(Dmsg.QRM_ADMIN | Dmsg.CREATE, QrmHeader.of(QrmHeader.ADMIN, "kv"), 0,
+            "{\"op\":\"status\"}\0".getBytes(StandardCharsets.UTF_8))).isEqualTo("aux: \"{\\\"op\\\":\\\"status\\\"}\"");
+        assertThat(fields(Dmsg.QRM_RAFT | Dmsg.CREATE, QrmHeader.of(QrmHeader.RAFT, "kv"), 0, new byte[] {0x08, (byte) 0x96, 0x01}))
+            .isEqualTo("aux: 3 bytes, aux_crc=00000000");
     }
 }
