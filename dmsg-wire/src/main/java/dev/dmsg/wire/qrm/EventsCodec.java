@@ -17,7 +17,16 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The watch events of docs/QUORUM.md §3.4 (aux of EVENTS); see {@link QrmCodec}. */
+/**
+ * The watch events of docs/QUORUM.md §3.4 (aux of EVENTS), little-endian; the public face is
+ * {@link QrmCodec}.
+ *
+ * <pre>
+ * 0x00 version u8 = 1   0x01 reserved u8 = 0   0x02 n u16
+ * 0x04 event x n: type u8 (1 PUT, 2 DELETE), revision u64, kv (as in results; DELETE: value
+ *      empty, counters 0)
+ * </pre>
+ */
 final class EventsCodec {
     private EventsCodec() {}
 
