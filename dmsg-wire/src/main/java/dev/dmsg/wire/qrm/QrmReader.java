@@ -28,10 +28,6 @@ final class QrmReader {
         return new QrmFormatException(where + ": " + what);
     }
 
-    int left() {
-        return b.readableBytes();
-    }
-
     private void need(String where, String field, int n) throws QrmFormatException {
         if (b.readableBytes() < n) {
             throw fail(where, "cut short at " + field + " (" + n + "-byte field, " + b.readableBytes() + " bytes left)");
