@@ -36,7 +36,8 @@ public final class FrameLog {
 
     /**
      * The decoded extended fields and, for text-carrying commands (DBG_SHELL and any aux that is
-     * printable text), the aux as a quoted string; empty when there is nothing to show.
+     * printable text), the aux as a quoted string; a QRM batch, results or events decoded
+     * ({@link QrmHeader#describeAux}); empty when there is nothing to show.
      */
     public static String fields(Message m) {
         StringBuilder sb = new StringBuilder();
@@ -46,7 +47,10 @@ public final class FrameLog {
         if (m.auxBytes() > 0) {
             if (sb.length() > 0) sb.append('\n');
             String text = m.auxString();
-            if (isPrintable(text)) {
+            String qrm = QrmHeader.describeAux(m);
+            if (qrm != null) {
+                sb.append(qrm);
+            } else if (isPrintable(text)) {
                 sb.append("aux: \"").append(escape(text)).append('"');
             } else {
                 sb.append("aux: ").append(m.auxBytes()).append(" bytes, aux_crc=")

@@ -1,5 +1,7 @@
 package dev.dmsg.wire;
 
+import dev.dmsg.wire.qrm.QrmCodec;
+import dev.dmsg.wire.qrm.QrmFormatException;
 import io.netty.buffer.ByteBuf;
 
 /**
@@ -46,6 +48,9 @@ public record QrmHeader(int version, int phase, int flags, int leaseMs, long ind
         "EVENTS", "ADMIN", "RAFT"};
 
     public QrmHeader {
+        Checks.u8("version", version);
+        Checks.u8("phase", phase);
+        Checks.u16("flags", flags);
         Bytes.utf8(group, GROUP_BYTES, "group");
     }
 
@@ -90,6 +95,42 @@ public record QrmHeader(int version, int phase, int flags, int leaseMs, long ind
 
     public static String phaseName(int phase) {
         return phase >= 0 && phase < PHASES.length ? PHASES[phase] : "phase" + phase;
+    }
+
+    /**
+     * The aux of a QRM message decoded as its phase and direction say (docs/QUORUM.md §3.2–3.4),
+     * for {@link FrameLog#fields}: {@code aux: compares=[...] ...}; {@code null} when the aux is
+     * not one of our binary layouts (an error's reason, ADMIN's JSON, RAFT's protobuf chunks) or
+     * there is none. An aux that does not parse is shown with the reason a member would give.
+     */
+    static String describeAux(Message m) {
+        if (!(m.ext() instanceof QrmHeader h) || m.auxBytes() == 0 || m.error() != 0) {
+            return null;
+        }
+        boolean reply = (m.cmd() & Dmsg.REPLY) != 0;
+        boolean watch = (m.cmd() & Dmsg.BASECMDMASK) == Dmsg.QRM_WATCH;
+        ByteBuf aux = m.aux();
+        String layout;
+        if (!reply && (h.phase == PREPARE || h.phase == READ || watch)) {
+            layout = "batch";
+        } else if (reply && (h.phase == COMMITTED || h.phase == READ)) {
+            layout = "results";
+        } else if (reply && h.phase == EVENTS) {
+            layout = "events";
+        } else if (reply && h.phase == PREPARED && m.auxBytes() == 1) {
+            return "aux: held=" + aux.getUnsignedByte(aux.readerIndex());
+        } else {
+            return null;
+        }
+        try {
+            return "aux: " + switch (layout) {
+                case "batch" -> QrmCodec.describe(QrmCodec.decodeBatch(aux));
+                case "results" -> QrmCodec.describe(QrmCodec.decodeResults(aux));
+                default -> QrmCodec.describeEvents(QrmCodec.decodeEvents(aux));
+            };
+        } catch (QrmFormatException e) {
+            return "aux: " + m.auxBytes() + " bytes, not " + layout + ": " + e.getMessage();
+        }
     }
 
     static QrmHeader decode(ByteBuf b, int base, boolean le) {

@@ -21,7 +21,18 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The batch of docs/QUORUM.md §3.3 (aux of PREPARE, READ and a watch request); see {@link QrmCodec}. */
+/**
+ * The batch of docs/QUORUM.md §3.3 (aux of PREPARE, READ and a watch request), little-endian;
+ * the public face is {@link QrmCodec}.
+ *
+ * <pre>
+ * 0x00 version u8 = 1   0x01 reserved u8 = 0   0x02 n_compares u16   0x04 n_success u16   0x06 n_failure u16
+ * 0x08 compare x n_compares: target u8, result u8, key_len u16, key, then
+ *        VALUE: value_len u32 (0xFFFFFFFF: absent), value; others: number u64
+ *      op x (n_success + n_failure): type u8, flags u8 (0x01 PREFIX), key_len u16, key, then
+ *        PUT: value_len u32, value; GET: limit u32; DELETE: nothing
+ * </pre>
+ */
 final class BatchCodec {
     private BatchCodec() {}
 

@@ -17,7 +17,16 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The watch events of docs/QUORUM.md §3.4 (aux of EVENTS); see {@link QrmCodec}. */
+/**
+ * The watch events of docs/QUORUM.md §3.4 (aux of EVENTS), little-endian; the public face is
+ * {@link QrmCodec}.
+ *
+ * <pre>
+ * 0x00 version u8 = 1   0x01 reserved u8 = 0   0x02 n u16
+ * 0x04 event x n: type u8 (1 PUT, 2 DELETE), revision u64, kv (as in results; DELETE: value
+ *      empty, counters 0)
+ * </pre>
+ */
 final class EventsCodec {
     private EventsCodec() {}
 
@@ -74,7 +83,8 @@ final class EventsCodec {
                 throw new IllegalArgumentException("event " + i + ": " + b + " bytes; a message of "
                     + maxBytes + " holds " + (maxBytes - EVENTS_HEADER_BYTES));
             }
-            if (size + b > maxBytes || i - from == MAX_EVENTS) {
+            // Bytes bind before the u16 count can: an event is at least 40 bytes, so at most 1,638 fit.
+            if (size + b > maxBytes) {
                 out.add(encode(events.subList(from, i)));
                 from = i;
                 size = EVENTS_HEADER_BYTES;

@@ -28,13 +28,9 @@ final class QrmReader {
         return new QrmFormatException(where + ": " + what);
     }
 
-    int left() {
-        return b.readableBytes();
-    }
-
     private void need(String where, String field, int n) throws QrmFormatException {
         if (b.readableBytes() < n) {
-            throw fail(where, "cut short at " + field + " (" + n + " bytes needed, " + b.readableBytes() + " left)");
+            throw fail(where, "cut short at " + field + " (" + n + "-byte field, " + b.readableBytes() + " bytes left)");
         }
     }
 

@@ -15,7 +15,17 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The results of docs/QUORUM.md §3.3 (aux of COMMITTED and of a READ reply); see {@link QrmCodec}. */
+/**
+ * The results of docs/QUORUM.md §3.3 (aux of COMMITTED and of a READ reply), little-endian; the
+ * public face is {@link QrmCodec}.
+ *
+ * <pre>
+ * 0x00 version u8 = 1   0x01 succeeded u8 (0, 1)   0x02 n_results u16
+ * 0x04 result x n_results: type u8, then
+ *        PUT: revision u64; DELETE: deleted u64; GET: count u32, more u8 (0, 1), kv x count
+ * kv: key_len u16, key, value_len u32, value, create_revision u64, mod_revision u64, version u64
+ * </pre>
+ */
 final class ResultsCodec {
     private ResultsCodec() {}
 
