@@ -220,6 +220,8 @@ public final class RaftHost implements AutoCloseable {
         RaftProperties p = new RaftProperties();
         DmsgRpcType.use(p);
         RaftServerConfigKeys.setStorageDir(p, List.of(storageDir.toFile()));
+        // not Ratis's /tmp default: beside the groups (not a group id, so start-up skips it)
+        RaftServerConfigKeys.setRemovedGroupsDir(p, storageDir.resolve("removed-groups").toFile());
         RaftServerConfigKeys.Rpc.setTimeoutMin(p, millis(s.electionTimeoutMin()));
         RaftServerConfigKeys.Rpc.setTimeoutMax(p, millis(s.electionTimeoutMax()));
         RaftServerConfigKeys.Rpc.setRequestTimeout(p, millis(s.requestTimeout()));

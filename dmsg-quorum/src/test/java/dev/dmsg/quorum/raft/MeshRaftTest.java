@@ -18,8 +18,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /**
  * Ratis over real circuits (docs/QUORUM.md §5, §8): three nodes with TLS on loopback in a line,
  * alpha - beta - gamma, so that alpha and gamma talk through beta on a relayed, sealed circuit.
- * Each advertises its quorum span; the group elects and commits over QRM_RAFT transactions, and a
- * 200 KiB write — more than three chunks each way — arrives whole everywhere.
+ * Each advertises its quorum span; the group elects and commits over QRM_RAFT transactions, a
+ * 200 KiB write — more than three chunks each way — arrives whole everywhere, leadership moves on
+ * request, and when the leader's Raft server stops the other two elect a new one.
  */
 @ExtendWith(LeakDetector.class)
 @Timeout(60)
@@ -70,5 +71,12 @@ class MeshRaftTest {
         });
         assertThat(nodes.get("beta").mesh.circuits()).as("beta relays it").anySatisfy(c ->
             assertThat(c.target()).isEqualTo(QuorumIds.memberKey(GROUP, "gamma")));
+        // the leader's Raft server stops (its node stays, answering NOSUPP): the others elect over their circuit
+        long term = cluster.hosts.get("gamma").status(GROUP).term();
+        cluster.stop("alpha");
+        String next = cluster.awaitLeader();
+        assertThat(next).isIn("beta", "gamma");
+        assertThat(cluster.hosts.get(next).status(GROUP).term()).isGreaterThan(term);
+        assertThat(cluster.write("gamma", items("o", 2))).containsExactly(10, 11);
     }
 }
