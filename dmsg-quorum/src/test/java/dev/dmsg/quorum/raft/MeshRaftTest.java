@@ -3,10 +3,13 @@ package dev.dmsg.quorum.raft;
 import static dev.dmsg.quorum.raft.RaftTestCluster.GROUP;
 import static dev.dmsg.quorum.raft.RaftTestCluster.items;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dmsg.testkit.LeakDetector;
+import java.io.IOException;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftPeerId;
@@ -71,6 +74,14 @@ class MeshRaftTest {
         });
         assertThat(nodes.get("beta").mesh.circuits()).as("beta relays it").anySatisfy(c ->
             assertThat(c.target()).isEqualTo(QuorumIds.memberKey(GROUP, "gamma")));
+        // gamma cannot speak for alpha: beta takes the originator from the circuit, not the bytes
+        long term0 = cluster.hosts.get("beta").status(GROUP).term();
+        byte[] forged = nodes.get("gamma").transport.call(GROUP, "beta", RaftGateTest.append("alpha", "beta", term0 + 50))
+            .get(10, TimeUnit.SECONDS);
+        assertThatThrownBy(() -> RaftEnvelope.parseReply(forged)).isInstanceOf(IOException.class)
+            .hasMessageContaining("requestor id 'alpha' is not the originator 'gamma' (member)");
+        assertThat(cluster.hosts.get("beta").refusals()).isEqualTo(1);
+        assertThat(cluster.hosts.get("beta").status(GROUP).term()).isEqualTo(term0);
         // the leader's Raft server stops (its node stays, answering NOSUPP): the others elect over their circuit
         long term = cluster.hosts.get("gamma").status(GROUP).term();
         cluster.stop("alpha");
