@@ -58,7 +58,14 @@ public final class RaftHost implements AutoCloseable {
     static final int APPEND_BYTES = 256 << 10;
     static final int SNAPSHOT_CHUNK_BYTES = 48 << 10;
 
-    /** One group this node serves: its name, its initial members (used only when its storage is new), its state machine. */
+    /**
+     * One group this node serves: its name, its initial members (used only when its storage is
+     * new; a node joining an existing group lists the members and itself), and a maker of its
+     * state machine. The state machine keeps its snapshots in Ratis's storage ({@code sm/}), and
+     * for install-snapshot to work it must drive its own {@code LifeCycle}: RUNNING after
+     * {@code initialize}, PAUSED by {@code pause()}, RUNNING again after {@code reinitialize()}
+     * has reloaded the installed snapshot (Ratis checks PAUSED before it reloads).
+     */
     public record GroupSpec(String name, List<String> initialMembers, Supplier<? extends StateMachine> stateMachine) {
         public GroupSpec {
             QuorumIds.checkGroupName(name);
