@@ -216,11 +216,7 @@ public final class MeshRaftTransport implements RaftTransport {
 
         /** The far end must be who we asked for (docs/QUORUM.md §5), authenticated, a member or admin here. */
         private CircuitHandle check(CircuitHandle c) {
-            PeerIdentity p = c.peer();
-            String why = p == null ? "is not authenticated (a quorum needs TLS)"
-                : !p.name().equals(peerLabel) ? "is '" + p.name() + "'"
-                : p.role() != Role.ADMIN && p.role() != Role.MEMBER ? "is '" + p.name() + "' with the " + p.role().word()
-                    + " role only" : null;
+            String why = farEndProblem(c.peer(), peerLabel);
             if (why != null) {
                 c.close();
                 throw new CompletionException(new IOException("the far end of the circuit to '" + peerLabel + "' for group '"
@@ -228,6 +224,20 @@ public final class MeshRaftTransport implements RaftTransport {
             }
             return c;
         }
+    }
+
+    /** What is wrong with {@code p} as the far end of a circuit to {@code peerLabel}, or {@code null} (docs/QUORUM.md §5). */
+    static String farEndProblem(PeerIdentity p, String peerLabel) {
+        if (p == null) {
+            return "is not authenticated (a quorum needs TLS)";
+        }
+        if (!p.name().equals(peerLabel)) {
+            return "is '" + p.name() + "'";
+        }
+        if (p.role() != Role.ADMIN && p.role() != Role.MEMBER) {
+            return "is '" + p.name() + "' with the " + p.role().word() + " role only";
+        }
+        return null;
     }
 
     /** One request on a circuit and its reply; the handler runs on the circuit's link's event loop. */

@@ -58,7 +58,14 @@ public final class RaftHost implements AutoCloseable {
     static final int APPEND_BYTES = 256 << 10;
     static final int SNAPSHOT_CHUNK_BYTES = 48 << 10;
 
-    /** One group this node serves: its name, its initial members (used only when its storage is new), its state machine. */
+    /**
+     * One group this node serves: its name, its initial members (used only when its storage is
+     * new; a node joining an existing group lists the members and itself), and a maker of its
+     * state machine. The state machine keeps its snapshots in Ratis's storage ({@code sm/}), and
+     * for install-snapshot to work it must drive its own {@code LifeCycle}: RUNNING after
+     * {@code initialize}, PAUSED by {@code pause()}, RUNNING again after {@code reinitialize()}
+     * has reloaded the installed snapshot (Ratis checks PAUSED before it reloads).
+     */
     public record GroupSpec(String name, List<String> initialMembers, Supplier<? extends StateMachine> stateMachine) {
         public GroupSpec {
             QuorumIds.checkGroupName(name);
@@ -220,6 +227,8 @@ public final class RaftHost implements AutoCloseable {
         RaftProperties p = new RaftProperties();
         DmsgRpcType.use(p);
         RaftServerConfigKeys.setStorageDir(p, List.of(storageDir.toFile()));
+        // not Ratis's /tmp default: beside the groups (not a group id, so start-up skips it)
+        RaftServerConfigKeys.setRemovedGroupsDir(p, storageDir.resolve("removed-groups").toFile());
         RaftServerConfigKeys.Rpc.setTimeoutMin(p, millis(s.electionTimeoutMin()));
         RaftServerConfigKeys.Rpc.setTimeoutMax(p, millis(s.electionTimeoutMax()));
         RaftServerConfigKeys.Rpc.setRequestTimeout(p, millis(s.requestTimeout()));

@@ -3,10 +3,13 @@ package dev.dmsg.quorum.raft;
 import static dev.dmsg.quorum.raft.RaftTestCluster.GROUP;
 import static dev.dmsg.quorum.raft.RaftTestCluster.items;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dmsg.testkit.LeakDetector;
+import java.io.IOException;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftPeerId;
@@ -18,8 +21,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /**
  * Ratis over real circuits (docs/QUORUM.md §5, §8): three nodes with TLS on loopback in a line,
  * alpha - beta - gamma, so that alpha and gamma talk through beta on a relayed, sealed circuit.
- * Each advertises its quorum span; the group elects and commits over QRM_RAFT transactions, and a
- * 200 KiB write — more than three chunks each way — arrives whole everywhere.
+ * Each advertises its quorum span; the group elects and commits over QRM_RAFT transactions, a
+ * 200 KiB write — more than three chunks each way — arrives whole everywhere, leadership moves on
+ * request, and when the leader's Raft server stops the other two elect a new one.
  */
 @ExtendWith(LeakDetector.class)
 @Timeout(60)
@@ -70,5 +74,20 @@ class MeshRaftTest {
         });
         assertThat(nodes.get("beta").mesh.circuits()).as("beta relays it").anySatisfy(c ->
             assertThat(c.target()).isEqualTo(QuorumIds.memberKey(GROUP, "gamma")));
+        // gamma cannot speak for alpha: beta takes the originator from the circuit, not the bytes
+        long term0 = cluster.hosts.get("beta").status(GROUP).term();
+        byte[] forged = nodes.get("gamma").transport.call(GROUP, "beta", RaftGateTest.append("alpha", "beta", term0 + 50))
+            .get(10, TimeUnit.SECONDS);
+        assertThatThrownBy(() -> RaftEnvelope.parseReply(forged)).isInstanceOf(IOException.class)
+            .hasMessageContaining("requestor id 'alpha' is not the originator 'gamma' (member)");
+        assertThat(cluster.hosts.get("beta").refusals()).isEqualTo(1);
+        assertThat(cluster.hosts.get("beta").status(GROUP).term()).isEqualTo(term0);
+        // the leader's Raft server stops (its node stays, answering NOSUPP): the others elect over their circuit
+        long term = cluster.hosts.get("gamma").status(GROUP).term();
+        cluster.stop("alpha");
+        String next = cluster.awaitLeader();
+        assertThat(next).isIn("beta", "gamma");
+        assertThat(cluster.hosts.get(next).status(GROUP).term()).isGreaterThan(term);
+        assertThat(cluster.write("gamma", items("o", 2))).containsExactly(10, 11);
     }
 }

@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.dmsg.link.Link;
 import dev.dmsg.link.Transaction;
+import dev.dmsg.link.tls.PeerIdentity;
+import dev.dmsg.link.tls.Role;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.LeakDetector;
@@ -132,6 +134,42 @@ class MeshRaftTransportTest {
         Await.until(() -> atBeta.stats().openTransactions() == before, Duration.ofSeconds(10),
             "beta's transactions of the abandoned calls are gone");
         assertThat(new String(alpha.transport.call(GROUP, "beta", new byte[1]).get(10, TimeUnit.SECONDS))).isEmpty();
+    }
+
+    @Test
+    void aLostCircuitFailsCallsAtOnceAndIsReforgedOnceThereIsAPathAgain() throws Exception {
+        assertThat(alpha.transport.call(GROUP, "beta", new byte[2]).get(10, TimeUnit.SECONDS)).isNotEmpty();
+        alpha.endpoint.links().get(0).close();
+        // no path now: calls fail at once with an IOException, they do not wait for one
+        Await.until(() -> {
+            try {
+                alpha.transport.call(GROUP, "beta", new byte[2]).get(2, TimeUnit.SECONDS);
+                return false;
+            } catch (ExecutionException e) {
+                return e.getCause() instanceof IOException;
+            } catch (Exception e) {
+                return false;
+            }
+        }, Duration.ofSeconds(10), "a call to beta fails with an IOException once the link is gone");
+        alpha.endpoint.connect("127.0.0.1", beta.bound.getPort()).get(10, TimeUnit.SECONDS);
+        Await.until(() -> {
+            try {
+                return alpha.transport.call(GROUP, "beta", new byte[2]).get(2, TimeUnit.SECONDS).length > 0;
+            } catch (Exception e) {
+                return false;
+            }
+        }, Duration.ofSeconds(10), "a new circuit to beta once the link is back");
+    }
+
+    @Test
+    void theFarEndMustBeThePeerAskedForAsAMemberOrAdmin() {
+        assertThat(MeshRaftTransport.farEndProblem(new PeerIdentity("beta", "SHA256:x", Role.MEMBER, 0), "beta")).isNull();
+        assertThat(MeshRaftTransport.farEndProblem(new PeerIdentity("beta", "SHA256:x", Role.ADMIN, 0), "beta")).isNull();
+        assertThat(MeshRaftTransport.farEndProblem(new PeerIdentity("mallory", "SHA256:x", Role.MEMBER, 0), "beta"))
+            .isEqualTo("is 'mallory'");
+        assertThat(MeshRaftTransport.farEndProblem(new PeerIdentity("beta", "SHA256:x", Role.CLIENT, 0), "beta"))
+            .isEqualTo("is 'beta' with the client role only");
+        assertThat(MeshRaftTransport.farEndProblem(null, "beta")).isEqualTo("is not authenticated (a quorum needs TLS)");
     }
 
     /** What beta answered a raw transaction: the error code (0: none), the reason or reply bytes. */
