@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dmsg.services.node.GuestNode;
 import dev.dmsg.services.quorum.QuorumClient;
 import dev.dmsg.services.quorum.QuorumException;
-import dev.dmsg.services.quorum.Watch;
+import dev.dmsg.services.quorum.KvWatch;
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.KeyValue;
@@ -256,7 +256,7 @@ final class KvCommand implements Runnable {
         int run(QuorumClient c, PrintStream out) throws Exception {
             CountDownLatch ended = new CountDownLatch(1);
             AtomicReference<QuorumException> why = new AtomicReference<>();
-            try (Watch w = c.watch(Blob.utf8(key), prefix, rev, events -> {
+            try (KvWatch w = c.watch(Blob.utf8(key), prefix, rev, events -> {
                 for (WatchEvent e : events) {
                     out.println(e.kind());
                     out.println(text(e.kv().key()));

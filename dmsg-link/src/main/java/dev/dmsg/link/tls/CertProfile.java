@@ -143,7 +143,7 @@ public final class CertProfile {
                 throw new IllegalArgumentException("dmsg-identity role " + roleCode + " is not client, member or admin");
             }
             int grants = ASN1Integer.getInstance(s.getObjectAt(2)).intValueExact();
-            if ((grants & ~(Grants.SHELL_RO | Grants.BLK_READ | Grants.BLK_RW)) != 0) {
+            if ((grants & ~Grants.KNOWN) != 0) {
                 throw new IllegalArgumentException("dmsg-identity grants 0x" + Integer.toHexString(grants) + ": unknown bits");
             }
             byte[] id = ASN1OctetString.getInstance(s.getObjectAt(3)).getOctets();

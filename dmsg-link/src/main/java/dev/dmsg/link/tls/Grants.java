@@ -18,6 +18,9 @@ public final class Grants {
     /** Writes to a quorum group's store, one- and two-phase (docs/QUORUM.md §6). */
     public static final int KV_WRITE = 0x10;
 
+    /** Every grant this version knows; other bits are refused in the trust store. */
+    public static final int KNOWN = SHELL_RO | BLK_READ | BLK_RW | KV_READ | KV_WRITE;
+
     private static final String[] WORDS = {"shell-ro", "blk-read", "blk-rw", "kv-read", "kv-write"};
 
     /** {@code "shell-ro,blk-rw"} to bits; empty or "-" is none. */

@@ -29,7 +29,7 @@ final class TrustRules {
         if (p.role() == Role.NONE) {
             return "role none is not a trust level (roles: admin, member, client)";
         }
-        if ((p.grants() & ~(Grants.SHELL_RO | Grants.BLK_READ | Grants.BLK_RW)) != 0) {
+        if ((p.grants() & ~Grants.KNOWN) != 0) {
             return "unknown grant bits 0x" + Integer.toHexString(p.grants());
         }
         if (p.grants() != 0 && p.role() != Role.CLIENT) {

@@ -37,8 +37,25 @@ final class DmsgClientRpc implements RaftClientRpc {
         this.timeoutMs = RaftClientConfigKeys.Rpc.requestTimeout(properties).toLong(TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * As Ratis's gRPC client does: a reply saying "not the leader" or "leader not ready" fails the
+     * future with that exception, which is what makes the asynchronous client retry at the
+     * suggested leader (OrderedAsync only retries on an exception; a reply is final).
+     */
     @Override
     public CompletableFuture<RaftClientReply> sendRequestAsync(RaftClientRequest request) {
+        return send(request).thenCompose(r -> {
+            if (r.getNotLeaderException() != null) {
+                return CompletableFuture.failedFuture(r.getNotLeaderException());
+            }
+            if (r.getLeaderNotReadyException() != null) {
+                return CompletableFuture.failedFuture(r.getLeaderNotReadyException());
+            }
+            return CompletableFuture.completedFuture(r);
+        });
+    }
+
+    private CompletableFuture<RaftClientReply> send(RaftClientRequest request) {
         return RaftCalls.call(wiring, request.getRaftGroupId(), request.getServerId(),
                 RaftEnvelope.request(envelope(request)), timeoutMs + Math.max(0, request.getTimeoutMs()))
             .thenCompose(b -> RaftCalls.decode(b, RaftEnvelope::parseReply))
@@ -52,7 +69,7 @@ final class DmsgClientRpc implements RaftClientRpc {
 
     @Override
     public RaftClientReply sendRequest(RaftClientRequest request) throws IOException {
-        return RaftCalls.await(sendRequestAsync(request));
+        return RaftCalls.await(send(request)); // the blocking client reads leader exceptions from the reply
     }
 
     /** Servers are reached by label through the transport: nothing to set up per peer. */

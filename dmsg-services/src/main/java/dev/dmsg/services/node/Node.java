@@ -19,6 +19,7 @@ import dev.dmsg.quorum.GroupSpec;
 import dev.dmsg.services.Access;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.blk.BlkServer;
+import dev.dmsg.services.quorum.QuorumMember;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkConn;
@@ -325,6 +326,12 @@ public final class Node implements AutoCloseable {
     public BlkServer blk() {
         BlkNodeService b = NodeServices.find(nodeServices, BlkNodeService.class);
         return b == null ? null : b.server();
+    }
+
+    /** This node as a member of its quorum groups (docs/QUORUM.md), or {@code null} if it is in none. */
+    public QuorumMember quorum() {
+        QuorumNodeService q = NodeServices.find(nodeServices, QuorumNodeService.class);
+        return q == null ? null : q.member();
     }
 
     public InetSocketAddress address() {

@@ -14,7 +14,7 @@ final class NodeServices {
      *     nothing is opened before this
      */
     static List<NodeService> of(Node.Settings settings) {
-        return List.of(new ShellNodeService(), new BlkNodeService(settings));
+        return List.of(new ShellNodeService(), new BlkNodeService(settings), new QuorumNodeService(settings));
     }
 
     /** The first service of {@code type} in {@code services}, or null. */

@@ -1,6 +1,9 @@
 package dev.dmsg.services.quorum;
 
+import dev.dmsg.link.Link;
+import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Transaction;
+import dev.dmsg.link.TransactionHandler;
 import dev.dmsg.mesh.CircuitException;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshNode;
@@ -17,6 +20,7 @@ import dev.dmsg.wire.qrm.QrmCodec;
 import dev.dmsg.wire.qrm.QrmFormatException;
 import dev.dmsg.wire.qrm.Results;
 import dev.dmsg.wire.qrm.WatchEvent;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -29,6 +33,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The client side of a quorum group's store (docs/QUORUM.md §3): finds the group's members in the
@@ -53,14 +58,39 @@ public final class QuorumClient implements AutoCloseable {
     /** A read answered at {@code revision}. */
     public record ReadResult(long revision, Results results) {}
 
+    /**
+     * Where requests go: a circuit to a member, or circuit 0 of our own link to a member that is
+     * our neighbour — the only way a client-role node (which may not forge circuits, docs/SECURITY.md
+     * §5) reaches the group, and the cheaper one for anyone.
+     */
+    interface Route {
+        Transaction open(int cmd, QrmHeader h, ByteBuf aux, TransactionHandler handler);
+
+        boolean isOpen();
+
+        /** Ends the route: a circuit is closed; a link stays (it is not ours to close). */
+        void close();
+    }
+
     private final MeshNode mesh;
+    private final Supplier<List<Link>> links;
     private final String group;
     private final Duration wait;
-    private CircuitHandle circuit; // guarded by this
-    private String circuitMember; // guarded by this
+    private Route route; // guarded by this
+    private String routeMember; // guarded by this
 
+    /** A client that reaches members by circuits only. */
     public QuorumClient(MeshNode mesh, String group, Duration wait) {
+        this(mesh, List::of, group, wait);
+    }
+
+    /**
+     * A client that talks to a member over our own link when one is our neighbour ({@code links}:
+     * the node's links now), else over a circuit.
+     */
+    public QuorumClient(MeshNode mesh, Supplier<List<Link>> links, String group, Duration wait) {
         this.mesh = mesh;
+        this.links = links;
         this.group = group;
         this.wait = wait;
         QrmHeader.of(QrmHeader.READ, group); // checks the name fits
@@ -70,9 +100,9 @@ public final class QuorumClient implements AutoCloseable {
         return group;
     }
 
-    /** The member the client's circuit goes to, or {@code null} before the first request. */
+    /** The member the client's requests go to, or {@code null} before the first request. */
     public synchronized String member() {
-        return circuit != null && circuit.isOpen() ? circuitMember : null;
+        return route != null && route.isOpen() ? routeMember : null;
     }
 
     /** The members of {@code group} the span table knows of now, nearest (and best known) first. */
@@ -130,7 +160,7 @@ public final class QuorumClient implements AutoCloseable {
     public CompletableFuture<Prepared> prepare(Batch batch, Duration lease) {
         byte[] aux = QrmCodec.encodeBatch(batch);
         QrmHeader h = QrmHeader.of(QrmHeader.PREPARE, group).withLease(lease == null ? 0 : (int) lease.toMillis());
-        return circuitWithin(deadline()).thenCompose(c -> Prepared.open(c, h, aux));
+        return routeWithin(deadline()).thenCompose(c -> Prepared.open(c, h, aux));
     }
 
     /** A read batch (GETs only); linearizable unless {@code serializable}. */
@@ -159,12 +189,12 @@ public final class QuorumClient implements AutoCloseable {
      * now): {@code events} gets each batch of changes in revision order on a link thread (it must
      * not block), {@code ended} the reason once the watch ends for any reason but our close.
      */
-    public CompletableFuture<Watch> watch(Blob key, boolean prefix, long fromRevision,
+    public CompletableFuture<KvWatch> watch(Blob key, boolean prefix, long fromRevision,
                                           Consumer<List<WatchEvent>> events, Consumer<QuorumException> ended) {
         Batch b = Batch.of(prefix ? Op.getPrefix(key, 0) : Op.get(key));
         QrmHeader h = QrmHeader.of(QrmHeader.READ, group).withRevision(fromRevision);
         byte[] aux = QrmCodec.encodeBatch(b);
-        return circuitWithin(deadline()).thenCompose(c -> Watch.open(c, h, aux, events, ended));
+        return routeWithin(deadline()).thenCompose(c -> KvWatch.open(c, h, aux, events, ended));
     }
 
     /** An admin request (docs/QUORUM.md §7): a JSON object in, a JSON object out. */
@@ -204,7 +234,7 @@ public final class QuorumClient implements AutoCloseable {
 
     private void attempt(int cmd, QrmHeader h, byte[] aux, boolean retryable, long deadline,
                          CompletableFuture<Answer> out) {
-        circuitWithin(deadline).whenComplete((c, e) -> {
+        routeWithin(deadline).whenComplete((c, e) -> {
             if (e != null) {
                 out.completeExceptionally(unwrap(e));
                 return;
@@ -261,19 +291,22 @@ public final class QuorumClient implements AutoCloseable {
             m.error() == Dmsg.ERR_LOSTLINK);
     }
 
-    /** The open circuit, or a new one to the nearest member that answers, before {@code deadline}. */
-    private CompletableFuture<CircuitHandle> circuitWithin(long deadline) {
+    /**
+     * The open route, or a new one before {@code deadline}: our link to a neighbour member if
+     * there is one, else a circuit to the nearest member that answers.
+     */
+    private CompletableFuture<Route> routeWithin(long deadline) {
         synchronized (this) {
-            if (circuit != null && circuit.isOpen()) {
-                return CompletableFuture.completedFuture(circuit);
+            if (route != null && route.isOpen()) {
+                return CompletableFuture.completedFuture(route);
             }
         }
-        CompletableFuture<CircuitHandle> f = new CompletableFuture<>();
+        CompletableFuture<Route> f = new CompletableFuture<>();
         forge(deadline, f, null);
         return f;
     }
 
-    private void forge(long deadline, CompletableFuture<CircuitHandle> f, String lastWhy) {
+    private void forge(long deadline, CompletableFuture<Route> f, String lastWhy) {
         long left = deadline - System.nanoTime();
         if (left <= 0) {
             f.completeExceptionally(new QuorumException(Dmsg.ERR_NOLEADER, "quorum " + group + ": no member reachable within "
@@ -286,16 +319,38 @@ public final class QuorumClient implements AutoCloseable {
                 CompletableFuture.delayedExecutor(100, TimeUnit.MILLISECONDS).execute(() -> forge(deadline, f, lastWhy));
                 return;
             }
+            for (Member m : list) {
+                Link l = neighbour(m.label());
+                if (l != null) {
+                    use(new LinkRoute(l), m.label(), f);
+                    return;
+                }
+            }
             tryMembers(list, 0, deadline, f, lastWhy);
         });
     }
 
-    private void tryMembers(List<Member> list, int i, long deadline, CompletableFuture<CircuitHandle> f, String lastWhy) {
+    /** Our link to {@code label}, if it is up and its peer is who it says (TLS), else null. */
+    private Link neighbour(String label) {
+        for (Link l : links.get()) {
+            if (l.state() == LinkState.UP && label.equals(l.peerLabel())
+                && (l.peer() == null || label.equals(l.peer().name()))) {
+                return l;
+            }
+        }
+        return null;
+    }
+
+    private void tryMembers(List<Member> list, int i, long deadline, CompletableFuture<Route> f, String lastWhy) {
         if (i >= list.size()) {
             CompletableFuture.delayedExecutor(100, TimeUnit.MILLISECONDS).execute(() -> forge(deadline, f, lastWhy));
             return;
         }
         Member m = list.get(i);
+        if (m.dist() == 0) { // ourselves: a node cannot open a circuit to itself
+            tryMembers(list, i + 1, deadline, f, lastWhy);
+            return;
+        }
         long left = Math.max(1, deadline - System.nanoTime());
         mesh.openCircuit(m.key(), Duration.ofNanos(Math.min(left, TimeUnit.SECONDS.toNanos(3)))).whenComplete((c, e) -> {
             if (e != null) {
@@ -307,25 +362,64 @@ public final class QuorumClient implements AutoCloseable {
                 tryMembers(list, i + 1, deadline, f, why);
                 return;
             }
-            synchronized (this) {
-                if (circuit != null && circuit.isOpen() && circuit != c) {
-                    c.close(); // another request forged one meanwhile
-                    f.complete(circuit);
-                    return;
-                }
-                circuit = c;
-                circuitMember = m.label();
-            }
-            f.complete(c);
+            use(new CircuitRoute(c), m.label(), f);
         });
     }
 
-    private synchronized void drop(CircuitHandle c) {
-        if (circuit == c) {
-            circuit = null;
-            circuitMember = null;
+    private void use(Route r, String member, CompletableFuture<Route> f) {
+        synchronized (this) {
+            if (route != null && route.isOpen() && route != r) {
+                r.close(); // another request made one meanwhile
+                f.complete(route);
+                return;
+            }
+            route = r;
+            routeMember = member;
         }
-        c.close();
+        f.complete(r);
+    }
+
+    private synchronized void drop(Route r) {
+        if (route == r) {
+            route = null;
+            routeMember = null;
+        }
+        r.close();
+    }
+
+    /** A circuit to a member. */
+    private record CircuitRoute(CircuitHandle c) implements Route {
+        @Override
+        public Transaction open(int cmd, QrmHeader h, ByteBuf aux, TransactionHandler handler) {
+            return c.open(cmd, h, aux, handler);
+        }
+
+        @Override
+        public boolean isOpen() {
+            return c.isOpen();
+        }
+
+        @Override
+        public void close() {
+            c.close();
+        }
+    }
+
+    /** Circuit 0 of our link to a neighbour member. */
+    private record LinkRoute(Link l) implements Route {
+        @Override
+        public Transaction open(int cmd, QrmHeader h, ByteBuf aux, TransactionHandler handler) {
+            return l.open(cmd, h, aux, handler);
+        }
+
+        @Override
+        public boolean isOpen() {
+            return l.state() == LinkState.UP;
+        }
+
+        @Override
+        public void close() {
+        }
     }
 
     static Throwable unwrap(Throwable e) {
@@ -337,13 +431,13 @@ public final class QuorumClient implements AutoCloseable {
 
     @Override
     public void close() {
-        CircuitHandle c;
+        Route r;
         synchronized (this) {
-            c = circuit;
-            circuit = null;
+            r = route;
+            route = null;
         }
-        if (c != null) {
-            c.close();
+        if (r != null) {
+            r.close();
         }
     }
 }

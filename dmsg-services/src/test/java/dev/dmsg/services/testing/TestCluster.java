@@ -8,6 +8,7 @@ import dev.dmsg.link.tls.PeerIdentity;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustPolicy;
+import dev.dmsg.quorum.GroupSpec;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.shell.ShellService;
@@ -200,6 +201,24 @@ public final class TestCluster implements AutoCloseable, AfterEachCallback {
     /** Starts {@code labels} fully meshed: each node links to every node before it. */
     public List<Node> full(String... labels) throws Exception {
         List<Node> ns = startAll(labels);
+        for (int i = 1; i < ns.size(); i++) {
+            for (int j = 0; j < i; j++) {
+                link(ns.get(i), ns.get(j));
+            }
+        }
+        return ns;
+    }
+
+    /**
+     * Starts {@code labels} fully meshed, each a member of quorum group {@code group} whose initial
+     * members are all of them (docs/QUORUM.md §1).
+     */
+    public List<Node> quorum(String group, String... labels) throws Exception {
+        GroupSpec spec = new GroupSpec(group, List.of(labels));
+        List<Node> ns = new ArrayList<>();
+        for (String l : labels) {
+            ns.add(start(settings(l).toBuilder().quorums(List.of(spec)).build()));
+        }
         for (int i = 1; i < ns.size(); i++) {
             for (int j = 0; j < i; j++) {
                 link(ns.get(i), ns.get(j));

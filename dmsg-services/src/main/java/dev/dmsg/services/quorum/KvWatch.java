@@ -1,7 +1,6 @@
 package dev.dmsg.services.quorum;
 
 import dev.dmsg.link.Transaction;
-import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.QrmHeader;
 import dev.dmsg.wire.qrm.QrmCodec;
@@ -16,22 +15,22 @@ import java.util.function.Consumer;
  * An open watch (docs/QUORUM.md §3.4): a QRM_WATCH transaction the member streams changes on
  * until {@link #close()}. {@link #lastRevision()} is where to resume after it ends.
  */
-public final class Watch implements AutoCloseable {
+public final class KvWatch implements AutoCloseable {
     private final Transaction txn;
     private final long startsAfter;
     private volatile long lastRevision;
     private volatile boolean closed;
 
-    private Watch(Transaction txn, long startsAfter) {
+    private KvWatch(Transaction txn, long startsAfter) {
         this.txn = txn;
         this.startsAfter = startsAfter;
         this.lastRevision = startsAfter;
     }
 
-    static CompletableFuture<Watch> open(CircuitHandle c, QrmHeader h, byte[] aux, Consumer<List<WatchEvent>> events,
+    static CompletableFuture<KvWatch> open(QuorumClient.Route c, QrmHeader h, byte[] aux, Consumer<List<WatchEvent>> events,
                                          Consumer<QuorumException> ended) {
-        CompletableFuture<Watch> f = new CompletableFuture<>();
-        Watch[] self = new Watch[1];
+        CompletableFuture<KvWatch> f = new CompletableFuture<>();
+        KvWatch[] self = new KvWatch[1];
         c.open(Dmsg.QRM_WATCH, h, Unpooled.wrappedBuffer(aux), (t, m) -> {
             QrmHeader q = m.ext() instanceof QrmHeader x ? x : null;
             if (m.error() != 0 || (m.isAbort() && m.isDelete())) {
@@ -42,7 +41,7 @@ public final class Watch implements AutoCloseable {
                     ended.accept(e);
                 }
             } else if (q != null && q.phase() == QrmHeader.WATCHING && self[0] == null) {
-                self[0] = new Watch(t, q.revision());
+                self[0] = new KvWatch(t, q.revision());
                 f.complete(self[0]);
             } else if (q != null && q.phase() == QrmHeader.EVENTS && self[0] != null) {
                 List<WatchEvent> list;
