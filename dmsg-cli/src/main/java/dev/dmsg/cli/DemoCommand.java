@@ -52,14 +52,18 @@ import picocli.CommandLine.Option;
  * devices: an export found two hops away, written and read back through a relay, and its
  * counters.
  *
- * <p>Parts one to three are here; part four is {@link DemoBlocks}; the narration and the node
+ * Part five, a quorum group: writes, a watch and a two-phase commit from a non-member, the leader
+ * killed, a new leader, nothing lost.
+ *
+ * <p>Parts one to three are here; part four is {@link DemoBlocks}, part five {@link DemoQuorum}; the narration and the node
  * helpers the parts share are {@link DemoNarrator}.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = "Runs a narrated demo on loopback: three linked nodes (transactions, keepalive, a crash), "
         + "a ring of four mesh nodes (spans, the span tree, a crash and the re-route), then a ring of six "
         + "(a circuit across two relays, a remote shell command, a relay crash, the circuit re-opened), "
-        + "then a block device used through a relay (found, written, read back, its counters).")
+        + "then a block device used through a relay (found, written, read back, its counters), then a quorum "
+        + "group (writes, a watch and a two-phase commit; the leader killed, a new leader, nothing lost).")
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--idle", paramLabel = "DURATION", defaultValue = "2500ms", converter = Durations.class,
         description = "how long to leave the links idle to show keepalive PINGs (default: ${DEFAULT-VALUE})")
@@ -236,7 +240,12 @@ final class DemoCommand implements Callable<Integer> {
                 return r;
             }
             out.println();
-            return new DemoBlocks(narrator).run(dir);
+            r = new DemoBlocks(narrator).run(dir);
+            if (r != 0) {
+                return r;
+            }
+            out.println();
+            return new DemoQuorum(narrator).run(dir);
         } finally {
             for (var n : nodes) {
                 n.close();

@@ -70,7 +70,7 @@ final class KvCommand implements Runnable {
         public Integer call() {
             try (GuestNode g = join("kv", wait)) {
                 String name = group != null ? group : onlyGroup(g);
-                try (QuorumClient c = new QuorumClient(g.mesh(), name, wait)) {
+                try (QuorumClient c = new QuorumClient(g.mesh(), () -> g.node().endpoint().links(), name, wait)) {
                     return run(c, System.out);
                 }
             } catch (Exception e) {

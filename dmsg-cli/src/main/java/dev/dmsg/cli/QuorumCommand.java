@@ -58,7 +58,7 @@ final class QuorumCommand implements Runnable {
 
         /** Sends {@code request} to a member of {@code group}: its JSON answer. */
         JsonNode admin(GuestNode g, String group, ObjectNode request) throws Exception {
-            try (QuorumClient c = new QuorumClient(g.mesh(), group, wait)) {
+            try (QuorumClient c = new QuorumClient(g.mesh(), () -> g.node().endpoint().links(), group, wait)) {
                 return JSON.readTree(c.admin(request.toString()).get());
             }
         }
@@ -92,7 +92,7 @@ final class QuorumCommand implements Runnable {
                     continue;
                 }
                 try {
-                    arr.add(admin(g, name, JSON.createObjectNode().put("op", "status")));
+                    arr.add(leaderStatus(g, name));
                 } catch (Exception e) {
                     failed.add(name + ": " + BlkCommand.unwrap(e).getMessage());
                 }
@@ -107,6 +107,26 @@ final class QuorumCommand implements Runnable {
             }
             failed.forEach(f -> System.err.println("dmsg quorum status: " + f));
             return failed.isEmpty() ? 0 : 1;
+        }
+
+        /**
+         * The group's status as its leader sees it (only the leader knows its followers' match
+         * indexes): asked of the nearest member first, then of the leader it names.
+         */
+        private JsonNode leaderStatus(GuestNode g, String name) throws Exception {
+            ObjectNode req = JSON.createObjectNode().put("op", "status");
+            try (QuorumClient c = new QuorumClient(g.mesh(), () -> g.node().endpoint().links(), name, wait)) {
+                JsonNode s = JSON.readTree(c.admin(req.toString()).get());
+                String leader = s.path("leader").asText("");
+                if (leader.isEmpty() || leader.equals(s.path("self").asText())) {
+                    return s;
+                }
+                try {
+                    return JSON.readTree(c.onlyTo(leader).admin(req.toString()).get());
+                } catch (Exception e) {
+                    return s; // the leader cannot be reached from here: the follower's view, lags unknown (-1)
+                }
+            }
         }
 
         private Map<String, List<QuorumClient.Member>> settled(GuestNode g) throws Exception {

@@ -46,6 +46,15 @@ class DemoCommandTest {
             .containsPattern("b1     opened it read-write in \\d+ ms")
             .containsPattern("b1     read it back in \\d+ ms: sha256 [0-9a-f]{16}… — the same bytes")
             .containsPattern("b3     its image file hashes to [0-9a-f]{16}… too")
-            .contains("256 reads (16777216 bytes), 256 writes (16777216 bytes), 1 flush(es), 0 errors, 0 refused");
+            .contains("256 reads (16777216 bytes), 256 writes (16777216 bytes), 1 flush(es), 0 errors, 0 refused")
+            // part five: a quorum group, its leader killed, nothing lost
+            .contains("Part five: a quorum.")
+            .containsPattern("demo   q1..q3 elected q\\d leader in \\d+ ms")
+            .containsPattern("q4     QRM_COMMIT phase 1: prepared at log index \\d+, term \\d+, /demo/mode reserved, "
+                + "compare held: true")
+            .contains("the watch saw 6 changes")
+            .containsPattern("q\\d is the new leader, \\d+ ms later")
+            .contains("a linearizable read of /demo/ returns 7 keys")
+            .contains("nothing acknowledged was lost");
     }
 }

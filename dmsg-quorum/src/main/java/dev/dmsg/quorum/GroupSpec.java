@@ -1,12 +1,11 @@
 package dev.dmsg.quorum;
 
+import dev.dmsg.quorum.raft.QuorumIds;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.UUID;
-import java.util.regex.Pattern;
 
 /**
  * A quorum group this node takes part in (docs/QUORUM.md §1): its name and its <b>initial</b>
@@ -15,15 +14,10 @@ import java.util.regex.Pattern;
  * {@code quorum.NAME=alpha,beta,gamma}).
  */
 public record GroupSpec(String name, List<String> members) {
-    /** Group names: what fits {@code cl_label} and the QRM header's 32-byte field, and a directory name. */
-    static final Pattern NAME = Pattern.compile("[a-z0-9][a-z0-9._-]{0,30}");
     public static final int MAX_MEMBERS = 9;
 
     public GroupSpec {
-        if (name == null || !NAME.matcher(name).matches()) {
-            throw new IllegalArgumentException("quorum group name '" + name
-                + "': 1-31 characters of a-z 0-9 . _ -, starting with a letter or digit");
-        }
+        QuorumIds.checkGroupName(name);
         Set<String> seen = new LinkedHashSet<>();
         for (String m : members) {
             String t = m.trim();
@@ -64,16 +58,6 @@ public record GroupSpec(String name, List<String> members) {
             list.add(m.trim());
         }
         return new GroupSpec(name, list);
-    }
-
-    /** The group's id: its Raft group id and its spans' {@code pfs_clid} (docs/QUORUM.md §1). */
-    public static UUID groupId(String name) {
-        return UUID.nameUUIDFromBytes(("dmsg-quorum:" + name).getBytes(StandardCharsets.UTF_8));
-    }
-
-    /** A member's id in a group: its span's {@code pfs_fsid} (docs/QUORUM.md §1). */
-    public static UUID memberId(String name, String label) {
-        return UUID.nameUUIDFromBytes(("dmsg-quorum:" + name + "/" + label).getBytes(StandardCharsets.UTF_8));
     }
 
     public boolean hasMember(String label) {

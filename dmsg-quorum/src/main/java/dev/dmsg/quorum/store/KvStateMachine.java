@@ -310,6 +310,10 @@ public class KvStateMachine extends BaseStateMachine {
 
     @Override
     public void notifyLeaderChanged(RaftGroupMemberId groupMemberId, RaftPeerId newLeaderId) {
+        // Ratis itself says this at INFO among much else; a node's log keeps it from us (the CLI
+        // keeps only Ratis's warnings)
+        LOG.info("quorum member {}: the leader is now {}", groupMemberId.getPeerId(),
+            newLeaderId == null ? "unknown" : newLeaderId);
         if (groupMemberId.getPeerId().equals(newLeaderId)) {
             leases.becameLeader();
         } else {

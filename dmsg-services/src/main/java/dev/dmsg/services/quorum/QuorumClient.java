@@ -29,6 +29,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.TreeMap;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
@@ -78,6 +79,8 @@ public final class QuorumClient implements AutoCloseable {
     private final Duration wait;
     private Route route; // guarded by this
     private String routeMember; // guarded by this
+    /** When set, the only member this client talks to. */
+    private volatile String only;
 
     /** A client that reaches members by circuits only. */
     public QuorumClient(MeshNode mesh, String group, Duration wait) {
@@ -98,6 +101,22 @@ public final class QuorumClient implements AutoCloseable {
 
     public String group() {
         return group;
+    }
+
+    /**
+     * From now on, talks only to member {@code label} (the leader, for the status only it can give:
+     * its followers' match indexes); {@code null}: any member.
+     */
+    public synchronized QuorumClient onlyTo(String label) {
+        if (!Objects.equals(label, only)) {
+            only = label;
+            if (route != null) {
+                route.close();
+                route = null;
+                routeMember = null;
+            }
+        }
+        return this;
     }
 
     /** The member the client's requests go to, or {@code null} before the first request. */
@@ -313,7 +332,9 @@ public final class QuorumClient implements AutoCloseable {
                 + wait.toMillis() + " ms" + (lastWhy == null ? " (none advertised)" : " (" + lastWhy + ")")));
             return;
         }
-        members(mesh, group).whenComplete((list, e) -> {
+        String target = only;
+        members(mesh, group).thenApply(l -> target == null ? l : l.stream().filter(m -> m.label().equals(target)).toList())
+            .whenComplete((list, e) -> {
             if (e != null || list.isEmpty()) {
                 // a guest that just joined learns the spans within a second or so
                 CompletableFuture.delayedExecutor(100, TimeUnit.MILLISECONDS).execute(() -> forge(deadline, f, lastWhy));

@@ -7,6 +7,7 @@ import dev.dmsg.link.tls.CertProfile;
 import dev.dmsg.link.tls.ClusterCa;
 import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
+import dev.dmsg.quorum.GroupSpec;
 import dev.dmsg.services.blk.BlkClient;
 import dev.dmsg.services.blk.RemoteBlockDevice;
 import dev.dmsg.services.shell.ShellClient;
@@ -86,15 +87,26 @@ class StatusDocumentTest {
         "exports[].by_originator{}.opens number", "exports[].by_originator{}.reads number",
         "exports[].by_originator{}.writes number", "exports[].by_originator{}.bytes_read number",
         "exports[].by_originator{}.bytes_written number", "exports[].by_originator{}.refused number",
+        "quorum object", "quorum.groups array", "quorum.groups[] object",
+        "quorum.groups[].name string", "quorum.groups[].self string", "quorum.groups[].role string",
+        "quorum.groups[].leader string", "quorum.groups[].term number", "quorum.groups[].commit_index number",
+        "quorum.groups[].applied_index number", "quorum.groups[].snapshot_index number",
+        "quorum.groups[].revision number", "quorum.groups[].prepared number",
+        "quorum.groups[].members array", "quorum.groups[].members[] object",
+        "quorum.groups[].members[].label string", "quorum.groups[].members[].voting boolean",
+        "quorum.groups[].members[].match_index number", "quorum.groups[].members[].lag number",
+        "quorum.refused object", "quorum.refused{} number", "quorum.budget_refusals number",
+        "quorum.raft_refusals number", "quorum.watches number", "quorum.watches_fell_behind number",
         "volconf array", "volconf[] object",
         "volconf[].index number", "volconf[].copyid number", "volconf[].flags number", "volconf[].enabled boolean",
         "volconf[].path string", "volconf[].label string", "volconf[].link string");
 
     /** Documented, but only there after an attack (MeshAttackTest reads it). */
-    static final Set<String> NOT_SEEN_HERE = Set.of("security.spans_refused{} number");
+    static final Set<String> NOT_SEEN_HERE = Set.of("security.spans_refused{} number", "quorum.refused{} number");
 
     /** Objects whose keys are names (neighbours, originators), not fields. */
-    static final Set<String> KEYED_BY_NAME = Set.of("security.spans_refused", "exports[].by_originator");
+    static final Set<String> KEYED_BY_NAME = Set.of("security.spans_refused", "exports[].by_originator",
+        "quorum.refused");
 
     @TempDir
     Path tmp;
@@ -121,7 +133,10 @@ class StatusDocumentTest {
         ClusterCa ca = ClusterCa.init(tmp.resolve("ca"), "prod", CertProfile.ROOT_VALIDITY, Clock.systemUTC());
         NodeKeys k = ca.signNode(tmp.resolve("delta"), "delta", Role.MEMBER, 0, CertProfile.NODE_VALIDITY);
         ca.installIssuer(tmp.resolve("delta"), k.label(), Role.MEMBER, 0, Duration.ofDays(365));
-        Node delta = start("delta");
+        // delta is also the one member of quorum group g, for the quorum part
+        Node delta = cluster.start(Node.Settings.of("127.0.0.1", 0, tmp.resolve("delta"), Node.Identity.of("delta", ""))
+            .toBuilder().quorums(List.of(GroupSpec.parse("g=delta"))).build());
+        cluster.await(() -> delta.quorum().engine("g").status().leader() != null, "delta leads g");
         Node alpha = start("alpha", Node.Export.of("disk0", disk("disk0.img")).withAllow("member"),
             new Node.Export("tape", disk("tape.img"), true, 512).withAllow("member"));
         Node beta = start("beta");
