@@ -114,11 +114,19 @@ final class RaftGroupEngine implements GroupEngine {
     }
 
     private QuorumException noLeader(Throwable e, LogEntry entry) {
+        return noLeader(name, e, entry instanceof LogEntry.Commit || entry instanceof LogEntry.Write);
+    }
+
+    /**
+     * NOLEADER for a proposal that failed; {@code unknown} for one that may still be applied (a
+     * COMMIT or WRITE: the leader may have logged it). The mark comes before Ratis's detail,
+     * which can be long: the reason is cut at 256 bytes on the wire (Refusal.send).
+     */
+    static QuorumException noLeader(String group, Throwable e, boolean unknown) {
         Throwable x = QuorumClient.unwrap(e);
-        boolean unknown = entry instanceof LogEntry.Commit || entry instanceof LogEntry.Write;
-        return new QuorumException(Dmsg.ERR_NOLEADER, "quorum " + name + ": no leader took the request ("
-            + (x instanceof RaftException ? x.getClass().getSimpleName() + ": " : "") + x.getMessage() + ")"
-            + (unknown ? "; it may still be applied" : ""), unknown);
+        return new QuorumException(Dmsg.ERR_NOLEADER, "quorum " + group + ": no leader took the request"
+            + (unknown ? "; " + QuorumException.MAY_STILL_BE_APPLIED : "") + " ("
+            + (x instanceof RaftException ? x.getClass().getSimpleName() + ": " : "") + x.getMessage() + ")", unknown);
     }
 
     @Override
