@@ -278,10 +278,10 @@ class QuorumProcessTest extends CliCapture {
                 QuorumLoad load = new QuorumLoad(c, "/w/", 3, CLIENT_WAIT);
                 load.start();
                 long warm = System.nanoTime();
-                load.awaitAcks(warm, 60, Duration.ofSeconds(60), "writes before the kills");
+                load.awaitAcks(warm, 30, Duration.ofSeconds(60), "writes before the kills");
                 long before = System.nanoTime();
-                load.awaitAcks(before, 60, Duration.ofSeconds(60), "steady writes before the kills");
-                double ratePerSec = 60 / ((System.nanoTime() - before) / 1e9);
+                load.awaitAcks(before, 40, Duration.ofSeconds(60), "steady writes before the kills");
+                double ratePerSec = 40 / ((System.nanoTime() - before) / 1e9);
 
                 long killAt = System.nanoTime();
                 q.kill(leader);
@@ -316,6 +316,7 @@ class QuorumProcessTest extends CliCapture {
                     refusedMs, qe.errorName(), qe.getMessage(), qe.outcomeUnknown());
                 assertThat(qe.error()).as(qe.getMessage()).isEqualTo(Dmsg.ERR_NOLEADER);
                 assertThat(qe.getMessage()).contains("no leader");
+                assertThat(qe.outcomeUnknown()).as("a write the member proposed may still be applied").isTrue();
                 assertThat(refusedMs).as("within the client's wait and Ratis's retries").isLessThan(60_000);
 
                 // one back: a majority again, writes resume
