@@ -70,7 +70,9 @@ final class KvCommand implements Runnable {
         public Integer call() {
             try (GuestNode g = join("kv", wait)) {
                 String name = group != null ? group : onlyGroup(g);
-                try (QuorumClient c = new QuorumClient(g.mesh(), () -> g.node().endpoint().links(), name, wait)) {
+                // our link to the member we joined through, not only circuits: a client-role identity
+                // may not forge circuits (docs/SECURITY.md §5) but may use the store with kv grants
+                try (QuorumClient c = new QuorumClient(g.mesh(), g.node().endpoint()::links, name, wait)) {
                     return run(c, System.out);
                 }
             } catch (Exception e) {

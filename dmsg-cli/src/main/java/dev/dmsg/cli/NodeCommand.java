@@ -11,6 +11,7 @@ import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.quorum.GroupSpec;
+import dev.dmsg.quorum.raft.RaftHost;
 import dev.dmsg.services.node.ExportSpec;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
@@ -135,6 +136,23 @@ final class NodeCommand implements Callable<Integer> {
             + "group's storage is first made; later membership changes go through 'dmsg quorum add|remove'); "
             + "repeatable. Config file: quorum.NAME=LABEL,LABEL,…")
     List<GroupSpec> quorums = new ArrayList<>();
+
+    @Option(names = "--quorum-snapshot-every", paramLabel = "N", defaultValue = "10000",
+        description = "quorum groups: a snapshot every N applied entries, the log purged up to it; a member further "
+            + "behind is sent the snapshot (docs/QUORUM.md §2; default: ${DEFAULT-VALUE})")
+    int quorumSnapshotEvery;
+
+    // Testing knobs (docs/QUORUM.md §8), hidden: a small segment lets a few hundred entries be
+    // purged (Ratis purges whole closed segments only), a short election timeout shortens failover
+    // tests; neither is a setting an operator should need.
+    @Option(names = "--quorum-segment-bytes", paramLabel = "BYTES", defaultValue = "8388608", hidden = true,
+        description = "quorum groups: the size of a Raft log segment (at least 1024; default: ${DEFAULT-VALUE})")
+    int quorumSegmentBytes;
+
+    @Option(names = "--quorum-election-timeout", paramLabel = "DURATION", defaultValue = "1s", hidden = true,
+        converter = Durations.class,
+        description = "quorum groups: elections after DURATION to 2 x DURATION without a leader (default: ${DEFAULT-VALUE})")
+    Duration quorumElectionTimeout;
 
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")
     boolean logFrames;
@@ -263,6 +281,9 @@ final class NodeCommand implements Callable<Integer> {
                 legacy.stream().map(Security.LegacyPeer::parse).toList()))
             .exports(exports)
             .quorums(quorums)
+            .quorumRaft(RaftHost.Settings.defaults()
+                .withElectionTimeouts(quorumElectionTimeout, quorumElectionTimeout.multipliedBy(2))
+                .withSnapshots(quorumSnapshotEvery, quorumSegmentBytes))
             .build();
     }
 

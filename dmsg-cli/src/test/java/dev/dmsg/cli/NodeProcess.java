@@ -176,6 +176,13 @@ final class NodeProcess implements AutoCloseable {
             name + ": no line containing '" + text + "' within " + timeout + "; output:\n" + output()));
     }
 
+    /** The last {@code n} lines of output (a node under load may log a great deal). */
+    String tail(int n) {
+        synchronized (lines) {
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - n), lines.size()));
+        }
+    }
+
     String output() {
         synchronized (lines) {
             return String.join("\n", lines);

@@ -301,6 +301,23 @@ public final class RaftHost implements AutoCloseable {
         return c;
     }
 
+    /**
+     * Drops {@code c}, the client {@link #client} gave for {@code group}, if it is still the one
+     * kept, and closes it: the next {@link #client} builds a new one. For a client whose ordered
+     * requests failed for good (retries exhausted): Ratis then closes its sliding window, and every
+     * later request on it fails with AlreadyClosedException (ratis OrderedAsync, SlidingWindow.Client.fail)
+     * — a member would never forward a write again.
+     */
+    public void discardClient(String group, RaftClient c) {
+        if (clients.remove(group, c)) {
+            try {
+                c.close();
+            } catch (IOException | RuntimeException e) {
+                // it failed already; its replacement does not depend on it
+            }
+        }
+    }
+
     /** A builder for another client of {@code group} on our RPC, to set its own retry policy or leader; the caller closes what it builds. */
     public RaftClient.Builder clientBuilder(String group) throws IOException {
         RaftGroupId gid = id(group);

@@ -160,10 +160,15 @@ public class KvStateMachine extends BaseStateMachine {
 
     /**
      * Ratis pauses the state machine before it installs a snapshot from the leader, and checks it
-     * is PAUSED; {@link #reinitialize} then loads it and runs again.
+     * is PAUSED; {@link #reinitialize} then loads it and runs again. Ratis calls this for every
+     * chunk of the snapshot (ratis ServerState.installSnapshot), so only the first one pauses: a
+     * snapshot of more than one chunk (48 KiB, docs/QUORUM.md §5) must not fail PAUSED -> PAUSING.
      */
     @Override
     public void pause() {
+        if (getLifeCycle().getCurrentState() == LifeCycle.State.PAUSED) {
+            return;
+        }
         getLifeCycle().transition(LifeCycle.State.PAUSING);
         getLifeCycle().transition(LifeCycle.State.PAUSED);
     }

@@ -49,6 +49,9 @@ final class ListStateMachine extends BaseStateMachine {
     /** Ratis checks the state machine is PAUSED before it reloads it from an installed snapshot. */
     @Override
     public void pause() {
+        if (getLifeCycle().getCurrentState() == LifeCycle.State.PAUSED) {
+            return; // called again for each further chunk of the snapshot, as KvStateMachine.pause says
+        }
         getLifeCycle().transition(LifeCycle.State.PAUSING);
         getLifeCycle().transition(LifeCycle.State.PAUSED);
     }

@@ -11,6 +11,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.ratis.protocol.Message;
+import org.apache.ratis.client.RaftClient;
 import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftPeerId;
 import org.junit.jupiter.api.AfterEach;
@@ -108,6 +109,26 @@ class LoopbackRaftTest {
         assertThat(cluster.hosts.get(leader).status(GROUP).members()).containsExactly("alpha", "beta", "delta", "gamma");
         assertThat(cluster.write("delta", items("b", 2))).containsExactly(6, 7);
         cluster.awaitSize("alpha", 7);
+    }
+
+    /**
+     * A client whose requests failed for good is replaced (RaftHost.discardClient): Ratis closes
+     * its ordered window then, and without a new client a member answered NOLEADER for ever even
+     * once a majority was back (QuorumProcessTest, five members with three killed then one back).
+     */
+    @Test
+    void aDiscardedClientIsReplacedAndAStaleDiscardKeepsTheNewOne() throws Exception {
+        cluster(RaftTestCluster.testSettings());
+        String leader = cluster.awaitLeader();
+        RaftHost h = cluster.hosts.get(leader);
+        RaftClient first = h.client(GROUP);
+        assertThat(h.client(GROUP)).isSameAs(first);
+        h.discardClient(GROUP, first);
+        RaftClient second = h.client(GROUP);
+        assertThat(second).isNotSameAs(first);
+        h.discardClient(GROUP, first); // a late failure of the old one
+        assertThat(h.client(GROUP)).isSameAs(second);
+        assertThat(cluster.write(leader, items("a", 3))).containsExactly(1, 2, 3);
     }
 
     @Test

@@ -32,6 +32,7 @@ import org.apache.ratis.server.protocol.TermIndex;
 import org.apache.ratis.server.storage.RaftStorage;
 import org.apache.ratis.statemachine.TransactionContext;
 import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
+import org.apache.ratis.util.LifeCycle;
 import org.apache.ratis.util.SizeInBytes;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -173,6 +174,27 @@ class KvStateMachineTest {
         assertThat(restored.state().sameAs(m.state())).isTrue();
         assertThat(restored.preparedCount()).isZero();
         assertThat(restored.leases().size()).isZero();
+    }
+
+    /**
+     * Ratis pauses the state machine for every chunk of a snapshot it installs, then reloads it
+     * once: a second pause must leave it PAUSED, not fail (it did: PAUSED -> PAUSING, and a member
+     * far behind could never catch up from a snapshot of more than one 48 KiB chunk).
+     */
+    @Test
+    void installingASnapshotOfSeveralChunksPausesOnceAndRunsAgain() throws Exception {
+        KvStateMachine m = machine();
+        m.open(storage(RaftStorage.StartupOption.FORMAT));
+        m.getLifeCycle().transition(LifeCycle.State.STARTING);
+        m.getLifeCycle().transition(LifeCycle.State.RUNNING);
+        apply(m, new LogEntry.Write(Batch.of(put("/a", "1"))));
+        m.takeSnapshot();
+        m.pause(); // chunk 0
+        m.pause(); // chunk 1
+        assertThat(m.getLifeCycle().getCurrentState()).isEqualTo(LifeCycle.State.PAUSED);
+        m.reinitialize();
+        assertThat(m.getLifeCycle().getCurrentState()).isEqualTo(LifeCycle.State.RUNNING);
+        assertThat(m.lastApplied()).isEqualTo(TermIndex.valueOf(term, index));
     }
 
     @Test

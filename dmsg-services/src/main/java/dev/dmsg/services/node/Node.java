@@ -16,6 +16,7 @@ import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.quorum.GroupSpec;
+import dev.dmsg.quorum.raft.RaftHost;
 import dev.dmsg.services.Access;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.blk.BlkServer;
@@ -126,13 +127,17 @@ public final class Node implements AutoCloseable {
      *     message from one link's loop to the other's, a wake-up when the two differ; a node has a
      *     few links, and one loop carries several GB/s (docs/BENCHMARKS.md, Circuits)
      * @param exports the block devices it serves over BLK (docs/BLK.md); names unique
+     * @param quorumRaft the Raft timing, snapshot and segment settings of its quorum groups
+     *     (docs/QUORUM.md §2, §5); null: {@link RaftHost.Settings#defaults()}
      */
     public record Settings(String listenHost, int listenPort, Path dataDir, Identity identity, MeshConfig mesh,
                            Duration pingInterval, Duration deadTimeout, boolean logFrames, int ioThreads,
-                           Security security, List<Export> exports, List<GroupSpec> quorums) {
+                           Security security, List<Export> exports, List<GroupSpec> quorums,
+                           RaftHost.Settings quorumRaft) {
         public Settings {
             exports = SettingsBuilder.check(ioThreads, security, exports);
             quorums = SettingsBuilder.checkQuorums(identity.label(), quorums);
+            quorumRaft = quorumRaft == null ? RaftHost.Settings.defaults() : quorumRaft;
         }
 
         /**

@@ -20,7 +20,7 @@ final class QuorumNodeService implements NodeService {
 
     QuorumNodeService(Node.Settings settings) {
         this.groups = settings.quorums();
-        this.raft = RaftHost.Settings.defaults();
+        this.raft = settings.quorumRaft();
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.dmsg.services.node;
 
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.quorum.GroupSpec;
+import dev.dmsg.quorum.raft.RaftHost;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashSet;
@@ -27,6 +28,7 @@ public final class SettingsBuilder {
     private Security security = Security.defaults();
     private List<Node.Export> exports = List.of();
     private List<GroupSpec> quorums = List.of();
+    private RaftHost.Settings quorumRaft = RaftHost.Settings.defaults();
 
     SettingsBuilder(String listenHost, int listenPort, Path dataDir, Node.Identity identity) {
         this.listenHost = listenHost;
@@ -45,6 +47,7 @@ public final class SettingsBuilder {
         security = s.security();
         exports = s.exports();
         quorums = s.quorums();
+        quorumRaft = s.quorumRaft();
     }
 
     public SettingsBuilder listen(String host, int port) {
@@ -112,6 +115,15 @@ public final class SettingsBuilder {
     }
 
     /**
+     * The Raft settings of this node's quorum groups: election timeouts, snapshot threshold, log
+     * segment size (docs/QUORUM.md §2, §5); default {@link RaftHost.Settings#defaults()}.
+     */
+    public SettingsBuilder quorumRaft(RaftHost.Settings r) {
+        this.quorumRaft = r;
+        return this;
+    }
+
+    /**
      * The quorum groups, copied: each name once, and each naming this node ({@code label}) among
      * its initial members, or the node would serve a group it can never join by itself.
      */
@@ -154,6 +166,6 @@ public final class SettingsBuilder {
     /** @throws IllegalArgumentException as {@link Node.Settings} does (negative ioThreads, an export twice) */
     public Node.Settings build() {
         return new Node.Settings(listenHost, listenPort, dataDir, identity, mesh, pingInterval, deadTimeout,
-            logFrames, ioThreads, security, exports, quorums);
+            logFrames, ioThreads, security, exports, quorums, quorumRaft);
     }
 }

@@ -305,9 +305,18 @@ public final class QuorumClient implements AutoCloseable {
 
     /** The member's refusal: its error code and one-line reason. */
     static QuorumException refusal(Message m) {
-        String why = m.auxString();
-        return new QuorumException(m.error(), why.isEmpty() ? ErrorCode.nameOf(m.error()) : why,
-            m.error() == Dmsg.ERR_LOSTLINK);
+        return refusal(m.error(), m.auxString());
+    }
+
+    /**
+     * A refusal with {@code error} and the reason {@code why} as received. A NOLEADER whose reason
+     * says {@link QuorumException#MAY_STILL_BE_APPLIED} (a write the member proposed before losing
+     * the leader) is an unknown outcome, like a LOSTLINK; otherwise nothing was applied.
+     */
+    static QuorumException refusal(int error, String why) {
+        boolean unknown = error == Dmsg.ERR_LOSTLINK
+            || (error == Dmsg.ERR_NOLEADER && why.contains(QuorumException.MAY_STILL_BE_APPLIED));
+        return new QuorumException(error, why.isEmpty() ? ErrorCode.nameOf(error) : why, unknown);
     }
 
     /**

@@ -11,6 +11,13 @@ import dev.dmsg.wire.ErrorCode;
 public final class QuorumException extends Exception {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * How a member's NOLEADER reason says a write may still be applied (docs/QUORUM.md §3.2: "the
+     * outcome of a write is unknown only if it says so"); it comes before any detail, so that the
+     * 256-byte cut of a reason keeps it.
+     */
+    public static final String MAY_STILL_BE_APPLIED = "it may still be applied";
+
     private final int error;
     private final boolean outcomeUnknown;
 
@@ -34,7 +41,10 @@ public final class QuorumException extends Exception {
         return ErrorCode.nameOf(error);
     }
 
-    /** Whether a write may have been applied although it was not acknowledged (LOSTLINK after sending). */
+    /**
+     * Whether a write may have been applied although it was not acknowledged: LOSTLINK after
+     * sending, or a NOLEADER whose reason says {@link #MAY_STILL_BE_APPLIED}.
+     */
     public boolean outcomeUnknown() {
         return outcomeUnknown;
     }

@@ -26,7 +26,9 @@ import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftPeer;
 import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.protocol.exceptions.AlreadyClosedException;
 import org.apache.ratis.protocol.exceptions.RaftException;
+import org.apache.ratis.protocol.exceptions.RaftRetryFailureException;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
 
@@ -67,8 +69,10 @@ final class RaftGroupEngine implements GroupEngine {
     @Override
     public CompletableFuture<Applied> propose(LogEntry entry) {
         Message m = Message.valueOf(ByteString.copyFrom(LogEntries.encode(entry)));
-        return client().async().send(m).handle((r, e) -> {
+        RaftClient c = client();
+        return c.async().send(m).handle((r, e) -> {
             if (e != null) {
+                discardIfClosed(c, e);
                 throw new CompletionException(noLeader(e, entry));
             }
             if (!r.isSuccess()) {
@@ -97,12 +101,32 @@ final class RaftGroupEngine implements GroupEngine {
         }
     }
 
-    private QuorumException noLeader(Throwable e, LogEntry entry) {
+    /**
+     * A request that failed for good (retries exhausted, no leader for ~10 s) closes the Ratis
+     * client's ordered window for every later request: the member then builds a new client, or
+     * it would answer NOLEADER forever once a majority is back.
+     */
+    private void discardIfClosed(RaftClient c, Throwable e) {
         Throwable x = QuorumClient.unwrap(e);
-        boolean unknown = entry instanceof LogEntry.Commit || entry instanceof LogEntry.Write;
-        return new QuorumException(Dmsg.ERR_NOLEADER, "quorum " + name + ": no leader took the request ("
-            + (x instanceof RaftException ? x.getClass().getSimpleName() + ": " : "") + x.getMessage() + ")"
-            + (unknown ? "; it may still be applied" : ""), unknown);
+        if (x instanceof RaftRetryFailureException || x instanceof AlreadyClosedException) {
+            host.discardClient(name, c);
+        }
+    }
+
+    private QuorumException noLeader(Throwable e, LogEntry entry) {
+        return noLeader(name, e, entry instanceof LogEntry.Commit || entry instanceof LogEntry.Write);
+    }
+
+    /**
+     * NOLEADER for a proposal that failed; {@code unknown} for one that may still be applied (a
+     * COMMIT or WRITE: the leader may have logged it). The mark comes before Ratis's detail,
+     * which can be long: the reason is cut at 256 bytes on the wire (Refusal.send).
+     */
+    static QuorumException noLeader(String group, Throwable e, boolean unknown) {
+        Throwable x = QuorumClient.unwrap(e);
+        return new QuorumException(Dmsg.ERR_NOLEADER, "quorum " + group + ": no leader took the request"
+            + (unknown ? "; " + QuorumException.MAY_STILL_BE_APPLIED : "") + " ("
+            + (x instanceof RaftException ? x.getClass().getSimpleName() + ": " : "") + x.getMessage() + ")", unknown);
     }
 
     @Override
@@ -111,7 +135,11 @@ final class RaftGroupEngine implements GroupEngine {
             return CompletableFuture.completedFuture(sm.read(batch));
         }
         Message m = Message.valueOf(ByteString.copyFrom(QrmCodec.encodeBatch(batch)));
-        return client().async().sendReadOnly(m).handle((r, e) -> {
+        RaftClient c = client();
+        return c.async().sendReadOnly(m).handle((r, e) -> {
+            if (e != null) {
+                discardIfClosed(c, e);
+            }
             if (e != null || !r.isSuccess()) {
                 Throwable x = QuorumClient.unwrap(e != null ? e : r.getException());
                 throw new CompletionException(new QuorumException(Dmsg.ERR_NOLEADER, "quorum " + name

@@ -38,6 +38,12 @@ record Refusal(int error, String reason) {
 
     /** Ends {@code t} with {@code error} and {@code reason} (NUL-terminated, cut to 256 bytes). */
     static void send(Transaction t, int cmd, String group, int error, String reason) {
+        t.send(cmd | Dmsg.DELETE, error, QrmHeader.of(0, group.isEmpty() ? "" : group),
+            Unpooled.wrappedBuffer(aux(reason)));
+    }
+
+    /** The reason as sent: UTF-8, cut to 255 bytes on a character boundary, NUL-terminated. */
+    static byte[] aux(String reason) {
         byte[] b = reason.getBytes(StandardCharsets.UTF_8);
         int n = Math.min(b.length, MAX_REASON_BYTES - 1);
         while (n > 0 && n < b.length && (b[n] & 0xC0) == 0x80) {
@@ -45,6 +51,6 @@ record Refusal(int error, String reason) {
         }
         byte[] aux = Arrays.copyOf(b, n + 1);
         aux[n] = 0;
-        t.send(cmd | Dmsg.DELETE, error, QrmHeader.of(0, group.isEmpty() ? "" : group), Unpooled.wrappedBuffer(aux));
+        return aux;
     }
 }
