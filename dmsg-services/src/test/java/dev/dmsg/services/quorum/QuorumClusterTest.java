@@ -84,6 +84,18 @@ class QuorumClusterTest {
     }
 
     @Test
+    void aCircuitClientReachesMembersThatAreAllItsNeighbours() throws Exception {
+        List<Node> members = cluster.quorum("g", "a", "b", "c");
+        Node x = cluster.start("x");
+        members.forEach(m -> TestCluster.link(x, m)); // every member's span reaches x at dist 0
+        cluster.await(() -> QuorumClient.members(x.mesh(), "g").join().stream().filter(m -> m.hops() == 1).count() == 3,
+            "x sees the three members one hop away");
+        QuorumClient c = client(x); // circuits only: it must not take a neighbour for itself
+        c.put("/n", utf8("1")).get(30, TimeUnit.SECONDS);
+        assertThat(c.member()).isIn("a", "b", "c");
+    }
+
+    @Test
     void aConflictingPrepareIsRefusedUntilTheFirstEnds() throws Exception {
         QuorumClient c = client(group());
         Prepared first = c.prepare(Batch.of(Op.put(Blob.utf8("/a"), Blob.utf8("1"))), null).get(30, TimeUnit.SECONDS);
