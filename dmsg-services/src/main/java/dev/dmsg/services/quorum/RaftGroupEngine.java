@@ -67,8 +67,10 @@ final class RaftGroupEngine implements GroupEngine {
     @Override
     public CompletableFuture<Applied> propose(LogEntry entry) {
         Message m = Message.valueOf(ByteString.copyFrom(LogEntries.encode(entry)));
-        return client().async().send(m).handle((r, e) -> {
+        RaftClient c = client();
+        return c.async().send(m).handle((r, e) -> {
             if (e != null) {
+                host.discardClient(name, c); // its window fails every later request (RaftHost.discardClient)
                 throw new CompletionException(noLeader(e, entry));
             }
             if (!r.isSuccess()) {
@@ -111,7 +113,11 @@ final class RaftGroupEngine implements GroupEngine {
             return CompletableFuture.completedFuture(sm.read(batch));
         }
         Message m = Message.valueOf(ByteString.copyFrom(QrmCodec.encodeBatch(batch)));
-        return client().async().sendReadOnly(m).handle((r, e) -> {
+        RaftClient c = client();
+        return c.async().sendReadOnly(m).handle((r, e) -> {
+            if (e != null) {
+                host.discardClient(name, c);
+            }
             if (e != null || !r.isSuccess()) {
                 Throwable x = QuorumClient.unwrap(e != null ? e : r.getException());
                 throw new CompletionException(new QuorumException(Dmsg.ERR_NOLEADER, "quorum " + name
