@@ -11,6 +11,9 @@ import dev.dmsg.testkit.linear.HistoryFile;
 import dev.dmsg.testkit.linear.LinearizabilityChecker;
 import dev.dmsg.testkit.linear.RegisterModel;
 import dev.dmsg.testkit.linear.Verdict;
+import dev.dmsg.wire.qrm.Batch;
+import dev.dmsg.wire.qrm.Blob;
+import dev.dmsg.wire.qrm.Op;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -108,5 +111,70 @@ class QuorumLinearizabilityTest {
         r.requireLinearizable();
         assertThat(nemesis.faults()).as("faults injected").isNotEmpty();
         assertThat(s.ok()).as("ops ok: %s", s).isGreaterThan(100);
+    }
+
+    /** Members a, b, c; x linked to all of them, y to c only: the side of c in {@link #cutOffC}. */
+    List<Node> minoritySide() throws Exception {
+        List<Node> members = cluster.quorum(G, MEMBERS.toArray(String[]::new));
+        Node x = cluster.start("x");
+        members.forEach(m -> TestCluster.link(x, m));
+        Node y = cluster.start("y");
+        TestCluster.link(y, members.get(2));
+        return List.of(x, y);
+    }
+
+    /** Cuts c and y off from a, b and x. */
+    void cutOffC(Node y) throws Exception {
+        cluster.partition(List.of(cluster.node("c"), y));
+    }
+
+    @Test
+    void aStaleReadFromACutOffMembersLocalStateIsCaught(TestInfo info) throws Exception {
+        List<Node> xy = minoritySide();
+        QuorumClient writer = cluster.closing(new QuorumClient(xy.get(0).mesh(), G, WAIT));
+        QuorumClient atC = cluster.closing(new QuorumClient(xy.get(1).mesh(), () -> xy.get(1).endpoint().links(), G, WAIT));
+        History h = new History(System::nanoTime);
+        RegisterWorkload w = new RegisterWorkload(h, List.of(writer, atC), KEYS, SEED, WAIT).serializableReads(1);
+        new QuorumNemesis(cluster, G, MEMBERS, w, SEED, 0, WAIT).awaitLeader();
+        w.write(0, "k1", "v1");
+        assertThat(w.stats().ok()).as("v1 written: %s", h).isEqualTo(1);
+        cluster.await(() -> "v1".equals(localValue(cluster.node("c"), "k1")), "c applied v1");
+        cutOffC(xy.get(1));
+        w.write(0, "k1", "v2"); // a and b are a majority: acknowledged
+        w.read(1, "k1"); // served from c's local state, recorded as a linearizable read
+        RegisterWorkload.Stats s = w.stats();
+        assertThat(s.ok()).as("%s", s).isEqualTo(3);
+        assertThat(localValue(cluster.node("c"), "k1")).isEqualTo("v1");
+
+        CheckResult r = check(h, info);
+        assertThat(r.verdict()).isEqualTo(Verdict.NOT_LINEARIZABLE);
+        assertThat(r.explanation()).contains("key \"k1\": NOT linearizable").contains("read() -> \"v1\"");
+    }
+
+    /** The value of {@code key} in {@code n}'s local state (a SERIALIZABLE read of its engine), or null. */
+    static String localValue(Node n, String key) {
+        var kvs = n.quorum().engine(G).read(Batch.of(Op.get(Blob.utf8(key))), true).join().results().results().get(0).kvs();
+        return kvs.isEmpty() ? null : kvs.get(0).value().utf8();
+    }
+
+    @Test
+    void staleReadsUnderTheRandomWorkloadAreCaught(TestInfo info) throws Exception {
+        List<Node> xy = minoritySide();
+        List<QuorumClient> clients = new ArrayList<>(clients(List.of(xy.get(0)), 4));
+        clients.add(cluster.closing(new QuorumClient(xy.get(1).mesh(), () -> xy.get(1).endpoint().links(), G, WAIT)));
+        History h = new History(System::nanoTime);
+        RegisterWorkload w = new RegisterWorkload(h, clients, KEYS, SEED, WAIT).serializableReads(4);
+        new QuorumNemesis(cluster, G, MEMBERS, w, SEED, 0, WAIT).awaitLeader();
+        w.start();
+        cluster.await(() -> w.stats().ok() >= 20, "20 ops ok before the cut");
+        cutOffC(xy.get(1));
+        RegisterWorkload.Stats cutAt = w.stats();
+        cluster.await(() -> w.stats().ok() >= cutAt.ok() + 100 && w.stats().writes() >= cutAt.writes() + 30,
+            "100 ops ok, 30 writes, after the cut");
+        RegisterWorkload.Stats s = w.stop();
+        log.info("workload with stale reads: {}", s);
+
+        CheckResult r = check(h, info);
+        assertThat(r.verdict()).as(r.explanation()).isEqualTo(Verdict.NOT_LINEARIZABLE);
     }
 }
