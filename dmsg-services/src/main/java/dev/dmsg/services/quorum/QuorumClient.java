@@ -256,7 +256,7 @@ public final class QuorumClient implements AutoCloseable {
                     drop(c);
                     attempt(cmd, h, aux, true, deadline, out);
                 } else {
-                    out.completeExceptionally(cause);
+                    out.completeExceptionally(retryable ? cause : writeRefused(cause));
                 }
             });
         });
@@ -286,6 +286,20 @@ public final class QuorumClient implements AutoCloseable {
         if (m.isDelete()) {
             t.close();
         }
+    }
+
+    /**
+     * A member's refusal of a write it had proposed (a one-phase batch, a COMMIT): NOLEADER or IO
+     * there means the entry may be in the leader's log and still be applied (the member's engine
+     * says "it may still be applied", docs/QUORUM.md §3.2), so its outcome is unknown. What a
+     * member refuses before proposing has other codes (PARAM, PERM, LIMIT, NOSUPP).
+     */
+    static Throwable writeRefused(Throwable x) {
+        if (x instanceof QuorumException q && !q.outcomeUnknown()
+            && (q.error() == Dmsg.ERR_NOLEADER || q.error() == Dmsg.ERR_IO)) {
+            return new QuorumException(q.error(), q.getMessage(), true);
+        }
+        return x;
     }
 
     /** The member's refusal: its error code and one-line reason. */
