@@ -8,7 +8,6 @@ import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.Compare;
 import dev.dmsg.wire.qrm.KeyValue;
 import dev.dmsg.wire.qrm.Op;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,7 +23,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Register operations from concurrent {@link QuorumClient}s, each recorded in a {@link History}
  * as docs/QUORUM.md §8 says: a GET of one key is {@code read}, a one-phase PUT of a value no one
- * else writes is {@code write}, a batch {@code VALUE(key) EQUAL e} (absent: {@code VERSION(key)
+ * else writes is {@code write} (a DELETE {@code write(nil)}), a batch {@code VALUE(key) EQUAL e} (absent: {@code VERSION(key)
  * EQUAL 0}) then PUT is {@code cas(e, v)} answered by {@code succeeded}. A reply is ok; a refusal
  * that applied nothing (PERM, PARAM, CONFLICT, NOTPREPARED, LIMIT, NOLEADER without
  * {@link QuorumException#outcomeUnknown()}) is fail; LOSTLINK, an unknown outcome, or no answer
@@ -38,11 +37,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class RegisterWorkload {
     /** What a run did. */
-    record Stats(int ops, int reads, int writes, int cases, int ok, int fail, int unknown) {
+    record Stats(int ops, int reads, int writes, int cases, int ok, int fail, int unknown, int casHeld) {
         @Override
         public String toString() {
-            return ops + " ops (" + reads + " read, " + writes + " write, " + cases + " cas): " + ok + " ok, " + fail
-                + " fail, " + unknown + " unknown";
+            return ops + " ops (" + reads + " read, " + writes + " write or delete, " + cases + " cas, " + casHeld
+                + " of them held): " + ok + " ok, " + fail + " fail, " + unknown + " unknown";
         }
     }
 
@@ -54,7 +53,7 @@ final class RegisterWorkload {
     private final List<Integer> staleReaders = new ArrayList<>();
     /** The last value each key was seen to hold by any client: what a cas expects. */
     private final Map<String, String> lastSeen = new ConcurrentHashMap<>();
-    private final AtomicInteger[] counts = new AtomicInteger[7];
+    private final AtomicInteger[] counts = new AtomicInteger[8];
     private volatile boolean stopping;
     private final List<Thread> threads = new ArrayList<>();
 
@@ -111,7 +110,7 @@ final class RegisterWorkload {
 
     Stats stats() {
         return new Stats(counts[0].get(), counts[1].get(), counts[2].get(), counts[3].get(), counts[4].get(),
-            counts[5].get(), counts[6].get());
+            counts[5].get(), counts[6].get(), counts[7].get());
     }
 
     private void run(int client) {
@@ -123,8 +122,10 @@ final class RegisterWorkload {
             String value = "c" + client + "-" + n++;
             if (kind < 4) {
                 read(client, key);
-            } else if (kind < 7) {
+            } else if (kind < 6) {
                 write(client, key, value);
+            } else if (kind < 7) {
+                write(client, key, null);
             } else {
                 String expected = r.nextInt(5) == 0 ? null : lastSeen.get(key);
                 cas(client, key, expected, value);
@@ -155,10 +156,12 @@ final class RegisterWorkload {
         }
     }
 
+    /** A one-phase PUT of {@code value}, or a DELETE when it is null (docs/QUORUM.md §8: {@code write(nil)}). */
     void write(int client, String key, String value) {
         counts[2].incrementAndGet();
         History.Call call = history.invoke(client, RegisterModel.write(key, value));
-        CompletableFuture<QuorumClient.Committed> f = clients.get(client).commit(Batch.of(Op.put(Blob.utf8(key), Blob.utf8(value))));
+        Op op = value == null ? Op.delete(Blob.utf8(key)) : Op.put(Blob.utf8(key), Blob.utf8(value));
+        CompletableFuture<QuorumClient.Committed> f = clients.get(client).commit(Batch.of(op));
         End end = end(f);
         if (end == End.OK) {
             call.ok(null);
@@ -181,6 +184,7 @@ final class RegisterWorkload {
             boolean held = f.join().results().succeeded();
             call.ok(held);
             if (held) {
+                counts[7].incrementAndGet();
                 seen(key, value);
             }
         } else {
@@ -233,7 +237,4 @@ final class RegisterWorkload {
         }
     }
 
-    static String utf8(byte[] b) {
-        return new String(b, StandardCharsets.UTF_8);
-    }
 }
