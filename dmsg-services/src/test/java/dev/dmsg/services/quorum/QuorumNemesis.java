@@ -10,7 +10,8 @@ import java.util.Random;
 
 /**
  * Faults for a quorum group under a {@link RegisterWorkload} (docs/QUORUM.md §8), chosen by a
- * seeded {@link Random}: the leader stopped and later restarted on its data, the leader or a
+ * seeded {@link Random}: the leader stopped (closed, or crashed: its links dropped at once) and
+ * later restarted on its data, the leader or a
  * follower cut off from every other node ({@link TestCluster#partition}, at our own transport),
  * a member restarted at once. Each fault is held until the workload has completed
  * {@code progress} more operations ok — the group served clients through the fault, which is a
@@ -18,7 +19,7 @@ import java.util.Random;
  * running member knows. No sleeps: every wait is on a condition.
  */
 final class QuorumNemesis {
-    enum Fault { STOP_LEADER, ISOLATE_LEADER, ISOLATE_FOLLOWER, RESTART_MEMBER }
+    enum Fault { STOP_LEADER, CRASH_LEADER, ISOLATE_LEADER, ISOLATE_FOLLOWER, RESTART_MEMBER }
 
     private final TestCluster cluster;
     private final String group;
@@ -62,6 +63,12 @@ final class QuorumNemesis {
                 awaitProgress("with " + label(leader) + " stopped");
                 cluster.restart(leader);
                 what = "stopped leader " + label(leader) + ", restarted it";
+            }
+            case CRASH_LEADER -> {
+                cluster.crash(leader);
+                awaitProgress("with " + label(leader) + " crashed");
+                cluster.restart(leader);
+                what = "crashed leader " + label(leader) + ", restarted it";
             }
             case ISOLATE_LEADER -> {
                 cluster.isolate(leader);

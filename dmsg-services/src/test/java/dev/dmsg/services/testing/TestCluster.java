@@ -143,6 +143,17 @@ public final class TestCluster implements AutoCloseable, AfterEachCallback {
     }
 
     /**
+     * Stops {@code n} as a killed process looks from outside: every link dropped at once, no
+     * DELETEs, no span withdrawn first (its peers see the connections end, and transactions in
+     * flight on it get LOSTLINK), then the rest of it is closed. Its data directory is left as it
+     * was; {@link #restart} starts it again.
+     */
+    public void crash(Node n) {
+        n.endpoint().abort("crashed by the test");
+        stop(n);
+    }
+
+    /**
      * Starts {@code n} again after {@link #stop}: the same settings, data directory (its keys,
      * trust, VOLCONF slots and quorum storage) and port, so that the slots other nodes keep to it
      * find it again. Returns the new node.
