@@ -106,11 +106,13 @@ class QuorumLinearizabilityTest {
         }
         RegisterWorkload.Stats s = w.stop();
         long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-        log.info("workload: {} over {} keys in {} ms; faults: {}", s, KEYS.size(), ms, nemesis.faults());
+        log.info("workload: {} over {} keys in {} ms, ok by client {}; faults: {}", s, KEYS.size(), ms, w.okByClient(),
+            nemesis.faults());
         CheckResult r = check(h, info);
         r.requireLinearizable();
         assertThat(nemesis.faults()).as("faults injected").isNotEmpty();
         assertThat(s.ok()).as("ops ok: %s", s).isGreaterThan(100);
+        assertThat(w.okByClient()).as("ops ok by client: every route (circuits, links) got through").allMatch(n -> n > 0);
     }
 
     /** Members a, b, c; x linked to all of them, y to c only: the side of c in {@link #cutOffC}. */

@@ -54,6 +54,7 @@ final class RegisterWorkload {
     /** The last value each key was seen to hold by any client: what a cas expects. */
     private final Map<String, String> lastSeen = new ConcurrentHashMap<>();
     private final AtomicInteger[] counts = new AtomicInteger[8];
+    private final AtomicInteger[] okByClient;
     private volatile boolean stopping;
     private final List<Thread> threads = new ArrayList<>();
 
@@ -65,6 +66,10 @@ final class RegisterWorkload {
         this.opWait = opWait;
         for (int i = 0; i < counts.length; i++) {
             counts[i] = new AtomicInteger();
+        }
+        okByClient = new AtomicInteger[this.clients.size()];
+        for (int i = 0; i < okByClient.length; i++) {
+            okByClient[i] = new AtomicInteger();
         }
     }
 
@@ -108,6 +113,15 @@ final class RegisterWorkload {
         return b.toString();
     }
 
+    /** Operations each client completed ok, by client: a client that never got through shows 0. */
+    List<Integer> okByClient() {
+        List<Integer> out = new ArrayList<>();
+        for (AtomicInteger n : okByClient) {
+            out.add(n.get());
+        }
+        return out;
+    }
+
     Stats stats() {
         return new Stats(counts[0].get(), counts[1].get(), counts[2].get(), counts[3].get(), counts[4].get(),
             counts[5].get(), counts[6].get(), counts[7].get());
@@ -146,10 +160,10 @@ final class RegisterWorkload {
             String v = kvs.isEmpty() ? null : kvs.get(0).value().utf8();
             call.ok(v);
             seen(key, v);
-            count(End.OK);
+            count(client, End.OK);
         } catch (ExecutionException | TimeoutException e) {
             call.fail(); // a read changes nothing: one that did not answer is as if never made
-            count(End.FAIL);
+            count(client, End.FAIL);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             call.fail();
@@ -169,7 +183,7 @@ final class RegisterWorkload {
         } else {
             complete(call, end);
         }
-        count(end);
+        count(client, end);
     }
 
     void cas(int client, String key, String expected, String value) {
@@ -190,7 +204,7 @@ final class RegisterWorkload {
         } else {
             complete(call, end);
         }
-        count(end);
+        count(client, end);
     }
 
     /** How a write ended, by docs/QUORUM.md §8's rules. */
@@ -224,9 +238,12 @@ final class RegisterWorkload {
         }
     }
 
-    private void count(End end) {
+    private void count(int client, End end) {
         counts[0].incrementAndGet();
         counts[4 + end.ordinal()].incrementAndGet();
+        if (end == End.OK) {
+            okByClient[client].incrementAndGet();
+        }
     }
 
     private void seen(String key, String value) {
