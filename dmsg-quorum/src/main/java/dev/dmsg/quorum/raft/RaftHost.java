@@ -11,8 +11,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -140,6 +142,10 @@ public final class RaftHost implements AutoCloseable {
     private final Parameters parameters;
     private final Map<String, RaftGroupId> groups;
     private final Map<String, RaftClient> clients = new ConcurrentHashMap<>();
+    /** Clients {@link #discardClient} dropped, closed {@link #RETIRED_CLOSE_SECONDS} later or with the host. */
+    private final Set<RaftClient> retired = ConcurrentHashMap.newKeySet();
+    /** Longer than a request's retries (50 x 200 ms): what is still in a dropped client's window gets its answer. */
+    static final long RETIRED_CLOSE_SECONDS = 30;
 
     private RaftHost(String label, RaftServer server, RaftWiring wiring, RaftProperties properties,
                      Map<String, RaftGroupId> groups) {
@@ -302,18 +308,27 @@ public final class RaftHost implements AutoCloseable {
     }
 
     /**
-     * Drops {@code c}, the client {@link #client} gave for {@code group}, if it is still the one
-     * kept, and closes it: the next {@link #client} builds a new one. For a client whose ordered
-     * requests failed for good (retries exhausted): Ratis then closes its sliding window, and every
-     * later request on it fails with AlreadyClosedException (ratis OrderedAsync, SlidingWindow.Client.fail)
-     * — a member would never forward a write again.
+     * Drops {@code c} if it is still {@code group}'s client: the next {@link #client} builds a new
+     * one. Call it when a request on {@code c} failed. A Ratis client sends its requests through
+     * one ordered sliding window, and once a request there fails for good (its retries ran out, or
+     * a non-retryable error) every later request on that client fails at once with
+     * AlreadyClosedException (Ratis OrderedAsync.failAllAsyncRequests, SlidingWindow.Client.fail):
+     * kept, it would shut this member out of its group until restarted. {@code c} is closed a
+     * while later, once the requests still in its window have had their answers.
      */
     public void discardClient(String group, RaftClient c) {
         if (clients.remove(group, c)) {
+            retired.add(c);
+            CompletableFuture.delayedExecutor(RETIRED_CLOSE_SECONDS, TimeUnit.SECONDS).execute(() -> closeRetired(c));
+        }
+    }
+
+    private void closeRetired(RaftClient c) {
+        if (retired.remove(c)) {
             try {
                 c.close();
-            } catch (IOException | RuntimeException e) {
-                // it failed already; its replacement does not depend on it
+            } catch (IOException e) {
+                // a client that failed to close: nothing more to do
             }
         }
     }
@@ -379,6 +394,7 @@ public final class RaftHost implements AutoCloseable {
             }
         }
         clients.clear();
+        new ArrayList<>(retired).forEach(this::closeRetired);
         try {
             server.close();
         } catch (IOException e) {

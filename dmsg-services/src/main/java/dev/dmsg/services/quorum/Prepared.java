@@ -42,7 +42,8 @@ public final class Prepared {
             } else if (m.error() != 0) {
                 QuorumException q = QuorumClient.refusal(m);
                 prepared.completeExceptionally(q);
-                committed.completeExceptionally(q);
+                // once prepared, a refusal answers our COMMIT: a NOLEADER there may still be applied
+                committed.completeExceptionally(prepared.isDone() ? QuorumClient.writeRefused(q) : q);
             } else if (m.ext() instanceof QrmHeader q && q.phase() == QrmHeader.PREPARED && !prepared.isDone()) {
                 byte[] a = m.auxCopy();
                 prepared.complete(new Prepared(t, q, a.length > 0 && a[0] == 1, committed));

@@ -50,8 +50,11 @@ public final class QuorumClient implements AutoCloseable {
     /** What a request waits for a circuit and an answer, unless told otherwise. */
     public static final Duration DEFAULT_WAIT = Duration.ofSeconds(10);
 
-    /** A member of a group as the span table shows it. */
-    public record Member(String label, NodeKey key, int dist, int trustRank) {}
+    /**
+     * A member of a group as the span table shows it; {@code hops} from this node: 0 is this node
+     * itself, 1 a neighbour (whose span arrives at dist 0, docs/MESH.md), and so on.
+     */
+    public record Member(String label, NodeKey key, int hops, int trustRank) {}
 
     /** A write applied: the store revision it made, and the commit entry's log position. */
     public record Committed(long revision, long index, long term, Results results) {}
@@ -141,15 +144,16 @@ public final class QuorumClient implements AutoCloseable {
                         continue;
                     }
                     boolean local = v.links().stream().anyMatch(l -> l.via().equals("local"));
-                    int dist = local ? 0 : v.links().stream().filter(SpanEngine.LinkView::feasible)
-                        .mapToInt(SpanEngine.LinkView::dist).min().orElse(-1);
-                    if (dist >= 0) {
+                    // a received span's dist counts the relays: a neighbour's own span arrives at 0
+                    int hops = local ? 0 : v.links().stream().filter(SpanEngine.LinkView::feasible)
+                        .mapToInt(l -> l.dist() + 1).min().orElse(-1);
+                    if (hops >= 0) {
                         out.computeIfAbsent(k.clLabel(), x -> new ArrayList<>())
-                            .add(new Member(k.fsLabel(), k, dist, v.trustRank()));
+                            .add(new Member(k.fsLabel(), k, hops, v.trustRank()));
                     }
                 }
                 out.values().forEach(l -> l.sort(Comparator.comparingInt(Member::trustRank)
-                    .thenComparingInt(Member::dist).thenComparing(Member::label)));
+                    .thenComparingInt(Member::hops).thenComparing(Member::label)));
                 f.complete(out);
             } catch (RuntimeException e) {
                 f.completeExceptionally(e);
@@ -271,7 +275,7 @@ public final class QuorumClient implements AutoCloseable {
                     drop(c);
                     attempt(cmd, h, aux, true, deadline, out);
                 } else {
-                    out.completeExceptionally(cause);
+                    out.completeExceptionally(retryable ? cause : writeRefused(cause));
                 }
             });
         });
@@ -301,6 +305,20 @@ public final class QuorumClient implements AutoCloseable {
         if (m.isDelete()) {
             t.close();
         }
+    }
+
+    /**
+     * A member's refusal of a write it had proposed (a one-phase batch, a COMMIT): NOLEADER or IO
+     * there means the entry may be in the leader's log and still be applied (the member's engine
+     * says "it may still be applied", docs/QUORUM.md §3.2), so its outcome is unknown. What a
+     * member refuses before proposing has other codes (PARAM, PERM, LIMIT, NOSUPP).
+     */
+    static Throwable writeRefused(Throwable x) {
+        if (x instanceof QuorumException q && !q.outcomeUnknown()
+            && (q.error() == Dmsg.ERR_NOLEADER || q.error() == Dmsg.ERR_IO)) {
+            return new QuorumException(q.error(), q.getMessage(), true);
+        }
+        return x;
     }
 
     /** The member's refusal: its error code and one-line reason. */
@@ -377,7 +395,7 @@ public final class QuorumClient implements AutoCloseable {
             return;
         }
         Member m = list.get(i);
-        if (m.dist() == 0) { // ourselves: a node cannot open a circuit to itself
+        if (m.hops() == 0) { // ourselves: a node cannot open a circuit to itself
             tryMembers(list, i + 1, deadline, f, lastWhy);
             return;
         }

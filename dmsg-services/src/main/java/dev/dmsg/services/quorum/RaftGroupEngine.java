@@ -26,9 +26,7 @@ import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftPeer;
 import org.apache.ratis.protocol.RaftPeerId;
-import org.apache.ratis.protocol.exceptions.AlreadyClosedException;
 import org.apache.ratis.protocol.exceptions.RaftException;
-import org.apache.ratis.protocol.exceptions.RaftRetryFailureException;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
 
@@ -72,7 +70,7 @@ final class RaftGroupEngine implements GroupEngine {
         RaftClient c = client();
         return c.async().send(m).handle((r, e) -> {
             if (e != null) {
-                discardIfClosed(c, e);
+                host.discardClient(name, c); // its window fails every later request (RaftHost.discardClient)
                 throw new CompletionException(noLeader(e, entry));
             }
             if (!r.isSuccess()) {
@@ -106,13 +104,6 @@ final class RaftGroupEngine implements GroupEngine {
      * client's ordered window for every later request: the member then builds a new client, or
      * it would answer NOLEADER forever once a majority is back.
      */
-    private void discardIfClosed(RaftClient c, Throwable e) {
-        Throwable x = QuorumClient.unwrap(e);
-        if (x instanceof RaftRetryFailureException || x instanceof AlreadyClosedException) {
-            host.discardClient(name, c);
-        }
-    }
-
     private QuorumException noLeader(Throwable e, LogEntry entry) {
         return noLeader(name, e, entry instanceof LogEntry.Commit || entry instanceof LogEntry.Write);
     }
@@ -138,7 +129,7 @@ final class RaftGroupEngine implements GroupEngine {
         RaftClient c = client();
         return c.async().sendReadOnly(m).handle((r, e) -> {
             if (e != null) {
-                discardIfClosed(c, e);
+                host.discardClient(name, c);
             }
             if (e != null || !r.isSuccess()) {
                 Throwable x = QuorumClient.unwrap(e != null ? e : r.getException());

@@ -84,6 +84,39 @@ class QuorumClusterTest {
     }
 
     @Test
+    void aCircuitClientReachesMembersThatAreAllItsNeighbours() throws Exception {
+        List<Node> members = cluster.quorum("g", "a", "b", "c");
+        Node x = cluster.start("x");
+        members.forEach(m -> TestCluster.link(x, m)); // every member's span reaches x at dist 0
+        cluster.await(() -> QuorumClient.members(x.mesh(), "g").join().stream().filter(m -> m.hops() == 1).count() == 3,
+            "x sees the three members one hop away");
+        QuorumClient c = client(x); // circuits only: it must not take a neighbour for itself
+        c.put("/n", utf8("1")).get(30, TimeUnit.SECONDS);
+        assertThat(c.member()).isIn("a", "b", "c");
+    }
+
+    @Test
+    void aMemberServesAgainAfterARequestRanOutOfRetries() throws Exception {
+        Node x = group(); // x's link is to a: every request goes through a's Ratis client
+        QuorumClient c = cluster.closing(new QuorumClient(x.mesh(), () -> x.endpoint().links(), "g", T));
+        c.put("/r", utf8("1")).get(30, TimeUnit.SECONDS);
+        Node b = cluster.node("b");
+        Node cc = cluster.node("c");
+        cluster.stop(b);
+        cluster.stop(cc);
+        assertThatThrownBy(() -> c.put("/r", utf8("2")).get(30, TimeUnit.SECONDS)).cause()
+            .isInstanceOf(QuorumException.class)
+            .satisfies(e -> assertThat(((QuorumException) e).error()).isEqualTo(Dmsg.ERR_NOLEADER))
+            // a proposed it: the entry may sit in a leader's log and be applied once b and c are back
+            .satisfies(e -> assertThat(((QuorumException) e).outcomeUnknown()).as("outcome unknown").isTrue());
+        cluster.restart(b);
+        cluster.restart(cc);
+        // a Ratis client whose request ran out of retries fails every later one at once: a must not keep it
+        assertThat(c.put("/r", utf8("3")).get(30, TimeUnit.SECONDS)).isPositive();
+        assertThat(new String(c.get("/r").get(30, TimeUnit.SECONDS), StandardCharsets.UTF_8)).isEqualTo("3");
+    }
+
+    @Test
     void aConflictingPrepareIsRefusedUntilTheFirstEnds() throws Exception {
         QuorumClient c = client(group());
         Prepared first = c.prepare(Batch.of(Op.put(Blob.utf8("/a"), Blob.utf8("1"))), null).get(30, TimeUnit.SECONDS);

@@ -10,17 +10,24 @@ import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustPolicy;
 import dev.dmsg.quorum.GroupSpec;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.node.VolconfTable;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.VolData;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
@@ -58,6 +65,7 @@ public final class TestCluster implements AutoCloseable, AfterEachCallback {
     private final List<AutoCloseable> closing = new ArrayList<>();
     private Role pinning;
     private Await await = Await.atMost(T);
+    private final List<Cut> cut = new ArrayList<>(); // slots disabled by partition(), for heal()
 
     /** Nodes' data directories go under {@code root} (read when the first node starts, so a {@code @TempDir} works). */
     public TestCluster(Supplier<Path> root) {
@@ -134,6 +142,29 @@ public final class TestCluster implements AutoCloseable, AfterEachCallback {
         n.close();
     }
 
+    /**
+     * Stops {@code n} as a killed process looks from outside: every link dropped at once, no
+     * DELETEs, no span withdrawn first (its peers see the connections end, and transactions in
+     * flight on it get LOSTLINK), then the rest of it is closed. Its data directory is left as it
+     * was; {@link #restart} starts it again.
+     */
+    public void crash(Node n) {
+        n.endpoint().abort("crashed by the test");
+        stop(n);
+    }
+
+    /**
+     * Starts {@code n} again after {@link #stop}: the same settings, data directory (its keys,
+     * trust, VOLCONF slots and quorum storage) and port, so that the slots other nodes keep to it
+     * find it again. Returns the new node.
+     */
+    public Node restart(Node n) throws IOException, InterruptedException {
+        if (nodes.contains(n)) {
+            stop(n);
+        }
+        return start(n.settings().toBuilder().listen(n.settings().listenHost(), n.address().getPort()).build());
+    }
+
     /** Closes {@code c} with the cluster, before the nodes started earlier. */
     public <C extends AutoCloseable> C closing(C c) {
         closing.add(c);
@@ -160,6 +191,7 @@ public final class TestCluster implements AutoCloseable, AfterEachCallback {
         }
         closing.clear();
         nodes.clear();
+        cut.clear();
         if (first != null) {
             throw first;
         }
@@ -225,6 +257,62 @@ public final class TestCluster implements AutoCloseable, AfterEachCallback {
             }
         }
         return ns;
+    }
+
+    /**
+     * Cuts the running nodes into {@code side} and the rest, at our own transport: every VOLCONF
+     * span slot from one side to the other is disabled, which stops its dialler and closes the
+     * link (both ends see it go), and nobody dials across again until {@link #heal}. Returns once
+     * no link crosses. The partition for in-JVM tests, where network namespaces cannot be made
+     * (docs/QUORUM.md §8); links made otherwise than by a slot (a shell client's) are not cut.
+     */
+    public void partition(Collection<Node> side) throws Exception {
+        Set<String> in = new HashSet<>();
+        side.forEach(n -> in.add(n.identity().label()));
+        Map<String, String> byPath = new HashMap<>();
+        for (Node o : nodes) {
+            byPath.put("span:127.0.0.1:" + o.address().getPort(), o.identity().label());
+        }
+        for (Node o : nodes) {
+            List<VolData> slots = o.volconf().slots();
+            for (int i = 1; i < slots.size(); i++) {
+                VolData v = slots.get(i);
+                String to = byPath.get(v.path());
+                if (VolconfTable.enabled(v) && to != null && in.contains(to) != in.contains(o.identity().label())) {
+                    o.volconf().set(i, withFlags(v, v.flags() & ~Dmsg.VOLF_ENABLED));
+                    cut.add(new Cut(o.identity().label(), i));
+                }
+            }
+        }
+        await.until(() -> nodes.stream().allMatch(o -> o.endpoint().links().stream()
+                .noneMatch(l -> l.peerLabel() != null && byPath.containsValue(l.peerLabel())
+                    && in.contains(l.peerLabel()) != in.contains(o.identity().label()))),
+            "no link between " + in + " and the rest");
+    }
+
+    /** {@link #partition} with {@code n} alone on its side. */
+    public void isolate(Node n) throws Exception {
+        partition(List.of(n));
+    }
+
+    /** Undoes every {@link #partition}: the slots cut are enabled again (on the nodes running now) and dial at once. */
+    public void heal() throws IOException {
+        for (Cut c : cut) {
+            for (Node o : nodes) {
+                if (o.identity().label().equals(c.label())) {
+                    VolData v = o.volconf().get(c.slot());
+                    o.volconf().set(c.slot(), withFlags(v, v.flags() | Dmsg.VOLF_ENABLED));
+                }
+            }
+        }
+        cut.clear();
+    }
+
+    private record Cut(String label, int slot) {}
+
+    private static VolData withFlags(VolData v, int flags) {
+        return new VolData(v.copyid(), v.inprog(), v.chainTo(), v.chainFrom(), flags, v.error(), v.priority(),
+            v.remotePfsType(), v.pfsClid(), v.label(), v.path());
     }
 
     private List<Node> startAll(String... labels) throws Exception {

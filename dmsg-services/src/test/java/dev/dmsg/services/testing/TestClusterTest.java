@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The harness itself: the example of dmsg-testkit/README.md, and the star and full topologies. */
+/** The harness itself: the example of dmsg-testkit/README.md, the star and full topologies, partitions and restarts. */
 @Timeout(60)
 class TestClusterTest {
     @TempDir
@@ -45,5 +45,28 @@ class TestClusterTest {
         }
         cluster.stop(star.get(0));
         assertThat(cluster.nodes()).hasSize(6).doesNotContain(star.get(0));
+    }
+
+    @Test
+    void aPartitionCutsEveryLinkAcrossItUntilHealedAndARestartKeepsThePort() throws Exception {
+        List<Node> n = cluster.full("p1", "p2", "p3");
+        for (Node x : n) {
+            cluster.awaitSpans(x, 3);
+        }
+        cluster.isolate(n.get(0)); // p1 dials nobody, p2 and p3 stop dialling it
+        assertThat(n.get(0).endpoint().links()).isEmpty();
+        cluster.awaitSpans(n.get(0), 1);
+        cluster.awaitSpans(n.get(1), 2); // p2 and p3 still see each other
+        assertThat(n.get(1).endpoint().links()).extracting(l -> l.peerLabel()).containsExactly("p3");
+        cluster.heal();
+        for (Node x : n) {
+            cluster.awaitSpans(x, 3);
+        }
+        int port = n.get(1).address().getPort();
+        Node again = cluster.restart(n.get(1)); // the slots p3 keeps to it find it again
+        assertThat(again.address().getPort()).isEqualTo(port);
+        assertThat(cluster.nodes()).contains(again).doesNotContain(n.get(1));
+        cluster.awaitSpans(n.get(2), 3);
+        cluster.awaitSpans(again, 3);
     }
 }
