@@ -96,7 +96,8 @@ public final class QuorumBench implements Callable<Integer> {
     String etcd;
 
     @Option(names = "--member-jvm-opt", paramLabel = "OPT",
-        description = "an extra JVM option for our member processes (repeatable), e.g. -XX:StartFlightRecording=...")
+        description = "an extra JVM option for our member processes (repeatable); {label} in it becomes the member's "
+            + "label (m1, m2, m3), e.g. -XX:StartFlightRecording=filename=/tmp/{label}.jfr,settings=profile")
     List<String> memberJvmOpts = new ArrayList<>();
 
     private final PrintStream out = System.out;
@@ -143,10 +144,14 @@ public final class QuorumBench implements Callable<Integer> {
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), work, disk(work), valueBytes, reps, seconds,
                 warmup, firstWarmup);
             Map<String, QuorumLoad.Target> targets = new LinkedHashMap<>();
+            Map<String, List<Long>> pids = new LinkedHashMap<>();
             for (String s : systems) {
                 try {
+                    int before = procs.size();
                     targets.put(s, s.equals("ours") ? startOurs(work, value, procs, closing)
                         : startEtcd(work, value, procs, closing));
+                    pids.put(s, s.equals("ours") ? procs.subList(before, procs.size()).stream().map(Process::pid).toList()
+                        : ((EtcdAnchor) targets.get(s)).pids());
                 } catch (Exception e) {
                     System.err.println("bench quorum: " + s + " did not start: " + e.getMessage());
                     return 2;
@@ -161,7 +166,7 @@ public final class QuorumBench implements Callable<Integer> {
                     long each = (long) (firstWarmup * 1e9 / figures.size());
                     for (Figure f : figures) {
                         QuorumLoad.run(e.getValue(), f.kind, f.clients, "bench/w/" + e.getKey() + "/" + f.kind + f.clients,
-                            0, each);
+                            0, each, List.of());
                     }
                 }
             }
@@ -175,10 +180,11 @@ public final class QuorumBench implements Callable<Integer> {
                     StringBuilder line = new StringBuilder(String.format("   rep %d %-4s:", rep, s));
                     for (Figure f : figures) {
                         QuorumLoad.Result r = QuorumLoad.run(targets.get(s), f.kind, f.clients,
-                            "bench/" + rep + "/" + f.kind + f.clients, (long) (warmup * 1e9), (long) (seconds * 1e9));
+                            "bench/" + rep + "/" + f.kind + f.clients, (long) (warmup * 1e9), (long) (seconds * 1e9),
+                            pids.get(s));
                         f.results.computeIfAbsent(s, x -> new ArrayList<>()).add(r);
-                        line.append(String.format(" %s/%d %s/s p50 %.0f us |", shortName(f.kind), f.clients,
-                            Report.rate(r.opsPerSec()), r.p50Us()));
+                        line.append(String.format(" %s/%d %.0f/s p50 %.2f ms, cpu %.2f+%.2f ms/op |", shortName(f.kind),
+                            f.clients, r.opsPerSec(), r.p50Us() / 1e3, r.serverCpuMsPerOp(), r.clientCpuMsPerOp()));
                         if (r.errors() > 0) {
                             failed = true;
                             line.append(" ").append(r.errors()).append(" errors, first: ").append(r.firstError()).append(" |");
@@ -260,7 +266,8 @@ public final class QuorumBench implements Callable<Integer> {
             for (int p : ports) {
                 extra.addAll(List.of("--connect", "127.0.0.1:" + p));
             }
-            ports.add(CircuitBench.start(procs, d, m, null, memberJvmOpts, 0, extra));
+            List<String> opts = memberJvmOpts.stream().map(o -> o.replace("{label}", m)).toList();
+            ports.add(CircuitBench.start(procs, d, m, null, opts, 0, extra));
         }
         Node client = Node.start(Node.Settings.builder("127.0.0.1", 0, d.resolve("bench-client"),
             Node.Identity.of("bench-client", "bench")).build());
@@ -333,8 +340,9 @@ public final class QuorumBench implements Callable<Integer> {
         StringBuilder head = new StringBuilder("| figure |");
         StringBuilder rule = new StringBuilder("|---|");
         for (String n : names) {
-            head.append(" ").append(n).append(" ops/s | ").append(n).append(" p50 / p99 (ms) |");
-            rule.append("---|---|");
+            head.append(" ").append(n).append(" ops/s | ").append(n).append(" p50 / p99 (ms) | ").append(n)
+                .append(" CPU ms/op, servers + client |");
+            rule.append("---|---|---|");
         }
         if (names.size() == 2) {
             head.append(" ").append(names.get(0)).append(" ÷ ").append(names.get(1)).append(": ops/s, p50 |");
@@ -350,8 +358,10 @@ public final class QuorumBench implements Callable<Integer> {
                 double ops = Report.median(rs.stream().map(QuorumLoad.Result::opsPerSec).toList());
                 double p50 = Report.median(rs.stream().map(QuorumLoad.Result::p50Us).toList()) / 1e3;
                 double p99 = Report.median(rs.stream().map(QuorumLoad.Result::p99Us).toList()) / 1e3;
+                double cs = Report.median(rs.stream().map(QuorumLoad.Result::serverCpuMsPerOp).toList());
+                double cc = Report.median(rs.stream().map(QuorumLoad.Result::clientCpuMsPerOp).toList());
                 meds.add(new double[] {ops, p50});
-                row.append(String.format(" %.0f | %.2f / %.2f |", ops, p50, p99));
+                row.append(String.format(" %.0f | %.2f / %.2f | %.2f + %.2f |", ops, p50, p99, cs, cc));
             }
             if (names.size() == 2) {
                 row.append(String.format(" %.2f, %.2f |", meds.get(0)[0] / meds.get(1)[0], meds.get(0)[1] / meds.get(1)[1]));

@@ -45,8 +45,13 @@ final class QuorumLoad {
         }
     }
 
-    /** Operations answered inside the measured window, per second; latency in microseconds. */
-    record Result(double opsPerSec, double p50Us, double p99Us, long ops, long errors, String firstError) {}
+    /**
+     * Operations answered inside the measured window, per second; latency in microseconds; CPU time
+     * per operation over the window, of the servers' processes and of this JVM (the clients), in
+     * milliseconds (NaN where /proc cannot tell).
+     */
+    record Result(double opsPerSec, double p50Us, double p99Us, long ops, long errors, String firstError,
+                  double serverCpuMsPerOp, double clientCpuMsPerOp) {}
 
     private QuorumLoad() {
     }
@@ -57,8 +62,8 @@ final class QuorumLoad {
      * Writes go to distinct keys, {@code tag/CLIENT/SEQ}; reads to {@link #readKey}. Waits for the
      * last operations (at most 30 s) before returning.
      */
-    static Result run(Target target, Kind kind, int clients, String tag, long warmupNanos, long measureNanos)
-            throws Exception {
+    static Result run(Target target, Kind kind, int clients, String tag, long warmupNanos, long measureNanos,
+                      List<Long> serverPids) throws Exception {
         long start = System.nanoTime();
         long from = start + warmupNanos;
         long until = from + measureNanos;
@@ -69,6 +74,13 @@ final class QuorumLoad {
             cs.add(c);
             c.next();
         }
+        long self = ProcessHandle.current().pid();
+        sleepUntil(from);
+        long server0 = ticks(serverPids);
+        long client0 = ProcCpu.ticks(self);
+        sleepUntil(until);
+        long server1 = ticks(serverPids);
+        long client1 = ProcCpu.ticks(self);
         if (!done.await(measureNanos + warmupNanos + TimeUnit.SECONDS.toNanos(30), TimeUnit.NANOSECONDS)) {
             throw new IllegalStateException(kind.title + ": " + done.getCount() + " of " + clients
                 + " clients still waiting 30 s after the window");
@@ -84,8 +96,32 @@ final class QuorumLoad {
             }
         }
         double seconds = measureNanos / 1e9;
+        long n = Math.max(1, all.getTotalCount());
+        double perTick = 1e3 / ProcCpu.TICKS_PER_SECOND;
         return new Result(all.getTotalCount() / seconds, all.getValueAtPercentile(50) / 1e3,
-            all.getValueAtPercentile(99) / 1e3, all.getTotalCount(), errors, first);
+            all.getValueAtPercentile(99) / 1e3, all.getTotalCount(), errors, first,
+            server0 < 0 || server1 < 0 ? Double.NaN : (server1 - server0) * perTick / n,
+            client0 < 0 || client1 < 0 ? Double.NaN : (client1 - client0) * perTick / n);
+    }
+
+    private static void sleepUntil(long nanoTime) throws InterruptedException {
+        long left = nanoTime - System.nanoTime();
+        if (left > 0) {
+            TimeUnit.NANOSECONDS.sleep(left); // the window's edge: only to read the CPU counters
+        }
+    }
+
+    /** The CPU ticks of {@code pids} together, or -1 if any cannot be read. */
+    private static long ticks(List<Long> pids) {
+        long sum = 0;
+        for (long p : pids) {
+            long t = ProcCpu.ticks(p);
+            if (t < 0) {
+                return -1;
+            }
+            sum += t;
+        }
+        return sum;
     }
 
     private static final class Client {
