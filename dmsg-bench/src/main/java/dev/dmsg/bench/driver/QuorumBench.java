@@ -79,7 +79,7 @@ public final class QuorumBench implements Callable<Integer> {
         + "figure (default: ${DEFAULT-VALUE})")
     double warmup;
 
-    @Option(names = "--first-warmup", defaultValue = "10", description = "unmeasured seconds of every scenario before a "
+    @Option(names = "--first-warmup", defaultValue = "30", description = "unmeasured seconds of every scenario before a "
         + "system's first repetition: JVMs are cold until then (default: ${DEFAULT-VALUE})")
     double firstWarmup;
 
