@@ -402,6 +402,9 @@ public final class CircuitBench implements Callable<Integer> {
         @Option(names = "--io-threads", defaultValue = "0")
         int ioThreads;
 
+        @Option(names = "--port", defaultValue = "0", description = "port to listen on, 0 for any")
+        int port;
+
         @Option(names = "--data-dir", required = true, description = "made by 'bench circuit': the key and trust store")
         Path dir;
 
@@ -420,7 +423,7 @@ public final class CircuitBench implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             BenchCommand.quietLogs();
-            Node.Settings s = Node.Settings.builder("127.0.0.1", 0, dir, Node.Identity.of(label, "bench"))
+            Node.Settings s = Node.Settings.builder("127.0.0.1", port, dir, Node.Identity.of(label, "bench"))
                 .mesh(MeshConfig.defaults().withCircuitAuth(!circuitAuth.equals("off"))).ioThreads(ioThreads)
                 .exports(exports.stream().map(ExportSpec::parse).toList())
                 .quorums(quorums.stream().map(GroupSpec::parse).toList()).build();

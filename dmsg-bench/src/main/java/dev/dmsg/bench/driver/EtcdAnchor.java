@@ -61,24 +61,32 @@ final class EtcdAnchor implements AutoCloseable, QuorumLoad.Target {
         }
     }
 
-    /** Starts three members under {@code dir} (its {@code etcd-N} subdirectories) and waits for a leader. */
-    static EtcdAnchor start(String etcd, Path dir, byte[] value, PrintStream progress) throws Exception {
-        int[] client = new int[3];
-        int[] peer = new int[3];
+    /** {@code n} distinct loopback ports free now (probes held open together, so that they differ). */
+    static List<Integer> freePorts(int n) throws IOException {
         List<ServerSocket> probes = new ArrayList<>();
         try {
-            for (int i = 0; i < 3; i++) { // held open together, so that the six ports differ
-                ServerSocket a = new ServerSocket(0);
-                ServerSocket b = new ServerSocket(0);
-                probes.add(a);
-                probes.add(b);
-                client[i] = a.getLocalPort();
-                peer[i] = b.getLocalPort();
+            List<Integer> ports = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                ServerSocket s = new ServerSocket(0);
+                probes.add(s);
+                ports.add(s.getLocalPort());
             }
+            return ports;
         } finally {
             for (ServerSocket s : probes) {
                 s.close();
             }
+        }
+    }
+
+    /** Starts three members under {@code dir} (its {@code etcd-N} subdirectories) and waits for a leader. */
+    static EtcdAnchor start(String etcd, Path dir, byte[] value, PrintStream progress) throws Exception {
+        List<Integer> free = freePorts(6);
+        int[] client = new int[3];
+        int[] peer = new int[3];
+        for (int i = 0; i < 3; i++) {
+            client[i] = free.get(2 * i);
+            peer[i] = free.get(2 * i + 1);
         }
         StringBuilder cluster = new StringBuilder();
         for (int i = 0; i < 3; i++) {
@@ -177,6 +185,53 @@ final class EtcdAnchor implements AutoCloseable, QuorumLoad.Target {
         };
     }
 
+    /**
+     * Each member's WAL fsyncs so far, from its {@code /metrics} ({@code
+     * etcd_disk_wal_fsync_duration_seconds}): count, mean, and the bucket bound below which half
+     * of them fall. Where the time of a commit goes, beside our members' fsyncs (JFR's
+     * jdk.FileForce).
+     */
+    String fsyncSummary() {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < clientPorts.size(); i++) {
+            try {
+                HttpRequest r = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + clientPorts.get(i) + "/metrics"))
+                    .timeout(Duration.ofSeconds(5)).GET().build();
+                String body = http.send(r, HttpResponse.BodyHandlers.ofString()).body();
+                String name = "etcd_disk_wal_fsync_duration_seconds";
+                double sum = 0;
+                double count = 0;
+                List<double[]> buckets = new ArrayList<>();
+                for (String line : body.lines().toList()) {
+                    if (line.startsWith(name + "_sum ")) {
+                        sum = Double.parseDouble(line.substring(line.indexOf(' ') + 1));
+                    } else if (line.startsWith(name + "_count ")) {
+                        count = Double.parseDouble(line.substring(line.indexOf(' ') + 1));
+                    } else if (line.startsWith(name + "_bucket{le=\"")) {
+                        String le = line.substring(line.indexOf('"') + 1, line.lastIndexOf('"'));
+                        buckets.add(new double[] {le.equals("+Inf") ? Double.POSITIVE_INFINITY : Double.parseDouble(le),
+                            Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1))});
+                    }
+                }
+                double p50 = Double.NaN;
+                for (double[] b : buckets) {
+                    if (b[1] >= count / 2) {
+                        p50 = b[0];
+                        break;
+                    }
+                }
+                sb.append(String.format("e%d: %.0f WAL fsyncs, mean %.2f ms, half under %.1f ms; ", i + 1, count,
+                    count == 0 ? Double.NaN : sum / count * 1e3, p50 * 1e3));
+            } catch (IOException | RuntimeException e) {
+                sb.append("e").append(i + 1).append(": no metrics (").append(e.getMessage()).append("); ");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        return sb.toString().strip();
+    }
+
     List<Long> pids() {
         return processes.stream().map(Process::pid).toList();
     }
@@ -186,10 +241,11 @@ final class EtcdAnchor implements AutoCloseable, QuorumLoad.Target {
         processes.forEach(Process::destroyForcibly);
     }
 
+    /** The data is thrown away: members are killed, not asked to hand leadership over and stop. */
     @Override
     public void close() {
         for (Process p : processes) {
-            p.destroy();
+            p.destroyForcibly();
         }
         for (Process p : processes) {
             try {

@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -133,7 +134,7 @@ public final class QuorumBench implements Callable<Integer> {
         for (int i = 0; i < value.length; i++) {
             value[i] = (byte) ('a' + i % 26);
         }
-        List<Process> procs = new ArrayList<>();
+        List<Process> procs = Collections.synchronizedList(new ArrayList<>());
         List<AutoCloseable> closing = new ArrayList<>();
         Thread killer = new Thread(() -> procs.forEach(Process::destroyForcibly), "bench-quorum-killer");
         Runtime.getRuntime().addShutdownHook(killer);
@@ -195,9 +196,13 @@ public final class QuorumBench implements Callable<Integer> {
                 }
             }
             print(figures, new ArrayList<>(targets.keySet()));
+            if (targets.get("etcd") instanceof EtcdAnchor e) {
+                out.println("etcd, over the whole run: " + e.fsyncSummary());
+            }
             out.printf("%nbench quorum took %.0f s%n", (System.nanoTime() - t0) / 1e9);
             return failed ? 1 : 0;
         } finally {
+            long s0 = System.nanoTime();
             for (int i = closing.size() - 1; i >= 0; i--) {
                 try {
                     closing.get(i).close();
@@ -206,8 +211,18 @@ public final class QuorumBench implements Callable<Integer> {
                 }
             }
             for (Process p : procs) {
+                try {
+                    p.getOutputStream().close(); // EOF on its stdin: it stops; all at once, then wait for each
+                } catch (IOException e) {
+                    // gone already
+                }
+            }
+            long s1 = System.nanoTime();
+            for (Process p : procs) {
                 CircuitBench.stop(p);
             }
+            System.err.printf("bench quorum: stopped in %.1f s (clients and etcd %.1f s, our members %.1f s)%n",
+                (System.nanoTime() - s0) / 1e9, (s1 - s0) / 1e9, (System.nanoTime() - s1) / 1e9);
             try {
                 Runtime.getRuntime().removeShutdownHook(killer);
             } catch (IllegalStateException e) {
@@ -260,14 +275,27 @@ public final class QuorumBench implements Callable<Integer> {
         labels.add("bench-client");
         CircuitBench.prepareMesh(d, labels);
         String spec = GROUP + "=" + String.join(",", MEMBERS);
-        List<Integer> ports = new ArrayList<>();
-        for (String m : MEMBERS) {
-            List<String> extra = new ArrayList<>(List.of("--quorum", spec));
-            for (int p : ports) {
-                extra.addAll(List.of("--connect", "127.0.0.1:" + p));
+        // Ports chosen first, so that the three start together, each linking to those before it
+        // (a link is retried until its far end listens): JVM start-up is most of a short run.
+        List<Integer> ports = EtcdAnchor.freePorts(MEMBERS.size());
+        List<CompletableFuture<Integer>> started = new ArrayList<>();
+        for (int i = 0; i < MEMBERS.size(); i++) {
+            String m = MEMBERS.get(i);
+            List<String> extra = new ArrayList<>(List.of("--quorum", spec, "--port", Integer.toString(ports.get(i))));
+            for (int j = 0; j < i; j++) {
+                extra.addAll(List.of("--connect", "127.0.0.1:" + ports.get(j)));
             }
             List<String> opts = memberJvmOpts.stream().map(o -> o.replace("{label}", m)).toList();
-            ports.add(CircuitBench.start(procs, d, m, null, opts, 0, extra));
+            started.add(CompletableFuture.supplyAsync(() -> {
+                try {
+                    return CircuitBench.start(procs, d, m, null, opts, 0, extra);
+                } catch (Exception e) {
+                    throw new CompletionException(e);
+                }
+            }));
+        }
+        for (CompletableFuture<Integer> f : started) {
+            f.get(90, TimeUnit.SECONDS);
         }
         Node client = Node.start(Node.Settings.builder("127.0.0.1", 0, d.resolve("bench-client"),
             Node.Identity.of("bench-client", "bench")).build());
