@@ -45,6 +45,18 @@ class QuorumBenchSmokeTest {
     }
 
     @Test
+    void helpDocumentsEveryOption() {
+        CommandLine cmd = new CommandLine(new QuorumBench());
+        String help = cmd.getUsageMessage();
+        for (CommandLine.Model.OptionSpec o : cmd.getCommandSpec().options()) {
+            assertThat(o.description()).as(o.longestName()).isNotEmpty();
+            assertThat(String.join(" ", o.description())).as(o.longestName()).isNotBlank();
+            assertThat(help).contains(o.longestName());
+        }
+        assertThat(help).contains("--member-jvm-opt").contains("--etcd").contains("--dir").contains("not tmpfs");
+    }
+
+    @Test
     void badOptionsAreAUsageError() {
         assertThat(new CommandLine(new QuorumBench()).execute("--systems", "zookeeper")).isEqualTo(2);
         assertThat(new CommandLine(new QuorumBench()).execute("--clients", "65")).isEqualTo(2);
