@@ -135,8 +135,11 @@ public final class QuorumBench implements Callable<Integer> {
             value[i] = (byte) ('a' + i % 26);
         }
         List<Process> procs = Collections.synchronizedList(new ArrayList<>());
-        List<AutoCloseable> closing = new ArrayList<>();
-        Thread killer = new Thread(() -> procs.forEach(Process::destroyForcibly), "bench-quorum-killer");
+        List<AutoCloseable> closing = Collections.synchronizedList(new ArrayList<>());
+        Thread killer = new Thread(() -> {
+            procs.forEach(Process::destroyForcibly);
+            closing.stream().filter(c -> c instanceof EtcdAnchor).forEach(c -> ((EtcdAnchor) c).kill());
+        }, "bench-quorum-killer");
         Runtime.getRuntime().addShutdownHook(killer);
         long t0 = System.nanoTime();
         try {
@@ -144,19 +147,37 @@ public final class QuorumBench implements Callable<Integer> {
                 + "%d x %.1f s (+%.1f s warm-up) per figure after %.1f s of warm-up per system, medians%n",
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), work, disk(work), valueBytes, reps, seconds,
                 warmup, firstWarmup);
+            // Both systems start at once (JVM and cluster start-up is most of a short run); each
+            // is measured alone afterwards.
+            Map<String, CompletableFuture<QuorumLoad.Target>> starting = new LinkedHashMap<>();
+            for (String s : systems) {
+                starting.put(s, CompletableFuture.supplyAsync(() -> {
+                    try {
+                        long s0 = System.nanoTime();
+                        QuorumLoad.Target t = s.equals("ours") ? startOurs(work, value, procs, closing)
+                            : startEtcd(work, value, closing);
+                        System.err.printf("bench quorum: %s started in %.1f s%n", s, (System.nanoTime() - s0) / 1e9);
+                        return t;
+                    } catch (Exception e) {
+                        throw new CompletionException(e);
+                    }
+                }));
+            }
             Map<String, QuorumLoad.Target> targets = new LinkedHashMap<>();
             Map<String, List<Long>> pids = new LinkedHashMap<>();
-            for (String s : systems) {
+            for (var e : starting.entrySet()) {
                 try {
-                    int before = procs.size();
-                    targets.put(s, s.equals("ours") ? startOurs(work, value, procs, closing)
-                        : startEtcd(work, value, procs, closing));
-                    pids.put(s, s.equals("ours") ? procs.subList(before, procs.size()).stream().map(Process::pid).toList()
-                        : ((EtcdAnchor) targets.get(s)).pids());
-                } catch (Exception e) {
-                    System.err.println("bench quorum: " + s + " did not start: " + e.getMessage());
+                    targets.put(e.getKey(), e.getValue().get(180, TimeUnit.SECONDS));
+                } catch (Exception x) {
+                    Throwable c = x.getCause() instanceof CompletionException ce && ce.getCause() != null ? ce.getCause()
+                        : x.getCause() != null ? x.getCause() : x;
+                    System.err.println("bench quorum: " + e.getKey() + " did not start: " + c.getMessage());
                     return 2;
                 }
+            }
+            for (var e : targets.entrySet()) {
+                pids.put(e.getKey(), e.getValue() instanceof EtcdAnchor a ? a.pids()
+                    : procs.stream().map(Process::pid).toList()); // procs holds our members only
             }
             List<Figure> figures = figures();
             for (var e : targets.entrySet()) {
@@ -351,8 +372,7 @@ public final class QuorumBench implements Callable<Integer> {
         throw new IOException("our group elected no leader within 60 s", last);
     }
 
-    private QuorumLoad.Target startEtcd(Path work, byte[] value, List<Process> procs, List<AutoCloseable> closing)
-            throws Exception {
+    private QuorumLoad.Target startEtcd(Path work, byte[] value, List<AutoCloseable> closing) throws Exception {
         Path d = work.resolve("etcd");
         Files.createDirectories(d);
         EtcdAnchor e = EtcdAnchor.start(etcd, d, value, out);
