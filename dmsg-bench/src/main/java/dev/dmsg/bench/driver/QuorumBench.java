@@ -418,20 +418,18 @@ public final class QuorumBench implements Callable<Integer> {
         }
         out.println();
         for (String n : names) {
-            for (QuorumLoad.Kind k : List.of(QuorumLoad.Kind.PUT, QuorumLoad.Kind.TWO_PHASE)) {
-                for (int c : clients) {
-                    Figure one = find(figures, QuorumLoad.Kind.PUT, c);
-                    Figure two = find(figures, QuorumLoad.Kind.TWO_PHASE, c);
-                    if (k == QuorumLoad.Kind.PUT || one == null || two == null) {
-                        continue;
-                    }
-                    double r1 = Report.median(one.results.get(n).stream().map(QuorumLoad.Result::opsPerSec).toList());
-                    double r2 = Report.median(two.results.get(n).stream().map(QuorumLoad.Result::opsPerSec).toList());
-                    double l1 = Report.median(one.results.get(n).stream().map(QuorumLoad.Result::p50Us).toList());
-                    double l2 = Report.median(two.results.get(n).stream().map(QuorumLoad.Result::p50Us).toList());
-                    out.printf("%s: two-phase over one-phase, %d client%s: throughput x%.2f, p50 x%.2f%n", n, c,
-                        c == 1 ? "" : "s", r2 / r1, l2 / l1);
+            for (int c : clients) {
+                Figure one = find(figures, QuorumLoad.Kind.PUT, c);
+                Figure two = find(figures, QuorumLoad.Kind.TWO_PHASE, c);
+                if (one == null || two == null) {
+                    continue;
                 }
+                double r1 = Report.median(one.results.get(n).stream().map(QuorumLoad.Result::opsPerSec).toList());
+                double r2 = Report.median(two.results.get(n).stream().map(QuorumLoad.Result::opsPerSec).toList());
+                double l1 = Report.median(one.results.get(n).stream().map(QuorumLoad.Result::p50Us).toList());
+                double l2 = Report.median(two.results.get(n).stream().map(QuorumLoad.Result::p50Us).toList());
+                out.printf("%s: two-phase over one-phase, %d client%s: throughput x%.2f, p50 x%.2f%n", n, c,
+                    c == 1 ? "" : "s", r2 / r1, l2 / l1);
             }
         }
         out.println();
