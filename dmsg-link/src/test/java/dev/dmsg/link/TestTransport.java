@@ -4,6 +4,7 @@ import dev.dmsg.wire.Message;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * A {@link Transport} for driving an {@link Iocom} from a test, on the test's thread: it is the
@@ -17,10 +18,17 @@ public final class TestTransport implements Transport {
     int closes;
     boolean writable = true;
     long backlog;
+    private Consumer<Message> onWrite = m -> { };
 
     @Override
     public void write(Message m) {
+        onWrite.accept(m);
         written.add(m);
+    }
+
+    /** {@code hook} sees every message as it is written: what else holds at that moment. */
+    public void onWrite(Consumer<Message> hook) {
+        onWrite = hook;
     }
 
     @Override

@@ -31,7 +31,9 @@ public final class DebianTools {
         "nbdcopy", "libnbd-bin",
         "nbdsh", "python3-libnbd",
         "fio", "fio",
-        "nbdkit", "nbdkit");
+        "nbdkit", "nbdkit",
+        "etcd", "etcd-server",
+        "etcdctl", "etcd-client");
 
     private static final List<Path> BIN_DIRS = List.of(Path.of("/usr/bin"), Path.of("/usr/sbin"), Path.of("/bin"),
         Path.of("/sbin"), Path.of("/usr/local/bin"));

@@ -35,7 +35,7 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true,
     description = "End-to-end benchmarks: a DMSG link between two JVMs beside a raw-Netty baseline.",
     subcommands = {BenchCommand.All.class, BenchCommand.Server.class, BenchCommand.Client.class,
-        CircuitBench.class, CircuitBench.NodeProcess.class, BlkBench.class})
+        CircuitBench.class, CircuitBench.NodeProcess.class, BlkBench.class, QuorumBench.class})
 public final class BenchCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -49,6 +49,7 @@ public final class BenchCommand implements Runnable {
     static void quietLogs() {
         ((Logger) LoggerFactory.getLogger("dev.dmsg")).setLevel(Level.WARN);
         ((Logger) LoggerFactory.getLogger("dmsg.node")).setLevel(Level.WARN);
+        ((Logger) LoggerFactory.getLogger("org.apache.ratis")).setLevel(Level.WARN); // bench quorum's members
     }
 
     static int exitStatus(BenchClient c, BenchOptions o) {

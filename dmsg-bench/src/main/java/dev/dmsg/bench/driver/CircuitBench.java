@@ -8,6 +8,7 @@ import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.quorum.GroupSpec;
 import dev.dmsg.services.node.ExportSpec;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
@@ -386,16 +387,23 @@ public final class CircuitBench implements Callable<Integer> {
      * (as {@code dmsg node --export}, for {@code bench blk}); stops when stdin ends.
      */
     @Command(name = "circuit-node", hidden = true,
-        description = "A node for 'bench circuit' (far end or relay) and 'bench blk' (exporter or relay).")
+        description = "A node for 'bench circuit' (far end or relay), 'bench blk' (exporter or relay) and "
+            + "'bench quorum' (a member).")
     static final class NodeProcess implements Callable<Integer> {
         @Option(names = "--label", required = true)
         String label;
 
-        @Option(names = "--connect", paramLabel = "HOST:PORT")
-        String connect;
+        @Option(names = "--connect", paramLabel = "HOST:PORT", description = "link to this node (repeatable)")
+        List<String> connect = new ArrayList<>();
+
+        @Option(names = "--quorum", paramLabel = "NAME=A,B,C", description = "as dmsg node --quorum (for 'bench quorum')")
+        List<String> quorums = new ArrayList<>();
 
         @Option(names = "--io-threads", defaultValue = "0")
         int ioThreads;
+
+        @Option(names = "--port", defaultValue = "0", description = "port to listen on, 0 for any")
+        int port;
 
         @Option(names = "--data-dir", required = true, description = "made by 'bench circuit': the key and trust store")
         Path dir;
@@ -415,15 +423,16 @@ public final class CircuitBench implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             BenchCommand.quietLogs();
-            Node.Settings s = Node.Settings.builder("127.0.0.1", 0, dir, Node.Identity.of(label, "bench"))
+            Node.Settings s = Node.Settings.builder("127.0.0.1", port, dir, Node.Identity.of(label, "bench"))
                 .mesh(MeshConfig.defaults().withCircuitAuth(!circuitAuth.equals("off"))).ioThreads(ioThreads)
-                .exports(exports.stream().map(ExportSpec::parse).toList()).build();
+                .exports(exports.stream().map(ExportSpec::parse).toList())
+                .quorums(quorums.stream().map(GroupSpec::parse).toList()).build();
             Security security = plaintext ? Security.plaintextForTests()
                 : new Security(true, tlsProvider, s.security().handshakeTimeout(), List.of());
             try (Node n = Node.start(s.withSecurity(security))) {
                 new BenchServer().register(n.services());
-                if (connect != null) {
-                    n.shell().execute("span " + connect);
+                for (String c : connect) {
+                    n.shell().execute("span " + c);
                 }
                 System.out.printf("READY port=%d pid=%d%n", n.address().getPort(), ProcessHandle.current().pid());
                 System.out.flush();

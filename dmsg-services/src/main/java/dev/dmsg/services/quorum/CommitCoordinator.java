@@ -210,6 +210,9 @@ final class CommitCoordinator implements TransactionHandler {
         synchronized (this) {
             state = State.DONE;
         }
+        // The budget goes back before the answer: an initiator may send its next request the
+        // moment it reads this one, and must find its place free (docs/QUORUM.md §6).
+        released.run();
         Outcome o = a.outcome();
         if (o instanceof Outcome.Done d) {
             byte[] aux = QrmCodec.encodeResults(d.results(), QrmCodec.MAX_MESSAGE_BYTES);
@@ -222,7 +225,6 @@ final class CommitCoordinator implements TransactionHandler {
             Refusal r = Refusal.of(o);
             refuse(t, r.error(), r.reason());
         }
-        released.run();
     }
 
     /** A proposal failed (no leader, the engine closed): refuse with what it says. */
@@ -235,8 +237,8 @@ final class CommitCoordinator implements TransactionHandler {
         }
         int err = x instanceof QuorumException q ? q.error() : Dmsg.ERR_IO;
         String why = x.getMessage() + (mayHaveApplied ? "; whether the commit was applied is unknown" : "");
+        released.run(); // before the answer, as in answerFinal
         refuse(t, err, why);
-        released.run();
     }
 
     private void refuse(Transaction t, int error, String reason) {

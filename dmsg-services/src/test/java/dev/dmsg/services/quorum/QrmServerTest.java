@@ -22,6 +22,7 @@ import dev.dmsg.wire.qrm.Op;
 import dev.dmsg.wire.qrm.QrmCodec;
 import dev.dmsg.wire.qrm.Results;
 import io.netty.buffer.Unpooled;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
@@ -216,6 +217,25 @@ class QrmServerTest {
         prepare(Batch.of(Op.put(Blob.utf8("/3"), A)));
         assertThat(only().error()).isZero(); // the committed one gave its place back
         assertThat(budgets.refused()).isEqualTo(1);
+    }
+
+    @Test
+    void theBudgetIsFreeWhenTheFinalAnswerLeaves() {
+        // An initiator sends its next PREPARE as soon as it reads COMMITTED; with the budget given
+        // back after the answer, a client at its limit was refused LIMIT now and then.
+        List<Integer> heldAtAnswer = new ArrayList<>();
+        long id = prepare(Batch.of(Op.put(Blob.utf8("/1"), A)));
+        only();
+        s.transport().onWrite(m -> heldAtAnswer.add(budgets.originators()));
+        s.in(Dmsg.QRM_COMMIT, id, QrmHeader.of(QrmHeader.COMMIT, "g"));
+        assertThat(header(only()).phase()).isEqualTo(QrmHeader.COMMITTED);
+        assertThat(heldAtAnswer).containsExactly(0);
+
+        heldAtAnswer.clear();
+        send(Dmsg.QRM_COMMIT | DELETE, QrmHeader.of(QrmHeader.PREPARE, "g").withFlags(QrmHeader.ONE_PHASE),
+            QrmCodec.encodeBatch(Batch.of(Op.put(A, Blob.utf8("1")))));
+        assertThat(header(only()).phase()).isEqualTo(QrmHeader.COMMITTED);
+        assertThat(heldAtAnswer).containsExactly(0);
     }
 
     @Test
