@@ -14,6 +14,7 @@ import dev.dmsg.wire.qrm.WatchEvent;
 import io.netty.buffer.Unpooled;
 import java.util.ArrayDeque;
 import java.util.List;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -173,7 +174,14 @@ final class WatchServer {
                 queued = 0;
             }
             stop();
-            Refusal.send(txn, Dmsg.QRM_WATCH, group, error, why);
+            // On the event loop, never here: this runs on the member's watch delivery threads, and a
+            // send from another thread blocks while the link is full, as a watcher's that fell behind
+            // is; two such watchers would stop every watch of the member (docs/QUORUM.md §3.4).
+            try {
+                link.execute(() -> Refusal.send(txn, Dmsg.QRM_WATCH, group, error, why));
+            } catch (RejectedExecutionException e) {
+                // the link's event loop is gone, and the link with it: nobody to tell
+            }
         }
 
         private void stop() {
