@@ -77,15 +77,18 @@ final class WatchServer {
         return s;
     }
 
+    /** An EVENTS message waiting to be sent; {@code revision}: its first event's. */
+    private record Pending(long revision, byte[] bytes) {}
+
     /** One open watch: its queue and its transaction. */
     private final class Stream implements GroupEngine.WatchSink, TransactionHandler {
         private final Transaction txn;
         private final Link link;
         private final String group;
         private final Runnable release;
-        private final ArrayDeque<byte[]> queue = new ArrayDeque<>(); // guarded by this
+        /** EVENTS messages not yet sent, each with the revision of its first event. */
+        private final ArrayDeque<Pending> queue = new ArrayDeque<>(); // guarded by this
         private long queued; // guarded by this
-        private long lastRevision; // guarded by this
         private boolean ended; // guarded by this
         private boolean drainScheduled; // guarded by this
         volatile GroupEngine.WatchHandle handle;
@@ -102,27 +105,24 @@ final class WatchServer {
             if (events.isEmpty()) {
                 return;
             }
-            boolean behind = false;
+            long resume = -1;
             synchronized (this) {
                 if (ended) {
                     return;
                 }
+                long revision = events.get(0).revision(); // one applied revision per call
                 for (byte[] m : QrmCodec.packEvents(events)) {
-                    queue.add(m);
+                    queue.add(new Pending(revision, m));
                     queued += m.length;
                 }
                 if (queued > maxQueuedBytes) {
-                    behind = true;
-                } else {
-                    lastRevision = events.get(events.size() - 1).revision();
+                    // the first revision the watcher has not been sent whole: what is queued is
+                    // dropped, so resuming after the last one queued would leave a gap (§3.4)
+                    resume = queue.peekFirst().revision();
                 }
             }
-            if (behind) {
+            if (resume >= 0) {
                 fellBehind.incrementAndGet();
-                long resume;
-                synchronized (this) {
-                    resume = lastRevision + 1;
-                }
                 end(Dmsg.ERR_LIMIT, "watch fell behind at revision " + resume + "; watch again from there");
                 return;
             }
@@ -156,7 +156,7 @@ final class WatchServer {
                     if (!link.isWritable()) {
                         break;
                     }
-                    m = queue.poll();
+                    m = queue.poll().bytes();
                     queued -= m.length;
                 }
                 txn.send(Dmsg.QRM_WATCH, QrmHeader.of(QrmHeader.EVENTS, group), Unpooled.wrappedBuffer(m));
