@@ -60,28 +60,8 @@ class QuorumAttackTest {
     @RegisterExtension
     final TestCluster cluster = new TestCluster(() -> tmp).pinning(Role.MEMBER);
 
-    /** Members a, b, c; the honest node h and the attacker x (a member-role node outside the group) linked to a. */
-    record Rig(List<Node> members, Node honest, Node x, QuorumClient client) {
-        long revision() throws Exception {
-            return client.read(Batch.of(Op.get(Blob.utf8("/"))), false).get(20, TimeUnit.SECONDS).revision();
-        }
-
-        /** The keys under {@code prefix}, read linearizably. */
-        List<String> keys(String prefix) throws Exception {
-            return client.read(Batch.of(Op.getPrefix(Blob.utf8(prefix), 0)), false).get(20, TimeUnit.SECONDS)
-                .results().results().get(0).kvs().stream().map(kv -> kv.key().utf8()).toList();
-        }
-    }
-
-    Rig rig() throws Exception {
-        List<Node> members = cluster.quorum("g", "a", "b", "c");
-        Node h = cluster.start("h");
-        Node x = cluster.start("x");
-        TestCluster.link(h, members.get(0));
-        TestCluster.link(x, members.get(0));
-        QuorumClient c = cluster.closing(new QuorumClient(h.mesh(), () -> h.endpoint().links(), "g", T));
-        c.put("/h/warm", utf8("up")).get(30, TimeUnit.SECONDS); // the group has a leader
-        return new Rig(members, h, x, c);
+    AttackRig rig() throws Exception {
+        return AttackRig.start(cluster);
     }
 
     static byte[] utf8(String s) {
@@ -126,7 +106,7 @@ class QuorumAttackTest {
 
     @Test
     void malformedFramesGetTheirSpecificErrorAndNothingIsApplied() throws Exception {
-        Rig r = rig();
+        AttackRig r = rig();
         long r0 = r.revision();
         HonestTraffic honest = cluster.closing(new HonestTraffic(r.client(), "/h/"));
         Link l = RawQrm.link(r.x(), "a");
@@ -192,9 +172,7 @@ class QuorumAttackTest {
         assertThat(early.refusal()).isEqualTo("NOTPREPARED: COMMIT for a batch that is not prepared (preparing)");
         assertThat(early.got).hasSize(1); // no PREPARED after the refusal
         // ... whose prepare, when it lands, is aborted at once
-        for (Node m : r.members()) {
-            cluster.await(() -> m.quorum().engine("g").status().prepared() == 0, m.identity().label() + " holds no prepared batch");
-        }
+        r.awaitNothingPrepared(cluster);
         // ... and a second COMMIT after COMMITTED: the member's side is closed, so it cannot
         // answer; what matters is that nothing is applied twice
         RawQrm twice = new RawQrm(false).on(l, Dmsg.QRM_COMMIT, prepare(), batch(Op.put(Blob.utf8("/atk/twice"), Blob.utf8("1"))));
@@ -225,7 +203,7 @@ class QuorumAttackTest {
 
     @Test
     void lesserRolesAreRefusedAndTheGroupDoesNotMove() throws Exception {
-        Rig r = rig();
+        AttackRig r = rig();
         Node a = r.members().get(0);
         Node reader = client(a, "rd", Grants.KV_READ);
         Node writer = client(a, "wr", Grants.KV_WRITE);
@@ -296,7 +274,7 @@ class QuorumAttackTest {
     }
 
     QuorumClient viaLink(Node n) {
-        return cluster.closing(new QuorumClient(n.mesh(), () -> n.endpoint().links(), "g", T));
+        return AttackRig.viaLink(cluster, n);
     }
 
     interface Call {
