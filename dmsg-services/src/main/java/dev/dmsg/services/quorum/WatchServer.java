@@ -20,12 +20,19 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The member's side of QRM_WATCH (docs/QUORUM.md §3.4): opens a watch on the group and streams its
  * events as EVENTS messages. Sends happen on the link's event loop only while the link is
- * writable, so a watcher that does not read never blocks the thread applying the log; what it
- * has not taken waits in a queue bounded by {@link #maxQueuedBytes}, past which the watch is
- * ended with LIMIT and the revision to resume from.
+ * writable, so a watcher that does not read never blocks the thread applying the log. Past
+ * {@link #PAUSE_BYTES} unsent the store holds the watch's revisions in its own bounded queue,
+ * past which the watch is ended with LIMIT and the revision to resume from; this queue's own
+ * bound, {@link #maxQueuedBytes}, is the same end for a single revision larger than that.
  */
 final class WatchServer {
     static final long DEFAULT_MAX_QUEUED_BYTES = 4L << 20;
+    /**
+     * Past this much unsent, the stream is not {@linkplain GroupEngine.WatchSink#ready ready} and
+     * the store holds its revisions, so that a watcher's backlog waits in the store's bounded
+     * queue (a replay from history in the history) rather than here; resumed below a quarter.
+     */
+    static final long PAUSE_BYTES = 1L << 20;
 
     private final long maxQueuedBytes;
     private final AtomicLong open = new AtomicLong();
@@ -91,6 +98,7 @@ final class WatchServer {
         private long queued; // guarded by this
         private boolean ended; // guarded by this
         private boolean drainScheduled; // guarded by this
+        private boolean storePaused; // guarded by this
         volatile GroupEngine.WatchHandle handle;
 
         Stream(Transaction txn, String group, Runnable release) {
@@ -129,8 +137,28 @@ final class WatchServer {
             drainSoon();
         }
 
+        /** The store asks before each revision: past {@link #PAUSE_BYTES} unsent, it holds them. */
+        @Override
+        public synchronized boolean ready() {
+            if (queued > PAUSE_BYTES) {
+                storePaused = true; // our drain resumes it
+                return false;
+            }
+            return true;
+        }
+
         @Override
         public void ended(int error, String why) {
+            long unsent;
+            synchronized (this) {
+                unsent = queue.isEmpty() ? -1 : queue.peekFirst().revision();
+            }
+            if (error == Dmsg.ERR_LIMIT) { // the store's queue passed its bound while it held our revisions
+                fellBehind.incrementAndGet();
+                if (unsent >= 0) { // the store names the first it did not hand us; ours, unsent, are before it
+                    why = "watch fell behind at revision " + unsent + "; watch again from there";
+                }
+            }
             end(error, why);
         }
 
@@ -146,6 +174,7 @@ final class WatchServer {
 
         /** Event loop: sends while the link takes it, then waits for it to be writable again. */
         private void drain() {
+            boolean resumeStore = false;
             while (true) {
                 byte[] m;
                 synchronized (this) {
@@ -158,6 +187,17 @@ final class WatchServer {
                     }
                     m = queue.poll().bytes();
                     queued -= m.length;
+                    if (storePaused && queued < PAUSE_BYTES / 4) {
+                        storePaused = false;
+                        resumeStore = true;
+                    }
+                }
+                if (resumeStore) {
+                    resumeStore = false;
+                    GroupEngine.WatchHandle hd = handle;
+                    if (hd != null) {
+                        hd.resume(); // never blocks: it schedules the store's drain
+                    }
                 }
                 txn.send(Dmsg.QRM_WATCH, QrmHeader.of(QrmHeader.EVENTS, group), Unpooled.wrappedBuffer(m));
             }

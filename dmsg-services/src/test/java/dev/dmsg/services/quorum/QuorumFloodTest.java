@@ -201,6 +201,16 @@ class QuorumFloodTest {
             // no gap: every change before the resume revision reached the watcher
             Set<Long> expected = new TreeSet<>(bigRevisions.stream().filter(x -> x < resume).toList());
             assertThat(s.revisions).as("what the slow watcher got before revision %d", resume).containsAll(expected);
+            // and watching again from there gets the rest, starting at it, though it is more than
+            // the member's 4 MiB bounds: the replay is paced by the watcher's link
+            Seen again = new Seen();
+            KvWatch w2 = wc.watch(utf8("/big/"), true, resume, again::events, again.ended::complete).get(30, TimeUnit.SECONDS);
+            cluster.await(() -> again.revisions.contains(last) || again.ended.isDone(), "the re-watch from " + resume
+                + " reached " + last);
+            assertThat(again.ended).as("the re-watch from %d", resume).isNotDone();
+            assertThat(again.revisions.iterator().next()).isEqualTo(resume);
+            assertThat(again.revisions).containsAll(bigRevisions.stream().filter(x -> x >= resume).toList());
+            w2.close();
         }
         // a watcher that fell behind catches up by reading and watching on from the read's revision
         QuorumClient.ReadResult now = wc.read(Batch.of(Op.get(utf8("/big/0"))), false).get(30, TimeUnit.SECONDS);
