@@ -16,7 +16,9 @@ import org.slf4j.LoggerFactory;
  * this object's lock guards the queue; the listener is called by one drain task at a time on the
  * delivery executor, never under a lock. The queue is bounded by bytes: an offer that would take
  * it past the bound ends the watch with {@link End.Cause#FELL_BEHIND} at the first revision not
- * delivered, from which the watcher may watch again (docs/QUORUM.md §3.4).
+ * delivered, from which the watcher may watch again (docs/QUORUM.md §3.4). Revisions replayed
+ * from the hub's history as the watch starts are outside the bound; a listener that is not
+ * {@linkplain WatchListener#ready ready} holds delivery until {@link #resume}.
  */
 public final class Watch {
     private static final Logger LOG = LoggerFactory.getLogger(Watch.class);
@@ -60,6 +62,18 @@ public final class Watch {
     private long queuedBytes;
     private long nextRevision;
     private boolean draining;
+    /** The consumer asked for a pause ({@link #pause}): nothing is delivered but the end. */
+    private boolean paused;
+    /**
+     * Revisions at the head of the queue that were replayed from the hub's history when the watch
+     * started, and their bytes: outside the bound, since their events are the history's own (held
+     * anyway), and the history after a revision a watcher fell behind at is at least the bound —
+     * counting it would end every re-watch from there at once (docs/QUORUM.md §3.4).
+     */
+    private int replayRevisions;
+    private long replayBytes;
+    /** {@link #resume} calls so far: a drain that found the listener not ready pauses only if none came since. */
+    private long resumes;
     private boolean cancelled;
     private End end;
     private boolean endDelivered;
@@ -82,6 +96,8 @@ public final class Watch {
             cancelled = true;
             queue.clear();
             queuedBytes = 0;
+            replayRevisions = 0;
+            replayBytes = 0;
         }
         hub.remove(this);
     }
@@ -101,6 +117,15 @@ public final class Watch {
      * not run the listener: the hub {@linkplain #schedule schedules} a drain after its lock.
      */
     synchronized boolean offer(long revision, List<WatchEvent> events) {
+        return offer(revision, events, false);
+    }
+
+    /** Takes one revision from the hub's history as the watch starts (the hub's lock held): never over the bound. */
+    synchronized void replay(long revision, List<WatchEvent> events) {
+        offer(revision, events, true);
+    }
+
+    private boolean offer(long revision, List<WatchEvent> events, boolean replayed) {
         if (cancelled || end != null || revision < fromRevision) {
             return false;
         }
@@ -120,13 +145,36 @@ public final class Watch {
             return false;
         }
         // An empty queue always takes a revision, however large: else re-watching from it would loop.
-        if (!queue.isEmpty() && queuedBytes + bytes > maxQueueBytes) {
+        if (!replayed && !queue.isEmpty() && queuedBytes - replayBytes + bytes > maxQueueBytes) {
             endWith(new End(End.Cause.FELL_BEHIND, queue.peekFirst().revision()));
             return true;
         }
         queue.addLast(new Rev(revision, List.copyOf(mine), bytes));
         queuedBytes += bytes;
+        if (replayed) {
+            replayRevisions++;
+            replayBytes += bytes;
+        }
         return false;
+    }
+
+    /**
+     * Holds delivery until {@link #resume}: for a consumer whose own output is backed up (a
+     * watcher's link), so that the queue — and its bound — is here. The end is still delivered.
+     */
+    public void pause() {
+        synchronized (this) {
+            paused = true;
+        }
+    }
+
+    /** Ends a {@link #pause}. */
+    public void resume() {
+        synchronized (this) {
+            paused = false;
+            resumes++;
+        }
+        schedule();
     }
 
     /** Ends the watch (the hub's lock held): what is queued is dropped, the listener told last. */
@@ -136,13 +184,15 @@ public final class Watch {
         }
         queue.clear();
         queuedBytes = 0;
+        replayRevisions = 0;
+        replayBytes = 0;
         end = e;
     }
 
     /** Starts a drain on the executor if there is something to deliver and none runs. Call without the hub's lock. */
     void schedule() {
         synchronized (this) {
-            if (draining || cancelled || (queue.isEmpty() && (end == null || endDelivered))) {
+            if (draining || cancelled || (paused && end == null) || (queue.isEmpty() && (end == null || endDelivered))) {
                 return;
             }
             draining = true;
@@ -154,10 +204,22 @@ public final class Watch {
         while (true) {
             Rev r;
             End e = null;
+            long seen;
             synchronized (this) {
-                r = cancelled ? null : queue.pollFirst();
+                seen = resumes;
+            }
+            boolean ready = listener.ready(); // not under our lock: it takes the listener's
+            synchronized (this) {
+                if (!ready && resumes == seen) {
+                    paused = true;
+                }
+                r = cancelled || (paused && end == null) ? null : queue.pollFirst();
                 if (r != null) {
                     queuedBytes -= r.bytes();
+                    if (replayRevisions > 0) { // the replayed revisions are the queue's first
+                        replayRevisions--;
+                        replayBytes -= r.bytes();
+                    }
                     nextRevision = r.revision() + 1;
                 } else if (!cancelled && end != null && !endDelivered) {
                     e = end;

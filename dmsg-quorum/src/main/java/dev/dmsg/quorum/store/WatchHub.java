@@ -75,16 +75,12 @@ final class WatchHub {
             long from = fromRevision == 0 ? current + 1 : fromRevision;
             startsAfter = from - 1;
             w = new Watch(this, key, prefix, from, maxQueueBytes, listener, executor);
-            boolean ended = false;
             for (Watch.Rev r : history) {
-                if (r.revision() >= from && w.offer(r.revision(), r.events())) {
-                    ended = true;
-                    break;
+                if (r.revision() >= from) {
+                    w.replay(r.revision(), r.events());
                 }
             }
-            if (!ended) {
-                watches.add(w);
-            }
+            watches.add(w);
         }
         w.schedule();
         return new WatchStart.Started(w, startsAfter);

@@ -15,4 +15,14 @@ public interface WatchListener {
 
     /** The watch was ended by the member (not by {@link Watch#cancel}): called once, last. */
     void onEnd(Watch.End end);
+
+    /**
+     * Whether the listener takes another revision now, asked before each: a listener whose own
+     * output is backed up says no, and the watch holds delivery (its queue and bound apply) until
+     * {@link Watch#resume} — so a replay from history is paced by the watcher, not dumped on it.
+     * The end is delivered regardless. Must not block.
+     */
+    default boolean ready() {
+        return true;
+    }
 }

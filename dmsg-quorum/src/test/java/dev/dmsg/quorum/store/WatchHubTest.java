@@ -39,7 +39,7 @@ class WatchHubTest {
     }
 
     /** Records what a watch got. */
-    static final class Rec implements WatchListener {
+    static class Rec implements WatchListener {
         final List<Long> revisions = new ArrayList<>();
         final List<WatchEvent> events = new ArrayList<>();
         volatile Watch.End end;
@@ -146,17 +146,94 @@ class WatchHubTest {
         ex.runAll();
         assertThat(slow.revisions).as("nothing after the end").containsExactly(1L);
 
+        // The replay is the history's own events, outside the bound: re-watching from the revision
+        // given gets all from there though it is more than the bound (5 revisions > 3 events).
+        // Counted, it would end the re-watch at once at the same revision, every time.
         Rec again = new Rec();
         started(hub.watch(Blob.utf8("/a"), false, slow.end.revision(), again));
         ex.runAll();
-        // the replay counts against the bound too (5 revisions > 3 events): ended at once, nothing held
-        assertThat(again.revisions).isEmpty();
-        assertThat(again.end).isEqualTo(new Watch.End(Watch.End.Cause.FELL_BEHIND, 2));
+        assertThat(again.revisions).containsExactly(2L, 3L, 4L, 5L, 6L);
+        assertThat(again.end).isNull();
         Rec fits = new Rec();
         started(hub.watch(Blob.utf8("/a"), false, 4, fits));
         ex.runAll();
         assertThat(fits.revisions).containsExactly(4L, 5L, 6L);
         assertThat(fits.end).isNull();
+    }
+
+    @Test
+    void aReplayIsOutsideTheBoundButLiveRevisionsBehindItAreNot() {
+        Manual ex = new Manual();
+        long eventBytes = 32 + 2 + 1;
+        WatchHub hub = new WatchHub(100, 1 << 20, eventBytes * 2, ex);
+        for (long r = 1; r <= 5; r++) {
+            hub.publish(r, put(r, "/a"));
+        }
+        Rec rec = new Rec();
+        Watch w = started(hub.watch(Blob.utf8("/a"), false, 1, rec)); // 5 replayed, over the bound of 2
+        hub.publish(6, put(6, "/a"));
+        hub.publish(7, put(7, "/a"));                // 2 live ones: at the bound, beside the replay
+        assertThat(w.queuedBytes()).isEqualTo(eventBytes * 7);
+        hub.publish(8, put(8, "/a"));                // a third: over
+        ex.runAll();
+        assertThat(rec.revisions).isEmpty();
+        assertThat(rec.end).isEqualTo(new Watch.End(Watch.End.Cause.FELL_BEHIND, 1));
+    }
+
+    @Test
+    void aPausedWatchHoldsDeliveryAndStillGetsItsEnd() {
+        Manual ex = new Manual();
+        long eventBytes = 32 + 2 + 1;
+        WatchHub hub = new WatchHub(100, 1 << 20, eventBytes * 2, ex);
+        Rec rec = new Rec();
+        Watch w = started(hub.watch(Blob.utf8("/a"), false, 0, rec));
+        w.pause();
+        hub.publish(1, put(1, "/a"));
+        hub.publish(2, put(2, "/a"));
+        ex.runAll();
+        assertThat(rec.revisions).isEmpty();
+        w.resume();
+        ex.runAll();
+        assertThat(rec.revisions).containsExactly(1L, 2L);
+        w.pause();
+        for (long r = 3; r <= 5; r++) {
+            hub.publish(r, put(r, "/a"));            // the third is over the bound
+        }
+        ex.runAll();
+        assertThat(rec.revisions).containsExactly(1L, 2L);
+        assertThat(rec.end).as("delivered though paused").isEqualTo(new Watch.End(Watch.End.Cause.FELL_BEHIND, 3));
+    }
+
+    @Test
+    void aListenerThatIsNotReadyHoldsDeliveryUntilResumed() {
+        Manual ex = new Manual();
+        WatchHub hub = new WatchHub(100, 1 << 20, 1 << 20, ex);
+        for (long r = 1; r <= 4; r++) {
+            hub.publish(r, put(r, "/a"));
+        }
+        boolean[] ready = {true};
+        Rec rec = new Rec() {
+            @Override
+            public boolean ready() {
+                ready[0] = revisions.size() < 2; // takes two, then says no
+                return ready[0];
+            }
+        };
+        Watch w = started(hub.watch(Blob.utf8("/a"), false, 1, rec));
+        ex.runAll();
+        assertThat(rec.revisions).containsExactly(1L, 2L);
+        hub.publish(5, put(5, "/a"));
+        ex.runAll();
+        assertThat(rec.revisions).as("held while not ready").containsExactly(1L, 2L);
+        rec.revisions.clear(); // ready again
+        w.resume();
+        ex.runAll();
+        assertThat(rec.revisions).containsExactly(3L, 4L);
+        rec.revisions.clear();
+        w.resume();
+        ex.runAll();
+        assertThat(rec.revisions).containsExactly(5L);
+        assertThat(rec.end).isNull();
     }
 
     @Test

@@ -45,6 +45,11 @@ public interface GroupEngine {
 
         /** The member ended the watch (it fell behind, the member is closing). */
         void ended(int error, String why);
+
+        /** Whether the sink takes more now; if not, delivery waits for {@link WatchHandle#resume}. */
+        default boolean ready() {
+            return true;
+        }
     }
 
     /** An open watch. */
@@ -53,6 +58,10 @@ public interface GroupEngine {
         long startsAfter();
 
         void cancel();
+
+        /** Resumes delivery held because the sink was not {@linkplain WatchSink#ready ready}. */
+        default void resume() {
+        }
     }
 
     /** The group as the status document and {@code dmsg quorum status} show it (docs/QUORUM.md §7). */

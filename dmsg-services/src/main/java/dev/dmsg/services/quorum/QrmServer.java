@@ -76,6 +76,14 @@ public final class QrmServer {
         if (problem != null) {
             return refused(t, cmd, "", Dmsg.ERR_PARAM, problem);
         }
+        if (h.phase() < QrmHeader.PREPARE || h.phase() > QrmHeader.RAFT) {
+            return refused(t, cmd, "", Dmsg.ERR_NOSUPP, "QRM phase " + h.phase() + " is unknown"); // §3.2: NOSUPP
+        }
+        int opening = opening(cmd);
+        if (h.phase() != opening) {
+            return refused(t, cmd, h.group(), Dmsg.ERR_PARAM, "a " + name(cmd) + " opens with "
+                + QrmHeader.phaseName(opening) + ", not " + QrmHeader.phaseName(h.phase()));
+        }
         GroupEngine g = groups.get(h.group());
         if (g == null) {
             return refused(t, cmd, h.group(), Dmsg.ERR_NOSUPP, "this node is not a member of quorum group '" + h.group() + "'");
@@ -101,6 +109,24 @@ public final class QrmServer {
         }
     }
 
+    /** The phase a request of {@code cmd} opens with (docs/QUORUM.md §3.2, §3.4, §7). */
+    private static int opening(int cmd) {
+        return switch (cmd) {
+            case Dmsg.QRM_COMMIT -> QrmHeader.PREPARE;
+            case Dmsg.QRM_ADMIN -> QrmHeader.ADMIN;
+            default -> QrmHeader.READ; // QRM_READ, QRM_WATCH
+        };
+    }
+
+    private static String name(int cmd) {
+        return switch (cmd) {
+            case Dmsg.QRM_COMMIT -> "QRM_COMMIT";
+            case Dmsg.QRM_READ -> "QRM_READ";
+            case Dmsg.QRM_WATCH -> "QRM_WATCH";
+            default -> "QRM_ADMIN";
+        };
+    }
+
     static boolean allowed(Access.Principal who, Need need) {
         if (who.role() == Role.ADMIN || who.role() == Role.MEMBER) {
             return true;
@@ -110,10 +136,6 @@ public final class QrmServer {
     }
 
     private TransactionHandler commit(Transaction t, Message create, QrmHeader h, GroupEngine g, String originator) {
-        if (h.phase() != QrmHeader.PREPARE) {
-            return refused(t, Dmsg.QRM_COMMIT, h.group(), Dmsg.ERR_PARAM,
-                "a QRM_COMMIT opens with PREPARE, not " + QrmHeader.phaseName(h.phase()));
-        }
         Batch b;
         try {
             b = QrmCodec.decodeBatch(create.aux() == null ? Unpooled.EMPTY_BUFFER : create.aux());

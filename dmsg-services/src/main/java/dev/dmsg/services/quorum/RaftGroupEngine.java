@@ -162,6 +162,11 @@ final class RaftGroupEngine implements GroupEngine {
             }
 
             @Override
+            public boolean ready() {
+                return sink.ready();
+            }
+
+            @Override
             public void onEnd(Watch.End end) {
                 sink.ended(end.cause() == Watch.End.Cause.FELL_BEHIND ? Dmsg.ERR_LIMIT
                     : end.cause() == Watch.End.Cause.RESET ? Dmsg.ERR_COMPACTED : Dmsg.ERR_LOSTLINK,
@@ -182,6 +187,11 @@ final class RaftGroupEngine implements GroupEngine {
             @Override
             public void cancel() {
                 st.watch().cancel();
+            }
+
+            @Override
+            public void resume() {
+                st.watch().resume();
             }
         };
     }

@@ -181,6 +181,23 @@ class QrmServerTest {
     }
 
     @Test
+    void anUnknownPhaseIsNosuppAndAWrongOpeningPhaseIsParam() {
+        send(Dmsg.QRM_COMMIT, QrmHeader.of(77, "g"), QrmCodec.encodeBatch(Batch.of(Op.put(A, A))));
+        assertThat(refusal()).isEqualTo("NOSUPP: QRM phase 77 is unknown");
+        send(Dmsg.QRM_READ | DELETE, QrmHeader.of(0, "g"), QrmCodec.encodeBatch(Batch.of(Op.get(A))));
+        assertThat(refusal()).isEqualTo("NOSUPP: QRM phase 0 is unknown");
+        // a known phase where another belongs: a read sent as PREPARE was served as a read before
+        send(Dmsg.QRM_READ | DELETE, QrmHeader.of(QrmHeader.PREPARE, "g"), QrmCodec.encodeBatch(Batch.of(Op.get(A))));
+        assertThat(refusal()).isEqualTo("PARAM: a QRM_READ opens with READ, not PREPARE");
+        send(Dmsg.QRM_WATCH, QrmHeader.of(QrmHeader.EVENTS, "g"), QrmCodec.encodeBatch(Batch.of(Op.get(A))));
+        assertThat(refusal()).isEqualTo("PARAM: a QRM_WATCH opens with READ, not EVENTS");
+        send(Dmsg.QRM_ADMIN | DELETE, QrmHeader.of(QrmHeader.READ, "g"), "{\"op\":\"status\"}".getBytes());
+        assertThat(refusal()).isEqualTo("PARAM: a QRM_ADMIN opens with ADMIN, not READ");
+        assertThat(engine.entries()).isEmpty();
+        assertThat(server.refusals()).containsEntry("NOSUPP(0x20)", 2L).containsEntry("PARAM(0x23)", 3L);
+    }
+
+    @Test
     void aClientWithoutGrantsMayNeitherWriteNorRead() {
         role.set(Role.CLIENT);
         prepare(Batch.of(Op.put(A, Blob.utf8("x"))));
