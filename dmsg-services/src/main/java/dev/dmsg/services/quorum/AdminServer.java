@@ -70,7 +70,7 @@ final class AdminServer {
             Refusal.send(t, Dmsg.QRM_ADMIN, h.group(), Dmsg.ERR_IO, "status: " + e.getMessage());
             return;
         }
-        t.send(Dmsg.QRM_ADMIN | Dmsg.DELETE, QrmHeader.of(QrmHeader.ADMIN, h.group()), Unpooled.wrappedBuffer(b));
+        Refusal.answer(t, Dmsg.QRM_ADMIN | Dmsg.DELETE, QrmHeader.of(QrmHeader.ADMIN, h.group()), Unpooled.wrappedBuffer(b));
     }
 
     private static TransactionHandler refuse(Transaction t, QrmHeader h, int error, String why) {

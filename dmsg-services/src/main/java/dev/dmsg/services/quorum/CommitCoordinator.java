@@ -137,7 +137,7 @@ final class CommitCoordinator implements TransactionHandler {
                 return;
             }
         }
-        t.send(Dmsg.QRM_COMMIT, h, Unpooled.wrappedBuffer(new byte[] {(byte) (p.held() ? 1 : 0)}));
+        Refusal.answer(t, Dmsg.QRM_COMMIT, h, Unpooled.wrappedBuffer(new byte[] {(byte) (p.held() ? 1 : 0)}));
     }
 
     private void commit(Transaction t) {
@@ -219,7 +219,7 @@ final class CommitCoordinator implements TransactionHandler {
             QrmHeader h = QrmHeader.of(QrmHeader.COMMITTED, group.name()).withRevision(d.revision())
                 .withLog(a.index(), a.term());
             if (lastSent()) {
-                t.send(Dmsg.QRM_COMMIT | Dmsg.DELETE, h, Unpooled.wrappedBuffer(aux));
+                Refusal.answer(t, Dmsg.QRM_COMMIT | Dmsg.DELETE, h, Unpooled.wrappedBuffer(aux));
             }
         } else {
             Refusal r = Refusal.of(o);

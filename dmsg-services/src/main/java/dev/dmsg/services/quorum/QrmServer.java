@@ -184,7 +184,7 @@ public final class QrmServer {
                 return;
             }
             byte[] aux = QrmCodec.encodeResults(d.results(), QrmCodec.MAX_MESSAGE_BYTES);
-            t.send(Dmsg.QRM_READ | Dmsg.DELETE, QrmHeader.of(QrmHeader.READ, h.group()).withRevision(d.revision()),
+            Refusal.answer(t, Dmsg.QRM_READ | Dmsg.DELETE, QrmHeader.of(QrmHeader.READ, h.group()).withRevision(d.revision()),
                 Unpooled.wrappedBuffer(aux));
         });
         return (tx, m) -> {

@@ -3,7 +3,9 @@ package dev.dmsg.services.quorum;
 import dev.dmsg.link.Transaction;
 import dev.dmsg.quorum.store.Outcome;
 import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ExtHeader;
 import dev.dmsg.wire.QrmHeader;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -36,10 +38,22 @@ record Refusal(int error, String reason) {
         return new Refusal(Dmsg.ERR_IO, "unexpected outcome " + o);
     }
 
-    /** Ends {@code t} with {@code error} and {@code reason} (NUL-terminated, cut to 256 bytes). */
+    /**
+     * Sends a member's answer on {@code t} from the link's event loop, whatever thread has it
+     * ready (Ratis's, the transport's): a send from another thread blocks while the link's outbound
+     * side is over budget, and a requester that stops reading must not hold up the threads that
+     * apply the log or answer everyone else. The answers queued this way are bounded by the
+     * originator's requests in flight (docs/QUORUM.md §6).
+     */
+    static void answer(Transaction t, int cmd, ExtHeader h, ByteBuf aux) {
+        t.link().execute(() -> t.send(cmd, h, aux));
+    }
+
+    /** Ends {@code t} with {@code error} and {@code reason} (NUL-terminated, cut to 256 bytes), as {@link #answer}. */
     static void send(Transaction t, int cmd, String group, int error, String reason) {
-        t.send(cmd | Dmsg.DELETE, error, QrmHeader.of(0, group.isEmpty() ? "" : group),
-            Unpooled.wrappedBuffer(aux(reason)));
+        QrmHeader h = QrmHeader.of(0, group);
+        byte[] aux = aux(reason);
+        t.link().execute(() -> t.send(cmd | Dmsg.DELETE, error, h, Unpooled.wrappedBuffer(aux)));
     }
 
     /** The reason as sent: UTF-8, cut to 255 bytes on a character boundary, NUL-terminated. */
