@@ -144,6 +144,11 @@ final class NodeProcess implements AutoCloseable {
         return ShellClient.connect(host, port, AdminCommands.clientTls(dir), Duration.ofSeconds(5));
     }
 
+    /** The process id (under {@code ip netns exec}, the JVM's own: it execs java). */
+    long pid() {
+        return process.pid();
+    }
+
     /** The port a {@link #startNode} process listens on. */
     int port() {
         return port;
