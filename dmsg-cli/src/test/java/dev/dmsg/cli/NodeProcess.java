@@ -49,7 +49,16 @@ final class NodeProcess implements AutoCloseable {
 
     /** Like {@link #start(String, String...)}, with extra JVM options. */
     static NodeProcess start(String name, List<String> jvmOptions, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>();
+        return start(name, List.of(), jvmOptions, args);
+    }
+
+    /**
+     * Like {@link #start(String, List, String...)}, the java command line run by {@code prefix}
+     * (e.g. {@code ip netns exec NS}: the node inside a network namespace, see NetnsMesh).
+     */
+    static NodeProcess start(String name, List<String> prefix, List<String> jvmOptions, String... args)
+        throws IOException {
+        List<String> cmd = new ArrayList<>(prefix);
         cmd.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Xmx256m");
         cmd.addAll(jvmOptions);
@@ -127,8 +136,17 @@ final class NodeProcess implements AutoCloseable {
 
     /** A shell client acting as the node whose data directory is {@code dir} (its own key: an admin of it). */
     static ShellClient client(int port, Path dir) throws Exception {
-        return ShellClient.connect("127.0.0.1", port, AdminCommands.clientTls(dir),
-            Duration.ofSeconds(5));
+        return client("127.0.0.1", port, dir);
+    }
+
+    /** {@link #client(int, Path)} for a node listening on {@code host}. */
+    static ShellClient client(String host, int port, Path dir) throws Exception {
+        return ShellClient.connect(host, port, AdminCommands.clientTls(dir), Duration.ofSeconds(5));
+    }
+
+    /** The process id (under {@code ip netns exec}, the JVM's own: it execs java). */
+    long pid() {
+        return process.pid();
     }
 
     /** The port a {@link #startNode} process listens on. */

@@ -34,6 +34,9 @@ final class QuorumNodes implements AutoCloseable {
     private final Path root;
     private final List<String> quorumOptions;
     private final String members;
+    /** Where node i listens and is dialled, and what its command line is run by (see {@link #placing}). */
+    private final String[] hosts;
+    private final List<List<String>> prefixes = new ArrayList<>();
 
     /**
      * @param members the group's initial members (a prefix of n0 … n(N-1)); the others are started
@@ -47,13 +50,27 @@ final class QuorumNodes implements AutoCloseable {
         this.ports = new int[n];
         this.procs = new NodeProcess[n];
         this.quorumOptions = List.copyOf(quorumOptions);
+        this.hosts = new String[n];
         List<String> labels = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             labels.add(label(i));
             ports[i] = freePort();
+            hosts[i] = "127.0.0.1";
+            prefixes.add(List.of());
         }
         this.members = String.join(",", labels.subList(0, members));
         NodeProcess.prepareMesh(root, labels.toArray(String[]::new));
+    }
+
+    /**
+     * Node i listens on {@code host} and is dialled there, its command line run by {@code prefix}
+     * ({@code ip netns exec NS}: NetnsMesh puts each node in its own network namespace). Before
+     * it starts.
+     */
+    QuorumNodes placing(int i, String host, List<String> prefix) {
+        hosts[i] = host;
+        prefixes.set(i, List.copyOf(prefix));
+        return this;
     }
 
     static String label(int i) {
@@ -65,7 +82,7 @@ final class QuorumNodes implements AutoCloseable {
     }
 
     String address(int i) {
-        return "127.0.0.1:" + ports[i];
+        return hosts[i] + ":" + ports[i];
     }
 
     private static int freePort() throws IOException {
@@ -84,7 +101,7 @@ final class QuorumNodes implements AutoCloseable {
         String list = members.contains(label(i)) ? members : members + "," + label(i);
         args.addAll(List.of("--quorum", group + "=" + list));
         args.addAll(quorumOptions);
-        procs[i] = NodeProcess.start(label(i), NodeProcess.QUICK_START, args.toArray(String[]::new));
+        procs[i] = NodeProcess.start(label(i), prefixes.get(i), NodeProcess.QUICK_START, args.toArray(String[]::new));
     }
 
     void awaitListening(int i) throws InterruptedException {
@@ -115,7 +132,7 @@ final class QuorumNodes implements AutoCloseable {
 
     /** Node i's view of the group from its own status document (the {@code quorum} section). */
     JsonNode status(int i) throws Exception {
-        try (ShellClient c = NodeProcess.client(ports[i], dir(i))) {
+        try (ShellClient c = NodeProcess.client(hosts[i], ports[i], dir(i))) {
             JsonNode doc = JSON.readTree(c.call("status --json", Duration.ofSeconds(10)));
             for (JsonNode g : doc.path("quorum").path("groups")) {
                 if (g.path("name").asText().equals(group)) {
@@ -165,7 +182,7 @@ final class QuorumNodes implements AutoCloseable {
 
     /** A guest in this JVM joined through node i with node i's own key (an admin there). */
     GuestNode guest(String kind, int i) throws Exception {
-        return GuestNode.join(kind, "127.0.0.1", ports[i], dir(i), false, TlsConfig.Provider.AUTO);
+        return GuestNode.join(kind, hosts[i], ports[i], dir(i), false, TlsConfig.Provider.AUTO);
     }
 
     /** The {@code dmsg} arguments to reach the mesh through node i as node i. */

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.testing.RegisterWorkload;
 import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.linear.CheckResult;
 import dev.dmsg.testkit.linear.History;

@@ -1,6 +1,7 @@
 package dev.dmsg.services.quorum;
 
 import dev.dmsg.services.node.Node;
+import dev.dmsg.services.testing.RegisterWorkload;
 import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.Await;
 import java.time.Duration;

@@ -1,5 +1,7 @@
-package dev.dmsg.services.quorum;
+package dev.dmsg.services.testing;
 
+import dev.dmsg.services.quorum.QuorumClient;
+import dev.dmsg.services.quorum.QuorumException;
 import dev.dmsg.testkit.linear.History;
 import dev.dmsg.testkit.linear.RegisterModel;
 import dev.dmsg.wire.Dmsg;
@@ -14,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -34,10 +37,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * reproducible up to the cluster's timing. {@link #serializableReads} turns the reads of chosen
  * clients into SERIALIZABLE ones still recorded as linearizable — the deliberately broken mode
  * the checker must catch.
+ *
+ * <p>In the test-jar (dev.dmsg.services.testing) so that dmsg-cli's process tests run the same
+ * workload against real {@code dmsg node} processes.
  */
-final class RegisterWorkload {
+public final class RegisterWorkload {
     /** What a run did. */
-    record Stats(int ops, int reads, int writes, int cases, int ok, int fail, int unknown, int casHeld) {
+    public record Stats(int ops, int reads, int writes, int cases, int ok, int fail, int unknown, int casHeld) {
         @Override
         public String toString() {
             return ops + " ops (" + reads + " read, " + writes + " write or delete, " + cases + " cas, " + casHeld
@@ -58,7 +64,7 @@ final class RegisterWorkload {
     private volatile boolean stopping;
     private final List<Thread> threads = new ArrayList<>();
 
-    RegisterWorkload(History history, List<QuorumClient> clients, List<String> keys, long seed, Duration opWait) {
+    public RegisterWorkload(History history, List<QuorumClient> clients, List<String> keys, long seed, Duration opWait) {
         this.history = history;
         this.clients = List.copyOf(clients);
         this.keys = List.copyOf(keys);
@@ -77,13 +83,13 @@ final class RegisterWorkload {
      * Client {@code i} only reads, with SERIALIZABLE, and records them as linearizable reads (the
      * broken mode): a member's local state, served as if it were the group's.
      */
-    RegisterWorkload serializableReads(int client) {
+    public RegisterWorkload serializableReads(int client) {
         staleReaders.add(client);
         return this;
     }
 
     /** Starts one thread per client. */
-    void start() {
+    public void start() {
         for (int i = 0; i < clients.size(); i++) {
             int c = i;
             Thread t = new Thread(() -> run(c), "register-client-" + c);
@@ -94,7 +100,7 @@ final class RegisterWorkload {
     }
 
     /** Stops the clients after their current operation and waits for them. */
-    Stats stop() throws InterruptedException {
+    public Stats stop() throws InterruptedException {
         stopping = true;
         for (Thread t : threads) {
             t.join(opWait.toMillis() * 2 + 5_000);
@@ -114,7 +120,7 @@ final class RegisterWorkload {
     }
 
     /** Operations each client completed ok, by client: a client that never got through shows 0. */
-    List<Integer> okByClient() {
+    public List<Integer> okByClient() {
         List<Integer> out = new ArrayList<>();
         for (AtomicInteger n : okByClient) {
             out.add(n.get());
@@ -122,7 +128,7 @@ final class RegisterWorkload {
         return out;
     }
 
-    Stats stats() {
+    public Stats stats() {
         return new Stats(counts[0].get(), counts[1].get(), counts[2].get(), counts[3].get(), counts[4].get(),
             counts[5].get(), counts[6].get(), counts[7].get());
     }
@@ -150,7 +156,7 @@ final class RegisterWorkload {
     /** One operation's end as the client saw it: ok, fail or unknown. */
     private enum End { OK, FAIL, UNKNOWN }
 
-    void read(int client, String key) {
+    public void read(int client, String key) {
         counts[1].incrementAndGet();
         boolean serializable = staleReaders.contains(client);
         History.Call call = history.invoke(client, RegisterModel.read(key));
@@ -171,7 +177,7 @@ final class RegisterWorkload {
     }
 
     /** A one-phase PUT of {@code value}, or a DELETE when it is null (docs/QUORUM.md §8: {@code write(nil)}). */
-    void write(int client, String key, String value) {
+    public void write(int client, String key, String value) {
         counts[2].incrementAndGet();
         History.Call call = history.invoke(client, RegisterModel.write(key, value));
         Op op = value == null ? Op.delete(Blob.utf8(key)) : Op.put(Blob.utf8(key), Blob.utf8(value));
@@ -186,7 +192,7 @@ final class RegisterWorkload {
         count(client, end);
     }
 
-    void cas(int client, String key, String expected, String value) {
+    public void cas(int client, String key, String expected, String value) {
         counts[3].incrementAndGet();
         Compare c = expected == null ? Compare.number(Compare.Target.VERSION, Blob.utf8(key), Compare.Result.EQUAL, 0)
             : Compare.value(Blob.utf8(key), Compare.Result.EQUAL, Blob.utf8(expected));
@@ -218,7 +224,7 @@ final class RegisterWorkload {
             Thread.currentThread().interrupt();
             return End.UNKNOWN;
         } catch (ExecutionException e) {
-            Throwable x = QuorumClient.unwrap(e.getCause());
+            Throwable x = unwrap(e.getCause());
             if (!(x instanceof QuorumException q) || q.outcomeUnknown()) {
                 return End.UNKNOWN;
             }
@@ -254,4 +260,11 @@ final class RegisterWorkload {
         }
     }
 
+    /** The cause a future failed with, through any {@link CompletionException} wrapping it. */
+    private static Throwable unwrap(Throwable e) {
+        while (e instanceof CompletionException && e.getCause() != null) {
+            e = e.getCause();
+        }
+        return e;
+    }
 }
