@@ -25,6 +25,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiConsumer;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
@@ -75,6 +76,9 @@ public final class MeshRaftTransport implements RaftTransport {
     private final Map<NodeKey, PeerCircuit> circuits = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> reassembling = new ConcurrentHashMap<>();
     private final ExecutorService completions;
+    /** Circuits this transport began to forge, and those it closed because nothing came back. */
+    private final AtomicLong forged = new AtomicLong();
+    private final AtomicLong silentClosed = new AtomicLong();
     private volatile RaftRequestHandler handler;
     private volatile boolean closed;
 
@@ -107,6 +111,16 @@ public final class MeshRaftTransport implements RaftTransport {
     @Override
     public void serve(RaftRequestHandler h) {
         this.handler = h;
+    }
+
+    /** Circuits forged (or being forged) so far, to any member of any group. */
+    long circuitsForged() {
+        return forged.get();
+    }
+
+    /** Circuits closed because a call's caller gave up with nothing at all come back on them. */
+    long silentCircuitsClosed() {
+        return silentClosed.get();
     }
 
     // ---- sending ----
@@ -142,11 +156,18 @@ public final class MeshRaftTransport implements RaftTransport {
         NodeKey key = QuorumIds.memberKey(groupName, peerLabel);
         PeerCircuit pc = circuits.computeIfAbsent(key, k -> new PeerCircuit(k, peerLabel));
         CompletableFuture<CircuitHandle> circuit = pc.circuit();
+        long sentAt = nanoClock.getAsLong();
+        AtomicReference<CircuitHandle> sentOn = new AtomicReference<>();
         BiConsumer<CircuitHandle, Throwable> go = (c, e) -> {
             if (e != null) {
                 result.completeExceptionally(RaftCalls.ioException(e));
             } else {
-                new Outbound(c, groupName, peerLabel, request, result).send();
+                sentOn.set(c);
+                try {
+                    new Outbound(pc, c, groupName, peerLabel, request, result).send();
+                } catch (RuntimeException x) { // never leave the call hanging on a send that threw
+                    result.completeExceptionally(new IOException("sending to '" + peerLabel + "' failed: " + x, x));
+                }
             }
         };
         if (circuit.isDone()) {
@@ -158,8 +179,17 @@ public final class MeshRaftTransport implements RaftTransport {
         }
         // the caller gave up (its timeout): a late reply is dropped. Our side of the transaction is
         // already closed (DELETE with the last chunk), so the peer's ends when it answers — Ratis
-        // answers every request, if only with an error — without costing every call a message
-        out.whenComplete((b, e) -> result.completeExceptionally(new IOException("abandoned by the caller")));
+        // answers every request, if only with an error — without costing every call a message.
+        // If nothing at all came back on the circuit meanwhile, the circuit is presumed broken
+        // (docs/QUORUM.md §5): it is closed, and the next call forges another
+        out.whenComplete((b, e) -> {
+            if (result.completeExceptionally(new IOException("abandoned by the caller"))) {
+                CircuitHandle c = sentOn.get();
+                if (c != null) {
+                    pc.unanswered(c, sentAt);
+                }
+            }
+        });
         return out;
     }
 
@@ -177,6 +207,9 @@ public final class MeshRaftTransport implements RaftTransport {
         final String peerLabel;
         private CompletableFuture<CircuitHandle> current;
         private long failedAtNanos;
+        /** The circuit a message last arrived on (any call's reply), and when. */
+        private volatile CircuitHandle heardOn;
+        private volatile long heardNanos;
 
         PeerCircuit(NodeKey key, String peerLabel) {
             this.key = key;
@@ -198,6 +231,7 @@ public final class MeshRaftTransport implements RaftTransport {
                     return f; // failed lately: fail fast with its reason
                 }
             }
+            forged.incrementAndGet();
             CompletableFuture<CircuitHandle> next = mesh.openCircuit(key).thenApply(this::check);
             current = next;
             next.whenComplete((c, e) -> {
@@ -206,6 +240,33 @@ public final class MeshRaftTransport implements RaftTransport {
                 }
             });
             return next;
+        }
+
+        void heard(CircuitHandle c) {
+            heardNanos = nanoClock.getAsLong();
+            heardOn = c;
+        }
+
+        /**
+         * A call sent on {@code c} at {@code sentAt} was given up by its caller unanswered. If
+         * nothing arrived on the circuit since, requests go into a void (a hop lost its state and
+         * nobody told us): close it, so that the next call forges a new one.
+         */
+        void unanswered(CircuitHandle c, long sentAt) {
+            if (!c.isOpen() || heardOn == c && heardNanos - sentAt >= 0) {
+                return;
+            }
+            synchronized (this) {
+                CompletableFuture<CircuitHandle> f = current;
+                if (f == null || !f.isDone() || f.isCompletedExceptionally() || f.join() != c) {
+                    return; // already replaced
+                }
+                current = null;
+            }
+            silentClosed.incrementAndGet();
+            log.warn("{}: no answer on {} ({} hop(s)) for {} ms (group '{}'): closing it; the next call forges another",
+                label, c, c.hops(), TimeUnit.NANOSECONDS.toMillis(nanoClock.getAsLong() - sentAt), key.clLabel());
+            c.close();
         }
 
         private synchronized void failedNow(CompletableFuture<CircuitHandle> f) {
@@ -242,6 +303,7 @@ public final class MeshRaftTransport implements RaftTransport {
 
     /** One request on a circuit and its reply; the handler runs on the circuit's link's event loop. */
     private final class Outbound implements TransactionHandler {
+        final PeerCircuit owner;
         final CircuitHandle circuit;
         final String group;
         final String peer;
@@ -251,7 +313,9 @@ public final class MeshRaftTransport implements RaftTransport {
         private int error;
         private String reason;
 
-        Outbound(CircuitHandle circuit, String group, String peer, byte[] request, CompletableFuture<byte[]> result) {
+        Outbound(PeerCircuit owner, CircuitHandle circuit, String group, String peer, byte[] request,
+                 CompletableFuture<byte[]> result) {
+            this.owner = owner;
             this.circuit = circuit;
             this.group = group;
             this.peer = peer;
@@ -278,10 +342,14 @@ public final class MeshRaftTransport implements RaftTransport {
 
         @Override
         public void onMessage(Transaction t, Message m) {
+            boolean lostLink = m.isAbort() && m.isDelete() && m.error() == Dmsg.ERR_LOSTLINK;
+            if (!lostLink) {
+                owner.heard(circuit); // the circuit carries: even a late reply says so
+            }
             if (result.isDone()) {
                 return; // abandoned, or already failed: the rest of the reply has no one to go to
             }
-            if (m.isAbort() && m.isDelete() && m.error() == Dmsg.ERR_LOSTLINK) {
+            if (lostLink) {
                 result.completeExceptionally(new IOException("circuit to '" + peer + "' for group '" + group + "' lost"
                     + (circuit.lostReason() == null ? "" : ": " + circuit.lostReason())));
                 return;

@@ -123,6 +123,8 @@ class MeshRaftTransportTest {
         int before = atBeta.stats().openTransactions();
         for (int i = 0; i < 5; i++) {
             CompletableFuture<byte[]> f = alpha.transport.call(GROUP, "beta", new byte[10]).orTimeout(200, TimeUnit.MILLISECONDS);
+            // another call answered meanwhile: the circuit carries, so it is kept
+            assertThat(alpha.transport.call(GROUP, "beta", new byte[1]).get(10, TimeUnit.SECONDS)).isEmpty();
             assertThatThrownBy(() -> f.get(10, TimeUnit.SECONDS)).cause().isInstanceOf(TimeoutException.class);
         }
         Await.until(() -> atBeta.stats().openTransactions() == before + 5, Duration.ofSeconds(10),
@@ -134,6 +136,41 @@ class MeshRaftTransportTest {
         Await.until(() -> atBeta.stats().openTransactions() == before, Duration.ofSeconds(10),
             "beta's transactions of the abandoned calls are gone");
         assertThat(new String(alpha.transport.call(GROUP, "beta", new byte[1]).get(10, TimeUnit.SECONDS))).isEmpty();
+        assertThat(alpha.transport.circuitsForged()).as("the one circuit was kept throughout").isEqualTo(1);
+        assertThat(alpha.transport.silentCircuitsClosed()).isZero();
+    }
+
+    @Test
+    void aCircuitOnWhichNothingComesBackIsClosedAndTheNextCallForgesAnother() throws Exception {
+        List<CompletableFuture<byte[]>> unanswered = new ArrayList<>();
+        beta.transport.serve((g, o, r) -> {
+            if (r.length == 1) {
+                return CompletableFuture.completedFuture(new byte[0]);
+            }
+            CompletableFuture<byte[]> f = new CompletableFuture<>(); // a far end that swallows requests
+            synchronized (unanswered) {
+                unanswered.add(f);
+            }
+            return f;
+        });
+        assertThat(alpha.transport.call(GROUP, "beta", new byte[1]).get(10, TimeUnit.SECONDS)).isEmpty();
+        Link atBeta = beta.endpoint.links().get(0);
+        int before = atBeta.stats().openTransactions();
+        CompletableFuture<byte[]> lost = alpha.transport.call(GROUP, "beta", new byte[10]).orTimeout(200, TimeUnit.MILLISECONDS);
+        assertThatThrownBy(() -> lost.get(10, TimeUnit.SECONDS)).cause().isInstanceOf(TimeoutException.class);
+        // nothing came back on the circuit since that call went out: it is closed end to end, so
+        // beta's side of the swallowed request ends too (LOSTLINK), not only when beta answers
+        Await.until(() -> atBeta.stats().openTransactions() < before, Duration.ofSeconds(10),
+            "beta's side of the circuit and of the swallowed request is gone");
+        assertThat(alpha.transport.call(GROUP, "beta", new byte[1]).get(10, TimeUnit.SECONDS))
+            .as("the next call forges a new circuit").isEmpty();
+        synchronized (unanswered) {
+            assertThat(unanswered).hasSize(1);
+            unanswered.get(0).complete(new byte[3]); // the late answer goes nowhere and breaks nothing
+        }
+        assertThat(alpha.transport.call(GROUP, "beta", new byte[1]).get(10, TimeUnit.SECONDS)).isEmpty();
+        assertThat(alpha.transport.silentCircuitsClosed()).isEqualTo(1);
+        assertThat(alpha.transport.circuitsForged()).isEqualTo(2);
     }
 
     @Test
