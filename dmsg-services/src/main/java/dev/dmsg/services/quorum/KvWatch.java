@@ -27,7 +27,7 @@ public final class KvWatch implements AutoCloseable {
         this.lastRevision = startsAfter;
     }
 
-    static CompletableFuture<KvWatch> open(QuorumClient.Route c, QrmHeader h, byte[] aux, Consumer<List<WatchEvent>> events,
+    static CompletableFuture<KvWatch> open(MemberRoute.Route c, QrmHeader h, byte[] aux, Consumer<List<WatchEvent>> events,
                                          Consumer<QuorumException> ended) {
         CompletableFuture<KvWatch> f = new CompletableFuture<>();
         KvWatch[] self = new KvWatch[1];

@@ -28,7 +28,7 @@ public final class Prepared {
     }
 
     /** Sends PREPARE on {@code c}; completes once PREPARED arrives, or with the refusal. */
-    static CompletableFuture<Prepared> open(QuorumClient.Route c, QrmHeader h, byte[] aux) {
+    static CompletableFuture<Prepared> open(MemberRoute.Route c, QrmHeader h, byte[] aux) {
         CompletableFuture<Prepared> prepared = new CompletableFuture<>();
         CompletableFuture<QuorumClient.Committed> committed = new CompletableFuture<>();
         c.open(Dmsg.QRM_COMMIT, h, Unpooled.wrappedBuffer(aux), (t, m) -> {

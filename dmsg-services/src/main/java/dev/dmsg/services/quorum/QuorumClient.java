@@ -1,11 +1,7 @@
 package dev.dmsg.services.quorum;
 
 import dev.dmsg.link.Link;
-import dev.dmsg.link.LinkState;
 import dev.dmsg.link.Transaction;
-import dev.dmsg.link.TransactionHandler;
-import dev.dmsg.mesh.CircuitException;
-import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.mesh.NodeKey;
 import dev.dmsg.mesh.SpanEngine;
@@ -20,7 +16,6 @@ import dev.dmsg.wire.qrm.QrmCodec;
 import dev.dmsg.wire.qrm.QrmFormatException;
 import dev.dmsg.wire.qrm.Results;
 import dev.dmsg.wire.qrm.WatchEvent;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -29,10 +24,8 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.TreeMap;
 import java.util.Map;
-import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -62,28 +55,9 @@ public final class QuorumClient implements AutoCloseable {
     /** A read answered at {@code revision}. */
     public record ReadResult(long revision, Results results) {}
 
-    /**
-     * Where requests go: a circuit to a member, or circuit 0 of our own link to a member that is
-     * our neighbour — the only way a client-role node (which may not forge circuits, docs/SECURITY.md
-     * §5) reaches the group, and the cheaper one for anyone.
-     */
-    interface Route {
-        Transaction open(int cmd, QrmHeader h, ByteBuf aux, TransactionHandler handler);
-
-        boolean isOpen();
-
-        /** Ends the route: a circuit is closed; a link stays (it is not ours to close). */
-        void close();
-    }
-
-    private final MeshNode mesh;
-    private final Supplier<List<Link>> links;
     private final String group;
     private final Duration wait;
-    private Route route; // guarded by this
-    private String routeMember; // guarded by this
-    /** When set, the only member this client talks to. */
-    private volatile String only;
+    private final MemberRoute routes;
 
     /** A client that reaches members by circuits only. */
     public QuorumClient(MeshNode mesh, String group, Duration wait) {
@@ -95,11 +69,10 @@ public final class QuorumClient implements AutoCloseable {
      * the node's links now), else over a circuit.
      */
     public QuorumClient(MeshNode mesh, Supplier<List<Link>> links, String group, Duration wait) {
-        this.mesh = mesh;
-        this.links = links;
+        QrmHeader.of(QrmHeader.READ, group); // checks the name fits
         this.group = group;
         this.wait = wait;
-        QrmHeader.of(QrmHeader.READ, group); // checks the name fits
+        this.routes = new MemberRoute(mesh, links, group, wait);
     }
 
     public String group() {
@@ -110,21 +83,14 @@ public final class QuorumClient implements AutoCloseable {
      * From now on, talks only to member {@code label} (the leader, for the status only it can give:
      * its followers' match indexes); {@code null}: any member.
      */
-    public synchronized QuorumClient onlyTo(String label) {
-        if (!Objects.equals(label, only)) {
-            only = label;
-            if (route != null) {
-                route.close();
-                route = null;
-                routeMember = null;
-            }
-        }
+    public QuorumClient onlyTo(String label) {
+        routes.onlyTo(label);
         return this;
     }
 
     /** The member the client's requests go to, or {@code null} before the first request. */
-    public synchronized String member() {
-        return route != null && route.isOpen() ? routeMember : null;
+    public String member() {
+        return routes.member();
     }
 
     /** The members of {@code group} the span table knows of now, nearest (and best known) first. */
@@ -183,7 +149,7 @@ public final class QuorumClient implements AutoCloseable {
     public CompletableFuture<Prepared> prepare(Batch batch, Duration lease) {
         byte[] aux = QrmCodec.encodeBatch(batch);
         QrmHeader h = QrmHeader.of(QrmHeader.PREPARE, group).withLease(lease == null ? 0 : (int) lease.toMillis());
-        return routeWithin(deadline()).thenCompose(c -> Prepared.open(c, h, aux));
+        return routes.routeWithin(deadline()).thenCompose(c -> Prepared.open(c, h, aux));
     }
 
     /** A read batch (GETs only); linearizable unless {@code serializable}. */
@@ -217,7 +183,7 @@ public final class QuorumClient implements AutoCloseable {
         Batch b = Batch.of(prefix ? Op.getPrefix(key, 0) : Op.get(key));
         QrmHeader h = QrmHeader.of(QrmHeader.READ, group).withRevision(fromRevision);
         byte[] aux = QrmCodec.encodeBatch(b);
-        return routeWithin(deadline()).thenCompose(c -> KvWatch.open(c, h, aux, events, ended));
+        return routes.routeWithin(deadline()).thenCompose(c -> KvWatch.open(c, h, aux, events, ended));
     }
 
     /** An admin request (docs/QUORUM.md §7): a JSON object in, a JSON object out. */
@@ -257,7 +223,7 @@ public final class QuorumClient implements AutoCloseable {
 
     private void attempt(int cmd, QrmHeader h, byte[] aux, boolean retryable, long deadline,
                          CompletableFuture<Answer> out) {
-        routeWithin(deadline).whenComplete((c, e) -> {
+        routes.routeWithin(deadline).whenComplete((c, e) -> {
             if (e != null) {
                 out.completeExceptionally(unwrap(e));
                 return;
@@ -272,7 +238,7 @@ public final class QuorumClient implements AutoCloseable {
                 Throwable cause = unwrap(x);
                 if (retryable && cause instanceof QuorumException q && q.error() == Dmsg.ERR_LOSTLINK
                     && System.nanoTime() - deadline < 0) {
-                    drop(c);
+                    routes.drop(c);
                     attempt(cmd, h, aux, true, deadline, out);
                 } else {
                     out.completeExceptionally(retryable ? cause : writeRefused(cause));
@@ -337,139 +303,6 @@ public final class QuorumClient implements AutoCloseable {
         return new QuorumException(error, why.isEmpty() ? ErrorCode.nameOf(error) : why, unknown);
     }
 
-    /**
-     * The open route, or a new one before {@code deadline}: our link to a neighbour member if
-     * there is one, else a circuit to the nearest member that answers.
-     */
-    private CompletableFuture<Route> routeWithin(long deadline) {
-        synchronized (this) {
-            if (route != null && route.isOpen()) {
-                return CompletableFuture.completedFuture(route);
-            }
-        }
-        CompletableFuture<Route> f = new CompletableFuture<>();
-        forge(deadline, f, null);
-        return f;
-    }
-
-    private void forge(long deadline, CompletableFuture<Route> f, String lastWhy) {
-        long left = deadline - System.nanoTime();
-        if (left <= 0) {
-            f.completeExceptionally(new QuorumException(Dmsg.ERR_NOLEADER, "quorum " + group + ": no member reachable within "
-                + wait.toMillis() + " ms" + (lastWhy == null ? " (none advertised)" : " (" + lastWhy + ")")));
-            return;
-        }
-        String target = only;
-        members(mesh, group).thenApply(l -> target == null ? l : l.stream().filter(m -> m.label().equals(target)).toList())
-            .whenComplete((list, e) -> {
-            if (e != null || list.isEmpty()) {
-                // a guest that just joined learns the spans within a second or so
-                CompletableFuture.delayedExecutor(100, TimeUnit.MILLISECONDS).execute(() -> forge(deadline, f, lastWhy));
-                return;
-            }
-            for (Member m : list) {
-                Link l = neighbour(m.label());
-                if (l != null) {
-                    use(new LinkRoute(l), m.label(), f);
-                    return;
-                }
-            }
-            tryMembers(list, 0, deadline, f, lastWhy);
-        });
-    }
-
-    /** Our link to {@code label}, if it is up and its peer is who it says (TLS), else null. */
-    private Link neighbour(String label) {
-        for (Link l : links.get()) {
-            if (l.state() == LinkState.UP && label.equals(l.peerLabel())
-                && (l.peer() == null || label.equals(l.peer().name()))) {
-                return l;
-            }
-        }
-        return null;
-    }
-
-    private void tryMembers(List<Member> list, int i, long deadline, CompletableFuture<Route> f, String lastWhy) {
-        if (i >= list.size()) {
-            CompletableFuture.delayedExecutor(100, TimeUnit.MILLISECONDS).execute(() -> forge(deadline, f, lastWhy));
-            return;
-        }
-        Member m = list.get(i);
-        if (m.hops() == 0) { // ourselves: a node cannot open a circuit to itself
-            tryMembers(list, i + 1, deadline, f, lastWhy);
-            return;
-        }
-        long left = Math.max(1, deadline - System.nanoTime());
-        mesh.openCircuit(m.key(), Duration.ofNanos(Math.min(left, TimeUnit.SECONDS.toNanos(3)))).whenComplete((c, e) -> {
-            if (e != null) {
-                Throwable x = unwrap(e);
-                String why = m.label() + ": " + x.getMessage();
-                if (x instanceof CircuitException ce && ce.farEndNotWhoItClaims()) {
-                    why = m.label() + " is not who its span claims";
-                }
-                tryMembers(list, i + 1, deadline, f, why);
-                return;
-            }
-            use(new CircuitRoute(c), m.label(), f);
-        });
-    }
-
-    private void use(Route r, String member, CompletableFuture<Route> f) {
-        synchronized (this) {
-            if (route != null && route.isOpen() && route != r) {
-                r.close(); // another request made one meanwhile
-                f.complete(route);
-                return;
-            }
-            route = r;
-            routeMember = member;
-        }
-        f.complete(r);
-    }
-
-    private synchronized void drop(Route r) {
-        if (route == r) {
-            route = null;
-            routeMember = null;
-        }
-        r.close();
-    }
-
-    /** A circuit to a member. */
-    private record CircuitRoute(CircuitHandle c) implements Route {
-        @Override
-        public Transaction open(int cmd, QrmHeader h, ByteBuf aux, TransactionHandler handler) {
-            return c.open(cmd, h, aux, handler);
-        }
-
-        @Override
-        public boolean isOpen() {
-            return c.isOpen();
-        }
-
-        @Override
-        public void close() {
-            c.close();
-        }
-    }
-
-    /** Circuit 0 of our link to a neighbour member. */
-    private record LinkRoute(Link l) implements Route {
-        @Override
-        public Transaction open(int cmd, QrmHeader h, ByteBuf aux, TransactionHandler handler) {
-            return l.open(cmd, h, aux, handler);
-        }
-
-        @Override
-        public boolean isOpen() {
-            return l.state() == LinkState.UP;
-        }
-
-        @Override
-        public void close() {
-        }
-    }
-
     static Throwable unwrap(Throwable e) {
         while (e instanceof CompletionException && e.getCause() != null) {
             e = e.getCause();
@@ -479,13 +312,6 @@ public final class QuorumClient implements AutoCloseable {
 
     @Override
     public void close() {
-        Route r;
-        synchronized (this) {
-            r = route;
-            route = null;
-        }
-        if (r != null) {
-            r.close();
-        }
+        routes.close();
     }
 }
