@@ -145,6 +145,10 @@ final class NodeProcess implements AutoCloseable {
     }
 
     /** The process id (under {@code ip netns exec}, the JVM's own: it execs java). */
+    boolean isAlive() {
+        return process.isAlive();
+    }
+
     long pid() {
         return process.pid();
     }

@@ -7,7 +7,9 @@ import dev.dmsg.services.node.GuestNode;
 import dev.dmsg.services.shell.ShellClient;
 import java.io.IOException;
 import java.net.ServerSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,6 +33,8 @@ final class QuorumNodes implements AutoCloseable {
     final int n;
     final int[] ports;
     final NodeProcess[] procs;
+    /** Outputs of killed processes: name, text. */
+    private final List<String[]> killed = new ArrayList<>();
     private final Path root;
     private final List<String> quorumOptions;
     private final String members;
@@ -118,9 +122,39 @@ final class QuorumNodes implements AutoCloseable {
         }
     }
 
-    /** {@code kill -9} of node i. */
+    /** {@code kill -9} of node i; its output is kept for {@link #postMortem}. */
     void kill(int i) throws InterruptedException {
         procs[i].kill();
+        killed.add(new String[] {label(i) + "-killed-" + killed.size(), procs[i].output()});
+    }
+
+    /**
+     * For a failure's post-mortem: writes every member's output so far ({@code dir/nI.log}, and
+     * {@code nI-killed-K.log} for each process killed before) and, for those still running, their
+     * threads ({@code dir/nI.jstack}: where a stalled Raft appender waits). Never throws.
+     */
+    void postMortem(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            for (String[] k : killed) {
+                Files.writeString(dir.resolve(k[0] + ".log"), k[1]);
+            }
+            for (int i = 0; i < n; i++) {
+                NodeProcess p = procs[i];
+                if (p == null) {
+                    continue;
+                }
+                Files.writeString(dir.resolve(label(i) + ".log"), p.output());
+                if (p.isAlive()) {
+                    new ProcessBuilder(Paths.get(System.getProperty("java.home"), "bin", "jstack").toString(),
+                        Long.toString(p.pid())).redirectErrorStream(true)
+                        .redirectOutput(dir.resolve(label(i) + ".jstack").toFile()).start().waitFor(30, TimeUnit.SECONDS);
+                }
+            }
+            System.out.println("members' output and threads written to " + dir.toAbsolutePath());
+        } catch (Exception e) {
+            System.out.println("post-mortem incomplete: " + e);
+        }
     }
 
     /** Node i again, same port, data directory and command line; returns once it listens. */

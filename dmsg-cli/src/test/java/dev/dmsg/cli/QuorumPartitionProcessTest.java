@@ -32,7 +32,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -79,39 +78,12 @@ class QuorumPartitionProcessTest {
         }
     }
 
-    /** Where each member's output goes, for a failure's post-mortem (target/netns-logs/nI.log). */
+    /** Where each member's output and threads go for a failure's post-mortem ({@link QuorumNodes#postMortem}). */
     static final Path LOGS = Paths.get("target", "netns-logs");
-
-    /** Writes member i's output so far to LOGS/nI{suffix}.log. */
-    void saveLog(int i, String suffix) throws Exception {
-        NodeProcess p = mesh.nodes.procs[i];
-        if (p != null) {
-            Files.createDirectories(LOGS);
-            Files.writeString(LOGS.resolve("n" + i + suffix + ".log"), p.output());
-        }
-    }
-
-    /** Member i's threads (jstack) to LOGS/nI.jstack: where a stalled Raft appender waits. */
-    void threadDump(int i) {
-        NodeProcess p = mesh.nodes.procs[i];
-        try {
-            Files.createDirectories(LOGS);
-            new ProcessBuilder(Paths.get(System.getProperty("java.home"), "bin", "jstack").toString(),
-                Long.toString(p.pid())).redirectErrorStream(true)
-                .redirectOutput(LOGS.resolve("n" + i + ".jstack").toFile()).start().waitFor(30, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            System.out.printf("n%d: no thread dump: %s%n", i, e);
-        }
-    }
 
     @AfterAll
     void stop() throws Exception {
         try {
-            if (mesh != null) {
-                for (int i = 0; i < N; i++) {
-                    saveLog(i, "");
-                }
-            }
             clients.forEach(QuorumClient::close);
             guests.forEach(GuestNode::close);
         } finally {
@@ -231,14 +203,7 @@ class QuorumPartitionProcessTest {
         return r;
     }
 
-    /**
-     * Runs only with {@code -Ddmsg.netns.nemesis=true} until the liveness bug it found is fixed
-     * (docs/QUORUM.md §8, "Known liveness bug"): a healed former leader sometimes never catches
-     * up, and the next fault then leaves no majority.
-     */
     @Test
-    @EnabledIfSystemProperty(named = "dmsg.netns.nemesis", matches = "true",
-        disabledReason = "a healed former leader may never catch up (docs/QUORUM.md §8)")
     void registersStayLinearizableWhileMembersArePartitionedAndLeadersKilled(TestInfo info) throws Exception {
         List<QuorumClient> cs = new ArrayList<>();
         for (int c = 0; c < 6; c++) {
@@ -279,7 +244,6 @@ class QuorumPartitionProcessTest {
 
             int k = leader(FAULT_LIMIT);
             mesh.nodes.kill(k);
-            saveLog(k, "-killed");
             faults.add("leader n" + k + " killed");
             progress(w, 30, "with leader n" + k + " killed");
             mesh.nodes.restart(k);
@@ -293,8 +257,8 @@ class QuorumPartitionProcessTest {
                 } catch (Exception | AssertionError e) {
                     System.out.printf("n%d status: %s%n", i, e);
                 }
-                threadDump(i);
             }
+            mesh.nodes.postMortem(LOGS);
             try {
                 w.stop();
             } catch (Throwable stuck) {
@@ -321,14 +285,7 @@ class QuorumPartitionProcessTest {
         return kvs.isEmpty() ? null : kvs.get(0).value().utf8();
     }
 
-    /**
-     * Opt-in with the test above: its setup waits for both followers to apply, which the same bug
-     * can stop (seen in 1 of 5 runs on a quiet machine). The in-JVM twin,
-     * QuorumLinearizabilityTest.aStaleReadFromACutOffMembersLocalStateIsCaught, always runs.
-     */
     @Test
-    @EnabledIfSystemProperty(named = "dmsg.netns.nemesis", matches = "true",
-        disabledReason = "a healed former leader may never catch up (docs/QUORUM.md §8)")
     void staleReadsFromACutOffMemberAreCaught(TestInfo info) throws Exception {
         int l = leader(FAULT_LIMIT);
         int c = (l + 1) % N; // a follower: cut off, it still answers SERIALIZABLE reads from its own state

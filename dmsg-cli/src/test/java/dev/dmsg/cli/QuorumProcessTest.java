@@ -15,6 +15,7 @@ import java.io.ByteArrayInputStream;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,6 +46,8 @@ class QuorumProcessTest extends CliCapture {
     static final Duration CLIENT_WAIT = Duration.ofSeconds(10);
     static final Duration CATCH_UP = Duration.ofSeconds(60);
     /** Snapshot every 200 entries, 8 KiB log segments: 600 puts are purged from the leader's log. */
+    /** Where the members' output and threads go when a test fails ({@link QuorumNodes#postMortem}). */
+    static final Path LOGS = Paths.get("target", "quorum-logs");
     static final List<String> SMALL_SNAPSHOTS = List.of("--quorum-snapshot-every", "200", "--quorum-segment-bytes", "8192");
 
     @TempDir
@@ -53,60 +56,65 @@ class QuorumProcessTest extends CliCapture {
     @Test
     void threeMembersSurviveALeaderKilledUnderLoadAndMembersCatchUp() throws Exception {
         try (QuorumNodes q = new QuorumNodes(tmp, "g", 4, 3, SMALL_SNAPSHOTS)) {
-            Path stranger = tmp.resolve("stranger");
-            // a key n0 trusts as a client that may read but not write (docs/QUORUM.md §6)
-            TrustStore.open(q.dir(0)).add("stranger", NodeKeys.loadOrCreate(stranger, "stranger").fingerprint(),
-                Role.CLIENT, Grants.KV_READ);
-            TrustStore.open(stranger).add("n0", NodeKeys.loadOrCreate(q.dir(0), "n0").fingerprint(), Role.MEMBER, 0);
-            long t0 = System.nanoTime();
-            q.startAll(0, 3);
-            boolean[] alive = {true, true, true, false};
-            int leader = q.awaitLeader(0, alive, Duration.ofSeconds(60));
-            realErr().printf("3 members started and elected %s in %d ms%n", QuorumNodes.label(leader), ms(t0));
+            try {
+                Path stranger = tmp.resolve("stranger");
+                // a key n0 trusts as a client that may read but not write (docs/QUORUM.md §6)
+                TrustStore.open(q.dir(0)).add("stranger", NodeKeys.loadOrCreate(stranger, "stranger").fingerprint(),
+                    Role.CLIENT, Grants.KV_READ);
+                TrustStore.open(stranger).add("n0", NodeKeys.loadOrCreate(q.dir(0), "n0").fingerprint(), Role.MEMBER, 0);
+                long t0 = System.nanoTime();
+                q.startAll(0, 3);
+                boolean[] alive = {true, true, true, false};
+                int leader = q.awaitLeader(0, alive, Duration.ofSeconds(60));
+                realErr().printf("3 members started and elected %s in %d ms%n", QuorumNodes.label(leader), ms(t0));
 
-            cliEndToEnd(q, leader == 0 ? 1 : 0, stranger);
+                cliEndToEnd(q, leader == 0 ? 1 : 0, stranger);
 
-            // the load enters through a follower, F; the leader is killed under it
-            int f = (leader + 1) % 3;
-            try (GuestNode guest = q.guest("load", f);
-                 QuorumClient c = new QuorumClient(guest.mesh(), guest.node().endpoint()::links, "g", CLIENT_WAIT)) {
-                QuorumLoad load = new QuorumLoad(c, "/w/", 4, CLIENT_WAIT);
-                load.start();
-                long warm = System.nanoTime();
-                load.awaitAcks(warm, 100, Duration.ofSeconds(60), "writes before the kill");
-                long before = System.nanoTime();
-                load.awaitAcks(before, 100, Duration.ofSeconds(60), "steady writes before the kill");
-                double ratePerSec = 100 / ((System.nanoTime() - before) / 1e9);
+                // the load enters through a follower, F; the leader is killed under it
+                int f = (leader + 1) % 3;
+                try (GuestNode guest = q.guest("load", f);
+                     QuorumClient c = new QuorumClient(guest.mesh(), guest.node().endpoint()::links, "g", CLIENT_WAIT)) {
+                    QuorumLoad load = new QuorumLoad(c, "/w/", 4, CLIENT_WAIT);
+                    load.start();
+                    long warm = System.nanoTime();
+                    load.awaitAcks(warm, 100, Duration.ofSeconds(60), "writes before the kill");
+                    long before = System.nanoTime();
+                    load.awaitAcks(before, 100, Duration.ofSeconds(60), "steady writes before the kill");
+                    double ratePerSec = 100 / ((System.nanoTime() - before) / 1e9);
 
-                long killAt = System.nanoTime();
-                q.kill(leader);
-                alive[leader] = false;
-                load.awaitAcks(killAt, 1, Duration.ofSeconds(30), "writes after the leader was killed");
-                load.awaitAcks(killAt, (int) Math.max(50, ratePerSec * 3), Duration.ofSeconds(60),
-                    "three seconds' worth of writes after the kill");
-                load.stop();
-                reportFailover("3 members", load, killAt, ratePerSec);
-                int newLeader = q.awaitLeader(f, alive, Duration.ofSeconds(30));
-                assertThat(newLeader).isNotEqualTo(leader);
+                    long killAt = System.nanoTime();
+                    q.kill(leader);
+                    alive[leader] = false;
+                    load.awaitAcks(killAt, 1, Duration.ofSeconds(30), "writes after the leader was killed");
+                    load.awaitAcks(killAt, (int) Math.max(50, ratePerSec * 3), Duration.ofSeconds(60),
+                        "three seconds' worth of writes after the kill");
+                    load.stop();
+                    reportFailover("3 members", load, killAt, ratePerSec);
+                    int newLeader = q.awaitLeader(f, alive, Duration.ofSeconds(30));
+                    assertThat(newLeader).isNotEqualTo(leader);
 
-                long revision = load.verify(c);
-                realErr().printf("3 members: %s puts, %d increments acknowledged, %d unknown; none lost, none applied "
-                    + "twice; revision %d%n", load.counts(), load.acknowledgedIncrements(), load.unknownIncrements(), revision);
+                    long revision = load.verify(c);
+                    realErr().printf("3 members: %s puts, %d increments acknowledged, %d unknown; none lost, none applied "
+                        + "twice; revision %d%n", load.counts(), load.acknowledgedIncrements(), load.unknownIncrements(), revision);
 
-                // the killed member, restarted on its data directory, catches up
-                long commit = q.status(newLeader).path("commit_index").asLong();
-                long restartAt = System.nanoTime();
-                q.restart(leader);
-                alive[leader] = true;
-                q.awaitStatus(leader, s -> s.path("applied_index").asLong() >= commit, CATCH_UP, "applied " + commit);
-                realErr().printf("3 members: the killed leader restarted and applied up to %d in %d ms%n", commit,
-                    ms(restartAt));
-                QuorumLoad.Put last = load.acknowledged().get(load.acknowledged().size() - 1);
-                assertThat(run(q.via(leader, "kv", "get", "--serializable", last.key()))).as(err()).isZero();
-                assertThat(out().strip()).isEqualTo(last.value());
+                    // the killed member, restarted on its data directory, catches up
+                    long commit = q.status(newLeader).path("commit_index").asLong();
+                    long restartAt = System.nanoTime();
+                    q.restart(leader);
+                    alive[leader] = true;
+                    q.awaitStatus(leader, s -> s.path("applied_index").asLong() >= commit, CATCH_UP, "applied " + commit);
+                    realErr().printf("3 members: the killed leader restarted and applied up to %d in %d ms%n", commit,
+                        ms(restartAt));
+                    QuorumLoad.Put last = load.acknowledged().get(load.acknowledged().size() - 1);
+                    assertThat(run(q.via(leader, "kv", "get", "--serializable", last.key()))).as(err()).isZero();
+                    assertThat(out().strip()).isEqualTo(last.value());
 
-                snapshotCatchUp(q, c, f, newLeader, alive);
-                addAndRemoveAFourth(q, c, f, alive);
+                    snapshotCatchUp(q, c, f, newLeader, alive);
+                    addAndRemoveAFourth(q, c, f, alive);
+                }
+            } catch (Throwable t) {
+                q.postMortem(LOGS);
+                throw t;
             }
         }
     }
@@ -262,77 +270,82 @@ class QuorumProcessTest extends CliCapture {
     @Test
     void fiveMembersKeepWritingWithTwoDownAndStopWithThree() throws Exception {
         try (QuorumNodes q = new QuorumNodes(tmp, "g", 5, 5, List.of())) {
-            long t0 = System.nanoTime();
-            q.startAll(0, 5);
-            boolean[] alive = {true, true, true, true, true};
-            int leader = q.awaitLeader(0, alive, Duration.ofSeconds(60));
-            realErr().printf("5 members started and elected %s in %d ms%n", QuorumNodes.label(leader), ms(t0));
-            int f = (leader + 1) % 5;
-            int x = (leader + 2) % 5;
-            int y = (leader + 3) % 5;
-            try (GuestNode guest = q.guest("load", f);
-                 QuorumClient c = new QuorumClient(guest.mesh(), guest.node().endpoint()::links, "g", CLIENT_WAIT)) {
-                QuorumLoad load = new QuorumLoad(c, "/w/", 3, CLIENT_WAIT);
-                load.start();
-                long warm = System.nanoTime();
-                load.awaitAcks(warm, 30, Duration.ofSeconds(60), "writes before the kills");
-                long before = System.nanoTime();
-                load.awaitAcks(before, 40, Duration.ofSeconds(60), "steady writes before the kills");
-                double ratePerSec = 40 / ((System.nanoTime() - before) / 1e9);
+            try {
+                long t0 = System.nanoTime();
+                q.startAll(0, 5);
+                boolean[] alive = {true, true, true, true, true};
+                int leader = q.awaitLeader(0, alive, Duration.ofSeconds(60));
+                realErr().printf("5 members started and elected %s in %d ms%n", QuorumNodes.label(leader), ms(t0));
+                int f = (leader + 1) % 5;
+                int x = (leader + 2) % 5;
+                int y = (leader + 3) % 5;
+                try (GuestNode guest = q.guest("load", f);
+                     QuorumClient c = new QuorumClient(guest.mesh(), guest.node().endpoint()::links, "g", CLIENT_WAIT)) {
+                    QuorumLoad load = new QuorumLoad(c, "/w/", 3, CLIENT_WAIT);
+                    load.start();
+                    long warm = System.nanoTime();
+                    load.awaitAcks(warm, 30, Duration.ofSeconds(60), "writes before the kills");
+                    long before = System.nanoTime();
+                    load.awaitAcks(before, 40, Duration.ofSeconds(60), "steady writes before the kills");
+                    double ratePerSec = 40 / ((System.nanoTime() - before) / 1e9);
 
-                long killAt = System.nanoTime();
-                q.kill(leader);
-                q.kill(x);
-                alive[leader] = false;
-                alive[x] = false;
-                load.awaitAcks(killAt, (int) Math.max(30, ratePerSec * 2), Duration.ofSeconds(60),
-                    "writes with two of five down");
-                load.stop();
-                reportFailover("5 members, leader and one more killed", load, killAt, ratePerSec);
-                long revision = load.verify(c);
-                realErr().printf("5 members: %s puts; none lost, none applied twice; revision %d%n", load.counts(),
-                    revision);
+                    long killAt = System.nanoTime();
+                    q.kill(leader);
+                    q.kill(x);
+                    alive[leader] = false;
+                    alive[x] = false;
+                    load.awaitAcks(killAt, (int) Math.max(30, ratePerSec * 2), Duration.ofSeconds(60),
+                        "writes with two of five down");
+                    load.stop();
+                    reportFailover("5 members, leader and one more killed", load, killAt, ratePerSec);
+                    long revision = load.verify(c);
+                    realErr().printf("5 members: %s puts; none lost, none applied twice; revision %d%n", load.counts(),
+                        revision);
 
-                // a third down: two of five left, no majority — a write fails with NOLEADER
-                int newLeader = q.awaitLeader(f, alive, Duration.ofSeconds(30));
-                int third = newLeader != f ? newLeader : y;
-                q.kill(third);
-                alive[third] = false;
-                long sent = System.nanoTime();
-                ExecutionException refused = null;
-                try {
-                    c.put("/nolead/1", "x".getBytes(StandardCharsets.UTF_8)).get(120, TimeUnit.SECONDS);
-                } catch (ExecutionException e) {
-                    refused = e;
-                }
-                long refusedMs = ms(sent);
-                assertThat(refused).as("a write with 2 of 5 members up").isNotNull();
-                assertThat(refused.getCause()).isInstanceOf(QuorumException.class);
-                QuorumException qe = (QuorumException) refused.getCause();
-                realErr().printf("5 members, 2 up: the write failed after %d ms: %s %s (outcome unknown: %s)%n",
-                    refusedMs, qe.errorName(), qe.getMessage(), qe.outcomeUnknown());
-                assertThat(qe.error()).as(qe.getMessage()).isEqualTo(Dmsg.ERR_NOLEADER);
-                assertThat(qe.getMessage()).contains("no leader");
-                assertThat(qe.outcomeUnknown()).as("a write the member proposed may still be applied").isTrue();
-                assertThat(refusedMs).as("within the client's wait and Ratis's retries").isLessThan(60_000);
-
-                // one back: a majority again, writes resume
-                long restartAt = System.nanoTime();
-                q.restart(third);
-                alive[third] = true;
-                long resumedMs = -1;
-                while (resumedMs < 0) {
+                    // a third down: two of five left, no majority — a write fails with NOLEADER
+                    int newLeader = q.awaitLeader(f, alive, Duration.ofSeconds(30));
+                    int third = newLeader != f ? newLeader : y;
+                    q.kill(third);
+                    alive[third] = false;
+                    long sent = System.nanoTime();
+                    ExecutionException refused = null;
                     try {
-                        c.put("/nolead/2", "back".getBytes(StandardCharsets.UTF_8)).get(60, TimeUnit.SECONDS);
-                        resumedMs = ms(restartAt);
+                        c.put("/nolead/1", "x".getBytes(StandardCharsets.UTF_8)).get(120, TimeUnit.SECONDS);
                     } catch (ExecutionException e) {
-                        assertThat(ms(restartAt)).as("writes resume after a restart: " + e.getCause()).isLessThan(60_000);
+                        refused = e;
                     }
+                    long refusedMs = ms(sent);
+                    assertThat(refused).as("a write with 2 of 5 members up").isNotNull();
+                    assertThat(refused.getCause()).isInstanceOf(QuorumException.class);
+                    QuorumException qe = (QuorumException) refused.getCause();
+                    realErr().printf("5 members, 2 up: the write failed after %d ms: %s %s (outcome unknown: %s)%n",
+                        refusedMs, qe.errorName(), qe.getMessage(), qe.outcomeUnknown());
+                    assertThat(qe.error()).as(qe.getMessage()).isEqualTo(Dmsg.ERR_NOLEADER);
+                    assertThat(qe.getMessage()).contains("no leader");
+                    assertThat(qe.outcomeUnknown()).as("a write the member proposed may still be applied").isTrue();
+                    assertThat(refusedMs).as("within the client's wait and Ratis's retries").isLessThan(60_000);
+
+                    // one back: a majority again, writes resume
+                    long restartAt = System.nanoTime();
+                    q.restart(third);
+                    alive[third] = true;
+                    long resumedMs = -1;
+                    while (resumedMs < 0) {
+                        try {
+                            c.put("/nolead/2", "back".getBytes(StandardCharsets.UTF_8)).get(60, TimeUnit.SECONDS);
+                            resumedMs = ms(restartAt);
+                        } catch (ExecutionException e) {
+                            assertThat(ms(restartAt)).as("writes resume after a restart: " + e.getCause()).isLessThan(60_000);
+                        }
+                    }
+                    realErr().printf("5 members: %s restarted, writes resumed %d ms after its start%n",
+                        QuorumNodes.label(third), resumedMs);
+                    assertThat(new String(c.get("/nolead/2").get(30, TimeUnit.SECONDS), StandardCharsets.UTF_8))
+                        .isEqualTo("back");
                 }
-                realErr().printf("5 members: %s restarted, writes resumed %d ms after its start%n",
-                    QuorumNodes.label(third), resumedMs);
-                assertThat(new String(c.get("/nolead/2").get(30, TimeUnit.SECONDS), StandardCharsets.UTF_8))
-                    .isEqualTo("back");
+            } catch (Throwable t) {
+                q.postMortem(LOGS);
+                throw t;
             }
         }
     }
