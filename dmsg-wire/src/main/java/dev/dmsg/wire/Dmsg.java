@@ -143,6 +143,14 @@ public final class Dmsg {
     public static final int ERR_NOLEADER = 0x29;
     /** Not ours (docs/QUORUM.md §3.2): a watch from a revision no longer kept. */
     public static final int ERR_COMPACTED = 0x2A;
+    /** Not ours (docs/CAC.md §4): the lock request would close a cycle of waiters. */
+    public static final int ERR_DEADLOCK = 0x2B;
+    /** Not ours (docs/CAC.md §2): a lock request's wait_ms passed before the grant. */
+    public static final int ERR_TIMEOUT = 0x2C;
+    /** Not ours (docs/CAC.md §3): the lock was taken away after its lease. */
+    public static final int ERR_REVOKED = 0x2D;
+    /** Not ours (docs/CAC.md §6): a fenced write carried a token older than the resource's. */
+    public static final int ERR_FENCED = 0x2E;
 
     // ---- PFS and peer types ----
     public static final int PFSTYPE_NONE = 0;

@@ -17,7 +17,11 @@ public enum ErrorCode {
     CONFLICT(Dmsg.ERR_CONFLICT),
     NOTPREPARED(Dmsg.ERR_NOTPREPARED),
     NOLEADER(Dmsg.ERR_NOLEADER),
-    COMPACTED(Dmsg.ERR_COMPACTED);
+    COMPACTED(Dmsg.ERR_COMPACTED),
+    DEADLOCK(Dmsg.ERR_DEADLOCK),
+    TIMEOUT(Dmsg.ERR_TIMEOUT),
+    REVOKED(Dmsg.ERR_REVOKED),
+    FENCED(Dmsg.ERR_FENCED);
 
     public final int code;
 
@@ -39,6 +43,10 @@ public enum ErrorCode {
             case Dmsg.ERR_NOTPREPARED: return NOTPREPARED;
             case Dmsg.ERR_NOLEADER: return NOLEADER;
             case Dmsg.ERR_COMPACTED: return COMPACTED;
+            case Dmsg.ERR_DEADLOCK: return DEADLOCK;
+            case Dmsg.ERR_TIMEOUT: return TIMEOUT;
+            case Dmsg.ERR_REVOKED: return REVOKED;
+            case Dmsg.ERR_FENCED: return FENCED;
             default: return null;
         }
     }
