@@ -22,6 +22,7 @@ public enum Command {
     BLK_FLUSH(Dmsg.BLK_FLUSH, Layout.BLK_IO),
     BLK_FREEBLKS(Dmsg.BLK_FREEBLKS, Layout.BLK_IO),
     BLK_ERROR(Dmsg.BLK_ERROR, Layout.BLK_ERROR),
+    CAC_LOCK(Dmsg.CAC_LOCK, Layout.CAC),
     QRM_COMMIT(Dmsg.QRM_COMMIT, Layout.QRM),
     QRM_READ(Dmsg.QRM_READ, Layout.QRM),
     QRM_WATCH(Dmsg.QRM_WATCH, Layout.QRM),
@@ -31,7 +32,7 @@ public enum Command {
     /** The extended-header layout a command carries. */
     public enum Layout {
         HEADER_ONLY(64), LNK_AUTH(128), LNK_CONN(456), LNK_SPAN(432), LNK_CIRC(80),
-        LNK_VOLCONF(472), BLK_OPEN(72), BLK_IO(96), BLK_ERROR(144), QRM(128);
+        LNK_VOLCONF(472), BLK_OPEN(72), BLK_IO(96), BLK_ERROR(144), QRM(128), CAC(192);
 
         /** {@code sizeof} the C struct, before padding to 64. */
         public final int structBytes;
@@ -73,6 +74,7 @@ public enum Command {
             case Dmsg.BLK_FLUSH: return BLK_FLUSH;
             case Dmsg.BLK_FREEBLKS: return BLK_FREEBLKS;
             case Dmsg.BLK_ERROR: return BLK_ERROR;
+            case Dmsg.CAC_LOCK: return CAC_LOCK;
             case Dmsg.QRM_COMMIT: return QRM_COMMIT;
             case Dmsg.QRM_READ: return QRM_READ;
             case Dmsg.QRM_WATCH: return QRM_WATCH;

@@ -104,7 +104,9 @@ public final class Dmsg {
     public static final int LNK_ERROR = 0x000FFF01;
     public static final int DBG_SHELL = 0x00100101;
     // CAC_LOCK and QRM_COMMIT name structs the seed never defines (docs/REFERENCE.md §8); we
-    // define the QRM ones (docs/QUORUM.md §3: struct dmsg_qrm_commit, 128 bytes, size byte 2).
+    // define them: docs/CAC.md §7 (struct dmsg_cac_lock, 192 bytes, size byte 3) and
+    // docs/QUORUM.md §3 (struct dmsg_qrm_commit, 128 bytes, size byte 2).
+    public static final int CAC_LOCK = 0x00300103;
     public static final int QRM_COMMIT = 0x00400102;
     public static final int QRM_READ = 0x00400202;
     public static final int QRM_WATCH = 0x00400302;

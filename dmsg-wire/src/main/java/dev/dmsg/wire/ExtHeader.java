@@ -8,7 +8,7 @@ import io.netty.buffer.ByteBuf;
  * PING, ERROR, DBG_SHELL) carry none; an unknown command with a larger header carries {@link RawExt}.
  */
 public sealed interface ExtHeader
-        permits LnkAuth, LnkConn, LnkSpan, LnkCirc, LnkVolconf, BlkOpen, BlkIo, BlkError, QrmHeader, RawExt {
+        permits LnkAuth, LnkConn, LnkSpan, LnkCirc, LnkVolconf, BlkOpen, BlkIo, BlkError, QrmHeader, CacHeader, RawExt {
 
     /**
      * Writes the fields into a message whose header starts at {@code base}. The region
@@ -49,6 +49,7 @@ public sealed interface ExtHeader
             case BLK_IO: return BlkIo.decode(b, base, le);
             case BLK_ERROR: return BlkError.decode(b, base, le);
             case QRM: return QrmHeader.decode(b, base, le);
+            case CAC: return CacHeader.decode(b, base, le);
             default: throw new AssertionError(c.layout);
         }
     }
