@@ -219,16 +219,19 @@ public final class LockTable {
         return out;
     }
 
-    /** EXPIRE from the leader: the lock is revoked if its lease still runs for {@code why}; else a no-op. */
+    /**
+     * EXPIRE from the leader: the lock is revoked if a lease still runs on it (a downgrade unmet,
+     * or the holder lost — {@code why} is what the leader counted, for the record); else a no-op.
+     */
     public List<CacEvent> expire(long idx, long id, int why) {
         List<CacEvent> out = new ArrayList<>();
         LockRecord r = byId.get(id);
-        if (r == null || !(why == EXPIRE_DOWNGRADE ? r.downgradeTo != null : why == EXPIRE_LOST && r.lost)) {
-            return out;
+        if (r == null || !r.leaseRuns()) {
+            return out; // the holder complied, or released, before the EXPIRE was applied: the log decided
         }
         remove(r);
         out.add(new CacEvent.LeaseEnded(id, r.home));
-        out.add(new CacEvent.Revoked(id, r.home, why == EXPIRE_LOST
+        out.add(new CacEvent.Revoked(id, r.home, r.lost
             ? "the holder was lost and its lease of " + r.leaseMs + " ms passed"
             : "asked to downgrade to " + r.downgradeTo.word() + ", the holder did not within its lease of " + r.leaseMs
                 + " ms"));

@@ -1,5 +1,6 @@
 package dev.dmsg.quorum.store;
 
+import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Op;
 import dev.dmsg.wire.qrm.Results;
@@ -49,6 +50,8 @@ public final class KvState {
     private final KvStore store = new KvStore();
     private final Map<Txid, Prepared> prepared = new LinkedHashMap<>();
     private final Reservations reservations = new Reservations();
+    /** The group's locks (docs/CAC.md): the same log, the same snapshot. */
+    private final LockTable locks = new LockTable();
     private final int maxPrepared;
     private ChangeListener listener = (r, e) -> { };
 
@@ -79,6 +82,8 @@ public final class KvState {
             return expire(e.txid());
         } else if (entry instanceof LogEntry.Write w) {
             return write(w.batch());
+        } else if (entry instanceof LogEntry.Lock l) {
+            return new Outcome.Locked(l.entry().applyTo(locks, index));
         }
         throw new AssertionError(entry);
     }
@@ -215,6 +220,12 @@ public final class KvState {
     boolean sameAs(KvState o) {
         return store.sameAs(o.store)
             && List.copyOf(prepared.values()).equals(List.copyOf(o.prepared.values()))
-            && reservations.size() == o.reservations.size();
+            && reservations.size() == o.reservations.size()
+            && locks.all().equals(o.locks.all());
+    }
+
+    /** The lock table (docs/CAC.md §2): its queries; applying goes through {@link #apply}. */
+    public LockTable locks() {
+        return locks;
     }
 }

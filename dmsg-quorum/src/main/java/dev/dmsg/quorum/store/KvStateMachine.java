@@ -1,5 +1,10 @@
 package dev.dmsg.quorum.store;
 
+import dev.dmsg.quorum.cac.CacEntry;
+import dev.dmsg.quorum.cac.CacEvent;
+import dev.dmsg.quorum.cac.CacLeases;
+import dev.dmsg.quorum.cac.LockListener;
+import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.QrmCodec;
@@ -75,6 +80,10 @@ public class KvStateMachine extends BaseStateMachine {
 
     private final Options options;
     private final LeaseKeeper leases;
+    private final CacLeases lockLeases;
+    private volatile LockListener lockListener = (index, entry, events) -> { };
+    /** Lock entries applied, published once the lock is released (the applying thread only). */
+    private final List<AppliedLock> pendingLocks = new ArrayList<>();
     private final WatchHub hub;
     private final SimpleStateMachineStorage storage = new SimpleStateMachineStorage();
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
@@ -84,15 +93,19 @@ public class KvStateMachine extends BaseStateMachine {
 
     private record Change(long revision, List<WatchEvent> events) {}
 
+    private record AppliedLock(long index, CacEntry entry, List<CacEvent> events) {}
+
     /**
      * @param watchExecutor runs watch listeners (never the applying thread's job); must not run
      *     tasks inline on the caller's thread
      * @param leases the leader's lease clock; this state machine tells it every PREPARE, end of a
      *     transaction, restore and leadership change
+     * @param lockLeases the leader's clock for lock leases (docs/CAC.md §3), told the same way
      */
-    public KvStateMachine(Options options, Executor watchExecutor, LeaseKeeper leases) {
+    public KvStateMachine(Options options, Executor watchExecutor, LeaseKeeper leases, CacLeases lockLeases) {
         this.options = Objects.requireNonNull(options, "options");
         this.leases = Objects.requireNonNull(leases, "leases");
+        this.lockLeases = Objects.requireNonNull(lockLeases, "lockLeases");
         this.hub = new WatchHub(options.watchRevisions(), options.watchHistoryBytes(), options.watchQueueBytes(),
             watchExecutor);
         this.state = newState(new KvState(options.maxPrepared()));
@@ -206,16 +219,20 @@ public class KvStateMachine extends BaseStateMachine {
                 + " but is named for " + named);
         }
         Map<Txid, Integer> prepared = new LinkedHashMap<>();
+        List<LockTable.LockView> leased;
         lock.writeLock().lock();
         try {
             state = newState(r.state());
             state.prepared().forEach(p -> prepared.put(p.txid(), p.leaseMs()));
+            leased = state.locks().leased();
             setLastAppliedTermIndex(TermIndex.valueOf(r.term(), r.index()));
         } finally {
             lock.writeLock().unlock();
         }
         hub.reset(r.state().revision());
         leases.reset(prepared);
+        lockLeases.reset(leased);
+        lockListener.restored();
         LOG.info("{}: loaded snapshot {} (revision {}, {} keys, {} prepared)", this, file, r.state().revision(),
             r.state().size(), prepared.size());
     }
@@ -278,6 +295,11 @@ public class KvStateMachine extends BaseStateMachine {
         }
         publishChanges();
         trackLease(e, o);
+        if (o instanceof Outcome.Locked l) {
+            lockLeases.applied(l.events());
+            pendingLocks.add(new AppliedLock(entry.getIndex(), ((LogEntry.Lock) e).entry(), l.events()));
+            publishLocks();
+        }
         return CompletableFuture.completedFuture(Message.valueOf(ByteString.copyFrom(Outcomes.encode(o))));
     }
 
@@ -286,6 +308,36 @@ public class KvStateMachine extends BaseStateMachine {
             hub.publish(c.revision(), c.events());
         }
         pendingChanges.clear();
+    }
+
+    private void publishLocks() {
+        LockListener l = lockListener;
+        for (AppliedLock a : pendingLocks) {
+            try {
+                l.applied(a.index(), a.entry(), a.events());
+            } catch (RuntimeException ex) {
+                LOG.warn("{}: the lock listener failed on entry {}", this, a.index(), ex);
+            }
+        }
+        pendingLocks.clear();
+    }
+
+    /** Who is told what each lock entry did (the member's lock service); replaces the one before. */
+    public void setLockListener(LockListener l) {
+        lockListener = Objects.requireNonNull(l, "listener");
+    }
+
+    /**
+     * A query of the lock table at this member's state now (docs/CAC.md §8 listing, §6 compares),
+     * under the state's read lock: {@code q} must be quick and must not keep what it is given.
+     */
+    public <T> T locks(java.util.function.Function<LockTable, T> q) {
+        lock.readLock().lock();
+        try {
+            return q.apply(state.locks());
+        } finally {
+            lock.readLock().unlock();
+        }
     }
 
     private void trackLease(LogEntry e, Outcome o) {
@@ -321,20 +373,28 @@ public class KvStateMachine extends BaseStateMachine {
             newLeaderId == null ? "unknown" : newLeaderId);
         if (groupMemberId.getPeerId().equals(newLeaderId)) {
             leases.becameLeader();
+            lockLeases.becameLeader();
         } else {
             leases.lostLeadership();
+            lockLeases.lostLeadership();
         }
     }
 
     @Override
     public void notifyNotLeader(Collection<TransactionContext> pendingEntries) {
         leases.lostLeadership();
+        lockLeases.lostLeadership();
     }
 
     @Override
     public void close() throws IOException {
         hub.close();
         super.close();
+    }
+
+    /** The lock lease clock given at construction (the member's scheduler ticks it). */
+    public CacLeases lockLeases() {
+        return lockLeases;
     }
 
     /** The lease keeper given at construction (the lead's scheduler ticks it). */

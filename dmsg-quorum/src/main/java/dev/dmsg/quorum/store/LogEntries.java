@@ -1,5 +1,7 @@
 package dev.dmsg.quorum.store;
 
+import dev.dmsg.quorum.cac.CacEntries;
+import dev.dmsg.quorum.cac.CacFormatException;
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.QrmCodec;
 import dev.dmsg.wire.qrm.QrmFormatException;
@@ -18,6 +20,7 @@ import java.util.Arrays;
  * ABORT:   0x02 txid[16] ; 0x12 u8 why (1 initiator, 2 lost initiator)
  * EXPIRE:  0x02 txid[16]
  * WRITE:   0x02 batch
+ * 10..16:  a lock entry (docs/CAC.md §5, {@link CacEntries})
  * </pre>
  *
  * Decoding refuses anything else with a {@link QrmFormatException} naming the field: an entry
@@ -59,6 +62,8 @@ public final class LogEntries {
         } else if (e instanceof LogEntry.Write w) {
             byte[] batch = QrmCodec.encodeBatch(w.batch());
             return header(WRITE, WRITE_BATCH_OFFSET + batch.length, null).put(batch).array();
+        } else if (e instanceof LogEntry.Lock l) {
+            return CacEntries.encode(l.entry());
         }
         throw new AssertionError(e);
     }
@@ -81,6 +86,13 @@ public final class LogEntries {
         int version = data[VERSION_OFFSET] & 0xFF;
         if (version != VERSION) {
             throw new QrmFormatException("log entry: version " + version + "; want " + VERSION);
+        }
+        if (CacEntries.isCac(kind)) {
+            try {
+                return new LogEntry.Lock(CacEntries.decode(data));
+            } catch (CacFormatException e) {
+                throw new QrmFormatException(e.getMessage());
+            }
         }
         switch (kind) {
             case PREPARE: {
@@ -109,7 +121,7 @@ public final class LogEntries {
             case WRITE:
                 return new LogEntry.Write(batch(data, WRITE_BATCH_OFFSET, "WRITE"));
             default:
-                throw new QrmFormatException("log entry: kind " + kind + "; want 1..5");
+                throw new QrmFormatException("log entry: kind " + kind + "; want 1..5 or 10..16");
         }
     }
 

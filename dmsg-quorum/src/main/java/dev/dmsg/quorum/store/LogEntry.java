@@ -1,5 +1,6 @@
 package dev.dmsg.quorum.store;
 
+import dev.dmsg.quorum.cac.CacEntry;
 import dev.dmsg.wire.qrm.Batch;
 import java.util.Objects;
 
@@ -45,6 +46,13 @@ public sealed interface LogEntry {
     record Write(Batch batch) implements LogEntry {
         public Write {
             Objects.requireNonNull(batch, "batch");
+        }
+    }
+
+    /** A lock entry (docs/CAC.md §5), applied to the group's lock table. */
+    record Lock(CacEntry entry) implements LogEntry {
+        public Lock {
+            Objects.requireNonNull(entry, "entry");
         }
     }
 

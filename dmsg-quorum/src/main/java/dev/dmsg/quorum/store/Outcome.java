@@ -1,7 +1,9 @@
 package dev.dmsg.quorum.store;
 
+import dev.dmsg.quorum.cac.CacEvent;
 import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.Results;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -35,6 +37,17 @@ public sealed interface Outcome {
 
     /** ABORT or EXPIRE applied: the reservations are gone, nothing was written. */
     record Aborted() implements Outcome {}
+
+    /**
+     * A lock entry applied (docs/CAC.md §5): the events it caused, which every member computes
+     * and hands to its lock service. The Ratis reply carries only the kind ({@link Outcomes}
+     * LOCKED): decoded, the list is empty — a home learns what happened from its own member's events.
+     */
+    record Locked(List<CacEvent> events) implements Outcome {
+        public Locked {
+            events = List.copyOf(events);
+        }
+    }
 
     /** The entry or request did not decode: applied as a no-op (every member refuses it alike). */
     record Invalid(String reason) implements Outcome {

@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The state machine's answer to a log entry or a read, as the content of Ratis's reply message
@@ -22,6 +23,7 @@ import java.util.Arrays;
  * 4 PREPARED    u8 held ; u64 prepare index                PREPARE
  * 5 ABORTED                                                ABORT, EXPIRE
  * 6 INVALID     u16 reason_len ; reason (UTF-8)            an entry or read that did not decode
+ * 7 LOCKED                                                 a lock entry applied (docs/CAC.md §5)
  * </pre>
  */
 public final class Outcomes {
@@ -34,6 +36,7 @@ public final class Outcomes {
     public static final int PREPARED = 4;
     public static final int ABORTED = 5;
     public static final int INVALID = 6;
+    public static final int LOCKED = 7;
 
     /** Reasons are cut to this many bytes (the DMSG reason of docs/QUORUM.md §3.2 is at most 256). */
     static final int MAX_REASON_BYTES = 256;
@@ -53,6 +56,8 @@ public final class Outcomes {
             return buf(1 + 1 + 8).put((byte) PREPARED).put((byte) (p.held() ? 1 : 0)).putLong(p.index()).array();
         } else if (o instanceof Outcome.Aborted) {
             return new byte[] {ABORTED};
+        } else if (o instanceof Outcome.Locked) {
+            return new byte[] {LOCKED};
         } else if (o instanceof Outcome.Invalid i) {
             byte[] r = cut(i.reason().getBytes(StandardCharsets.UTF_8));
             return buf(1 + 2 + r.length).put((byte) INVALID).putShort((short) r.length).put(r).array();
@@ -112,8 +117,11 @@ public final class Outcomes {
                     o = new Outcome.Invalid(new String(r, StandardCharsets.UTF_8));
                     break;
                 }
+                case LOCKED:
+                    o = new Outcome.Locked(List.of());
+                    break;
                 default:
-                    throw new QrmFormatException("outcome: code " + code + "; want 0..6");
+                    throw new QrmFormatException("outcome: code " + code + "; want 0..7");
             }
             if (b.hasRemaining()) {
                 throw new QrmFormatException("outcome " + code + ": " + b.remaining() + " trailing bytes");

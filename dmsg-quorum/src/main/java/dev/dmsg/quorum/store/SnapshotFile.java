@@ -1,5 +1,8 @@
 package dev.dmsg.quorum.store;
 
+import dev.dmsg.quorum.cac.CacEntries;
+import dev.dmsg.quorum.cac.CacFormatException;
+import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.QrmCodec;
@@ -20,6 +23,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32C;
 
@@ -40,7 +44,11 @@ import java.util.zip.CRC32C;
  *   u32 n_prepared
  *   prepared × n (in prepare order): txid[16] ; u64 index ; u32 lease_ms ; u8 held ;
  *                                    u32 batch_len ; batch (§3.3)
+ *   (version 2 on) u32 n_locks
+ *   lock × n (by id): u32 lock_len ; lock (docs/CAC.md §5, CacEntries.encodeLock)
  * </pre>
+ *
+ * Version 1 (before locks) is still read, as a state with no locks.
  *
  * Written as a stream through a small buffer (the store may be hundreds of MB), to a temporary
  * file renamed into place once whole and synced; read back in one pass, every length checked
@@ -50,7 +58,8 @@ final class SnapshotFile {
     private SnapshotFile() {}
 
     static final byte[] MAGIC = "DMSGQKV1".getBytes(StandardCharsets.US_ASCII);
-    static final int VERSION = 1;
+    static final int VERSION = 2;
+    static final int OLDEST_VERSION = 1;
     static final int HEADER_BYTES = 0x30;
     static final int BODY_CRC_OFFSET = 0x28;
     static final int HEADER_CRC_OFFSET = 0x2C;
@@ -90,6 +99,13 @@ final class SnapshotFile {
                 out.u32(batch.length);
                 out.bytes(batch);
             }
+            List<LockTable.LockView> locks = s.locks().all();
+            out.u32(locks.size());
+            for (LockTable.LockView v : locks) {
+                byte[] b = CacEntries.encodeLock(v);
+                out.u32(b.length);
+                out.bytes(b);
+            }
             out.flush();
             ByteBuffer h = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
             h.put(MAGIC).putInt(VERSION).putInt(0).putLong(term).putLong(index).putLong(out.count)
@@ -127,8 +143,8 @@ final class SnapshotFile {
                 throw corrupt(file, String.format("header_crc32c read=0x%08x computed=0x%08x", headerCrc, (int) hc.getValue()));
             }
             int version = h.getInt();
-            if (version != VERSION) {
-                throw corrupt(file, "version " + version + "; want " + VERSION);
+            if (version < OLDEST_VERSION || version > VERSION) {
+                throw corrupt(file, "version " + version + "; want " + OLDEST_VERSION + ".." + VERSION);
             }
             h.getInt();
             long term = h.getLong();
@@ -176,8 +192,29 @@ final class SnapshotFile {
                     throw corrupt(file, "prepared " + i + ": " + e.getMessage());
                 }
             }
+            if (version >= 2) {
+                long nLocks = in.u32("n_locks");
+                if (nLocks > LockTable.MAX_LOCKS) {
+                    throw corrupt(file, "n_locks " + nLocks + "; max " + LockTable.MAX_LOCKS);
+                }
+                long lastId = Long.MIN_VALUE;
+                for (long i = 0; i < nLocks; i++) {
+                    byte[] b = in.bytes(in.u32("lock_len"), CacEntries.MAX_LOCK_BYTES, "lock " + i);
+                    try {
+                        LockTable.LockView v = CacEntries.decodeLock(b);
+                        if (v.id() <= lastId) {
+                            throw corrupt(file, "lock " + i + " (id " + v.id() + ") is not after the one before");
+                        }
+                        lastId = v.id();
+                        s.locks().restore(v);
+                    } catch (CacFormatException e) {
+                        throw corrupt(file, e.getMessage());
+                    }
+                }
+            }
             if (in.remaining != 0) {
-                throw corrupt(file, in.remaining + " trailing bytes after the prepared table");
+                throw corrupt(file, in.remaining + " trailing bytes after the " + (version >= 2 ? "lock" : "prepared")
+                    + " table");
             }
             if ((int) in.crc.getValue() != bodyCrc) {
                 throw corrupt(file, String.format("body_crc32c read=0x%08x computed=0x%08x", bodyCrc, (int) in.crc.getValue()));

@@ -4,6 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.tuple;
 
+import dev.dmsg.quorum.cac.CacDomain;
+import dev.dmsg.quorum.cac.CacEntry;
+import dev.dmsg.quorum.cac.CacEvent;
+import dev.dmsg.quorum.cac.CacKey;
+import dev.dmsg.quorum.cac.CacLeases;
+import dev.dmsg.quorum.cac.CacState;
+import dev.dmsg.quorum.cac.LockListener;
+import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.testkit.FakeClock;
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
@@ -53,6 +61,7 @@ class KvStateMachineTest {
 
     final FakeClock clock = new FakeClock();
     final List<Txid> expired = new ArrayList<>();
+    final List<Long> lockExpired = new ArrayList<>();
     final WatchHubTest.Manual watchExecutor = new WatchHubTest.Manual();
     final List<RaftStorage> storages = new ArrayList<>();
     long term = 1;
@@ -66,7 +75,8 @@ class KvStateMachineTest {
     }
 
     KvStateMachine machine() {
-        return new KvStateMachine(KvStateMachine.Options.defaults(), watchExecutor, new LeaseKeeper(clock, expired::add));
+        return new KvStateMachine(KvStateMachine.Options.defaults(), watchExecutor, new LeaseKeeper(clock, expired::add),
+            new CacLeases(clock, (lock, why) -> lockExpired.add(lock)));
     }
 
     RaftStorage storage(RaftStorage.StartupOption option) throws IOException {
@@ -143,6 +153,78 @@ class KvStateMachineTest {
         return RaftClientRequest.newBuilder().setClientId(ClientId.randomId()).setServerId(ME).setGroupId(GROUP)
             .setCallId(1).setMessage(Message.valueOf(ByteString.copyFrom(data)))
             .setType(RaftClientRequest.writeRequestType()).build();
+    }
+
+    static LogEntry acquire(String owner, String key, CacState s, int leaseMs) {
+        return new LogEntry.Lock(new CacEntry.Acquire(owner.hashCode(), new LockTable.Acquire(new LockTable.Owner(owner, 0),
+            new LockTable.Home("alpha", 1), CacKey.of(key), CacDomain.INUM, s, 0, leaseMs)));
+    }
+
+    /** Lock entries (docs/CAC.md §5) through Ratis messages: events to the listener, leases on the leader's clock. */
+    @Test
+    void lockEntriesReachTheListenerAndAnUnmetDowngradeExpiresOnTheLeadersClock() throws Exception {
+        KvStateMachine m = machine();
+        List<String> heard = new ArrayList<>();
+        m.setLockListener((i, e, events) -> heard.add(i + " " + e.getClass().getSimpleName() + " " + events.stream()
+            .map(ev -> ev.getClass().getSimpleName()).toList()));
+        assertThat(apply(m, acquire("a", "/k", CacState.EXCLUSIVE, 2000))).isEqualTo(new Outcome.Locked(List.of()));
+        m.notifyLeaderChanged(RaftGroupMemberId.valueOf(ME, GROUP), ME);
+        apply(m, acquire("b", "/k", CacState.SHARED, 0));
+        assertThat(heard).containsExactly("1 Acquire [Granted]", "2 Acquire [Waiting, Downgrade, LeaseStarted]");
+        assertThat(m.lockLeases().size()).isOne();
+        CacState asked = m.locks(t -> t.view(1).downgradeTo());
+        assertThat(asked).isEqualTo(CacState.SHARED);
+        clock.advanceMillis(1999);
+        m.lockLeases().tick();
+        assertThat(lockExpired).isEmpty();
+        clock.advanceMillis(1);
+        m.lockLeases().tick();
+        assertThat(lockExpired).as("lock 1's lease of 2 s passed").containsExactly(1L);
+        apply(m, new LogEntry.Lock(new CacEntry.Expire(1, LockTable.EXPIRE_DOWNGRADE)));
+        assertThat(heard.get(2)).isEqualTo("3 Expire [LeaseEnded, Revoked, Granted]");
+        assertThat(m.lockLeases().size()).isZero();
+        boolean fenced = m.locks(t -> t.fences(CacKey.of("/k"), 3));
+        assertThat(fenced).as("b holds it, shared: no fence").isFalse();
+    }
+
+    @Test
+    void aSnapshotKeepsTheLocksAndTheirLeases() throws Exception {
+        KvStateMachine m = machine();
+        m.open(storage(RaftStorage.StartupOption.FORMAT));
+        apply(m, new LogEntry.Write(Batch.of(put("/a", "1"))));
+        apply(m, acquire("a", "/k", CacState.EXCLUSIVE, 0));
+        apply(m, acquire("b", "/k", CacState.EXCLUSIVE, 0));
+        apply(m, acquire("c", "/j", CacState.SHARED, 0));
+        apply(m, new LogEntry.Lock(new CacEntry.Lost(4)));
+        assertThat(m.takeSnapshot()).isEqualTo(5);
+        closeStorages();
+        storages.clear();
+
+        KvStateMachine restored = machine();
+        boolean[] told = {false};
+        restored.setLockListener(new LockListener() {
+            @Override
+            public void applied(long i, CacEntry e, List<CacEvent> events) {
+            }
+
+            @Override
+            public void restored() {
+                told[0] = true;
+            }
+        });
+        restored.open(storage(RaftStorage.StartupOption.RECOVER));
+        assertThat(told[0]).isTrue();
+        assertThat(restored.locks(LockTable::all)).isEqualTo(m.locks(LockTable::all)).hasSize(3);
+        assertThat(restored.lockLeases().size()).as("a's downgrade and c's loss").isEqualTo(2);
+        assertThat(restored.state().sameAs(m.state())).isTrue();
+        long saved = index;
+        Outcome a = apply(m, new LogEntry.Lock(new CacEntry.Release(2)));
+        index = saved;
+        apply(restored, new LogEntry.Lock(new CacEntry.Release(2)));
+        assertThat(restored.locks(LockTable::all)).isEqualTo(m.locks(LockTable::all));
+        CacState held = restored.locks(t -> t.view(3).held());
+        assertThat(held).as("b got it when a went").isEqualTo(CacState.EXCLUSIVE);
+        assertThat(a).isInstanceOf(Outcome.Locked.class);
     }
 
     @Test

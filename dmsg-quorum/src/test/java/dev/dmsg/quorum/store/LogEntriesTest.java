@@ -73,7 +73,7 @@ class LogEntriesTest {
         List<Bad> bad = List.of(
             new Bad(bytes(2), "log entry: 1 bytes; min 2 (kind, version)"),
             new Bad(bytes(2, 2), "log entry: version 2; want 1"),
-            new Bad(bytes(9, 1), "log entry: kind 9; want 1..5"),
+            new Bad(bytes(9, 1), "log entry: kind 9; want 1..5 or 10..16"),
             new Bad(cat(bytes(2, 1), TXID_BYTES, bytes(0)), "COMMIT: 19 bytes; want 18"),
             new Bad(cat(bytes(4, 1), bytes(1, 2)), "EXPIRE: 4 bytes; want 18"),
             new Bad(cat(bytes(3, 1), TXID_BYTES, bytes(7)), "ABORT: why 7; want 1 or 2"),
@@ -116,7 +116,7 @@ class LogEntriesTest {
     @Test
     void badOutcomesAreRefused() {
         assertThatThrownBy(() -> Outcomes.decode(bytes())).hasMessage("outcome: empty");
-        assertThatThrownBy(() -> Outcomes.decode(bytes(9))).hasMessage("outcome: code 9; want 0..6");
+        assertThatThrownBy(() -> Outcomes.decode(bytes(9))).hasMessage("outcome: code 9; want 0..7");
         assertThatThrownBy(() -> Outcomes.decode(bytes(2, 0))).hasMessage("outcome 2: 1 trailing bytes");
         assertThatThrownBy(() -> Outcomes.decode(bytes(4, 1, 5))).hasMessage("outcome 4: truncated at 3 bytes");
         assertThatThrownBy(() -> Outcomes.decode(bytes(4, 2, 5, 0, 0, 0, 0, 0, 0, 0))).hasMessage("PREPARED: held 2; want 0 or 1");

@@ -2,6 +2,7 @@ package dev.dmsg.quorum.store;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.dmsg.quorum.cac.CacLeases;
 import dev.dmsg.testkit.Await;
 import dev.dmsg.testkit.FakeClock;
 import dev.dmsg.wire.qrm.Batch;
@@ -66,6 +67,7 @@ class SingleMemberRaftTest {
 
     final FakeClock clock = new FakeClock();
     final ConcurrentLinkedQueue<Txid> expired = new ConcurrentLinkedQueue<>();
+    final ConcurrentLinkedQueue<Long> lockExpired = new ConcurrentLinkedQueue<>();
     final ExecutorService watchExecutor = Executors.newSingleThreadExecutor();
     RaftServer server;
     KvStateMachine sm;
@@ -146,7 +148,8 @@ class SingleMemberRaftTest {
         RaftProperties p = new RaftProperties();
         RaftConfigKeys.Rpc.setType(p, new NoRpc());
         RaftServerConfigKeys.setStorageDir(p, List.of(dir.toFile()));
-        sm = new KvStateMachine(KvStateMachine.Options.defaults(), watchExecutor, new LeaseKeeper(clock, expired::add));
+        sm = new KvStateMachine(KvStateMachine.Options.defaults(), watchExecutor, new LeaseKeeper(clock, expired::add),
+            new CacLeases(clock, (lock, why) -> lockExpired.add(lock)));
         server = RaftServer.newBuilder().setServerId(ALPHA.getId()).setGroup(GROUP).setProperties(p)
             .setStateMachine(sm).setOption(option).build();
         server.start();

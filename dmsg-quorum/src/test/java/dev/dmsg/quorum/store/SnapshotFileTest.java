@@ -67,8 +67,38 @@ class SnapshotFileTest {
     void anEmptyStateRoundTrips() throws IOException {
         Path f = dir.resolve("empty");
         SnapshotFile.write(new KvState(), 0, 0, f);
-        assertThat(Files.size(f)).isEqualTo(SnapshotFile.HEADER_BYTES + 8 + 8 + 4);
+        assertThat(Files.size(f)).as("revision, n_keys, n_prepared, n_locks").isEqualTo(SnapshotFile.HEADER_BYTES + 8 + 8 + 4 + 4);
         assertThat(SnapshotFile.read(f, 10).state().sameAs(new KvState())).isTrue();
+    }
+
+    /** A snapshot written before locks (version 1: no lock table) still loads, as a state with none. */
+    @Test
+    void aVersion1SnapshotStillLoads() throws IOException {
+        Path f = dir.resolve("v2");
+        KvState s = sample();
+        SnapshotFile.write(s, 3, 9, f);
+        byte[] v2 = Files.readAllBytes(f);
+        // version 1 is version 2 without the trailing u32 n_locks (0 here), with its own CRCs
+        byte[] v1 = java.util.Arrays.copyOf(v2, v2.length - 4);
+        java.nio.ByteBuffer h = java.nio.ByteBuffer.wrap(v1).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        java.util.zip.CRC32C body = new java.util.zip.CRC32C();
+        body.update(v1, SnapshotFile.HEADER_BYTES, v1.length - SnapshotFile.HEADER_BYTES);
+        h.putInt(0x08, 1).putLong(0x20, v1.length - SnapshotFile.HEADER_BYTES).putInt(SnapshotFile.BODY_CRC_OFFSET,
+            (int) body.getValue());
+        java.util.zip.CRC32C head = new java.util.zip.CRC32C();
+        head.update(v1, 0, SnapshotFile.HEADER_CRC_OFFSET);
+        h.putInt(SnapshotFile.HEADER_CRC_OFFSET, (int) head.getValue());
+        Path old = dir.resolve("v1");
+        Files.write(old, v1);
+        SnapshotFile.Restored r = SnapshotFile.read(old, KvState.DEFAULT_MAX_PREPARED);
+        assertThat(r.state().sameAs(s)).isTrue();
+        assertThat(r.state().locks().size()).isZero();
+        h.putInt(0x08, 3);
+        head.reset();
+        head.update(v1, 0, SnapshotFile.HEADER_CRC_OFFSET);
+        h.putInt(SnapshotFile.HEADER_CRC_OFFSET, (int) head.getValue());
+        Files.write(old, v1);
+        assertThatThrownBy(() -> SnapshotFile.read(old, 10)).hasMessageEndingWith("version 3; want 1..2");
     }
 
     @Test
@@ -97,7 +127,8 @@ class SnapshotFileTest {
         SnapshotFile.write(sample(), 3, 9, f);
         byte[] good = Files.readAllBytes(f);
         byte[] body = good.clone();
-        body[body.length - 1] ^= 1;
+        int firstKeyLen = (good[SnapshotFile.HEADER_BYTES + 16] & 0xFF) | (good[SnapshotFile.HEADER_BYTES + 17] & 0xFF) << 8;
+        body[SnapshotFile.HEADER_BYTES + 16 + 2 + firstKeyLen + 4] ^= 1; // the first value's first byte: opaque
         Files.write(f, body);
         assertThatThrownBy(() -> SnapshotFile.read(f, 100)).hasMessageContaining("body_crc32c read=0x");
         byte[] magic = good.clone();

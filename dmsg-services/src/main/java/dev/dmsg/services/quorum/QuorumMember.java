@@ -1,6 +1,8 @@
 package dev.dmsg.services.quorum;
 
 import dev.dmsg.quorum.GroupSpec;
+import dev.dmsg.quorum.cac.CacEntry;
+import dev.dmsg.quorum.cac.CacLeases;
 import dev.dmsg.quorum.raft.RaftHost;
 import dev.dmsg.quorum.raft.RaftTransport;
 import dev.dmsg.quorum.store.KvStateMachine;
@@ -67,6 +69,7 @@ public final class QuorumMember implements AutoCloseable {
         ExecutorService delivery = Executors.newFixedThreadPool(2, r -> daemon(r, "quorum-watch-" + label));
         Map<String, KvStateMachine> machines = new LinkedHashMap<>();
         Map<String, LeaseKeeper> leases = new LinkedHashMap<>();
+        Map<String, CacLeases> lockLeases = new LinkedHashMap<>();
         Map<String, RaftGroupEngine> engines = new LinkedHashMap<>();
         List<RaftHost.GroupSpec> specs = new ArrayList<>();
         for (GroupSpec g : groups) {
@@ -81,9 +84,20 @@ public final class QuorumMember implements AutoCloseable {
                     });
                 }
             });
-            KvStateMachine sm = new KvStateMachine(KvStateMachine.Options.defaults(), delivery, keeper);
+            CacLeases lockKeeper = new CacLeases(System::nanoTime, (lock, why) -> {
+                RaftGroupEngine e = engines.get(name);
+                if (e != null) {
+                    e.propose(new LogEntry.Lock(new CacEntry.Expire(lock, why))).whenComplete((a, x) -> {
+                        if (x != null) {
+                            log.debug("quorum {}: EXPIRE of lock {} not taken yet: {}", name, lock, x.getMessage());
+                        }
+                    });
+                }
+            });
+            KvStateMachine sm = new KvStateMachine(KvStateMachine.Options.defaults(), delivery, keeper, lockKeeper);
             machines.put(name, sm);
             leases.put(name, keeper);
+            lockLeases.put(name, lockKeeper);
             specs.add(new RaftHost.GroupSpec(name, g.members(), () -> sm));
         }
         RaftHost host;
@@ -97,13 +111,22 @@ public final class QuorumMember implements AutoCloseable {
         machines.forEach((name, sm) -> engines.put(name, new RaftGroupEngine(host, name, sm)));
         WatchServer watches = new WatchServer(WatchServer.DEFAULT_MAX_QUEUED_BYTES);
         QrmServer server = new QrmServer(access, Map.copyOf(engines), watches, new AdminServer(), QrmBudgets.defaults());
-        ticker.scheduleWithFixedDelay(() -> leases.values().forEach(k -> {
-            try {
-                k.tick();
-            } catch (RuntimeException e) {
-                log.warn("quorum: lease tick failed", e);
-            }
-        }), LEASE_TICK_MILLIS, LEASE_TICK_MILLIS, TimeUnit.MILLISECONDS);
+        ticker.scheduleWithFixedDelay(() -> {
+            leases.values().forEach(k -> {
+                try {
+                    k.tick();
+                } catch (RuntimeException e) {
+                    log.warn("quorum: lease tick failed", e);
+                }
+            });
+            lockLeases.values().forEach(k -> {
+                try {
+                    k.tick();
+                } catch (RuntimeException e) {
+                    log.warn("quorum: lock lease tick failed", e);
+                }
+            });
+        }, LEASE_TICK_MILLIS, LEASE_TICK_MILLIS, TimeUnit.MILLISECONDS);
         log.info("quorum: {} is a member of {}", label, groups);
         return new QuorumMember(label, transport, host, engines, server, watches, ticker, delivery);
     }
