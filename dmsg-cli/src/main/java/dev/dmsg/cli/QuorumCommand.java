@@ -56,12 +56,50 @@ final class QuorumCommand implements Runnable {
             }
         }
 
-        /** Sends {@code request} to a member of {@code group}: its JSON answer. */
+        /**
+         * Sends {@code request} to a member of {@code group}: its JSON answer. When we joined through
+         * a member it goes there, over our link: a client-role identity may not forge circuits, and
+         * a node's own key is an admin at that node, perhaps nowhere else.
+         */
         JsonNode admin(GuestNode g, String group, ObjectNode request) throws Exception {
-            // over our link when we joined through a member: a client-role identity may not forge circuits
             try (QuorumClient c = new QuorumClient(g.mesh(), g.node().endpoint()::links, group, wait)) {
+                String through = joinedMember(g, group);
+                if (through != null) {
+                    c.onlyTo(through);
+                }
                 return JSON.readTree(c.admin(request.toString()).get());
             }
+        }
+
+        /**
+         * The node we joined through if it is a member of {@code group}, else {@code null}. Its span
+         * may come after the spans it relays for the others: waits for it until the members known
+         * have not changed for a settle tick (at most the command's wait).
+         */
+        String joinedMember(GuestNode g, String group) throws Exception {
+            String through = g.node().endpoint().links().stream().map(l -> l.peerLabel()).filter(l -> l != null)
+                .findFirst().orElse(null);
+            if (through == null) {
+                return null;
+            }
+            List<String> last = List.of();
+            long changedAt = System.nanoTime();
+            while (System.nanoTime() - deadlineNanos < 0) {
+                List<String> now = QuorumClient.members(g.mesh(), group).get(5, TimeUnit.SECONDS).stream()
+                    .map(QuorumClient.Member::label).toList();
+                if (now.contains(through)) {
+                    return through;
+                }
+                long t = System.nanoTime();
+                if (!now.equals(last)) {
+                    last = now;
+                    changedAt = t;
+                } else if (!now.isEmpty() && t - changedAt >= BlkCommand.SETTLE_TICK.toNanos()) {
+                    return null; // the members are known and ours is not one: any will do
+                }
+                Thread.sleep(50); // the span table has no change notification
+            }
+            return null;
         }
     }
 
