@@ -135,7 +135,7 @@ final class CaCommand implements Runnable {
         String maxRole;
 
         @Option(names = "--max-grant", split = ",", paramLabel = "GRANT",
-            description = "with --max-role client: the grants it may give (shell-ro, blk-read, blk-rw, kv-read, kv-write)")
+            description = "with --max-role client: the grants it may give (shell-ro, blk-read, blk-rw, kv-read, kv-write, lock, lock-read)")
         List<String> maxGrant = new ArrayList<>();
 
         @Option(names = "--role", defaultValue = "member", description = "the node's own role (default: ${DEFAULT-VALUE})")

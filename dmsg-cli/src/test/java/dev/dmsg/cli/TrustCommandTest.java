@@ -142,7 +142,7 @@ class TrustCommandTest extends CliCapture {
         assertThat(trust("add", "beta", betaFp, "--role", "root")).isEqualTo(2);
         assertThat(err()).startsWith("role must be admin, member or client, not 'root'");
         assertThat(trust("add", "beta", betaFp, "--role", "client", "--grant", "blk-write")).isEqualTo(2);
-        assertThat(err()).startsWith("unknown grant 'blk-write' (grants: shell-ro, blk-read, blk-rw, kv-read, kv-write)");
+        assertThat(err()).startsWith("unknown grant 'blk-write' (grants: shell-ro, blk-read, blk-rw, kv-read, kv-write, lock, lock-read)");
         assertThat(trust("add", "be/ta", betaFp)).isEqualTo(2);
         assertThat(err()).startsWith("bad NAME 'be/ta': 1..63 characters of A-Z a-z 0-9 . _ : -");
         assertThat(run("trust", "list")).isEqualTo(2);

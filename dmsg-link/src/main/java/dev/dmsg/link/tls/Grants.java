@@ -5,7 +5,8 @@ import java.util.List;
 
 /**
  * Services granted to a {@link Role#CLIENT} (docs/SECURITY.md §5): bits of the {@code grants}
- * byte of LNK_AUTH, written {@code shell-ro,blk-read,blk-rw,kv-read,kv-write} in the trust store.
+ * byte of LNK_AUTH, written {@code shell-ro,blk-read,blk-rw,kv-read,kv-write,lock,lock-read} in
+ * the trust store.
  */
 public final class Grants {
     private Grants() {}
@@ -17,11 +18,15 @@ public final class Grants {
     public static final int KV_READ = 0x08;
     /** Writes to a quorum group's store, one- and two-phase (docs/QUORUM.md §6). */
     public static final int KV_WRITE = 0x10;
+    /** Taking cache-coherency locks of a quorum group (docs/CAC.md §8). */
+    public static final int LOCK = 0x20;
+    /** Listing a quorum group's locks (docs/CAC.md §8). */
+    public static final int LOCK_READ = 0x40;
 
     /** Every grant this version knows; other bits are refused in the trust store. */
-    public static final int KNOWN = SHELL_RO | BLK_READ | BLK_RW | KV_READ | KV_WRITE;
+    public static final int KNOWN = SHELL_RO | BLK_READ | BLK_RW | KV_READ | KV_WRITE | LOCK | LOCK_READ;
 
-    private static final String[] WORDS = {"shell-ro", "blk-read", "blk-rw", "kv-read", "kv-write"};
+    private static final String[] WORDS = {"shell-ro", "blk-read", "blk-rw", "kv-read", "kv-write", "lock", "lock-read"};
 
     /** {@code "shell-ro,blk-rw"} to bits; empty or "-" is none. */
     public static int parse(String s) {
@@ -33,7 +38,7 @@ public final class Grants {
             String t = w.trim();
             int i = List.of(WORDS).indexOf(t);
             if (i < 0) {
-                throw new IllegalArgumentException("unknown grant '" + t + "' (grants: shell-ro, blk-read, blk-rw, kv-read, kv-write)");
+                throw new IllegalArgumentException("unknown grant '" + t + "' (grants: " + String.join(", ", WORDS) + ")");
             }
             bits |= 1 << i;
         }

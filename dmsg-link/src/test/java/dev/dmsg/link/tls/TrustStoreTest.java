@@ -174,7 +174,7 @@ class TrustStoreTest {
             Arguments.of("beta " + fp.replace("SHA256:", "sha256:") + " member", "bad fingerprint 'sha256:"),
             Arguments.of("beta " + fp + " root", "unknown role 'root' (roles: admin, member, client)"),
             Arguments.of("beta " + fp + " none", "unknown role 'none'"),
-            Arguments.of("beta " + fp + " client shell-rw", "unknown grant 'shell-rw' (grants: shell-ro, blk-read, blk-rw, kv-read, kv-write)"),
+            Arguments.of("beta " + fp + " client shell-rw", "unknown grant 'shell-rw' (grants: shell-ro, blk-read, blk-rw, kv-read, kv-write, lock, lock-read)"),
             Arguments.of("beta " + fp + " member blk-read", "grants blk-read are only for role client, not member"));
     }
 
