@@ -1,5 +1,7 @@
 package dev.dmsg.services.quorum;
 
+import dev.dmsg.quorum.cac.LockListener;
+import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.quorum.store.LogEntry;
 import dev.dmsg.quorum.store.Outcome;
 import dev.dmsg.wire.qrm.Batch;
@@ -7,6 +9,7 @@ import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.WatchEvent;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
 
 /**
  * One quorum group as the member's request handlers see it (docs/QUORUM.md §4): propose a log
@@ -27,6 +30,15 @@ public interface GroupEngine {
 
     /** A read batch: linearizable (ReadIndex through the leader) unless {@code serializable}. */
     CompletableFuture<Outcome.Done> read(Batch batch, boolean serializable);
+
+    /**
+     * Who is told what every lock entry did, in log order (docs/CAC.md §5): the member's lock
+     * service. Replaces the one before.
+     */
+    void setLockListener(LockListener listener);
+
+    /** A quick query of the lock table at this member's state now (listing, compares). */
+    <T> T locks(Function<LockTable, T> query);
 
     /** Whether {@code label} is in the group's current configuration. */
     boolean isMember(String label);

@@ -9,7 +9,7 @@ import dev.dmsg.mesh.CircuitHandle;
 import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.services.quorum.QuorumClient.Member;
 import dev.dmsg.wire.Dmsg;
-import dev.dmsg.wire.QrmHeader;
+import dev.dmsg.wire.ExtHeader;
 import io.netty.buffer.ByteBuf;
 import java.time.Duration;
 import java.util.List;
@@ -23,12 +23,13 @@ import java.util.function.Supplier;
  * is our neighbour if there is one (circuit 0 — the only way for a client-role node, which may not
  * forge circuits, docs/SECURITY.md §5), else a circuit to the nearest member that answers, found
  * in the span table. One route is kept and shared by all requests; when it is lost the next
- * request makes another, trying members in order until the client's deadline. Thread-safe.
+ * request makes another, trying members in order until the client's deadline. Shared by the
+ * store's client ({@link QuorumClient}) and the lock client (dev.dmsg.services.cac). Thread-safe.
  */
-final class MemberRoute {
+public final class MemberRoute {
     /** Where requests go: a circuit to a member, or circuit 0 of our own link to a neighbour member. */
-    interface Route {
-        Transaction open(int cmd, QrmHeader h, ByteBuf aux, TransactionHandler handler);
+    public interface Route {
+        Transaction open(int cmd, ExtHeader h, ByteBuf aux, TransactionHandler handler);
 
         boolean isOpen();
 
@@ -45,7 +46,7 @@ final class MemberRoute {
     /** When set, the only member requests go to. */
     private volatile String only;
 
-    MemberRoute(MeshNode mesh, Supplier<List<Link>> links, String group, Duration wait) {
+    public MemberRoute(MeshNode mesh, Supplier<List<Link>> links, String group, Duration wait) {
         this.mesh = mesh;
         this.links = links;
         this.group = group;
@@ -53,7 +54,7 @@ final class MemberRoute {
     }
 
     /** From now on, only member {@code label} ({@code null}: any); a route to another is closed. */
-    synchronized void onlyTo(String label) {
+    public synchronized void onlyTo(String label) {
         if (!Objects.equals(label, only)) {
             only = label;
             if (route != null) {
@@ -65,7 +66,7 @@ final class MemberRoute {
     }
 
     /** The member requests go to, or {@code null} while there is no open route. */
-    synchronized String member() {
+    public synchronized String member() {
         return route != null && route.isOpen() ? routeMember : null;
     }
 
@@ -73,7 +74,7 @@ final class MemberRoute {
      * The open route, or a new one before {@code deadline}: our link to a neighbour member if
      * there is one, else a circuit to the nearest member that answers.
      */
-    CompletableFuture<Route> routeWithin(long deadline) {
+    public CompletableFuture<Route> routeWithin(long deadline) {
         synchronized (this) {
             if (route != null && route.isOpen()) {
                 return CompletableFuture.completedFuture(route);
@@ -160,7 +161,7 @@ final class MemberRoute {
         f.complete(r);
     }
 
-    synchronized void drop(Route r) {
+    public synchronized void drop(Route r) {
         if (route == r) {
             route = null;
             routeMember = null;
@@ -171,7 +172,7 @@ final class MemberRoute {
     /** A circuit to a member. */
     private record CircuitRoute(CircuitHandle c) implements Route {
         @Override
-        public Transaction open(int cmd, QrmHeader h, ByteBuf aux, TransactionHandler handler) {
+        public Transaction open(int cmd, ExtHeader h, ByteBuf aux, TransactionHandler handler) {
             return c.open(cmd, h, aux, handler);
         }
 
@@ -189,7 +190,7 @@ final class MemberRoute {
     /** Circuit 0 of our link to a neighbour member. */
     private record LinkRoute(Link l) implements Route {
         @Override
-        public Transaction open(int cmd, QrmHeader h, ByteBuf aux, TransactionHandler handler) {
+        public Transaction open(int cmd, ExtHeader h, ByteBuf aux, TransactionHandler handler) {
             return l.open(cmd, h, aux, handler);
         }
 
@@ -204,7 +205,7 @@ final class MemberRoute {
     }
 
     /** Closes the route (a circuit; a link is not ours to close). */
-    void close() {
+    public void close() {
         Route r;
         synchronized (this) {
             r = route;

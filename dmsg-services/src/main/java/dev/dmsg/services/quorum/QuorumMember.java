@@ -141,6 +141,16 @@ public final class QuorumMember implements AutoCloseable {
         return server;
     }
 
+    /** Every group's engine, by name. */
+    public Map<String, GroupEngine> engines() {
+        return Map.copyOf(engines);
+    }
+
+    /** The member's scheduler (lease ticks): short tasks only. */
+    public ScheduledExecutorService timers() {
+        return ticker;
+    }
+
     /** The engine of {@code group}, or {@code null}. */
     public GroupEngine engine(String group) {
         return engines.get(group);

@@ -1,6 +1,8 @@
 package dev.dmsg.services.quorum;
 
 import dev.dmsg.quorum.raft.RaftHost;
+import dev.dmsg.quorum.cac.LockListener;
+import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.quorum.store.KvStateMachine;
 import dev.dmsg.quorum.store.LogEntries;
 import dev.dmsg.quorum.store.LogEntry;
@@ -21,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.function.Function;
 import org.apache.ratis.client.RaftClient;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
@@ -54,6 +57,16 @@ final class RaftGroupEngine implements GroupEngine {
 
     KvStateMachine stateMachine() {
         return sm;
+    }
+
+    @Override
+    public void setLockListener(LockListener listener) {
+        sm.setLockListener(listener);
+    }
+
+    @Override
+    public <T> T locks(Function<LockTable, T> query) {
+        return sm.locks(query);
     }
 
     private RaftClient client() {

@@ -1,5 +1,7 @@
 package dev.dmsg.services.quorum;
 
+import dev.dmsg.quorum.cac.LockListener;
+import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.quorum.store.KvState;
 import dev.dmsg.quorum.store.LogEntry;
 import dev.dmsg.quorum.store.Outcome;
@@ -10,6 +12,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
 
 /**
  * A {@link GroupEngine} over a bare {@link KvState}, for the request handlers' tests: proposals
@@ -25,9 +28,21 @@ final class LocalEngine implements GroupEngine {
     boolean noLeader;
     private long index;
 
+    private volatile LockListener lockListener = (i, e, ev) -> { };
+
     @Override
     public String name() {
         return "g";
+    }
+
+    @Override
+    public void setLockListener(LockListener listener) {
+        lockListener = listener;
+    }
+
+    @Override
+    public synchronized <T> T locks(Function<LockTable, T> query) {
+        return query.apply(state.locks());
     }
 
     @Override
@@ -42,6 +57,9 @@ final class LocalEngine implements GroupEngine {
                 log.add(entry);
                 long i = ++index;
                 a = new Applied(state.apply(i, entry), i, 1);
+            }
+            if (a.outcome() instanceof Outcome.Locked l) { // as the state machine: after the state, before the answer
+                lockListener.applied(a.index(), ((LogEntry.Lock) entry).entry(), l.events());
             }
             f.complete(a);
         };
