@@ -370,6 +370,46 @@ public final class LockTable {
                 grant(idx, w, out);
             }
         }
+        relax(gone, out);
+    }
+
+    /**
+     * After {@code gone} went or changed: a holder near it that was asked to downgrade keeps only
+     * what the waits still blocked by it need — nothing, if none is left (a waiter that gave up
+     * must not cost a holder its lock), and its lease then stops.
+     */
+    private void relax(LockRecord gone, List<CacEvent> out) {
+        List<LockRecord> asked = new ArrayList<>();
+        index.overlapping(gone, o -> {
+            if (o.isHeld() && o.downgradeTo != null) {
+                asked.add(o);
+            }
+        });
+        asked.sort(Comparator.comparingLong(o -> o.id));
+        for (LockRecord h : asked) {
+            CacState[] need = {null};
+            index.overlapping(h, w -> {
+                if (w.isWaiting() && w.blockedByHolder(h)) {
+                    CacState t = target(w, h);
+                    if (need[0] == null || t.compareTo(need[0]) < 0) {
+                        need[0] = t;
+                    }
+                }
+            });
+            if (need[0] == null) {
+                h.downgradeTo = null;
+                if (!h.lost) {
+                    out.add(new CacEvent.LeaseEnded(h.id, h.home));
+                }
+            } else if (need[0].compareTo(h.downgradeTo) > 0) {
+                h.downgradeTo = need[0];
+            }
+        }
+    }
+
+    /** The highest state holder {@code h} may keep without blocking waiter {@code w}. */
+    private static CacState target(LockRecord w, LockRecord h) {
+        return w.wanted == CacState.SHARED && h.held.exclusive() ? CacState.SHARED : CacState.INVAL;
     }
 
     /** Asks every holder that blocks {@code w} to make way. */
@@ -383,7 +423,7 @@ public final class LockTable {
 
     /** Asks holder {@code h} to go down to what {@code w} can live with, unless a lower target is pending. */
     private static void askDowngrade(long idx, LockRecord h, LockRecord w, List<CacEvent> out) {
-        CacState target = w.wanted == CacState.SHARED && h.held.exclusive() ? CacState.SHARED : CacState.INVAL;
+        CacState target = target(w, h);
         if (h.downgradeTo != null && h.downgradeTo.compareTo(target) <= 0) {
             return;
         }

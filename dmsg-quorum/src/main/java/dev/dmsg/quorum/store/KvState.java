@@ -1,7 +1,9 @@
 package dev.dmsg.quorum.store;
 
+import dev.dmsg.quorum.cac.CacKey;
 import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.wire.qrm.Batch;
+import dev.dmsg.wire.qrm.Compare;
 import dev.dmsg.wire.qrm.Op;
 import dev.dmsg.wire.qrm.Results;
 import dev.dmsg.wire.qrm.WatchEvent;
@@ -102,6 +104,10 @@ public final class KvState {
         if (prepared.size() >= maxPrepared) {
             return new Outcome.Limit();
         }
+        if (batch.compares().stream().anyMatch(c -> c.target() == Compare.Target.LOCK)) {
+            // a lock may be taken away between the two phases: its compare is exact only in one step
+            return new Outcome.Invalid("a lock compare needs a one-phase write (docs/CAC.md §6)");
+        }
         boolean held = store.evaluate(batch.compares());
         Reservations.Claims claims = Reservations.claims(batch.compares(), held ? batch.success() : batch.failure());
         Reservations.Overlap o = reservations.overlap(claims);
@@ -153,13 +159,39 @@ public final class KvState {
 
     /** ONE_PHASE: compares, the same conflict check as a PREPARE, and the apply, in one step. */
     public Outcome write(Batch batch) {
-        boolean held = store.evaluate(batch.compares());
+        boolean held = holds(batch.compares());
         List<Op> branch = held ? batch.success() : batch.failure();
-        Reservations.Overlap o = reservations.overlap(Reservations.claims(batch.compares(), branch));
+        Reservations.Overlap o = reservations.overlap(Reservations.claims(storeCompares(batch.compares()), branch));
         if (o != null) {
             return new Outcome.Conflict(o.ownerIndex(), o.key());
         }
         return applyBranch(branch, held);
+    }
+
+    /**
+     * Whether every compare holds now: the store's against the store, a LOCK compare against the
+     * lock table (docs/CAC.md §6) — its key a lock's path (any other key holds nothing), its
+     * number the token.
+     */
+    private boolean holds(List<Compare> compares) {
+        for (Compare c : compares) {
+            if (c.target() == Compare.Target.LOCK) {
+                String path = c.key().utf8();
+                boolean fenced = CacKey.problem(path) == null && locks.fences(CacKey.of(path), c.number());
+                if (fenced != (c.result() == Compare.Result.EQUAL)) {
+                    return false;
+                }
+            } else if (!store.evaluate(List.of(c))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The compares that name store keys (a LOCK compare names a lock's path, which reserves nothing). */
+    private static List<Compare> storeCompares(List<Compare> compares) {
+        return compares.stream().noneMatch(c -> c.target() == Compare.Target.LOCK) ? compares
+            : compares.stream().filter(c -> c.target() != Compare.Target.LOCK).toList();
     }
 
     private Outcome applyBranch(List<Op> branch, boolean held) {
@@ -177,7 +209,7 @@ public final class KvState {
      * @throws IllegalArgumentException if an op writes
      */
     public Outcome.Done read(Batch batch) {
-        boolean held = store.evaluate(batch.compares());
+        boolean held = holds(batch.compares());
         Results r = store.read(held ? batch.success() : batch.failure(), held);
         return new Outcome.Done(store.revision(), r);
     }

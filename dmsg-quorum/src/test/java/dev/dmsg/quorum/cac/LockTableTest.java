@@ -218,6 +218,24 @@ class LockTableTest {
     }
 
     @Test
+    void aWaiterThatGivesUpCostsTheHolderNothing() {
+        long a = lockId(acquire(o("a"), "/k", INUM, EXCLUSIVE));
+        acquire(o("b"), "/k", INUM, SHARED);
+        long b = idx;
+        acquire(o("c"), "/k", INUM, EXCLUSIVE);
+        long c = idx;
+        assertThat(t.view(a).downgradeTo()).isEqualTo(INVAL);
+        List<CacEvent> ev = t.cancel(++idx, c, LockTable.CANCEL_TIMEOUT);
+        assertThat(t.view(a).downgradeTo()).as("b still needs a to share").isEqualTo(SHARED);
+        assertThat(ev).noneMatch(e -> e instanceof CacEvent.LeaseEnded);
+        ev = t.cancel(++idx, b, LockTable.CANCEL_TIMEOUT);
+        assertThat(ev).contains(new CacEvent.LeaseEnded(a, H));
+        assertThat(t.view(a).downgradeTo()).isNull();
+        assertThat(t.expire(++idx, a, LockTable.EXPIRE_DOWNGRADE)).as("no lease runs: a keeps its lock").isEmpty();
+        assertThat(t.view(a).held()).isEqualTo(EXCLUSIVE);
+    }
+
+    @Test
     void upgradesWaitAtTheTailAndTwoSharedHoldersUpgradingIsADeadlock() {
         long a = lockId(acquire(o("a"), "/k", INUM, SHARED));
         long b = lockId(acquire(o("b"), "/k", INUM, SHARED));

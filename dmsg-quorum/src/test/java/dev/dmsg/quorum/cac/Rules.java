@@ -27,6 +27,17 @@ final class Rules {
                     .as("two conflicting grants held at once: %s and %s", a, b).isFalse();
             }
         }
+        for (LockView h : all) {
+            if (h.downgradeTo() == null) {
+                continue;
+            }
+            boolean reason = false;
+            for (LockView w : all) {
+                reason |= w.wanted() != null && w.id() != h.id() && !w.owner().equals(h.owner()) && overlap(h, w)
+                    && h.held() != CacState.INVAL && h.held().conflictsWith(w.wanted());
+            }
+            assertThat(reason).as("%s is asked to downgrade though no wait needs it", h).isTrue();
+        }
         for (LockView w : all) {
             if (w.wanted() == null) {
                 continue;

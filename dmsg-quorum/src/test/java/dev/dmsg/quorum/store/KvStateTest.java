@@ -3,6 +3,11 @@ package dev.dmsg.quorum.store;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.dmsg.quorum.cac.CacDomain;
+import dev.dmsg.quorum.cac.CacEntry;
+import dev.dmsg.quorum.cac.CacKey;
+import dev.dmsg.quorum.cac.CacState;
+import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.Compare;
@@ -305,5 +310,36 @@ class KvStateTest {
         s.prepare(1, A, 0, Batch.of(put("/a", "")));
         s.prepare(2, B, 1234, Batch.of(put("/b", "")));
         assertThat(s.prepared()).extracting(KvState.Prepared::leaseMs).containsExactly(KvState.DEFAULT_LEASE_MS, 1234);
+    }
+
+    /** docs/CAC.md §6: lock(KEY) = TOKEN holds only while that grant is held exclusively and covers KEY. */
+    @Test
+    void aLockCompareHoldsOnlyWhileItsGrantIsHeldExclusively() {
+        KvState s = new KvState();
+        LockTable.Home home = new LockTable.Home("m", 1);
+        s.apply(1, new LogEntry.Lock(new CacEntry.Acquire(9, new LockTable.Acquire(new LockTable.Owner("a", 0), home,
+            CacKey.of("/vol"), CacDomain.TREE, CacState.EXCLUSIVE, 0, 0))));
+        Batch guarded = new Batch(List.of(Compare.number(Target.LOCK, b("/vol/disk"), Result.EQUAL, 1)),
+            List.of(put("/data", "from a")), List.of());
+        assertThat(done(s.write(guarded)).results().succeeded()).as("TREE on /vol covers /vol/disk").isTrue();
+        Batch stale = new Batch(List.of(Compare.number(Target.LOCK, b("/vol/disk"), Result.EQUAL, 7)),
+            List.of(put("/data", "from a stale holder")), List.of());
+        assertThat(done(s.write(stale)).results().succeeded()).as("not the token granted").isFalse();
+        Batch elsewhere = new Batch(List.of(Compare.number(Target.LOCK, b("/other"), Result.EQUAL, 1)),
+            List.of(put("/data", "x")), List.of());
+        assertThat(done(s.write(elsewhere)).results().succeeded()).as("the lock does not cover /other").isFalse();
+        Batch notAPath = new Batch(List.of(Compare.number(Target.LOCK, b("vol"), Result.NOT_EQUAL, 1)),
+            List.of(put("/elsewhere", "y")), List.of());
+        assertThat(done(s.write(notAPath)).results().succeeded()).as("no lock covers a key that is not a path").isTrue();
+
+        s.apply(2, new LogEntry.Lock(new CacEntry.Change(1, CacState.SHARED)));
+        assertThat(done(s.write(guarded)).results().succeeded()).as("shared: not a writer's token any more").isFalse();
+        s.apply(3, new LogEntry.Lock(new CacEntry.Release(1)));
+        assertThat(done(s.write(guarded)).results().succeeded()).isFalse();
+        assertThat(get(s, "/data").value().utf8()).isEqualTo("from a");
+
+        assertThat(s.prepare(10, A, 0, guarded)).as("two phases could straddle a revocation")
+            .isEqualTo(new Outcome.Invalid("a lock compare needs a one-phase write (docs/CAC.md §6)"));
+        assertThat(s.preparedCount()).isZero();
     }
 }

@@ -27,7 +27,7 @@ import java.util.List;
  *
  * <pre>
  * 0x00 version u8 = 1   0x01 reserved u8 = 0   0x02 n_compares u16   0x04 n_success u16   0x06 n_failure u16
- * 0x08 compare x n_compares: target u8, result u8, key_len u16, key, then
+ * 0x08 compare x n_compares: target u8 (1..5), result u8, key_len u16, key, then
  *        VALUE: value_len u32 (0xFFFFFFFF: absent), value; others: number u64
  *      op x (n_success + n_failure): type u8, flags u8 (0x01 PREFIX), key_len u16, key, then
  *        PUT: value_len u32, value; GET: limit u32; DELETE: nothing
@@ -141,7 +141,11 @@ final class BatchCodec {
             long len = r.u32(where, "value_len");
             return Compare.value(key, result, len == ABSENT ? null : r.checkedValue(where, len));
         }
-        return Compare.number(target, key, result, r.u64(where, "number"));
+        long number = r.u64(where, "number");
+        if (target == Compare.Target.LOCK && result != Compare.Result.EQUAL && result != Compare.Result.NOT_EQUAL) {
+            throw QrmReader.fail(where, "a LOCK compare is EQUAL or NOT_EQUAL");
+        }
+        return Compare.number(target, key, result, number);
     }
 
     private static List<Op> readOps(QrmReader r, String branch, int n) throws QrmFormatException {

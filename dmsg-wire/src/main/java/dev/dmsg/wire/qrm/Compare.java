@@ -5,6 +5,9 @@ import java.util.Objects;
 /**
  * One condition of a batch (docs/QUORUM.md §3.3): {@code target(key) result operand}. The operand
  * is {@code value} for {@link Target#VALUE} ({@code null}: the key is absent), else {@code number}.
+ * {@link Target#LOCK}'s key is a lock's path and its number a fencing token (docs/CAC.md §6):
+ * {@code lock(KEY) = TOKEN} holds iff a lock granted with TOKEN is held EXCLUSIVE or MODIFIED now
+ * and covers KEY; only EQUAL and NOT_EQUAL, and only in a one-phase write.
  */
 public record Compare(Target target, Result result, Blob key, Blob value, long number) {
     public Compare {
@@ -15,10 +18,13 @@ public record Compare(Target target, Result result, Blob key, Blob value, long n
             throw new IllegalArgumentException(target == Target.VALUE
                 ? "a VALUE compare has no number" : target + " compares a number, not a value");
         }
+        if (target == Target.LOCK && result != Result.EQUAL && result != Result.NOT_EQUAL) {
+            throw new IllegalArgumentException("a LOCK compare is EQUAL or NOT_EQUAL, not " + result);
+        }
     }
 
     public enum Target {
-        VALUE(1), VERSION(2), CREATE_REVISION(3), MOD_REVISION(4);
+        VALUE(1), VERSION(2), CREATE_REVISION(3), MOD_REVISION(4), LOCK(5);
 
         public final int code;
 

@@ -169,6 +169,8 @@ class QrmCodecTest {
         badBatch(with(g, 0x04, 0xE8, 0x03, 0x19, 0x00), "batch: 1025 ops; max 1024"); // 1000 + 25
         badBatch(new byte[QrmCodec.MAX_MESSAGE_BYTES + 1], "batch: 65537 bytes; max 65536");
         badBatch(with(g, 0x08, 9), "compare 0: unknown target 9");
+        // compare 0 of the golden batch compares a number: as LOCK (5) with LESS (3) it is refused
+        badBatch(with(g, 0x08, 5, 3), "compare 0: a LOCK compare is EQUAL or NOT_EQUAL");
         badBatch(with(g, 0x09, 5), "compare 0: unknown result 5");
         badBatch(with(g, 0x0A, 0xDC, 0x05), "compare 0: key is 1500 bytes; max 1024");
         badBatch(with(g, 0x0A, 0, 0), "compare 0: key is empty; min 1 byte (0 only with PREFIX)");
@@ -399,5 +401,17 @@ class QrmCodecTest {
         assertThat(QrmCodec.describe(new Batch(List.of(Compare.value(b("k"), Compare.Result.LESS, b("abc")),
             Compare.number(Compare.Target.CREATE_REVISION, b("k"), Compare.Result.GREATER, -1)), List.of(), List.of())))
             .isEqualTo("compares=[VALUE(k) < (3 bytes), CREATE_REVISION(k) > 18446744073709551615] success=[] failure=[]");
+    }
+
+    /** docs/CAC.md §6: lock(KEY) = TOKEN travels as target 5 with the token as its number. */
+    @Test
+    void aLockCompareRoundTripsAndOnlyEqualityIsALockCompare() throws Exception {
+        Batch b = new Batch(List.of(Compare.number(Compare.Target.LOCK, Blob.utf8("/vol/a"), Compare.Result.EQUAL, 812)),
+            List.of(Op.put(Blob.utf8("/d"), Blob.utf8("x"))), List.of());
+        byte[] bytes = QrmCodec.encodeBatch(b);
+        assertThat(bytes[0x08]).isEqualTo((byte) 5);
+        assertThat(QrmCodec.decodeBatch(bytes)).isEqualTo(b);
+        assertThatThrownBy(() -> Compare.number(Compare.Target.LOCK, Blob.utf8("/v"), Compare.Result.LESS, 1))
+            .isInstanceOf(IllegalArgumentException.class).hasMessage("a LOCK compare is EQUAL or NOT_EQUAL, not LESS");
     }
 }
