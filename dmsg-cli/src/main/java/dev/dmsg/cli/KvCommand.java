@@ -69,7 +69,7 @@ final class KvCommand implements Runnable {
         @Override
         public Integer call() {
             try (GuestNode g = join("kv", wait)) {
-                String name = group != null ? group : onlyGroup(g);
+                String name = group != null ? group : onlyGroup(g, wait);
                 // our link to the member we joined through, not only circuits: a client-role identity
                 // may not forge circuits (docs/SECURITY.md §5) but may use the store with kv grants
                 try (QuorumClient c = new QuorumClient(g.mesh(), g.node().endpoint()::links, name, wait)) {
@@ -79,25 +79,6 @@ final class KvCommand implements Runnable {
                 Throwable x = BlkCommand.unwrap(e);
                 System.err.println("dmsg kv " + verb() + ": " + x.getMessage());
                 return 1;
-            }
-        }
-
-        private String onlyGroup(GuestNode g) throws Exception {
-            long deadline = deadlineNanos;
-            while (true) {
-                Map<String, List<QuorumClient.Member>> groups = QuorumClient.groups(g.mesh()).get(5, TimeUnit.SECONDS);
-                if (groups.size() == 1) {
-                    return groups.keySet().iterator().next();
-                }
-                if (groups.size() > 1) {
-                    throw new IllegalArgumentException("the mesh has several quorum groups " + groups.keySet()
-                        + ": say which with --group");
-                }
-                if (System.nanoTime() - deadline >= 0) {
-                    throw new IllegalArgumentException("no quorum group advertised in the mesh within " + wait.toMillis()
-                        + " ms (is a node running with --quorum?)");
-                }
-                Thread.sleep(100); // the span table has no change notification; a tool's start-up
             }
         }
     }

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
     subcommands = {NodeCommand.class, FrameCommand.class, DemoCommand.class, BenchCommand.class, SimCommand.class,
         AdminCommands.Status.class, AdminCommands.Connect.class, AdminCommands.Disconnect.class,
         ShellCommand.class, KeygenCommand.class, TrustCommand.class, CaCommand.class, NbdCommand.class, BlkCommand.class,
-        KvCommand.class, QuorumCommand.class,
+        KvCommand.class, QuorumCommand.class, LockCommand.class,
         CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

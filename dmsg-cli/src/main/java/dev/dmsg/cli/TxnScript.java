@@ -15,7 +15,8 @@ import java.util.regex.Pattern;
  * The text of {@code dmsg kv txn}, as etcdctl's interactive txn reads it: compare lines, an empty
  * line, success requests, an empty line, failure requests (to the end). A compare is
  * {@code value("KEY") = "V"}, {@code version("KEY") > "3"}, {@code create("KEY") = "0"},
- * {@code mod("KEY") < "10"} ({@code = != < >}); a request is {@code put KEY VALUE},
+ * {@code mod("KEY") < "10"} ({@code = != < >}), {@code lock("/vol/a") = "812"} (a fencing token,
+ * docs/CAC.md §6: {@code = !=} only); a request is {@code put KEY VALUE},
  * {@code get KEY [--prefix]}, {@code del KEY [--prefix]}; a word may be double-quoted, with
  * {@code \"} and {@code \\} inside. Lines starting with {@code #} are skipped.
  */
@@ -23,7 +24,7 @@ final class TxnScript {
     private TxnScript() {}
 
     private static final Pattern COMPARE = Pattern.compile(
-        "\\s*(value|version|create|mod)\\s*\\(\\s*(\"(?:[^\"\\\\]|\\\\.)*\"|[^)\\s]+)\\s*\\)\\s*(=|!=|<|>)\\s*(.+?)\\s*");
+        "\\s*(value|version|create|mod|lock)\\s*\\(\\s*(\"(?:[^\"\\\\]|\\\\.)*\"|[^)\\s]+)\\s*\\)\\s*(=|!=|<|>)\\s*(.+?)\\s*");
 
     /**
      * Reads a whole script.
@@ -63,8 +64,8 @@ final class TxnScript {
     static Compare compare(String line) {
         Matcher m = COMPARE.matcher(line);
         if (!m.matches()) {
-            throw new IllegalArgumentException("expected TARGET(\"KEY\") OP \"VALUE\" with TARGET value|version|create|mod"
-                + " and OP = != < >");
+            throw new IllegalArgumentException("expected TARGET(\"KEY\") OP \"VALUE\" with TARGET "
+                + "value|version|create|mod|lock and OP = != < >");
         }
         Blob key = Blob.utf8(unquote(m.group(2)));
         Compare.Result r = switch (m.group(3)) {
@@ -86,8 +87,12 @@ final class TxnScript {
         Compare.Target t = switch (m.group(1)) {
             case "version" -> Compare.Target.VERSION;
             case "create" -> Compare.Target.CREATE_REVISION;
+            case "lock" -> Compare.Target.LOCK;
             default -> Compare.Target.MOD_REVISION;
         };
+        if (t == Compare.Target.LOCK && r != Compare.Result.EQUAL && r != Compare.Result.NOT_EQUAL) {
+            throw new IllegalArgumentException("lock compares a token with = or != only");
+        }
         return Compare.number(t, key, r, n);
     }
 

@@ -14,6 +14,7 @@ import dev.dmsg.wire.Dmsg;
 import java.io.ByteArrayInputStream;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
@@ -195,6 +196,65 @@ class QuorumProcessTest extends CliCapture {
         realErr().println("a client with kv-read only: " + err().strip());
         assertThat(run(q.via(at, "kv", "get", "/cli/b"))).as(err()).isZero();
         assertThat(out().strip()).as("the refused put changed nothing").isEqualTo("two");
+        lockCli(q, at, asStranger);
+    }
+
+    /**
+     * dmsg lock (docs/CAC.md §8): COMMAND runs holding the lock with the token in its environment;
+     * while another holds it, lock ls shows it and a bounded wait fails TIMEOUT; the token guards a
+     * kv write (lock(KEY) = TOKEN); a client without the lock grant is refused.
+     */
+    void lockCli(QuorumNodes q, int at, String[] asStranger) throws Exception {
+        Path token = tmp.resolve("token");
+        assertThat(run(concat(q.via(at, "lock", "/cli/disk"), new String[] {"--", "sh", "-c",
+            "echo $DMSG_FENCE_TOKEN > " + token}))).as(err()).isZero();
+        long first = Long.parseLong(Files.readString(token).strip());
+        assertThat(first).isPositive();
+
+        InputStream stdin = System.in;
+        NodeProcess holder = NodeProcess.start("holder", NodeProcess.QUICK_START,
+            concat(q.via(at, "lock", "/cli/disk"), new String[] {"--", "sh", "-c",
+                "echo $DMSG_FENCE_TOKEN > " + token + ".held; sleep 60"}));
+        try {
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!Files.exists(tmp.resolve("token.held")) || Files.readString(tmp.resolve("token.held")).isBlank()) {
+                assertThat(System.nanoTime() - until).as("the holder got the lock; output:%n%s", holder.output())
+                    .isNegative();
+                Thread.sleep(50);
+            }
+            long held = Long.parseLong(Files.readString(tmp.resolve("token.held")).strip());
+            assertThat(held).isGreaterThan(first);
+            assertThat(run(q.via(at, "lock", "ls", "/cli", "--json"))).as(err()).isZero();
+            JsonNode ls = QuorumNodes.JSON.readTree(out());
+            assertThat(ls.get("locks")).hasSize(1);
+            assertThat(ls.get("locks").get(0).get("held").asText()).isEqualTo("exclusive");
+            assertThat(ls.get("locks").get(0).get("token").asLong()).isEqualTo(held);
+            assertThat(run(q.via(at, "lock", "ls"))).as(err()).isZero();
+            assertThat(out()).contains("/cli/disk").contains("exclusive");
+
+            assertThat(run(concat(q.via(at, "lock", "/cli/disk", "--timeout", "1s"), new String[] {"--", "true"})))
+                .isEqualTo(1);
+            assertThat(err().strip()).startsWith("dmsg lock: /cli/disk: not granted within wait_ms 1000")
+                .doesNotContain("\n");
+
+            // the holder's token guards a write; a stale one does not
+            System.setIn(new java.io.ByteArrayInputStream(("lock(\"/cli/disk\") = \"" + held
+                + "\"\n\nput /cli/fenced yes\n").getBytes(StandardCharsets.UTF_8)));
+            assertThat(run(q.via(at, "kv", "txn"))).as(err()).isZero();
+            assertThat(out().lines().findFirst().orElse("")).isEqualTo("SUCCESS");
+            System.setIn(new java.io.ByteArrayInputStream(("lock(\"/cli/disk\") = \"" + first
+                + "\"\n\nput /cli/fenced stale\n").getBytes(StandardCharsets.UTF_8)));
+            assertThat(run(q.via(at, "kv", "txn"))).as(err()).isZero();
+            assertThat(out().lines().findFirst().orElse("")).isEqualTo("FAILURE");
+            assertThat(holder.isAlive()).as("the waiter that timed out cost the holder nothing; output:%n%s",
+                holder.output()).isTrue();
+        } finally {
+            System.setIn(stdin);
+            holder.close();
+        }
+        assertThat(run(concat(concat(new String[] {"lock", "/cli/x"}, asStranger), new String[] {"--", "true"})))
+            .isEqualTo(1);
+        assertThat(err().strip()).contains("'stranger' (client)").contains("needs the lock grant");
     }
 
     /**

@@ -60,5 +60,13 @@ class TxnScriptTest {
         assertThatThrownBy(() -> read("\nrange a\n")).hasMessageStartingWith("line 2: unknown request 'range'");
         assertThatThrownBy(() -> read("\nput \"a 1\n")).hasMessageStartingWith("line 2: unclosed quote");
         assertThatThrownBy(() -> read("\n\n\n\nput a 1\n")).hasMessageStartingWith("line 5: a fourth section");
+        assertThatThrownBy(() -> read("lock(\"/vol\") > 3\n")).hasMessageContaining("line 1: lock compares a token with = or != only");
+    }
+
+    @Test
+    void aLockCompareCarriesItsToken() throws Exception {
+        Batch b = read("lock(\"/vol/a\") = \"812\"\n\nput /data x\n");
+        assertThat(b.compares()).containsExactly(Compare.number(Compare.Target.LOCK, Blob.utf8("/vol/a"),
+            Compare.Result.EQUAL, 812));
     }
 }
