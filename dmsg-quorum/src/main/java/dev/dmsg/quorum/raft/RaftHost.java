@@ -370,6 +370,27 @@ public final class RaftHost implements AutoCloseable {
             snap == null ? -1 : snap.getIndex(), members, match);
     }
 
+    /**
+     * On the leader of {@code group}: for each other member, how long ago it last answered the
+     * leader (ms); elsewhere empty. What the lock service uses to treat a silent home's locks as
+     * lost (docs/CAC.md §3).
+     */
+    public Map<String, Long> silence(String group) throws IOException {
+        RaftServer.Division d = division(group);
+        if (!d.getInfo().isLeader()) {
+            return Map.of();
+        }
+        Map<String, Long> out = new TreeMap<>();
+        Map<RaftPeerId, FollowerInfo> fs = wiring.followers.getOrDefault(id(group), new HashMap<>());
+        for (var p : d.getRaftConf().getCurrentPeers()) {
+            FollowerInfo f = fs.get(p.getId());
+            if (f != null && !p.getId().toString().equals(label)) {
+                out.put(p.getId().toString(), f.getLastRpcResponseTime().elapsedTimeMs());
+            }
+        }
+        return out;
+    }
+
     /** Raft requests this node refused so far (docs/QUORUM.md §5). */
     public long refusals() {
         return wiring.refused.get();

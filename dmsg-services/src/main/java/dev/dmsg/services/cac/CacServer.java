@@ -27,6 +27,8 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -50,6 +52,9 @@ public final class CacServer {
     private final Map<String, GroupHome> homes = new LinkedHashMap<>();
     private final CacBudgets budgets;
     private final Map<String, AtomicLong> refusals = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService timers;
+    private ScheduledFuture<?> checks;
+    static final long HOME_CHECK_MILLIS = 500;
 
     /**
      * The lock service of member {@code label} for {@code groups}; {@code timers} runs wait
@@ -63,17 +68,31 @@ public final class CacServer {
               ScheduledExecutorService timers, CacBudgets budgets) {
         this.access = access;
         this.budgets = budgets;
+        this.timers = timers;
         LockTable.Home self = new LockTable.Home(label, incarnation);
         groups.forEach((name, g) -> homes.put(name, new GroupHome(g, self, budgets, timers)));
     }
 
-    /** Listens to every group's log, announces this incarnation, and takes CAC_LOCK in {@code services}. */
+    /**
+     * Listens to every group's log, announces this incarnation, takes CAC_LOCK in {@code services},
+     * and, where this member leads, looks for silent homes every {@value #HOME_CHECK_MILLIS} ms.
+     */
     public void start(Services services) {
         homes.values().forEach(GroupHome::start);
         services.accept(Dmsg.CAC_LOCK, this::accept);
+        checks = timers.scheduleWithFixedDelay(() -> homes.values().forEach(h -> {
+            try {
+                h.checkHomes(System.nanoTime());
+            } catch (RuntimeException e) {
+                log.warn("cac: checking homes of {} failed", h.engine().name(), e);
+            }
+        }), HOME_CHECK_MILLIS, HOME_CHECK_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     public void close() {
+        if (checks != null) {
+            checks.cancel(false);
+        }
         homes.values().forEach(GroupHome::close);
     }
 

@@ -34,6 +34,8 @@ final class GroupHome implements LockListener {
     private final Map<Long, LockSession> byNonce = new ConcurrentHashMap<>();
     private final Map<Long, LockSession> byLock = new ConcurrentHashMap<>();
     private volatile boolean closed;
+    /** Locks this leader proposed LOST for a silent home, and when (the checking thread only). */
+    private final Map<Long, Long> lostProposed = new java.util.HashMap<>();
 
     GroupHome(GroupEngine engine, LockTable.Home self, CacBudgets budgets, ScheduledExecutorService timers) {
         this.engine = engine;
@@ -125,6 +127,34 @@ final class GroupHome implements LockListener {
                     + "caught up from a snapshot)");
             }
         }
+    }
+
+    /**
+     * On the leader (docs/CAC.md §3): the held locks of another home that has not answered the
+     * leader for longer than a lock's lease are lost — proposed LOST once (again a second later
+     * if still not lost); their lease then runs as any lost holder's.
+     */
+    void checkHomes(long nowNanos) {
+        Map<String, Long> silence = engine.silence();
+        if (silence.isEmpty()) {
+            lostProposed.clear();
+            return;
+        }
+        List<LockTable.LockView> quiet = engine.locks(t -> t.all().stream()
+            .filter(v -> !v.lost() && v.held() != dev.dmsg.quorum.cac.CacState.INVAL && !v.home().name().equals(self.name())
+                && silence.getOrDefault(v.home().name(), 0L) >= v.leaseMs())
+            .toList());
+        for (LockTable.LockView v : quiet) {
+            Long at = lostProposed.get(v.id());
+            if (at != null && nowNanos - at < TimeUnit.SECONDS.toNanos(1)) {
+                continue;
+            }
+            lostProposed.put(v.id(), nowNanos);
+            log.info("quorum {}: lock {} ({}): its home {} has not answered for {} ms: lost", engine.name(), v.id(),
+                v.key(), v.home().name(), silence.get(v.home().name()));
+            engine.propose(new LogEntry.Lock(new CacEntry.Lost(v.id())));
+        }
+        lostProposed.keySet().removeIf(id -> quiet.stream().noneMatch(v -> v.id() == id));
     }
 
     /** A proposal of a session's failed (no leader for now): tried again, with backoff, while this member runs. */

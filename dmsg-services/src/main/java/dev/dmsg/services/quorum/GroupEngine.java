@@ -8,6 +8,7 @@ import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.WatchEvent;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
 
@@ -39,6 +40,12 @@ public interface GroupEngine {
 
     /** A quick query of the lock table at this member's state now (listing, compares). */
     <T> T locks(Function<LockTable, T> query);
+
+    /**
+     * On the group's leader: for each other member, ms since it last answered; elsewhere empty
+     * (docs/CAC.md §3: the locks of a silent home are lost).
+     */
+    Map<String, Long> silence();
 
     /** Whether {@code label} is in the group's current configuration. */
     boolean isMember(String label);

@@ -69,6 +69,15 @@ final class RaftGroupEngine implements GroupEngine {
         return sm.locks(query);
     }
 
+    @Override
+    public Map<String, Long> silence() {
+        try {
+            return host.silence(name);
+        } catch (IOException e) {
+            return Map.of();
+        }
+    }
+
     private RaftClient client() {
         try {
             return host.client(name);

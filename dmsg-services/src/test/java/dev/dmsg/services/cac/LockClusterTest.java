@@ -112,6 +112,57 @@ class LockClusterTest {
         assertThat(got.token()).isGreaterThan(held.token());
     }
 
+    /**
+     * docs/CAC.md §3: a home cut off from the group with its holder takes nothing with it, even
+     * when nobody asks for the lock: the leader, not hearing from the home for the lock's lease,
+     * declares it lost, and it goes one lease later — while the holder, still linked to its home,
+     * does not know (fencing is what makes that safe, §6). Healed, the home learns the lock was
+     * revoked and tells the holder.
+     */
+    @Test
+    void theLocksOfAHomeCutOffAreDeclaredLostByTheLeaderThenReleased() throws Exception {
+        List<Node> members = cluster.quorum("g", "a", "b", "c");
+        Node leader = null;
+        for (long until = System.nanoTime() + T.toNanos(); leader == null && System.nanoTime() < until; ) {
+            for (Node n : members) {
+                if (n.quorum() != null && "LEADER".equals(n.quorum().engine("g").status().role())) {
+                    leader = n;
+                }
+            }
+            Thread.sleep(50); // Raft's role has no change notification we can reach
+        }
+        assertThat(leader).as("a leader").isNotNull();
+        Node lead = leader;
+        Node home = members.stream().filter(n -> n != lead).findFirst().orElseThrow();
+        Node x = cluster.start("x");
+        Node y = cluster.start("y");
+        TestCluster.link(x, home);
+        TestCluster.link(y, lead);
+        LockHandle held = locks(x, 1).acquire("/h", CacDomain.INUM, CacState.EXCLUSIVE,
+            CacheLocks.Options.defaults().withLease(Duration.ofSeconds(2))).get(30, TimeUnit.SECONDS);
+        CacheLocks lister = locks(y, 3); // lists from the leader's own state
+        cluster.await(() -> listed(lister, "/h").get("locks").size() == 1, "the leader knows the lock");
+        long cutAt = System.nanoTime();
+        cluster.partition(List.of(home, x)); // x keeps its link to its home: neither can tell the group
+        cluster.await(() -> listed(lister, "/h").get("locks").size() == 1
+            && listed(lister, "/h").get("locks").get(0).get("lost").asBoolean(), "the leader declares it lost");
+        long lostMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - cutAt);
+        cluster.await(() -> listed(lister, "/h").get("locks").isEmpty(), "the lock goes");
+        long goneMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - cutAt);
+        assertThat(lostMs).as("the home's silence reaches the lease (2 s)").isGreaterThanOrEqualTo(1_500);
+        assertThat(goneMs).as("then the lease (2 s) again").isGreaterThanOrEqualTo(lostMs + 1_900).isLessThan(20_000);
+        System.out.printf("a home cut off: its lock declared lost after %d ms, gone after %d ms (lease 2 s)%n",
+            lostMs, goneMs);
+        assertThat(held.lost()).as("the holder cannot know yet").isNotDone();
+        LockHandle next = locks(y, 2).acquire("/h", CacDomain.INUM, CacState.EXCLUSIVE, CacheLocks.Options.defaults())
+            .get(30, TimeUnit.SECONDS);
+        assertThat(next.token()).isGreaterThan(held.token());
+        cluster.heal();
+        QuorumException why = held.lost().get(30, TimeUnit.SECONDS);
+        assertThat(why.error()).isEqualTo(Dmsg.ERR_REVOKED);
+        assertThat(why.getMessage()).contains("lost");
+    }
+
     @Test
     void aWaitThatPassesFailsWithTimeoutAndHoldsNothing() throws Exception {
         List<Node> members = cluster.quorum("g", "a", "b", "c");

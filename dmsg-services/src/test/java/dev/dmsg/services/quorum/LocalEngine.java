@@ -45,6 +45,14 @@ final class LocalEngine implements GroupEngine {
         return query.apply(state.locks());
     }
 
+    /** The members' silence as a leader would see it (tests set it). */
+    volatile java.util.Map<String, Long> silence = java.util.Map.of();
+
+    @Override
+    public java.util.Map<String, Long> silence() {
+        return silence;
+    }
+
     @Override
     public synchronized CompletableFuture<Applied> propose(LogEntry entry) {
         if (noLeader) {
