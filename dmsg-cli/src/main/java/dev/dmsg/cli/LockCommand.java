@@ -6,6 +6,7 @@ import dev.dmsg.quorum.cac.CacDomain;
 import dev.dmsg.quorum.cac.CacState;
 import dev.dmsg.services.cac.CacheLocks;
 import dev.dmsg.services.cac.LockHandle;
+import dev.dmsg.services.cac.LockListing;
 import dev.dmsg.services.node.GuestNode;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -152,21 +153,7 @@ final class LockCommand extends GuestOptions implements Callable<Integer> {
         }
 
         static void print(JsonNode doc, boolean json, PrintStream out) {
-            if (json) {
-                out.println(doc.toPrettyString());
-                return;
-            }
-            out.printf("%-8s %-32s %-7s %-20s %-10s %-10s %s%n", "ID", "KEY", "DOMAIN", "OWNER", "HELD", "WANTED", "TOKEN");
-            for (JsonNode l : doc.path("locks")) {
-                out.printf("%-8d %-32s %-7s %-20s %-10s %-10s %d%s%n", l.path("id").asLong(), l.path("key").asText(),
-                    l.path("domain").asText(), l.path("owner").asText(), l.path("held").asText(),
-                    l.path("wanted").isNull() ? "-" : l.path("wanted").asText(), l.path("token").asLong(),
-                    (l.path("downgrade_to").isNull() ? "" : " (asked: " + l.path("downgrade_to").asText() + ")")
-                        + (l.path("lost").asBoolean() ? " (holder lost)" : ""));
-            }
-            if (doc.path("truncated").asBoolean()) {
-                out.println("(more: narrow PREFIX)");
-            }
+            out.print(json ? doc.toPrettyString() + "\n" : LockListing.render(doc));
         }
     }
 }

@@ -1,16 +1,22 @@
 package dev.dmsg.services.node;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.dmsg.services.Access;
+import dev.dmsg.services.cac.CacheLocks;
+import dev.dmsg.services.cac.LockListing;
+import dev.dmsg.services.quorum.QuorumClient;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.VolData;
 import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.UUID;
 
 /**
  * The node's shell as a {@link NodeService} (docs/OPERATIONS.md "Shell"): DBG_SHELL on the
  * node's shell threads, with the node's own commands ({@code status}, {@code tree},
- * {@code links}, {@code volconf}, {@code span}) and the mesh's ({@link RemoteCommands}).
+ * {@code links}, {@code volconf}, {@code span}, {@code cac}) and the mesh's ({@link RemoteCommands}).
  */
 final class ShellNodeService implements NodeService {
     private volatile ShellService shell;
@@ -26,6 +32,7 @@ final class ShellNodeService implements NodeService {
             ctx.keys() == null ? null : ctx.keys().fingerprint());
         Node node = ctx.node();
         addCommands(s, node);
+        addCac(s, node);
         new RemoteCommands(node, ctx.mesh()).addTo(s);
         s.register(ctx.services());
         shell = s;
@@ -71,6 +78,46 @@ final class ShellNodeService implements NodeService {
                 return addSpanSlot(volconf, args.get(0), out);
             }
         });
+    }
+
+    /**
+     * {@code cac [PREFIX] [--group G] [--json]}: the quorum group's locks (docs/CAC.md §8), asked
+     * of a member with this node's own identity — so for admins only; anyone else lists with
+     * {@code dmsg lock ls}, authorised on their own identity.
+     */
+    private static void addCac(ShellService shell, Node node) {
+        shell.add("cac", "cac [PREFIX] [--group G] [--json]  the quorum group's locks (holders, waiters)",
+            Access.Level.CHANGE, (args, out) -> {
+                String prefix = "/";
+                String group = null;
+                boolean json = false;
+                for (int i = 0; i < args.size(); i++) {
+                    String a = args.get(i);
+                    if (a.equals("--json")) {
+                        json = true;
+                    } else if (a.equals("--group") && i + 1 < args.size()) {
+                        group = args.get(++i);
+                    } else if (a.startsWith("/")) {
+                        prefix = a;
+                    } else {
+                        throw new IllegalArgumentException("expected [PREFIX] [--group G] [--json], not '" + a + "'");
+                    }
+                }
+                if (group == null) {
+                    var groups = QuorumClient.groups(node.mesh()).get(10, TimeUnit.SECONDS).keySet();
+                    if (groups.size() != 1) {
+                        out.append(groups.isEmpty() ? "no quorum group advertised\n"
+                            : "several quorum groups " + groups + ": say which with --group\n");
+                        return Dmsg.ERR_PARAM;
+                    }
+                    group = groups.iterator().next();
+                }
+                try (CacheLocks locks = new CacheLocks(node.mesh(), node.endpoint()::links, group, Duration.ofSeconds(10), 0)) {
+                    JsonNode doc = NodeStatus.JSON.readTree(locks.list(prefix).get(15, TimeUnit.SECONDS));
+                    out.append(json ? NodeStatus.JSON.writeValueAsString(doc) + "\n" : LockListing.render(doc));
+                }
+                return 0;
+            });
     }
 
     private static int addSpanSlot(VolconfTable volconf, String hostPort, StringBuilder out) throws IOException {

@@ -11,6 +11,7 @@ import dev.dmsg.quorum.cac.CacDomain;
 import dev.dmsg.quorum.cac.CacState;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.quorum.QuorumException;
+import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.testkit.LeakDetector;
 import dev.dmsg.wire.CacHeader;
@@ -79,6 +80,12 @@ class LockClusterTest {
         assertThat(listed.get("locks").get(0).get("held").asText()).isEqualTo("exclusive");
         assertThat(listed.get("locks").get(0).get("downgrade_to").asText()).isEqualTo("shared");
         assertThat(listed.get("locks").get(1).get("wanted").asText()).isEqualTo("shared");
+        // the shell's cac, on a node that is not a member, for its admin; not for a shell-ro client
+        ShellService.Result shown = TestCluster.call(cluster.operator(x), "cac /vol");
+        assertThat(shown.status()).as(shown.output()).isZero();
+        assertThat(shown.output()).contains("/vol/disk").contains("exclusive").contains("(asked: shared)");
+        ShellService.Result refused = TestCluster.call(cluster.shellAs(x, "ro", Role.CLIENT, Grants.SHELL_RO), "cac /vol");
+        assertThat(refused.status()).isEqualTo(Dmsg.ERR_PERM);
 
         assertThat(first.change(CacState.SHARED).get(10, TimeUnit.SECONDS)).isEqualTo(CacState.SHARED);
         LockHandle s = second.get(10, TimeUnit.SECONDS);
