@@ -133,6 +133,10 @@ public final class CacServer {
         if (list) {
             return list(t, h, home, text);
         }
+        if (create.isDelete()) { // a lock nobody could release or be told about: refused, not recorded
+            return refused(t, h.group(), Dmsg.ERR_PARAM, "a lock REQUEST keeps its transaction open (no DELETE with "
+                + "the CREATE): the transaction is the lock");
+        }
         String why = CacKey.problem(text);
         CacState state = CacState.of(h.state());
         CacDomain domain = CacDomain.of(h.domain());

@@ -214,6 +214,9 @@ class LockClusterTest {
         assertThat(raw(y, CacHeader.request("g", 2, 2, 0, 0, 70_000, 1), "/k")).contains("PARAM").contains("lease_ms 70000");
         assertThat(raw(y, CacHeader.request("nosuch", 2, 2, 0, 0, 0, 1), "/k")).contains("NOSUPP");
         assertThat(raw(y, CacHeader.of(CacHeader.GRANTED, "g"), "/k")).contains("PARAM").contains("not GRANTED");
+        assertThat(raw(y, Dmsg.CAC_LOCK | Dmsg.DELETE, CacHeader.request("g", 2, 2, 0, 0, 0, 1), "/k"))
+            .contains("PARAM").contains("keeps its transaction open");
+        assertThat(listed(ly, "/").get("locks")).as("nothing was recorded by any of these").isEmpty();
         // honest traffic is untouched
         LockHandle ok = ly.acquire("/k", CacDomain.INUM, CacState.EXCLUSIVE, CacheLocks.Options.defaults())
             .get(30, TimeUnit.SECONDS);
@@ -228,18 +231,23 @@ class LockClusterTest {
         }
     }
 
-    /** Sends one CAC_LOCK with {@code h} and {@code key} on y's link to its member; the error and reason. */
     String raw(Node y, CacHeader h, String key) throws Exception {
+        return raw(y, Dmsg.CAC_LOCK, h, key);
+    }
+
+    /** Sends one {@code cmd} with {@code h} and {@code key} on y's link to its member; the error and reason. */
+    String raw(Node y, int cmd, CacHeader h, String key) throws Exception {
         cluster.await(() -> y.endpoint().links().stream().anyMatch(l -> l.state() == dev.dmsg.link.LinkState.UP),
             "y's link is up");
         CompletableFuture<String> out = new CompletableFuture<>();
-        y.endpoint().links().stream().filter(l -> l.state() == dev.dmsg.link.LinkState.UP).findFirst().orElseThrow().open(Dmsg.CAC_LOCK, h, Unpooled.wrappedBuffer(key.getBytes(StandardCharsets.UTF_8)),
-            (t, m) -> {
-                if (m.isDelete()) {
-                    out.complete(dev.dmsg.wire.ErrorCode.nameOf(m.error()) + " " + m.auxString());
-                    t.close();
-                }
-            });
+        dev.dmsg.link.Link up = y.endpoint().links().stream().filter(l -> l.state() == dev.dmsg.link.LinkState.UP)
+            .findFirst().orElseThrow();
+        up.open(cmd, h, Unpooled.wrappedBuffer(key.getBytes(StandardCharsets.UTF_8)), (t, m) -> {
+            if (m.isDelete()) {
+                out.complete(dev.dmsg.wire.ErrorCode.nameOf(m.error()) + " " + m.auxString());
+                t.close();
+            }
+        });
         try {
             return out.get(10, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
