@@ -35,7 +35,7 @@ class NodeExportOptionTest extends CliCapture {
         assertThat(run(node("--export", "disk0"))).isEqualTo(2);
         assertThat(err()).contains("export 'disk0': expected NAME=PATH[,ro][,blksize=N]");
         assertThat(run(node("--export", "disk0=/x,fast"))).isEqualTo(2);
-        assertThat(err()).contains("unknown option 'fast' (options: ro, rw, blksize=N, allow=ROLE|LABEL[+…])");
+        assertThat(err()).contains("unknown option 'fast' (options: ro, rw, blksize=N, allow=ROLE|LABEL[+…], fence=KEY)");
         assertThat(run(node("--export", "disk0=/x,blksize=1000"))).isEqualTo(2);
         assertThat(err()).contains("blksize must be a power of two in 512..65536, not 1000");
         assertThat(run(node("--export", "disk0=/x,allow=alpha+bad/name"))).isEqualTo(2);

@@ -79,6 +79,13 @@ final class BlkRequests {
             refusals.refuse(t, e, Dmsg.ERR_PERM, io.keyid(), resid, Command.nameOf(op) + " under an open without WR");
             return;
         }
+        if (op != Dmsg.BLK_READ && e.fence != null) {
+            String why = e.fenceProblem(io.fence());
+            if (why != null) {
+                refusals.refuse(t, e, io.fence() == 0 ? Dmsg.ERR_PERM : Dmsg.ERR_FENCED, io.keyid(), resid, why);
+                return;
+            }
+        }
         if (op != Dmsg.BLK_FLUSH) {
             if (bytes < 1 || bytes > BlkServer.MAX_BYTES) {
                 refusals.refuse(t, e, Dmsg.ERR_PARAM, io.keyid(), resid,

@@ -102,11 +102,20 @@ public final class BlkServer {
      */
     public BlkServer(Access access, Map<String, ? extends BlockDevice> devices, Map<String, ExportAccess> acls,
                      CircuitExports circuitExports) {
+        this(access, devices, acls, Map.of(), circuitExports);
+    }
+
+    /**
+     * @param fences the lock key fencing each fenced export's writes (docs/CAC.md §6): a WRITE,
+     *     FLUSH or FREEBLKS must carry a fencing token no older than the newest the export accepted
+     */
+    public BlkServer(Access access, Map<String, ? extends BlockDevice> devices, Map<String, ExportAccess> acls,
+                     Map<String, String> fences, CircuitExports circuitExports) {
         Objects.requireNonNull(access, "access");
         Objects.requireNonNull(circuitExports, "circuitExports");
         Map<String, ServedExport> m = new TreeMap<>();
         devices.forEach((name, d) -> m.put(name, new ServedExport(name, d,
-            acls.getOrDefault(name, ExportAccess.ANY_ROLE))));
+            acls.getOrDefault(name, ExportAccess.ANY_ROLE), fences.get(name))));
         this.exports = Map.copyOf(m);
         this.refusals = new BlkRefusals(access);
         this.opens = new BlkOpens(access, exports, circuitExports, refusals);

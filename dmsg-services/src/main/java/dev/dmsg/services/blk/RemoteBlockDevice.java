@@ -109,6 +109,16 @@ public final class RemoteBlockDevice implements BlockDevice {
         return name;
     }
 
+    /**
+     * Every write, flush and trim sent from now on carries {@code token} (docs/CAC.md §6), for an
+     * export fenced by a lock this holder was granted with it; 0: none. A new holder should send a
+     * flush first: until the export has seen its token it cannot refuse an older holder's writes.
+     */
+    public RemoteBlockDevice fence(long token) {
+        requests.fence = token;
+        return this;
+    }
+
     @Override
     public long sizeBytes() {
         return sizeBytes;

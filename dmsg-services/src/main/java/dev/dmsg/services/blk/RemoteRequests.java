@@ -33,6 +33,9 @@ import org.slf4j.LoggerFactory;
  * one lock; futures are completed, listeners called and messages sent outside it.
  */
 final class RemoteRequests {
+    /** The fencing token every write, flush and trim carries from now on (docs/CAC.md §6); 0: none. */
+    volatile long fence;
+
     /** The device's logger: {@code dmsg nbd} sets its level to show or hide failover lines. */
     private static final Logger log = LoggerFactory.getLogger(RemoteBlockDevice.class);
 
@@ -216,7 +219,8 @@ final class RemoteRequests {
 
     private void send(RemoteSession s, RemoteOp op) {
         ByteBuf aux = op.data == null ? null : op.data.retainedDuplicate();
-        s.circuit().open(op.cmd | Dmsg.DELETE, new BlkIo(s.keyid(), op.offset, op.bytes, 0), aux, (t, m) -> {
+        long token = op.cmd == Dmsg.BLK_READ ? 0 : fence;
+        s.circuit().open(op.cmd | Dmsg.DELETE, new BlkIo(s.keyid(), op.offset, op.bytes, 0, token), aux, (t, m) -> {
             if (!m.isDelete()) {
                 return;
             }

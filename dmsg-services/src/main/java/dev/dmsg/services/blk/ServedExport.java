@@ -1,6 +1,7 @@
 package dev.dmsg.services.blk;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -22,11 +23,37 @@ final class ServedExport {
     final ExportAccess acl;
     /** Who used it (docs/IDENTITY.md §5). */
     final ByOriginator byOriginator = new ByOriginator();
+    /** The lock key fencing its writes (docs/CAC.md §6), or {@code null}. */
+    final String fence;
+    /** The largest fencing token a write carried that was accepted (0: none yet). */
+    final AtomicLong newestToken = new AtomicLong();
 
-    ServedExport(String name, BlockDevice device, ExportAccess acl) {
+    ServedExport(String name, BlockDevice device, ExportAccess acl, String fence) {
         this.name = name;
         this.device = device;
         this.acl = acl;
+        this.fence = fence;
+    }
+
+    /**
+     * Why a write carrying {@code token} must be refused — PERM without a token, FENCED when older
+     * than the newest accepted — or {@code null}, the newest then being at least {@code token}.
+     */
+    String fenceProblem(long token) {
+        if (token == 0) {
+            return "export " + name + " is fenced by lock " + fence + ": a write carries the lock's token "
+                + "(docs/CAC.md §6)";
+        }
+        while (true) {
+            long seen = newestToken.get();
+            if (token < seen) {
+                return "token " + token + " is older than " + seen + ", the newest export " + name + " has seen for lock "
+                    + fence;
+            }
+            if (seen == token || newestToken.compareAndSet(seen, token)) {
+                return null;
+            }
+        }
     }
 
     BlkServer.ExportStats stats() {

@@ -59,7 +59,13 @@ final class BlkNodeService implements NodeService {
         }
         Map<String, ExportAccess> acls = new HashMap<>();
         ex.served.forEach((n, e) -> acls.put(n, new ExportAccess(e.export().allow())));
-        BlkServer server = new BlkServer(ctx.access(), ex.devices(), acls, (link, circuit) -> {
+        Map<String, String> fences = new HashMap<>();
+        ex.served.forEach((n, e) -> {
+            if (e.export().fence() != null) {
+                fences.put(n, e.export().fence());
+            }
+        });
+        BlkServer server = new BlkServer(ctx.access(), ex.devices(), acls, fences, (link, circuit) -> {
             NodeKey k = ctx.mesh().circuitTarget(link, circuit);
             return k == null ? null : exportKeys.get(k);
         });

@@ -8,7 +8,7 @@ import java.util.Objects;
 import java.util.regex.Pattern;
 
 /**
- * The text form of an export (docs/BLK.md "Exports"): {@code NAME=PATH[,ro|rw][,blksize=N][,allow=WHO+…]},
+ * The text form of an export (docs/BLK.md "Exports"): {@code NAME=PATH[,ro|rw][,blksize=N][,allow=WHO+…][,fence=KEY]},
  * what {@code dmsg node --export} takes, and a list of them in one comma-separated value, what a
  * config file's {@code export=} holds.
  */
@@ -24,11 +24,12 @@ public final class ExportSpec {
         String[] parts = spec.split(",");
         int eq = parts[0].indexOf('=');
         if (eq <= 0 || eq == parts[0].length() - 1) {
-            throw new IllegalArgumentException("export '" + spec + "': expected NAME=PATH[,ro][,blksize=N][,allow=WHO+…]");
+            throw new IllegalArgumentException("export '" + spec + "': expected NAME=PATH[,ro][,blksize=N][,allow=WHO+…][,fence=KEY]");
         }
         boolean ro = false;
         int bs = Node.Export.DEFAULT_BLOCK_SIZE;
         List<String> allow = List.of();
+        String fence = null;
         for (int i = 1; i < parts.length; i++) {
             String p = parts[i].trim();
             if (p.equals("ro")) {
@@ -43,13 +44,15 @@ public final class ExportSpec {
                 }
             } else if (p.startsWith("allow=")) {
                 allow = List.of(p.substring("allow=".length()).split("\\+"));
+            } else if (p.startsWith("fence=")) {
+                fence = p.substring("fence=".length());
             } else {
                 throw new IllegalArgumentException("export '" + spec + "': unknown option '" + p
-                    + "' (options: ro, rw, blksize=N, allow=ROLE|LABEL[+…])");
+                    + "' (options: ro, rw, blksize=N, allow=ROLE|LABEL[+…], fence=KEY)");
             }
         }
         return new Node.Export(parts[0].substring(0, eq).trim(), Path.of(parts[0].substring(eq + 1).trim()), ro, bs,
-            allow);
+            allow, fence);
     }
 
     /**
@@ -65,7 +68,8 @@ public final class ExportSpec {
             if (p.isEmpty()) {
                 continue;
             }
-            boolean option = p.equals("ro") || p.equals("rw") || p.startsWith("blksize=") || p.startsWith("allow=");
+            boolean option = p.equals("ro") || p.equals("rw") || p.startsWith("blksize=") || p.startsWith("allow=")
+                || p.startsWith("fence=");
             if (option && !specs.isEmpty()) {
                 specs.set(specs.size() - 1, specs.get(specs.size() - 1) + "," + p);
             } else {
@@ -84,6 +88,14 @@ public final class ExportSpec {
      *
      * @return the allow list, checked and copied
      */
+    /** A fenced export's key must be a lock's key (docs/CAC.md §1, §6). */
+    static void checkFence(String name, String fence) {
+        String why = fence == null ? null : dev.dmsg.quorum.cac.CacKey.problem(fence);
+        if (why != null) {
+            throw new IllegalArgumentException("export " + name + ": fence=" + fence + ": " + why);
+        }
+    }
+
     static List<String> check(String name, Path path, int blockSize, List<String> allow) {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(path, "path");
@@ -101,6 +113,7 @@ public final class ExportSpec {
     static String format(Node.Export e) {
         return e.name() + "=" + e.path() + (e.readOnly() ? ",ro" : "")
             + (e.blockSize() == Node.Export.DEFAULT_BLOCK_SIZE ? "" : ",blksize=" + e.blockSize())
-            + (e.allow().isEmpty() ? "" : ",allow=" + String.join("+", e.allow()));
+            + (e.allow().isEmpty() ? "" : ",allow=" + String.join("+", e.allow()))
+            + (e.fence() == null ? "" : ",fence=" + e.fence());
     }
 }

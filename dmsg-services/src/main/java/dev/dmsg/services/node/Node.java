@@ -77,16 +77,27 @@ public final class Node implements AutoCloseable {
      * @param allow who besides admins may open it: roles and node labels (docs/IDENTITY.md §5);
      *     empty: admins only
      */
-    public record Export(String name, Path path, boolean readOnly, int blockSize, List<String> allow) {
+    public record Export(String name, Path path, boolean readOnly, int blockSize, List<String> allow, String fence) {
         public static final int DEFAULT_BLOCK_SIZE = 4096;
 
         public Export {
             allow = ExportSpec.check(name, path, blockSize, allow);
+            ExportSpec.checkFence(name, fence);
+        }
+
+        /** Not fenced. */
+        public Export(String name, Path path, boolean readOnly, int blockSize, List<String> allow) {
+            this(name, path, readOnly, blockSize, allow, null);
         }
 
         /** Admins only. */
         public Export(String name, Path path, boolean readOnly, int blockSize) {
             this(name, path, readOnly, blockSize, List.of());
+        }
+
+        /** This export, fenced by the lock on {@code key} (docs/CAC.md §6). */
+        public Export withFence(String key) {
+            return new Export(name, path, readOnly, blockSize, allow, key);
         }
 
         /** Read-write, blksize 4096, admins only. */
@@ -96,11 +107,11 @@ public final class Node implements AutoCloseable {
 
         /** This export, open also to {@code who}: roles and node labels. */
         public Export withAllow(String... who) {
-            return new Export(name, path, readOnly, blockSize, List.of(who));
+            return new Export(name, path, readOnly, blockSize, List.of(who), fence);
         }
 
         /**
-         * {@code NAME=PATH[,ro][,blksize=N][,allow=WHO+…]}: what {@code dmsg node --export} takes.
+         * {@code NAME=PATH[,ro][,blksize=N][,allow=WHO+…][,fence=KEY]}: what {@code dmsg node --export} takes.
          *
          * @throws IllegalArgumentException saying what is wrong with {@code spec}
          * @see ExportSpec#parse

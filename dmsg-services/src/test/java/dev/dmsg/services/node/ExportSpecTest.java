@@ -62,11 +62,11 @@ class ExportSpecTest {
     @Test
     void aMalformedSpecIsRefusedSayingWhy() {
         assertThatThrownBy(() -> ExportSpec.parse("disk0")).isInstanceOf(IllegalArgumentException.class)
-            .hasMessage("export 'disk0': expected NAME=PATH[,ro][,blksize=N][,allow=WHO+…]");
+            .hasMessage("export 'disk0': expected NAME=PATH[,ro][,blksize=N][,allow=WHO+…][,fence=KEY]");
         assertThatThrownBy(() -> ExportSpec.parse("=/x")).hasMessageStartingWith("export '=/x': expected NAME=PATH");
         assertThatThrownBy(() -> ExportSpec.parse("d=")).hasMessageStartingWith("export 'd=': expected NAME=PATH");
         assertThatThrownBy(() -> ExportSpec.parse("disk0=/x,fast"))
-            .hasMessage("export 'disk0=/x,fast': unknown option 'fast' (options: ro, rw, blksize=N, allow=ROLE|LABEL[+…])");
+            .hasMessage("export 'disk0=/x,fast': unknown option 'fast' (options: ro, rw, blksize=N, allow=ROLE|LABEL[+…], fence=KEY)");
         assertThatThrownBy(() -> ExportSpec.parse("disk0=/x,blksize=big"))
             .hasMessage("export 'disk0=/x,blksize=big': blksize is not a number: blksize=big");
         assertThatThrownBy(() -> ExportSpec.parse("disk0=/x,blksize=1000"))
@@ -79,6 +79,18 @@ class ExportSpecTest {
             .hasMessageContaining("allow: 'bad/name' is neither a role nor a node label");
         // in a list, a word that is no option starts the next export
         assertThatThrownBy(() -> ExportSpec.parseList("a=/x,b=/y,turbo"))
-            .hasMessage("export 'turbo': expected NAME=PATH[,ro][,blksize=N][,allow=WHO+…]");
+            .hasMessage("export 'turbo': expected NAME=PATH[,ro][,blksize=N][,allow=WHO+…][,fence=KEY]");
+    }
+
+    /** docs/CAC.md §6: fence=KEY binds the export's writes to a lock; the key must be a lock's. */
+    @Test
+    void aFencedExportNamesItsLockKey() {
+        Node.Export e = ExportSpec.parse("disk0=/x,fence=/vol/disk0,allow=member");
+        assertThat(e.fence()).isEqualTo("/vol/disk0");
+        assertThat(ExportSpec.parse(e.toString())).isEqualTo(e);
+        assertThat(ExportSpec.parse("disk0=/x").fence()).isNull();
+        assertThatThrownBy(() -> ExportSpec.parse("disk0=/x,fence=vol")).isInstanceOf(IllegalArgumentException.class)
+            .hasMessageContaining("export disk0: fence=vol: lock key \"vol\" is not an absolute path");
+        assertThat(ExportSpec.parseList("a=/x,fence=/l/a,b=/y")).extracting(Node.Export::fence).containsExactly("/l/a", null);
     }
 }

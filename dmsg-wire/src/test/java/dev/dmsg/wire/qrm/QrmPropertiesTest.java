@@ -134,7 +134,8 @@ class QrmPropertiesTest {
     static final Gen<Compare> COMPARE = arbitrary().enumValues(Compare.Target.class).flatMap(t ->
         arbitrary().enumValues(Compare.Result.class).flatMap(r -> t == Compare.Target.VALUE
             ? key(false).zip(VALUE.toOptionals(30), (k, v) -> Compare.value(k, r, v.orElse(null)))
-            : key(false).zip(longs().all(), (k, n) -> Compare.number(t, k, r, n))));
+            : key(false).zip(longs().all(), (k, n) -> Compare.number(t, k,
+                t == Compare.Target.LOCK && r != Compare.Result.EQUAL ? Compare.Result.NOT_EQUAL : r, n))));
 
     /** At most 16 elements of at most 1024 + 2000 + 8 bytes: always within 64 KiB. */
     static final Gen<Batch> BATCH = lists().of(COMPARE).ofSizeBetween(0, 4).zip(lists().of(OP).ofSizeBetween(0, 6),
