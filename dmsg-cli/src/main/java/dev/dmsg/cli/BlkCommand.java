@@ -261,6 +261,11 @@ final class BlkCommand implements Runnable {
                 BlockCopy.checkFits(file, n, x.label(), x.sizeBytes());
                 try (RemoteBlockDevice dev = BlkClient.open(g.mesh(), x, true, options()).get(
                     wait.toMillis() + 10_000, TimeUnit.MILLISECONDS)) {
+                    long token = fenceToken();
+                    if (token != 0) { // under dmsg lock: present the token before writing (docs/CAC.md §6)
+                        dev.fence(token);
+                        dev.flush().get(wait.toMillis() + 10_000, TimeUnit.MILLISECONDS);
+                    }
                     dev.onFailover(progress::println);
                     progress.start(x.label(), n);
                     BlockCopy copy = new BlockCopy(dev, x.label(), chunkTimeout());
@@ -308,6 +313,32 @@ final class BlkCommand implements Runnable {
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.TypeConversionException(e.getMessage());
             }
+        }
+    }
+
+    /**
+     * The fencing token {@code dmsg lock} put in {@code DMSG_FENCE_TOKEN} (docs/CAC.md §6), or 0:
+     * writes of {@code blk cp} and {@code nbd} under a lock carry it to a fenced export.
+     *
+     * @throws IllegalArgumentException if it is set but not a token
+     */
+    static long fenceToken() {
+        return fenceToken(System.getenv("DMSG_FENCE_TOKEN"));
+    }
+
+    /** {@link #fenceToken()} of the value {@code v} ({@code null}: unset). */
+    static long fenceToken(String v) {
+        if (v == null || v.isBlank()) {
+            return 0;
+        }
+        try {
+            long t = Long.parseLong(v.strip());
+            if (t <= 0) {
+                throw new NumberFormatException();
+            }
+            return t;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("DMSG_FENCE_TOKEN='" + v + "' is not a fencing token (a positive number)");
         }
     }
 }

@@ -228,6 +228,19 @@ final class NbdCommand extends AdminCommands.NodeOption implements Callable<Inte
             String hint = !readOnly && e.error() == Dmsg.ERR_PERM ? " (--read-only to open it for reading)" : "";
             return fail(e.getMessage() + hint);
         }
+        if (!readOnly) { // under dmsg lock: writes carry its token; present it first (docs/CAC.md §6)
+            try {
+                long token = BlkCommand.fenceToken();
+                if (token != 0) {
+                    disk.device().fence(token);
+                    disk.device().flush().get(30, java.util.concurrent.TimeUnit.SECONDS);
+                }
+            } catch (Exception e) {
+                disk.close();
+                guest.close();
+                return fail("fencing token: " + BlkCommand.unwrap(e).getMessage());
+            }
+        }
         disk.device().onFailover(line -> System.err.println("dmsg nbd: " + line));
         String name = disk.export().name();
         NbdServer server;

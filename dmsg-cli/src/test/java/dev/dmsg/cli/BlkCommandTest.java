@@ -441,4 +441,16 @@ class BlkCommandTest extends CliCapture {
             .contains("Connection refused");
         assertThat(errLines().lines()).hasSize(1);
     }
+
+    /** Under dmsg lock, blk cp and nbd read the token from DMSG_FENCE_TOKEN (docs/CAC.md §6). */
+    @Test
+    void theFencingTokenComesFromTheEnvironmentOrNowhere() {
+        assertThat(BlkCommand.fenceToken((String) null)).isZero();
+        assertThat(BlkCommand.fenceToken(" ")).isZero();
+        assertThat(BlkCommand.fenceToken("812\n")).isEqualTo(812);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> BlkCommand.fenceToken("abc"))
+            .hasMessage("DMSG_FENCE_TOKEN='abc' is not a fencing token (a positive number)");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> BlkCommand.fenceToken("-3"))
+            .hasMessageContaining("not a fencing token");
+    }
 }
