@@ -31,7 +31,7 @@ import picocli.CommandLine.Parameters;
         + "DMSG_FENCE_TOKEN; exits with COMMAND's status, 1 if the lock is not granted or is lost (COMMAND is then "
         + "stopped), 2 usage.", "Example: dmsg lock /vol/disk1 --node n1:987 -- ./write-disk.sh"},
     subcommands = {LockCommand.Ls.class})
-final class LockCommand extends GuestOptions implements Callable<Integer> {
+final class LockCommand extends LockOptions implements Callable<Integer> {
     static final ObjectMapper JSON = new ObjectMapper();
 
     // optional to picocli (a required parameter of ours would be demanded of `lock ls` too): checked in call()
@@ -57,13 +57,6 @@ final class LockCommand extends GuestOptions implements Callable<Integer> {
     @Option(names = "--lease", paramLabel = "DURATION", converter = Durations.class, defaultValue = "0s",
         description = "how long the group keeps the lock after losing us (default: the group's, 10s)")
     Duration lease;
-
-    @Option(names = "--group", paramLabel = "NAME", description = "the quorum group (default: the only one advertised)")
-    String group;
-
-    @Option(names = "--wait", paramLabel = "DURATION", converter = Durations.class, defaultValue = "10s",
-        description = "how long to look for a member of the group (default: ${DEFAULT-VALUE})")
-    Duration wait;
 
     @Override
     public Integer call() {
@@ -122,19 +115,12 @@ final class LockCommand extends GuestOptions implements Callable<Integer> {
         description = {"Lists the group's locks under PREFIX (default /): key, domain, owner, held, wanted, token.",
             "--json: {\"group\",\"locks\":[{\"id\",\"key\",\"domain\",\"owner\",\"home\",\"held\",\"wanted\","
                 + "\"token\",\"downgrade_to\",\"lost\"}],\"truncated\"}"})
-    static final class Ls extends GuestOptions implements Callable<Integer> {
+    static final class Ls extends LockOptions implements Callable<Integer> {
         @Parameters(index = "0", arity = "0..1", paramLabel = "PREFIX", defaultValue = "/")
         String prefix;
 
         @Option(names = "--json", description = "the document above")
         boolean json;
-
-        @Option(names = "--group", paramLabel = "NAME", description = "the quorum group (default: the only one)")
-        String group;
-
-        @Option(names = "--wait", paramLabel = "DURATION", converter = Durations.class, defaultValue = "10s",
-            description = "how long to look for a member of the group (default: ${DEFAULT-VALUE})")
-        Duration wait;
 
         @Override
         public Integer call() {

@@ -89,10 +89,25 @@ final class QuorumNodes implements AutoCloseable {
         return hosts[i] + ":" + ports[i];
     }
 
+    /**
+     * A port free now, below Linux's ephemeral range (32768–60999): the nodes bind theirs only
+     * when started, maybe a minute later, and a port from the ephemeral range may meanwhile be
+     * taken as the source port of any outgoing connection (seen: "Address already in use" for a
+     * restarted member). Below it only an explicit bind takes a port.
+     */
     private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
+        java.util.concurrent.ThreadLocalRandom r = java.util.concurrent.ThreadLocalRandom.current();
+        for (int tries = 0; tries < 200; tries++) {
+            int p = r.nextInt(20_000, 32_000);
+            try (ServerSocket s = new ServerSocket()) {
+                s.setReuseAddress(false);
+                s.bind(new java.net.InetSocketAddress("127.0.0.1", p));
+                return p;
+            } catch (IOException taken) {
+                // try another
+            }
         }
+        throw new IOException("no free port in 20000..31999 after 200 tries");
     }
 
     /** Starts node i without waiting: {@link #awaitListening} waits. */

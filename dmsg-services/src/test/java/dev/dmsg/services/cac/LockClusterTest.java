@@ -129,17 +129,7 @@ class LockClusterTest {
     @Test
     void theLocksOfAHomeCutOffAreDeclaredLostByTheLeaderThenReleased() throws Exception {
         List<Node> members = cluster.quorum("g", "a", "b", "c");
-        Node leader = null;
-        for (long until = System.nanoTime() + T.toNanos(); leader == null && System.nanoTime() < until; ) {
-            for (Node n : members) {
-                if (n.quorum() != null && "LEADER".equals(n.quorum().engine("g").status().role())) {
-                    leader = n;
-                }
-            }
-            Thread.sleep(50); // Raft's role has no change notification we can reach
-        }
-        assertThat(leader).as("a leader").isNotNull();
-        Node lead = leader;
+        Node lead = TestCluster.leader(members, "g");
         Node home = members.stream().filter(n -> n != lead).findFirst().orElseThrow();
         Node x = cluster.start("x");
         Node y = cluster.start("y");

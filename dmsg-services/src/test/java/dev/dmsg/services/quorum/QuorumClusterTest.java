@@ -198,17 +198,7 @@ class QuorumClusterTest {
     }
 
     static Node leaderOf(List<Node> members) throws Exception {
-        long deadline = System.nanoTime() + T.toNanos();
-        while (System.nanoTime() < deadline) {
-            for (Node n : members) {
-                QuorumMember m = n.quorum();
-                if (m != null && "LEADER".equals(m.engine("g").status().role())) {
-                    return n;
-                }
-            }
-            Thread.sleep(50); // polling Raft's role: it has no change notification we can reach
-        }
-        throw new AssertionError("no leader within " + T);
+        return TestCluster.leader(members, "g");
     }
 
     @Test

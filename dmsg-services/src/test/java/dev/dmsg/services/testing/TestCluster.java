@@ -353,6 +353,21 @@ public final class TestCluster implements AutoCloseable, AfterEachCallback {
     // ------------------------------------------------------------------------------------------
     // Cluster state
 
+    /** The member of {@code members} that leads quorum group {@code group}, waiting for one (at most {@link #T} × 2). */
+    public static Node leader(List<Node> members, String group) throws InterruptedException {
+        long deadline = System.nanoTime() + 2 * T.toNanos();
+        while (System.nanoTime() < deadline) {
+            for (Node n : members) {
+                var m = n.quorum();
+                if (m != null && m.engine(group) != null && "LEADER".equals(m.engine(group).status().role())) {
+                    return n;
+                }
+            }
+            Thread.sleep(50); // polling Raft's role: it has no change notification we can reach
+        }
+        throw new AssertionError("no leader of " + group + " within " + 2 * T.toSeconds() + " s");
+    }
+
     /** {@code n}'s status document (in-process). */
     public static JsonNode status(Node n) {
         try {
