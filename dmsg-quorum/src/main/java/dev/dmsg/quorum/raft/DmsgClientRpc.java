@@ -69,7 +69,8 @@ final class DmsgClientRpc implements RaftClientRpc {
 
     @Override
     public RaftClientReply sendRequest(RaftClientRequest request) throws IOException {
-        return RaftCalls.await(send(request)); // the blocking client reads leader exceptions from the reply
+        // the blocking client reads leader exceptions from the reply
+        return RaftCalls.await(send(request), timeoutMs + Math.max(0, request.getTimeoutMs()));
     }
 
     /** Servers are reached by label through the transport: nothing to set up per peer. */

@@ -116,12 +116,13 @@ final class DmsgServerRpc implements RaftServerRpc, RaftServerAsynchronousProtoc
     public RequestVoteReplyProto requestVote(RequestVoteRequestProto request) throws IOException {
         return RaftCalls.await(send(request.getServerRequest().getRaftGroupId(), request.getServerRequest().getReplyId(),
             RaftEnvelope.request(RaftNettyServerRequestProto.newBuilder().setRequestVoteRequest(request).build()),
-            requestTimeoutMs)).getRequestVoteReply();
+            requestTimeoutMs), requestTimeoutMs).getRequestVoteReply();
     }
 
     @Override
     public AppendEntriesReplyProto appendEntries(AppendEntriesRequestProto request) throws IOException {
-        return RaftCalls.await(appendEntriesAsync(request));
+        return RaftCalls.await(appendEntriesAsync(request), requestTimeoutMs,
+            () -> reset(request.getServerRequest().getRaftGroupId(), request.getServerRequest().getReplyId()));
     }
 
     @Override
@@ -135,7 +136,7 @@ final class DmsgServerRpc implements RaftServerRpc, RaftServerAsynchronousProtoc
     public InstallSnapshotReplyProto installSnapshot(InstallSnapshotRequestProto request) throws IOException {
         return RaftCalls.await(send(request.getServerRequest().getRaftGroupId(), request.getServerRequest().getReplyId(),
             RaftEnvelope.request(RaftNettyServerRequestProto.newBuilder().setInstallSnapshotRequest(request).build()),
-            requestTimeoutMs)).getInstallSnapshotReply();
+            requestTimeoutMs), requestTimeoutMs).getInstallSnapshotReply();
     }
 
     @Override
@@ -143,7 +144,7 @@ final class DmsgServerRpc implements RaftServerRpc, RaftServerAsynchronousProtoc
         throws IOException {
         return RaftCalls.await(send(request.getServerRequest().getRaftGroupId(), request.getServerRequest().getReplyId(),
             RaftEnvelope.request(RaftNettyServerRequestProto.newBuilder().setStartLeaderElectionRequest(request).build()),
-            requestTimeoutMs)).getStartLeaderElectionReply();
+            requestTimeoutMs), requestTimeoutMs).getStartLeaderElectionReply();
     }
 
     @Override
@@ -157,6 +158,14 @@ final class DmsgServerRpc implements RaftServerRpc, RaftServerAsynchronousProtoc
         RaftGroupIdProto group, ByteString peer, byte[] request, long timeoutMs) {
         return RaftCalls.call(wiring, group, peer, request, timeoutMs)
             .thenCompose(b -> RaftCalls.decode(b, RaftEnvelope::parseReply));
+    }
+
+    /** A call to the peer {@code replyId} of {@code group} outlived its timeout: the transport drops its path there. */
+    private void reset(RaftGroupIdProto group, ByteString replyId) {
+        String name = wiring.nameOf(org.apache.ratis.util.ProtoUtils.toRaftGroupId(group));
+        if (name != null) {
+            transport.reset(name, RaftPeerId.valueOf(replyId).toString());
+        }
     }
 
     // ---- inbound: a peer asking this node ----

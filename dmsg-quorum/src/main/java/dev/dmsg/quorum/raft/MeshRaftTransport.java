@@ -193,6 +193,24 @@ public final class MeshRaftTransport implements RaftTransport {
         return out;
     }
 
+    @Override
+    public void reset(String groupName, String peerLabel) {
+        PeerCircuit pc = circuits.get(QuorumIds.memberKey(groupName, peerLabel));
+        if (pc == null) {
+            return;
+        }
+        CompletableFuture<CircuitHandle> f;
+        synchronized (pc) {
+            f = pc.current;
+            pc.current = null;
+        }
+        if (f != null) {
+            log.warn("{}: a Raft call to '{}' (group '{}') outlived its timeout: dropping its circuit", label, peerLabel,
+                groupName);
+            f.thenAccept(CircuitHandle::close);
+        }
+    }
+
     private void complete(Runnable r) {
         try {
             completions.execute(r);

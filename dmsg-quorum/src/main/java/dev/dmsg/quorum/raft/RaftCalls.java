@@ -65,10 +65,33 @@ final class RaftCalls {
         }
     }
 
-    /** Waits for {@code f}; an interrupt becomes Ratis's InterruptedIOException (how it stops an appender). */
-    static <T> T await(CompletableFuture<T> f) throws IOException {
+    /** How much longer than a call's own timeout a blocking wait for it may last (docs/QUORUM.md §8). */
+    static final long AWAIT_SLACK_MS = 2_000;
+
+    /**
+     * Waits for {@code f}, a call with its own timeout of {@code timeoutMs}, at most that and
+     * {@link #AWAIT_SLACK_MS}: the call ends by its own timeout before, so a wait that outlives it
+     * is a future that escaped its timeout
+     * — seen once (docs/QUORUM.md §8: a log appender parked here for 40 s after a heal) and not
+     * explained. Rather than hang Ratis's appender for good, it fails as a timeout (Ratis retries)
+     * and says so with the future's state. An interrupt becomes Ratis's InterruptedIOException
+     * (how it stops an appender).
+     */
+    static <T> T await(CompletableFuture<T> f, long timeoutMs) throws IOException {
+        return await(f, timeoutMs, () -> { });
+    }
+
+    /** {@link #await(CompletableFuture, long)}, running {@code onStuck} (drop the path to the peer) if it outlives the bound. */
+    static <T> T await(CompletableFuture<T> f, long timeoutMs, Runnable onStuck) throws IOException {
+        long bound = timeoutMs + AWAIT_SLACK_MS;
         try {
-            return f.get();
+            return f.get(bound, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            org.slf4j.LoggerFactory.getLogger(RaftCalls.class).warn("a Raft call outlived its own timeout of {} ms ({}): "
+                + "failing it so that Ratis retries", timeoutMs, f);
+            onStuck.run();
+            f.completeExceptionally(new TimeoutIOException("no answer within " + bound + " ms"));
+            throw new TimeoutIOException("a Raft call outlived its own timeout of " + timeoutMs + " ms");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             InterruptedIOException iio = new InterruptedIOException("interrupted waiting for a Raft reply");

@@ -21,6 +21,13 @@ public interface RaftTransport extends AutoCloseable {
     /** Sends {@code request} to {@code peerLabel} for {@code groupName}; completes with the reply. */
     CompletableFuture<byte[]> call(String groupName, String peerLabel, byte[] request);
 
+    /**
+     * A call to {@code peerLabel} for {@code groupName} outlived its own timeout: drop whatever
+     * path the transport keeps to it, so that the next call makes a new one.
+     */
+    default void reset(String groupName, String peerLabel) {
+    }
+
     /** Serves requests from other nodes with {@code handler} from now on ({@code null}: stop serving). */
     void serve(RaftRequestHandler handler);
 
