@@ -19,6 +19,7 @@ import java.util.List;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -233,7 +234,7 @@ final class NbdCommand extends AdminCommands.NodeOption implements Callable<Inte
                 long token = BlkCommand.fenceToken();
                 if (token != 0) {
                     disk.device().fence(token);
-                    disk.device().flush().get(30, java.util.concurrent.TimeUnit.SECONDS);
+                    disk.device().flush().get(30, TimeUnit.SECONDS);
                 }
             } catch (Exception e) {
                 disk.close();

@@ -1,5 +1,6 @@
 package dev.dmsg.quorum.cac;
 
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -41,7 +42,7 @@ public sealed interface CacEntry {
     }
 
     /** Applies this entry, at log {@code index}, to {@code t}. */
-    default java.util.List<CacEvent> applyTo(LockTable t, long index) {
+    default List<CacEvent> applyTo(LockTable t, long index) {
         if (this instanceof Acquire a) {
             return t.acquire(index, a.request());
         } else if (this instanceof Change c) {

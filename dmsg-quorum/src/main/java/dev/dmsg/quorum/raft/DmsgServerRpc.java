@@ -32,6 +32,7 @@ import org.apache.ratis.server.RaftServerConfigKeys;
 import org.apache.ratis.server.RaftServerRpc;
 import org.apache.ratis.server.protocol.RaftServerAsynchronousProtocol;
 import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
+import org.apache.ratis.util.ProtoUtils;
 
 /**
  * Ratis's server RPC over a {@link RaftTransport} (docs/QUORUM.md §5): what NettyRpcService does,
@@ -162,7 +163,7 @@ final class DmsgServerRpc implements RaftServerRpc, RaftServerAsynchronousProtoc
 
     /** A call to the peer {@code replyId} of {@code group} outlived its timeout: the transport drops its path there. */
     private void reset(RaftGroupIdProto group, ByteString replyId) {
-        String name = wiring.nameOf(org.apache.ratis.util.ProtoUtils.toRaftGroupId(group));
+        String name = wiring.nameOf(ProtoUtils.toRaftGroupId(group));
         if (name != null) {
             transport.reset(name, RaftPeerId.valueOf(replyId).toString());
         }

@@ -13,6 +13,8 @@ import org.apache.ratis.protocol.RaftPeerId;
 import org.apache.ratis.protocol.exceptions.TimeoutIOException;
 import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
 import org.apache.ratis.util.ProtoUtils;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One outbound Raft call for both our RPCs: find the group's name, send through the transport,
@@ -20,6 +22,8 @@ import org.apache.ratis.util.ProtoUtils;
  * {@link TimeoutIOException}).
  */
 final class RaftCalls {
+    private static final Logger log = LoggerFactory.getLogger(RaftCalls.class);
+
     private RaftCalls() {}
 
     /** A decoder that may throw the exception an error reply carries. */
@@ -87,7 +91,7 @@ final class RaftCalls {
         try {
             return f.get(bound, TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
-            org.slf4j.LoggerFactory.getLogger(RaftCalls.class).warn("a Raft call outlived its own timeout of {} ms ({}): "
+            log.warn("a Raft call outlived its own timeout of {} ms ({}): "
                 + "failing it so that Ratis retries", timeoutMs, f);
             onStuck.run();
             f.completeExceptionally(new TimeoutIOException("no answer within " + bound + " ms"));

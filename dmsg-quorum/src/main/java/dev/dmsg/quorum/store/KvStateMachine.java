@@ -22,6 +22,7 @@ import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Function;
 import org.apache.ratis.io.MD5Hash;
 import org.apache.ratis.proto.RaftProtos.LogEntryProto;
 import org.apache.ratis.protocol.Message;
@@ -331,7 +332,7 @@ public class KvStateMachine extends BaseStateMachine {
      * A query of the lock table at this member's state now (docs/CAC.md §8 listing, §6 compares),
      * under the state's read lock: {@code q} must be quick and must not keep what it is given.
      */
-    public <T> T locks(java.util.function.Function<LockTable, T> q) {
+    public <T> T locks(Function<LockTable, T> q) {
         lock.readLock().lock();
         try {
             return q.apply(state.locks());

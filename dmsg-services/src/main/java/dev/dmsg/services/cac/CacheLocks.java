@@ -7,6 +7,7 @@ import dev.dmsg.quorum.cac.CacKey;
 import dev.dmsg.quorum.cac.CacState;
 import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.services.quorum.MemberRoute;
+import dev.dmsg.services.quorum.QuorumClient;
 import dev.dmsg.services.quorum.QuorumException;
 import dev.dmsg.wire.CacHeader;
 import dev.dmsg.wire.Dmsg;
@@ -96,7 +97,7 @@ public final class CacheLocks implements AutoCloseable {
         try {
             return f.get(timeout.toMillis() + reach.toMillis() + 5_000, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
-            Throwable c = unwrap(e.getCause());
+            Throwable c = QuorumClient.unwrap(e.getCause());
             throw c instanceof QuorumException q ? q : new QuorumException(Dmsg.ERR_IO, String.valueOf(c));
         } catch (TimeoutException e) {
             throw new QuorumException(Dmsg.ERR_TIMEOUT, "no answer about the lock on " + key + " within " + timeout);
@@ -108,7 +109,7 @@ public final class CacheLocks implements AutoCloseable {
         CompletableFuture<String> out = new CompletableFuture<>();
         route.routeWithin(System.nanoTime() + reach.toNanos()).whenComplete((r, e) -> {
             if (e != null) {
-                out.completeExceptionally(unwrap(e));
+                out.completeExceptionally(QuorumClient.unwrap(e));
                 return;
             }
             r.open(Dmsg.CAC_LOCK | Dmsg.DELETE, CacHeader.of(CacHeader.LIST, group),
@@ -124,13 +125,6 @@ public final class CacheLocks implements AutoCloseable {
                 });
         });
         return out;
-    }
-
-    static Throwable unwrap(Throwable e) {
-        while (e instanceof java.util.concurrent.CompletionException && e.getCause() != null) {
-            e = e.getCause();
-        }
-        return e;
     }
 
     @Override

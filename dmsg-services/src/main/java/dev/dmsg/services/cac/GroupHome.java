@@ -2,10 +2,13 @@ package dev.dmsg.services.cac;
 
 import dev.dmsg.quorum.cac.CacEntry;
 import dev.dmsg.quorum.cac.CacEvent;
+import dev.dmsg.quorum.cac.CacState;
 import dev.dmsg.quorum.cac.LockListener;
 import dev.dmsg.quorum.cac.LockTable;
 import dev.dmsg.quorum.store.LogEntry;
 import dev.dmsg.services.quorum.GroupEngine;
+import dev.dmsg.wire.Dmsg;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -35,7 +38,7 @@ final class GroupHome implements LockListener {
     private final Map<Long, LockSession> byLock = new ConcurrentHashMap<>();
     private volatile boolean closed;
     /** Locks this leader proposed LOST for a silent home, and when (the checking thread only). */
-    private final Map<Long, Long> lostProposed = new java.util.HashMap<>();
+    private final Map<Long, Long> lostProposed = new HashMap<>();
 
     GroupHome(GroupEngine engine, LockTable.Home self, CacBudgets budgets, ScheduledExecutorService timers) {
         this.engine = engine;
@@ -123,7 +126,7 @@ final class GroupHome implements LockListener {
         for (Map.Entry<Long, LockSession> e : byLock.entrySet()) {
             LockTable.LockView v = engine.locks(t -> t.view(e.getKey()));
             if (v == null) {
-                e.getValue().end(dev.dmsg.wire.Dmsg.ERR_REVOKED, "lock " + e.getKey() + " is no longer held (the member "
+                e.getValue().end(Dmsg.ERR_REVOKED, "lock " + e.getKey() + " is no longer held (the member "
                     + "caught up from a snapshot)");
             }
         }
@@ -141,7 +144,7 @@ final class GroupHome implements LockListener {
             return;
         }
         List<LockTable.LockView> quiet = engine.locks(t -> t.all().stream()
-            .filter(v -> !v.lost() && v.held() != dev.dmsg.quorum.cac.CacState.INVAL && !v.home().name().equals(self.name())
+            .filter(v -> !v.lost() && v.held() != CacState.INVAL && !v.home().name().equals(self.name())
                 && silence.getOrDefault(v.home().name(), 0L) >= v.leaseMs())
             .toList());
         for (LockTable.LockView v : quiet) {

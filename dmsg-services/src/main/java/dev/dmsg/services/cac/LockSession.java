@@ -17,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 
 /**
  * One lock at its home (docs/CAC.md §3): the holder's CAC_LOCK transaction, and the log entries
@@ -53,7 +54,7 @@ final class LockSession implements TransactionHandler {
     void start() {
         if (request.waitMs() != 0) {
             waitTimer = home.timers().schedule(this::waitPassed, Integer.toUnsignedLong(request.waitMs()),
-                java.util.concurrent.TimeUnit.MILLISECONDS);
+                TimeUnit.MILLISECONDS);
         }
         home.engine().propose(new LogEntry.Lock(new CacEntry.Acquire(nonce, acquire))).whenComplete((a, e) -> {
             if (e != null) {

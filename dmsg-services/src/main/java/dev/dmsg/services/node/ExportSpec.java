@@ -1,5 +1,6 @@
 package dev.dmsg.services.node;
 
+import dev.dmsg.quorum.cac.CacKey;
 import dev.dmsg.services.blk.ExportAccess;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -90,7 +91,7 @@ public final class ExportSpec {
      */
     /** A fenced export's key must be a lock's key (docs/CAC.md §1, §6). */
     static void checkFence(String name, String fence) {
-        String why = fence == null ? null : dev.dmsg.quorum.cac.CacKey.problem(fence);
+        String why = fence == null ? null : CacKey.problem(fence);
         if (why != null) {
             throw new IllegalArgumentException("export " + name + ": fence=" + fence + ": " + why);
         }

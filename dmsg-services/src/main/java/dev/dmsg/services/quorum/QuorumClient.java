@@ -303,7 +303,8 @@ public final class QuorumClient implements AutoCloseable {
         return new QuorumException(error, why.isEmpty() ? ErrorCode.nameOf(error) : why, unknown);
     }
 
-    static Throwable unwrap(Throwable e) {
+    /** {@code e} without the CompletionException wrappers around it. */
+    public static Throwable unwrap(Throwable e) {
         while (e instanceof CompletionException && e.getCause() != null) {
             e = e.getCause();
         }
