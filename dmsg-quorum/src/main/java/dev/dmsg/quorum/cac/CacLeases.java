@@ -30,8 +30,16 @@ public final class CacLeases {
         void expire(long lock, int why);
     }
 
+    /**
+     * The system property that makes every member revoke without waiting for a lease: a
+     * deliberately broken mode, for the lock checker to prove it catches it (docs/CAC.md §9).
+     * Never set it anywhere else.
+     */
+    public static final String UNSAFE_NO_LEASE = "dmsg.unsafe.cac-no-lease";
+
     private final LongSupplier nanoClock;
     private final Expiry onExpired;
+    private final boolean waitLeases;
     private final Map<Long, Lease> leases = new HashMap<>();
     private boolean leader;
 
@@ -40,22 +48,31 @@ public final class CacLeases {
         final int why;
         long deadlineNanos;
 
-        Lease(int leaseMs, int why) {
-            this.leaseNanos = TimeUnit.MILLISECONDS.toNanos(leaseMs);
+        Lease(int leaseMs, int why, boolean wait) {
+            this.leaseNanos = wait ? TimeUnit.MILLISECONDS.toNanos(leaseMs) : 0;
             this.why = why;
         }
     }
 
     public CacLeases(LongSupplier nanoClock, Expiry onExpired) {
+        this(nanoClock, onExpired, true);
+    }
+
+    /**
+     * @param waitLeases {@code false} only for the checker's broken mode ({@link #UNSAFE_NO_LEASE}):
+     *     every lease is then over as soon as it starts
+     */
+    public CacLeases(LongSupplier nanoClock, Expiry onExpired, boolean waitLeases) {
         this.nanoClock = Objects.requireNonNull(nanoClock, "nanoClock");
         this.onExpired = Objects.requireNonNull(onExpired, "onExpired");
+        this.waitLeases = waitLeases;
     }
 
     /** The events of one applied entry: leases that start and end. */
     public synchronized void applied(List<CacEvent> events) {
         for (CacEvent e : events) {
             if (e instanceof CacEvent.LeaseStarted s) {
-                Lease l = new Lease(s.leaseMs(), s.why());
+                Lease l = new Lease(s.leaseMs(), s.why(), waitLeases);
                 if (leader) {
                     l.deadlineNanos = nanoClock.getAsLong() + l.leaseNanos;
                 }
@@ -71,7 +88,8 @@ public final class CacLeases {
         leases.clear();
         long now = nanoClock.getAsLong();
         for (LockTable.LockView v : leased) {
-            Lease l = new Lease(v.leaseMs(), v.lost() ? LockTable.EXPIRE_LOST : LockTable.EXPIRE_DOWNGRADE);
+            Lease l = new Lease(v.leaseMs(), v.lost() ? LockTable.EXPIRE_LOST : LockTable.EXPIRE_DOWNGRADE,
+                waitLeases);
             l.deadlineNanos = now + l.leaseNanos;
             leases.put(v.id(), l);
         }

@@ -72,6 +72,11 @@ public final class QuorumMember implements AutoCloseable {
         Map<String, CacLeases> lockLeases = new LinkedHashMap<>();
         Map<String, RaftGroupEngine> engines = new LinkedHashMap<>();
         List<RaftHost.GroupSpec> specs = new ArrayList<>();
+        boolean unsafeNoLease = Boolean.getBoolean(CacLeases.UNSAFE_NO_LEASE);
+        if (unsafeNoLease) {
+            log.error("quorum: UNSAFE: -D{} is set: locks are revoked without waiting for their lease. This is the lock "
+                + "checker's deliberately broken mode (docs/CAC.md §9); never run a real node with it", CacLeases.UNSAFE_NO_LEASE);
+        }
         for (GroupSpec g : groups) {
             String name = g.name();
             LeaseKeeper keeper = new LeaseKeeper(System::nanoTime, txid -> {
@@ -93,7 +98,7 @@ public final class QuorumMember implements AutoCloseable {
                         }
                     });
                 }
-            });
+            }, !unsafeNoLease);
             KvStateMachine sm = new KvStateMachine(KvStateMachine.Options.defaults(), delivery, keeper, lockKeeper);
             machines.put(name, sm);
             leases.put(name, keeper);
