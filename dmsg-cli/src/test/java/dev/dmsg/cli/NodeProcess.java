@@ -58,6 +58,12 @@ final class NodeProcess implements AutoCloseable {
      */
     static NodeProcess start(String name, List<String> prefix, List<String> jvmOptions, String... args)
         throws IOException {
+        return startMain(name, prefix, jvmOptions, Main.class, args);
+    }
+
+    /** Like {@link #start(String, List, List, String...)}, running {@code main} (a test's own program) instead of the CLI. */
+    static NodeProcess startMain(String name, List<String> prefix, List<String> jvmOptions, Class<?> main,
+                                 String... args) throws IOException {
         List<String> cmd = new ArrayList<>(prefix);
         cmd.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Xmx256m");
@@ -65,7 +71,7 @@ final class NodeProcess implements AutoCloseable {
         cmd.add("-Dio.netty.allocator.type=pooled");
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
-        cmd.add(Main.class.getName());
+        cmd.add(main.getName());
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         return new NodeProcess(name, pb.start());
@@ -216,12 +222,20 @@ final class NodeProcess implements AutoCloseable {
         process.waitFor(10, TimeUnit.SECONDS);
     }
 
-    /** SIGTERM; returns the exit status, or -1 if it did not exit within the timeout. */
     /** Waits for the process to exit by itself; its exit status, or -1 if still running after {@code timeout}. */
     int waitFor(Duration timeout) throws InterruptedException {
         return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
     }
 
+    /** Sends {@code signal} ({@code STOP}, {@code CONT}) to the process; fails if {@code kill} does. */
+    void signal(String signal) throws InterruptedException, IOException {
+        int status = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).inheritIO().start().waitFor();
+        if (status != 0) {
+            throw new IOException("kill -" + signal + " " + process.pid() + " (" + name + ") exited " + status);
+        }
+    }
+
+    /** SIGTERM; returns the exit status, or -1 if it did not exit within the timeout. */
     int terminate(Duration timeout) throws InterruptedException, IOException {
         // Not Process.destroy(): it closes our ends of the child's pipes right after the signal,
         // so whatever the shutdown hook logs would be lost.

@@ -41,6 +41,7 @@ final class QuorumNodes implements AutoCloseable {
     /** Where node i listens and is dialled, and what its command line is run by (see {@link #placing}). */
     private final String[] hosts;
     private final List<List<String>> prefixes = new ArrayList<>();
+    private List<String> jvmOptions = NodeProcess.QUICK_START;
 
     /**
      * @param members the group's initial members (a prefix of n0 … n(N-1)); the others are started
@@ -74,6 +75,14 @@ final class QuorumNodes implements AutoCloseable {
     QuorumNodes placing(int i, String host, List<String> prefix) {
         hosts[i] = host;
         prefixes.set(i, List.copyOf(prefix));
+        return this;
+    }
+
+    /** More JVM options for every node started from now on (a {@code -D} switch). */
+    QuorumNodes withJvmOptions(List<String> more) {
+        List<String> all = new ArrayList<>(NodeProcess.QUICK_START);
+        all.addAll(more);
+        jvmOptions = List.copyOf(all);
         return this;
     }
 
@@ -120,7 +129,7 @@ final class QuorumNodes implements AutoCloseable {
         String list = members.contains(label(i)) ? members : members + "," + label(i);
         args.addAll(List.of("--quorum", group + "=" + list));
         args.addAll(quorumOptions);
-        procs[i] = NodeProcess.start(label(i), prefixes.get(i), NodeProcess.QUICK_START, args.toArray(String[]::new));
+        procs[i] = NodeProcess.start(label(i), prefixes.get(i), jvmOptions, args.toArray(String[]::new));
     }
 
     void awaitListening(int i) throws InterruptedException {

@@ -261,6 +261,21 @@ public final class LockTable {
         return byId.size();
     }
 
+    /** How many locks the table has, how many hold a state, wait for one, and run a lease (status). */
+    public record Counts(int locks, int held, int waiting, int leased) {}
+
+    public Counts counts() {
+        int held = 0;
+        int waiting = 0;
+        int leased = 0;
+        for (LockRecord r : byId.values()) {
+            held += r.isHeld() ? 1 : 0;
+            waiting += r.isWaiting() ? 1 : 0;
+            leased += r.leaseRuns() ? 1 : 0;
+        }
+        return new Counts(byId.size(), held, waiting, leased);
+    }
+
     public LockView view(long id) {
         LockRecord r = byId.get(id);
         return r == null ? null : view(r);

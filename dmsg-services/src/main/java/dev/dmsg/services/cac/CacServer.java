@@ -21,6 +21,7 @@ import dev.dmsg.wire.Message;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -101,6 +102,24 @@ public final class CacServer {
         Map<String, Long> out = new TreeMap<>();
         refusals.forEach((k, v) -> out.put(k, v.get()));
         return out;
+    }
+
+    /**
+     * The status document's {@code locks} section (docs/OPERATIONS.md): lock transactions open
+     * here, refusals by error, and per group what this member's copy of the table holds.
+     */
+    public record Status(int sessions, Map<String, Long> refusals, List<GroupLocks> groups) {}
+
+    /** One group's locks as this member's state shows them; {@code home_sessions}: transactions whose home is here. */
+    public record GroupLocks(String name, int locks, int held, int waiting, int leased, int homeSessions) {}
+
+    public Status status() {
+        List<GroupLocks> gs = new ArrayList<>();
+        homes.forEach((name, h) -> {
+            LockTable.Counts c = h.engine().locks(LockTable::counts);
+            gs.add(new GroupLocks(name, c.locks(), c.held(), c.waiting(), c.leased(), h.sessions()));
+        });
+        return new Status(sessions(), refusals(), gs);
     }
 
     /** Lock transactions open here, over all groups. */

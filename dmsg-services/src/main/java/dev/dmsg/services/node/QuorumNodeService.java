@@ -54,7 +54,12 @@ final class QuorumNodeService implements NodeService {
     @Override
     public List<StatusSection> status() {
         QuorumMember m = member;
-        return m == null ? List.of() : List.of(new StatusSection("quorum", m.status()));
+        CacServer c = locks;
+        if (m == null) {
+            return List.of();
+        }
+        return c == null ? List.of(new StatusSection("quorum", m.status()))
+            : List.of(new StatusSection("quorum", m.status()), new StatusSection("locks", c.status()));
     }
 
     @Override

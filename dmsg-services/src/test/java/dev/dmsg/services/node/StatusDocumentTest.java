@@ -97,16 +97,21 @@ class StatusDocumentTest {
         "quorum.groups[].members[].match_index number", "quorum.groups[].members[].lag number",
         "quorum.refused object", "quorum.refused{} number", "quorum.budget_refusals number",
         "quorum.raft_refusals number", "quorum.watches number", "quorum.watches_fell_behind number",
+        "locks object", "locks.sessions number", "locks.refusals object", "locks.refusals{} number",
+        "locks.groups array", "locks.groups[] object", "locks.groups[].name string", "locks.groups[].locks number",
+        "locks.groups[].held number", "locks.groups[].waiting number", "locks.groups[].leased number",
+        "locks.groups[].home_sessions number",
         "volconf array", "volconf[] object",
         "volconf[].index number", "volconf[].copyid number", "volconf[].flags number", "volconf[].enabled boolean",
         "volconf[].path string", "volconf[].label string", "volconf[].link string");
 
     /** Documented, but only there after an attack (MeshAttackTest reads it). */
-    static final Set<String> NOT_SEEN_HERE = Set.of("security.spans_refused{} number", "quorum.refused{} number");
+    static final Set<String> NOT_SEEN_HERE = Set.of("security.spans_refused{} number", "quorum.refused{} number",
+        "locks.refusals{} number");
 
     /** Objects whose keys are names (neighbours, originators), not fields. */
     static final Set<String> KEYED_BY_NAME = Set.of("security.spans_refused", "exports[].by_originator",
-        "quorum.refused");
+        "quorum.refused", "locks.refusals");
 
     @TempDir
     Path tmp;
