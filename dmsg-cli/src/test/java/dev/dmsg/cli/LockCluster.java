@@ -82,7 +82,7 @@ final class LockCluster implements AutoCloseable {
         return "n" + (worker % 3);
     }
 
-    /** Starts every worker, each to run {@code seconds}. */
+    /** Starts every worker, to run until {@link #stopWorkers}, {@code seconds} at most. */
     void startWorkers(int seconds) throws IOException {
         endNanos = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         for (int i = 0; i < workers.length; i++) {
@@ -190,7 +190,12 @@ final class LockCluster implements AutoCloseable {
         }
     }
 
-    /** Waits for every worker to finish its time; fails naming one that does not exit 0. */
+    /** Tells every worker to stop after its current lock ({@link LockWorker#STOP_FILE}). */
+    void stopWorkers() throws IOException {
+        Files.writeString(root.resolve(LockWorker.STOP_FILE), "stop\n");
+    }
+
+    /** Waits for every worker to finish; fails naming one that does not exit 0. */
     void awaitWorkers(Duration limit) throws Exception {
         long deadline = System.nanoTime() + limit.toNanos();
         for (int i = 0; i < workers.length; i++) {

@@ -47,7 +47,7 @@ class LockFaultProcessTest {
         try (LockCluster c = LockCluster.start(tmp, WORKERS, List.of(), SEED)) {
             boolean passed = false;
             try {
-                c.startWorkers(36);
+                c.startWorkers(180);
                 TimeUnit.SECONDS.sleep(4);
                 holding(c.awaitHolding(0, LockWorker.DISK, Duration.ofSeconds(10)), "w0", LockWorker.DISK);
                 c.pauseWorker(0, Duration.ofMillis(3_500)); // past its 2 s lease: its late write must be fenced
@@ -63,7 +63,9 @@ class LockFaultProcessTest {
                 holding(c.awaitHolding(3, LockWorker.KV, Duration.ofSeconds(10)), "w3", LockWorker.KV);
                 c.pauseWorker(3, Duration.ofMillis(3_500));
                 long lastFault = c.lastFaultEnd();
-                c.awaitWorkers(Duration.ofSeconds(90));
+                TimeUnit.SECONDS.sleep(6); // the cluster after its faults: grants must go on
+                c.stopWorkers();
+                c.awaitWorkers(Duration.ofSeconds(60));
 
                 LockHistory h = c.history();
                 System.out.println("lock checker: " + h.summary());

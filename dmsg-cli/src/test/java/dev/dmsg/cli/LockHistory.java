@@ -29,15 +29,26 @@ final class LockHistory {
     /** An injected fault on {@code target} (a worker {@code w1} or a member {@code n0}) from {@code start} to {@code end}. */
     record Fault(String kind, String target, long start, long end) {}
 
+    /**
+     * How a holder learned its lock was gone other than by its release: REVOKED after an unmet
+     * downgrade request, REVOKED after its home lost it, the path to its home lost (LOSTLINK),
+     * something else, or not at all.
+     */
+    enum Loss { DOWNGRADE_UNMET, HOLDER_LOST, LOSTLINK, OTHER, NONE }
+
     /** A lock as its holder saw it. Times are {@link System#nanoTime()}; {@link #NEVER} when it did not happen. */
     record Grant(long owner, String worker, String home, String key, String state, long token, long requestedAt,
-                 long grantedAt, long downgradeAt, long lostLinkAt, long releasedAt) {
+                 long grantedAt, long releasedAt, Loss loss) {
         boolean exclusive() {
             return !state.equals("SHARED");
         }
 
+        boolean conflictsWith(String otherKey, long otherOwner, boolean otherExclusive) {
+            return owner != otherOwner && key.equals(otherKey) && (exclusive() || otherExclusive);
+        }
+
         boolean conflictsWith(Grant o) {
-            return owner != o.owner && key.equals(o.key) && (exclusive() || o.exclusive());
+            return conflictsWith(o.key, o.owner, o.exclusive());
         }
 
         @Override
@@ -46,6 +57,9 @@ final class LockHistory {
                 home);
         }
     }
+
+    /** A request as its requester sent it. */
+    record Request(long owner, String key, boolean exclusive, long at) {}
 
     /** A write as its writer saw it: {@code outcome} ok, fenced, failed or unknown; {@code index} for the store. */
     record Write(long owner, String key, long token, long read, long wrote, String outcome, long index, long startAt,
@@ -58,6 +72,7 @@ final class LockHistory {
     record SharedRead(long owner, String key, long token, long v1, long v2, long endAt) {}
 
     final List<Grant> grants = new ArrayList<>();
+    final List<Request> requests = new ArrayList<>();
     final List<Write> writes = new ArrayList<>();
     final List<Accepted> diskAccepted = new ArrayList<>();
     final List<SharedRead> sharedReads = new ArrayList<>();
@@ -94,9 +109,10 @@ final class LockHistory {
         String worker = "?";
         String home = "?";
         Map<Long, Long> requested = new HashMap<>();
-        // owner -> the grant it holds now: requested, granted, downgrade, LOSTLINK, token
-        Map<Long, long[]> open = new HashMap<>();
-        Map<Long, JsonNode> grantOf = new HashMap<>();
+        Map<Long, JsonNode> holding = new HashMap<>(); // owner -> its grant event, until its release
+        List<long[]> made = new ArrayList<>(); // owner, token, requested, granted, released
+        List<JsonNode> grantEvents = new ArrayList<>();
+        Map<String, Loss> losses = new HashMap<>(); // "owner/token" -> how it learned (a REVOKED may come after its release)
         for (JsonNode e : events) {
             long t = e.path("t").asLong();
             long owner = e.path("owner").asLong();
@@ -105,29 +121,24 @@ final class LockHistory {
                     worker = e.path("worker").asText();
                     home = e.path("home").asText();
                 }
-                case "req" -> requested.put(owner, t);
+                case "req" -> {
+                    requested.put(owner, t);
+                    requests.add(new Request(owner, e.path("key").asText(), !e.path("state").asText().equals("SHARED"), t));
+                }
                 case "grant" -> {
-                    grantOf.put(owner, e);
-                    open.put(owner, new long[] {requested.getOrDefault(owner, t), t, NEVER, NEVER, e.path("token").asLong()});
+                    holding.put(owner, e);
+                    made.add(new long[] {owner, e.path("token").asLong(), requested.getOrDefault(owner, t), t, NEVER});
+                    grantEvents.add(e);
                 }
-                case "downgrade" -> {
-                    long[] g = open.get(owner);
-                    if (g != null && g[4] == e.path("token").asLong() && g[2] == NEVER) {
-                        g[2] = t;
-                    }
-                }
-                case "lost" -> {
-                    long[] g = open.get(owner);
-                    if (g != null && g[4] == e.path("token").asLong() && e.path("error").asInt() == Dmsg.ERR_LOSTLINK
-                        && g[3] == NEVER) {
-                        g[3] = t;
-                    }
-                }
+                case "lost" -> losses.putIfAbsent(owner + "/" + e.path("token").asLong(), loss(e));
                 case "release" -> {
-                    long[] g = open.remove(owner);
-                    JsonNode ge = grantOf.remove(owner);
-                    if (g != null && ge != null) {
-                        grants.add(grant(ge, worker, home, g, t));
+                    if (holding.remove(owner) != null) {
+                        for (int i = made.size() - 1; i >= 0; i--) {
+                            if (made.get(i)[0] == owner) {
+                                made.get(i)[4] = t;
+                                break;
+                            }
+                        }
                     }
                 }
                 case "present" -> {
@@ -149,25 +160,25 @@ final class LockHistory {
                 default -> { }
             }
         }
-        for (Map.Entry<Long, long[]> o : open.entrySet()) { // killed, or still running at the end: never released
-            grants.add(grant(grantOf.get(o.getKey()), worker, home, o.getValue(), NEVER));
+        for (int i = 0; i < made.size(); i++) { // a grant never released: killed, or the run ended first
+            long[] g = made.get(i);
+            JsonNode e = grantEvents.get(i);
+            grants.add(new Grant(g[0], worker, home, e.path("key").asText(), e.path("state").asText(), g[1], g[2], g[3],
+                g[4], losses.getOrDefault(g[0] + "/" + g[1], Loss.NONE)));
         }
     }
 
-    private static Grant grant(JsonNode e, String worker, String home, long[] g, long releasedAt) {
-        return new Grant(e.path("owner").asLong(), worker, home, e.path("key").asText(), e.path("state").asText(),
-            e.path("token").asLong(), g[0], g[1], g[2], g[3], releasedAt);
-    }
-
-    /** When {@code g}'s holder went silent by an injected fault on its process or its home, or {@link #NEVER}. */
-    long faultStart(Grant g) {
-        long first = NEVER;
-        for (Fault f : faults) {
-            if ((f.target().equals(g.worker()) || f.target().equals(g.home())) && f.end() >= g.requestedAt()) {
-                first = Math.min(first, Math.max(f.start(), g.requestedAt()));
-            }
+    /** The kind of a {@code lost} event, from its error and the lock table's reason (LockTable's wording). */
+    static Loss loss(JsonNode e) {
+        if (e.path("error").asInt() == Dmsg.ERR_LOSTLINK) {
+            return Loss.LOSTLINK;
         }
-        return first;
+        String why = e.path("why").asText();
+        if (e.path("error").asInt() == Dmsg.ERR_REVOKED && why.contains("asked to downgrade")) {
+            return Loss.DOWNGRADE_UNMET;
+        }
+        return e.path("error").asInt() == Dmsg.ERR_REVOKED && why.contains("holder was lost") ? Loss.HOLDER_LOST
+            : Loss.OTHER;
     }
 
     /** Every broken rule of docs/CAC.md §9 (1–4), one line each; empty when the history is safe. */
@@ -183,20 +194,34 @@ final class LockHistory {
         return out;
     }
 
-    /** Rule 1: a conflicting grant only after the holder released, or a lease after it was asked or went silent. */
+    /**
+     * Rule 1: a conflicting grant only after the holder released, or at least a lease after that
+     * lease could have started. A downgrade's lease starts when the leader applies a conflicting
+     * request, so no sooner than the first such request was sent (nor than the holder asked); a
+     * lost holder's lease when its home saw it go, which a stalled holder may learn late — so
+     * then only the holder's own request bounds it. The holder's REVOKED says which it was.
+     */
     void leasePromise(List<String> out) {
         for (Grant g1 : grants) {
             for (Grant g2 : grants) {
                 if (g1.token() >= g2.token() || !g1.conflictsWith(g2) || g1.releasedAt() <= g2.grantedAt()) {
                     continue;
                 }
-                long silent = Math.min(Math.min(g1.downgradeAt(), g1.lostLinkAt()), faultStart(g1));
-                if (silent == NEVER) {
-                    out.add("rule 1: " + g2 + " was granted while " + g1 + " was held by a holder that was never "
-                        + "asked to downgrade, never lost its link and was never faulted");
-                } else if (g2.grantedAt() < silent + leaseNanos - SLACK_NANOS) {
-                    out.add(String.format(Locale.ROOT, "rule 1: %s was granted %d ms after %s's holder was asked to "
-                        + "downgrade or went silent, under the %d ms lease", g2, ms(g2.grantedAt() - silent), g1,
+                long asked = g1.requestedAt();
+                long firstConflict = NEVER;
+                for (Request r : requests) {
+                    if (g1.conflictsWith(r.key(), r.owner(), r.exclusive()) && r.at() < g2.grantedAt()) {
+                        firstConflict = Math.min(firstConflict, Math.max(r.at(), asked));
+                    }
+                }
+                long start = switch (g1.loss()) {
+                    case DOWNGRADE_UNMET -> firstConflict == NEVER ? asked : firstConflict;
+                    default -> asked; // lost, or not told (yet): the weakest bound that is still sound
+                };
+                if (g2.grantedAt() < start + leaseNanos - SLACK_NANOS) {
+                    out.add(String.format(Locale.ROOT, "rule 1: %s was granted %d ms after the lease of %s could "
+                        + "have started (%s), under the %d ms lease", g2, ms(g2.grantedAt() - start), g1,
+                        g1.loss() == Loss.DOWNGRADE_UNMET ? "a conflicting request" : "its own request",
                         ms(leaseNanos)));
                 }
             }

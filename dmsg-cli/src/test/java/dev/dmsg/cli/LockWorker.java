@@ -24,6 +24,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
@@ -44,12 +45,14 @@ import java.util.concurrent.TimeoutException;
  * Started by {@link LockFaultProcessTest} in a JVM of its own, so that it can be SIGSTOPped and
  * killed. Arguments: {@code HISTORY IDENTITY_DIR NODE_HOST:PORT GROUP EXPORT THREADS SECONDS
  * LEASE_MS SEED WORKER HOME} (WORKER: this worker's name, e.g. {@code w1}; HOME: the member it
- * joined, e.g. {@code n0}).
+ * joined, e.g. {@code n0}). Each thread stops after its current lock once a file {@code stop}
+ * appears beside HISTORY ({@link #STOP_FILE}), or SECONDS after the start at the latest.
  */
 public final class LockWorker {
     static final String DISK = "/f/disk";
     static final String KV = "/f/kv";
     static final int RECORD = 4096;
+    static final String STOP_FILE = "stop";
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Duration CALL = Duration.ofSeconds(8);
 
@@ -59,9 +62,12 @@ public final class LockWorker {
     private final String export;
     private final long deadlineNanos;
     private final int leaseMs;
+    private final Path stop;
 
-    private LockWorker(FileChannel history, GuestNode guest, String group, String export, long deadlineNanos, int leaseMs) {
+    private LockWorker(FileChannel history, Path stop, GuestNode guest, String group, String export, long deadlineNanos,
+                       int leaseMs) {
         this.history = history;
+        this.stop = stop;
         this.guest = guest;
         this.group = group;
         this.export = export;
@@ -79,7 +85,8 @@ public final class LockWorker {
                 StandardOpenOption.APPEND);
              GuestNode g = GuestNode.join("lockw", hp[0], Integer.parseInt(hp[1]), Path.of(a[1]), false,
                  TlsConfig.Provider.AUTO)) {
-            LockWorker w = new LockWorker(h, g, a[3], a[4], deadline, Integer.parseInt(a[7]));
+            LockWorker w = new LockWorker(h, file.toAbsolutePath().resolveSibling(STOP_FILE), g, a[3], a[4], deadline,
+                Integer.parseInt(a[7]));
             long pid = ProcessHandle.current().pid();
             w.record("start", Map.of("pid", pid, "worker", a[9], "home", a[10]));
             List<Thread> ts = new ArrayList<>();
@@ -115,7 +122,7 @@ public final class LockWorker {
         RemoteBlockDevice dev = null;
         try (CacheLocks locks = new CacheLocks(guest.mesh(), guest.node().endpoint()::links, group, CALL, owner);
              QuorumClient kv = new QuorumClient(guest.mesh(), guest.node().endpoint()::links, group, CALL)) {
-            while (System.nanoTime() - deadlineNanos < 0) {
+            while (System.nanoTime() - deadlineNanos < 0 && !Files.exists(stop)) {
                 String key = r.nextBoolean() ? DISK : KV;
                 CacState state = r.nextInt(4) == 0 ? CacState.SHARED : CacState.EXCLUSIVE;
                 if (key.equals(DISK) && dev == null) {
