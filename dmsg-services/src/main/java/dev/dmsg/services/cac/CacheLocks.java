@@ -74,8 +74,17 @@ public final class CacheLocks implements AutoCloseable {
         return group;
     }
 
-    /** Asks for {@code state} in {@code domain} on {@code key}; the handle's {@link LockHandle#granted} says when it is held. */
+    /** Asks for {@code state} in {@code domain} on {@code key}; completes with the handle once it is held. */
     public CompletableFuture<LockHandle> acquire(String key, CacDomain domain, CacState state, Options o) {
+        return request(key, domain, state, o).thenCompose(LockHandle::granted);
+    }
+
+    /**
+     * {@link #acquire}, completing with the handle as soon as the request is sent: its
+     * {@link LockHandle#waiting} says whether it waits and behind which lock, its
+     * {@link LockHandle#granted} when it is held.
+     */
+    public CompletableFuture<LockHandle> request(String key, CacDomain domain, CacState state, Options o) {
         String bad = CacKey.problem(key);
         if (bad != null) {
             return CompletableFuture.failedFuture(new QuorumException(Dmsg.ERR_PARAM, bad));
@@ -87,7 +96,7 @@ public final class CacheLocks implements AutoCloseable {
         return route.routeWithin(System.nanoTime() + reach.toNanos()).thenApply(r -> {
             handle.opened(r.open(Dmsg.CAC_LOCK, h, Unpooled.wrappedBuffer(key.getBytes(StandardCharsets.UTF_8)), handle));
             return handle;
-        }).thenCompose(LockHandle::granted);
+        });
     }
 
     /** {@link #acquire}, waiting for the grant; {@code timeout} bounds the whole wait (the request then gives up). */

@@ -25,6 +25,7 @@ import java.util.function.Consumer;
 public final class LockHandle implements TransactionHandler, AutoCloseable {
     private final String key;
     private final CompletableFuture<LockHandle> granted = new CompletableFuture<>();
+    private final CompletableFuture<Long> waiting = new CompletableFuture<>();
     private final CompletableFuture<QuorumException> lost = new CompletableFuture<>();
     private final CompletableFuture<Void> released = new CompletableFuture<>();
     private final Deque<CompletableFuture<CacState>> changes = new ArrayDeque<>();
@@ -68,6 +69,14 @@ public final class LockHandle implements TransactionHandler, AutoCloseable {
     /** The lock's id (its ACQUIRE's log index), once the home said it. */
     public long id() {
         return id;
+    }
+
+    /**
+     * Completes with the id of the lock this request waits behind once the home says it waits
+     * (WAITING, docs/CAC.md §3), or with 0 if it was granted or ended without waiting.
+     */
+    public CompletableFuture<Long> waiting() {
+        return waiting;
     }
 
     /** The lock this request waits behind, while it waits (0 otherwise). */
@@ -141,11 +150,15 @@ public final class LockHandle implements TransactionHandler, AutoCloseable {
             id = h.lock();
         }
         switch (h.phase()) {
-            case CacHeader.WAITING -> waitingBehind = h.token();
+            case CacHeader.WAITING -> {
+                waitingBehind = h.token();
+                waiting.complete(h.token());
+            }
             case CacHeader.GRANTED -> {
                 state = CacState.of(h.state());
                 token = h.token();
                 waitingBehind = 0;
+                waiting.complete(0L);
                 granted.complete(this);
             }
             case CacHeader.DOWNGRADE -> downgrade.accept(CacState.of(h.state()));
@@ -172,6 +185,7 @@ public final class LockHandle implements TransactionHandler, AutoCloseable {
             case CacHeader.RELEASED -> {
                 ended = true;
                 state = CacState.INVAL;
+                waiting.complete(0L);
                 released.complete(null);
                 granted.completeExceptionally(new QuorumException(Dmsg.ERR_LOSTLINK, "released before it was granted"));
                 failChanges(new QuorumException(Dmsg.ERR_PARAM, "released"));
@@ -183,6 +197,7 @@ public final class LockHandle implements TransactionHandler, AutoCloseable {
     private void end(QuorumException why) {
         ended = true;
         state = CacState.INVAL;
+        waiting.complete(0L);
         granted.completeExceptionally(why);
         if (granted.isDone() && !granted.isCompletedExceptionally()) {
             lost.complete(why);

@@ -67,11 +67,14 @@ class LockClusterTest {
             .get(30, TimeUnit.SECONDS);
         assertThat(first.state()).isEqualTo(CacState.EXCLUSIVE);
         assertThat(first.token()).isPositive().isEqualTo(first.id());
+        assertThat(first.waiting()).as("granted at once").isCompletedWithValue(0L);
         List<CacState> asked = new CopyOnWriteArrayList<>();
         first.onDowngradeRequested(asked::add);
 
-        CompletableFuture<LockHandle> second = ly.acquire("/vol/disk", CacDomain.INUM, CacState.SHARED,
-            CacheLocks.Options.defaults());
+        LockHandle request = ly.request("/vol/disk", CacDomain.INUM, CacState.SHARED, CacheLocks.Options.defaults())
+            .get(30, TimeUnit.SECONDS);
+        CompletableFuture<LockHandle> second = request.granted();
+        assertThat(request.waiting().get(10, TimeUnit.SECONDS)).as("WAITING names the lock ahead").isEqualTo(first.id());
         cluster.await(() -> asked.contains(CacState.SHARED), "the holder is asked to share");
         assertThat(second).isNotDone();
         // a listing is the member's own state (docs/CAC.md §8): b may apply the wait a moment after a did
