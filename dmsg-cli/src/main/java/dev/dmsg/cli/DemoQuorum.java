@@ -66,7 +66,7 @@ final class DemoQuorum {
             }
             Node q4 = nodes.get(3);
             long t0 = System.nanoTime();
-            String leader = awaitLeader(nodes.subList(0, 3), null);
+            String leader = awaitLeader(nodes.subList(0, 3), "cfg", null);
             say("demo", "q1..q3 elected %s leader in %d ms: Raft's votes travel as QRM_RAFT transactions over "
                 + "circuits whose two ends authenticated each other (docs/QUORUM.md §5)", leader,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
@@ -99,7 +99,7 @@ final class DemoQuorum {
                 dead.close();
                 nodes.remove(dead);
                 long killed = System.nanoTime();
-                String next = awaitLeader(nodes.stream().filter(n -> n.quorum() != null).toList(), leader);
+                String next = awaitLeader(nodes.stream().filter(n -> n.quorum() != null).toList(), "cfg", leader);
                 say("demo", "%s is the new leader, %d ms later (elections after 1-2 s without a heartbeat)", next,
                     TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed));
                 long rev = c.put("/demo/after", "still writing".getBytes(StandardCharsets.UTF_8)).get(20, TimeUnit.SECONDS);
@@ -124,19 +124,19 @@ final class DemoQuorum {
         }
     }
 
-    /** The label of a leader of cfg other than {@code not}, as the members see it. */
-    private static String awaitLeader(List<Node> members, String not) throws Exception {
+    /** The label of a leader of {@code group} other than {@code not}, as the members see it. */
+    static String awaitLeader(List<Node> members, String group, String not) throws Exception {
         long deadline = System.nanoTime() + T.toNanos();
         while (System.nanoTime() < deadline) {
             for (Node n : members) {
-                GroupStatus s = n.quorum().engine("cfg").status();
+                GroupStatus s = n.quorum().engine(group).status();
                 if ("LEADER".equals(s.role()) && !s.self().equals(not)) {
                     return s.self();
                 }
             }
             Thread.sleep(50); // Raft's role has no change notification we can reach
         }
-        throw new IllegalStateException("no leader of cfg within " + T);
+        throw new IllegalStateException("no leader of " + group + " within " + T);
     }
 
     private static void awaitSize(List<?> l, int n) throws InterruptedException {
