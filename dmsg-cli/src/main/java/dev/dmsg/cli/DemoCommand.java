@@ -63,7 +63,8 @@ import picocli.CommandLine.Option;
         + "a ring of four mesh nodes (spans, the span tree, a crash and the re-route), then a ring of six "
         + "(a circuit across two relays, a remote shell command, a relay crash, the circuit re-opened), "
         + "then a block device used through a relay (found, written, read back, its counters), then a quorum "
-        + "group (writes, a watch and a two-phase commit; the leader killed, a new leader, nothing lost).")
+        + "group (writes, a watch and a two-phase commit; the leader killed, a new leader, nothing lost).",
+    subcommands = DemoWriter.class)
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--idle", paramLabel = "DURATION", defaultValue = "2500ms", converter = Durations.class,
         description = "how long to leave the links idle to show keepalive PINGs (default: ${DEFAULT-VALUE})")
