@@ -53,17 +53,23 @@ import picocli.CommandLine.Option;
  * counters.
  *
  * Part five, a quorum group: writes, a watch and a two-phase commit from a non-member, the leader
- * killed, a new leader, nothing lost.
+ * killed, a new leader, nothing lost. Part six, a lock and a fence: two writers share a disk
+ * through an exclusive lock; the holder, a process of its own, is frozen with SIGSTOP, the other
+ * gets the lock after the lease with a newer token, and the frozen one's late write is refused
+ * FENCED.
  *
- * <p>Parts one to three are here; part four is {@link DemoBlocks}, part five {@link DemoQuorum}; the narration and the node
- * helpers the parts share are {@link DemoNarrator}.
+ * <p>Parts one to three are here; part four is {@link DemoBlocks}, part five {@link DemoQuorum}, part six
+ * {@link DemoLocks} (its writer process is the hidden {@code dmsg demo writer}, {@link DemoWriter}); the
+ * narration and the node helpers the parts share are {@link DemoNarrator}.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = "Runs a narrated demo on loopback: three linked nodes (transactions, keepalive, a crash), "
         + "a ring of four mesh nodes (spans, the span tree, a crash and the re-route), then a ring of six "
         + "(a circuit across two relays, a remote shell command, a relay crash, the circuit re-opened), "
         + "then a block device used through a relay (found, written, read back, its counters), then a quorum "
-        + "group (writes, a watch and a two-phase commit; the leader killed, a new leader, nothing lost).",
+        + "group (writes, a watch and a two-phase commit; the leader killed, a new leader, nothing lost), then a "
+        + "disk shared through a lock (the holder frozen with SIGSTOP, the lock passed on after its lease, its late "
+        + "write refused FENCED).",
     subcommands = DemoWriter.class)
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--idle", paramLabel = "DURATION", defaultValue = "2500ms", converter = Durations.class,
@@ -246,7 +252,12 @@ final class DemoCommand implements Callable<Integer> {
                 return r;
             }
             out.println();
-            return new DemoQuorum(narrator).run(dir);
+            r = new DemoQuorum(narrator).run(dir);
+            if (r != 0) {
+                return r;
+            }
+            out.println();
+            return new DemoLocks(narrator).run(dir);
         } finally {
             for (var n : nodes) {
                 n.close();

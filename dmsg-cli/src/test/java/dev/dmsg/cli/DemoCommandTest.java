@@ -5,13 +5,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
 /** The README's first command: the demo runs to the end and tells the story it promises. */
 class DemoCommandTest {
     @Test
-    void theDemoRunsAllFourPartsAndExitsZero() {
+    void theDemoRunsAllSixPartsAndExitsZero() {
         PrintStream saved = System.out;
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         int status;
@@ -55,6 +57,38 @@ class DemoCommandTest {
             .contains("the watch saw 6 changes")
             .containsPattern("q\\d is the new leader, \\d+ ms later")
             .contains("a linearizable read of /demo/ returns 7 keys")
-            .contains("nothing acknowledged was lost");
+            .contains("nothing acknowledged was lost")
+            // part six: the holder frozen with SIGSTOP, the lock passed on after its lease, the late write fenced
+            .contains("Part six: a lock and a fence.")
+            .containsPattern("a      is a JVM of its own \\(pid \\d+, started as `dmsg demo writer`\\)")
+            .containsPattern("a      wrote \"a was here\" at offset 0 with token \\d+: accepted")
+            .containsPattern("demo   a is frozen: kill -STOP \\d+")
+            .containsPattern("b      asks for EXCLUSIVE on /demo/disk: WAITING behind lock \\d+, a's")
+            .containsPattern("\n {11}\\d+ +/demo/disk +tree +a#[0-9a-f]+ +exclusive +- +\\d+ \\(asked: inval\\)\n")
+            .containsPattern("b      wrote \"b owns the disk now\" at offset 0, with FUA: accepted")
+            .containsPattern("a      reads what its home sent while it was frozen: DOWNGRADE to inval, then the end of its "
+                + "lock, REVOKED\\(0x2d\\)")
+            .contains("b      reads offset 0 back: \"b owns the disk now\" — b's data, intact; s1's image file holds the same")
+            .contains("s1     `status`: disk0 took 2 writes and 3 flushes, refused 1");
+        long aToken = group(out, "a      holds EXCLUSIVE on /demo/disk: lock \\d+, fencing token (\\d+), lease 3000 ms");
+        Matcher granted = Pattern.compile("b      GRANTED after (\\d+) ms: the lease passed, .*; b's token (\\d+) is newer "
+            + "than a's (\\d+)").matcher(out);
+        assertThat(granted.find()).as(out).isTrue();
+        assertThat(Long.parseLong(granted.group(1))).as("not before a's 3 s lease, counted after b asked")
+            .isGreaterThanOrEqualTo(3000);
+        long bToken = Long.parseLong(granted.group(2));
+        assertThat(Long.parseLong(granted.group(3))).isEqualTo(aToken);
+        assertThat(bToken).as("b's token is newer than a's").isGreaterThan(aToken);
+        // the refusal is the frozen process's own write, sent after it was resumed, with its old token
+        assertThat(out).containsPattern("demo   a is resumed \\(kill -CONT, [0-9.]+ s frozen\\) and makes the write it was "
+                + "about to make: \"a, late\", with its old token " + aToken + "\n")
+            .contains("a      its write comes back FENCED(0x2e), s1's reason: \"token " + aToken + " is older than " + bToken
+                + ", ");
+    }
+
+    private static long group(String out, String regex) {
+        Matcher m = Pattern.compile(regex).matcher(out);
+        assertThat(m.find()).as("no match for %s in:%n%s", regex, out).isTrue();
+        return Long.parseLong(m.group(1));
     }
 }
