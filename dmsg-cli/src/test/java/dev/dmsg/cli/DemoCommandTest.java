@@ -83,7 +83,7 @@ class DemoCommandTest {
         assertThat(out).containsPattern("demo   a is resumed \\(kill -CONT, [0-9.]+ s frozen\\) and makes the write it was "
                 + "about to make: \"a, late\", with its old token " + aToken + "\n")
             .contains("a      its write comes back FENCED(0x2e), s1's reason: \"token " + aToken + " is older than " + bToken
-                + ", ");
+                + " (lock /demo/disk)\"");
     }
 
     private static long group(String out, String regex) {

@@ -190,6 +190,23 @@ final class LockCluster implements AutoCloseable {
         }
     }
 
+    /**
+     * Waits (reading the histories every second, at most {@code limit}) until the workers were
+     * granted {@code n} locks: a run long enough to judge, however loaded the machine.
+     */
+    long awaitGrants(int n, Duration limit) throws Exception {
+        long deadline = System.nanoTime() + limit.toNanos();
+        long seen = 0;
+        while (System.nanoTime() - deadline < 0) {
+            seen = history().grants.size();
+            if (seen >= n) {
+                break;
+            }
+            TimeUnit.SECONDS.sleep(1);
+        }
+        return seen;
+    }
+
     /** Tells every worker to stop after its current lock ({@link LockWorker#STOP_FILE}). */
     void stopWorkers() throws IOException {
         Files.writeString(root.resolve(LockWorker.STOP_FILE), "stop\n");

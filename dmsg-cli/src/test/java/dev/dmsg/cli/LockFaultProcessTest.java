@@ -98,7 +98,9 @@ class LockFaultProcessTest {
     @Test
     void theCheckerCatchesLocksRevokedWithoutWaitingForTheirLease() throws Exception {
         try (LockCluster c = LockCluster.start(tmp, WORKERS, List.of("-Ddmsg.unsafe.cac-no-lease=true"), SEED)) {
-            c.startWorkers(12);
+            c.startWorkers(120);
+            c.awaitGrants(80, Duration.ofSeconds(60));
+            c.stopWorkers();
             c.awaitWorkers(Duration.ofSeconds(60));
             LockHistory h = c.history();
             List<String> v = h.violations();

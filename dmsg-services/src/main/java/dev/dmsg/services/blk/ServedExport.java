@@ -41,14 +41,13 @@ final class ServedExport {
      */
     String fenceProblem(long token) {
         if (token == 0) {
-            return "export " + name + " is fenced by lock " + fence + ": a write carries the lock's token "
-                + "(docs/CAC.md §6)";
+            return "fenced by lock " + fence + ": a write needs its token";
         }
         while (true) {
             long seen = newestToken.get();
             if (token < seen) {
-                return "token " + token + " is older than " + seen + ", the newest export " + name + " has seen for lock "
-                    + fence;
+                // short: a BLK error reply carries 63 bytes of reason
+                return "token " + token + " is older than " + seen + " (lock " + fence + ")";
             }
             if (seen == token || newestToken.compareAndSet(seen, token)) {
                 return null;
