@@ -85,11 +85,14 @@ final class LockHistory {
         this.leaseNanos = leaseNanos;
     }
 
-    /** Reads worker histories (JSON lines; a line cut by a kill -9 is skipped and counted). */
+    /** Reads worker histories (JSON lines; a line cut by a kill -9 is skipped and counted; a missing file is empty). */
     static LockHistory load(long leaseNanos, List<Path> files, List<Fault> faults) throws IOException {
         LockHistory h = new LockHistory(leaseNanos);
         h.faults.addAll(faults);
         for (Path f : files) {
+            if (!Files.exists(f)) {
+                continue; // a worker not yet started, or killed before it wrote anything
+            }
             List<JsonNode> events = new ArrayList<>();
             for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
                 try {
