@@ -20,31 +20,30 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The anchor of {@code bench quorum}: three etcd members (Debian's etcd-server, installed by
- * {@code scripts/install-etcd.sh}) on loopback, each a process of its own with its data directory
- * beside our members' (docs/BENCHMARKS.md, "Quorum (issue 16)"). etcd's defaults stand: it fsyncs
- * its WAL before a leader counts an entry as its own vote and before a follower acknowledges it.
+ * The anchor of {@code bench quorum} and {@code bench lock}: three etcd members (Debian's
+ * etcd-server, installed by {@code scripts/install-etcd.sh}) on loopback, each a process of its own
+ * with its data directory beside our members' (docs/BENCHMARKS.md, "Quorum (issue 16)"). etcd's
+ * defaults stand: it fsyncs its WAL before a leader counts an entry as its own vote and before a
+ * follower acknowledges it.
  *
  * <p>Load goes through etcd's own HTTP/JSON gateway of the v3 API ({@code /v3/kv/put},
  * {@code /v3/kv/txn}, {@code /v3/kv/range}), from Java's {@link HttpClient} over HTTP/1.1 with
- * keep-alive: the jetcd client is not in this build's dependencies, and Debian's etcd-client ships
- * no {@code benchmark} tool. The gateway forwards each request to the member's gRPC server inside
- * the same process, a cost etcd's native gRPC clients do not pay: the table says so.
+ * keep-alive: the jetcd client is not in this build's dependencies, and Debian's etcd-client
+ * ships no {@code benchmark} tool. The gateway forwards each request to the member's gRPC server
+ * inside the same process, a cost etcd's native gRPC clients do not pay: the table says so.
  */
-final class EtcdAnchor implements AutoCloseable, QuorumLoad.Target {
+final class EtcdAnchor implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Base64.Encoder B64 = Base64.getEncoder();
 
     private final List<Process> processes;
     private final List<Integer> clientPorts;
     private final HttpClient http;
-    private final byte[] value;
     private volatile URI leader;
 
-    private EtcdAnchor(List<Process> processes, List<Integer> clientPorts, byte[] value) {
+    private EtcdAnchor(List<Process> processes, List<Integer> clientPorts) {
         this.processes = processes;
         this.clientPorts = clientPorts;
-        this.value = value;
         this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(5)).build();
     }
@@ -80,7 +79,7 @@ final class EtcdAnchor implements AutoCloseable, QuorumLoad.Target {
     }
 
     /** Starts three members under {@code dir} (its {@code etcd-N} subdirectories) and waits for a leader. */
-    static EtcdAnchor start(String etcd, Path dir, byte[] value, PrintStream progress) throws Exception {
+    static EtcdAnchor start(String etcd, Path dir, PrintStream progress) throws Exception {
         List<Integer> free = freePorts(6);
         int[] client = new int[3];
         int[] peer = new int[3];
@@ -94,7 +93,7 @@ final class EtcdAnchor implements AutoCloseable, QuorumLoad.Target {
         }
         List<Process> ps = new ArrayList<>();
         List<Integer> ports = new ArrayList<>();
-        EtcdAnchor anchor = new EtcdAnchor(ps, ports, value);
+        EtcdAnchor anchor = new EtcdAnchor(ps, ports);
         try {
             for (int i = 0; i < 3; i++) {
                 String name = "e" + (i + 1);
@@ -146,7 +145,13 @@ final class EtcdAnchor implements AutoCloseable, QuorumLoad.Target {
         throw new IOException("etcd elected no leader within " + timeoutNanos / 1_000_000_000 + " s", last);
     }
 
-    private CompletableFuture<String> post(URI base, String path, String body) {
+    /** The leader's client URL, as found at the start. */
+    URI leader() {
+        return leader;
+    }
+
+    /** POSTs {@code body} (JSON) to {@code path} of {@code base}; completes with the answer, or fails unless HTTP 200. */
+    CompletableFuture<String> post(URI base, String path, String body) {
         HttpRequest r = HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofSeconds(10))
             .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();
         return http.sendAsync(r, HttpResponse.BodyHandlers.ofString()).thenApply(resp -> {
@@ -158,14 +163,18 @@ final class EtcdAnchor implements AutoCloseable, QuorumLoad.Target {
     }
 
     /**
-     * PUT: {@code /v3/kv/put}. TWO_PHASE: etcd has no two-phase commit; its nearest is one
-     * {@code /v3/kv/txn} whose compare (the key's version is 0: it is new) guards the put, checked
-     * as succeeded. READ: {@code /v3/kv/range} of one key, linearizable (etcd's default).
+     * The store for {@code bench quorum}, every write {@code value}. PUT: {@code /v3/kv/put}.
+     * TWO_PHASE: etcd has no two-phase commit; its nearest is one {@code /v3/kv/txn} whose compare
+     * (the key's version is 0: it is new) guards the put, checked as succeeded. READ:
+     * {@code /v3/kv/range} of one key, linearizable (etcd's default).
      */
-    @Override
-    public CompletableFuture<?> op(QuorumLoad.Kind kind, String key) {
-        String k = B64.encodeToString(key.getBytes(StandardCharsets.UTF_8));
+    QuorumLoad.Target kv(byte[] value) {
         String v = B64.encodeToString(value);
+        return (kind, key) -> kv(kind, key, v);
+    }
+
+    private CompletableFuture<?> kv(QuorumLoad.Kind kind, String key, String v) {
+        String k = B64.encodeToString(key.getBytes(StandardCharsets.UTF_8));
         return switch (kind) {
             case PUT -> post(leader, "/v3/kv/put", "{\"key\":\"" + k + "\",\"value\":\"" + v + "\"}");
             case TWO_PHASE -> post(leader, "/v3/kv/txn", "{\"compare\":[{\"key\":\"" + k

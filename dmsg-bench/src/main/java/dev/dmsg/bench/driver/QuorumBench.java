@@ -1,29 +1,16 @@
 package dev.dmsg.bench.driver;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.dmsg.link.Link;
-import dev.dmsg.services.node.Node;
 import dev.dmsg.services.quorum.QuorumClient;
 import dev.dmsg.wire.qrm.Batch;
 import dev.dmsg.wire.qrm.Blob;
 import dev.dmsg.wire.qrm.Op;
-import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.FileStore;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -34,10 +21,11 @@ import picocli.CommandLine.Option;
  * <p>Ours: three member nodes, each a process of its own ({@code bench circuit-node --quorum}),
  * TLS, fully meshed; the client is a node in this JVM linked to every member, whose
  * {@link QuorumClient} talks to the leader over their link (a non-leader would forward). etcd:
- * three {@code etcd} processes ({@link EtcdAnchor}), the load sent to the leader. Both keep their
- * defaults for durability: an entry is acknowledged once it is fsynced at a quorum. Repetitions
- * alternate the systems' order (ours first in odd repetitions, etcd first in even ones), and each
- * figure is the median over the repetitions.
+ * three {@code etcd} processes ({@link EtcdAnchor}), the load sent to the leader. {@link
+ * BenchClusters} starts and stops both. Both keep their defaults for durability: an entry is
+ * acknowledged once it is fsynced at a quorum. Repetitions alternate the systems' order (ours first
+ * in odd repetitions, etcd first in even ones), and each figure is the median over the repetitions
+ * ({@link Comparison}).
  */
 @Command(name = "quorum", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Benchmarks the quorum store beside etcd (3 members each, on loopback, data on the same disk): "
@@ -46,10 +34,6 @@ import picocli.CommandLine.Option;
         "Exit status: 0 when every figure was measured, 1 when a run failed, 2 for bad options or a cluster that did "
             + "not start."})
 public final class QuorumBench implements Callable<Integer> {
-    static final String GROUP = "bench";
-    static final List<String> MEMBERS = List.of("m1", "m2", "m3");
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     @Option(names = "--systems", split = ",", defaultValue = "ours,etcd", paramLabel = "ours|etcd",
         description = "what to measure, alternating in each repetition (default: ${DEFAULT-VALUE})")
     List<String> systems;
@@ -103,13 +87,6 @@ public final class QuorumBench implements Callable<Integer> {
 
     private final PrintStream out = System.out;
 
-    /** One figure: a scenario with its clients, and each system's results over the repetitions. */
-    record Figure(QuorumLoad.Kind kind, int clients, Map<String, List<QuorumLoad.Result>> results) {
-        String name() {
-            return kind.title + ", " + clients + " client" + (clients == 1 ? "" : "s");
-        }
-    }
-
     @Override
     public Integer call() throws Exception {
         if (reps < 1 || seconds <= 0 || warmup < 0 || firstWarmup < 0 || valueBytes < 0 || valueBytes > 64_448
@@ -127,217 +104,64 @@ public final class QuorumBench implements Callable<Integer> {
             return 2;
         }
         BenchCommand.quietLogs();
-        Path base = dir != null ? dir : Path.of(System.getProperty("java.io.tmpdir"));
-        Files.createDirectories(base);
-        Path work = Files.createTempDirectory(base, "dmsg-bench-quorum");
         byte[] value = new byte[valueBytes];
         for (int i = 0; i < value.length; i++) {
             value[i] = (byte) ('a' + i % 26);
         }
-        List<Process> procs = Collections.synchronizedList(new ArrayList<>());
-        List<AutoCloseable> closing = Collections.synchronizedList(new ArrayList<>());
-        Thread killer = new Thread(() -> {
-            procs.forEach(Process::destroyForcibly);
-            closing.stream().filter(c -> c instanceof EtcdAnchor).forEach(c -> ((EtcdAnchor) c).kill());
-        }, "bench-quorum-killer");
-        Runtime.getRuntime().addShutdownHook(killer);
         long t0 = System.nanoTime();
-        try {
+        try (BenchClusters clusters = new BenchClusters("bench quorum", dir, out)) {
             out.printf("dmsg bench quorum: %d cores, Java %s; data under %s (%s); values %d B, distinct keys; "
                 + "%d x %.1f s (+%.1f s warm-up) per figure after %.1f s of warm-up per system, medians%n",
-                Runtime.getRuntime().availableProcessors(), Runtime.version(), work, disk(work), valueBytes, reps, seconds,
-                warmup, firstWarmup);
-            // Both systems start at once (JVM and cluster start-up is most of a short run); each
-            // is measured alone afterwards.
-            Map<String, CompletableFuture<QuorumLoad.Target>> starting = new LinkedHashMap<>();
-            for (String s : systems) {
-                starting.put(s, CompletableFuture.supplyAsync(() -> {
-                    try {
-                        long s0 = System.nanoTime();
-                        QuorumLoad.Target t = s.equals("ours") ? startOurs(work, value, procs, closing)
-                            : startEtcd(work, value, closing);
-                        System.err.printf("bench quorum: %s started in %.1f s%n", s, (System.nanoTime() - s0) / 1e9);
-                        return t;
-                    } catch (Exception e) {
-                        throw new CompletionException(e);
-                    }
-                }));
+                Runtime.getRuntime().availableProcessors(), Runtime.version(), clusters.work(), clusters.disk(), valueBytes,
+                reps, seconds, warmup, firstWarmup);
+            if (!clusters.start(systems, etcd, memberJvmOpts)) {
+                return 2;
             }
             Map<String, QuorumLoad.Target> targets = new LinkedHashMap<>();
-            Map<String, List<Long>> pids = new LinkedHashMap<>();
-            for (var e : starting.entrySet()) {
-                try {
-                    targets.put(e.getKey(), e.getValue().get(180, TimeUnit.SECONDS));
-                } catch (Exception x) {
-                    Throwable c = x.getCause() instanceof CompletionException ce && ce.getCause() != null ? ce.getCause()
-                        : x.getCause() != null ? x.getCause() : x;
-                    System.err.println("bench quorum: " + e.getKey() + " did not start: " + c.getMessage());
-                    return 2;
-                }
+            for (String s : systems) {
+                targets.put(s, s.equals("ours") ? ours(clusters, value) : clusters.etcd().kv(value));
             }
-            for (var e : targets.entrySet()) {
-                pids.put(e.getKey(), e.getValue() instanceof EtcdAnchor a ? a.pids()
-                    : procs.stream().map(Process::pid).toList()); // procs holds our members only
-            }
-            List<Figure> figures = figures();
-            for (var e : targets.entrySet()) {
+            Comparison.Load<QuorumLoad.Kind> load = (s, f, tag, warmupNanos, measureNanos) ->
+                QuorumLoad.run(targets.get(s), f.kind(), f.clients(), tag, warmupNanos, measureNanos, clusters.pids(s));
+            List<Comparison.Figure<QuorumLoad.Kind>> figures = figures();
+            for (String s : systems) {
                 if (scenarios.contains("read")) {
-                    QuorumLoad.prefill(e.getValue(), readClients);
+                    QuorumLoad.prefill(targets.get(s), readClients);
                 }
-                if (firstWarmup > 0) {
-                    long each = (long) (firstWarmup * 1e9 / figures.size());
-                    for (Figure f : figures) {
-                        QuorumLoad.run(e.getValue(), f.kind, f.clients, "bench/w/" + e.getKey() + "/" + f.kind + f.clients,
-                            0, each, List.of());
-                    }
-                }
+                Comparison.warmUp(s, figures, load, firstWarmup);
             }
-            boolean failed = false;
-            for (int rep = 1; rep <= reps; rep++) {
-                List<String> order = new ArrayList<>(targets.keySet());
-                if (rep % 2 == 0) {
-                    Collections.reverse(order);
-                }
-                for (String s : order) {
-                    StringBuilder line = new StringBuilder(String.format("   rep %d %-4s:", rep, s));
-                    for (Figure f : figures) {
-                        QuorumLoad.Result r = QuorumLoad.run(targets.get(s), f.kind, f.clients,
-                            "bench/" + rep + "/" + f.kind + f.clients, (long) (warmup * 1e9), (long) (seconds * 1e9),
-                            pids.get(s));
-                        f.results.computeIfAbsent(s, x -> new ArrayList<>()).add(r);
-                        line.append(String.format(" %s/%d %.0f/s p50 %.2f ms, cpu %.2f+%.2f ms/op |", shortName(f.kind),
-                            f.clients, r.opsPerSec(), r.p50Us() / 1e3, r.serverCpuMsPerOp(), r.clientCpuMsPerOp()));
-                        if (r.errors() > 0) {
-                            failed = true;
-                            line.append(" ").append(r.errors()).append(" errors, first: ").append(r.firstError()).append(" |");
-                        }
-                    }
-                    out.println(line);
-                    out.flush();
-                }
-            }
-            print(figures, new ArrayList<>(targets.keySet()));
-            if (targets.get("etcd") instanceof EtcdAnchor e) {
-                out.println("etcd, over the whole run: " + e.fsyncSummary());
+            boolean ok = Comparison.repeat(reps, systems, figures, load, warmup, seconds, out);
+            print(figures, systems);
+            if (clusters.etcd() != null) {
+                out.println("etcd, over the whole run: " + clusters.etcd().fsyncSummary());
             }
             out.printf("%nbench quorum took %.0f s%n", (System.nanoTime() - t0) / 1e9);
-            return failed ? 1 : 0;
-        } finally {
-            long s0 = System.nanoTime();
-            for (int i = closing.size() - 1; i >= 0; i--) {
-                try {
-                    closing.get(i).close();
-                } catch (Exception e) {
-                    // best effort at the end
-                }
-            }
-            for (Process p : procs) {
-                try {
-                    p.getOutputStream().close(); // EOF on its stdin: it stops; all at once, then wait for each
-                } catch (IOException e) {
-                    // gone already
-                }
-            }
-            long s1 = System.nanoTime();
-            for (Process p : procs) {
-                CircuitBench.stop(p);
-            }
-            System.err.printf("bench quorum: stopped in %.1f s (clients and etcd %.1f s, our members %.1f s)%n",
-                (System.nanoTime() - s0) / 1e9, (s1 - s0) / 1e9, (System.nanoTime() - s1) / 1e9);
-            try {
-                Runtime.getRuntime().removeShutdownHook(killer);
-            } catch (IllegalStateException e) {
-                // shutting down
-            }
-            try (var files = Files.walk(work)) {
-                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            }
+            return ok ? 0 : 1;
         }
     }
 
-    private List<Figure> figures() {
-        List<Figure> fs = new ArrayList<>();
+    private List<Comparison.Figure<QuorumLoad.Kind>> figures() {
+        List<Comparison.Figure<QuorumLoad.Kind>> fs = new ArrayList<>();
         for (String s : scenarios) {
             switch (s) {
-                case "put" -> clients.forEach(c -> fs.add(new Figure(QuorumLoad.Kind.PUT, c, new LinkedHashMap<>())));
-                case "2pc" -> clients.forEach(c -> fs.add(new Figure(QuorumLoad.Kind.TWO_PHASE, c, new LinkedHashMap<>())));
-                default -> fs.add(new Figure(QuorumLoad.Kind.READ, readClients, new LinkedHashMap<>()));
+                case "put" -> clients.forEach(c -> fs.add(figure(QuorumLoad.Kind.PUT, c, "put")));
+                case "2pc" -> clients.forEach(c -> fs.add(figure(QuorumLoad.Kind.TWO_PHASE, c, "2pc")));
+                default -> fs.add(figure(QuorumLoad.Kind.READ, readClients, "read"));
             }
         }
         return fs;
     }
 
-    private static String shortName(QuorumLoad.Kind k) {
-        return switch (k) {
-            case PUT -> "put";
-            case TWO_PHASE -> "2pc";
-            case READ -> "read";
-        };
+    private static Comparison.Figure<QuorumLoad.Kind> figure(QuorumLoad.Kind k, int clients, String shortName) {
+        return new Comparison.Figure<>(k, clients, Comparison.clients(k.title, clients), shortName);
     }
 
-    /** The file system under {@code p}: its type and device, to show it is a disk and not tmpfs. */
-    static String disk(Path p) {
-        try {
-            FileStore s = Files.getFileStore(p);
-            return s.type() + " on " + s.name();
-        } catch (IOException e) {
-            return "file system unknown";
-        }
-    }
-
-    // ------------------------------------------------------------------------------------------
-    // Ours
-
-    /** Three members, fully meshed, and this JVM's client node linked to each; the target talks to the leader. */
-    private QuorumLoad.Target startOurs(Path work, byte[] value, List<Process> procs, List<AutoCloseable> closing)
-            throws Exception {
-        Path d = work.resolve("dmsg");
-        List<String> labels = new ArrayList<>(MEMBERS);
-        labels.add("bench-client");
-        CircuitBench.prepareMesh(d, labels);
-        String spec = GROUP + "=" + String.join(",", MEMBERS);
-        // Ports chosen first, so that the three start together, each linking to those before it
-        // (a link is retried until its far end listens): JVM start-up is most of a short run.
-        List<Integer> ports = EtcdAnchor.freePorts(MEMBERS.size());
-        List<CompletableFuture<Integer>> started = new ArrayList<>();
-        for (int i = 0; i < MEMBERS.size(); i++) {
-            String m = MEMBERS.get(i);
-            List<String> extra = new ArrayList<>(List.of("--quorum", spec, "--port", Integer.toString(ports.get(i))));
-            for (int j = 0; j < i; j++) {
-                extra.addAll(List.of("--connect", "127.0.0.1:" + ports.get(j)));
-            }
-            List<String> opts = memberJvmOpts.stream().map(o -> o.replace("{label}", m)).toList();
-            started.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    return CircuitBench.start(procs, d, m, null, opts, 0, extra);
-                } catch (Exception e) {
-                    throw new CompletionException(e);
-                }
-            }));
-        }
-        for (CompletableFuture<Integer> f : started) {
-            f.get(90, TimeUnit.SECONDS);
-        }
-        Node client = Node.start(Node.Settings.builder("127.0.0.1", 0, d.resolve("bench-client"),
-            Node.Identity.of("bench-client", "bench")).build());
-        closing.add(client);
-        for (int p : ports) {
-            client.shell().execute("span 127.0.0.1:" + p);
-        }
-        String leader = awaitLeader(client);
-        QuorumClient q = new QuorumClient(client.mesh(), () -> onlyTo(client, leader), GROUP, QuorumClient.DEFAULT_WAIT);
-        closing.add(q);
-        out.printf("ours: 3 member processes (TLS, fully meshed, group %s), leader %s; the client node links to each "
-            + "and sends to the leader; Raft log fsynced before every acknowledgement (Ratis defaults)%n", GROUP, leader);
-        return (kind, key) -> ours(q, kind, key, value);
-    }
-
-    private static List<Link> onlyTo(Node client, String label) {
-        return client.endpoint().links().stream().filter(l -> label.equals(l.peerLabel())).toList();
-    }
-
-    private static CompletableFuture<?> ours(QuorumClient q, QuorumLoad.Kind kind, String key, byte[] value) {
-        return switch (kind) {
+    /** Our store: a {@link QuorumClient} that sends to the leader over the client node's link to it. */
+    private static QuorumLoad.Target ours(BenchClusters clusters, byte[] value) {
+        BenchClusters.Ours o = clusters.ours();
+        QuorumClient q = clusters.closing(new QuorumClient(o.client().mesh(), o::toLeader, BenchClusters.GROUP,
+            QuorumClient.DEFAULT_WAIT));
+        return (kind, key) -> switch (kind) {
             case PUT -> q.commit(Batch.of(Op.put(Blob.utf8(key), Blob.of(value))));
             case TWO_PHASE -> q.prepare(Batch.of(Op.put(Blob.utf8(key), Blob.of(value))), null)
                 .thenCompose(p -> p.commit());
@@ -350,101 +174,31 @@ public final class QuorumBench implements Callable<Integer> {
         };
     }
 
-    /** The group's leader as a member reports it, once there is one (at most 60 s). */
-    private static String awaitLeader(Node client) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        Exception last = null;
-        try (QuorumClient probe = new QuorumClient(client.mesh(), () -> client.endpoint().links(), GROUP,
-                Duration.ofSeconds(5))) {
-            while (System.nanoTime() < deadline) {
-                try {
-                    String leader = JSON.readTree(probe.admin("{\"op\":\"status\"}").get(10, TimeUnit.SECONDS))
-                        .path("leader").asText("");
-                    if (MEMBERS.contains(leader) && !onlyTo(client, leader).isEmpty()) {
-                        return leader;
-                    }
-                } catch (Exception e) {
-                    last = e;
-                }
-                TimeUnit.MILLISECONDS.sleep(200); // waiting for the election, bounded
-            }
-        }
-        throw new IOException("our group elected no leader within 60 s", last);
-    }
-
-    private QuorumLoad.Target startEtcd(Path work, byte[] value, List<AutoCloseable> closing) throws Exception {
-        Path d = work.resolve("etcd");
-        Files.createDirectories(d);
-        EtcdAnchor e = EtcdAnchor.start(etcd, d, value, out);
-        closing.add(e);
-        return e;
-    }
-
-    // ------------------------------------------------------------------------------------------
-    // The table
-
-    private void print(List<Figure> figures, List<String> names) {
-        out.println();
-        StringBuilder head = new StringBuilder("| figure |");
-        StringBuilder rule = new StringBuilder("|---|");
-        for (String n : names) {
-            head.append(" ").append(n).append(" ops/s | ").append(n).append(" p50 / p99 (ms) | ").append(n)
-                .append(" CPU ms/op, servers + client |");
-            rule.append("---|---|---|");
-        }
-        if (names.size() == 2) {
-            head.append(" ").append(names.get(0)).append(" ÷ ").append(names.get(1)).append(": ops/s, p50 |");
-            rule.append("---|");
-        }
-        out.println(head);
-        out.println(rule);
-        for (Figure f : figures) {
-            StringBuilder row = new StringBuilder("| " + f.name() + " |");
-            List<double[]> meds = new ArrayList<>();
-            for (String n : names) {
-                List<QuorumLoad.Result> rs = f.results.getOrDefault(n, List.of());
-                double ops = Report.median(rs.stream().map(QuorumLoad.Result::opsPerSec).toList());
-                double p50 = Report.median(rs.stream().map(QuorumLoad.Result::p50Us).toList()) / 1e3;
-                double p99 = Report.median(rs.stream().map(QuorumLoad.Result::p99Us).toList()) / 1e3;
-                double cs = Report.median(rs.stream().map(QuorumLoad.Result::serverCpuMsPerOp).toList());
-                double cc = Report.median(rs.stream().map(QuorumLoad.Result::clientCpuMsPerOp).toList());
-                meds.add(new double[] {ops, p50});
-                row.append(String.format(" %.0f | %.2f / %.2f | %.2f + %.2f |", ops, p50, p99, cs, cc));
-            }
-            if (names.size() == 2) {
-                row.append(String.format(" %.2f, %.2f |", meds.get(0)[0] / meds.get(1)[0], meds.get(0)[1] / meds.get(1)[1]));
-            }
-            out.println(row);
-        }
+    /** The table, the cost of two phases over one per system, and every repetition. */
+    private void print(List<Comparison.Figure<QuorumLoad.Kind>> figures, List<String> names) {
+        Comparison.table(figures, names, "ops/s", out);
         out.println();
         for (String n : names) {
             for (int c : clients) {
-                Figure one = find(figures, QuorumLoad.Kind.PUT, c);
-                Figure two = find(figures, QuorumLoad.Kind.TWO_PHASE, c);
+                Comparison.Figure<QuorumLoad.Kind> one = find(figures, QuorumLoad.Kind.PUT, c);
+                Comparison.Figure<QuorumLoad.Kind> two = find(figures, QuorumLoad.Kind.TWO_PHASE, c);
                 if (one == null || two == null) {
                     continue;
                 }
-                double r1 = Report.median(one.results.get(n).stream().map(QuorumLoad.Result::opsPerSec).toList());
-                double r2 = Report.median(two.results.get(n).stream().map(QuorumLoad.Result::opsPerSec).toList());
-                double l1 = Report.median(one.results.get(n).stream().map(QuorumLoad.Result::p50Us).toList());
-                double l2 = Report.median(two.results.get(n).stream().map(QuorumLoad.Result::p50Us).toList());
                 out.printf("%s: two-phase over one-phase, %d client%s: throughput x%.2f, p50 x%.2f%n", n, c,
-                    c == 1 ? "" : "s", r2 / r1, l2 / l1);
+                    c == 1 ? "" : "s",
+                    Comparison.median(two.of(n), ClosedLoop.Result::opsPerSec)
+                        / Comparison.median(one.of(n), ClosedLoop.Result::opsPerSec),
+                    Comparison.median(two.of(n), ClosedLoop.Result::p50Us)
+                        / Comparison.median(one.of(n), ClosedLoop.Result::p50Us));
             }
         }
         out.println();
-        for (Figure f : figures) {
-            for (String n : names) {
-                out.printf("%s, %s: reps %s ops/s; p50 %s ms%n", f.name(), n,
-                    Report.list(f.results.get(n).stream().map(QuorumLoad.Result::opsPerSec).toList(),
-                        x -> String.format("%.0f", x)),
-                    Report.list(f.results.get(n).stream().map(QuorumLoad.Result::p50Us).toList(),
-                        x -> String.format("%.2f", x / 1e3)));
-            }
-        }
+        Comparison.repetitions(figures, names, "ops/s", out);
     }
 
-    private static Figure find(List<Figure> fs, QuorumLoad.Kind k, int clients) {
-        return fs.stream().filter(f -> f.kind == k && f.clients == clients).findFirst().orElse(null);
+    private static Comparison.Figure<QuorumLoad.Kind> find(List<Comparison.Figure<QuorumLoad.Kind>> fs,
+                                                           QuorumLoad.Kind k, int clients) {
+        return fs.stream().filter(f -> f.kind() == k && f.clients() == clients).findFirst().orElse(null);
     }
 }
