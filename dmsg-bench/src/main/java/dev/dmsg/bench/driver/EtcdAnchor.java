@@ -27,10 +27,11 @@ import java.util.concurrent.TimeUnit;
  * follower acknowledges it.
  *
  * <p>Load goes through etcd's own HTTP/JSON gateway of the v3 API ({@code /v3/kv/put},
- * {@code /v3/kv/txn}, {@code /v3/kv/range}), from Java's {@link HttpClient} over HTTP/1.1 with
- * keep-alive: the jetcd client is not in this build's dependencies, and Debian's etcd-client
- * ships no {@code benchmark} tool. The gateway forwards each request to the member's gRPC server
- * inside the same process, a cost etcd's native gRPC clients do not pay: the table says so.
+ * {@code /v3/kv/txn}, {@code /v3/kv/range}; its lock service for {@code bench lock}, {@link
+ * EtcdLocks}), from Java's {@link HttpClient} over HTTP/1.1 with keep-alive: the jetcd client is
+ * not in this build's dependencies, and Debian's etcd-client ships no {@code benchmark} tool. The
+ * gateway forwards each request to the member's gRPC server inside the same process, a cost etcd's
+ * native gRPC clients do not pay: the table says so.
  */
 final class EtcdAnchor implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
