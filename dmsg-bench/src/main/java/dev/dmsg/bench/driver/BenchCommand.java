@@ -35,7 +35,7 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true,
     description = "End-to-end benchmarks: a DMSG link between two JVMs beside a raw-Netty baseline.",
     subcommands = {BenchCommand.All.class, BenchCommand.Server.class, BenchCommand.Client.class,
-        CircuitBench.class, CircuitBench.NodeProcess.class, BlkBench.class, QuorumBench.class})
+        CircuitBench.class, CircuitBench.NodeProcess.class, BlkBench.class, QuorumBench.class, LockBench.class})
 public final class BenchCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
