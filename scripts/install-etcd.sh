@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs etcd, the anchor of `dmsg bench quorum` (docs/BENCHMARKS.md "Quorum (issue 16)"):
+# Installs etcd, the anchor of `dmsg bench quorum` and `dmsg bench lock` (docs/BENCHMARKS.md "Quorum (issue 16)", "Locks (issue 17)"):
 #   etcd (etcd-server) and etcdctl (etcd-client), Debian's 3.4.x.
 # Debian/Ubuntu only; needs root (or sudo). Does nothing when both are already there.
 set -euo pipefail
