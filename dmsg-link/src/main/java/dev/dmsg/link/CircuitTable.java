@@ -134,6 +134,7 @@ final class CircuitTable implements LinkCircuits {
 
     private void forwardOnLoop(Message out) {
         counters.messagesForwarded++;
+        counters.bytesForwarded += FrameEncoder.frameBytes(out);
         iocom.sendNow(null, out); // outside every transaction table: the ends track it, not us
     }
 

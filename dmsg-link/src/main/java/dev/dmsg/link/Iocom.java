@@ -430,6 +430,7 @@ final class Iocom implements Link, LinkDriver {
         CircuitRelay r = circuits.relayOf(m.circuit());
         if (r != null) {
             counters.messagesRelayed++;
+            counters.bytesRelayed += FrameEncoder.frameBytes(m);
             r.onMessage(this, m.retain());
         } else if (circuits.recentlyDetached(m.circuit())) {
             counters.lateOnDetached++;

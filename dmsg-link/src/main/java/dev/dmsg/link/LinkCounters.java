@@ -29,6 +29,9 @@ final class LinkCounters {
     int openTransactions;
     long messagesRelayed;
     long messagesForwarded;
+    /** Frame bytes of {@link #messagesRelayed} and {@link #messagesForwarded}: a relay's traffic. */
+    long bytesRelayed;
+    long bytesForwarded;
     long oneWayErrors;
     final LongAdder denied = new LongAdder();
     long refusedOverLimit;
@@ -59,6 +62,6 @@ final class LinkCounters {
         }
         return new LinkStats(msgsIn, bytesIn, msgsOut, bytesOut, pingsSent, pingsReceived, v,
             abortsDiscarded, nosuppSent, sendsDiscarded.sum(), handlerErrors, openTransactions, messagesRelayed,
-            messagesForwarded, oneWayErrors, denied.sum(), refusedOverLimit, sealFailures);
+            messagesForwarded, oneWayErrors, denied.sum(), refusedOverLimit, sealFailures, bytesRelayed, bytesForwarded);
     }
 }

@@ -19,12 +19,14 @@ import java.util.Map;
  *     or past their originator's budget on an authenticated circuit, answered LIMIT
  * @param sealFailures messages on authenticated circuits ending here that failed to open
  *     (docs/IDENTITY.md §4.2): each closed its circuit
+ * @param bytesRelayed frame bytes of {@code msgsRelayed}
+ * @param bytesForwarded frame bytes of {@code msgsForwarded}
  */
 public record LinkStats(
         long msgsIn, long bytesIn, long msgsOut, long bytesOut, long pingsSent, long pingsReceived,
         Map<Violation, Long> violations, long abortsDiscarded, long nosuppSent, long sendsDiscarded,
         long handlerErrors, int openTransactions, long msgsRelayed, long msgsForwarded, long oneWayErrors,
-        long denied, long refusedOverLimit, long sealFailures) {
+        long denied, long refusedOverLimit, long sealFailures, long bytesRelayed, long bytesForwarded) {
 
     public long violationCount() {
         return violations.values().stream().mapToLong(Long::longValue).sum();
