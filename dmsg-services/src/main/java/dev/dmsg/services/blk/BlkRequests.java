@@ -174,6 +174,7 @@ final class BlkRequests {
     private void finish(ServedOpen o, ServedRequest r, Object value, Throwable error) {
         o.inFlight--;
         ServedExport e = o.export;
+        e.latency(r.op).record(System.nanoTime() - r.arrivedNanos);
         if (!r.txn.state().sendOpen() || r.txn.link().state() == LinkState.CLOSED) {
             ReferenceCountUtil.safeRelease(value);
             discardedReplies.increment();

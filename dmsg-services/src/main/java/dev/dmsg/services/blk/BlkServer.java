@@ -77,10 +77,15 @@ public final class BlkServer {
         String exportOf(Link link, long circuit);
     }
 
-    /** One export's counters; any thread. {@code opens} is the live opens now. */
+    /**
+     * One export's counters; any thread. {@code opens} is the live opens now; {@code latency}, by
+     * kind ({@code read}, {@code write}, {@code flush}, {@code trim}), the time from each request's
+     * arrival to its answer, errors included.
+     */
     public record ExportStats(String name, long sizeBytes, int blockSize, boolean readOnly, int opens, long reads,
                               long writes, long flushes, long trims, long bytesRead, long bytesWritten, long errors,
-                              long refused, String allow, Map<String, ByOriginator.Stats> byOriginator) {}
+                              long refused, String allow, Map<String, ByOriginator.Stats> byOriginator,
+                              Map<String, LatencyHistogram.Snapshot> latency) {}
 
     private final Map<String, ServedExport> exports;
     private final BlkRefusals refusals;

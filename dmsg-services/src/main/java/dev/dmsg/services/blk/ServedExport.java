@@ -1,5 +1,7 @@
 package dev.dmsg.services.blk;
 
+import dev.dmsg.wire.Dmsg;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -25,6 +27,9 @@ final class ServedExport {
     final ByOriginator byOriginator = new ByOriginator();
     /** The lock key fencing its writes (docs/CAC.md §6), or {@code null}. */
     final String fence;
+    /** Time from each request's arrival to its answer, by kind (BlkServer.OPS order: read, write, flush, trim). */
+    final LatencyHistogram[] latency = {new LatencyHistogram(), new LatencyHistogram(), new LatencyHistogram(),
+        new LatencyHistogram()};
     /** The largest fencing token a write carried that was accepted (0: none yet). */
     final AtomicLong newestToken = new AtomicLong();
 
@@ -55,9 +60,21 @@ final class ServedExport {
         }
     }
 
+    /** The histogram of requests of kind {@code op} (BLK_READ …). */
+    LatencyHistogram latency(int op) {
+        return latency[switch (op) {
+            case Dmsg.BLK_READ -> 0;
+            case Dmsg.BLK_WRITE -> 1;
+            case Dmsg.BLK_FLUSH -> 2;
+            default -> 3;
+        }];
+    }
+
     BlkServer.ExportStats stats() {
         return new BlkServer.ExportStats(name, device.sizeBytes(), device.blockSize(), device.readOnly(), opens.get(),
             reads.sum(), writes.sum(), flushes.sum(), trims.sum(), bytesRead.sum(), bytesWritten.sum(), errors.sum(),
-            refused.sum(), acl.describe(), byOriginator.snapshot());
+            refused.sum(), acl.describe(), byOriginator.snapshot(),
+            Map.of("read", latency[0].snapshot(), "write", latency[1].snapshot(), "flush", latency[2].snapshot(),
+                "trim", latency[3].snapshot()));
     }
 }

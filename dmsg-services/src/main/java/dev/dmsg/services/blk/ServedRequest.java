@@ -11,6 +11,8 @@ final class ServedRequest {
     final Transaction txn;
     final int op;
     final BlkIo io;
+    /** When it arrived ({@link System#nanoTime}): its latency runs from here to its answer. */
+    final long arrivedNanos = System.nanoTime();
     /** BLK_WRITE: exactly {@code io.bytes} bytes, owned until handed to the device; else null. */
     ByteBuf data;
     /** Queued, not yet started. */
