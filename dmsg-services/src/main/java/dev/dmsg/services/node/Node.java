@@ -20,6 +20,7 @@ import dev.dmsg.quorum.raft.RaftHost;
 import dev.dmsg.services.Access;
 import dev.dmsg.services.EchoService;
 import dev.dmsg.services.blk.BlkServer;
+import dev.dmsg.services.cac.CacServer;
 import dev.dmsg.services.quorum.QuorumMember;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.wire.Dmsg;
@@ -30,6 +31,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -209,6 +211,11 @@ public final class Node implements AutoCloseable {
     /** The spans this node and its services advertised; mesh thread only. */
     private final List<SpanEngine.SpanLink> ownSpans = new ArrayList<>();
     private InetSocketAddress bound;
+    /** When the node started: wall clock for the status document, nanoTime for its uptime. */
+    private final Instant startedAt = Instant.now();
+    private final long startedNanos = System.nanoTime();
+    /** Set as {@link #close} begins: the node is no longer ready ({@link #readiness}). */
+    private volatile boolean closing;
 
     private Node(Settings settings, List<NodeService> nodeServices, VolconfTable volconf, NodeTrust nodeTrust,
                  NodeExecutors executors) {
@@ -350,8 +357,49 @@ public final class Node implements AutoCloseable {
         return q == null ? null : q.member();
     }
 
+    /** The lock service of its quorum groups (docs/CAC.md), or {@code null} if it is in none. */
+    public CacServer locks() {
+        QuorumNodeService q = NodeServices.find(nodeServices, QuorumNodeService.class);
+        return q == null ? null : q.locks();
+    }
+
     public InetSocketAddress address() {
         return bound;
+    }
+
+    /** When it started (the status document's {@code node.started}). */
+    public Instant started() {
+        return startedAt;
+    }
+
+    /** Nanoseconds since it started. */
+    public long uptimeNanos() {
+        return System.nanoTime() - startedNanos;
+    }
+
+    /** This build's version ({@code node.version}): the project's version, {@code unknown} if not packaged with it. */
+    public static String version() {
+        return NodeVersion.VERSION;
+    }
+
+    /**
+     * Whether this node is ready to serve (what {@code /readyz} and {@code dmsg health} report;
+     * docs/OPERATIONS.md "Metrics and health"). Any thread; reads no file and waits for nothing
+     * but the quorum groups' state.
+     */
+    public Readiness readiness() {
+        if (closing) {
+            return Readiness.notReady("node stopping");
+        }
+        return Readiness.of(bound, volconf.slots(), dialer.links(), quorum());
+    }
+
+    /**
+     * The span engine's table now (docs/MESH.md), taken on the mesh thread: what the status
+     * document's {@code spans} and the metrics read.
+     */
+    public List<SpanEngine.NodeView> spans() throws Exception {
+        return executors.mesh().submit(engine::snapshot).get(5, TimeUnit.SECONDS);
     }
 
     public VolconfTable volconf() {
@@ -456,8 +504,7 @@ public final class Node implements AutoCloseable {
 
     /** The status document (docs/STATUS.md) as Jackson serialises it ({@link NodeStatus#document}). */
     Map<String, Object> statusDocument() throws Exception {
-        List<SpanEngine.NodeView> spans = executors.mesh().submit(engine::snapshot).get(5, TimeUnit.SECONDS);
-        return NodeStatus.document(this, engine.origin(), spans, links, nodeServices, dialer.links());
+        return NodeStatus.document(this, engine.origin(), spans(), links, nodeServices, dialer.links());
     }
 
     /**
@@ -468,6 +515,7 @@ public final class Node implements AutoCloseable {
      */
     @Override
     public void close() {
+        closing = true;
         dialer.stop();
         try {
             executors.mesh().submit(() -> {

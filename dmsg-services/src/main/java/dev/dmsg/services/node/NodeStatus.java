@@ -41,9 +41,13 @@ final class NodeStatus {
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
         .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 
-    /** {@code node}: who this node is and where it listens. {@code fingerprint} null and {@code tls} "off" without TLS. */
+    /**
+     * {@code node}: who this node is and where it listens. {@code fingerprint} null and {@code tls}
+     * "off" without TLS; {@code started} ISO-8601 (UTC).
+     */
     record NodeInfo(String label, String listen, String peerType, String pfsType, String clLabel, String pfsClid,
-                    String pfsFsid, String origin, String dataDir, String fingerprint, String tls) {}
+                    String pfsFsid, String origin, String dataDir, String fingerprint, String tls, String version,
+                    String started, long uptimeS) {}
 
     /** {@code security} (TLS nodes, docs/SECURITY.md §7): every refusal and limit, counted. */
     record SecurityInfo(long handshakesCompleted, long handshakesFailed, long keysRefused, long handshakesTimedOut,
@@ -148,7 +152,8 @@ final class NodeStatus {
         doc.put("node", new NodeInfo(id.label(), bound.getHostString() + ":" + bound.getPort(),
             PeerType.nameOf(id.peerType()), PfsType.nameOf(id.pfsType()), id.clLabel(), id.pfsClid().toString(),
             id.pfsFsid().toString(), String.format("%08x", origin), n.settings().dataDir().toString(),
-            keys == null ? null : keys.fingerprint(), keys == null ? "off" : "TLSv1.3 " + n.endpoint().tlsProvider()));
+            keys == null ? null : keys.fingerprint(), keys == null ? "off" : "TLSv1.3 " + n.endpoint().tlsProvider(),
+            Node.version(), n.started().toString(), n.uptimeNanos() / 1_000_000_000L));
         if (keys != null) {
             doc.put("security", SecurityInfo.of(n.endpoint().tlsStats(), n.mesh().spansRefused()));
             NodeTrust.CaStatus ca = n.trustPolicy().status();

@@ -17,8 +17,8 @@ import java.util.List;
 final class QuorumNodeService implements NodeService {
     private final List<GroupSpec> groups;
     private final RaftHost.Settings raft;
-    private QuorumMember member;
-    private CacServer locks;
+    private volatile QuorumMember member;
+    private volatile CacServer locks;
 
     QuorumNodeService(Node.Settings settings) {
         this.groups = settings.quorums();
@@ -49,6 +49,11 @@ final class QuorumNodeService implements NodeService {
     /** The member, or {@code null} when this node is in no group. */
     QuorumMember member() {
         return member;
+    }
+
+    /** The lock service, or {@code null} when this node is in no group. */
+    CacServer locks() {
+        return locks;
     }
 
     @Override

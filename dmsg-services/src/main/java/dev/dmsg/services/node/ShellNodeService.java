@@ -15,7 +15,7 @@ import java.util.UUID;
 
 /**
  * The node's shell as a {@link NodeService} (docs/OPERATIONS.md "Shell"): DBG_SHELL on the
- * node's shell threads, with the node's own commands ({@code status}, {@code tree},
+ * node's shell threads, with the node's own commands ({@code status}, {@code health}, {@code tree},
  * {@code links}, {@code volconf}, {@code span}, {@code cac}) and the mesh's ({@link RemoteCommands}).
  */
 final class ShellNodeService implements NodeService {
@@ -68,6 +68,11 @@ final class ShellNodeService implements NodeService {
             out.append(args.contains("--json") ? NodeStatus.JSON.writeValueAsString(s.get("volconf")) + "\n"
                 : StatusText.volconf(s));
             return 0;
+        });
+        shell.add("health", "health                    ready or not, and why (what /readyz answers)", (args, out) -> {
+            Readiness r = node.readiness();
+            out.append(r.ready() ? "ready\n" : "not ready: " + r.reason() + "\n");
+            return r.ready() ? 0 : Dmsg.ERR_IO; // any status but 0: dmsg health exits 1 on it
         });
         shell.add("span", "span HOST[:PORT]          keep a link to HOST (a VOLCONF slot)", Access.Level.CHANGE, (args, out) -> {
             if (args.size() != 1 || SpanDialer.Target.parse("span:" + args.get(0)) == null) {

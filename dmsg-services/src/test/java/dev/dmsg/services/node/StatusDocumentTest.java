@@ -48,6 +48,7 @@ class StatusDocumentTest {
         "node.label string", "node.listen string", "node.peer_type string", "node.pfs_type string",
         "node.cl_label string", "node.pfs_clid string", "node.pfs_fsid string", "node.origin string",
         "node.data_dir string", "node.fingerprint string", "node.tls string",
+        "node.version string", "node.started string", "node.uptime_s number",
         "security object",
         "security.handshakes_completed number", "security.handshakes_failed number", "security.keys_refused number",
         "security.handshakes_timed_out number", "security.connections_over_cap number",
