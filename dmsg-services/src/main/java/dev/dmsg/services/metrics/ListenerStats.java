@@ -1,0 +1,38 @@
+package dev.dmsg.services.metrics;
+
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BiConsumer;
+
+/** What the metrics listener refused, by reason ({@code dmsg_metrics_http_refusals_total}); any thread. */
+public final class ListenerStats {
+    static final String OVER_CAP = "over_cap";
+    static final String EVICTED = "evicted";
+    static final String TIMEOUT = "timeout";
+    static final String TOO_LARGE = "too_large";
+    static final String BAD_REQUEST = "bad_request";
+    static final String BUSY = "busy";
+
+    private final Map<String, LongAdder> counts = new ConcurrentHashMap<>();
+
+    public ListenerStats() {
+        for (String r : new String[] {OVER_CAP, EVICTED, TIMEOUT, TOO_LARGE, BAD_REQUEST, BUSY}) {
+            counts.put(r, new LongAdder());
+        }
+    }
+
+    void count(String reason) {
+        counts.get(reason).increment();
+    }
+
+    public long get(String reason) {
+        LongAdder a = counts.get(reason);
+        return a == null ? 0 : a.sum();
+    }
+
+    void forEach(BiConsumer<String, Long> each) {
+        new TreeMap<>(counts).forEach((r, a) -> each.accept(r, a.sum()));
+    }
+}
