@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 @Command(name = "dmsg", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
     description = "DMSG cluster messaging: nodes, links and tools.",
     subcommands = {NodeCommand.class, FrameCommand.class, DemoCommand.class, BenchCommand.class, SimCommand.class,
-        AdminCommands.Status.class, AdminCommands.Connect.class, AdminCommands.Disconnect.class,
+        AdminCommands.Status.class, HealthCommand.class, AdminCommands.Connect.class, AdminCommands.Disconnect.class,
         ShellCommand.class, KeygenCommand.class, TrustCommand.class, CaCommand.class, NbdCommand.class, BlkCommand.class,
         KvCommand.class, QuorumCommand.class, LockCommand.class,
         CommandLine.HelpCommand.class})

@@ -12,6 +12,7 @@ import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.quorum.GroupSpec;
 import dev.dmsg.quorum.raft.RaftHost;
+import dev.dmsg.services.metrics.MetricsServer;
 import dev.dmsg.services.node.ExportSpec;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
@@ -154,6 +155,16 @@ final class NodeCommand implements Callable<Integer> {
         description = "quorum groups: elections after DURATION to 2 x DURATION without a leader (default: ${DEFAULT-VALUE})")
     Duration quorumElectionTimeout;
 
+    @Option(names = "--metrics", paramLabel = "HOST:PORT", converter = HostPort.Converter.class,
+        description = "serve Prometheus metrics on http://HOST:PORT/metrics, with /healthz and /readyz "
+            + "(docs/OPERATIONS.md \"Metrics and health\"); a loopback address unless --metrics-public (default: off)")
+    HostPort metrics;
+
+    @Option(names = "--metrics-public",
+        description = "allow --metrics on an address that is not loopback: the listener has no authentication, "
+            + "so firewall it or put an authenticating proxy in front")
+    boolean metricsPublic;
+
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")
     boolean logFrames;
 
@@ -253,8 +264,23 @@ final class NodeCommand implements Callable<Integer> {
             log.error("{}", e.getMessage());
             return 1;
         }
+        MetricsServer metricsServer = null;
+        if (metrics != null) {
+            try {
+                metricsServer = MetricsServer.start(node, metrics.host(), metrics.port(),
+                    MetricsServer.Options.defaults().withAllowNonLoopback(metricsPublic));
+            } catch (IOException e) {
+                log.error("{}", e.getMessage());
+                node.close();
+                return 1;
+            }
+        }
+        MetricsServer served = metricsServer;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("stopping: withdrawing spans, closing {} link(s)", node.endpoint().links().size());
+            if (served != null) {
+                served.close();
+            }
             node.close();
             log.info("stopped");
             stopped.countDown();
