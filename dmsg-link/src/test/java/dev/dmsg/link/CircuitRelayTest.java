@@ -57,6 +57,11 @@ class CircuitRelayTest {
         assertThat(a.link.stats().violationCount()).isZero();
         assertThat(a.link.stats().msgsRelayed()).isEqualTo(2);
         assertThat(b.link.stats().msgsForwarded()).isEqualTo(2);
+        // and their frame bytes, the same size each way (the relay only renumbers the circuit)
+        long frames = out.stream().mapToLong(dev.dmsg.wire.FrameEncoder::frameBytes).sum();
+        assertThat(frames).isGreaterThan(2 * 64);
+        assertThat(a.link.stats().bytesRelayed()).isEqualTo(frames);
+        assertThat(b.link.stats().bytesForwarded()).isEqualTo(frames);
     }
 
     @Test
