@@ -1,6 +1,9 @@
 package dev.dmsg.cli;
 
 import dev.dmsg.bench.driver.BenchCommand;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Properties;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -30,11 +33,43 @@ public final class Main implements Runnable {
         return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).execute(args);
     }
 
+    /**
+     * {@code dmsg --version}: {@code dmsg 0.1.0 (commit 1a2b3c4d5e, 2026-12-07T10:00:00Z) Java 17.0.15}, from
+     * {@code version.properties}, which the build fills in (dmsg-cli/pom.xml). A build outside a git
+     * tree says {@code commit unknown}; uncommitted changes at build time add {@code -dirty}.
+     */
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            String v = Main.class.getPackage().getImplementationVersion();
-            return new String[] {"dmsg " + (v != null ? v : "0.1.0-SNAPSHOT") + " (Java " + Runtime.version() + ")"};
+            return new String[] {line()};
+        }
+
+        static String line() {
+            Properties p = new Properties();
+            try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
+                if (in != null) {
+                    p.load(in);
+                }
+            } catch (IOException e) {
+                // an unreadable resource in our own jar: say "unknown" below rather than fail --version
+            }
+            String version = known(p.getProperty("version"));
+            String commit = known(p.getProperty("commit"));
+            String time = known(p.getProperty("commitTime"));
+            StringBuilder sb = new StringBuilder("dmsg ").append(version == null ? "unknown" : version)
+                .append(" (commit ").append(commit == null ? "unknown" : commit);
+            if ("true".equals(p.getProperty("dirty"))) {
+                sb.append("-dirty");
+            }
+            if (time != null) {
+                sb.append(", ").append(time);
+            }
+            return sb.append(") Java ").append(Runtime.version()).toString();
+        }
+
+        /** A property the build filled in, or null (unset, or the placeholder left as it was). */
+        private static String known(String v) {
+            return v == null || v.isBlank() || v.startsWith("${") ? null : v.trim();
         }
     }
 }
