@@ -7,7 +7,8 @@ import picocli.CommandLine.Option;
 /**
  * {@code --data-dir DIR | --label NAME} for commands that work on a node's files while it may be
  * running ({@code keygen}, {@code trust}): the directory {@code dmsg node} would use. One of the
- * two is required: {@code dmsg node}'s last default (the listen address) is not worth guessing.
+ * two is required: a node started without {@code --label} is named after the host, and a tool
+ * that guesses the same would, on an operator's machine, quietly write into a directory of its own.
  */
 final class DataDirOption {
     @Option(names = "--data-dir", paramLabel = "DIR", description = "the node's data directory")

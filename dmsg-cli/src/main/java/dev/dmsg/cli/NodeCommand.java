@@ -68,10 +68,12 @@ final class NodeCommand implements Callable<Integer> {
     HostPort listen;
 
     @Option(names = "--data-dir", paramLabel = "DIR",
-        description = "where the VOLCONF table and the node's identity are kept (default: dmsg-data/LABEL)")
+        description = "where the VOLCONF table and the node's identity are kept; one live node per directory "
+            + "(DIR/node.lock) (default: dmsg-data/LABEL in the working directory; the systemd unit passes /var/lib/dmsg)")
     Path dataDir;
 
-    @Option(names = "--label", description = "this node's label: its fs_label in the mesh (default: the listen address)")
+    @Option(names = "--label", description = "this node's label: its fs_label in the mesh (default: the host name, "
+        + "up to its first dot)")
     String label;
 
     @Option(names = "--cluster", description = "cl_label of this node's span (default: empty)")
@@ -219,11 +221,10 @@ final class NodeCommand implements Callable<Integer> {
             log.error("config {}: {}", config, e.getMessage());
             return 2;
         }
-        String name = label != null ? label : listen.toString();
+        String name = label != null ? label : HostName.label();
         if (logFrames) {
             Logging.setLevel("dev.dmsg.link", "DEBUG");
         }
-        Path dir = dataDir != null ? dataDir : Path.of("dmsg-data", name.replaceAll("[^A-Za-z0-9._-]", "_"));
         if (join != null && newCluster != null) {
             log.error("--join and --new-cluster: a node joins a cluster or starts one, not both");
             return 2;
@@ -232,12 +233,40 @@ final class NodeCommand implements Callable<Integer> {
             log.error("--tokens N: 0..1000, with --new-cluster");
             return 2;
         }
+        Path dir = dataDir != null ? dataDir : DataDirOption.defaultDir(name);
+        DataDirLock lock;
+        try {
+            lock = DataDirLock.acquire(dir);
+        } catch (IOException e) {
+            log.error("{}", e.getMessage());
+            return 1;
+        }
+        boolean running = false;
+        try {
+            running = run(dir, name, lock);
+            return running ? 0 : exitStatus;
+        } finally {
+            if (!running) {
+                lock.close();
+            }
+        }
+    }
+
+    /** Set by {@link #run} when it returns false: the status {@link #call} exits with. */
+    private int exitStatus;
+
+    /**
+     * Starts the node holding {@code lock}; true once it has run and stopped (the shutdown hook
+     * released the lock), false with {@link #exitStatus} set if it did not start.
+     */
+    private boolean run(Path dir, String name, DataDirLock lock) throws Exception {
         if (join != null) {
             try {
                 connect.add(Joining.join(join, dir, name));
             } catch (IOException | IllegalArgumentException | CommandLine.TypeConversionException e) {
                 log.error("{}", e.getMessage());
-                return 1;
+                exitStatus = 1;
+                return false;
             }
         }
         List<String> joinTokens = List.of();
@@ -246,10 +275,11 @@ final class NodeCommand implements Callable<Integer> {
                 joinTokens = NewCluster.make(newCluster, dir, name, tokens);
             } catch (IOException | IllegalArgumentException e) {
                 log.error("--new-cluster {}: {}", newCluster, e.getMessage());
-                return 1;
+                exitStatus = 1;
+                return false;
             }
         }
-        Node node;
+        Node node = null;
         try {
             node = Node.start(settings(dir, name));
             for (HostPort peer : connect) {
@@ -262,31 +292,42 @@ final class NodeCommand implements Callable<Integer> {
             System.out.flush();
         } catch (IOException | IllegalArgumentException e) {
             log.error("{}", e.getMessage());
-            return 1;
+            if (node != null) {
+                node.close(); // it must not outlive the lock released on return
+            }
+            exitStatus = 1;
+            return false;
         }
+        Node running = node;
         MetricsServer metricsServer = null;
         if (metrics != null) {
             try {
-                metricsServer = MetricsServer.start(node, metrics.host(), metrics.port(),
+                metricsServer = MetricsServer.start(running, metrics.host(), metrics.port(),
                     MetricsServer.Options.defaults().withAllowNonLoopback(metricsPublic));
             } catch (IOException e) {
                 log.error("{}", e.getMessage());
-                node.close();
-                return 1;
+                running.close(); // it must not outlive the lock released on return
+                exitStatus = 1;
+                return false;
             }
         }
         MetricsServer served = metricsServer;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            log.info("stopping: withdrawing spans, closing {} link(s)", node.endpoint().links().size());
+            log.info("stopping: withdrawing spans, closing {} link(s)", running.endpoint().links().size());
             if (served != null) {
                 served.close();
             }
-            node.close();
+            running.close();
             log.info("stopped");
+            try {
+                lock.close();
+            } catch (IOException e) {
+                log.warn("{}: {}", DataDirLock.FILE, e.getMessage()); // the lock goes with the process anyway
+            }
             stopped.countDown();
         }, "shutdown"));
         stopped.await();
-        return 0;
+        return true;
     }
 
     /**
