@@ -30,6 +30,7 @@ public final class Main implements Runnable {
 
     /** Runs a command line and returns its exit status (tests call this). */
     public static int run(String... args) {
+        Logging.fromEnvironment();
         return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).execute(args);
     }
 

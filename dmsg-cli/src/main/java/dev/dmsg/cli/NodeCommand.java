@@ -170,6 +170,16 @@ final class NodeCommand implements Callable<Integer> {
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")
     boolean logFrames;
 
+    @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "${env:DMSG_LOG_LEVEL:-INFO}",
+        description = "trace, debug, info, warn or error; a tool's link to this node (dmsg status, kv, …) is logged "
+            + "at debug (default: ${DEFAULT-VALUE}, from DMSG_LOG_LEVEL if set)")
+    Logging.LogLevel logLevel;
+
+    @Option(names = "--log-format", paramLabel = "text|json", defaultValue = "${env:DMSG_LOG_FORMAT:-TEXT}",
+        description = "text lines with ISO-8601 dates, or one JSON object per line (default: ${DEFAULT-VALUE}, "
+            + "from DMSG_LOG_FORMAT if set)")
+    Logging.LogFormat logFormat;
+
     @Option(names = "--join", paramLabel = "TOKEN@HOST:PORT",
         description = "join a cluster first: make this node's key, redeem the token (dmsg ca token) at HOST:PORT for a "
             + "certificate and the CA's, and keep a link to HOST:PORT (a span: slot). Run again with the same option, "
@@ -221,6 +231,8 @@ final class NodeCommand implements Callable<Integer> {
             log.error("config {}: {}", config, e.getMessage());
             return 2;
         }
+        Logging.format(logFormat);
+        Logging.level(logLevel);
         String name = label != null ? label : HostName.label();
         if (logFrames) {
             Logging.setLevel("dev.dmsg.link", "DEBUG");

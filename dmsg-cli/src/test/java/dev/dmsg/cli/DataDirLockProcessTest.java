@@ -27,6 +27,8 @@ class DataDirLockProcessTest {
         Path dir = tmp.resolve("alpha");
         try (NodeProcess first = NodeProcess.startNode("alpha", dir, 0, List.of(), START, NodeProcess.QUICK_START)) {
             assertThat(Files.readString(dir.resolve(DataDirLock.FILE)).trim()).isEqualTo(Long.toString(first.pid()));
+            // text lines carry the date (issue 18): 2026-12-07T10:00:00.123Z INFO  node - node alpha listening on …
+            assertThat(first.await("listening on", START)).matches("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}(Z|[+-]\\d\\d:\\d\\d) INFO .*");
             try (NodeProcess second = NodeProcess.start("alpha-2", NodeProcess.QUICK_START, "node", "--listen",
                     "127.0.0.1:0", "--label", "alpha", "--data-dir", dir.toString())) {
                 assertThat(second.waitFor(START)).as(second.output()).isEqualTo(1);

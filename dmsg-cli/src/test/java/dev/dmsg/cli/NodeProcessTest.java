@@ -50,10 +50,9 @@ class NodeProcessTest {
                 Matcher pings = Pattern.compile("(\\d+) pings sent").matcher(report);
                 assertThat(pings.find()).isTrue();
                 assertThat(Integer.parseInt(pings.group(1))).as("PINGs beta sent while idle").isGreaterThanOrEqualTo(10);
-                // both LNK_CONNs, alpha's span to beta and beta's own span relayed to alpha
-                beta.await("aborted 4 open transaction(s) with LOSTLINK: LNK_CONN(ours) x1, LNK_CONN(peer's) x1, "
-                    + "LNK_SPAN(ours) x1, LNK_SPAN(peer's) x1",
-                    Duration.ofSeconds(5));
+                // both LNK_CONNs, alpha's span to beta and beta's own span relayed to alpha (listed by
+                // command at DEBUG only: a link's own transactions die with every link)
+                assertThat(report).contains("; 4 open transaction(s) aborted;");
                 // beta keeps trying to get its --connect link back
                 beta.await("retrying in", Duration.ofSeconds(15));
 

@@ -46,7 +46,8 @@ final class AuthGate {
         }
         pending = false;
         AuthBody b = AuthBody.parse(auth);
-        log.info("link {}: authenticated {}; it grants us {}", link, peer, Role.ofCode(b.role()).word());
+        // DEBUG: a node says who the peer is in its "link up" line, once the link is up (issue 18)
+        log.debug("link {}: authenticated {}; it grants us {}", link, peer, Role.ofCode(b.role()).word());
         return null;
     }
 }

@@ -56,7 +56,7 @@ final class ConnExchange {
         }
         if (m.isDelete()) {
             if (iocom.state().isAlive()) {
-                log.info("link {}: peer closed its LNK_CONN ({})", iocom.name(), ErrorCode.nameOf(m.error()));
+                log.debug("link {}: peer closed its LNK_CONN ({})", iocom.name(), ErrorCode.nameOf(m.error()));
             }
             t.reply(0);
             return;

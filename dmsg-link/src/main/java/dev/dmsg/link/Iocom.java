@@ -132,11 +132,10 @@ final class Iocom implements Link, LinkDriver {
             throw new IllegalStateException(name + ": illegal transition " + from + " -> " + to + " (" + reason + ")");
         }
         state = to;
-        if (to == LinkState.CLOSED || to == LinkState.CLOSING) {
-            log.info("link {} {} -> {}: {}", name, from, to, reason);
-        } else {
-            log.debug("link {} {} -> {}: {}", name, from, to, reason);
-        }
+        // DEBUG, the closing ones too: a node logs each link's end once, with this reason
+        // (LinkListener.onDown, the node's "link down" line); a tool's link to a node closing
+        // after every command is not worth a line at INFO in the node's log (issue 18).
+        log.debug("link {} {} -> {}: {}", name, from, to, reason);
     }
 
     /** The peer's LNK_CONN was accepted ({@link ConnExchange}): the link is UP. */
@@ -204,7 +203,14 @@ final class Iocom implements Link, LinkDriver {
         if (n > 0) {
             StringBuilder sb = new StringBuilder();
             byCommand.forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append(k).append(" x").append(v));
-            log.info("link {}: aborted {} open transaction(s) with LOSTLINK: {}", name, n, sb);
+            // LNK_CONN and LNK_SPAN are the link's own, aborted with every link that closes; only
+            // other work lost with the link is news at INFO
+            boolean onlyOwn = byCommand.keySet().stream().allMatch(k -> k.startsWith("LNK_CONN(") || k.startsWith("LNK_SPAN("));
+            if (onlyOwn) {
+                log.debug("link {}: aborted {} open transaction(s) with LOSTLINK: {}", name, n, sb);
+            } else {
+                log.info("link {}: aborted {} open transaction(s) with LOSTLINK: {}", name, n, sb);
+            }
         }
         return n;
     }

@@ -344,7 +344,8 @@ final class LinkChannelHandler extends ChannelDuplexHandler {
 
     private void logUp(SSLSession s) {
         io.security = s.getProtocol() + " " + s.getCipherSuite() + " " + tls.providerName();
-        log.info("link {}: TLS up ({}, {}, {}): peer {}", name(), s.getProtocol(), s.getCipherSuite(),
+        // DEBUG: a node says the TLS parameters in its "link up" line (Link.security(), issue 18)
+        log.debug("link {}: TLS up ({}, {}, {}): peer {}", name(), s.getProtocol(), s.getCipherSuite(),
             tls.providerName(), io.peer);
     }
 

@@ -73,7 +73,7 @@ class LegacyPeerTest {
 
     @BeforeEach
     void captureLogs() {
-        logs = LogCapture.of("dev.dmsg.link");
+        logs = LogCapture.debug("dev.dmsg.link");
     }
 
     @AfterEach

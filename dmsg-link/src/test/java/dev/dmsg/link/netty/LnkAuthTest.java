@@ -40,7 +40,7 @@ class LnkAuthTest {
 
     @BeforeEach
     void start() {
-        logs = LogCapture.of("dev.dmsg.link");
+        logs = LogCapture.debug("dev.dmsg.link");
         alpha = new LinkEndpoint(LinkConfig.builder().label("alpha")
             .tls(TlsLinkTest.tls(TlsLinkTest.ALPHA, TlsLinkTest.ALPHA_TRUSTS, Provider.JDK)).build(),
             TcpLinkTest.echoServices(), LinkListener.NONE, 1);

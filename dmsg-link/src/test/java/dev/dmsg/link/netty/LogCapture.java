@@ -1,5 +1,6 @@
 package dev.dmsg.link.netty;
 
+import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.AppenderBase;
@@ -15,10 +16,24 @@ import org.slf4j.LoggerFactory;
  */
 final class LogCapture extends AppenderBase<ILoggingEvent> implements AutoCloseable {
     private final Logger logger;
+    private boolean debug;
+    private Level savedLevel;
     private final List<String> lines = new ArrayList<>();
 
     private LogCapture(String loggerName) {
         this.logger = (Logger) LoggerFactory.getLogger(loggerName);
+    }
+
+    /**
+     * Like {@link #of}, with the logger at DEBUG while captured: the link's steps (TLS up,
+     * authenticated) are DEBUG lines, a node saying them once in its "link up" line.
+     */
+    static LogCapture debug(String loggerName) {
+        LogCapture c = of(loggerName);
+        c.debug = true;
+        c.savedLevel = c.logger.getLevel();
+        c.logger.setLevel(Level.DEBUG);
+        return c;
     }
 
     static LogCapture of(String loggerName) {
@@ -81,6 +96,9 @@ final class LogCapture extends AppenderBase<ILoggingEvent> implements AutoClosea
     @Override
     public void close() {
         logger.detachAppender(this);
+        if (debug) {
+            logger.setLevel(savedLevel);
+        }
         stop();
     }
 }

@@ -109,7 +109,7 @@ class TlsLinkTest {
 
     @BeforeEach
     void captureLogs() {
-        logs = LogCapture.of("dev.dmsg.link");
+        logs = LogCapture.debug("dev.dmsg.link");
     }
 
     @AfterEach
