@@ -59,7 +59,7 @@ public final class Main implements Runnable {
             String time = known(p.getProperty("commitTime"));
             StringBuilder sb = new StringBuilder("dmsg ").append(version == null ? "unknown" : version)
                 .append(" (commit ").append(commit == null ? "unknown" : commit);
-            if ("true".equals(p.getProperty("dirty"))) {
+            if ("1".equals(p.getProperty("dirty"))) {
                 sb.append("-dirty");
             }
             if (time != null) {
