@@ -77,6 +77,22 @@ final class NodeProcess implements AutoCloseable {
         return new NodeProcess(name, pb.start());
     }
 
+    /** Any command (e.g. the release archive's {@code bin/dmsg}), its output collected like a node's. */
+    static NodeProcess command(String name, ProcessBuilder pb) throws IOException {
+        return new NodeProcess(name, pb.redirectErrorStream(true).start());
+    }
+
+    /** The port in a node's {@code listening on 127.0.0.1:PORT} line, once it has said it. */
+    int awaitListening(Duration timeout) throws InterruptedException {
+        String listening = await("listening on", timeout);
+        Matcher m = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)").matcher(listening);
+        if (!m.find()) {
+            throw new AssertionError(name + ": no port in '" + listening + "'");
+        }
+        port = Integer.parseInt(m.group(1));
+        return port;
+    }
+
     /**
      * Starts {@code dmsg node --label LABEL --data-dir DIR --listen 127.0.0.1:PORT [--connect
      * 127.0.0.1:CONNECT]} (port 0: any) and waits until it listens; {@link #port()} is where.
