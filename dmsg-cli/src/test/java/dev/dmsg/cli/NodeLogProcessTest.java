@@ -36,7 +36,7 @@ class NodeLogProcessTest {
             int before = lines(node).size();
             assertThat(Main.run("status", "--node", at, "--identity", dir.toString())).isZero();
             awaitToolLinkDown(node, 1);
-            assertThat(Main.run("blk", "ls", "--node", at, "--identity", dir.toString())).isZero();
+            assertThat(Main.run("blk", "ls", "--node", at, "--identity", dir.toString(), "--wait", "1s")).isZero();
             awaitToolLinkDown(node, 2);
 
             List<JsonNode> all = new ArrayList<>();
