@@ -65,7 +65,7 @@ final class AdminCommands {
     /** Options every admin command shares. */
     static class NodeOption {
         @Option(names = "--node", paramLabel = "HOST:PORT", converter = HostPort.Converter.class,
-            defaultValue = "127.0.0.1:987", description = "the node to talk to (default: ${DEFAULT-VALUE})")
+            defaultValue = "127.0.0.1:987", description = "the node to talk to (default: $DMSG_NODE, else 127.0.0.1:987)")
         HostPort node;
 
         @Option(names = "--identity", paramLabel = "DIR",

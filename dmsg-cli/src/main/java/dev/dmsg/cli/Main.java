@@ -3,6 +3,7 @@ package dev.dmsg.cli;
 import dev.dmsg.bench.driver.BenchCommand;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.Map;
 import java.util.Properties;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -30,8 +31,55 @@ public final class Main implements Runnable {
 
     /** Runs a command line and returns its exit status (tests call this). */
     public static int run(String... args) {
+        return run(System.getenv(), args);
+    }
+
+    /** {@link #run(String...)} with {@code env} in place of the process's environment ({@code DMSG_NODE}). */
+    static int run(Map<String, String> env, String... args) {
         Logging.fromEnvironment();
-        return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).execute(args);
+        return commandLine(env).execute(args);
+    }
+
+    /**
+     * The command line, its defaults taken from {@code env} where an option has one there:
+     * {@code --node} from {@code DMSG_NODE} (as {@code --identity} from {@code DMSG_IDENTITY}).
+     */
+    static CommandLine commandLine(Map<String, String> env) {
+        return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true)
+            .setDefaultValueProvider(new EnvDefaults(env));
+    }
+
+    /**
+     * Defaults from the environment. picocli asks it first and falls back to the annotation's
+     * {@code defaultValue} when it answers null; the value is converted as if typed, so a bad
+     * {@code DMSG_NODE} is a usage error, named as coming from there.
+     */
+    static final class EnvDefaults implements CommandLine.IDefaultValueProvider {
+        static final String NODE = "DMSG_NODE";
+        private final Map<String, String> env;
+
+        EnvDefaults(Map<String, String> env) {
+            this.env = Map.copyOf(env);
+        }
+
+        @Override
+        public String defaultValue(CommandLine.Model.ArgSpec arg) {
+            if (!(arg instanceof CommandLine.Model.OptionSpec o) || !o.longestName().equals("--node")
+                || !(arg.command().userObject() instanceof AdminCommands.NodeOption)) {
+                return null;
+            }
+            String v = env.get(NODE);
+            if (v == null || v.isBlank()) {
+                return null;
+            }
+            try {
+                HostPort.parse(v.strip());
+            } catch (CommandLine.TypeConversionException e) {
+                throw new CommandLine.ParameterException(arg.command().commandLine(),
+                    "$" + NODE + ": " + e.getMessage() + " (unset it or give --node)");
+            }
+            return v.strip();
+        }
     }
 
     /**

@@ -35,6 +35,13 @@ abstract class CliCapture {
         return Main.run(args);
     }
 
+    /** {@link #run(String...)} with {@code env} as the environment. */
+    int run(java.util.Map<String, String> env, String... args) {
+        out.reset();
+        err.reset();
+        return Main.run(env, args);
+    }
+
     String out() {
         return out.toString(StandardCharsets.UTF_8);
     }
