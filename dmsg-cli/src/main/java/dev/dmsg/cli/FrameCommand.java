@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code dmsg frame ...}: tools on raw DMSG byte streams. */
-@Command(name = "frame", description = "Tools for raw DMSG byte streams.",
+@Command(name = "frame", mixinStandardHelpOptions = true, description = "Tools for raw DMSG byte streams.",
     subcommands = {FrameCommand.Decode.class})
 final class FrameCommand implements Runnable {
     @CommandLine.Spec

@@ -35,6 +35,13 @@ abstract class CliCapture {
         return Main.run(args);
     }
 
+    /** Runs {@code args} on a command line made once (picocli resets it between runs). */
+    int run(picocli.CommandLine cl, String... args) {
+        out.reset();
+        err.reset();
+        return cl.execute(args);
+    }
+
     /** {@link #run(String...)} with {@code env} as the environment. */
     int run(java.util.Map<String, String> env, String... args) {
         out.reset();
