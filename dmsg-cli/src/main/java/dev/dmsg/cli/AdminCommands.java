@@ -13,6 +13,7 @@ import dev.dmsg.wire.VolData;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -57,8 +58,23 @@ final class AdminCommands {
     }
 
     static Path defaultIdentity() {
-        String env = System.getenv("DMSG_IDENTITY");
-        return env != null && !env.isEmpty() ? Path.of(env) : Path.of(System.getProperty("user.home"), ".dmsg");
+        return defaultIdentity(System.getenv());
+    }
+
+    /** {@code $DMSG_IDENTITY}, else {@code ~/.dmsg} ({@link #home}). */
+    static Path defaultIdentity(Map<String, String> env) {
+        String dir = env.get("DMSG_IDENTITY");
+        return dir != null && !dir.isEmpty() ? Path.of(dir) : home(env).resolve(".dmsg");
+    }
+
+    /**
+     * The user's home as the shell means {@code ~}: {@code $HOME}, else Java's {@code user.home},
+     * which is the home in the password database and not {@code $HOME} (under {@code sudo -E},
+     * {@code HOME=/tmp/x dmsg …}, or a service with its own HOME).
+     */
+    static Path home(Map<String, String> env) {
+        String h = env.get("HOME");
+        return h != null && !h.isEmpty() && Path.of(h).isAbsolute() ? Path.of(h) : Path.of(System.getProperty("user.home"));
     }
     static final ObjectMapper JSON = new ObjectMapper();
 

@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.Consumer;
 import org.jline.reader.EndOfFileException;
@@ -138,9 +139,7 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
         }
         // Node labels are fetched at each completion that needs them: the span tree changes.
         ShellCompleter completer = new ShellCompleter(commands, () -> nodeLabels(c, quick));
-        String history = System.getenv("DMSG_HISTORY");
-        Path historyFile = history != null && !history.isEmpty() ? Path.of(history)
-            : Path.of(System.getProperty("user.home"), ".dmsg_history");
+        Path historyFile = historyFile(System.getenv());
 
         try (Terminal terminal = TerminalBuilder.builder().system(true).build()) {
             LineReader reader = LineReaderBuilder.builder().terminal(terminal).appName("dmsg")
@@ -257,6 +256,12 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
             // no candidates rather than an error in the middle of the user's line
         }
         return out;
+    }
+
+    /** {@code $DMSG_HISTORY}, else {@code ~/.dmsg_history} with {@code ~} as the user's shell has it. */
+    static Path historyFile(Map<String, String> env) {
+        String history = env.get("DMSG_HISTORY");
+        return history != null && !history.isEmpty() ? Path.of(history) : AdminCommands.home(env).resolve(".dmsg_history");
     }
 
     static boolean stdinIsTerminal() {

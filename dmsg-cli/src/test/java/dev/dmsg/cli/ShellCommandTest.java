@@ -20,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.jline.reader.ParsedLine;
@@ -243,5 +244,25 @@ class ShellCommandTest {
     void commandNamesAreTheFirstWordOfEachHelpLine() {
         assertThat(ShellCompleter.commandNames("help    this list\nstatus [--json]   x\n\nspan HOST[:PORT]  y\n"))
             .containsExactly("help", "status", "span");
+    }
+
+    // ---- where history and the default identity live ----
+
+    /** {@code ~} is $HOME, as in the user's shell; Java's user.home is the password database's home. */
+    @Test
+    void historyAndIdentityAreUnderHomeNotThePasswdHome() {
+        Path passwdHome = Path.of(System.getProperty("user.home"));
+        Map<String, String> env = Map.of("HOME", "/tmp/elsewhere");
+        assertThat(ShellCommand.historyFile(env)).isEqualTo(Path.of("/tmp/elsewhere/.dmsg_history"));
+        assertThat(AdminCommands.defaultIdentity(env)).isEqualTo(Path.of("/tmp/elsewhere/.dmsg"));
+        assertThat(ShellCommand.historyFile(Map.of("HOME", "/tmp/elsewhere", "DMSG_HISTORY", "/h/f")))
+            .isEqualTo(Path.of("/h/f"));
+        assertThat(AdminCommands.defaultIdentity(Map.of("HOME", "/tmp/elsewhere", "DMSG_IDENTITY", "d")))
+            .isEqualTo(Path.of("d"));
+        // no usable $HOME: the passwd home
+        for (Map<String, String> e : List.of(Map.<String, String>of(), Map.of("HOME", ""), Map.of("HOME", "rel/dir"))) {
+            assertThat(ShellCommand.historyFile(e)).as("%s", e).isEqualTo(passwdHome.resolve(".dmsg_history"));
+            assertThat(AdminCommands.defaultIdentity(e)).as("%s", e).isEqualTo(passwdHome.resolve(".dmsg"));
+        }
     }
 }
