@@ -15,6 +15,7 @@ import dev.dmsg.wire.ErrorCode;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -62,13 +63,22 @@ final class RemoteCommands {
         if (!args.isEmpty()) {
             throw new IllegalArgumentException("takes no arguments");
         }
-        List<MeshNode.CircuitView> all = mesh.circuits();
-        out.append("circuits: ").append(all.size()).append('\n');
+        out.append(circuitsTable(mesh.circuits()));
+        return 0;
+    }
+
+    /**
+     * The text of {@code circuits}: a count, then one row per circuit. Each column is as wide as
+     * its widest cell (at least its usual width), so a long name — an export's serial is up to 127
+     * characters — widens its column instead of pushing the rest of its row out of line.
+     */
+    static String circuitsTable(List<MeshNode.CircuitView> all) {
+        StringBuilder out = new StringBuilder("circuits: ").append(all.size()).append('\n');
         if (all.isEmpty()) {
-            return 0;
+            return out.toString();
         }
-        out.append(String.format("  %-8s %-16s %-32s %-32s %8s %s%n", "ROLE", "NODE", "LINK #ID", "OTHER SIDE #ID",
-            "AGE", "STATE / MSGS RELAYED"));
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"ROLE", "NODE", "LINK #ID", "OTHER SIDE #ID", "AGE", "STATE / MSGS RELAYED"});
         for (MeshNode.CircuitView v : all) {
             String side = v.link() + " #" + Long.toHexString(v.id());
             String other = v.otherLink() == null ? "-" : v.otherLink() + " #" + Long.toHexString(v.otherId());
@@ -76,10 +86,20 @@ final class RemoteCommands {
             if (v.role().equals("relay")) {
                 state += String.format("  %d -> / %d <-", v.forwarded(), v.returned());
             }
-            out.append(String.format("  %-8s %-16s %-32s %-32s %7.1fs %s%n", v.role(), v.target().fsLabel(), side, other,
-                v.ageNanos() / 1e9, state));
+            rows.add(new String[] {v.role(), v.target().fsLabel(), side, other,
+                String.format("%.1fs", v.ageNanos() / 1e9), state});
         }
-        return 0;
+        int[] width = {8, 16, 32, 32, 8, 0};
+        for (String[] r : rows) {
+            for (int i = 0; i < width.length - 1; i++) {
+                width[i] = Math.max(width[i], r[i].length());
+            }
+        }
+        for (String[] r : rows) {
+            out.append(String.format("  %-" + width[0] + "s %-" + width[1] + "s %-" + width[2] + "s %-" + width[3]
+                + "s %" + width[4] + "s %s%n", (Object[]) r));
+        }
+        return out.toString();
     }
 
     // ------------------------------------------------------------------------------------------
