@@ -1,9 +1,11 @@
 package dev.dmsg.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.dmsg.services.node.GuestNode;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.shell.ShellClient.ShellException;
 import dev.dmsg.wire.ErrorCode;
+import dev.dmsg.wire.PeerType;
 import java.io.BufferedReader;
 import java.io.Console;
 import java.io.IOException;
@@ -239,21 +241,31 @@ final class ShellCommand extends AdminCommands.NodeOption implements Callable<In
         return AdminCommands.JSON.readTree(c.call("status --json", timeout));
     }
 
-    /** {@code spans[].fs_label} of the node's span tree, or none when it cannot be had. */
+    /** {@link #nodeLabels(JsonNode)} of the node's status, or none when it cannot be had. */
     static List<String> nodeLabels(ShellClient c, Duration timeout) {
-        List<String> out = new ArrayList<>();
         if (c.legacyNode()) {
-            return out; // no status document to read them from
+            return new ArrayList<>(); // no status document to read them from
         }
         try {
-            for (JsonNode s : status(c, timeout).path("spans")) {
-                String l = s.path("fs_label").asText("");
-                if (!l.isEmpty() && !out.contains(l)) {
-                    out.add(l);
-                }
-            }
+            return nodeLabels(status(c, timeout));
         } catch (ShellException | IOException e) {
-            // no candidates rather than an error in the middle of the user's line
+            return new ArrayList<>(); // no candidates rather than an error in the middle of the user's line
+        }
+    }
+
+    /**
+     * The names worth suggesting for {@code @NODE} and {@code ping NODE}: {@code spans[].fs_label}
+     * of a status document, once each, without exports (a BLOCK span's fs_label is its serial)
+     * and without tools' short-lived guest nodes ({@link GuestNode#isGuestLabel}).
+     */
+    static List<String> nodeLabels(JsonNode status) {
+        List<String> out = new ArrayList<>();
+        for (JsonNode s : status.path("spans")) {
+            String l = s.path("fs_label").asText("");
+            if (!l.isEmpty() && !out.contains(l) && !s.path("peer_type").asText().equals(PeerType.BLOCK.name())
+                && !GuestNode.isGuestLabel(l)) {
+                out.add(l);
+            }
         }
         return out;
     }

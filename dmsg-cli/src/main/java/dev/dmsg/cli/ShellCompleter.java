@@ -51,12 +51,15 @@ final class ShellCompleter implements Completer {
         return out;
     }
 
-    /** The command names in the output of {@code help}: the first word of each line. */
+    /**
+     * The command names in the output of {@code help}: the first word of each line, but for the
+     * line that explains {@code @NODE COMMAND} (its node is completed from the span tree).
+     */
     static List<String> commandNames(String helpOutput) {
         List<String> out = new ArrayList<>();
         for (String l : helpOutput.split("\n")) {
             String w = l.strip().split("\\s+", 2)[0];
-            if (!w.isEmpty() && !out.contains(w)) {
+            if (!w.isEmpty() && !w.startsWith("@") && !out.contains(w)) {
                 out.add(w);
             }
         }

@@ -2,6 +2,7 @@ package dev.dmsg.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.link.tls.TrustStore;
@@ -244,6 +245,44 @@ class ShellCommandTest {
     void commandNamesAreTheFirstWordOfEachHelpLine() {
         assertThat(ShellCompleter.commandNames("help    this list\nstatus [--json]   x\n\nspan HOST[:PORT]  y\n"))
             .containsExactly("help", "status", "span");
+    }
+
+    /** The help line of {@code @NODE COMMAND} is not a command: its node is completed from the tree. */
+    @Test
+    void theAtNodeHelpLineIsNotACommandName() {
+        assertThat(ShellCompleter.commandNames("@NODE COMMAND             run COMMAND in NODE's shell\n"
+            + "circuits                  the circuits\n")).containsExactly("circuits");
+    }
+
+    /** Node labels: real nodes once each; not an export's serial, not a tool's guest node. */
+    @Test
+    void nodeLabelsLeaveOutExportSerialsAndGuestNodes() throws Exception {
+        JsonNode status = AdminCommands.JSON.readTree("""
+            {"spans": [
+              {"peer_type": "CLUSTER", "fs_label": "alpha"},
+              {"peer_type": "BLOCK", "cl_label": "alpha/disk0", "fs_label": "0b5c7d1e-9a1f-4c37-8d5e-1f2a3b4c5d6e"},
+              {"peer_type": "CLUSTER", "fs_label": "alpha.nbd.25992"},
+              {"peer_type": "CLUSTER", "fs_label": "cli-root.blk.7"},
+              {"peer_type": "CLUSTER", "fs_label": "gamma"},
+              {"peer_type": "HAMMER2", "cl_label": "cfg", "fs_label": "gamma"},
+              {"peer_type": "CLUSTER", "fs_label": "web.eu"},
+              {"peer_type": "CLUSTER", "fs_label": ""}
+            ]}""");
+        assertThat(ShellCommand.nodeLabels(status)).containsExactly("alpha", "gamma", "web.eu");
+    }
+
+    /** Against a real node: its help gives no @NODE candidate, its tree its own label. */
+    @Test
+    void aRealNodesCandidatesHoldNoPlaceholder() throws Exception {
+        startNode();
+        try (var c = dev.dmsg.services.shell.ShellClient.connect("127.0.0.1", node.address().getPort(),
+                AdminCommands.clientTls(Path.of(identity())), Duration.ofSeconds(10))) {
+            ShellCompleter live = new ShellCompleter(ShellCompleter.commandNames(c.call("help", Duration.ofSeconds(10))),
+                () -> ShellCommand.nodeLabels(c, Duration.ofSeconds(10)));
+            List<String> first = live.candidates(List.of(""), 0);
+            assertThat(first).contains("circuits", "ping", "@alpha").doesNotContain("@NODE", "@");
+            assertThat(first).allSatisfy(w -> assertThat(w).doesNotStartWith("@@"));
+        }
     }
 
     // ---- where history and the default identity live ----

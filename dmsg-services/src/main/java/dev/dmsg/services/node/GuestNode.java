@@ -18,6 +18,7 @@ import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +38,18 @@ import org.slf4j.LoggerFactory;
  * circuits (docs/SECURITY.md §5).
  */
 public final class GuestNode implements AutoCloseable {
+    /** A guest's label, {@code BASE.KIND.PID} ({@link #join}): KIND a lower-case word, PID a number. */
+    private static final Pattern GUEST_LABEL = Pattern.compile(".+\\.[a-z][a-z0-9]*\\.[0-9]+");
+
+    /**
+     * Whether {@code label} has the form a guest's label takes ({@code alpha.nbd.25992}): a tool's
+     * short-lived node, which a person would not name in {@code @NODE} or {@code ping}. A real
+     * node labelled that way is still reached by name; only suggestions leave it out.
+     */
+    public static boolean isGuestLabel(String label) {
+        return GUEST_LABEL.matcher(label).matches();
+    }
+
     /** Beyond the handshake timeout, for the TCP connect ({@code LinkEndpoint} gives it 5 s) and LNK_AUTH. */
     private static final Duration CONNECT_SLACK = Duration.ofSeconds(6);
 
