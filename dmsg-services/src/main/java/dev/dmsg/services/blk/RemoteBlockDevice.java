@@ -23,7 +23,9 @@ import java.util.function.LongSupplier;
  * them; the device forges a circuit over whatever path the mesh then offers, opens the export
  * again (a new keyid) and sends the queue in order. If no path and open succeed within
  * {@link Options#failoverWait()} (30 s), everything queued fails with a {@link BlockException}
- * (LOSTLINK) naming the export and the offset.
+ * (LOSTLINK) naming the export and the offset. After that a new request does not wait again: it
+ * is sent if the mesh offers a path now (a new open), and fails at once (LOSTLINK) if not, until
+ * a path returns — else a client would wait the whole wait once per request.
  *
  * <p><b>Ordering.</b> A write (or trim, or zeroing) is not sent while an earlier one overlapping
  * it is in flight, so overlapping writes reach the server in issue order; after a failover they

@@ -25,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * failover"): the queue in issue order, the window of requests in flight, the rule that a write
  * waits for an earlier overlapping one, and failover — on a loss every request in flight goes
  * back to the queue in issue order, {@link RemoteOpener} gets a new open (fencing the lost keyid)
- * and the queue is sent again, or after {@code failoverWait} everything queued fails (LOSTLINK).
+ * and the queue is sent again, or after {@code failoverWait} everything queued fails (LOSTLINK);
+ * from then until an open succeeds, a new request looks for a path once and fails at once without.
  * Request tracking and failover stay one class: a loss moves requests between the window and the
  * queue under the same lock that decides what is sent, and splitting them would split that lock.
  *
@@ -49,6 +50,13 @@ final class RemoteRequests {
     private RemoteSession session;
     private boolean reconnecting;
     private long lostAtNanos;
+    /**
+     * A wait for a path ended without one, and none has been found since: a new request does not
+     * wait {@code failoverWait} again but looks for a path now ({@link #probe}) and fails at once
+     * without one, so a client that has lost its export for good is not held a whole wait per
+     * request (an NBD client flushing on exit). Cleared when an open succeeds.
+     */
+    private boolean noPath;
     private String lastLoss = "";
     private final ArrayDeque<RemoteOp> waiting = new ArrayDeque<>();
     private final TreeMap<Long, RemoteOp> inFlight = new TreeMap<>();
@@ -140,6 +148,7 @@ final class RemoteRequests {
                                        boolean admitted) {
         RemoteOp op;
         boolean retry = false;
+        boolean probe = false;
         synchronized (lock) {
             if (closed) {
                 if (data != null) {
@@ -158,11 +167,18 @@ final class RemoteRequests {
             op = rangeLength < 0 ? new RemoteOp(n, cmd, offset, bytes, data) : new RemoteOp(n, cmd, offset, rangeLength);
             waiting.add(op);
             if (session == null && !reconnecting) {
-                // an earlier failover gave up: this request gets its own bounded wait for a path
+                // an earlier failover gave up: is there a path now? (requests queue behind the look)
                 reconnecting = true;
-                lostAtNanos = clock.getAsLong();
-                retry = true;
+                probe = noPath; // the loss is still when it was: a pause is measured from there
+                retry = !noPath;
+                if (retry) {
+                    lostAtNanos = clock.getAsLong();
+                }
             }
+        }
+        if (probe) {
+            probe();
+            return op.result;
         }
         if (retry) {
             reconnect();
@@ -319,7 +335,11 @@ final class RemoteRequests {
         if (left <= 0) {
             BlockException gaveUp = new BlockException("export " + name + ": no path for "
                 + options.failoverWait().toSeconds() + " s (" + lastLoss + ")", Dmsg.ERR_LOSTLINK);
-            report(gaveUp.getMessage() + "; failing " + queued() + " request(s)");
+            synchronized (lock) {
+                noPath = true;
+            }
+            report(gaveUp.getMessage() + "; failing " + queued() + " request(s), and new ones at once until a path "
+                + "returns");
             failAll(gaveUp);
             return;
         }
@@ -337,25 +357,57 @@ final class RemoteRequests {
                 reconnect(); // the deadline decides
                 return;
             }
-            long gap;
-            synchronized (lock) {
-                if (closed) {
-                    s.circuit().close();
-                    return;
-                }
-                session = s;
-                reconnecting = false;
-                gap = clock.getAsLong() - lostAtNanos;
-                lastPauseNanos = gap;
-                maxPauseNanos = Math.max(maxPauseNanos, gap);
-            }
-            String line = "export " + name + ": re-opened via " + s.circuit().link().peerLabel() + " ("
-                + s.circuit().hops() + " hops) after a " + TimeUnit.NANOSECONDS.toMillis(gap) + " ms pause; re-sending "
-                + queued() + " request(s)";
-            log.info(line);
-            report(line);
-            pump();
+            reopened(s);
         });
+    }
+
+    /**
+     * After a wait for a path ended without one ({@link #noPath}): one attempt to open over the
+     * path the mesh offers now, not waiting for one. Without a path what is queued fails at once
+     * (LOSTLINK); with one the device is back in use.
+     */
+    private void probe() {
+        connect(Duration.ZERO).whenComplete((s, e) -> {
+            if (e == null) {
+                reopened(s);
+                return;
+            }
+            Throwable c = RemoteOpener.unwrap(e);
+            int err = c instanceof BlockException be ? be.error() : Dmsg.ERR_LOSTLINK;
+            if (err == Dmsg.ERR_PERM || err == Dmsg.ERR_PARAM) {
+                failAll(new BlockException("export " + name + ": re-open refused: " + c.getMessage(), err));
+                return;
+            }
+            String prefix = "export " + name + ": ";
+            String why = c.getMessage().startsWith(prefix) ? c.getMessage().substring(prefix.length()) : c.getMessage();
+            failAll(new BlockException(prefix + "no path since a wait of " + options.failoverWait().toSeconds()
+                + " s for one ended (" + why + ")", Dmsg.ERR_LOSTLINK));
+        });
+    }
+
+    /** An open after a loss succeeded: in use from now on; what waited is sent. */
+    private void reopened(RemoteSession s) {
+        long gap;
+        boolean wasGone;
+        synchronized (lock) {
+            if (closed) {
+                s.circuit().close();
+                return;
+            }
+            session = s;
+            reconnecting = false;
+            wasGone = noPath;
+            noPath = false;
+            gap = clock.getAsLong() - lostAtNanos;
+            lastPauseNanos = gap;
+            maxPauseNanos = Math.max(maxPauseNanos, gap);
+        }
+        String line = "export " + name + ": " + (wasGone ? "a path is back: " : "") + "re-opened via "
+            + s.circuit().link().peerLabel() + " (" + s.circuit().hops() + " hops) after a "
+            + TimeUnit.NANOSECONDS.toMillis(gap) + " ms pause; re-sending " + queued() + " request(s)";
+        log.info(line);
+        report(line);
+        pump();
     }
 
     private int queued() {
