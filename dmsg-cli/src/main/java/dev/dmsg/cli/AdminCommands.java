@@ -8,6 +8,7 @@ import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.services.node.NodeTrust;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.wire.Dmsg;
+import dev.dmsg.wire.ErrorCode;
 import dev.dmsg.wire.LnkVolconf;
 import dev.dmsg.wire.VolData;
 import java.io.IOException;
@@ -28,6 +29,8 @@ final class AdminCommands {
     private AdminCommands() {}
 
     static final Duration TIMEOUT = Duration.ofSeconds(10);
+    /** How often {@code connect} reads a node's table back while it has no answer. */
+    static final Duration POLL = Duration.ofMillis(100);
 
     /**
      * The CLI's TLS identity: the keys and trust store in {@code dir} (default $DMSG_IDENTITY, else
@@ -217,9 +220,16 @@ final class AdminCommands {
                 ? new VolData(index, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", path)
                 : new VolData(0, 0, 0, 0, 0, 0, 0, 0, new UUID(0, 0), "", path);
             c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, index, new UUID(0, 0)), null);
-            // LNK_VOLCONF is one-way: confirm by reading the table back.
+            // LNK_VOLCONF is one-way: a node of ours answers it (at once, with why it failed), a
+            // 2013 C node does not; either way reading the table back confirms it.
             long deadline = System.nanoTime() + TIMEOUT.toNanos();
             while (System.nanoTime() < deadline) {
+                ShellClient.VolconfAnswer answer = c.awaitVolconfAnswer(index, POLL); // paces the polling too
+                if (answer != null && answer.error() != 0) {
+                    System.err.println("dmsg " + cmd + ": node " + o.node + " did not apply the change: "
+                        + ErrorCode.nameOf(answer.error()) + (answer.why().isEmpty() ? "" : ": " + answer.why()));
+                    return 1;
+                }
                 JsonNode now = JSON.readTree(c.call("volconf --json", TIMEOUT));
                 int at = find(now, index);
                 boolean applied = add
@@ -229,7 +239,6 @@ final class AdminCommands {
                     System.out.println("node " + o.node + ": slot " + index + (add ? " keeps " : " no longer keeps ") + path);
                     return 0;
                 }
-                Thread.sleep(100); // polling a remote table; not a test
             }
             System.err.println("dmsg " + cmd + ": node " + o.node + " did not apply the change within "
                 + TIMEOUT.toSeconds() + " s (is this client allowed to change its table?)");

@@ -24,6 +24,11 @@ final class ConnExchange {
         this.iocom = iocom;
     }
 
+    /** The peer's LNK_CONN, or null before it arrived. */
+    Txn peers() {
+        return peers;
+    }
+
     /** Our last words as the link closes in order: both LNK_CONNs closed with DELETE. */
     void close() {
         if (ours != null) {
@@ -80,6 +85,14 @@ final class ConnExchange {
         }
         if (m.isDelete()) {
             txn.reply(0);
+        }
+        // A one-way answer inside our LNK_CONN (a LNK_VOLCONF|REPLY from a node of ours): to its
+        // handler if we registered one; else dropped, as before (nothing we sent asks for it).
+        if (m.isOneWay()) {
+            OneWayHandler h = iocom.services.oneWayHandler(m.cmd());
+            if (h != null) {
+                h.onOneWay(iocom, m);
+            }
         }
     }
 }

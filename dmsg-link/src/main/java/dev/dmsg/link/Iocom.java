@@ -726,6 +726,11 @@ final class Iocom implements Link, LinkDriver {
     }
 
     @Override
+    public Transaction peerConnTxn() {
+        return conn.peers();
+    }
+
+    @Override
     public LnkConn peerConn() {
         return conn.peerConn;
     }

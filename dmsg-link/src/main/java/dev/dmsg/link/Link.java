@@ -106,6 +106,13 @@ public interface Link {
      */
     Transaction conn();
 
+    /**
+     * The peer's LNK_CONN transaction, {@code null} until it arrives: an answer to a one-way
+     * message the peer sent inside it goes through its {@link Transaction#sendOneWay}, as a REPLY
+     * (which our {@link Services#oneWay} handlers receive, registered with REPLY).
+     */
+    Transaction peerConnTxn();
+
     /** Why the link closed (set as it closes, before its transactions are aborted), or {@code null}. */
     String closeReason();
 

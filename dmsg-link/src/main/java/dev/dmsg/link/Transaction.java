@@ -50,7 +50,16 @@ public interface Transaction {
      * Sends a one-way message inside this transaction: it carries our msgid but no CREATE,
      * DELETE or ABORT, and does not change the state (LNK_VOLCONF inside LNK_CONN, docs/REFERENCE.md §3.6).
      */
-    void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux);
+    default void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux) {
+        sendOneWay(cmd, 0, ext, aux);
+    }
+
+    /**
+     * Like {@link #sendOneWay(int, ExtHeader, ByteBuf)}, with the header's {@code error} field
+     * set: how a node answers a one-way message in the peer's transaction (REPLY is set for it),
+     * e.g. a LNK_VOLCONF it could not apply, to a peer of ours (never to a 2013 C peer).
+     */
+    void sendOneWay(int cmd, int error, ExtHeader ext, ByteBuf aux);
 
     /**
      * libdmsg {@code state_reply}: closes our direction with a header-only LNK_ERROR carrying

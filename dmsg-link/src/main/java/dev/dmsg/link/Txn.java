@@ -100,7 +100,7 @@ final class Txn implements Transaction {
     }
 
     @Override
-    public void sendOneWay(int cmd, ExtHeader ext, ByteBuf aux) {
+    public void sendOneWay(int cmd, int error, ExtHeader ext, ByteBuf aux) {
         if ((cmd & (CREATE | DELETE | ABORT | REPLY)) != 0) {
             LocalSends.releaseQuietly(aux);
             throw new IllegalArgumentException(String.format(
@@ -114,7 +114,7 @@ final class Txn implements Transaction {
                 return;
             }
             int c = local ? cmd : cmd | REPLY;
-            iocom.sendNow(null, Message.of(c, msgid, circuitId, 0, ext, aux));
+            iocom.sendNow(null, Message.of(c, msgid, circuitId, error, ext, aux));
         });
     }
 

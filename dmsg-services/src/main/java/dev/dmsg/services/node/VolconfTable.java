@@ -20,23 +20,37 @@ import java.util.function.BiConsumer;
  * A node's VOLCONF table (docs/REFERENCE.md §3.6, docs/PROFILE.md §7): 256 {@code dmsg_vol_data} slots, persisted
  * in the data directory as {@code volconf.bin} — 256 × 128 bytes, each slot exactly as on the wire
  * — written to a temporary file and renamed over the old one, so a crash leaves the old table or
- * the new one, never half of each. Thread-safe; listeners run on the thread that made the change.
+ * the new one, never half of each; a write that fails (a full disk) leaves the old table and no
+ * temporary file. Thread-safe; listeners run on the thread that made the change.
  */
 public final class VolconfTable {
     public static final String FILE = "volconf.bin";
 
+    /** Writes a file's bytes: {@link Files#write}, or a test's failing disk. */
+    @FunctionalInterface
+    interface FileWriter {
+        void write(Path path, byte[] bytes) throws IOException;
+    }
+
     private final Path file;
+    private final FileWriter writer;
     private final VolData[] slots = new VolData[Dmsg.COPYID_COUNT];
     private final List<BiConsumer<Integer, VolData>> listeners = new ArrayList<>();
 
-    private VolconfTable(Path file) {
+    private VolconfTable(Path file, FileWriter writer) {
         this.file = file;
+        this.writer = writer;
         Arrays.fill(slots, VolData.EMPTY);
     }
 
     /** Loads the table from {@code dataDir}, or starts an empty one (written on the first change). */
     public static VolconfTable open(Path dataDir) throws IOException {
-        VolconfTable t = new VolconfTable(dataDir.resolve(FILE));
+        return open(dataDir, (path, bytes) -> Files.write(path, bytes));
+    }
+
+    /** {@link #open(Path)} writing through {@code writer} (a test's failing disk). */
+    static VolconfTable open(Path dataDir, FileWriter writer) throws IOException {
+        VolconfTable t = new VolconfTable(dataDir.resolve(FILE), writer);
         if (Files.exists(t.file)) {
             byte[] bytes = Files.readAllBytes(t.file);
             if (bytes.length != Dmsg.COPYID_COUNT * VolData.BYTES) {
@@ -114,11 +128,21 @@ public final class VolconfTable {
             }
             Files.createDirectories(file.getParent());
             Path tmp = file.resolveSibling(FILE + ".tmp");
-            Files.write(tmp, ByteBufUtil.getBytes(b));
             try {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+                writer.write(tmp, ByteBufUtil.getBytes(b));
+                try {
+                    Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+                } catch (AtomicMoveNotSupportedException e) {
+                    Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+                }
+            } catch (IOException | UncheckedIOException e) {
+                // ENOSPC after the create leaves an empty or partial tmp file: not ours to keep
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException cleanup) {
+                    e.addSuppressed(cleanup);
+                }
+                throw e;
             }
         } catch (UncheckedIOException e) {
             throw e.getCause();

@@ -10,10 +10,13 @@ import dev.dmsg.mesh.SpanExt;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
 import dev.dmsg.wire.LnkConn;
+import dev.dmsg.wire.LnkVolconf;
 import java.time.Duration;
 import java.util.UUID;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
@@ -32,12 +35,16 @@ public final class ShellClient implements AutoCloseable {
     private final Link link;
     private final OneWayShell oneWay;
     private final boolean legacyNode;
+    /** The node's answers to our LNK_VOLCONFs, as they came (see {@link #awaitVolconfAnswer}). */
+    private final BlockingQueue<VolconfAnswer> volconfAnswers;
 
-    private ShellClient(LinkEndpoint endpoint, Link link, OneWayShell oneWay, boolean legacyNode) {
+    private ShellClient(LinkEndpoint endpoint, Link link, OneWayShell oneWay, boolean legacyNode,
+                        BlockingQueue<VolconfAnswer> volconfAnswers) {
         this.endpoint = endpoint;
         this.link = link;
         this.oneWay = oneWay;
         this.legacyNode = legacyNode;
+        this.volconfAnswers = volconfAnswers;
     }
 
     /**
@@ -69,6 +76,11 @@ public final class ShellClient implements AutoCloseable {
         OneWayShell oneWay = new OneWayShell();
         Services services = new Services();
         oneWay.register(services);
+        BlockingQueue<VolconfAnswer> volconfAnswers = new LinkedBlockingQueue<>();
+        services.oneWay(Dmsg.LNK_VOLCONF | Dmsg.REPLY, (l, m) -> {
+            LnkVolconf v = m.ext() instanceof LnkVolconf lv ? lv : null;
+            volconfAnswers.add(new VolconfAnswer(v == null ? -1 : v.index(), m.error(), m.auxString()));
+        });
         CompletableFuture<Void> up = new CompletableFuture<>();
         LinkListener listener = new LinkListener() {
             @Override
@@ -99,7 +111,7 @@ public final class ShellClient implements AutoCloseable {
                 }
                 legacyNode = !SpanExt.understoodBy(l.peerConn());
             }
-            return new ShellClient(ep, l, oneWay, legacyNode);
+            return new ShellClient(ep, l, oneWay, legacyNode, volconfAnswers);
         } catch (ExecutionException e) {
             ep.close(Duration.ofSeconds(1));
             throw new ShellException("cannot reach node " + host + ":" + port + ": " + LinkEndpoint.describeConnectFailure(e));
@@ -115,6 +127,28 @@ public final class ShellClient implements AutoCloseable {
 
     public Link link() {
         return link;
+    }
+
+    /**
+     * A node's answer to a LNK_VOLCONF this client sent: the slot, 0 if it was applied, else PERM,
+     * PARAM or IO with a line saying why (docs/OPERATIONS.md "Changing a running node's links").
+     */
+    public record VolconfAnswer(int index, int error, String why) {}
+
+    /**
+     * The node's next answer about slot {@code index} within {@code wait}, or {@code null}: a 2013
+     * C node, or one of ours over plaintext, does not answer; then only reading the table back
+     * tells. Answers about other slots are dropped.
+     */
+    public VolconfAnswer awaitVolconfAnswer(int index, Duration wait) throws InterruptedException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        for (long left = wait.toNanos(); left > 0; left = deadline - System.nanoTime()) {
+            VolconfAnswer a = volconfAnswers.poll(left, TimeUnit.NANOSECONDS);
+            if (a == null || a.index() == index) {
+                return a;
+            }
+        }
+        return null;
     }
 
     /**

@@ -10,7 +10,6 @@ import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.services.shell.ShellService;
 import dev.dmsg.services.testing.TestCluster;
-import dev.dmsg.testkit.Await;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.LnkCirc;
 import dev.dmsg.wire.LnkSpan;
@@ -96,8 +95,11 @@ class NodeRolesTest {
         VolData v = new VolData(5, 0, 0, 0, Dmsg.VOLF_ENABLED, 0, 0, 0, new UUID(0, 0), "", "span:127.0.0.1:1");
         c.link().conn().sendOneWay(Dmsg.LNK_VOLCONF, new LnkVolconf(v, 5, new UUID(0, 0)), null);
         Link side = alphaSide("beta");
-        // the one-way VOLCONF is refused without an answer: poll the count
-        Await.atMost(T).untilValue(() -> denied(side), d -> d >= 2, "the span command and the VOLCONF denied");
+        // the one-way VOLCONF is refused, counted, and answered PERM to a peer of ours
+        ShellClient.VolconfAnswer answer = c.awaitVolconfAnswer(5, T);
+        assertThat(answer).isNotNull();
+        assertThat(answer.error()).isEqualTo(Dmsg.ERR_PERM);
+        assertThat(answer.why()).endsWith("changing the table needs the admin role");
         assertThat(denied(side)).isEqualTo(2); // the span command and the VOLCONF
         assertThat(alpha.volconf().get(5)).isEqualTo(VolData.EMPTY);
         assertThat(c.link().state()).isEqualTo(LinkState.UP);
