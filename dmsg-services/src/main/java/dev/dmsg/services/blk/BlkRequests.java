@@ -92,10 +92,9 @@ final class BlkRequests {
                     "bytes " + bytes + " not in 1.." + BlkServer.MAX_BYTES);
                 return;
             }
-            long size = e.device.sizeBytes();
-            if (io.offset() < 0 || io.offset() > size - bytes) {
+            if (!e.inRange(io.offset(), bytes)) {
                 refusals.refuse(t, e, Dmsg.ERR_PARAM, io.keyid(), resid, "offset " + Long.toUnsignedString(io.offset()) + "+"
-                    + bytes + " past the end (" + size + ")");
+                    + bytes + " past the end (" + e.largestBytes() + ")");
                 return;
             }
         }

@@ -14,6 +14,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.function.LongConsumer;
 
 /**
  * A regular file (or a block device node) as a {@link BlockDevice}. Positional reads and writes
@@ -29,6 +30,13 @@ import java.util.concurrent.RejectedExecutionException;
  * (docs/BENCHMARKS.md, "Block devices"). This is what nbdkit's file plugin does for every file.
  * A tmpfs that swaps could still wait; {@code -Ddmsg.blk.inlineMemoryFiles=false} sends such files
  * through the pool too.
+ *
+ * <p><b>A file that changes size under the export</b> (truncated, or grown, by someone else):
+ * the device notices when a read finds the end of the file early, or when {@link #checkSize()}
+ * is called (the node does so every second). It then takes the file's size as its own and tells
+ * {@link #onResize} (the node re-advertises the export at that size, docs/BLK.md). A request
+ * past the end of a file that shrank fails with IO — never zeros — and one past the largest
+ * size the export ever had with PARAM, as before.
  */
 public final class FileBlockDevice implements BlockDevice {
     /** Zeros are written in pieces of this size. */
@@ -38,7 +46,11 @@ public final class FileBlockDevice implements BlockDevice {
     private final String name;
     private final Path path;
     private final FileChannel channel;
-    private final long sizeBytes;
+    /** The file's size as last seen; guarded by {@code this} for changes, read without. */
+    private volatile long sizeBytes;
+    /** The largest size the export has had: a request below it is in range for some client's open. */
+    private volatile long largestBytes;
+    private volatile LongConsumer onResize = size -> {};
     private final int blockSize;
     private final boolean readOnly;
     private final ExecutorService io;
@@ -54,6 +66,7 @@ public final class FileBlockDevice implements BlockDevice {
         this.path = path;
         this.channel = channel;
         this.sizeBytes = sizeBytes;
+        this.largestBytes = sizeBytes;
         this.blockSize = blockSize;
         this.readOnly = readOnly;
         this.io = io;
@@ -123,6 +136,33 @@ public final class FileBlockDevice implements BlockDevice {
         return sizeBytes;
     }
 
+    /** {@code listener} gets the new size each time the file is found to have changed size (any thread). */
+    public void onResize(LongConsumer listener) {
+        this.onResize = listener;
+    }
+
+    /**
+     * Looks at the file's size now; if it changed, the device takes it as its size and tells the
+     * {@link #onResize} listener (on this thread, outside any lock). Returns the size. Any thread.
+     */
+    public long checkSize() {
+        long now;
+        try {
+            now = channel.size();
+        } catch (IOException e) {
+            return sizeBytes; // closed, or the disk is gone: the next I/O says so
+        }
+        synchronized (this) {
+            if (now == sizeBytes) {
+                return now;
+            }
+            sizeBytes = now;
+            largestBytes = Math.max(largestBytes, now);
+        }
+        onResize.accept(now);
+        return now;
+    }
+
     @Override
     public int blockSize() {
         return blockSize;
@@ -143,10 +183,12 @@ public final class FileBlockDevice implements BlockDevice {
                 while (nio.hasRemaining()) {
                     int n = channel.read(nio, pos);
                     if (n < 0) {
-                        while (nio.hasRemaining()) {
-                            nio.put((byte) 0); // past the end of a file that shrank: zeros
-                        }
-                        break;
+                        // the file ends before the export does: it shrank under us (zeros would
+                        // pass for data)
+                        long was = sizeBytes;
+                        long now = checkSize();
+                        // the reason first: a BLK_ERROR carries only its first 63 bytes
+                        throw new IOException("file shrank to " + now + " bytes (export was " + was + "): " + path);
                     }
                     pos += n;
                 }
@@ -234,9 +276,15 @@ public final class FileBlockDevice implements BlockDevice {
                 + ": the export is read-only", Dmsg.ERR_PERM));
             return f;
         }
-        if (offset < 0 || length < 0 || offset + length > sizeBytes) {
-            f.completeExceptionally(new BlockException("export " + name + ": " + op + " at " + offset + " of " + length
-                + " bytes is outside 0.." + sizeBytes, Dmsg.ERR_PARAM));
+        long size = sizeBytes;
+        if (offset < 0 || length < 0 || offset + length > size) {
+            boolean shrank = offset >= 0 && length >= 0 && offset + length <= largestBytes;
+            // the reason first: a BLK_ERROR carries only its first 63 bytes
+            f.completeExceptionally(shrank
+                ? new BlockException("export " + name + ": " + op + " at " + offset + ": file shrank to " + size
+                    + " bytes (" + length + " bytes asked; " + path + ")", Dmsg.ERR_IO)
+                : new BlockException("export " + name + ": " + op + " at " + offset + " of " + length
+                    + " bytes is outside 0.." + size, Dmsg.ERR_PARAM));
             return f;
         }
         Runnable run = () -> {

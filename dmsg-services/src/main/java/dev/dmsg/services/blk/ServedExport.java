@@ -32,12 +32,30 @@ final class ServedExport {
         new LatencyHistogram()};
     /** The largest fencing token a write carried that was accepted (0: none yet). */
     final AtomicLong newestToken = new AtomicLong();
+    /** The largest size the device has had (see {@link #inRange}). */
+    private final AtomicLong largestBytes = new AtomicLong();
 
     ServedExport(String name, BlockDevice device, ExportAccess acl, String fence) {
         this.name = name;
         this.device = device;
         this.acl = acl;
         this.fence = fence;
+        this.largestBytes.set(device.sizeBytes());
+    }
+
+    /**
+     * Whether {@code offset}+{@code bytes} lies inside the largest size the export has had: a
+     * request past a smaller size now (its file shrank; a client opened it before, or at the old
+     * size still advertised) goes to the device, which fails it with IO, counted as an error of
+     * the export. Past that it is the client's mistake: PARAM, refused.
+     */
+    boolean inRange(long offset, long bytes) {
+        long size = largestBytes.accumulateAndGet(device.sizeBytes(), Math::max);
+        return offset >= 0 && offset <= size - bytes;
+    }
+
+    long largestBytes() {
+        return largestBytes.get();
     }
 
     /**

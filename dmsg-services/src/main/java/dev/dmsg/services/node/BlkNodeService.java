@@ -1,6 +1,7 @@
 package dev.dmsg.services.node;
 
 import dev.dmsg.mesh.NodeKey;
+import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.services.blk.BlkServer;
 import dev.dmsg.services.blk.ByOriginator;
 import dev.dmsg.services.blk.ExportAccess;
@@ -14,20 +15,35 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The node's BLK exports as a {@link NodeService} (docs/BLK.md "Exports"): opens each export on
  * the node's block I/O pool, serves them with a {@link BlkServer}, advertises each as its own span
  * {@code LABEL/NAME}, and adds {@code blk} (with exports only) and {@code exports} to the status
  * document. Without exports there is no BLK server: BLK_OPEN is answered NOSUPP by the link.
+ *
+ * <p>An export's file that changes size under the node (found by a read past its end, or by a
+ * look at every file's size each {@link #SIZE_CHECK_MILLIS} ms) is re-advertised at its new size
+ * (docs/BLK.md "Exports"): a client that opens it from then on sees that size; one that holds it
+ * open gets IO for what lies past the end.
  */
 final class BlkNodeService implements NodeService {
+    private static final Logger log = LoggerFactory.getLogger("dmsg.node");
     private final List<Node.Export> configured;
     private final String label;
     /** Each export's span key, to tell which export a circuit ending here was forged to. */
     private final Map<NodeKey, String> exportKeys = new ConcurrentHashMap<>();
     private volatile Exports exports;
     private volatile BlkServer blk;
+    /** How often every export's file size is looked at. */
+    static final long SIZE_CHECK_MILLIS = 1000;
+    /** Each export's span as advertised now, by name: written on the mesh thread. */
+    private final Map<String, SpanEngine.SpanLink> spans = new ConcurrentHashMap<>();
+    private volatile ScheduledFuture<?> sizeChecks;
 
     /**
      * @throws IllegalArgumentException if an export's {@code LABEL/NAME} does not fit a cl_label
@@ -74,8 +90,25 @@ final class BlkNodeService implements NodeService {
         for (Exports.Served e : ex.served.values()) {
             LnkSpan es = exportSpan(label, e);
             exportKeys.put(NodeKey.of(es), e.export().name());
-            ctx.advertise(es, advertised -> {});
+            ctx.advertise(es, advertised -> spans.put(e.export().name(), advertised));
+            e.device().onResize(size -> resized(ctx, e, size));
         }
+        sizeChecks = ctx.executors().admin().scheduleWithFixedDelay(() -> ex.served.values()
+            .forEach(e -> e.device().checkSize()), SIZE_CHECK_MILLIS, SIZE_CHECK_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    /** An export's file has a new size: advertised at it from now on (any thread; the work is on the mesh thread). */
+    private void resized(NodeContext ctx, Exports.Served e, long sizeBytes) {
+        log.warn("export {}: {} is now {} bytes: re-advertised at that size; reads past it fail (IO)",
+            e.export().name(), e.export().path(), sizeBytes);
+        // looked up, made and replaced in one task on the mesh thread: two quick changes end
+        // with the span of the last size
+        ctx.executors().mesh().execute(() -> {
+            SpanEngine.SpanLink now = ctx.replace(spans.get(e.export().name()), exportSpan(label, e));
+            if (now != null) {
+                spans.put(e.export().name(), now);
+            }
+        });
     }
 
     /**
@@ -130,6 +163,10 @@ final class BlkNodeService implements NodeService {
     /** Closes the files; the node has drained the block I/O pool by then. */
     @Override
     public void stop() {
+        ScheduledFuture<?> checks = sizeChecks;
+        if (checks != null) {
+            checks.cancel(false);
+        }
         Exports ex = exports;
         if (ex != null) {
             ex.close();

@@ -331,6 +331,22 @@ public final class Node implements AutoCloseable {
     }
 
     /**
+     * Replaces own span {@code old} by {@code span}, the same node with new fields (an export's
+     * new size): the mesh sees the old one withdrawn and the new one advertised. Returns the new
+     * handle, or {@code null} if {@code old} is no longer advertised (the node is closing). On the
+     * mesh thread only.
+     */
+    SpanEngine.SpanLink replaceOwn(SpanEngine.SpanLink old, LnkSpan span) {
+        if (old == null || !ownSpans.remove(old)) {
+            return null;
+        }
+        engine.withdraw(old);
+        SpanEngine.SpanLink now = engine.advertise(span);
+        ownSpans.add(now);
+        return now;
+    }
+
+    /**
      * Advertises a service of this node to the mesh (an export, a PFS …) as its own span (dist 0).
      * The future completes with the handle that {@link #withdraw} takes.
      */

@@ -77,4 +77,12 @@ public final class NodeContext {
     public void advertise(LnkSpan span, Consumer<SpanEngine.SpanLink> advertised) {
         node.advertiseOwn(span, advertised);
     }
+
+    /**
+     * Replaces {@code old}, which {@link #advertise} made, by {@code span} (same node, new
+     * fields); returns the new handle, {@code null} if {@code old} is gone. Mesh thread only.
+     */
+    public SpanEngine.SpanLink replace(SpanEngine.SpanLink old, LnkSpan span) {
+        return node.replaceOwn(old, span);
+    }
 }

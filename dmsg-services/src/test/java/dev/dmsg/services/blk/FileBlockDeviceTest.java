@@ -7,12 +7,16 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.AbstractExecutorService;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -113,6 +117,57 @@ class FileBlockDeviceTest {
             } catch (ExecutionException e) {
                 assertThat(e.getCause()).hasMessageContaining("export disk0: read at -1 of 512 bytes is outside");
             }
+        }
+    }
+
+    /** Truncated under the device: no zeros at the old size; an IO error, the new size taken and told. */
+    @Test
+    void aFileTruncatedUnderTheDeviceFailsReadsPastItsEndWithIoAndTakesItsNewSize() throws Exception {
+        try (FileBlockDevice d = device(false)) {
+            List<Long> told = new CopyOnWriteArrayList<>();
+            d.onResize(told::add);
+            try (FileChannel other = FileChannel.open(tmp.resolve("disk.img"), StandardOpenOption.WRITE)) {
+                other.truncate(256 * 1024); // someone else shrinks the file
+            }
+            assertThat(d.sizeBytes()).as("not noticed yet").isEqualTo(1 << 20);
+            CompletableFuture<ByteBuf> past = d.read(512 * 1024, 4096);
+            assertThat(error(past)).isEqualTo(Dmsg.ERR_IO);
+            assertThat(message(past)).startsWith("export disk0: read at 524288: file shrank to 262144 bytes (export was "
+                + "1048576): ").endsWith("disk.img");
+            assertThat(message(d.read(512 * 1024, 4096))).startsWith("export disk0: read at 524288: file shrank to "
+                + "262144 bytes (4096 bytes asked; ");
+            assertThat(told).containsExactly(256L * 1024);
+            assertThat(d.sizeBytes()).isEqualTo(256 * 1024);
+            // from now on caught before any I/O: IO up to the old size, PARAM beyond any size it had
+            assertThat(error(d.read(512 * 1024, 4096))).isEqualTo(Dmsg.ERR_IO);
+            ByteBuf one = Unpooled.buffer(512).writeZero(512);
+            assertThat(error(d.write(1000 * 1024, one, false))).isEqualTo(Dmsg.ERR_IO);
+            assertThat(error(d.read(1 << 20, 512))).isEqualTo(Dmsg.ERR_PARAM);
+            ByteBuf head = get(d.read(0, 4096)); // what is left is served
+            head.release();
+            // the straddling read: the part past the end is not made up
+            assertThat(error(d.read(256 * 1024 - 2048, 4096))).isEqualTo(Dmsg.ERR_IO);
+
+            // grown back, noticed by a look at the size (the node's periodic check)
+            try (FileChannel other = FileChannel.open(tmp.resolve("disk.img"), StandardOpenOption.WRITE)) {
+                other.write(ByteBuffer.wrap(new byte[] {1}), (2 << 20) - 1);
+            }
+            assertThat(d.checkSize()).isEqualTo(2 << 20);
+            assertThat(d.checkSize()).isEqualTo(2 << 20);
+            assertThat(told).containsExactly(256L * 1024, 2L << 20); // once per change
+            ByteBuf tail = get(d.read((2 << 20) - 4096, 4096));
+            assertThat(tail.getByte(4095)).isEqualTo((byte) 1);
+            tail.release();
+        }
+    }
+
+    /** The message of the BlockException {@code f} failed with. */
+    static String message(CompletableFuture<?> f) throws Exception {
+        try {
+            f.get(10, TimeUnit.SECONDS);
+            throw new AssertionError("succeeded");
+        } catch (ExecutionException e) {
+            return e.getCause().getMessage();
         }
     }
 

@@ -17,8 +17,11 @@ import dev.dmsg.testkit.WriteModel;
 import dev.dmsg.wire.Dmsg;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -467,6 +470,50 @@ class RemoteBlockDeviceTest {
         d.flush().get(10, TimeUnit.SECONDS);
         assertSameBytes(readAll(d), w.model(), "read back through the client (seed " + seed + ")");
         assertSameBytes(Files.readAllBytes(file), w.model(), "the exported file (seed " + seed + ")");
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The export's file changing size under the node
+
+    /**
+     * Truncated under a running node: a read past the new end fails with IO (not zeros), counted
+     * in the export's errors, and the export is re-advertised at its new size; grown, the
+     * periodic look at the size re-advertises it without any I/O.
+     */
+    @Test
+    void aFileTruncatedUnderTheNodeFailsReadsPastItsEndAndIsReadvertisedAtItsSize() throws Exception {
+        Path file = disk("disk0.img");
+        Node exp = start("exp", Node.Export.of("disk0", file));
+        Node far = start("far");
+        link(far, exp);
+        cluster.await(() -> listed(far, "exp/disk0") != null, "far lists exp/disk0");
+        RemoteBlockDevice d = open(far, "exp/disk0", false, options(T, 64, 1024));
+        assertThat(d.sizeBytes()).isEqualTo(SIZE);
+
+        try (FileChannel other = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            other.truncate(2 << 20); // someone else shrinks the file under the node
+        }
+        BlockException past = failure(d.read(4 << 20, 4096), T);
+        assertThat(past.error()).isEqualTo(Dmsg.ERR_IO);
+        // found by the read (the file ends early) or by the node's look at its size a moment before
+        assertThat(past.getMessage()).startsWith("export exp/disk0: read at 4194304 (4096 bytes): export disk0: read at "
+            + "4194304: file shrank to 2097152 bytes (");
+        assertThat(read(d, 0, 4096)).hasSize(4096); // what is left is still served
+        assertThat(counter(exp, "errors")).isEqualTo(1);
+        cluster.await(() -> listed(far, "exp/disk0").sizeBytes() == 2 << 20, "exp/disk0 advertised at 2 MiB");
+        assertThat(counter(exp, "size")).isEqualTo(2 << 20);
+        assertThat(listed(far, "exp/disk0").serial()).as("the same disk, smaller").isEqualTo(
+            export0(exp).get("serial").asText());
+        assertThat(failure(d.read(6 << 20, 512), T).error()).as("below the old size").isEqualTo(Dmsg.ERR_IO);
+        assertThat(counter(exp, "errors")).isEqualTo(2);
+
+        try (FileChannel other = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            other.write(ByteBuffer.wrap(new byte[] {7}), (16 << 20) - 1); // grown, no I/O through the node
+        }
+        cluster.await(() -> listed(far, "exp/disk0").sizeBytes() == 16 << 20, "exp/disk0 advertised at 16 MiB");
+        RemoteBlockDevice bigger = open(far, "exp/disk0", false, options(T, 64, 1024));
+        assertThat(bigger.sizeBytes()).isEqualTo(16 << 20);
+        assertThat(read(bigger, (16 << 20) - 512, 512)[511]).isEqualTo((byte) 7);
     }
 
     // ------------------------------------------------------------------------------------------
