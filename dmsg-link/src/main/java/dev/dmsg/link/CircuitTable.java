@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
  */
 final class CircuitTable implements LinkCircuits {
     private static final Logger log = LoggerFactory.getLogger(Iocom.class);
-    /** Circuits detached here lately, remembered for late messages on them; the oldest are forgotten. */
+    /** Circuits detached or unrelayed here lately, remembered for late messages on them; the oldest are forgotten. */
     private static final int RECENTLY_DETACHED = 256;
 
     private final Iocom iocom;
@@ -107,9 +107,16 @@ final class CircuitTable implements LinkCircuits {
         relayed.put(id, relay);
     }
 
+    /**
+     * The relay has closed its side: messages the peer sent before it saw our DELETE are still on
+     * their way (a close crossing the far end's last answers, as at every shutdown); remembered as
+     * detached, they are counted as late, not as a peer's violation.
+     */
     @Override
     public void unrelay(long id) {
-        relayed.remove(id);
+        if (relayed.remove(id) != null) {
+            recentlyDetached.put(id, Boolean.TRUE);
+        }
     }
 
     @Override

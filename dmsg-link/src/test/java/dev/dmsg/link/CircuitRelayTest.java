@@ -76,15 +76,28 @@ class CircuitRelayTest {
         assertThat(out.get(0).circuit()).isEqualTo(0x77);
     }
 
+    /**
+     * A message crossing the relay's close (the far end's last answer, sent before it saw our
+     * DELETE) is late, not a violation: counted, dropped, no warning. A circuit never relayed here
+     * is still unknown.
+     */
     @Test
-    void afterUnrelayTheCircuitIsUnknownAgain() {
+    void afterUnrelayALateMessageIsCountedLateAndAnotherCircuitIsStillUnknown() {
         a.up();
         a.link.circuits().relay(0x77, (from, m) -> relayedToUs.add(m));
         a.in(ECHO | CREATE, 1, 0x77, 0, null);
         a.link.circuits().unrelay(0x77);
         a.in(ECHO | DELETE, 1, 0x77, 0, null);
         assertThat(relayedToUs).hasSize(1);
+        assertThat(a.link.stats().violations().get(Violation.UNKNOWN_CIRCUIT)).isNull();
+        assertThat(a.link.lateOnDetached()).isEqualTo(1);
+
+        a.in(ECHO | CREATE, 2, 0x78, 0, null); // forged: never relayed here
         assertThat(a.link.stats().violations().get(Violation.UNKNOWN_CIRCUIT)).isEqualTo(1L);
+        a.link.circuits().unrelay(0x79);       // nothing was relayed: nothing remembered
+        a.in(ECHO | CREATE, 3, 0x79, 0, null);
+        assertThat(a.link.stats().violations().get(Violation.UNKNOWN_CIRCUIT)).isEqualTo(2L);
+        assertThat(relayedToUs).hasSize(1);
     }
 
     @Test
