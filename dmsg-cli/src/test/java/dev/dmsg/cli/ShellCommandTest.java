@@ -98,7 +98,9 @@ class ShellCommandTest {
         return b.toString();
     }
 
-    static final Pattern LOG_LINE = Pattern.compile("\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ");
+    /** A log line: a time, with the date and zone the node's log now has (logback.xml), or without. */
+    static final Pattern LOG_LINE =
+        Pattern.compile("(\\d{4}-\\d\\d-\\d\\dT)?\\d\\d:\\d\\d:\\d\\d\\.\\d{3}(Z|[+-]\\d\\d:\\d\\d)? ");
 
     @Test
     void oneShotPrintsTheOutputAndExitsZero() throws Exception {
