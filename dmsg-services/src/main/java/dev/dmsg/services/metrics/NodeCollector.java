@@ -9,6 +9,7 @@ import dev.dmsg.mesh.MeshNode;
 import dev.dmsg.mesh.SpanEngine;
 import dev.dmsg.services.blk.BlkServer;
 import dev.dmsg.services.cac.CacServer;
+import dev.dmsg.services.http.ListenerStats;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.quorum.GroupStatus;
 import dev.dmsg.services.quorum.QuorumMember;

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.dmsg.link.Link;
 import dev.dmsg.link.tls.Role;
 import dev.dmsg.services.EchoService;
+import dev.dmsg.services.http.HttpListener;
+import dev.dmsg.services.http.ListenerStats;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.testing.TestCluster;
 import dev.dmsg.wire.Dmsg;
@@ -124,7 +126,7 @@ class MetricsAttackTest {
             }
         }
         assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
-        assertThat(sent).as("cut off by the deadline, not by the header limit").isLessThan(MetricsServer.MAX_HEADER_BYTES);
+        assertThat(sent).as("cut off by the deadline, not by the header limit").isLessThan(HttpListener.MAX_HEADER_BYTES);
         assertThat(m.stats().get(ListenerStats.TIMEOUT)).isGreaterThanOrEqualTo(2);
         assertThat(Http.scrape(m).sum("dmsg_metrics_http_refusals_total", "reason", "timeout")).isGreaterThanOrEqualTo(2);
         nodeStillAnswers();

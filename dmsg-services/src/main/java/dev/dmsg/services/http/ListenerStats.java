@@ -1,4 +1,4 @@
-package dev.dmsg.services.metrics;
+package dev.dmsg.services.http;
 
 import java.util.Map;
 import java.util.TreeMap;
@@ -6,14 +6,17 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.BiConsumer;
 
-/** What the metrics listener refused, by reason ({@code dmsg_metrics_http_refusals_total}); any thread. */
+/**
+ * What an {@link HttpListener} refused, by reason (the metrics listener's are
+ * {@code dmsg_metrics_http_refusals_total}); any thread.
+ */
 public final class ListenerStats {
-    static final String OVER_CAP = "over_cap";
-    static final String EVICTED = "evicted";
-    static final String TIMEOUT = "timeout";
-    static final String TOO_LARGE = "too_large";
-    static final String BAD_REQUEST = "bad_request";
-    static final String BUSY = "busy";
+    public static final String OVER_CAP = "over_cap";
+    public static final String EVICTED = "evicted";
+    public static final String TIMEOUT = "timeout";
+    public static final String TOO_LARGE = "too_large";
+    public static final String BAD_REQUEST = "bad_request";
+    public static final String BUSY = "busy";
 
     private final Map<String, LongAdder> counts = new ConcurrentHashMap<>();
 
@@ -23,7 +26,7 @@ public final class ListenerStats {
         }
     }
 
-    void count(String reason) {
+    public void count(String reason) {
         counts.get(reason).increment();
     }
 
@@ -32,7 +35,7 @@ public final class ListenerStats {
         return a == null ? 0 : a.sum();
     }
 
-    void forEach(BiConsumer<String, Long> each) {
+    public void forEach(BiConsumer<String, Long> each) {
         new TreeMap<>(counts).forEach((r, a) -> each.accept(r, a.sum()));
     }
 }
