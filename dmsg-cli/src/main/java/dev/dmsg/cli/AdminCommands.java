@@ -6,6 +6,9 @@ import dev.dmsg.link.tls.NodeKeys;
 import dev.dmsg.link.tls.TlsConfig;
 import dev.dmsg.link.tls.TrustStore;
 import dev.dmsg.services.node.NodeTrust;
+import dev.dmsg.services.page.Dot;
+import dev.dmsg.services.page.GraphSource;
+import dev.dmsg.services.page.MeshGraph;
 import dev.dmsg.services.shell.ShellClient;
 import dev.dmsg.wire.Dmsg;
 import dev.dmsg.wire.ErrorCode;
@@ -16,6 +19,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -112,10 +116,18 @@ final class AdminCommands {
 
     @Command(name = "status", mixinStandardHelpOptions = true,
         description = {"Shows a node's identity, links, span tree and VOLCONF table.",
-            "--json prints the status document (docs/OPERATIONS.md); exit 1 if the node cannot be reached."})
+            "--json prints the status document (docs/OPERATIONS.md); --dot the mesh as a graph for Graphviz, "
+                + "what the status page draws (docs/STATUS-PAGE.md); exit 1 if the node cannot be reached."})
     static final class Status extends NodeOption implements Callable<Integer> {
+        /** How long one node may take to answer {@code --dot}'s question. */
+        static final Duration DOT_ASK = Duration.ofSeconds(3);
+
         @Option(names = "--json", description = "the status document as JSON")
         boolean json;
+
+        @Option(names = "--dot", description = "the mesh as the node sees it, in Graphviz's DOT: "
+            + "dmsg status --dot | dot -Tsvg > mesh.svg")
+        boolean dot;
 
         @Override
         public Integer call() {
@@ -123,11 +135,42 @@ final class AdminCommands {
                 if (c.legacyNode()) {
                     return legacyStatus(c);
                 }
+                if (dot) {
+                    System.out.print(Dot.of(graph(c)));
+                    return 0;
+                }
                 System.out.print(c.call(json ? "status --json" : "status", TIMEOUT));
                 return 0;
             } catch (ShellClient.ShellException e) {
                 System.err.println("dmsg status: " + e.getMessage());
                 return 1;
+            }
+        }
+
+        /**
+         * The graph the node's status page would draw, gathered from here with this CLI's identity
+         * (docs/STATUS-PAGE.md "Rights"): the node's document, then each reachable node's through it
+         * ({@code @NODE status --json}), one at a time, since the node runs at most 4 commands of one
+         * caller at once.
+         */
+        static MeshGraph graph(ShellClient c) throws ShellClient.ShellException {
+            try {
+                JsonNode self = JSON.readTree(c.call("status --json", TIMEOUT));
+                GraphSource source = new GraphSource(() -> self, label -> {
+                    StringBuilder out = new StringBuilder();
+                    MeshGraph.Answer a;
+                    try {
+                        a = GraphSource.answerOf(c.run("@" + label + " status --json", out::append, DOT_ASK), out.toString());
+                    } catch (ShellClient.ShellException e) {
+                        a = MeshGraph.Answer.failed(MeshGraph.State.NO_ANSWER, e.getMessage());
+                    }
+                    return CompletableFuture.completedFuture(a);
+                }, System::nanoTime, GraphSource.WAIT);
+                return source.graph().graph();
+            } catch (ShellClient.ShellException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new ShellClient.ShellException("cannot make the graph: " + e.getMessage());
             }
         }
 

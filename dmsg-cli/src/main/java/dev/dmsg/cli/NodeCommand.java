@@ -13,6 +13,7 @@ import dev.dmsg.mesh.MeshConfig;
 import dev.dmsg.quorum.GroupSpec;
 import dev.dmsg.quorum.raft.RaftHost;
 import dev.dmsg.services.metrics.MetricsServer;
+import dev.dmsg.services.page.StatusPageServer;
 import dev.dmsg.services.node.ExportSpec;
 import dev.dmsg.services.node.Node;
 import dev.dmsg.services.node.Security;
@@ -166,6 +167,11 @@ final class NodeCommand implements Callable<Integer> {
         description = "allow --metrics on an address that is not loopback: the listener has no authentication, "
             + "so firewall it or put an authenticating proxy in front")
     boolean metricsPublic;
+
+    @Option(names = "--http", paramLabel = "HOST:PORT", converter = HostPort.Converter.class,
+        description = "serve a read-only status page on http://HOST:PORT/: the mesh as a graph, live "
+            + "(docs/STATUS-PAGE.md); a loopback address only (default: off)")
+    HostPort http;
 
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")
     boolean logFrames;
@@ -323,11 +329,29 @@ final class NodeCommand implements Callable<Integer> {
                 return false;
             }
         }
+        StatusPageServer pageServer = null;
+        if (http != null) {
+            try {
+                pageServer = StatusPageServer.start(running, http.host(), http.port(), StatusPageServer.defaults());
+            } catch (IOException e) {
+                log.error("{}", e.getMessage());
+                if (metricsServer != null) {
+                    metricsServer.close();
+                }
+                running.close(); // it must not outlive the lock released on return
+                exitStatus = 1;
+                return false;
+            }
+        }
         MetricsServer served = metricsServer;
+        StatusPageServer page = pageServer;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("stopping: withdrawing spans, closing {} link(s)", running.endpoint().links().size());
             if (served != null) {
                 served.close();
+            }
+            if (page != null) {
+                page.close();
             }
             running.close();
             log.info("stopped");
