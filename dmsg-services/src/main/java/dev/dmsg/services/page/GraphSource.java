@@ -16,7 +16,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -25,13 +24,14 @@ import java.util.function.LongSupplier;
 /**
  * Gathers a {@link MeshGraph}: the serving node's own status document, and each reachable node's,
  * asked over the mesh ({@code @NODE status --json}), within the bounds of docs/STATUS-PAGE.md: at
- * most {@link #MAX_ASKED} nodes, one question in flight per node, {@link #WAIT} for all answers
+ * most {@link #MAX_ASKED} nodes, one question in flight per node (an answer later than the wait is
+ * used by the next gathering, which does not ask again), {@link #WAIT} for all answers
  * together, the graph kept {@link #CACHE} long. Remembers the nodes it has seen, so that one that
  * leaves the span table is drawn {@link State#GONE}.
  *
  * <p>Concurrency: {@link #graph} is synchronized (one gathering at a time; a caller that comes
- * while one runs then gets its cached result). Answers complete on the links' threads: they only
- * take their question out of {@code inFlight} (a concurrent map), never the lock.
+ * while one runs then gets its cached result). Answers complete on the links' threads and run
+ * nothing of ours there: a gathering reads them (a late one at the next gathering).
  */
 public final class GraphSource {
     public static final int MAX_ASKED = 32;
@@ -61,7 +61,8 @@ public final class GraphSource {
     private final Asker asker;
     private final LongSupplier nanoTime;
     private final Duration wait;
-    private final Map<String, CompletableFuture<Answer>> inFlight = new ConcurrentHashMap<>();
+    /** Questions not answered by the end of a gathering: asked again only once answered. Under the lock. */
+    private final Map<String, CompletableFuture<Answer>> inFlight = new HashMap<>();
     /** Label → last distance seen; access order, so the oldest seen is first. */
     private final LinkedHashMap<String, Integer> seen = new LinkedHashMap<>(16, 0.75f, true);
     private Gathered last;
@@ -126,22 +127,21 @@ public final class GraphSource {
             if (r.dist() < 0 || asked.size() >= MAX_ASKED) {
                 continue;
             }
-            CompletableFuture<Answer> f = inFlight.get(r.label());
+            CompletableFuture<Answer> f = inFlight.remove(r.label()); // last time's question, answered since or not
             if (f == null) {
                 f = asker.ask(r.label());
-                if (!f.isDone()) {
-                    CompletableFuture<Answer> mine = f;
-                    inFlight.put(r.label(), f);
-                    f.whenComplete((a, e) -> forget(r.label(), mine));
-                }
             }
             asked.put(r.label(), f);
         }
+        inFlight.clear(); // questions to nodes no longer reachable: dropped
         long deadline = now + wait.toNanos();
         Map<String, Answer> answers = new HashMap<>();
         for (Map.Entry<String, CompletableFuture<Answer>> e : asked.entrySet()) {
             long left = deadline - nanoTime.getAsLong();
             answers.put(e.getKey(), await(e.getValue(), left));
+            if (!e.getValue().isDone()) {
+                inFlight.put(e.getKey(), e.getValue()); // not asked again: its answer is used when it comes
+            }
         }
         MeshGraph g = MeshGraph.build(doc, answers, seen.keySet(), seen);
         for (GraphNode n : g.nodes()) {
@@ -155,11 +155,6 @@ public final class GraphSource {
         long done = nanoTime.getAsLong();
         last = new Gathered(g, done, done - now);
         return last;
-    }
-
-    /** Not synchronized: answers complete on the links' threads, which must never wait for a gathering. */
-    private void forget(String label, CompletableFuture<Answer> f) {
-        inFlight.remove(label, f);
     }
 
     private static Answer await(CompletableFuture<Answer> f, long nanos) throws InterruptedException {
