@@ -99,7 +99,8 @@ class StatusPageBrowserTest {
         }
         assertThat(drawnLinks(dom)).containsExactlyInAnyOrder("alpha|beta", "beta|gamma", "delta|gamma", "beta|delta");
         assertThat(dom).contains("disk0"); // gamma's export
-        assertThat(dom).contains("alpha → beta → gamma"); // the circuit's path
+        assertThat(dom).contains("alpha → beta → gamma") // the circuit's path, listed and drawn
+            .contains("data-circuit=\"alpha&gt;beta&gt;gamma\"");
 
         cluster.stop(delta);
         cluster.await(() -> {
@@ -154,7 +155,7 @@ class StatusPageBrowserTest {
         Path profile = Files.createTempDirectory("dmsg-chromium");
         List<String> cmd = new ArrayList<>(List.of(browser, "--headless=new", "--no-sandbox", "--disable-gpu",
             "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=" + profile, "--virtual-time-budget=3000",
-            "--window-size=1280,760"));
+            "--window-size=1280,640"));
         if (shot != null) {
             Files.createDirectories(shot.getParent());
             cmd.add("--screenshot=" + shot);
