@@ -170,7 +170,8 @@ final class NodeCommand implements Callable<Integer> {
 
     @Option(names = "--http", paramLabel = "HOST:PORT", converter = HostPort.Converter.class,
         description = "serve a read-only status page on http://HOST:PORT/: the mesh as a graph, live "
-            + "(docs/STATUS-PAGE.md); a loopback address only (default: off)")
+            + "(docs/STATUS-PAGE.md); on an address that is not loopback, HTTPS only, to clients whose key this "
+            + "node trusts to read (default: off)")
     HostPort http;
 
     @Option(names = "--log-frames", description = "log every frame sent and received (DEBUG)")

@@ -27,6 +27,9 @@ import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -41,7 +44,9 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import java.util.function.Supplier;
+import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -64,7 +69,8 @@ import org.slf4j.LoggerFactory;
  * accepted or of its previous answer, else it is closed; one request at a time per connection
  * (reading stops until the answer is written), so pipelining buys nothing; at most
  * {@value #MAX_QUEUED_WORK} answers waiting for the worker, past that 503. Every refusal is counted
- * in {@link ListenerStats}.
+ * in {@link ListenerStats}. Optionally over TLS ({@link Tls}): the handshake falls within the
+ * first request's deadline, and a client whose key may not read is closed before it is read.
  *
  * <p>Threads: the event loop owns the connections (the eviction queue is touched only there); a
  * {@link Routes#work} route is answered on the worker and written back on the loop, a
@@ -89,6 +95,14 @@ public final class HttpListener implements AutoCloseable {
             }
         }
     }
+
+    /**
+     * TLS for the listener: every connection starts with a handshake under {@code context} (which
+     * should require a client certificate), within the request deadline, and is then checked by
+     * {@code refusal}: null lets it in, else the reason it is closed for (counted
+     * {@link ListenerStats#KEY_REFUSED}, logged at debug).
+     */
+    public record Tls(SslContext context, Function<SSLSession, String> refusal) {}
 
     /** One answer: a status, a content type and the whole body. */
     public record Response(HttpResponseStatus status, String contentType, byte[] body) {
@@ -128,6 +142,7 @@ public final class HttpListener implements AutoCloseable {
     private final Options options;
     private final Routes routes;
     private final ListenerStats stats;
+    private final Tls tls;
     private final MultiThreadIoEventLoopGroup group;
     private final ThreadPoolExecutor worker;
     /** Connections that have not delivered a whole request since they were accepted or last answered: oldest first. Loop only. */
@@ -135,8 +150,9 @@ public final class HttpListener implements AutoCloseable {
     private int connections; // loop only
     private Channel server;
 
-    private HttpListener(String name, Options options, Routes routes, ListenerStats stats) {
+    private HttpListener(String name, Options options, Routes routes, ListenerStats stats, Tls tls) {
         this.name = name;
+        this.tls = tls;
         this.options = options;
         this.routes = routes;
         this.stats = stats;
@@ -157,7 +173,13 @@ public final class HttpListener implements AutoCloseable {
      */
     public static HttpListener start(String name, InetAddress addr, int port, Options options, Routes routes,
                                      ListenerStats stats) throws IOException {
-        HttpListener h = new HttpListener(name, options, routes, stats);
+        return start(name, addr, port, options, routes, stats, null);
+    }
+
+    /** As {@link #start(String, InetAddress, int, Options, Routes, ListenerStats)}, over {@code tls} (null: plain HTTP). */
+    public static HttpListener start(String name, InetAddress addr, int port, Options options, Routes routes,
+                                     ListenerStats stats, Tls tls) throws IOException {
+        HttpListener h = new HttpListener(name, options, routes, stats, tls);
         try {
             h.server = new ServerBootstrap().group(h.group).channel(NioServerSocketChannel.class)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(32 << 10, 64 << 10))
@@ -218,6 +240,9 @@ public final class HttpListener implements AutoCloseable {
             connections--;
             waiting.remove(ch);
         });
+        if (tls != null) {
+            ch.pipeline().addLast(tls.context().newHandler(ch.alloc()));
+        }
         ch.pipeline()
             .addLast(new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_BYTES, 8192))
             .addLast(new HttpObjectAggregator(0) { // no body: a Content-Length over 0 is answered 413
@@ -234,6 +259,29 @@ public final class HttpListener implements AutoCloseable {
     /** One connection: one request at a time, each within the request timeout. */
     private final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
         private ScheduledFuture<?> deadline;
+        /** Over TLS: the handshake is done and the client's key may read. Loop only. */
+        private boolean admitted = tls == null;
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            if (evt instanceof SslHandshakeCompletionEvent done && tls != null) {
+                if (!done.isSuccess()) {
+                    log.debug("{} connection {}: TLS handshake failed: {}", name, ctx.channel().remoteAddress(),
+                        String.valueOf(done.cause()));
+                    ctx.close();
+                    return;
+                }
+                String why = tls.refusal().apply(ctx.pipeline().get(SslHandler.class).engine().getSession());
+                if (why != null) {
+                    stats.count(ListenerStats.KEY_REFUSED);
+                    log.debug("{} connection {}: refused: {}", name, ctx.channel().remoteAddress(), why);
+                    ctx.close();
+                    return;
+                }
+                admitted = true;
+            }
+            super.userEventTriggered(ctx, evt);
+        }
 
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
@@ -271,6 +319,10 @@ public final class HttpListener implements AutoCloseable {
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
+            if (!admitted) {
+                ctx.close(); // a request before the key was checked: never answered
+                return;
+            }
             waiting.remove(ctx.channel());
             ctx.channel().config().setAutoRead(false); // one at a time: nothing more is read until this is answered
             boolean keepAlive = HttpUtil.isKeepAlive(req);

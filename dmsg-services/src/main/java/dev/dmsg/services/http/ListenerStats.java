@@ -17,6 +17,8 @@ public final class ListenerStats {
     public static final String TOO_LARGE = "too_large";
     public static final String BAD_REQUEST = "bad_request";
     public static final String BUSY = "busy";
+    /** Over TLS: the client's key is trusted, but not to read (docs/STATUS-PAGE.md "Who can reach it"). */
+    public static final String KEY_REFUSED = "key_refused";
 
     private final Map<String, LongAdder> counts = new ConcurrentHashMap<>();
 
@@ -27,7 +29,7 @@ public final class ListenerStats {
     }
 
     public void count(String reason) {
-        counts.get(reason).increment();
+        counts.computeIfAbsent(reason, r -> new LongAdder()).increment(); // KEY_REFUSED: only on a TLS listener
     }
 
     public long get(String reason) {
