@@ -56,8 +56,12 @@ public record MeshGraph(String self, List<GraphNode> nodes, List<GraphLink> link
     public record GraphExport(String name, long size, boolean readOnly, long opens, long reads, long writes,
                               long errors) {}
 
-    /** A link between two nodes of the graph; {@code seenBy} the ends whose documents reported it. */
-    public record GraphLink(String a, String b, String state, List<String> seenBy) {}
+    /**
+     * A link between two nodes of the graph; {@code seenBy} the ends whose documents reported it;
+     * {@code msgs} and {@code bytes} the messages and frame bytes it carried both ways, as the
+     * first end that reported it counts them (-1 if neither did).
+     */
+    public record GraphLink(String a, String b, String state, List<String> seenBy, long msgs, long bytes) {}
 
     /** A circuit from {@code origin} to {@code target} and the nodes it passes; {@code complete} if followed to its end. */
     public record GraphCircuit(String origin, String target, List<String> path, boolean complete) {}
@@ -176,6 +180,7 @@ public record MeshGraph(String self, List<GraphNode> nodes, List<GraphLink> link
     private static List<GraphLink> links(Map<String, JsonNode> docs, Set<String> known) {
         Map<String, String> state = new TreeMap<>();
         Map<String, Set<String>> seenBy = new TreeMap<>();
+        Map<String, long[]> counts = new TreeMap<>();
         docs.forEach((label, doc) -> {
             for (JsonNode l : doc.path("links")) {
                 String peer = l.path("peer").asText();
@@ -186,12 +191,15 @@ public record MeshGraph(String self, List<GraphNode> nodes, List<GraphLink> link
                 String st = l.path("state").asText("UNKNOWN");
                 state.merge(key, st, MeshGraph::worse);
                 seenBy.computeIfAbsent(key, k -> new TreeSet<>()).add(label);
+                counts.putIfAbsent(key, new long[] {l.path("msgs_in").asLong() + l.path("msgs_out").asLong(),
+                    l.path("bytes_in").asLong() + l.path("bytes_out").asLong()});
             }
         });
         List<GraphLink> out = new ArrayList<>();
         state.forEach((key, st) -> {
             String[] ab = key.split("\u0000");
-            out.add(new GraphLink(ab[0], ab[1], st, List.copyOf(seenBy.get(key))));
+            long[] c = counts.getOrDefault(key, new long[] {-1, -1});
+            out.add(new GraphLink(ab[0], ab[1], st, List.copyOf(seenBy.get(key)), c[0], c[1]));
         });
         return out;
     }

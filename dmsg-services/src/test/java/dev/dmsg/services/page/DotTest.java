@@ -40,7 +40,7 @@ class DotTest {
         MeshGraph g = new MeshGraph("a", List.of(
             new GraphNode("a", State.SELF, 0, null, "", null, 0, List.of()),
             new GraphNode("x\" -- \"y\n}", State.UP, 0, "x", "", null, 0, List.of())),
-            List.of(new GraphLink("a", "x\" -- \"y\n}", "UP", List.of("a"))), List.of());
+            List.of(new GraphLink("a", "x\" -- \"y\n}", "UP", List.of("a"), 0, 0)), List.of());
         String dot = Dot.of(g);
         assertThat(dot).contains("[label=\"x\\\" -- \\\"y\\n}\\nup, dist 0 via x\"");
         assertThat(dot.lines().filter(l -> l.equals("}"))).hasSize(1);

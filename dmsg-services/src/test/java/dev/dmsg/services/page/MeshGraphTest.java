@@ -44,7 +44,7 @@ class MeshGraphTest {
     }
 
     static String link(String peer, String state) {
-        return "{'peer':'" + peer + "','state':'" + state + "'}";
+        return "{'peer':'" + peer + "','state':'" + state + "','msgs_in':3,'msgs_out':4,'bytes_in':300,'bytes_out':400}";
     }
 
     /**
@@ -91,8 +91,8 @@ class MeshGraphTest {
                 org.assertj.core.groups.Tuple.tuple("delta", State.UNREACHABLE, -1, null));
         // the CLI's link is not a node; beta–gamma is CLOSING on gamma's side: the worse state wins
         assertThat(g.links()).containsExactly(
-            new GraphLink("alpha", "beta", "UP", List.of("alpha", "beta")),
-            new GraphLink("beta", "gamma", "CLOSING", List.of("beta", "gamma")));
+            new GraphLink("alpha", "beta", "UP", List.of("alpha", "beta"), 7, 700),
+            new GraphLink("beta", "gamma", "CLOSING", List.of("beta", "gamma"), 7, 700));
         assertThat(g.nodes().get(1).exports()).containsExactly(new GraphExport("b0", 8192, true, 1, 3, 0, 0));
         assertThat(g.nodes().get(2).exports()).containsExactly(new GraphExport("disk0", 4096, false, 0, 9, 2, 1));
         assertThat(g.nodes().get(1).version()).isEqualTo("1.0");
@@ -112,7 +112,7 @@ class MeshGraphTest {
         // its export from alpha's BLOCK span: name and size, no counters
         assertThat(gamma.exports()).containsExactly(new GraphExport("disk0", 4096, false, -1, -1, -1, -1));
         // beta–gamma as beta alone reports it
-        assertThat(g.links()).contains(new GraphLink("beta", "gamma", "UP", List.of("beta")));
+        assertThat(g.links()).contains(new GraphLink("beta", "gamma", "UP", List.of("beta"), 7, 700));
         // the circuit is followed as far as documents go: gamma's side is unknown
         assertThat(g.circuits()).containsExactly(new GraphCircuit("alpha", "gamma", List.of("alpha", "beta", "gamma"),
             false));
@@ -125,7 +125,7 @@ class MeshGraphTest {
         assertThat(g.nodes()).extracting(n -> n.label() + "=" + n.state().word + ":" + n.dist())
             .containsExactly("alpha=self:0", "beta=not asked:0", "gamma=no answer:1", "delta=unreachable:-1",
                 "epsilon=gone:2");
-        assertThat(g.links()).containsExactly(new GraphLink("alpha", "beta", "UP", List.of("alpha")));
+        assertThat(g.links()).containsExactly(new GraphLink("alpha", "beta", "UP", List.of("alpha"), 7, 700));
         assertThat(g.circuits()).containsExactly(new GraphCircuit("alpha", "gamma", List.of("alpha", "beta"), false));
     }
 
