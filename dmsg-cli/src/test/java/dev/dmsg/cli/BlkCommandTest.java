@@ -49,7 +49,7 @@ class BlkCommandTest extends CliCapture {
     static final long DISK_BYTES = 32L << 20;
     static final long RO_BYTES = 1L << 20;
     static final byte FILL = (byte) 0xAB;
-    static final Pattern LOG_LINE = Pattern.compile("\\d\\d:\\d\\d:\\d\\d\\.\\d{3} ");
+    static final Pattern LOG_LINE = ShellCommandTest.LOG_LINE;
 
     @TempDir
     static Path tmp;
