@@ -307,7 +307,9 @@ final class Iocom implements Link, LinkDriver {
         int cmd = m.cmd();
         boolean reply = (cmd & REPLY) != 0;
         if ((cmd & ABORT) != 0 && !reply && !limits.takeAbortToken()) {
-            fail(limits.rapidResetReason(m)); // docs/SECURITY.md §7: rapid reset closes the link
+            String why = limits.rapidResetReason(m);
+            log.warn("link {}: closing: {}", name, why); // an attack: at WARN, whatever the node logs of the close
+            fail(why); // docs/SECURITY.md §7: rapid reset closes the link
             return;
         }
         Txn t = m.msgid() == 0 ? null : c.table(reply).get(m.msgid());
